@@ -1,0 +1,1 @@
+"""Cryptography for fieldkit: the age v1 file format (``age``) and its Bech32 key encoding."""

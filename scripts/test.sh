@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything and run the whole test suite, as CI does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-system-packages.sh
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+.venv/bin/ruff check .
+.venv/bin/fieldkit forms check
+.venv/bin/fieldkit forms lint
+.venv/bin/python -m pytest "$@"
