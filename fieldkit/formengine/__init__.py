@@ -1,0 +1,1 @@
+"""The form engine: loading form definitions, their conditions, and the answers they collect."""
