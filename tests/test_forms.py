@@ -102,7 +102,9 @@ def _copy_shipped(tmp_path: Path) -> Path:
 def test_changed_form_without_new_version_is_refused(tmp_path: Path) -> None:
     forms_dir = _copy_shipped(tmp_path)
     path = forms_dir / "peer-interview.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("title: Peer interview", "title: Peer talk", 1), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("title: Peer interview", "title: Peer talk", 1), encoding="utf-8"
+    )
     problems = check_directory(forms_dir).problems
     assert any("changed but its version is still" in str(p) for p in problems)
 

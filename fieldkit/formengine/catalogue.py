@@ -66,8 +66,7 @@ def read_lock(lock_path: Path) -> dict[str, dict[str, str]]:
     except (OSError, ValueError) as error:
         raise FieldkitError(f"{lock_path.name} cannot be read ({error}); restore it from version control") from None
     if not isinstance(data, dict) or not all(
-        isinstance(versions, dict) and all(isinstance(h, str) for h in versions.values())
-        for versions in data.values()
+        isinstance(versions, dict) and all(isinstance(h, str) for h in versions.values()) for versions in data.values()
     ):
         raise FieldkitError(f"{lock_path.name} is not a valid lock file; restore it from version control")
     return data
@@ -86,18 +85,32 @@ def check_lock(forms: Mapping[str, Form], lock_path: Path) -> list[Problem]:
         recorded = versions.get(str(form.version))
         newest = max((int(v) for v in versions), default=0)
         if recorded is None and form.version < newest:
-            problems.append(Problem(place, 0, where, f"version {form.version} is older than version {newest} in {LOCK_NAME}; versions only go up"))
+            problems.append(
+                Problem(
+                    place,
+                    0,
+                    where,
+                    f"version {form.version} is older than version {newest} in {LOCK_NAME}; versions only go up",
+                )
+            )
         elif recorded is None:
             problems.append(
-                Problem(place, 0, where, f"version {form.version} is not in {LOCK_NAME}; run 'fieldkit forms check --update-lock'")
+                Problem(
+                    place,
+                    0,
+                    where,
+                    f"version {form.version} is not in {LOCK_NAME}; run 'fieldkit forms check --update-lock'",
+                )
             )
         elif recorded != form.content_hash:
             problems.append(
                 Problem(
-                    place, 0, where,
+                    place,
+                    0,
+                    where,
                     f"the form changed but its version is still {form.version}: raise 'version' "
                     f"to {newest + 1}, then run 'fieldkit forms check --update-lock'",
-                )  # fmt: skip
+                )
             )
     return problems
 

@@ -27,10 +27,26 @@ RESERVED_NAMES = frozenset({"and", "or", "not", "in", "true", "false"})  # words
 FORM_KEYS = {"id", "version", "title", "description", "choice_lists", "sections"}
 SECTION_KEYS = {"id", "title", "relevant", "items"}
 ITEM_KEYS = {
-    "id", "type", "label", "hint", "required", "relevant", "constraint",
-    "constraint_message", "choices", "offer", "tags", "source", "scoring",
-    "sensitive", "translator_note", "max_length", "min", "max", "scale",
-}  # fmt: skip
+    "id",
+    "type",
+    "label",
+    "hint",
+    "required",
+    "relevant",
+    "constraint",
+    "constraint_message",
+    "choices",
+    "offer",
+    "tags",
+    "source",
+    "scoring",
+    "sensitive",
+    "translator_note",
+    "max_length",
+    "min",
+    "max",
+    "scale",
+}
 CHOICE_KEYS = {"id", "label", "translator_note"}
 TYPE_KEYS = {
     "text": {"max_length"},
@@ -189,15 +205,17 @@ class _FormBuilder:
         form_id = form_data.get("id")
         if not isinstance(form_id, str) or not FORM_ID.match(form_id):
             self.report.add(
-                _line(form_data, "id"), "form",
+                _line(form_data, "id"),
+                "form",
                 "'id' must be lower-case letters, digits and '-', starting with a letter",
-            )  # fmt: skip
+            )
             form_id = ""
         elif form_id != self.path.stem:
             self.report.add(
-                _line(form_data, "id"), "form",
+                _line(form_data, "id"),
+                "form",
                 f"form id '{form_id}' must match the file name '{self.path.stem}.yaml'",
-            )  # fmt: skip
+            )
         version = form_data.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             self.report.add(_line(form_data, "version"), "form", "'version' must be a whole number, 1 or more")
@@ -255,9 +273,10 @@ class _FormBuilder:
             return None
         if choice_id in model.OFFERS:
             self.report.add(
-                _line(data, "id"), where,
+                _line(data, "id"),
+                where,
                 f"choice id '{choice_id}' is reserved; use 'offer: [{choice_id}]' on the item",
-            )  # fmt: skip
+            )
         label = self._text(data, "label", f"{where}/{choice_id}", required=True)
         note = self._text(data, "translator_note", where)
         return model.Choice(choice_id, label, note)
@@ -304,18 +323,25 @@ class _FormBuilder:
             return None
         item_id = data.get("id")
         if not isinstance(item_id, str) or not NAME.match(item_id):
-            self.report.add(_line(data, "id"), "item", f"item id {item_id!r} must use a-z, 0-9 and '_', starting with a letter")
+            self.report.add(
+                _line(data, "id"), "item", f"item id {item_id!r} must use a-z, 0-9 and '_', starting with a letter"
+            )
             return None
         if item_id in RESERVED_NAMES:
-            self.report.add(_line(data, "id"), f"item {item_id}", f"'{item_id}' is a word of the condition language; choose another id")
+            self.report.add(
+                _line(data, "id"),
+                f"item {item_id}",
+                f"'{item_id}' is a word of the condition language; choose another id",
+            )
         where = f"item {item_id}"
         self._unknown_keys(data, ITEM_KEYS, where)
         item_type = data.get("type")
         if item_type not in model.ITEM_TYPES:
             self.report.add(
-                _line(data, "type"), where,
+                _line(data, "type"),
+                where,
                 f"unknown type {item_type!r} (one of: {', '.join(model.ITEM_TYPES)})",
-            )  # fmt: skip
+            )
             return None
         for key in set(data) & set().union(*TYPE_KEYS.values()):
             if key not in TYPE_KEYS.get(item_type, set()):
@@ -400,7 +426,9 @@ class _FormBuilder:
         if value is None:
             return model.TEXT_MAX_LENGTH_DEFAULT
         if not 1 <= value <= model.TEXT_MAX_LENGTH_LIMIT:
-            self.report.add(_line(data, "max_length"), where, f"'max_length' must be 1 to {model.TEXT_MAX_LENGTH_LIMIT}")
+            self.report.add(
+                _line(data, "max_length"), where, f"'max_length' must be 1 to {model.TEXT_MAX_LENGTH_LIMIT}"
+            )
             return model.TEXT_MAX_LENGTH_DEFAULT
         return int(value)
 
@@ -446,7 +474,9 @@ class _FormBuilder:
             values = {_normalise_yaml_answer(value) for value in spec}
             for value in sorted(values, key=str):
                 if value not in valid_values:
-                    self.report.add(line, where, f"scoring '{level}' names {value!r}, which is not an answer of this item")
+                    self.report.add(
+                        line, where, f"scoring '{level}' names {value!r}, which is not an answer of this item"
+                    )
                 elif value in claimed:
                     self.report.add(line, where, f"answer {value!r} is scored as both '{claimed[value]}' and '{level}'")
                 else:
@@ -466,9 +496,10 @@ class _FormBuilder:
             self.report.add(_line(data, "min"), where, "'min' is larger than 'max'")
         if item.scoring and not item.principles():
             self.report.add(
-                _line(data, "scoring"), where,
+                _line(data, "scoring"),
+                where,
                 "a scored item needs a principle (P1-P7), harm_reduction or rights tag",
-            )  # fmt: skip
+            )
 
 
 def _normalise_yaml_answer(value: object) -> object:
@@ -514,18 +545,22 @@ class _FormChecker:
             where = f"item {item.id}"
             if item.relevant is not None:
                 self._check_expression(item.relevant, where, item.line, "relevant", types, choices)
-            for name, expression in (("constraint", item.constraint),) + tuple(
-                (f"scoring {rule.level}", rule.condition) for rule in item.scoring
-            ):
+            conditions = [("constraint", item.constraint)]
+            conditions += [(f"scoring {rule.level}", rule.condition) for rule in item.scoring]
+            for name, expression in conditions:
                 if expression is None:
                     continue
                 if item.value_type is None:
                     self.report.add(item.line, where, f"{name}: a {item.type} item has no answer to check")
                     continue
                 self._check_expression(
-                    expression, where, item.line, name,
-                    {**types, SELF: item.value_type}, {**choices, SELF: choices.get(item.id, frozenset())},
-                )  # fmt: skip
+                    expression,
+                    where,
+                    item.line,
+                    name,
+                    {**types, SELF: item.value_type},
+                    {**choices, SELF: choices.get(item.id, frozenset())},
+                )
         self._check_cycles()
 
     def _types(self) -> dict[str, ValueType]:
@@ -564,9 +599,10 @@ class _FormChecker:
         for cycle in _find_cycles(depends):
             item = self.items[cycle[0]]
             self.report.add(
-                item.line, f"item {item.id}",
+                item.line,
+                f"item {item.id}",
                 "relevant: conditions depend on each other in a circle: " + " -> ".join(cycle),
-            )  # fmt: skip
+            )
 
 
 def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
@@ -588,7 +624,7 @@ def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
                 path.pop()
                 state[node] = 2
             elif state.get(child) == 1:
-                cycles.append([*path[path.index(child):], child])
+                cycles.append([*path[path.index(child) :], child])
             elif not state.get(child):
                 state[child] = 1
                 path.append(child)

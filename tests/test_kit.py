@@ -1,0 +1,219 @@
+"""Hub keys, kit creation and unlock, sealed records, drafts, simulate and wipe, via the CLI."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from pathlib import Path
+
+import pyrage
+import pytest
+from click.testing import CliRunner
+
+from fieldkit.cli import cli
+from fieldkit.crypto import age
+from fieldkit.drafts import Draft, DraftStore, DraftUnreadable
+from fieldkit.errors import FieldkitError
+from fieldkit.hubkeys import load_hub_identities
+from fieldkit.kit import KEYS_FILE, unlock
+from fieldkit.storage.records import RecordStore
+from tests.conftest import require_tool
+
+CHEAP_KDF = ["--kdf-work-factor", "10"]
+CANARY = "CANARY-7f3a-do-not-store-in-clear"
+
+
+def run(*args: str, expect: int = 0):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == expect, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def scan_for(needle: str, *roots: Path) -> list[Path]:
+    """Every file under ``roots`` whose raw bytes contain ``needle`` (UTF-8 or UTF-16)."""
+    patterns = [needle.encode("utf-8"), needle.encode("utf-16-le")]
+    hits = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and any(p in path.read_bytes() for p in patterns):
+                hits.append(path)
+    return hits
+
+
+@pytest.fixture
+def passphrase_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pass.txt"
+    path.write_text("correct horse battery staple\n")
+    return path
+
+
+@pytest.fixture
+def hub_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "hub-keys"
+    run("hub", "keygen", "--out", str(out), "--no-passphrase")
+    return out
+
+
+@pytest.fixture
+def kit_dir(tmp_path: Path, hub_dir: Path, passphrase_file: Path) -> Path:
+    data = tmp_path / "kit"
+    recipient = (hub_dir / "hub-recipient.txt").read_text().strip()
+    run(
+        "init", "--data", str(data), "--hub-recipient", recipient, "--passphrase-file", str(passphrase_file), *CHEAP_KDF
+    )
+    return data
+
+
+def test_keygen_plain_identity_works_with_the_age_cli(hub_dir: Path, tmp_path: Path) -> None:
+    age_cli = require_tool("age")
+    recipient = (hub_dir / "hub-recipient.txt").read_text().strip()
+    assert recipient.startswith("age1")
+    identity = hub_dir / "hub-identity.txt"
+    assert stat.S_IMODE(identity.stat().st_mode) == 0o600
+    assert stat.S_IMODE(hub_dir.stat().st_mode) == 0o700
+    sealed = age.encrypt(b"hello hub", [age.parse_recipient(recipient)])
+    (tmp_path / "m.age").write_bytes(sealed)
+    out = subprocess.run([age_cli, "-d", "-i", str(identity), str(tmp_path / "m.age")], capture_output=True, check=True)
+    assert out.stdout == b"hello hub"
+
+
+def test_keygen_protected_identity_is_age_scrypt(tmp_path: Path, passphrase_file: Path) -> None:
+    out = tmp_path / "keys"
+    run("hub", "keygen", "--out", str(out), "--passphrase-file", str(passphrase_file))
+    protected = out / "hub-identity.age"
+    assert not (out / "hub-identity.txt").exists()
+    # pyrage, an independent implementation, opens it with the passphrase.
+    text = pyrage.passphrase.decrypt(protected.read_bytes(), "correct horse battery staple").decode()
+    assert "AGE-SECRET-KEY-1" in text
+    assert b"AGE-SECRET-KEY" not in protected.read_bytes()
+    identities = load_hub_identities(protected, "correct horse battery staple")
+    assert identities[0].recipient().to_string() == (out / "hub-recipient.txt").read_text().strip()
+    refused = run("hub", "keygen", "--out", str(out), "--no-passphrase", expect=1)
+    assert "already exists" in refused.output
+
+
+def test_wrong_hub_passphrase_is_one_clear_line(tmp_path: Path, passphrase_file: Path) -> None:
+    out = tmp_path / "keys"
+    run("hub", "keygen", "--out", str(out), "--passphrase-file", str(passphrase_file))
+    with pytest.raises(FieldkitError, match=r"wrong passphrase for hub-identity\.age"):
+        load_hub_identities(out / "hub-identity.age", "not the passphrase")
+
+
+def test_init_writes_private_files_and_refuses_bad_input(kit_dir: Path, tmp_path: Path, passphrase_file: Path) -> None:
+    assert stat.S_IMODE(kit_dir.stat().st_mode) == 0o700
+    for path in kit_dir.iterdir():
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    config = json.loads((kit_dir / "kit.json").read_text())
+    assert config["kit_id"].startswith("kit-") and config["epoch"] == 1
+    bad = run(
+        "init",
+        "--data",
+        str(tmp_path / "k2"),
+        "--hub-recipient",
+        "age1notakey",
+        "--passphrase-file",
+        str(passphrase_file),
+        expect=1,
+    )
+    assert "not a valid age recipient" in bad.output
+    again = run(
+        "init",
+        "--data",
+        str(kit_dir),
+        "--hub-recipient",
+        config["recipients"][0],
+        "--passphrase-file",
+        str(passphrase_file),
+        expect=1,
+    )
+    assert "already holds a kit" in again.output
+
+
+def test_wrong_kit_passphrase_is_a_clear_error(kit_dir: Path, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the passphrase\n")
+    result = run("simulate", "--data", str(kit_dir), "--responses", "1", "--passphrase-file", str(wrong), expect=1)
+    assert result.output.strip().splitlines()[-1] == "Error: wrong passphrase for this kit"
+
+
+def test_no_passphrase_and_no_terminal_is_a_clear_error(kit_dir: Path) -> None:
+    result = run("simulate", "--data", str(kit_dir), "--responses", "1", expect=1)
+    assert "--passphrase-file" in result.output
+
+
+def test_simulated_records_decrypt_at_the_hub_and_hold_no_clear_canary(
+    kit_dir: Path, hub_dir: Path, passphrase_file: Path
+) -> None:
+    result = run(
+        "simulate",
+        "--data",
+        str(kit_dir),
+        "--responses",
+        "6",
+        "--seed",
+        "3",
+        "--text-answer",
+        CANARY,
+        "--passphrase-file",
+        str(passphrase_file),
+    )
+    record_ids = result.output.split()
+    assert len(record_ids) == 6
+    store = RecordStore(kit_dir)
+    assert sorted(store.ids()) == sorted(record_ids)
+    identities = load_hub_identities(hub_dir / "hub-identity.txt", None)
+    canaries = 0
+    for record_id in record_ids:
+        meta = store.metadata(record_id)
+        assert set(meta) == {"record_id", "form_id", "form_version", "size", "day"}
+        payload = json.loads(age.decrypt(store.get(record_id), identities))
+        assert payload["record_id"] == record_id
+        assert payload["format"] == "fieldkit-record/1"
+        assert payload["started"].endswith(":00Z") and payload["finished"].endswith(":00Z")
+        canaries += sum(1 for value in payload["answers"].values() if value == CANARY)
+        # pyrage, independently, decrypts the same record.
+        plain = pyrage.decrypt(store.get(record_id), [pyrage.x25519.Identity.from_str(identities[0].to_string())])
+        assert json.loads(plain) == payload
+    assert canaries > 0
+    assert scan_for(CANARY, kit_dir) == []
+    assert list(DraftStore(kit_dir / "drafts", b"\0" * 32).ids()) == []
+
+
+def test_drafts_are_encrypted_and_bound_to_the_kit_key(kit_dir: Path) -> None:
+    kit = unlock(kit_dir, "correct horse battery staple")
+    drafts = DraftStore(kit_dir / "drafts", kit.draft_key)
+    draft = Draft(form_id="peer-interview", form_version=1, language="en", owner="s", started="2026-01-01T10:00Z")
+    draft.answers = {"what_change": CANARY}
+    drafts.save(draft)
+    assert drafts.load(draft.draft_id).answers == {"what_change": CANARY}
+    assert scan_for(CANARY, kit_dir) == []
+    with pytest.raises(DraftUnreadable):
+        DraftStore(kit_dir / "drafts", b"\1" * 32).load(draft.draft_id)
+    # A draft file moved to another id does not open.
+    other = Draft(form_id="x", form_version=1, language="en", owner="s", started="")
+    (kit_dir / "drafts" / f"{other.draft_id}.draft").write_bytes(
+        (kit_dir / "drafts" / f"{draft.draft_id}.draft").read_bytes()
+    )
+    with pytest.raises(DraftUnreadable):
+        drafts.load(other.draft_id)
+
+
+def test_wipe_destroys_keys_and_drafts_after_confirmation(kit_dir: Path, passphrase_file: Path) -> None:
+    kit = unlock(kit_dir, "correct horse battery staple")
+    drafts = DraftStore(kit_dir / "drafts", kit.draft_key)
+    drafts.save(Draft(form_id="peer-interview", form_version=1, language="en", owner="s", started=""))
+    refused = run("wipe", "--data", str(kit_dir), "--confirm", "kit-wrong", expect=1)
+    assert "nothing was wiped" in refused.output
+    assert (kit_dir / KEYS_FILE).exists()
+    no_tty = run("wipe", "--data", str(kit_dir), expect=1)
+    assert "--confirm" in no_tty.output
+    run("wipe", "--data", str(kit_dir), "--confirm", kit.config.kit_id)
+    assert not (kit_dir / KEYS_FILE).exists()
+    assert not (kit_dir / "drafts").exists()
+    gone = run(
+        "simulate", "--data", str(kit_dir), "--responses", "1", "--passphrase-file", str(passphrase_file), expect=1
+    )
+    assert "wiped" in gone.output
