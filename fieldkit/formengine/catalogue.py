@@ -47,8 +47,12 @@ def check_directory(directory: Path, *, lock: bool = True) -> CheckResult:
 
 
 def load_directory(directory: Path) -> dict[str, Form]:
-    """The forms of a folder, or :class:`FormDefinitionError` with every problem."""
-    result = check_directory(directory)
+    """The forms of a folder, or :class:`FormDefinitionError` with every problem.
+
+    The lock file is a check for form authors (``forms check``); at run time each
+    record carries its form's content hash, so the lock is not consulted here.
+    """
+    result = check_directory(directory, lock=False)
     if result.problems:
         raise FormDefinitionError(list(result.problems))
     return dict(result.forms)
