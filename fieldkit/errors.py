@@ -1,4 +1,4 @@
-"""Errors a user can act on. The CLI prints them in one line, without a traceback."""
+"""Errors the person running fieldkit can act on. The CLI prints them in one line, without a traceback."""
 
 from __future__ import annotations
 

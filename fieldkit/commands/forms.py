@@ -9,6 +9,7 @@ import click
 from fieldkit import paths
 from fieldkit.formengine import catalogue
 from fieldkit.formengine.catalogue import LOCK_NAME, check_directory
+from fieldkit.lint.cli import lint
 
 FORMS_DIR_OPTION = click.option(
     "--forms-dir",
@@ -56,12 +57,4 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
         click.echo(f"ok  {form.key}  {len(form.sections)} sections, {len(form.items)} items")
 
 
-def _attach_lint() -> None:
-    try:
-        from fieldkit.lint.cli import lint
-    except ImportError:  # the lint package is being written alongside
-        return
-    forms.add_command(lint)
-
-
-_attach_lint()
+forms.add_command(lint)

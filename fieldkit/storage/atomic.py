@@ -235,7 +235,7 @@ def remove_durably(path: Path) -> None:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable only by this user; return it.
+    """Create ``path`` (and missing parents) readable only by the account running fieldkit; return it.
 
     Each folder created is made durable in its parent, so that files later fsynced
     inside it cannot be lost with a folder that was never recorded on disk.
