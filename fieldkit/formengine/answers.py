@@ -138,7 +138,7 @@ def check_answer(
         return problem
     if item.constraint is not None:
         values = expression_answers(form, answers)
-        values[SELF] = expression_value(item, value)
+        values[SELF] = values[item.id] = expression_value(item, value)
         try:
             satisfied = item.constraint.evaluate(values, today=today)
         except ExpressionError:
