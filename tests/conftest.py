@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,65 @@ def artifacts_dir() -> Path:
     """Where tests keep screenshots and other artefacts a person should look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+PASSPHRASE = "a kit passphrase for tests"
+
+
+@dataclass(frozen=True)
+class KitFixture:
+    data_dir: Path
+    hub_identity: Path
+    hub_recipient: str
+
+    def identities(self):
+        from fieldkit.hubkeys import load_hub_identities
+
+        return load_hub_identities(self.hub_identity, None)
+
+    def unlock(self):
+        from fieldkit.kit import unlock
+
+        return unlock(self.data_dir, PASSPHRASE)
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> KitFixture:
+    """A fresh hub key (unprotected) and a kit sealing to it, with a cheap scrypt."""
+    from fieldkit.hubkeys import generate_hub_keys
+    from fieldkit.kit import init_kit
+
+    hub = generate_hub_keys(tmp_path / "hub-keys", None)
+    config = init_kit(tmp_path / "kit", hub.recipient, PASSPHRASE, work_factor=10)
+    return KitFixture(config.data_dir, hub.identity_path, hub.recipient)
+
+
+@pytest.fixture(scope="session")
+def shipped_forms():
+    from fieldkit import paths
+    from fieldkit.formengine.catalogue import load_directory
+
+    return load_directory(paths.forms_dir())
+
+
+@pytest.fixture
+def app(kit: KitFixture, shipped_forms):
+    from fieldkit.web.app import WebSettings, create_app
+
+    return create_app(WebSettings(testing=True), kit.unlock(), shipped_forms)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def scan_for(needle: str, *roots: Path) -> list[Path]:
+    """Every file under ``roots`` whose raw bytes contain ``needle`` (UTF-8 or UTF-16)."""
+    patterns = [needle.encode("utf-8"), needle.encode("utf-16-le")]
+    hits = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and any(p in path.read_bytes() for p in patterns):
+                hits.append(path)
+    return hits

@@ -1,0 +1,67 @@
+"""``fieldkit serve``: unlock a kit and serve interviews to phones on the local network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldkit import paths
+from fieldkit.commands.kit import DATA_OPTION, open_unlocked
+from fieldkit.formengine.catalogue import load_directory
+from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.serving import DEFAULT_PORT, serve_kit
+from fieldkit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - phones on the local network must reach the kit
+HOST_OPTION = click.option(
+    "--host", default=ALL_INTERFACES, show_default=True, help="Address to listen on (0.0.0.0: every network)."
+)
+PORT_OPTION = click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0 picks a free one)."
+)
+
+
+def _codes(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_INTERVIEWER_CODES
+    codes = tuple(code.strip() for code in text.split(",") if code.strip())
+    if not codes or any(not code.isalnum() or len(code) > 12 for code in codes):
+        raise click.BadParameter(
+            "give codes like P01,P02: letters and digits, at most 12 each", param_hint="--interviewer-codes"
+        )
+    return codes
+
+
+@click.command("serve")
+@DATA_OPTION
+@HOST_OPTION
+@PORT_OPTION
+@PASSPHRASE_FILE_OPTION
+@click.option(
+    "--interviewer-codes", default=None, help="Comma-separated codes interviewers choose from (default P01-P20)."
+)
+@click.option(
+    "--allow-incomplete-translations",
+    is_flag=True,
+    help="Pilot mode: offer forms in languages whose translation is incomplete; records say so.",
+)
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    passphrase_file: Path | None,
+    interviewer_codes: str | None,
+    allow_incomplete_translations: bool,
+) -> None:
+    """Unlock the kit and serve the interview to phones (waitress).
+
+    Prints every address phones can use, a one-time pairing code and its QR
+    code. Stop with Ctrl+C: the draft key leaves memory with the process.
+    """
+    settings = WebSettings(
+        interviewer_codes=_codes(interviewer_codes), allow_incomplete_translations=allow_incomplete_translations
+    )
+    kit = open_unlocked(data_dir, passphrase_file)
+    forms = load_directory(paths.forms_dir())
+    serve_kit(kit, forms, settings, host=host, port=port)

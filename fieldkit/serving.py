@@ -1,0 +1,49 @@
+"""Running the kit's web app with waitress, and telling the operator where phones connect."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import click
+from waitress import create_server
+
+from fieldkit.formengine.model import Form
+from fieldkit.kit import UnlockedKit
+from fieldkit.netinfo import urls_for
+from fieldkit.web.app import WebSettings, create_app
+from fieldkit.web.qr import pairing_url, terminal_qr
+
+DEFAULT_PORT = 8080
+
+
+def serve_kit(
+    kit: UnlockedKit,
+    forms: Mapping[str, Form],
+    settings: WebSettings,
+    *,
+    host: str,
+    port: int,
+    echo: Callable[[str], None] = click.echo,
+) -> None:
+    """Serve until interrupted; prints every address, the pairing code and its QR code."""
+    server = create_server(None, host=host, port=port, threads=8, ident="fieldkit", clear_untrusted_proxy_headers=True)
+    bound_port = server.effective_port
+    urls = tuple(urls_for(host, bound_port))
+    app = create_app(dataclasses.replace(settings, urls=urls), kit, forms)
+    server.application = app
+    pairing = app.extensions["fieldkit"].pairing
+    phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
+    echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    for url in urls:
+        echo(f"  phones: {url}")
+    echo(f"  operator page (this computer only): http://127.0.0.1:{bound_port}/operator/")
+    echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
+    echo(terminal_qr(pairing_url(phone_url, pairing.code)))
+    echo("ready")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        echo("stopped; the draft key is gone from memory")
+    finally:
+        server.close()

@@ -1,0 +1,113 @@
+"""Pairing phones with the kit: a short one-time code shown on the kit's own screen.
+
+The local Wi-Fi is not trusted, so a phone must prove it can see the kit's
+screen (or its operator) before it can start an interview. Each code works
+once; wrong codes are rate-limited per client and in total, so guessing a
+six-digit code is not practical. Sessions live only in memory: restarting
+the server, revoking a session or a quick exit ends them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+CODE_DIGITS = 6
+WINDOW_SECONDS = 60.0
+TOTAL_FAILURES_PER_MINUTE = 30
+
+
+class RateLimited(Exception):
+    """Too many wrong codes; ``retry_after`` says how many seconds to wait."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+@dataclass
+class PairedSession:
+    session_id: str
+    interviewer: str
+    paired_at: float
+    last_seen: float = field(default=0.0)
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+
+
+class Pairing:
+    def __init__(
+        self,
+        interviewer_codes: tuple[str, ...],
+        *,
+        failures_per_minute: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interviewer_codes = interviewer_codes
+        self._failures_per_minute = failures_per_minute
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._code = _new_code()
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._all_failures: deque[float] = deque()
+        self._sessions: dict[str, PairedSession] = {}
+
+    @property
+    def code(self) -> str:
+        with self._lock:
+            return self._code
+
+    def _prune(self, failures: deque[float], now: float) -> None:
+        while failures and now - failures[0] > WINDOW_SECONDS:
+            failures.popleft()
+
+    def pair(self, client: str, code: str, interviewer: str) -> PairedSession | None:
+        """A new session when ``code`` is the current one; None when it is wrong.
+
+        Raises :class:`RateLimited` once a client (or everyone together) has
+        given too many wrong codes in the last minute.
+        """
+        now = self._clock()
+        with self._lock:
+            mine = self._failures[client]
+            self._prune(mine, now)
+            self._prune(self._all_failures, now)
+            if len(mine) >= self._failures_per_minute or len(self._all_failures) >= TOTAL_FAILURES_PER_MINUTE:
+                oldest = min(mine[0] if mine else now, self._all_failures[0] if self._all_failures else now)
+                raise RateLimited(max(1, int(WINDOW_SECONDS - (now - oldest)) + 1))
+            if interviewer not in self.interviewer_codes or not secrets.compare_digest(code.strip(), self._code):
+                mine.append(now)
+                self._all_failures.append(now)
+                return None
+            self._code = _new_code()  # one time only
+            session = PairedSession(secrets.token_urlsafe(24), interviewer, now, now)
+            self._sessions[session.session_id] = session
+            return session
+
+    def session(self, session_id: object) -> PairedSession | None:
+        if not isinstance(session_id, str):
+            return None
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is not None:
+                session.last_seen = self._clock()
+            return session
+
+    def end(self, session_id: object) -> bool:
+        with self._lock:
+            return self._sessions.pop(session_id, None) is not None if isinstance(session_id, str) else False
+
+    def sessions(self) -> list[PairedSession]:
+        with self._lock:
+            return sorted(self._sessions.values(), key=lambda s: s.paired_at)
+
+    def new_code(self) -> str:
+        with self._lock:
+            self._code = _new_code()
+            return self._code

@@ -1,0 +1,98 @@
+"""What the web app needs from the kit, gathered once at start-up."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+from fieldkit.drafts import DraftStore, DraftUnreadable
+from fieldkit.formengine.model import Form
+from fieldkit.kit import UnlockedKit
+from fieldkit.sealing import Finaliser
+from fieldkit.storage.locks import writer_lock
+from fieldkit.storage.records import RecordStore
+from fieldkit.storage.tinydb_storage import open_db
+from fieldkit.web.pairing import Pairing
+
+if TYPE_CHECKING:
+    from fieldkit.web.app import WebSettings
+
+COUNTERS_FILE = "counters.json"
+
+
+@dataclass
+class KitServices:
+    kit: UnlockedKit
+    forms: Mapping[str, Form]
+    settings: WebSettings
+    pairing: Pairing
+    records: RecordStore
+    drafts: DraftStore
+    finaliser: Finaliser
+
+    @classmethod
+    def create(cls, kit: UnlockedKit, forms: Mapping[str, Form], settings: WebSettings) -> KitServices:
+        records = RecordStore(kit.data_dir)
+        records.repair()
+        drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
+        return cls(
+            kit=kit,
+            forms=dict(forms),
+            settings=settings,
+            pairing=Pairing(settings.interviewer_codes, failures_per_minute=settings.pairing_failures_per_minute),
+            records=records,
+            drafts=drafts,
+            finaliser=Finaliser(kit, records, drafts),
+        )
+
+    def count_declined(self, form_id: str) -> None:
+        """Declined consent keeps nothing but this counter."""
+        with writer_lock(self.kit.data_dir):
+            db = open_db(self.kit.data_dir / COUNTERS_FILE)
+            try:
+                table = db.table("declined")
+                row = table.get(doc_id=1) or {}
+                counts = dict(row)
+                counts[form_id] = int(counts.get(form_id, 0)) + 1
+                if row:
+                    table.update(counts, doc_ids=[1])
+                else:
+                    table.insert(counts)
+            finally:
+                db.close()
+
+    def declined_counts(self) -> dict[str, int]:
+        db = open_db(self.kit.data_dir / COUNTERS_FILE)
+        try:
+            return dict(db.table("declined").get(doc_id=1) or {})
+        finally:
+            db.close()
+
+    def record_counts(self) -> Counter[str]:
+        return Counter(self.records.metadata(record_id)["form_id"] for record_id in self.records.ids())
+
+    def draft_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for draft_id in self.drafts.ids():
+            try:
+                counts[self.drafts.load(draft_id).form_id] += 1
+            except DraftUnreadable:  # a damaged draft still counts, under its own heading
+                counts["(unreadable)"] += 1
+        return counts
+
+    def outbox_summary(self) -> str:
+        from flask_babel import gettext as _
+
+        return _("%(count)s sealed records are stored on this kit.", count=self.records.count())
+
+    def free_disk_bytes(self) -> int:
+        return shutil.disk_usage(self.kit.data_dir).free
+
+
+def services() -> KitServices:
+    return current_app.extensions["fieldkit"]

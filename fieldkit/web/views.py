@@ -1,0 +1,307 @@
+"""What the interview templates show: items as view models, languages, and failures.
+
+Templates stay simple: every string they print comes translated from here or
+from their own ``_()`` calls, and no answer ever reaches a page other than the
+draft's own section being edited.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from babel.messages.pofile import read_po
+from flask import g, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from fieldkit import paths
+from fieldkit.drafts import Draft
+from fieldkit.formengine.answers import expression_answers, is_relevant
+from fieldkit.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
+from fieldkit.formengine.wording import choice_context, form_strings, item_context, section_context
+from fieldkit.storage.atomic import StorageError
+from fieldkit.web.conditions import condition_json
+from fieldkit.web.i18n import SOURCE_LANGUAGE, form_text, interface_languages, language_name
+from fieldkit.web.services import services
+
+LIKERT_LABELS = {
+    "agreement": (
+        _l("Strongly disagree"),
+        _l("Disagree"),
+        _l("Neither agree nor disagree"),
+        _l("Agree"),
+        _l("Strongly agree"),
+    ),
+    "frequency": (_l("Never"), _l("Rarely"), _l("Sometimes"), _l("Often"), _l("Always")),
+    "quality": (_l("Very poor"), _l("Poor"), _l("Fair"), _l("Good"), _l("Very good")),
+}
+BUILT_IN_LABELS = {
+    "yes": _l("Yes"),
+    "no": _l("No"),
+    "given": _l("Consent given"),
+    "declined": _l("Declined"),
+    PREFER_NOT: _l("Prefer not to answer"),
+    DONT_KNOW: _l("Don't know"),
+}
+
+
+# -- languages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Availability:
+    language: str
+    complete: bool
+    usable: bool
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return language_name(self.language)
+
+
+def _catalogue_path(language: str, domain: str) -> Path:
+    return paths.translations_dir() / language / "LC_MESSAGES" / f"{domain}.po"
+
+
+@functools.cache
+def _translated_contexts(language: str, mtime: float) -> tuple[frozenset[str], frozenset[str]]:
+    """(translated, fuzzy) message contexts of a language's form catalogue."""
+    with _catalogue_path(language, "forms").open("rb") as handle:
+        catalogue = read_po(handle)
+    translated, fuzzy = set(), set()
+    for message in catalogue:
+        if not message.id or not message.context:
+            continue
+        if message.fuzzy:
+            fuzzy.add((message.context, message.id))
+        elif message.string:
+            translated.add((message.context, message.id))
+    return frozenset(translated), frozenset(fuzzy)
+
+
+def form_languages(form: Form) -> dict[str, Availability]:
+    """Each language with a catalogue, and whether this form may be used in it."""
+    allow_pilot = services().settings.allow_incomplete_translations
+    result = {SOURCE_LANGUAGE: Availability(SOURCE_LANGUAGE, True, True)}
+    wanted = {(s.context, s.text) for s in form_strings(form)}
+    for language in interface_languages()[1:]:
+        path = _catalogue_path(language, "forms")
+        if not path.is_file():
+            result[language] = Availability(language, False, allow_pilot, _("no translation of the forms yet"))
+            continue
+        translated, fuzzy = _translated_contexts(language, path.stat().st_mtime)
+        missing = len(wanted - translated)
+        needs_review = len(wanted & fuzzy)
+        if missing == 0:
+            result[language] = Availability(language, True, True)
+            continue
+        reason = _(
+            "%(missing)s of %(total)s texts not translated, %(fuzzy)s to review",
+            missing=missing,
+            total=len(wanted),
+            fuzzy=needs_review,
+        )
+        result[language] = Availability(language, False, allow_pilot, reason)
+    return result
+
+
+@functools.cache
+def _catalogue_digest(language: str, stamps: tuple[float, ...]) -> str | None:
+    digest = hashlib.sha256()
+    for domain in ("messages", "forms"):
+        path = _catalogue_path(language, domain)
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def catalogue_hash(language: str) -> str | None:
+    """A hash of the catalogues an interview was shown in (None for the source language)."""
+    if language == SOURCE_LANGUAGE:
+        return None
+    stamps = tuple(
+        p.stat().st_mtime if p.is_file() else 0.0
+        for p in (_catalogue_path(language, "messages"), _catalogue_path(language, "forms"))
+    )
+    return _catalogue_digest(language, stamps)
+
+
+# -- forms and drafts for the home page ------------------------------------------------------------
+
+
+def form_choice(form: Form) -> dict[str, Any]:
+    return {
+        "id": form.id,
+        "title": form.title,
+        "languages": list(form_languages(form).values()),
+        "sections": len(form.sections),
+    }
+
+
+def draft_summary(form: Form, draft: Draft) -> dict[str, Any]:
+    titles = {s.id: s.title for s in form.sections}
+    return {
+        "id": draft.draft_id,
+        "form_title": form_text(draft.language, f"{form.id}/:title", form.title),
+        "started": draft.started,
+        "language": language_name(draft.language),
+        "where": form_text(draft.language, section_context(form, draft.section), titles[draft.section])
+        if draft.section in titles
+        else _("Review"),
+    }
+
+
+# -- items on a page ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemView:
+    id: str
+    type: str
+    label: str
+    hint: str
+    required: bool
+    sensitive: bool
+    value: Any
+    error: str | None
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    offers: list[tuple[str, str]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    when: str | None = None
+
+    def checked(self, choice_id: str) -> bool:
+        if isinstance(self.value, list):
+            return choice_id in self.value
+        return str(self.value) == choice_id if self.value is not None else False
+
+    @property
+    def text_value(self) -> str:
+        if self.value is None or self.value in (PREFER_NOT, DONT_KNOW) or isinstance(self.value, list):
+            return ""
+        return str(self.value)
+
+
+def _choices(form: Form, item: Item, language: str) -> list[tuple[str, str]]:
+    if item.type == "likert":
+        return [(str(n), str(label)) for n, label in enumerate(LIKERT_LABELS[item.scale or "agreement"], start=1)]
+    if item.type in ("yes_no", "consent"):
+        return [(choice.id, str(BUILT_IN_LABELS[choice.id])) for choice in item.choices]
+    return [
+        (choice.id, form_text(language, choice_context(form, item, choice.id), choice.label)) for choice in item.choices
+    ]
+
+
+def _attrs(item: Item) -> dict[str, Any]:
+    if item.type == "integer":
+        return {"inputmode": "numeric", "min": item.min, "max": item.max, "step": 1}
+    if item.type == "decimal":
+        return {"inputmode": "decimal", "min": item.min, "max": item.max, "step": "any"}
+    if item.type == "text":
+        return {"maxlength": item.max_length}
+    return {}
+
+
+def item_view(
+    form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], error: str | None
+) -> ItemView:
+    when = None
+    if item.relevant is not None:
+        on_page = {other.id for other in section.items}
+        if item.relevant.references() & on_page:
+            values = expression_answers(form, answers)
+            known = {key: value for key, value in values.items() if key not in on_page}
+            when = json.dumps(condition_json(item.relevant, known), separators=(",", ":"))
+    return ItemView(
+        id=item.id,
+        type=item.type,
+        label=form_text(language, item_context(form, item), item.label),
+        hint=form_text(language, item_context(form, item, ":hint"), item.hint),
+        required=item.required,
+        sensitive=item.sensitive,
+        value=answers.get(item.id),
+        error=error,
+        choices=_choices(form, item, language),
+        offers=[(offer, str(BUILT_IN_LABELS[offer])) for offer in item.offer],
+        attrs={key: value for key, value in _attrs(item).items() if value is not None},
+        when=when,
+    )
+
+
+def _shown_on_page(form: Form, section: Section, item: Item, answers: dict[str, Any]) -> bool:
+    """Items hidden by answers on other pages are left out; same-page logic is the script's."""
+    if item.relevant is None:
+        return True
+    if item.relevant.references() & {other.id for other in section.items}:
+        return True
+    return is_relevant(form, item, answers)
+
+
+def render_section(
+    form: Form,
+    draft: Draft,
+    section: Section,
+    page: Any,
+    *,
+    answers: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> tuple[str, int]:
+    language = draft.language
+    items = [
+        item_view(form, section, item, language, answers, errors.get(item.id))
+        for item in section.items
+        if _shown_on_page(form, section, item, answers)
+    ]
+    position = [s.id for s in form.sections].index(section.id) + 1
+    html = render_template(
+        "section.html",
+        form_title=form_text(language, f"{form.id}/:title", form.title),
+        section_title=form_text(language, section_context(form, section.id), section.title),
+        position=position,
+        total=len(form.sections),
+        first=position == 1,
+        draft_id=draft.draft_id,
+        section_id=section.id,
+        items=items,
+        errors=[(view.id, view.label, view.error) for view in items if view.error],
+        page=page,
+    )
+    return html, status
+
+
+def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]], sections: list[Section]) -> str:
+    language = draft.language
+    answered = {
+        s.id: sum(1 for item in s.items if item.takes_answer and draft.answers.get(item.id) is not None)
+        for s in sections
+    }
+    return render_template(
+        "review.html",
+        form_title=form_text(language, f"{form.id}/:title", form.title),
+        draft_id=draft.draft_id,
+        missing=[
+            {
+                "section": s.id,
+                "section_title": form_text(language, section_context(form, s.id), s.title),
+                "label": form_text(language, item_context(form, item), item.label),
+                "item": item.id,
+            }
+            for s, item in missing
+        ],
+        sections=[
+            {"id": s.id, "title": form_text(language, section_context(form, s.id), s.title), "answered": answered[s.id]}
+            for s in sections
+        ],
+    )
+
+
+def storage_failure(error: StorageError) -> tuple[str, int]:
+    """The interviewer sees that nothing was saved, and why; the draft page stays as it was."""
+    g.setdefault("language", None)
+    return render_template("error.html", title=_("Not saved"), message=str(error)), 503

@@ -1,0 +1,207 @@
+"""The interview through the real app: pairing, every item type, skip logic, resume, exit."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from fieldkit.crypto import age
+from fieldkit.formengine.answers import validate_record
+from fieldkit.sealing import receipt_code
+from fieldkit.simulate import random_answers
+from fieldkit.storage.records import RecordStore
+from tests.conftest import scan_for
+from tests.webclient import ERROR, Interviewer, csrf_token
+
+CANARY = "canary-answer-9d1e"
+
+
+def test_unpaired_phone_is_sent_to_pairing(client) -> None:
+    assert client.get("/home").headers["Location"].endswith("/pair")
+    page = client.get("/pair")
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp
+
+
+def test_wrong_pairing_codes_are_rate_limited(client, app) -> None:
+    page = client.get("/pair").get_data(as_text=True)
+    token = csrf_token(page)
+    statuses = [
+        client.post("/pair", data={"csrf_token": token, "code": "000000", "interviewer": "P01"}).status_code
+        for _ in range(7)
+    ]
+    assert statuses[:5] == [403] * 5
+    assert statuses[5:] == [429, 429]
+    right = app.extensions["fieldkit"].pairing.code
+    still = client.post("/pair", data={"csrf_token": token, "code": right, "interviewer": "P01"})
+    assert still.status_code == 429, "the right code must not work while the client is locked out"
+
+
+def test_post_without_csrf_token_is_refused(client, app) -> None:
+    response = client.post("/pair", data={"code": app.extensions["fieldkit"].pairing.code, "interviewer": "P01"})
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)
+    assert app.extensions["fieldkit"].pairing.sessions() == []
+
+
+def test_session_cookie_is_httponly_and_strict(client, app) -> None:
+    Interviewer(client, app).pair()
+    cookie = client.get_cookie("fk")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
+
+
+@pytest.mark.parametrize("form_id", ["peer-interview", "centre-assessment"])
+def test_complete_form_seals_exactly_the_answers_given(client, app, kit, shipped_forms, form_id) -> None:
+    form = shipped_forms[form_id]
+    answers = random_answers(form, random.Random(11), text_answer=CANARY)
+    expected = validate_record(form, answers)
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    receipt, seen = interviewer.complete(form_id, answers)
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    assert receipt == receipt_code(record_id)
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["answers"] == expected
+    assert payload["form"] == {"id": form.id, "version": form.version, "hash": form.content_hash}
+    assert payload["interviewer"] == "P01"
+    assert CANARY in payload["answers"].values()
+    assert scan_for(CANARY, kit.data_dir) == []
+    assert set(seen) >= {item.id for item in form.items if item.id in expected}
+
+
+def test_every_item_type_is_rendered_and_accepted(shipped_forms) -> None:
+    types = {item.type for form in shipped_forms.values() for item in form.items}
+    assert types >= {"note", "text", "integer", "select_one", "select_multiple", "date", "yes_no", "likert", "consent"}
+
+
+def test_constraint_and_type_errors_are_shown_and_nothing_is_saved(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("centre-assessment")
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="q-capacity"' in page
+    bad = interviewer.submit(
+        url, [("consent", "given"), ("capacity", "-4"), ("visit_date", "2999-01-01"), ("setting", "nonsense")]
+    )
+    assert bad.status_code == 422
+    errors = dict(ERROR.findall(bad.get_data(as_text=True)))
+    assert {"capacity", "visit_date", "setting"} <= set(errors)
+    assert 'href="#q-capacity"' in bad.get_data(as_text=True)
+    words = interviewer.submit(url, [("capacity", "many")])
+    assert "whole number" in dict(ERROR.findall(words.get_data(as_text=True)))["capacity"]
+    draft_id = url.split("/d/")[1].split("/")[0]
+    assert app.extensions["fieldkit"].drafts.load(draft_id).answers == {}
+
+
+def test_skip_logic_drops_hidden_answers_on_the_server(client, app, kit, shipped_forms) -> None:
+    form = shipped_forms["peer-interview"]
+    gated = next(item for item in form.items if item.relevant is not None and item.type != "note")
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    answers = random_answers(form, random.Random(3))
+    # Answer the gated question even where skip logic hides it: the server must drop it.
+    answers[gated.id] = answers.get(gated.id) or (gated.choice_ids()[0] if gated.choices else "1")
+    interviewer.complete("peer-interview", answers)
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["answers"] == validate_record(form, answers)
+
+
+def test_phone_number_in_free_text_asks_for_confirmation(client, app, shipped_forms) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("centre-assessment")
+    form = shipped_forms["centre-assessment"]
+    last = form.sections[-1]
+    text_item = next(item for item in last.items if item.type == "text")
+    target = url.rsplit("/", 1)[0] + "/" + last.id
+    asked = interviewer.submit(target, [(text_item.id, "call me on +44 7700 900123")])
+    assert asked.status_code == 422
+    assert "phone number" in asked.get_data(as_text=True)
+    kept = interviewer.submit(target, [(text_item.id, "call me on +44 7700 900123"), ("keep_as_written", text_item.id)])
+    assert kept.status_code == 302
+
+
+def test_resume_and_discard_a_draft(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    next_url = interviewer.submit(url, [("consent", "given")]).headers["Location"]
+    draft_id = url.split("/d/")[1].split("/")[0]
+    home = client.get("/home").get_data(as_text=True)
+    assert f"/d/{draft_id}" in home
+    assert client.get(f"/d/{draft_id}").headers["Location"] == next_url
+    token = csrf_token(home)
+    assert client.post(f"/d/{draft_id}/discard", data={"csrf_token": token}).status_code == 302
+    assert f"/d/{draft_id}" not in client.get("/home").get_data(as_text=True)
+    assert list(app.extensions["fieldkit"].drafts.ids()) == []
+
+
+def test_declined_consent_keeps_only_a_counter(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    response = interviewer.submit(url, [("consent", "declined")])
+    assert response.status_code == 200
+    assert "Nothing from this conversation was recorded" in response.get_data(as_text=True)
+    services = app.extensions["fieldkit"]
+    assert list(services.drafts.ids()) == []
+    assert services.records.count() == 0
+    assert services.declined_counts() == {"peer-interview": 1}
+
+
+def test_quick_exit_ends_the_session_and_keeps_the_draft_encrypted(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    interviewer.submit(url, [("consent", "given")])
+    neutral = client.get("/x")
+    body = neutral.get_data(as_text=True)
+    assert neutral.status_code == 200 and "Connected" in body
+    assert "interview" not in body.lower() and "quick-exit" not in body
+    assert client.get(url).headers["Location"].endswith("/pair")
+    services = app.extensions["fieldkit"]
+    assert services.pairing.sessions() == []
+    (draft_id,) = list(services.drafts.ids())
+    assert services.drafts.load(draft_id).answers == {"consent": "given"}
+    interviewer.pair()  # pairing again gives the same interviewer their draft back
+    assert f"/d/{draft_id}" in client.get("/home").get_data(as_text=True)
+
+
+def test_drafts_belong_to_their_interviewer(app, kit) -> None:
+    first, second = app.test_client(), app.test_client()
+    Interviewer(first, app, "P01").pair()
+    url = Interviewer(first, app, "P01").start("peer-interview")
+    Interviewer(second, app, "P02").pair()
+    assert second.get(url).status_code == 404
+    draft_id = url.split("/d/")[1].split("/")[0]
+    assert draft_id not in second.get("/home").get_data(as_text=True)
+
+
+def test_operator_page_is_local_only_and_shows_no_answers(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    interviewer.submit(url, [("consent", "given")])
+    remote = client.get("/operator/", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert remote.status_code == 404
+    page = client.get("/operator/").get_data(as_text=True)
+    assert kit.unlock().config.kit_id in page
+    assert "P01" in page and "Free disk space" in page
+    assert "data:image/svg+xml" in page
+    assert "given" not in page
+    session = app.extensions["fieldkit"].pairing.sessions()[0]
+    client.post("/operator/revoke", data={"csrf_token": csrf_token(page), "session": session.session_id})
+    assert app.extensions["fieldkit"].pairing.sessions() == []
+
+
+def test_unknown_pages_and_methods_are_clean_errors(client) -> None:
+    assert client.get("/no/such/page").status_code == 404
+    assert client.put("/pair").status_code == 405
+    assert client.post("/pair", data=b"x" * 400_000, content_type="application/octet-stream").status_code in (400, 413)
