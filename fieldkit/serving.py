@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
 from waitress import create_server
 
+from fieldkit.errors import FieldkitError
 from fieldkit.formengine.model import Form
 from fieldkit.kit import UnlockedKit
 from fieldkit.netinfo import urls_for
@@ -15,6 +17,16 @@ from fieldkit.web.app import WebSettings, create_app
 from fieldkit.web.qr import pairing_url, terminal_qr
 
 DEFAULT_PORT = 8080
+
+
+class _LateApp:
+    """A WSGI callable whose Flask app is set once the socket is bound."""
+
+    app: Callable[..., Any] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        assert self.app is not None
+        return self.app(environ, start_response)
 
 
 def serve_kit(
@@ -27,11 +39,15 @@ def serve_kit(
     echo: Callable[[str], None] = click.echo,
 ) -> None:
     """Serve until interrupted; prints every address, the pairing code and its QR code."""
-    server = create_server(None, host=host, port=port, threads=8, ident="fieldkit", clear_untrusted_proxy_headers=True)
+    # Bind first, so the app can be told the real port (``--port 0`` picks one).
+    late = _LateApp()
+    try:
+        server = create_server(late, host=host, port=port, threads=8, ident="fieldkit")
+    except OSError as error:
+        raise FieldkitError(f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port") from None
     bound_port = server.effective_port
     urls = tuple(urls_for(host, bound_port))
-    app = create_app(dataclasses.replace(settings, urls=urls), kit, forms)
-    server.application = app
+    app = late.app = create_app(dataclasses.replace(settings, urls=urls), kit, forms)
     pairing = app.extensions["fieldkit"].pairing
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")

@@ -1,0 +1,130 @@
+"""The peer interview end to end in real Chromium at a phone's size, with and without JavaScript."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fieldkit.crypto import age
+from fieldkit.storage.records import RecordStore
+from tests.browser import chromium, full_page_screenshot, serve
+from tests.conftest import PASSPHRASE, scan_for
+
+CANARY = "browser-canary-51c0"
+
+
+def _click_label(driver, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for label in driver.find_elements(By.CSS_SELECTOR, "label.opt"):
+        if label.is_displayed() and label.text.strip() == text:
+            label.click()
+            return
+    raise AssertionError(f"no visible answer '{text}' on {driver.current_url}")
+
+
+def _gone(element):
+    """A wait condition: the element left the document (a new page, or a replaced body)."""
+    from selenium.common.exceptions import WebDriverException
+
+    def check(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return check
+
+
+def _click_and_wait(driver, button) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "body")
+    button.click()
+    WebDriverWait(driver, 10).until(_gone(old))
+
+
+def _press(driver, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.TAG_NAME, "button"):
+        if button.text.strip() == text:
+            _click_and_wait(driver, button)
+            return
+    raise AssertionError(f"no button '{text}' on {driver.current_url}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
+def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, javascript: bool) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file)
+    driver = chromium(javascript=javascript)
+    tag = "js-on" if javascript else "js-off"
+    try:
+        driver.get(served.url + "pair")
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        Select(driver.find_element(By.ID, "interviewer")).select_by_visible_text("P03")
+        full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-0-pair.png")
+        _press(driver, "Connect")
+        assert driver.current_url.endswith("/home")
+        home_forms = driver.find_elements(By.CSS_SELECTOR, "form.card")
+        peer = next(f for f in home_forms if "Peer interview" in f.text)
+        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-1-consent.png")
+        _click_label(driver, "Consent given")
+        _press(driver, "Save and continue")
+
+        pages = 0
+        while "/review" not in driver.current_url and pages < 20:
+            pages += 1
+            section = driver.current_url.rsplit("/", 1)[1]
+            if section == "medication":
+                gated = driver.find_element(By.ID, "q-oat_continued")
+                if javascript:
+                    assert not gated.is_displayed(), "skip logic should hide the OAT question until it applies"
+                _click_label(driver, "Yes")
+                assert gated.is_displayed()
+                full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-2-medication.png")
+            if section == "closing":
+                driver.find_element(By.ID, "i-what_to_change").send_keys(CANARY)
+            _press(driver, "Save and continue")
+        full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-3-review.png")
+        _press(driver, "Finish and seal")
+        receipt = driver.find_element(By.CSS_SELECTOR, ".receipt bdi").text
+        assert len(receipt) == 8
+        full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-4-done.png")
+
+        # Quick exit from inside a new interview.
+        driver.get(served.url + "home")
+        peer = next(f for f in driver.find_elements(By.CSS_SELECTOR, "form.card") if "Peer interview" in f.text)
+        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        if javascript:
+            driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        else:
+            driver.find_element(By.ID, "quick-exit").click()
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/x"))
+        assert "Connected" in driver.find_element(By.TAG_NAME, "h1").text
+        full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-5-exit.png")
+        driver.get(served.url + "home")
+        assert driver.current_url.endswith("/pair"), "after a quick exit the phone must pair again"
+    finally:
+        driver.quit()
+        served.stop()
+
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["answers"]["consent"] == "given"
+    assert payload["answers"]["on_oat_before"] == "yes"
+    assert payload["answers"]["what_to_change"] == CANARY
+    assert scan_for(CANARY, kit.data_dir) == []
