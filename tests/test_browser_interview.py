@@ -128,3 +128,51 @@ def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, ja
     assert payload["answers"]["on_oat_before"] == "yes"
     assert payload["answers"]["what_to_change"] == CANARY
     assert scan_for(CANARY, kit.data_dir) == []
+
+
+@pytest.mark.slow
+def test_dropped_connection_keeps_the_page_and_retries(kit, tmp_path: Path, artifacts_dir: Path) -> None:
+    """With JavaScript, a page sent while the network is down says so and is saved once it is back."""
+    import time
+    from urllib.parse import urlsplit
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.flaky_link import FlakyLink
+
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file)
+    link = FlakyLink(urlsplit(served.url).port)
+    base = f"http://127.0.0.1:{link.port}/"
+    driver = chromium(javascript=True)
+    try:
+        driver.get(base + "pair")
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _press(driver, "Connect")
+        peer = next(f for f in driver.find_elements(By.CSS_SELECTOR, "form.card") if "Peer interview" in f.text)
+        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        consent_url = driver.current_url
+        _click_label(driver, "Consent given")
+        link.down = True
+        next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Save and continue").click()
+        status = driver.find_element(By.ID, "save-status")
+        WebDriverWait(driver, 10).until(lambda d: "Not saved yet" in status.text)
+        full_page_screenshot(driver, artifacts_dir / "peer-js-on-6-not-saved-yet.png")
+        assert driver.current_url == consent_url
+        assert link.refused >= 1
+        time.sleep(1.5)
+        link.down = False
+        WebDriverWait(driver, 30).until(lambda d: d.current_url != consent_url)
+        assert driver.current_url.endswith("/s/about_your_stay")
+    finally:
+        driver.quit()
+        link.close()
+        served.stop()
+    kit_services_drafts = list((kit.data_dir / "drafts").glob("*.draft"))
+    assert len(kit_services_drafts) == 1
+    from fieldkit.drafts import DraftStore
+
+    draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(kit_services_drafts[0].stem)
+    assert draft.answers == {"consent": "given"}

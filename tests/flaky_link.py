@@ -1,0 +1,72 @@
+"""A loopback TCP relay that can drop the connection on demand, like weak Wi-Fi."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+
+class FlakyLink:
+    """Relays 127.0.0.1:<port> to a target port; while ``down``, every connection is cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._down = False
+        self._open: list[socket.socket] = []
+        self.refused = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._running = True
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self._down = value
+        if value:  # cut open keep-alive connections too, as a lost network does
+            self._close_open()
+
+    def _close_open(self) -> None:
+        for sock in self._open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._open.clear()
+
+    def _accept(self) -> None:
+        while self._running:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self.down:
+                self.refused += 1
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                client.close()  # a reset, as when the phone loses the network
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._running = False
+        self._listener.close()
+        self._thread.join(timeout=2)
+        self._close_open()
