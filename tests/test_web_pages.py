@@ -1,0 +1,78 @@
+"""Every page stays light and self-contained: at most 25 KB with its CSS and script, nothing external."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from tests.webclient import Interviewer
+
+BUDGET_BYTES = 25 * 1024
+EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+def _assets(client) -> int:
+    total = 0
+    for name in ("kit.css", "kit.js"):
+        with client.get(f"/static/{name}") as response:
+            total += len(response.data)
+    return total
+
+
+def _every_page(client, app, shipped_forms, language: str = "en"):
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    yield "pair", client.get("/pair").data
+    yield "home", client.get("/home").data
+    for form_id, form in shipped_forms.items():
+        url = interviewer.start(form_id, language)
+        base = url.rsplit("/", 1)[0]
+        for section in form.sections:
+            yield f"{form_id}/{section.id}", client.get(f"{base}/{section.id}").data
+        yield f"{form_id}/review", client.get(base.replace("/s", "") + "/review").data
+    yield "exit", client.get("/x").data
+
+
+def test_every_page_fits_the_budget_and_loads_nothing_external(client, app, shipped_forms) -> None:
+    assets = _assets(client)
+    sizes = {}
+    for name, body in _every_page(client, app, shipped_forms):
+        assert body.startswith(b"<!doctype html>"), name
+        assert not EXTERNAL.search(body.decode()), f"{name} refers to something outside the kit"
+        sizes[name] = len(body) + assets
+    largest = max(sizes, key=sizes.get)
+    assert sizes[largest] <= BUDGET_BYTES, f"{largest}: {sizes[largest]} bytes"
+    assert len(sizes) > 20
+
+
+def test_pages_declare_language_and_direction(client, app, shipped_forms) -> None:
+    for name, body in _every_page(client, app, shipped_forms):
+        assert b'<html lang="en" dir="ltr">' in body, name
+
+
+def test_demo_serves_a_throwaway_kit() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fieldkit", "demo", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (line := process.stdout.readline()):
+            lines.append(line)
+            if line.strip() == "ready":
+                break
+        output = "".join(lines)
+        assert "ready" in output, output
+        assert "phones: http://127.0.0.1:" in output and "pairing code:" in output
+        assert "demo hub recipient: age1" in output
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=20)
+    assert "DEMO ONLY" in errors
+    assert "Traceback" not in errors
