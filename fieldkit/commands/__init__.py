@@ -7,7 +7,7 @@ import click
 
 def register(cli: click.Group) -> None:
     """Attach every sub-command group to the top-level ``fieldkit`` group."""
-    from fieldkit.commands import demo, forms, hub, kit, serve
+    from fieldkit.commands import demo, forms, hub, kit, serve, sync
 
     cli.add_command(demo.demo)
     cli.add_command(forms.forms)
@@ -15,4 +15,5 @@ def register(cli: click.Group) -> None:
     cli.add_command(kit.init)
     cli.add_command(kit.simulate)
     cli.add_command(kit.wipe)
+    cli.add_command(sync.sync)
     cli.add_command(serve.serve)

@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -266,3 +266,39 @@ class RecordStore:
                     ):
                         remove_durably(path)
                         removed.append(self._relative(path))
+
+    # -- removal -----------------------------------------------------------------------
+
+    def delete(self, record_ids: Iterable[str]) -> int:
+        """Remove complete records for good (a hub acknowledged them); return how many.
+
+        Sidecars go first, so a crash part-way leaves at worst ciphertexts without
+        sidecar, which ``repair()`` removes. Each shard folder is flushed once per step
+        rather than once per file, so pruning thousands of records stays quick.
+        """
+        ids = [validate_record_id(record_id) for record_id in record_ids]
+        removed: list[str] = []
+        with writer_lock(self.root):
+            for record_id in ids:
+                if self._unlink(self._sidecar_path(record_id)):
+                    removed.append(record_id)
+            self._flush_shards(removed)
+            for record_id in removed:
+                self._unlink(self._ciphertext_path(record_id))
+            self._flush_shards(removed)
+        return len(removed)
+
+    def _unlink(self, path: Path) -> bool:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError.from_os_error(
+                exc, path, action="remove", outcome="Nothing more was removed"
+            ) from exc
+        return True
+
+    def _flush_shards(self, record_ids: list[str]) -> None:
+        for shard in sorted({self._shard_dir(record_id) for record_id in record_ids}):
+            fsync_dir(shard, self._fsync)

@@ -1,0 +1,162 @@
+"""``fieldkit sync``: the kit's side of getting sealed records to the hub.
+
+``enrol`` registers the kit at a hub (token in, request out; then the response in),
+``export`` writes a signed bundle of unacknowledged records for a USB stick,
+``receipt`` applies the hub's signed receipt, ``prune`` deletes acknowledged
+ciphertext, ``status`` says where things stand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldkit.commands.kit import DATA_OPTION, open_unlocked
+from fieldkit.errors import FieldkitError
+from fieldkit.kit import load_config
+from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.storage.atomic import write_atomic
+from sync.enrolment import (
+    EnrolmentToken,
+    apply_enrolment_response,
+    make_enrolment_request,
+)
+from sync.outbox import Outbox
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise FieldkitError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+@click.group("sync")
+def sync() -> None:
+    """Send sealed records to the hub: enrol, export bundles, apply receipts, prune."""
+
+
+@sync.command("export")
+@DATA_OPTION
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle file to write (for example on a USB stick).")  # fmt: skip
+@PASSPHRASE_FILE_OPTION
+def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
+    """Write a signed bundle of every record no hub has acknowledged yet.
+
+    Records stay on the kit until a receipt from the hub marks them as synced and
+    'fieldkit sync prune' removes them.
+    """
+    outbox = Outbox(data_dir)
+    if not outbox.pending_ids():
+        click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
+        return
+    if not outbox.state.hubs():
+        click.echo(
+            "Warning: this kit is not enrolled with a hub yet; the hub will refuse the bundle "
+            "until it is ('fieldkit sync enrol').",
+            err=True,
+        )
+    kit = open_unlocked(data_dir, passphrase_file)
+    prepared = outbox.export(kit, out)
+    if prepared is None:
+        click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
+        return
+    click.echo(
+        f"Wrote {out}: {prepared.count} records (sequence {prepared.first_seq}-"
+        f"{prepared.last_seq}). Import it at the hub, then apply the receipt with "
+        "'fieldkit sync receipt'."
+    )
+    if prepared.remaining:
+        click.echo(
+            f"{prepared.remaining} more records did not fit in one bundle: apply this bundle's "
+            "receipt, then export again."
+        )
+
+
+@sync.command("receipt")
+@DATA_OPTION
+@click.argument("receipt_file", type=_FILE)
+def receipt(data_dir: Path, receipt_file: Path) -> None:
+    """Apply a receipt from the hub: the records it lists are marked as synced."""
+    result = Outbox(data_dir).apply_receipt(_read(receipt_file))
+    click.echo(
+        f"Receipt from hub {result.hub_id}: {result.marked} records marked as synced "
+        f"({result.already} already synced, {result.ignored} not recognised)."
+    )
+
+
+@sync.command("prune")
+@DATA_OPTION
+def prune(data_dir: Path) -> None:
+    """Delete the ciphertext of records a hub has acknowledged; nothing else is touched."""
+    outbox = Outbox(data_dir)
+    removed = outbox.prune()
+    waiting = len(outbox.pending_ids())
+    click.echo(f"Removed {removed} acknowledged records; {waiting} records still wait for a hub.")
+
+
+@sync.command("status")
+@DATA_OPTION
+def status(data_dir: Path) -> None:
+    """Show the hubs this kit is enrolled with and how many records wait."""
+    state = Outbox(data_dir).status()
+    for hub in state.hubs:
+        click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
+    if not state.hubs:
+        click.echo("Not enrolled with any hub yet ('fieldkit sync enrol').")
+    if state.pending_enrolment is not None:
+        click.echo(f"Enrolment in progress since {state.pending_enrolment.created}")
+    click.echo(
+        f"Records: {state.records} held, {state.pending} not yet acknowledged, "
+        f"{state.acknowledged} acknowledged (removable with 'fieldkit sync prune')."
+    )
+
+
+@sync.command("enrol")
+@DATA_OPTION
+@click.option("--token-file", type=_FILE, default=None, help="Token file from 'fieldkit hub enrol --out'.")
+@click.option("--token", "token_text", default=None, help="The token as printed by the hub (typed).")
+@click.option("--response", "response_file", type=_FILE, default=None,
+              help="The hub's response file, to finish enrolling.")  # fmt: skip
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the request (default: enrolment-request-KIT.json here).")  # fmt: skip
+@PASSPHRASE_FILE_OPTION
+def enrol(
+    data_dir: Path,
+    token_file: Path | None,
+    token_text: str | None,
+    response_file: Path | None,
+    out: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Enrol this kit at a hub, in two steps.
+
+    First with --token-file (or --token): writes a request signed with the kit's key
+    for the hub operator ('fieldkit hub enrol --accept FILE'). Then with --response:
+    stores the hub's receipt key from its response.
+    """
+    given = [option for option in (token_file, token_text, response_file) if option is not None]
+    if len(given) != 1:
+        raise FieldkitError("give exactly one of --token-file, --token or --response")
+    if response_file is not None:
+        hub = apply_enrolment_response(data_dir, _read(response_file))
+        click.echo(f"Enrolled with hub {hub.hub_id}: its receipts can now mark records as synced.")
+        return
+    config = load_config(data_dir)
+    token = (
+        EnrolmentToken.from_file_bytes(_read(token_file))
+        if token_file is not None
+        else EnrolmentToken.from_text(token_text or "")
+    )
+    kit = open_unlocked(data_dir, passphrase_file)
+    request = make_enrolment_request(kit, token)
+    target = out or Path(f"enrolment-request-{config.kit_id}.json")
+    write_atomic(target, request, mode=0o600)
+    click.echo(
+        f"Wrote {target}. At the hub: 'fieldkit hub enrol --data HUBDIR --accept {target.name}', "
+        "then bring the response back: 'fieldkit sync enrol --data DIR --response FILE'."
+    )
