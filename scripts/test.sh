@@ -11,4 +11,5 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/fieldkit forms check
 .venv/bin/fieldkit forms lint
+.venv/bin/fieldkit translations check
 .venv/bin/python -m pytest "$@"

@@ -7,7 +7,7 @@ import click
 
 def register(cli: click.Group) -> None:
     """Attach every sub-command group to the top-level ``fieldkit`` group."""
-    from fieldkit.commands import demo, forms, hub, kit, serve, sync
+    from fieldkit.commands import demo, forms, hub, kit, serve, sync, translations
 
     cli.add_command(demo.demo)
     cli.add_command(forms.forms)
@@ -17,3 +17,4 @@ def register(cli: click.Group) -> None:
     cli.add_command(kit.wipe)
     cli.add_command(sync.sync)
     cli.add_command(serve.serve)
+    cli.add_command(translations.translations)

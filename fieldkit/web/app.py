@@ -15,7 +15,9 @@ from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from fieldkit import paths
 from fieldkit.formengine.model import Form
+from fieldkit.i18n_tools import ensure_compiled
 from fieldkit.kit import UnlockedKit
 from fieldkit.web.i18n import init_i18n
 from fieldkit.web.services import KitServices
@@ -68,6 +70,7 @@ def create_app(settings: WebSettings, kit: UnlockedKit, forms: Mapping[str, Form
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
     )
+    ensure_compiled(paths.translations_dir())  # .mo files are built on first run, not committed
     app.extensions["fieldkit"] = KitServices.create(kit, forms, settings)
     csrf.init_app(app)
     init_i18n(app)
