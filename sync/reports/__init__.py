@@ -1,0 +1,1 @@
+"""The hub's reports: scorecards per centre and principle, with small cells suppressed."""
