@@ -78,6 +78,16 @@ def translate(
     path.write_bytes(render_po(po, 3 if "/ru/" in path.as_posix() else 2))
 
 
+def blank(path: Path) -> None:
+    """Empty every translation of a catalogue, as if the language had just been started."""
+    po = read(path)
+    for entry in po.catalog:
+        if entry.id:
+            entry.string = tuple("" for _ in entry.string) if isinstance(entry.string, tuple) else ""
+            entry.flags.discard("fuzzy")
+    path.write_bytes(render_po(po, po.catalog.num_plurals))
+
+
 def message(po: PoFile, context: str | None, msgid: str | None = None):
     for found in po.catalog:
         if found.context == context and (msgid is None or found.id == msgid):
@@ -295,6 +305,7 @@ def test_update_marks_changed_strings_fuzzy_adds_new_ones_and_keeps_removed_ones
     workspace: Layout,
 ) -> None:
     ru = workspace.catalogue("ru", "forms")
+    blank(ru)
     translate(
         ru,
         {
@@ -652,9 +663,9 @@ def test_ensure_compiled_builds_once_and_then_only_what_changed(workspace: Layou
     assert ensure_compiled(translations) == []
 
     es = workspace.catalogue("es", "messages")
-    translate(es, {("Yes", None): "Sí"})
+    translate(es, {("Yes", None): "Sí, de acuerdo"})
     assert ensure_compiled(translations) == [es.with_suffix(".mo")]
-    assert Translations.load(str(translations), ["es"], domain="messages").gettext("Yes") == "Sí"
+    assert Translations.load(str(translations), ["es"], domain="messages").gettext("Yes") == "Sí, de acuerdo"
 
     # A catalogue replaced by an older file is compiled again too: only "the same time" counts.
     stamp = es.stat().st_mtime_ns - 10_000_000_000
@@ -716,6 +727,7 @@ def test_status_counts_a_small_catalogue(tmp_path: Path) -> None:
 
 
 def test_status_command_prints_every_shipped_language(workspace: Layout) -> None:
+    blank(workspace.catalogue("pt", "messages"))
     translate(workspace.catalogue("pt", "messages"), {("Yes", None): "Sim"})
     code, output = run(workspace, "status")
     assert code == 0
