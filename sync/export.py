@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from babel.messages.pofile import read_po
-
 from fieldkit import paths
+from fieldkit.catalogues import SOURCE_LANGUAGE, load_catalogue
 from fieldkit.crypto import age
 from fieldkit.errors import FieldkitError
 from fieldkit.formengine.catalogue import load_directory
 from fieldkit.formengine.model import DONT_KNOW, LEVELS, LIKERT_VALUES, PREFER_NOT, Form, Item
 from fieldkit.formengine.wording import BUILT_IN_CHOICE_TYPES, choice_context, item_context
+from fieldkit.sealing import RECORD_FORMAT
 from fieldkit.storage.atomic import ensure_private_dir, fsync_dir
 from sync.hubstore import HubStore, StoredRecord
 
@@ -56,9 +56,7 @@ __all__ = [
 ]
 
 EXPORT_FORMAT = "fieldkit-export/1"
-RECORD_FORMAT = "fieldkit-record/1"
 FORMATS = ("csv", "json")
-SOURCE_LANGUAGE = "en"
 DESCRIPTOR = "datapackage.json"
 CODEBOOK = "codebook"
 
@@ -114,23 +112,6 @@ class Label:
     fallback: bool  # True: English, because the chosen language has no reviewed translation
 
 
-def _reviewed_translations(path: Path) -> dict[tuple[str | None, str], str]:
-    """(context, source text) -> translation, for the reviewed (non-fuzzy) entries of a .po."""
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            catalogue = read_po(handle)
-    except (OSError, ValueError) as error:
-        raise ExportError(f"cannot read the catalogue {path}: {error}") from None
-    return {
-        (message.context, message.id): message.string
-        for message in catalogue
-        if isinstance(message.id, str) and message.id and isinstance(message.string, str)
-        and message.string and not message.fuzzy
-    }  # fmt: skip
-
-
 def interface_source_labels() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """The English likert scale and built-in answer labels, as the kit's pages show them.
 
@@ -171,8 +152,8 @@ class Wording:
                     f"no translations for {language!r} in {translations_dir} "
                     f"(available: {', '.join([SOURCE_LANGUAGE, *known])})"
                 )
-            self._forms = _reviewed_translations(folder / "forms.po")
-            self._interface = _reviewed_translations(folder / "messages.po")
+            self._forms = load_catalogue(translations_dir, language, "forms").translated
+            self._interface = load_catalogue(translations_dir, language, "messages").translated
         self.likert, self.built_in = interface_source_labels()
 
     def _pick(self, table: Mapping[tuple[str | None, str], str], key: tuple[str | None, str]) -> Label:

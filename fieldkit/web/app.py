@@ -10,6 +10,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -49,6 +50,7 @@ class WebSettings:
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
+    translations_dir: Path = field(default_factory=paths.translations_dir)
     testing: bool = False
 
 
@@ -70,10 +72,10 @@ def create_app(settings: WebSettings, kit: UnlockedKit, forms: Mapping[str, Form
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
     )
-    ensure_compiled(paths.translations_dir())  # .mo files are built on first run, not committed
+    ensure_compiled(settings.translations_dir)  # .mo files are built on first run, not committed
     app.extensions["fieldkit"] = KitServices.create(kit, forms, settings)
     csrf.init_app(app)
-    init_i18n(app)
+    init_i18n(app, settings.translations_dir)
 
     from fieldkit.web import interview, operator
 

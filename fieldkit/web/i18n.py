@@ -7,26 +7,31 @@ pages outside an interview use the language the phone last chose.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.support import NullTranslations, Translations
-from flask import Flask, g, session
+from flask import Flask, current_app, g, session
 from flask_babel import Babel
 
-from fieldkit import paths
+from fieldkit.catalogues import SOURCE_LANGUAGE, catalogue_languages, load_catalogue
 
-SOURCE_LANGUAGE = "en"
+__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "init_i18n", "interface_languages"]
 
 
 def current_language() -> str:
     return getattr(g, "language", None) or session.get("lang") or SOURCE_LANGUAGE
 
 
-def init_i18n(app: Flask) -> None:
+def translations_dir() -> Path:
+    return current_app.config["FIELDKIT_TRANSLATIONS_DIR"]
+
+
+def init_i18n(app: Flask, directory: Path) -> None:
+    app.config["FIELDKIT_TRANSLATIONS_DIR"] = directory
     Babel(
         app,
         locale_selector=current_language,
-        default_translation_directories=str(paths.translations_dir()),
+        default_translation_directories=str(directory),
         default_domain="messages",
     )
     app.jinja_env.globals.update(language_name=language_name, interface_languages=interface_languages)
@@ -39,11 +44,7 @@ def init_i18n(app: Flask) -> None:
 
 def interface_languages() -> list[str]:
     """The source language, then every language with an interface catalogue."""
-    found = [SOURCE_LANGUAGE]
-    root = paths.translations_dir()
-    if root.is_dir():
-        found += sorted(p.name for p in root.iterdir() if (p / "LC_MESSAGES" / "messages.po").is_file())
-    return found
+    return catalogue_languages(translations_dir())
 
 
 @functools.cache
@@ -63,15 +64,8 @@ def language_name(language: str) -> str:
         return language
 
 
-@functools.cache
-def _form_catalogue(language: str) -> NullTranslations:
-    if language == SOURCE_LANGUAGE:
-        return NullTranslations()
-    return Translations.load(str(paths.translations_dir()), [language], domain="forms")
-
-
 def form_text(language: str, context: str, text: str) -> str:
     """Form wording in ``language``; ``context`` is ``form id/item id[/choice id]``."""
     if not text:
         return text
-    return _form_catalogue(language).pgettext(context, text)
+    return load_catalogue(translations_dir(), language, "forms").get(context, text) or text

@@ -7,26 +7,23 @@ draft's own section being edited.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from babel.messages.pofile import read_po
 from flask import g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldkit import paths
+from fieldkit.catalogues import SOURCE_LANGUAGE, load_catalogue
 from fieldkit.drafts import Draft
 from fieldkit.formengine.answers import expression_answers, is_relevant
 from fieldkit.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
 from fieldkit.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.storage.atomic import StorageError
 from fieldkit.web.conditions import condition_json
-from fieldkit.web.i18n import SOURCE_LANGUAGE, form_text, interface_languages, language_name
+from fieldkit.web.i18n import form_text, interface_languages, language_name, translations_dir
 from fieldkit.web.services import services
 
 LIKERT_LABELS = {
@@ -65,39 +62,17 @@ class Availability:
         return language_name(self.language)
 
 
-def _catalogue_path(language: str, domain: str) -> Path:
-    return paths.translations_dir() / language / "LC_MESSAGES" / f"{domain}.po"
-
-
-@functools.cache
-def _translated_contexts(language: str, mtime: float) -> tuple[frozenset[str], frozenset[str]]:
-    """(translated, fuzzy) message contexts of a language's form catalogue."""
-    with _catalogue_path(language, "forms").open("rb") as handle:
-        catalogue = read_po(handle)
-    translated, fuzzy = set(), set()
-    for message in catalogue:
-        if not message.id or not message.context:
-            continue
-        if message.fuzzy:
-            fuzzy.add((message.context, message.id))
-        elif message.string:
-            translated.add((message.context, message.id))
-    return frozenset(translated), frozenset(fuzzy)
-
-
 def form_languages(form: Form) -> dict[str, Availability]:
     """Each language with a catalogue, and whether this form may be used in it."""
     allow_pilot = services().settings.allow_incomplete_translations
     result = {SOURCE_LANGUAGE: Availability(SOURCE_LANGUAGE, True, True)}
     wanted = {(s.context, s.text) for s in form_strings(form)}
     for language in interface_languages()[1:]:
-        path = _catalogue_path(language, "forms")
-        if not path.is_file():
+        catalogue = load_catalogue(translations_dir(), language, "forms")
+        if catalogue.digest is None:
             result[language] = Availability(language, False, allow_pilot, _("no translation of the forms yet"))
             continue
-        translated, fuzzy = _translated_contexts(language, path.stat().st_mtime)
-        missing = len(wanted - translated)
-        needs_review = len(wanted & fuzzy)
+        missing = len(wanted - catalogue.translated.keys())
         if missing == 0:
             result[language] = Availability(language, True, True)
             continue
@@ -105,31 +80,18 @@ def form_languages(form: Form) -> dict[str, Availability]:
             "%(missing)s of %(total)s texts not translated, %(fuzzy)s to review",
             missing=missing,
             total=len(wanted),
-            fuzzy=needs_review,
+            fuzzy=len(wanted & catalogue.fuzzy),
         )
         result[language] = Availability(language, False, allow_pilot, reason)
     return result
-
-
-@functools.cache
-def _catalogue_digest(language: str, stamps: tuple[float, ...]) -> str | None:
-    digest = hashlib.sha256()
-    for domain in ("messages", "forms"):
-        path = _catalogue_path(language, domain)
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return "sha256:" + digest.hexdigest()
 
 
 def catalogue_hash(language: str) -> str | None:
     """A hash of the catalogues an interview was shown in (None for the source language)."""
     if language == SOURCE_LANGUAGE:
         return None
-    stamps = tuple(
-        p.stat().st_mtime if p.is_file() else 0.0
-        for p in (_catalogue_path(language, "messages"), _catalogue_path(language, "forms"))
-    )
-    return _catalogue_digest(language, stamps)
+    digests = [load_catalogue(translations_dir(), language, domain).digest or "" for domain in ("messages", "forms")]
+    return "sha256:" + hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
 
 
 # -- forms and drafts for the home page ------------------------------------------------------------
