@@ -176,3 +176,41 @@ def test_dropped_connection_keeps_the_page_and_retries(kit, tmp_path: Path, arti
 
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(kit_services_drafts[0].stem)
     assert draft.answers == {"consent": "given"}
+
+
+@pytest.mark.slow
+def test_arabic_interview_renders_right_to_left(kit, tmp_path: Path, artifacts_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file)
+    driver = chromium(javascript=True)
+    try:
+        driver.get(served.url + "pair")
+        Select(driver.find_element(By.ID, "ui-lang")).select_by_value("ar")
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.lang button"))
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("dir") == "rtl"
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
+        peer = driver.find_elements(By.CSS_SELECTOR, "form.card")[1]
+        Select(peer.find_element(By.TAG_NAME, "select")).select_by_value("ar")
+        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        driver.find_element(By.CSS_SELECTOR, "input[value='given']").click()
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[value='next']"))
+        html_element = driver.find_element(By.TAG_NAME, "html")
+        assert html_element.get_attribute("lang") == "ar" and html_element.get_attribute("dir") == "rtl"
+        assert driver.execute_script("return getComputedStyle(document.body).direction") == "rtl"
+        exit_control = driver.find_element(By.ID, "quick-exit")
+        assert exit_control.rect["x"] < driver.execute_script("return window.innerWidth") / 2, (
+            "Exit sits at the start (left) in RTL"
+        )
+        first_option = driver.find_element(By.CSS_SELECTOR, "label.opt input")
+        label = first_option.find_element(By.XPATH, "..")
+        assert first_option.rect["x"] > label.rect["x"] + label.rect["width"] / 2, "radio buttons sit on the right"
+        assert "page" not in driver.find_element(By.CSS_SELECTOR, ".crumb").text
+        full_page_screenshot(driver, artifacts_dir / "peer-ar-about-your-stay.png")
+    finally:
+        driver.quit()
+        served.stop()

@@ -23,7 +23,7 @@ from fieldkit.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
 from fieldkit.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.storage.atomic import StorageError
 from fieldkit.web.conditions import condition_json
-from fieldkit.web.i18n import form_text, interface_languages, language_name, translations_dir
+from fieldkit.web.i18n import current_language, form_text, interface_languages, language_name, translations_dir
 from fieldkit.web.services import services
 
 LIKERT_LABELS = {
@@ -100,7 +100,7 @@ def catalogue_hash(language: str) -> str | None:
 def form_choice(form: Form) -> dict[str, Any]:
     return {
         "id": form.id,
-        "title": form.title,
+        "title": form_text(current_language(), f"{form.id}/:title", form.title),
         "languages": list(form_languages(form).values()),
         "sections": len(form.sections),
     }

@@ -1,0 +1,130 @@
+"""Every shipped language renders every page of both forms, fully translated, within budget."""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fieldkit import paths
+from fieldkit.catalogues import load_catalogue
+from fieldkit.crypto import age
+from fieldkit.formengine.wording import form_strings
+from fieldkit.i18n_tools.pofile import parse_po, render_po
+from fieldkit.simulate import random_answers
+from fieldkit.storage.records import RecordStore
+from fieldkit.web.app import WebSettings, create_app
+from tests.test_web_pages import BUDGET_BYTES, _assets
+from tests.webclient import Interviewer, csrf_token
+
+LANGUAGES = ("ru", "es", "fr", "pt", "ar")
+TAG = re.compile(r"<[^>]+>")
+
+
+def _visible_text(page: str) -> str:
+    return html.unescape(TAG.sub("\n", page))
+
+
+def _untranslated_sources(language: str, shipped_forms) -> set[str]:
+    """English source strings whose translation differs, long enough to spot in a page."""
+    directory = paths.translations_dir()
+    sources = set()
+    for (_, english), translated in load_catalogue(directory, language, "messages").translated.items():
+        if translated != english and len(english) >= 6 and "%(" not in english:
+            sources.add(english)
+    forms_catalogue = load_catalogue(directory, language, "forms")
+    for form in shipped_forms.values():
+        for string in form_strings(form):
+            translated = forms_catalogue.get(string.context, string.text)
+            if translated and translated != string.text and len(string.text) >= 12:
+                sources.add(string.text)
+    return sources
+
+
+def _pages(client, app, shipped_forms, language: str):
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    home = client.get("/home").get_data(as_text=True)
+    client.post("/lang", data={"csrf_token": csrf_token(home), "lang": language, "next": "/home"})
+    yield "home", client.get("/home").get_data(as_text=True)
+    for form_id, form in shipped_forms.items():
+        url = interviewer.start(form_id, language)
+        base = url.rsplit("/", 1)[0]
+        for section in form.sections:
+            yield f"{form_id}/{section.id}", client.get(f"{base}/{section.id}").get_data(as_text=True)
+        yield f"{form_id}/review", client.get(base.replace("/s", "") + "/review").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_is_fully_translated(client, app, shipped_forms, language: str) -> None:
+    english = _untranslated_sources(language, shipped_forms)
+    assert len(english) > 300, "the catalogues should translate the forms and the interface"
+    direction = "rtl" if language == "ar" else "ltr"
+    assets = _assets(client)
+    count = 0
+    for name, page in _pages(client, app, shipped_forms, language):
+        count += 1
+        assert f'<html lang="{language}" dir="{direction}">' in page, name
+        text = _visible_text(page)
+        leaks = sorted(source for source in english if re.search(rf"(?<!\w){re.escape(source)}(?!\w)", text))
+        assert not leaks, f"{language} {name} shows English: {leaks[:3]}"
+        assert len(page.encode()) + assets <= BUDGET_BYTES, f"{language} {name}: {len(page.encode()) + assets} bytes"
+    assert count > 20
+
+
+def test_a_record_keeps_its_language_and_catalogue_hash(client, app, kit, shipped_forms) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    answers = random_answers(shipped_forms["peer-interview"], random.Random(2))
+    interviewer.complete("peer-interview", answers, language="ar")
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["language"] == "ar"
+    assert payload["translation"]["complete"] is True
+    assert payload["translation"]["catalogue_hash"].startswith("sha256:")
+
+
+def _with_one_fuzzy_entry(tmp_path: Path) -> Path:
+    copy = tmp_path / "translations"
+    shutil.copytree(paths.translations_dir(), copy, ignore=shutil.ignore_patterns("*.mo"))
+    catalogue = copy / "fr" / "LC_MESSAGES" / "forms.po"
+    po, problems = parse_po(catalogue.read_bytes())
+    assert problems == []
+    target = next(m for m in po.catalog if m.context == "peer-interview/consent")
+    target.flags.add("fuzzy")
+    catalogue.write_bytes(render_po(po, po.catalog.num_plurals))
+    return copy
+
+
+@pytest.mark.parametrize("pilot", [False, True], ids=["refused", "pilot"])
+def test_a_fuzzy_string_withholds_the_form_unless_piloting(kit, shipped_forms, tmp_path: Path, pilot: bool) -> None:
+    settings = WebSettings(
+        testing=True, translations_dir=_with_one_fuzzy_entry(tmp_path), allow_incomplete_translations=pilot
+    )
+    app = create_app(settings, kit.unlock(), shipped_forms)
+    client = app.test_client()
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    home = client.get("/home").get_data(as_text=True)
+    peer_card = home.split('value="peer-interview"')[1].split("</form>")[0]
+    french = re.search(r'<option value="fr"([^>]*)>([^<]*)</option>', peer_card)
+    assert french and "1 to review" in french.group(2)
+    assert ("disabled" in french.group(1)) is not pilot
+    centre_card = home.split('value="centre-assessment"')[1].split("</form>")[0]
+    assert re.search(r'<option value="fr">[^<(]*</option>', centre_card), "the other form stays available"
+    response = client.post("/start", data={"csrf_token": csrf_token(home), "form": "peer-interview", "lang": "fr"})
+    if not pilot:
+        assert response.status_code == 400
+        return
+    assert response.status_code == 302
+    answers = random_answers(shipped_forms["peer-interview"], random.Random(4))
+    interviewer.complete("peer-interview", answers, language="fr")
+    store = RecordStore(kit.data_dir)
+    payloads = [json.loads(age.decrypt(store.get(i), kit.identities())) for i in store.ids()]
+    assert payloads and all(p["translation"]["complete"] is False for p in payloads)
