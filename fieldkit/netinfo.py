@@ -38,6 +38,6 @@ def lan_addresses() -> list[str]:
 
 
 def urls_for(host: str, port: int) -> list[str]:
-    every_interface = host in ("0.0.0.0", "")  # noqa: S104 - naming where the kit listens, not binding
+    every_interface = host in ("0.0.0.0", "")  # noqa: S104  # nosec B104 - naming where the kit listens
     addresses = (lan_addresses() or ["127.0.0.1"]) if every_interface else [host]
     return [f"http://{address}:{port}/" for address in addresses]

@@ -9,6 +9,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 .venv/bin/ruff check .
+.venv/bin/bandit --quiet --recursive fieldkit sync --severity-level high
+bash scripts/audit-dependencies.sh
 .venv/bin/fieldkit forms check
 .venv/bin/fieldkit forms lint
 .venv/bin/fieldkit translations check

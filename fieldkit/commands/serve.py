@@ -13,7 +13,7 @@ from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.serving import DEFAULT_PORT, serve_kit
 from fieldkit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
 
-ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - phones on the local network must reach the kit
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104 - phones on the local network must reach the kit
 HOST_OPTION = click.option(
     "--host", default=ALL_INTERFACES, show_default=True, help="Address to listen on (0.0.0.0: every network)."
 )
