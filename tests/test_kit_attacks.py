@@ -40,7 +40,7 @@ def test_wrong_or_missing_csrf_token_is_refused_everywhere(client, app, paired) 
 
 
 def test_forged_session_cookie_gets_nothing(app, paired) -> None:
-    interviewer, url = paired
+    _, url = paired
     real_sid = app.extensions["fieldkit"].pairing.sessions()[0].session_id
     stranger = app.test_client()
     wrong_key = URLSafeTimedSerializer("not-the-key", salt="cookie-session", signer_kwargs={"key_derivation": "hmac"})
@@ -76,9 +76,8 @@ def test_wrong_methods_and_content_types(client, paired) -> None:
     assert client.get("/start").status_code == 405
     assert client.post(url, json={"consent": "given"}).status_code == 400
     assert client.post(url, data=b"\xff\xfe\x00", content_type="application/x-www-form-urlencoded").status_code == 400
-    multipart = client.post(
-        url, data={"consent": (Path(__file__).open("rb"), "x.txt")}, content_type="multipart/form-data"
-    )
+    with Path(__file__).open("rb") as upload:
+        multipart = client.post(url, data={"consent": (upload, "x.txt")}, content_type="multipart/form-data")
     assert multipart.status_code == 400
 
 
@@ -105,14 +104,14 @@ def test_slow_bodies_do_not_block_other_phones(kit, tmp_path: Path) -> None:
             )
             slow.append(connection)
         started = time.monotonic()
-        with urllib.request.urlopen(served.url + "pair", timeout=5) as response:  # noqa: S310 - loopback test server
+        with urllib.request.urlopen(served.url + "pair", timeout=5) as response:
             assert response.status == 200
         assert time.monotonic() - started < 3
         for connection in slow:
             connection.sendall(b"1")
         with pytest.raises(urllib.error.HTTPError) as refused:
             request = urllib.request.Request(served.url + "pair", data=b"x" * 300_000, method="POST")
-            urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback test server
+            urllib.request.urlopen(request, timeout=5)
         assert refused.value.code in (400, 413)
         refused.value.close()
     finally:
