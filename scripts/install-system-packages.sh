@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses as real peers: the age CLI (interop) and
 # Chromium with its version-matched driver (browser tests). Installs only what
-# is missing; needs root or sudo on a Debian-like system.
+# is missing; needs root or sudo on a Debian-like system. strace injects disk
+# faults (a failing fsync) into real commands in the fault tests.
 set -euo pipefail
 
 missing=()
 command -v age >/dev/null 2>&1 || missing+=(age)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
