@@ -58,9 +58,35 @@ def _press(driver, text: str) -> None:
     raise AssertionError(f"no button '{text}' on {driver.current_url}")
 
 
+def _choose(driver, name: str, value: str) -> None:
+    """Tick one answer by its value, whatever the page's language."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']").find_element(By.XPATH, "..").click()
+
+
+def _next(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[value='next']"))
+
+
+def _start_peer_interview(driver, language: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    card = next(
+        f for f in driver.find_elements(By.CSS_SELECTOR, "form.card")
+        if f.find_element(By.CSS_SELECTOR, "input[name='form']").get_attribute("value") == "peer-interview"
+    )  # fmt: skip
+    Select(card.find_element(By.TAG_NAME, "select")).select_by_value(language)
+    _click_and_wait(driver, card.find_element(By.TAG_NAME, "button"))
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "ar"])
 @pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
-def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, javascript: bool) -> None:
+def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, javascript: bool, language: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -69,51 +95,51 @@ def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, ja
     passphrase_file.write_text(PASSPHRASE + "\n")
     served = serve(kit.data_dir, passphrase_file)
     driver = chromium(javascript=javascript)
-    tag = "js-on" if javascript else "js-off"
+    tag = f"{language}-js-on" if javascript else f"{language}-js-off"
+    direction = "rtl" if language == "ar" else "ltr"
     try:
         driver.get(served.url + "pair")
         driver.find_element(By.ID, "code").send_keys(served.code)
         Select(driver.find_element(By.ID, "interviewer")).select_by_visible_text("P03")
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-0-pair.png")
-        _press(driver, "Connect")
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
         assert driver.current_url.endswith("/home")
-        home_forms = driver.find_elements(By.CSS_SELECTOR, "form.card")
-        peer = next(f for f in home_forms if "Peer interview" in f.text)
-        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        _start_peer_interview(driver, language)
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("dir") == direction
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-1-consent.png")
-        _click_label(driver, "Consent given")
-        _press(driver, "Save and continue")
+        _choose(driver, "consent", "given")
+        _next(driver)
 
         pages = 0
         while "/review" not in driver.current_url and pages < 20:
             pages += 1
             section = driver.current_url.rsplit("/", 1)[1]
+            assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
             if section == "medication":
                 gated = driver.find_element(By.ID, "q-oat_continued")
                 if javascript:
                     assert not gated.is_displayed(), "skip logic should hide the OAT question until it applies"
-                _click_label(driver, "Yes")
+                _choose(driver, "on_oat_before", "yes")
                 assert gated.is_displayed()
                 full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-2-medication.png")
             if section == "closing":
                 driver.find_element(By.ID, "i-what_to_change").send_keys(CANARY)
-            _press(driver, "Save and continue")
+            _next(driver)
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-3-review.png")
-        _press(driver, "Finish and seal")
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/finalise'] button"))
         receipt = driver.find_element(By.CSS_SELECTOR, ".receipt bdi").text
         assert len(receipt) == 8
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-4-done.png")
 
         # Quick exit from inside a new interview.
         driver.get(served.url + "home")
-        peer = next(f for f in driver.find_elements(By.CSS_SELECTOR, "form.card") if "Peer interview" in f.text)
-        _click_and_wait(driver, peer.find_element(By.TAG_NAME, "button"))
+        _start_peer_interview(driver, language)
         if javascript:
             driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         else:
             driver.find_element(By.ID, "quick-exit").click()
         WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/x"))
-        assert "Connected" in driver.find_element(By.TAG_NAME, "h1").text
+        assert driver.find_elements(By.ID, "quick-exit") == [] and driver.find_elements(By.TAG_NAME, "form") == []
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-5-exit.png")
         driver.get(served.url + "home")
         assert driver.current_url.endswith("/pair"), "after a quick exit the phone must pair again"
@@ -124,6 +150,7 @@ def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, ja
     store = RecordStore(kit.data_dir)
     (record_id,) = list(store.ids())
     payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["language"] == language
     assert payload["answers"]["consent"] == "given"
     assert payload["answers"]["on_oat_before"] == "yes"
     assert payload["answers"]["what_to_change"] == CANARY
