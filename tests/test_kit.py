@@ -18,7 +18,7 @@ from fieldkit.errors import FieldkitError
 from fieldkit.hubkeys import load_hub_identities
 from fieldkit.kit import KEYS_FILE, unlock
 from fieldkit.storage.records import RecordStore
-from tests.conftest import require_tool
+from tests.conftest import require_tool, scan_for
 
 CHEAP_KDF = ["--kdf-work-factor", "10"]
 CANARY = "CANARY-7f3a-do-not-store-in-clear"
@@ -29,17 +29,6 @@ def run(*args: str, expect: int = 0):
     assert result.exit_code == expect, result.output
     assert "Traceback" not in result.output
     return result
-
-
-def scan_for(needle: str, *roots: Path) -> list[Path]:
-    """Every file under ``roots`` whose raw bytes contain ``needle`` (UTF-8 or UTF-16)."""
-    patterns = [needle.encode("utf-8"), needle.encode("utf-16-le")]
-    hits = []
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and any(p in path.read_bytes() for p in patterns):
-                hits.append(path)
-    return hits
 
 
 @pytest.fixture
