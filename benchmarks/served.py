@@ -1,0 +1,78 @@
+"""A real ``fieldkit serve`` process on a free loopback port: start-up time and memory."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.kits import BenchKit
+from benchmarks.stats import Stopwatch
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class ServedKit:
+    process: subprocess.Popen[str]
+    base_url: str
+    ready_seconds: float
+    output: list[str] = field(default_factory=list)
+
+    def memory_mb(self, field_name: str = "VmRSS") -> float:
+        """A memory figure of the server process from /proc (VmRSS: resident now, VmHWM: peak)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="ascii")
+        match = re.search(rf"^{field_name}:\s+(\d+) kB$", status, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"/proc/{self.process.pid}/status has no {field_name}")
+        return int(match.group(1)) / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_serve(kit: BenchKit, *extra: str) -> ServedKit:
+    """Start ``fieldkit serve`` and return once it prints "ready" (the time it took included).
+
+    The clock starts before the process is created, so the figure holds Python's own
+    start-up, the imports, the scrypt unlock and the app's set-up: what a person waits.
+    """
+    command = [
+        sys.executable, "-m", "fieldkit", "serve", "--data", str(kit.data_dir),
+        "--passphrase-file", str(kit.passphrase_file), "--host", "127.0.0.1", "--port", "0", *extra,
+    ]  # fmt: skip
+    watch = Stopwatch()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    while watch.seconds() < READY_TIMEOUT_SECONDS:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.strip() == "ready":
+            ready = watch.seconds()
+            url = re.search(r"phones: (http://\S+)", "\n".join(lines))
+            if url is None:
+                break
+            served = ServedKit(process, url.group(1).rstrip("/"), ready, lines)
+            # Keep reading its output, so a full pipe never blocks the server.
+            threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
+            return served
+    process.kill()
+    process.wait()
+    raise RuntimeError("fieldkit serve did not become ready:\n" + "\n".join(lines))
+
+
+def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))

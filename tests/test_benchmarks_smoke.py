@@ -1,0 +1,50 @@
+"""The benchmarks run end to end and report every figure the budgets name.
+
+Not a speed test: the figures depend on the machine. It proves that
+``python -m benchmarks --quick --json FILE`` still measures everything through the
+real code paths (a serve process, phones over HTTP, a hub merge, an export) and
+writes each budget key as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import REQUIRED_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    for key in REQUIRED_KEYS:
+        assert key in figures, f"{key} is missing"
+        value = figures[key]
+        assert isinstance(value, int | float) and not isinstance(value, bool), f"{key} = {value!r}"
+        assert math.isfinite(value), f"{key} = {value!r}"
+    assert len(REQUIRED_KEYS) == 11
+    # Facts that hold on any machine: nothing leaves the kit, no phone failed, nothing lost.
+    assert figures["external_requests"] == 0
+    assert figures["load_errors"] == 0
+    assert figures["load_records_lost"] == 0
+    assert figures["load_interviews"] == 30
+    assert figures["merge_held_after"] == figures["merge_records"]
+    assert figures["export_records"] == figures["merge_records"]
+    assert "heaviest page, HTML+CSS+JS" in result.stdout
