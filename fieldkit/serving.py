@@ -15,6 +15,7 @@ from fieldkit.kit import UnlockedKit
 from fieldkit.netinfo import urls_for
 from fieldkit.web.app import WebSettings, create_app
 from fieldkit.web.qr import pairing_url, terminal_qr
+from sync.pushworker import start_push_worker
 
 DEFAULT_PORT = 8080
 
@@ -56,10 +57,13 @@ def serve_kit(
     echo(f"  operator page (this computer only): http://127.0.0.1:{bound_port}/operator/")
     echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
+    worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
     echo("ready")
     try:
         server.run()
     except KeyboardInterrupt:
         echo("stopped; the draft key is gone from memory")
     finally:
+        if worker is not None:
+            worker.stop()
         server.close()

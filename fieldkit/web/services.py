@@ -86,9 +86,33 @@ class KitServices:
         return counts
 
     def outbox_summary(self) -> str:
+        """A few short sentences: records held, how many wait for the hub, the last push."""
         from flask_babel import gettext as _
+        from flask_babel import ngettext
 
-        return _("%(count)s sealed records are stored on this kit.", count=self.records.count())
+        from sync.outbox import Outbox
+        from sync.transport import HubLinks
+
+        status = Outbox(self.kit.data_dir).status()
+        parts = [
+            _("%(count)s sealed records are stored on this kit.", count=status.records),
+            ngettext("%(num)s record waits for the hub.", "%(num)s records wait for the hub.", status.pending),
+        ]
+        link = HubLinks(self.kit.data_dir).latest()
+        if link is None:
+            parts.append(_("No hub address is set: send records by USB ('fieldkit sync export')."))
+        elif link.last_error:
+            parts.append(
+                _(
+                    "Last try %(when)s failed: %(error)s Next try %(next)s.",
+                    when=link.last_attempt,
+                    error=link.last_error[:160],
+                    next=link.next_attempt or "-",
+                )
+            )
+        elif link.last_success:
+            parts.append(_("Last sent to the hub %(when)s.", when=link.last_success))
+        return " ".join(parts)
 
     def free_disk_bytes(self) -> int:
         return shutil.disk_usage(self.kit.data_dir).free
