@@ -36,9 +36,9 @@ from fieldkit.errors import FieldkitError
 from fieldkit.formengine.catalogue import load_directory
 from fieldkit.formengine.model import DONT_KNOW, LEVELS, LIKERT_VALUES, PREFER_NOT, Form, Item
 from fieldkit.formengine.wording import BUILT_IN_CHOICE_TYPES, choice_context, item_context
-from fieldkit.sealing import RECORD_FORMAT
 from fieldkit.storage.atomic import ensure_private_dir, fsync_dir
 from sync.hubstore import HubStore, StoredRecord
+from sync.opening import UnreadableRecord, open_record
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -176,7 +176,7 @@ class Wording:
         return Label(text, SOURCE_LANGUAGE, self.language != SOURCE_LANGUAGE)
 
 
-# --- Opening records --------------------------------------------------------------------
+# --- Records left out ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -188,58 +188,6 @@ class RecordProblem:
 
     def line(self) -> str:
         return f"record {self.record_id}: not exported: {self.reason}"
-
-
-class _Unreadable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Unreadable(f"the decrypted payload holds {name}, which JSON does not allow")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if number in (float("inf"), float("-inf")):
-        raise _Unreadable("the decrypted payload holds a number too large to export")
-    return number
-
-
-def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dict[str, Any]:
-    """The payload of one sealed record, checked enough to be exported."""
-    try:
-        plaintext = age.decrypt(stored.ciphertext, identities)
-    except age.DecryptionError as error:
-        if error.kind == "no_match":
-            raise _Unreadable("the identity does not open it (it was sealed to another key)") from None
-        raise _Unreadable(f"the sealed record is damaged ({error.kind}: {error.reason})") from None
-    try:
-        payload = json.loads(
-            plaintext.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise _Unreadable("the decrypted payload is not UTF-8 JSON") from None
-    finally:
-        del plaintext
-    if not isinstance(payload, dict) or payload.get("format") != RECORD_FORMAT:
-        raise _Unreadable(f"the decrypted payload is not a {RECORD_FORMAT} record")
-    if payload.get("record_id") != stored.record_id:
-        raise _Unreadable("the sealed record carries another record id than the one it was stored under")
-    form = payload.get("form")
-    if (
-        not isinstance(form, dict)
-        or not isinstance(form.get("id"), str)
-        or not form["id"]
-        or type(form.get("version")) is not int
-        or not isinstance(form.get("hash"), str)
-    ):
-        raise _Unreadable("the payload does not name its form (id, version and hash)")
-    answers = payload.get("answers")
-    if not isinstance(answers, dict):
-        raise _Unreadable("the payload has no answers object")
-    return payload
 
 
 # --- Columns and values -----------------------------------------------------------------
@@ -957,7 +905,7 @@ def _decrypt_into(
         for stored in records:
             try:
                 payload = open_record(stored, identities)
-            except _Unreadable as error:
+            except UnreadableRecord as error:
                 problems.append(RecordProblem(stored.record_id, error.reason))
             else:
                 form = payload["form"]

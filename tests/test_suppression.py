@@ -20,9 +20,11 @@ def _published(table):
     return cells, rows, columns, grand
 
 
-def _consistent_tables(cells, rows, columns, grand):
+def _consistent_tables(cells, rows, columns, grand, nonzero=None):
     """Every table of non-negative counts (up to SEARCH_LIMIT) matching what was published.
 
+    ``nonzero``, when given, is also published: for every cell, whether it is zero (the
+    red-flag "reported" marks), so a hidden cell is 0 or at least 1 as it says.
     Cells are filled one at a time; a row or column whose published total can no
     longer be met is abandoned at once, which keeps the search small.
     """
@@ -51,7 +53,11 @@ def _consistent_tables(cells, rows, columns, grand):
                 yield complete
             return
         r, c = unknown[index]
-        for value in range(SEARCH_LIMIT + 1):
+        if nonzero is None:
+            guesses = range(SEARCH_LIMIT + 1)
+        else:
+            guesses = range(1, SEARCH_LIMIT + 1) if nonzero[r][c] else range(1)
+        for value in guesses:
             table[r][c] = value
             if fits(r, c):
                 yield from fill(index + 1)
@@ -105,3 +111,51 @@ def test_threshold_below_three_is_refused() -> None:
     assert suppress_count(4).shown(5) == "<5"
     assert suppress_count(0).shown(5) == "0"
     assert suppress_count(5).shown(5) == "5"
+
+
+@st.composite
+def tables_with_hidden_rows(draw):
+    counts = draw(tables)
+    hidden = draw(st.sets(st.integers(0, len(counts) - 1), max_size=len(counts)))
+    return counts, hidden
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables_with_hidden_rows(), st.sampled_from([3, 4, 5]))
+def test_red_flag_tables_keep_hidden_rows_and_small_cells_secret(case, threshold) -> None:
+    """Zero or not is public (the "reported" marks); rows of small groups are hidden whole."""
+    counts, hidden_rows = case
+    table = suppress(counts, threshold, hidden_rows=hidden_rows, zeros_public=True)
+    for r in hidden_rows:
+        assert all(cell.hidden for cell in table.cells[r]) and table.row_totals[r].hidden
+    nonzero = [[value > 0 for value in row] for row in counts]
+    published = _published(table)
+    possible: dict[tuple, set[int]] = {}
+    for candidate in _consistent_tables(*published, nonzero=nonzero):
+        for r, row in enumerate(candidate):
+            for c, value in enumerate(row):
+                if table.cells[r][c].hidden:
+                    possible.setdefault(("cell", r, c), set()).add(value)
+            if table.row_totals[r].hidden:
+                possible.setdefault(("row", r), set()).add(sum(row))
+    for r, row in enumerate(counts):
+        for c, value in enumerate(row):
+            if 0 < value < threshold or (r in hidden_rows and value > 0):
+                assert len(possible[("cell", r, c)]) > 1, f"cell {(r, c)}={value} is determined by {published}"
+        if r in hidden_rows and sum(row) > 0:
+            assert len(possible[("row", r)]) > 1, f"row total {r}={sum(row)} is determined by {published}"
+    for total in (*table.row_totals, *table.column_totals, table.grand_total):
+        if 0 < total.value < threshold:
+            assert total.hidden
+
+
+def test_a_centre_below_the_threshold_is_hidden_whole_and_protected() -> None:
+    # Centre 0 had three interviews: one reported the first flag. Nobody reported the second.
+    table = suppress([[1, 0, 0], [6, 0, 2], [5, 0, 7]], threshold=5, hidden_rows={0}, zeros_public=True)
+    assert [cell.shown(5) for cell in table.cells[0]] == ["<5", "<5", "<5"]
+    assert table.row_totals[0].hidden
+    # The first column's total would give the hidden 1 back, so a partner is hidden with it.
+    assert sum(row[0].hidden for row in table.cells) >= 2 and not table.column_totals[0].hidden
+    # Zeros are public beside a red-flag table: the hidden zero at centre 0 needs no partner.
+    assert [row[1].shown(5) for row in table.cells[1:]] == ["0", "0"]
+    assert table.column_totals[1].shown(5) == "0"

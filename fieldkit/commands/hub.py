@@ -201,3 +201,21 @@ def status(data_dir: Path, limit: int) -> None:
             click.echo(f"  {event.at} [{event.code}] {event.message}")
     else:
         click.echo("No bundle was refused.")
+
+
+from fieldkit.commands.export import export  # noqa: E402 - attached last to keep the command modules apart
+
+hub.add_command(export)
+
+
+from fieldkit.commands.hub_http import enrol_upstream_command, forward, password, serve  # noqa: E402 - as above
+
+hub.add_command(serve)
+hub.add_command(password)
+hub.add_command(enrol_upstream_command)
+hub.add_command(forward)
+
+
+from fieldkit.commands.report import report  # noqa: E402 - as above
+
+hub.add_command(report)

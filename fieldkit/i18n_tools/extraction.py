@@ -87,15 +87,18 @@ class SourceSet:
     options: dict[str, str]
 
 
+# The kit's screens (fieldkit/) and the hub's reports and pages (sync/).
 INTERFACE_SOURCES = (
     SourceSet("fieldkit/**/*.py", "python", {}),
     SourceSet("fieldkit/**/templates/**/*.html", extract_jinja, _JINJA_OPTIONS),
+    SourceSet("sync/**/*.py", "python", {}),
+    SourceSet("sync/**/templates/**/*.html", extract_jinja, _JINJA_OPTIONS),
 )
 
 _HEADER_COMMENT = {
     INTERFACE: [
         "# fieldkit: the words of the app's screens, for translators.",
-        "# Made by 'fieldkit translations extract' from fieldkit/: do not edit by hand.",
+        "# Made by 'fieldkit translations extract' from fieldkit/ and sync/: do not edit by hand.",
     ],
     FORMS: [
         "# fieldkit: the wording of the forms in forms/, for translators.",

@@ -1,0 +1,644 @@
+"""Scorecards: records with known answers -> a hub -> `fieldkit hub report` -> the ratings,
+counts, red flags and suppression an advocate reads, checked figure by figure.
+
+The world: three centres in two regions. Answers are written by hand (checked by the
+form engine as a phone's would be), sealed with the kit's own code to a real hub key,
+and merged through a signed bundle. Every expected rating below is worked out by hand
+in the comment beside it, from the rules in docs/scorecards.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime
+import html.parser
+import re
+import stat
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fieldkit import paths
+from fieldkit.cli import cli
+from fieldkit.crypto import age
+from fieldkit.formengine.answers import validate_record
+from fieldkit.formengine.catalogue import load_directory
+from fieldkit.formengine.model import Form
+from fieldkit.hubkeys import generate_hub_keys
+from fieldkit.sealing import TranslationInfo, build_payload, seal
+from sync.bundle import OutgoingRecord
+from sync.hubstore import HubStore, init_hub
+from sync.hubweb import HubSettings, create_hub_app
+from sync.hubweb.auth import OperatorPassword
+from sync.reports.scorecard import level_of
+from sync.reports.scoring import item_level
+from sync.reports.svg import Bar, Series, centre_chart, region_chart
+from tests.bundle_corpus import enrol_key, make_bundle
+from tests.sync_cli import (
+    enrol,
+    export,
+    init_hub_folder,
+    make_hub_keys,
+    new_kit,
+    write_passphrase_file,
+)
+from tests.sync_cli import (
+    run as run_cli,
+)
+from tests.test_suppression import _consistent_tables
+from tests.webclient import csrf_token
+
+FORMS = load_directory(paths.forms_dir())
+CENTRE, PEER = FORMS["centre-assessment"], FORMS["peer-interview"]
+PEER_FLAGS = [item.id for item in PEER.items if item.sensitive and "rights" in item.tags and item.type == "yes_no"]
+AREAS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "harm_reduction", "rights")
+OPERATOR_PASSWORD = "an operator password for the report tests"
+
+
+# --- Records with known answers --------------------------------------------------------
+
+
+def assessment(centre: str, region: str, **answers: Any) -> tuple[Form, dict[str, Any]]:
+    return CENTRE, {"consent": "given", "centre_code": centre, "region_code": region, **answers}
+
+
+def interview(centre: str, **answers: Any) -> tuple[Form, dict[str, Any]]:
+    return PEER, {"consent": "given", "centre_code": centre, **answers}
+
+
+def world_records() -> list[tuple[Form, dict[str, Any]]]:
+    records = [
+        # N-1, region NORTH: one visit and six peer interviews (enough to use).
+        assessment(
+            "N-1",
+            "north",
+            access_hours="in_place",
+            access_transport="no",
+            consent_informed="partly",
+            hr_drug_checking="not_legal",
+            rf_beatings="yes",
+            rf_forced_labour="no",
+            visit_sources=["observation", "staff_talk"],
+        ),
+        # N-2, NORTH: two visits, three peer interviews (too few: never used, counts hidden).
+        assessment("n-2 ", "NORTH", access_hours="being_set_up", rf_no_way_to_leave="yes", visit_sources=["documents"]),
+        assessment("N-2", "North", access_hours="not_in_place", rf_no_way_to_leave="yes"),
+        # S-1, SOUTH: one visit and exactly five peer interviews.
+        assessment(
+            "S-1",
+            " south ",
+            access_hours="in_place",
+            access_transport="yes",
+            access_welcoming=4,
+            visit_sources=["observation"],
+        ),
+        # A peer interview that names no centre, and one made with an older form version (below).
+        interview("prefer_not", staff_respect=5),
+    ]
+    for index in range(6):  # N-1's people
+        records.append(
+            interview(
+                "N-1",
+                staff_respect=5,
+                could_say_no="yes" if index < 3 else "no",
+                physically_hurt="yes" if index in (0, 3) else "no",
+                stopped_from_leaving="yes",
+                forced_work="yes" if index < 5 else "no",
+                **(
+                    {"health_offers": ["naloxone", "hiv_test", "hepatitis_test", "tb_check", "condoms"]}
+                    if index == 0
+                    else {}
+                ),
+            )
+        )
+    records += [
+        interview("N-2", staff_respect=1, physically_hurt="yes", forced_work="yes"),
+        interview("N-2", staff_respect=1, physically_hurt="no"),
+        interview("N-2", staff_respect=1, physically_hurt="no"),
+    ]
+    for index in range(5):  # S-1's people
+        extra = {"physically_hurt": "prefer_not", "health_offers": ["none_of_these"]} if index == 4 else {}
+        records.append(interview("S-1", staff_respect=2, family_pressed_to_pay="yes", **extra))
+    return records
+
+
+# The ratings a person works out from the answers above (score: full 4, partial 3,
+# initiated 2, not initiated 1; mean >= 3.5 full, >= 2.5 partial, >= 1.5 initiated).
+EXPECTED_RATINGS = {
+    # P1: in_place 4 + no transport 1 = 2.5 -> partial. P2: visit 3; people: respect 6x4,
+    # could say no 3x4+3x1, hurt 2x1+4x4, stopped 6x1, forced work 5x1+4 -> 75/31 = 2.42.
+    # Rights: visit beatings 1 + labour 4; people 18 + 6 + 9 -> 38/20 = 1.9.
+    # Harm reduction: the visit's only answer is "not legal"; one person's answer is too few.
+    ("N-1", "P1"): ("Achieved partially", "1"),
+    ("N-1", "P2"): ("Achievement initiated", "7"),
+    ("N-1", "harm_reduction"): ("Not applicable", "1"),
+    ("N-1", "rights"): ("Achievement initiated", "7"),
+    # P1: 2 + 1 = 1.5 -> initiated. Rights: two visits saw locked doors -> 1.
+    # P2 only from its three people: not used, so no data.
+    ("N-2", "P1"): ("Achievement initiated", "2"),
+    ("N-2", "P2"): ("No data", "0"),
+    ("N-2", "rights"): ("Not initiated", "2"),
+    # P1: 4, 4, 4 -> full. P2: respect 5x2 + pressed to pay 5x1 = 15/10 = 1.5 -> initiated.
+    ("S-1", "P1"): ("Achieved in full", "1"),
+    ("S-1", "P2"): ("Achievement initiated", "5"),
+    ("S-1", "rights"): ("Not initiated", "5"),
+}
+
+
+def sealed(form: Form, answers: dict[str, Any], recipient: str, *, version: int | None = None) -> tuple[str, bytes]:
+    kept = validate_record(form, answers)
+    assert kept == answers, "the test answers are ones a phone could send"
+    record_id = str(uuid.uuid4())
+    payload = build_payload(
+        record_id=record_id,
+        form=form,
+        answers=kept,
+        kit_id="kit-report",
+        started="2026-03-02T10:00Z",
+        finished="2026-03-02T10:00Z",
+        translation=TranslationInfo("en"),
+        interviewer="PI07",
+    )
+    if version is not None:
+        payload["form"]["version"] = version
+    return record_id, seal(payload, [age.parse_recipient(recipient)])
+
+
+def push(hub: Path, recipient: str, records: list[tuple[Form, dict[str, Any]]], *, extra: list | None = None) -> None:
+    key = Ed25519PrivateKey.generate()
+    outgoing = []
+    for seq, (form, answers) in enumerate(records, start=1):
+        record_id, ciphertext = sealed(form, answers, recipient)
+        outgoing.append(OutgoingRecord(record_id, "kit-report", seq, form.id, form.version, "2026-03-02", ciphertext))
+    for record_id, form_id, version, ciphertext in extra or []:
+        outgoing.append(
+            OutgoingRecord(record_id, "kit-report", len(outgoing) + 1, form_id, version, "2026-03-02", ciphertext)
+        )
+    with HubStore(hub) as store:
+        enrol_key(store, key, "kit-report")
+        assert store.import_bundle(make_bundle(key, "kit-report", outgoing)).status == "accepted"
+
+
+class World:
+    def __init__(self, root: Path) -> None:
+        keys = generate_hub_keys(root / "hub-keys", None)
+        self.root = root
+        self.identity = keys.identity_path
+        self.hub = root / "hub"
+        init_hub(self.hub, keys.recipient, hub_id="hub-report")
+        old = sealed(PEER, {"consent": "given", "centre_code": "N-1", "staff_respect": 1}, keys.recipient, version=1)
+        push(self.hub, keys.recipient, world_records(), extra=[(old[0], "peer-interview", 1, old[1])])
+
+    def report(self, out: Path, *extra: object, expect: int = 0) -> Result:
+        args = ["hub", "report", "--data", self.hub, "--identity", self.identity, "--out", out, *extra]
+        result = CliRunner().invoke(cli, [str(arg) for arg in args])
+        assert result.exit_code == expect, result.output
+        assert "Traceback" not in result.output
+        return result
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return World(tmp_path_factory.mktemp("scorecards"))
+
+
+@pytest.fixture(scope="module")
+def english(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-en") / "out"
+    world.report(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def arabic(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-ar") / "out"
+    world.report(out, "--lang", "ar")
+    return out
+
+
+# --- Reading a report back -------------------------------------------------------------
+
+
+def figures(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "figures.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len({row["figure"] for row in rows}) == len(rows), "one row per figure"
+    return {row["figure"]: row for row in rows}
+
+
+def ratings(out: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    return {
+        (row["centre"], row["area"]): (row["value"], row["respondents"])
+        for row in figures(out).values()
+        if row["measure"] == "rating"
+    }
+
+
+class _Marked(html.parser.HTMLParser):
+    """The text of every element carrying data-fig, data-note, data-respondents or data-sources."""
+
+    ATTRIBUTES = ("data-fig", "data-note", "data-respondents", "data-sources")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, str, str, list[str]]] = []  # (tag, attribute, key, text)
+        self.found: dict[str, dict[str, set[str]]] = {name: {} for name in self.ATTRIBUTES}
+        self.svgs: list[dict[str, str]] = []
+        self.svg_parts: list[tuple[str, str]] = []  # (tag, id) inside SVGs
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "svg":
+            self.svgs.append(values)
+        if tag in ("title", "desc") and self.svgs:
+            self.svg_parts.append((tag, values.get("id", "")))
+        for name in self.ATTRIBUTES:
+            if name in values:
+                self.open.append((tag, name, values[name], []))
+
+    def handle_data(self, data: str) -> None:
+        for _tag, _name, _key, text in self.open:
+            text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1][0] == tag:
+            _tag, name, key, text = self.open.pop()
+            self.found[name].setdefault(key, set()).add("".join(text).strip())
+
+
+def marked(out: Path) -> _Marked:
+    parser = _Marked()
+    parser.feed((out / "report.html").read_text(encoding="utf-8"))
+    parser.close()
+    assert not parser.open, "every marked element is closed"
+    return parser
+
+
+# --- Ratings ------------------------------------------------------------------------------
+
+
+def test_ratings_per_centre_and_area_are_the_ones_worked_out_by_hand(english: Path) -> None:
+    found = ratings(english)
+    for key, expected in EXPECTED_RATINGS.items():
+        assert found[key] == expected, key
+    assert {centre for centre, _area in found} == {"N-1", "N-2", "S-1"}
+    assert {area for _centre, area in found} == set(AREAS)
+    for centre in ("N-1", "N-2", "S-1"):
+        for area in ("P3", "P5", "P6"):
+            assert found[(centre, area)] == ("No data", "0")
+
+
+def test_each_rating_names_its_sources_and_peer_interviews_too_few_to_use(english: Path) -> None:
+    rows = {(row["centre"], row["area"]): row for row in figures(english).values() if row["measure"] == "rating"}
+    assert rows[("N-1", "P2")]["sources"] == (
+        "centre assessments: 1 (observation, staff or manager); peer interviews (people in treatment): 6"
+    )
+    # Six people, but only one answered a harm reduction question that scores.
+    assert rows[("N-1", "harm_reduction")]["sources"] == (
+        "centre assessments: 1 (observation, staff or manager); peer interviews: <5, not used"
+    )
+    assert rows[("N-2", "P2")]["sources"] == "peer interviews: <5, not used"
+    assert rows[("N-2", "P1")]["sources"] == "centre assessments: 2 (documents)"
+    assert rows[("S-1", "rights")]["sources"] == "peer interviews (people in treatment): 5"
+    assert rows[("S-1", "P4")]["sources"] == "none"
+
+
+def test_counts_of_people_below_the_threshold_are_hidden(english: Path) -> None:
+    rows = figures(english)
+    by_centre = {(row["centre"], row["measure"]): row for row in rows.values()}
+    assert by_centre[("N-1", "peer_interviews")]["value"] == "6"
+    assert by_centre[("N-2", "peer_interviews")]["value"] == "<5"
+    assert by_centre[("N-2", "peer_interviews")]["note"] == "too few to use in any rating"
+    assert by_centre[("S-1", "peer_interviews")]["value"] == "5"
+    # Centre assessments describe centres, not people: shown as they are.
+    assert by_centre[("N-2", "centre_assessments")]["value"] == "2"
+    assert by_centre[("", "records_without_centre:peer-interview")]["value"] == "<5"
+    assert by_centre[("", "records_not_used:unknown_form")]["value"] == "1"
+
+
+def test_no_respondent_detail_reaches_the_report(english: Path) -> None:
+    text = (english / "report.html").read_text(encoding="utf-8") + (english / "figures.csv").read_text()
+    for detail in ("PI07", "kit-report", "2026-03-02"):
+        assert detail not in text
+
+
+# --- Red flags ----------------------------------------------------------------------------
+
+
+def _flag_table(rows: dict[str, dict[str, str]], region: str, form_id: str, centres: list[str], items: list[str]):
+    """(cells, row totals, column totals, grand) as published, None where hidden."""
+
+    def value(row: dict[str, str]) -> int | None:
+        return None if row["value"].startswith("<") else int(row["value"])
+
+    flags = [row for row in rows.values() if row["region"] == region and row["measure"].startswith("red_flag")]
+    cell = {(row["centre"], row["measure"]): row for row in flags}
+    cells = [[value(cell[(c, f"red_flag:{form_id}/{item}")]) for item in items] for c in centres]
+    row_totals = [value(cell[(c, f"red_flag_reports:{form_id}")]) for c in centres]
+    column_totals = [value(cell[("", f"red_flag:{form_id}/{item}")]) for item in items]
+    grand = value(cell[("", f"red_flag_reports:{form_id}")])
+    reported = [[cell[(c, f"red_flag:{form_id}/{item}")]["note"] == "reported" for item in items] for c in centres]
+    return (cells, row_totals, column_totals, grand), reported
+
+
+def test_red_flags_come_first_counted_hidden_and_still_marked_reported(english: Path) -> None:
+    page = (english / "report.html").read_text(encoding="utf-8")
+    assert page.index('id="red-flags"') < page.index('id="ratings"') < page.index('id="centre-c1"')
+    rows = figures(english)
+    (cells, row_totals, _columns, _grand), reported = _flag_table(
+        rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS
+    )
+    hurt, stopped, work = (
+        PEER_FLAGS.index(name) for name in ("physically_hurt", "stopped_from_leaving", "forced_work")
+    )
+    assert cells[1] == [None] * len(PEER_FLAGS), "three interviews: the whole row is hidden"
+    assert row_totals[1] is None
+    assert cells[0][hurt] is None, "two people: hidden"
+    assert reported[0][hurt] and reported[1][hurt] and reported[1][work], "reported, however few"
+    assert not reported[1][stopped] and not reported[0][PEER_FLAGS.index("sexual_violence")]
+    assert cells[0][stopped] == 6
+    # N-1's five reports of forced work are hidden too: N-2's one report would be their difference.
+    assert cells[0][work] is None
+    south, _ = _flag_table(rows, "SOUTH", "peer-interview", ["S-1"], PEER_FLAGS)
+    assert south[0][0][PEER_FLAGS.index("family_pressed_to_pay")] == 5
+    # Centre visits are counted as they are.
+    visits, _ = _flag_table(
+        rows,
+        "NORTH",
+        "centre-assessment",
+        ["N-1", "N-2"],
+        [i.id for i in CENTRE.items if i.sensitive and i.type == "yes_no"],
+    )
+    assert None not in visits[0][0] + visits[0][1]
+    assert visits[3] == 3  # N-1 saw beatings once; N-2 locked doors twice
+
+
+def test_no_hidden_red_flag_count_can_be_worked_out_from_the_published_table(english: Path) -> None:
+    rows = figures(english)
+    published, reported = _flag_table(rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS)
+    true = [[0] * len(PEER_FLAGS) for _ in range(2)]
+    for name, counts in (("physically_hurt", (2, 1)), ("stopped_from_leaving", (6, 0)), ("forced_work", (5, 1))):
+        true[0][PEER_FLAGS.index(name)], true[1][PEER_FLAGS.index(name)] = counts
+    # The attacker from tests/test_suppression.py, told which cells are zero (the marks).
+    # Columns of zeros only are known whole; leaving them out keeps the search small.
+    columns = [c for c in range(len(PEER_FLAGS)) if any(true[r][c] for r in range(2))]
+    narrow = (
+        [[row[c] for c in columns] for row in published[0]],
+        published[1],
+        [published[2][c] for c in columns],
+        published[3],
+    )
+    possible: dict[tuple[int, int], set[int]] = {}
+    nonzero = [[true[r][c] > 0 for c in columns] for r in range(2)]
+    for candidate in _consistent_tables(*narrow, nonzero=nonzero):
+        for r, row in enumerate(candidate):
+            for i, value in enumerate(row):
+                if narrow[0][r][i] is None:
+                    possible.setdefault((r, columns[i]), set()).add(value)
+    for r in range(2):
+        for c in columns:
+            if 0 < true[r][c] < 5 or (r == 1 and true[r][c]):
+                assert published[0][r][c] is None
+                assert len(possible[(r, c)]) > 1, f"{PEER_FLAGS[c]} at centre {r} can be worked out"
+    assert reported[0][columns[0]]
+
+
+# --- Region, threshold, files ---------------------------------------------------------
+
+
+def test_region_restricts_the_report_to_its_centres(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "north"
+    world.report(out, "--region", "north")
+    assert {centre for centre, _area in ratings(out)} == {"N-1", "N-2"}
+    assert all(row["region"] in ("NORTH", "") for row in figures(out).values())
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "S-1" not in page and "SOUTH" not in page
+
+
+def test_a_threshold_below_three_is_refused_in_one_line(world: World, tmp_path: Path) -> None:
+    result = world.report(tmp_path / "out", "--threshold", "2", expect=1)
+    assert result.output.strip().count("\n") == 0
+    assert "--threshold must be at least 3" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_higher_threshold_hides_more(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "strict"
+    world.report(out, "--threshold", "6")
+    found = ratings(out)
+    assert found[("S-1", "P2")] == ("No data", "0"), "five people are too few at threshold 6"
+    assert found[("N-1", "P2")] == EXPECTED_RATINGS[("N-1", "P2")]
+
+
+def test_every_figure_in_the_page_is_in_figures_csv_and_the_same(english: Path, arabic: Path) -> None:
+    for out in (english, arabic):
+        rows = figures(out)
+        found = marked(out)
+        assert set(found.found["data-fig"]) == set(rows), "the page and the CSV list the same figures"
+        for key, texts in found.found["data-fig"].items():
+            assert texts == {rows[key]["value"]}, key
+        for key, texts in found.found["data-note"].items():
+            assert texts == {rows[key]["note"]}, key
+        noted = {key for key, row in rows.items() if row["note"]}
+        assert noted == set(found.found["data-note"]), "every note in the CSV is shown"
+        for name, column in (("data-respondents", "respondents"), ("data-sources", "sources")):
+            for key, texts in found.found[name].items():
+                assert texts == {rows[key][column]}, key
+        assert {key for key, row in rows.items() if row["measure"] == "rating"} == set(found.found["data-sources"])
+
+
+def test_the_page_is_self_contained_and_every_chart_has_a_text_alternative(english: Path, arabic: Path) -> None:
+    for out in (english, arabic):
+        page = (out / "report.html").read_text(encoding="utf-8")
+        assert not re.search(r"https?://", page), "nothing is fetched from anywhere"
+        assert "<script" not in page.lower() and not re.search(r"<[^>]+\son\w+=", page)
+        assert not re.search(r"<(link|img|iframe|object|embed)\b", page)
+        assert "style=" not in page, "one stylesheet, no inline styles (the hub's CSP)"
+        parser = marked(out)
+        assert len(parser.svgs) == 3 + 2, "one chart per centre, one per region"
+        ids = {identifier for _tag, identifier in parser.svg_parts}
+        for svg in parser.svgs:
+            assert svg["role"] == "img"
+            title, desc = svg["aria-labelledby"].split()
+            assert title in ids and desc in ids
+        assert [tag for tag, _id in parser.svg_parts] == ["title", "desc"] * len(parser.svgs)
+    assert '<html lang="en" dir="ltr">' in (english / "report.html").read_text(encoding="utf-8")
+    arabic_page = (arabic / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="ar" dir="rtl">' in arabic_page
+    assert 'direction="rtl"' in arabic_page and "<bdi" in arabic_page
+
+
+def test_the_arabic_report_is_in_arabic(arabic: Path) -> None:
+    page = (arabic / "report.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", page.split("<main>", 1)[1])
+    arabic_letters = len(re.findall(r"[\u0600-\u06ff]", text))
+    latin_letters = len(re.findall(r"[A-Za-z]", text))
+    assert arabic_letters > 5 * latin_letters, "the report's words are translated"
+
+
+def test_the_report_is_private_and_copied_for_the_hub_page(world: World, english: Path) -> None:
+    for folder in (english, world.hub / "reports" / "latest"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        for name in ("report.html", "figures.csv"):
+            assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
+    latest = world.hub / "reports" / "latest"
+    assert {p.name for p in latest.iterdir()} == {
+        "report.html",
+        "figures.csv",
+        "hub-view.html",
+        "report.css",
+        "about.json",
+        "README.txt",
+    }
+    assert "aggregate" in (latest / "README.txt").read_text()
+    linked = (latest / "hub-view.html").read_text(encoding="utf-8")
+    assert '<link rel="stylesheet" href="report.css">' in linked and "<style>" not in linked
+
+
+def test_the_hub_page_shows_the_latest_report_behind_the_login(world: World, english: Path) -> None:
+    from sync.reports.web import reports_pages
+
+    OperatorPassword.for_hub(world.hub).set(OPERATOR_PASSWORD, work_factor=10)
+    with HubStore(world.hub) as store:
+        client = create_hub_app(HubSettings(), store, pages=[reports_pages()]).test_client()
+        assert client.get("/operator/reports/").status_code == 302
+        assert client.get("/operator/reports/latest/").status_code == 302
+        page = client.get("/login").get_data(as_text=True)
+        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        index = client.get("/operator/reports/")
+        assert index.status_code == 200
+        assert "Open the report" in index.get_data(as_text=True)
+        view = client.get("/operator/reports/latest/")
+        assert view.status_code == 200 and view.mimetype == "text/html"
+        assert "style-src 'self'" in view.headers["Content-Security-Policy"]
+        assert "N-1" in view.get_data(as_text=True)
+        assert client.get("/operator/reports/latest/report.css").mimetype == "text/css"
+        download = client.get("/operator/reports/latest/figures.csv")
+        assert download.headers["Content-Disposition"].startswith("attachment")
+        assert download.data == (world.hub / "reports" / "latest" / "figures.csv").read_bytes()
+
+
+def test_unreadable_records_are_listed_and_the_report_still_written(tmp_path: Path) -> None:
+    keys = generate_hub_keys(tmp_path / "keys", None)
+    hub = tmp_path / "hub"
+    init_hub(hub, keys.recipient, hub_id="hub-unreadable")
+    stranger = age.X25519Identity.generate().recipient().to_string()
+    record_id, ciphertext = sealed(*interview("C-9", staff_respect=3), stranger)
+    push(hub, keys.recipient, [interview("C-9", staff_respect=4)], extra=[(record_id, "peer-interview", 2, ciphertext)])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["hub", "report", "--data", str(hub), "--identity", str(keys.identity_path), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert f"record {record_id}: not used in the report: the identity does not open it" in result.output
+    assert figures(out)["hub|unused|unreadable"]["value"] == "1"
+
+
+def test_simulated_interviews_go_through_the_report(tmp_path: Path) -> None:
+    passphrase = write_passphrase_file(tmp_path)
+    keys = make_hub_keys(tmp_path)
+    hub = init_hub_folder(tmp_path, keys)
+    kit = new_kit(tmp_path, keys, passphrase)
+    enrol(hub, kit, passphrase, tmp_path)
+    run_cli(
+        "simulate",
+        "--data",
+        kit,
+        "--responses",
+        24,
+        "--seed",
+        8,
+        "--text-answer",
+        "SIM-1",
+        "--passphrase-file",
+        passphrase,
+    )
+    export(kit, tmp_path / "kit.tar", passphrase)
+    run_cli("hub", "import", "--data", hub, tmp_path / "kit.tar")
+    out = tmp_path / "out"
+    result = run_cli("hub", "report", "--data", hub, "--identity", keys / "hub-identity.txt", "--out", out)
+    assert "24 records used of 24" in result.output
+    found = ratings(out)
+    assert {centre for centre, _area in found} == {"SIM-1"}
+    assert set(marked(out).found["data-fig"]) == set(figures(out))
+
+
+# --- The parts ----------------------------------------------------------------------------
+
+
+def test_combined_levels_use_the_half_steps() -> None:
+    assert level_of(["full", "not_initiated"]) == "partial"  # 2.5
+    assert level_of(["initiated", "not_initiated"]) == "initiated"  # 1.5
+    assert level_of(["full", "full", "partial", "partial"]) == "full"  # 3.5
+    assert level_of(["partial", "partial", "initiated"]) == "partial"  # 2.67
+    assert level_of(["not_initiated", "not_initiated", "initiated"]) == "not_initiated"  # 1.33
+    assert level_of(["not_applicable", "full"]) == "full"
+    assert level_of(["not_applicable"]) == "not_applicable"
+    assert level_of([]) == "no_data"
+
+
+def test_item_levels_follow_values_and_conditions() -> None:
+    offers, leave, respect = PEER.item("health_offers"), PEER.item("can_leave"), PEER.item("staff_respect")
+    assert item_level(offers, ["naloxone", "condoms"], {}) == "partial"
+    assert item_level(offers, ["none_of_these"], {}) == "not_initiated"
+    assert item_level(leave, "leave_with_conditions", {}) == "partial"
+    assert item_level(leave, "prefer_not", {}) is None
+    assert item_level(respect, 4, {}) == "full"
+    assert item_level(respect, True, {}) is None, "a boolean is not the likert answer 1"
+    assert item_level(PEER.item("oat_offered"), "not_relevant_to_me", {}) == "not_applicable"
+
+
+def test_charts_mirror_for_right_to_left_and_escape_their_text() -> None:
+    bars = [Bar("P1 <b>", "full", "Achieved in full", "k1"), Bar("P2", "no_data", "No data", "k2")]
+    left = str(centre_chart("c", bars, title="T & t", desc="D"))
+    right = str(centre_chart("c", bars, title="T & t", desc="D", rtl=True))
+    assert "P1 &lt;b&gt;" in left and "<b>" not in left and "T &amp; t" in left
+    assert 'x="10"' in left and 'x="630"' in right and 'direction="rtl"' in right
+    assert "url(#c-solid)" in left and 'data-fig="k2"' in left
+    levels = {"no_data": "No data", "not_applicable": "Not applicable"}
+    chart = str(
+        region_chart("r", ["P1"], [Series("A", ["full"]), Series("B", ["no_data"])], levels, title="t", desc="d")
+    )
+    assert chart.count("<rect") == 1 + 2, "one bar, and one tile for each centre's pattern"
+    assert "B: No data" in chart
+
+
+# --- Looking at it ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_screenshots_and_a4_printout(english: Path, arabic: Path, artifacts_dir: Path) -> None:
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    from tests.browser import chromium
+
+    a4 = PrintOptions()
+    a4.page_width, a4.page_height = 21.0, 29.7
+    driver = chromium(size=(794, 1123))  # A4 at 96 dpi
+    try:
+        for name, out in (("en", english), ("ar", arabic)):
+            driver.get((out / "report.html").as_uri())
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(794, min(height + 40, 14000))
+            path = artifacts_dir / f"scorecards-{name}.png"
+            driver.save_screenshot(str(path))
+            assert path.stat().st_size > 50_000
+            pdf = base64.b64decode(driver.print_page(a4))
+            (artifacts_dir / f"scorecards-{name}.pdf").write_bytes(pdf)
+            pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+            assert pages >= 3 + 2, "a page for each centre, after the red flags and the ratings"
+            assert driver.execute_script("return document.dir") == ("rtl" if name == "ar" else "ltr")
+            driver.set_window_size(794, 1123)
+    finally:
+        driver.quit()
+
+
+def test_dates_are_days_only(english: Path) -> None:
+    page = (english / "report.html").read_text(encoding="utf-8")
+    assert datetime.date.today().isoformat() in page
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", page)
