@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -21,19 +21,11 @@ from fieldkit.formengine.model import Form
 from fieldkit.i18n_tools import ensure_compiled
 from fieldkit.kit import UnlockedKit
 from fieldkit.web.i18n import init_i18n
+from fieldkit.web.security import add_security_headers, content_security_policy
 from fieldkit.web.services import KitServices
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    )
+CONTENT_SECURITY_POLICY = content_security_policy(
+    "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'"
 )
 
 DEFAULT_INTERVIEWER_CODES = tuple(f"P{number:02d}" for number in range(1, 21))
@@ -82,15 +74,7 @@ def create_app(settings: WebSettings, kit: UnlockedKit, forms: Mapping[str, Form
     app.register_blueprint(interview.bp)
     app.register_blueprint(operator.bp)
 
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        return response
+    add_security_headers(app, CONTENT_SECURITY_POLICY)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(error: CSRFError) -> tuple[str, int]:
