@@ -1,0 +1,37 @@
+"""The docs say what the code does: a command, option or test named in the docs must exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fieldkit.cli_docs import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_command_reference_is_current() -> None:
+    committed = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert committed == render(), "docs/cli.md is stale: run 'python -m fieldkit.cli_docs > docs/cli.md'"
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    lines = [line.strip() for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines[1].startswith("bash scripts/demo.sh")
+    assert lines[2].startswith("bash scripts/test.sh")
+    assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _named_tests() -> list[str]:
+    text = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    return sorted(set(re.findall(r"`(tests/[\w/]+\.py(?:::\w+)?)`", text)))
+
+
+@pytest.mark.parametrize("reference", _named_tests())
+def test_every_test_the_threat_model_names_exists(reference: str) -> None:
+    path, _, name = reference.partition("::")
+    source = (ROOT / path).read_text(encoding="utf-8")
+    if name:
+        assert re.search(rf"^(async )?def {name}\(", source, re.M), reference

@@ -1,0 +1,177 @@
+"""The proof suite: kill the serving kit at random instants, load it with 30 phones,
+then follow every confirmed interview to the hub and scan every file for canaries.
+
+Nothing a phone saw confirmed may be lost; no answer may be readable anywhere but
+in the hub's deliberate export.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.phones import RECEIPT, Phone, PhoneError, operator_code_source, run_phones
+from fieldkit.crypto import age
+from fieldkit.sealing import receipt_code
+from fieldkit.storage.records import RecordStore
+from sync.hubstore import HubStore
+from tests.browser import serve
+from tests.conftest import scan_for
+from tests.sync_cli import enrolled_pair, make_hub_keys, run, write_passphrase_file
+from tests.webclient import csrf_token
+
+CANARY = "proof-canary-3e7d"
+TRIALS = int(os.environ.get("FIELDKIT_PROOF_TRIALS", "200"))
+
+
+def _sync_to_hub(kit: Path, hub: Path, passphrase: Path, workdir: Path) -> None:
+    bundle = workdir / "bundle.tar"
+    run("sync", "export", "--data", kit, "--out", bundle, "--passphrase-file", passphrase)
+    run("hub", "import", "--data", hub, bundle, "--receipt-out", workdir)
+
+
+def _hub_payloads(hub: Path, identities) -> dict[str, dict]:
+    store = HubStore(hub)
+    try:
+        return {r.record_id: json.loads(age.decrypt(r.ciphertext, identities)) for r in store.iter_records()}
+    finally:
+        store.close()
+
+
+def _short_interview(phone: Phone) -> str:
+    """Consent, one free-text answer, straight to review and finalise: finalising is what the kills hit."""
+    home = phone.get("home", "/home")
+    start = [("csrf_token", csrf_token(home)), ("form", "peer-interview"), ("lang", "en")]
+    consent_page = phone.post_redirect("start", "/start", start)
+    page = phone.get("section_get", consent_page)
+    answered = [("csrf_token", csrf_token(page)), ("action", "next"), ("consent", "given")]
+    phone.post_redirect("section_post", consent_page, answered)
+    closing = consent_page.rsplit("/", 1)[0] + "/closing"
+    page = phone.get("section_get", closing)
+    review = phone.post_redirect(
+        "section_post", closing, [("csrf_token", csrf_token(page)), ("action", "next"), ("what_to_change", CANARY)]
+    )
+    token = csrf_token(phone.get("review", review))
+    done = phone.post_redirect(
+        "finalise", review.replace("/review", "/finalise"), [("csrf_token", token), ("confirm_missing", "yes")]
+    )
+    receipt = RECEIPT.search(done)
+    if receipt is None:
+        raise PhoneError(f"finishing led to {done!r}")
+    return receipt.group(1)
+
+
+def _no_torn_records(kit: Path) -> None:
+    store = RecordStore(kit)
+    for record_id in store.ids():
+        assert store.metadata(record_id)["size"] == len(store.get(record_id)), record_id
+
+
+@pytest.fixture
+def field(tmp_path: Path):
+    keys = make_hub_keys(tmp_path)
+    passphrase = write_passphrase_file(tmp_path)
+    hub, kit = enrolled_pair(tmp_path, keys, passphrase)
+    from fieldkit.hubkeys import load_hub_identities
+
+    return kit, hub, passphrase, load_hub_identities(keys / "hub-identity.txt", None)
+
+
+@pytest.mark.slow
+def test_sigkill_while_phones_submit_never_loses_a_confirmed_interview(field, tmp_path: Path) -> None:
+    kit, hub, passphrase, identities = field
+    rng = random.Random(2026)
+    confirmed: list[str] = []
+    lock = threading.Lock()
+    for _ in range(TRIALS):
+        served = serve(kit, passphrase)  # also proves the kit restarts cleanly after every kill
+        stop = threading.Event()
+        next_code = operator_code_source(served.url)
+        pairing = threading.Lock()
+
+        def phone_loop(
+            number: int, url: str = served.url, stop: threading.Event = stop, code=next_code, pairing=pairing
+        ) -> None:
+            phone = Phone(url, f"P{number + 1:02d}", timeout=5)
+            try:
+                phone.pair(code, pairing)
+                while not stop.is_set():
+                    receipt = _short_interview(phone)
+                    with lock:
+                        confirmed.append(receipt)
+            except (PhoneError, OSError, http.client.HTTPException):
+                pass  # the kit was killed under this phone: expected
+            finally:
+                phone.close()
+
+        phones = [threading.Thread(target=phone_loop, args=(n,)) for n in range(3)]
+        for thread in phones:
+            thread.start()
+        time.sleep(rng.uniform(0.15, 0.9))
+        served.process.send_signal(signal.SIGKILL)
+        stop.set()
+        served.process.wait()
+        if served.process.stdout is not None:
+            served.process.stdout.close()
+        for thread in phones:
+            thread.join(timeout=30)
+        _no_torn_records(kit)
+    assert len(confirmed) >= TRIALS // 4, f"too few interviews finished between kills ({len(confirmed)})"
+    print(f"{TRIALS} kills, {len(confirmed)} confirmed interviews")
+    _sync_to_hub(kit, hub, passphrase, tmp_path)
+    payloads = _hub_payloads(hub, identities)
+    by_receipt = {receipt_code(record_id): payload for record_id, payload in payloads.items()}
+    missing = [receipt for receipt in confirmed if receipt not in by_receipt]
+    assert not missing, f"{len(missing)} confirmed interviews never reached the hub"
+    assert all(by_receipt[r]["answers"]["what_to_change"] == CANARY for r in confirmed)
+    assert scan_for(CANARY, kit, hub) == []
+
+
+@pytest.mark.slow
+def test_thirty_phones_at_once_then_no_canary_anywhere(field, shipped_forms, tmp_path: Path) -> None:
+    kit, hub, passphrase, identities = field
+    form = shipped_forms["peer-interview"]
+    scratch = Path(tempfile.mkdtemp(prefix="fieldkit-proof-"))
+    served = serve(kit, passphrase)
+    try:
+        code = operator_code_source(served.url)
+        result = run_phones(served.url, code, 30, form, seed=7, text_answer=CANARY, timeout=60)
+    finally:
+        served.process.send_signal(signal.SIGTERM)
+        log, _ = served.process.communicate(timeout=30)
+    assert result.errors == []
+    assert result.completed == 30
+    latencies = sorted(result.all_times())
+    p95 = latencies[int(len(latencies) * 0.95)] * 1000
+    print(f"30 phones: {result.requests} requests in {result.seconds:.1f} s, p95 {p95:.0f} ms")
+    assert RecordStore(kit).count() == 30
+
+    _sync_to_hub(kit, hub, passphrase, tmp_path)
+    payloads = _hub_payloads(hub, identities)
+    by_receipt = {receipt_code(record_id): payload for record_id, payload in payloads.items()}
+    assert sorted(result.receipts) == sorted(by_receipt)
+    assert sum(CANARY in json.dumps(p["answers"]) for p in payloads.values()) > 0
+
+    export_dir = tmp_path / "export"
+    run("hub", "export", "--data", hub, "--identity", tmp_path / "hub-keys" / "hub-identity.txt",
+        "--format", "csv", "--out", export_dir)  # fmt: skip
+    assert scan_for(CANARY, export_dir), "the deliberate export holds the answers"
+    # Everything else the kit and hub wrote, the temporary folders and the server's log: nothing.
+    assert CANARY not in log
+    others = [p for p in (kit, hub, scratch, Path(tempfile.gettempdir()) / "fieldkit-demo") if p.exists()]
+    assert scan_for(CANARY, *others) == []
+    leftovers = [
+        p for p in Path(tempfile.gettempdir()).glob("*")
+        if p.is_file() and p.stat().st_mtime >= time.time() - 600 and os.access(p, os.R_OK)
+        and CANARY.encode() in p.read_bytes()
+    ]  # fmt: skip
+    assert leftovers == []
