@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
+from fieldkit.commands.options import (
+    HUB_DATA_OPTION,
+    IDENTITY_OPTION,
+    PROGRESS_OPTION,
+    progress_bar,
+    translations_option,
+    unlock_hub_identities,
+)
 from fieldkit.errors import FieldkitError
-from fieldkit.hubkeys import identity_needs_passphrase, load_hub_identities
-from fieldkit.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
 from sync.export import FORMATS, ExportReport, plan_export, run_export
 
 PLAINTEXT_WARNING = (
     "These files hold answers in plaintext: keep them on an encrypted disk, share them only "
     "with people allowed to see them, and delete them when the analysis is done."
 )
-
-
-@contextlib.contextmanager
-def _progress(total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
-    if not show:
-        yield None
-        return
-    with click.progressbar(length=total, label="Decrypting records", file=sys.stderr) as bar:
-        yield bar.update
 
 
 def _print_report(report: ExportReport) -> None:
@@ -53,11 +48,8 @@ def _print_report(report: ExportReport) -> None:
 
 
 @click.command("export")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="The hub's data folder.")  # fmt: skip
-@click.option("--identity", "identity_file", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The hub identity (hub-identity.age, or hub-identity.txt).")  # fmt: skip
+@HUB_DATA_OPTION
+@IDENTITY_OPTION
 @PASSPHRASE_FILE_OPTION
 @click.option("--format", "table_format", type=click.Choice(FORMATS), default="csv", show_default=True,
               help="csv: one CSV file per table; json: one JSON array of objects per table.")  # fmt: skip
@@ -65,12 +57,9 @@ def _print_report(report: ExportReport) -> None:
               help="A new or empty folder for the export.")  # fmt: skip
 @click.option("--lang", "language", default="en", show_default=True,
               help="Language of the labels in the codebook and datapackage.json.")  # fmt: skip
-@click.option("--translations", "translations_dir", default=None,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Take labels from this translations folder instead of the shipped one.")  # fmt: skip
+@translations_option("Take labels from this translations folder instead of the shipped one.")
 @click.option("--force", is_flag=True, help="Replace an earlier export in --out.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar on stderr (default: when stderr is a terminal).")  # fmt: skip
+@PROGRESS_OPTION
 def export(
     data_dir: Path,
     identity_file: Path,
@@ -92,18 +81,14 @@ def export(
         data_dir, out_dir, table_format=table_format, language=language,
         translations_dir=translations_dir, force=force,
     )  # fmt: skip
-    passphrase = None
-    if identity_needs_passphrase(identity_file):
-        passphrase = read_passphrase(passphrase_file, prompt="Hub identity passphrase")
-    identities = load_hub_identities(identity_file, passphrase)
+    identities = unlock_hub_identities(identity_file, passphrase_file)
     if plan.recipient not in {identity.recipient().to_string() for identity in identities}:
         click.echo(
             f"Warning: {identity_file.name} is not the key of this hub ({plan.recipient}); "
             "only records also sealed to it (an escrow key) will open.",
             err=True,
         )
-    show = progress if progress is not None else sys.stderr.isatty()
-    with _progress(plan.total, show) as advance:
+    with progress_bar(plan.total, progress, "Decrypting records") as advance:
         report = run_export(plan, identities, advance=advance)
     _print_report(report)
     if report.failed:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.commands.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
 from fieldkit.errors import FieldkitError
 from fieldkit.hubkeys import generate_hub_keys, read_recipient_file
 from fieldkit.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
@@ -43,26 +44,9 @@ def keygen(out_dir: Path, no_passphrase: bool, passphrase_file: Path | None) -> 
     click.echo(f"Wrote {files.recipient_path} and {files.identity_path}")
 
 
-HUB_DATA_OPTION = click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The hub's data folder.",
-)
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise FieldkitError(f"cannot read {path}: {error.strerror or error}") from None
-
-
 @hub.command("init")
 @HUB_DATA_OPTION
-@click.option("--recipient-file", required=True, type=_FILE,
+@click.option("--recipient-file", required=True, type=EXISTING_FILE,
               help="The hub's hub-recipient.txt (from 'fieldkit hub keygen').")  # fmt: skip
 @click.option("--hub-id", default=None, help="A name for this hub (default: a random hub-... id).")
 def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
@@ -78,7 +62,7 @@ def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
 
 @hub.command("enrol")
 @HUB_DATA_OPTION
-@click.option("--accept", "request_file", type=_FILE, default=None,
+@click.option("--accept", "request_file", type=EXISTING_FILE, default=None,
               help="Accept a kit's enrolment request file and write the response.")  # fmt: skip
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Token file to write, or with --accept the response file.")  # fmt: skip
@@ -100,7 +84,7 @@ def enrol(data_dir: Path, request_file: Path | None, out: Path | None, valid_day
                 write_atomic(out, token.to_file_bytes(), mode=0o600)
                 click.echo(f"Wrote {out}: on the kit, run 'fieldkit sync enrol --token-file FILE'.")
             return
-        response = accept_enrolment(store, _read(request_file))
+        response = accept_enrolment(store, read_file_bytes(request_file))
         target = out or request_file.with_name(
             request_file.name.replace("enrolment-request", "enrolment-response")
             if "enrolment-request" in request_file.name
@@ -146,7 +130,7 @@ def _receipt_path(result: ImportResult, bundle: Path, receipt_dir: Path | None) 
 @HUB_DATA_OPTION
 @click.option("--receipt-out", "receipt_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder for receipts (default: beside each bundle).")  # fmt: skip
-@click.argument("bundles", nargs=-1, required=True, type=_FILE)
+@click.argument("bundles", nargs=-1, required=True, type=EXISTING_FILE)
 def import_(data_dir: Path, receipt_dir: Path | None, bundles: tuple[Path, ...]) -> None:
     """Verify and merge bundles; write a signed receipt for each one accepted.
 

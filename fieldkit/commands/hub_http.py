@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from waitress import create_server
 
+from fieldkit.commands.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.errors import FieldkitError
 from fieldkit.passphrase import read_passphrase
 from sync.enrolment import EnrolmentToken
@@ -23,17 +24,9 @@ from sync.hubweb.auth import MIN_PASSWORD_LENGTH, OperatorPassword
 from sync.transport import Backoff
 
 DEFAULT_HUB_PORT = 8090
-_DATA = click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The hub's data folder.",
-)
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _PASSWORD_FILE = click.option(
     "--passphrase-file",
-    type=_FILE,
+    type=EXISTING_FILE,
     default=None,
     help="Read the operator password from the first line of FILE (for unattended use).",
 )
@@ -47,7 +40,7 @@ def _new_password(passphrase_file: Path | None) -> str:
 
 
 @click.command("password")
-@_DATA
+@HUB_DATA_OPTION
 @_PASSWORD_FILE
 def password(data_dir: Path, passphrase_file: Path | None) -> None:
     """Set (or change) the password of the hub's operator pages.
@@ -61,7 +54,7 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
 
 
 @click.command("serve")
-@_DATA
+@HUB_DATA_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 for every network; see docs/sync.md).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_HUB_PORT, show_default=True,
@@ -130,10 +123,10 @@ def _token(token_text: str | None, token_file: Path | None) -> EnrolmentToken:
 
 
 @click.command("enrol-upstream")
-@_DATA
+@HUB_DATA_OPTION
 @click.option("--to", "url", required=True, help="The upstream (national) hub's address, e.g. https://hub.example.org")
 @click.option("--token", "token_text", default=None, help="A token from the upstream hub ('fieldkit hub enrol').")
-@click.option("--token-file", type=_FILE, default=None, help="A token file from the upstream hub.")
+@click.option("--token-file", type=EXISTING_FILE, default=None, help="A token file from the upstream hub.")
 def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, token_file: Path | None) -> None:
     """Enrol this hub at an upstream hub over HTTP, so that 'hub forward' can send there.
 
@@ -154,7 +147,7 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
 
 
 @click.command("forward")
-@_DATA
+@HUB_DATA_OPTION
 @click.option("--to", "url", default=None, help="The upstream hub (default: the one this hub enrolled at).")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
               help="At most this many records per bundle.")  # fmt: skip

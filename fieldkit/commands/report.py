@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
+from fieldkit.commands.options import (
+    HUB_DATA_OPTION,
+    IDENTITY_OPTION,
+    PROGRESS_OPTION,
+    progress_bar,
+    translations_option,
+    unlock_hub_identities,
+)
 from fieldkit.errors import FieldkitError
-from fieldkit.hubkeys import identity_needs_passphrase, load_hub_identities
-from fieldkit.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
 from sync.hubstore import HubStore
 from sync.reports.run import FIGURES_FILE, REPORT_FILE, write_report
 from sync.reports.suppression import DEFAULT_THRESHOLD, MINIMUM_THRESHOLD
 
 
-@contextlib.contextmanager
-def _progress(total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
-    if not show:
-        yield None
-        return
-    with click.progressbar(length=total, label="Reading records", file=sys.stderr) as bar:
-        yield bar.update
-
-
 @click.command("report")
-@click.option(
-    "--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder."
-)
-@click.option(
-    "--identity",
-    "identity_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The hub identity (hub-identity.age, or hub-identity.txt).",
-)
+@HUB_DATA_OPTION
+@IDENTITY_OPTION
 @PASSPHRASE_FILE_OPTION
 @click.option(
     "--out",
@@ -54,16 +41,8 @@ def _progress(total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
     show_default=True,
     help=f"Counts of people below this show as '<N' (at least {MINIMUM_THRESHOLD}).",
 )
-@click.option(
-    "--translations",
-    "translations_dir",
-    default=None,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Take the report's words from this translations folder instead of the shipped one.",
-)
-@click.option(
-    "--progress/--no-progress", default=None, help="Show a progress bar on stderr (default: when stderr is a terminal)."
-)
+@translations_option("Take the report's words from this translations folder instead of the shipped one.")
+@PROGRESS_OPTION
 def report(
     data_dir: Path,
     identity_file: Path,
@@ -89,12 +68,8 @@ def report(
         )
     with HubStore(data_dir) as store:
         total = store.record_count()
-    passphrase = None
-    if identity_needs_passphrase(identity_file):
-        passphrase = read_passphrase(passphrase_file, prompt="Hub identity passphrase")
-    identities = load_hub_identities(identity_file, passphrase)
-    show = progress if progress is not None else sys.stderr.isatty()
-    with _progress(total, show) as advance:
+    identities = unlock_hub_identities(identity_file, passphrase_file)
+    with progress_bar(total, progress, "Reading records") as advance:
         result = write_report(
             data_dir,
             out_dir,

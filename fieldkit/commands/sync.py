@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from fieldkit.commands.kit import DATA_OPTION, open_unlocked
+from fieldkit.commands.options import EXISTING_FILE, read_file_bytes
 from fieldkit.errors import FieldkitError
 from fieldkit.kit import load_config
 from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
@@ -25,15 +26,6 @@ from sync.enrolment import (
 )
 from sync.outbox import Outbox
 from sync.transport import DEFAULT_BATCH, Backoff, HubLinks, choose_target, enrol_over_http, push_with_retries
-
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise FieldkitError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 @click.group("sync")
@@ -81,10 +73,10 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
 
 @sync.command("receipt")
 @DATA_OPTION
-@click.argument("receipt_file", type=_FILE)
+@click.argument("receipt_file", type=EXISTING_FILE)
 def receipt(data_dir: Path, receipt_file: Path) -> None:
     """Apply a receipt from the hub: the records it lists are marked as synced."""
-    result = Outbox(data_dir).apply_receipt(_read(receipt_file))
+    result = Outbox(data_dir).apply_receipt(read_file_bytes(receipt_file))
     click.echo(
         f"Receipt from hub {result.hub_id}: {result.marked} records marked as synced "
         f"({result.already} already synced, {result.ignored} not recognised)."
@@ -126,9 +118,9 @@ def status(data_dir: Path) -> None:
 
 @sync.command("enrol")
 @DATA_OPTION
-@click.option("--token-file", type=_FILE, default=None, help="Token file from 'fieldkit hub enrol --out'.")
+@click.option("--token-file", type=EXISTING_FILE, default=None, help="Token file from 'fieldkit hub enrol --out'.")
 @click.option("--token", "token_text", default=None, help="The token as printed by the hub (typed).")
-@click.option("--response", "response_file", type=_FILE, default=None,
+@click.option("--response", "response_file", type=EXISTING_FILE, default=None,
               help="The hub's response file, to finish enrolling.")  # fmt: skip
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the request (default: enrolment-request-KIT.json here).")  # fmt: skip
@@ -158,7 +150,7 @@ def enrol(
         if response_file is not None:
             raise FieldkitError("--response is for enrolling with files; over HTTP (--hub) give --token")
         token = (
-            EnrolmentToken.from_file_bytes(_read(token_file))
+            EnrolmentToken.from_file_bytes(read_file_bytes(token_file))
             if token_file is not None
             else EnrolmentToken.from_text(token_text or "")
         )
@@ -168,12 +160,12 @@ def enrol(
         click.echo(f"Enrolled with hub {hub.hub_id} at {where}: 'fieldkit sync push' now sends records there.")
         return
     if response_file is not None:
-        hub = apply_enrolment_response(data_dir, _read(response_file))
+        hub = apply_enrolment_response(data_dir, read_file_bytes(response_file))
         click.echo(f"Enrolled with hub {hub.hub_id}: its receipts can now mark records as synced.")
         return
     config = load_config(data_dir)
     token = (
-        EnrolmentToken.from_file_bytes(_read(token_file))
+        EnrolmentToken.from_file_bytes(read_file_bytes(token_file))
         if token_file is not None
         else EnrolmentToken.from_text(token_text or "")
     )

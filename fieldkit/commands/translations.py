@@ -51,9 +51,7 @@ def translations(ctx: click.Context, translations_dir: Path | None, forms_dir: P
       fieldkit translations check && fieldkit translations status && fieldkit forms lint
     """
     shipped = default_layout()
-    ctx.obj = Layout(
-        translations_dir or shipped.translations, forms_dir or shipped.forms, shipped.sources
-    )
+    ctx.obj = Layout(translations_dir or shipped.translations, forms_dir or shipped.forms, shipped.sources)
 
 
 @translations.command()
@@ -94,9 +92,7 @@ def update(layout: Layout, languages: tuple[str, ...]) -> None:
         try:
             _echo_summaries(update_language(layout, language, create=True))
         except CatalogueSyntaxError as error:
-            problems.extend(
-                Problem(error.shown, p.line, f"invalid syntax: {p.message}") for p in error.problems
-            )
+            problems.extend(Problem(error.shown, p.line, f"invalid syntax: {p.message}") for p in error.problems)
     _report(problems)
 
 
@@ -165,6 +161,4 @@ def check(layout: Layout) -> None:
     problems.extend(all_catalogue_problems(layout))
     _report(problems)
     templates = "templates up to date; " if layout.sources is not None else ""
-    click.echo(
-        f"ok: {templates}{len(layout.languages())} language(s), no errors in their catalogues"
-    )
+    click.echo(f"ok: {templates}{len(layout.languages())} language(s), no errors in their catalogues")
