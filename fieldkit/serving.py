@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,10 @@ from fieldkit.web.qr import pairing_url, terminal_qr
 from sync.pushworker import start_push_worker
 
 DEFAULT_PORT = 8080
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _LateApp:
@@ -59,11 +64,16 @@ def serve_kit(
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
     echo("ready")
+    # Ctrl+C, a service manager's SIGTERM and a SIGINT sent to a background process
+    # (which a shell may have set to be ignored) all stop the server the same way.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop)
     try:
-        server.run()
+        server.run()  # returns when stopped: waitress handles the KeyboardInterrupt itself
     except KeyboardInterrupt:
-        echo("stopped; the draft key is gone from memory")
+        pass
     finally:
         if worker is not None:
             worker.stop()
         server.close()
+    echo("stopped; the draft key is gone from memory")

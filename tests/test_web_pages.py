@@ -72,7 +72,8 @@ def test_demo_serves_a_throwaway_kit() -> None:
         assert "phones: http://127.0.0.1:" in output and "pairing code:" in output
         assert "demo hub recipient: age1" in output
     finally:
-        process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=20)
+        process.send_signal(signal.SIGTERM)
+        rest, errors = process.communicate(timeout=20)
+    assert "stopped; the draft key is gone from memory" in rest
     assert "DEMO ONLY" in errors
     assert "Traceback" not in errors
