@@ -63,12 +63,12 @@ def serve_kit(
     echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
-    echo("ready")
     # Ctrl+C, a service manager's SIGTERM and a SIGINT sent to a background process
     # (which a shell may have set to be ignored) all stop the server the same way.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop)
     try:
+        echo("ready")
         server.run()  # returns when stopped: waitress handles the KeyboardInterrupt itself
     except KeyboardInterrupt:
         pass
