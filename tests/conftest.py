@@ -92,3 +92,19 @@ def scan_for(needle: str, *roots: Path) -> list[Path]:
             if path.is_file() and any(p in path.read_bytes() for p in patterns):
                 hits.append(path)
     return hits
+
+
+@pytest.fixture
+def passphrase_file(tmp_path: Path) -> Path:
+    """A file holding the test kit passphrase, for --passphrase-file."""
+    from tests.sync_cli import write_passphrase_file
+
+    return write_passphrase_file(tmp_path)
+
+
+@pytest.fixture
+def hub_keys(tmp_path: Path) -> Path:
+    """An unprotected hub identity and its recipient file, made with ``fieldkit hub keygen``."""
+    from tests.sync_cli import make_hub_keys
+
+    return make_hub_keys(tmp_path)

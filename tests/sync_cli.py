@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from fieldkit.cli import cli
 from fieldkit.kit import load_config
 from sync.bundle import SourceRef
+from sync.hubstore import HubStore
 
 CHEAP_KDF = ["--kdf-work-factor", "10"]
 PASSPHRASE = "correct horse battery staple"
@@ -100,3 +101,9 @@ def export(kit: Path, out: Path, passphrase_file: Path, expect: int = 0) -> Resu
         "sync", "export", "--data", kit, "--out", out, "--passphrase-file", passphrase_file,
         expect=expect,
     )  # fmt: skip
+
+
+def held(hub: Path) -> dict[str, bytes]:
+    """Record id to ciphertext of every record the hub accepted."""
+    with HubStore(hub) as store:
+        return {record.record_id: record.ciphertext for record in store.iter_records()}

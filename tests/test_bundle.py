@@ -30,23 +30,10 @@ from tests.sync_cli import (
     enrolled_pair,
     export,
     kit_key_lookup,
-    make_hub_keys,
     new_kit,
     run,
     simulate,
-    write_passphrase_file,
 )
-
-
-@pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    return write_passphrase_file(tmp_path)
-
-
-@pytest.fixture
-def hub_keys(tmp_path: Path) -> Path:
-    return make_hub_keys(tmp_path)
-
 
 # --- format ------------------------------------------------------------------------
 

@@ -32,13 +32,6 @@ def run(*args: str, expect: int = 0):
 
 
 @pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    path = tmp_path / "pass.txt"
-    path.write_text("correct horse battery staple\n")
-    return path
-
-
-@pytest.fixture
 def hub_dir(tmp_path: Path) -> Path:
     out = tmp_path / "hub-keys"
     run("hub", "keygen", "--out", str(out), "--no-passphrase")

@@ -43,30 +43,14 @@ from tests.http_servers import (
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
+    held,
     init_hub_folder,
-    make_hub_keys,
     new_kit,
     run,
     simulate,
-    write_passphrase_file,
 )
 
 FAST = ["--max-wait", "0.05"]
-
-
-@pytest.fixture
-def passphrase_file(tmp_path: Path) -> Path:
-    return write_passphrase_file(tmp_path)
-
-
-@pytest.fixture
-def hub_keys(tmp_path: Path) -> Path:
-    return make_hub_keys(tmp_path)
-
-
-def held(hub: Path) -> dict[str, bytes]:
-    with HubStore(hub) as store:
-        return {record.record_id: record.ciphertext for record in store.iter_records()}
 
 
 def version_rows(hub: Path) -> int:
