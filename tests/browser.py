@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import require_tool
+from tests.processes import start_until_ready, stop
 
 PHONE_SIZE = (360, 740)
 
@@ -24,39 +23,19 @@ class ServedKit:
     output: list[str]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop(self.process)
 
 
 def serve(data_dir: Path, passphrase_file: Path, *extra: str) -> ServedKit:
     """Start `fieldkit serve` on a free loopback port and wait until it says ready."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fieldkit", "serve", "--data", str(data_dir), "--passphrase-file", str(passphrase_file),
-         "--host", "127.0.0.1", "--port", "0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process, text = start_until_ready(
+        "serve", "--data", str(data_dir), "--passphrase-file", str(passphrase_file),
+        "--host", "127.0.0.1", "--port", "0", *extra,
     )  # fmt: skip
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            text = "\n".join(lines)
-            url = re.search(r"phones: (http://\S+)", text)
-            code = re.search(r"pairing code: (\d+)", text)
-            assert url and code, text
-            return ServedKit(process, url.group(1), code.group(1), lines)
-    process.kill()
-    raise AssertionError("fieldkit serve did not become ready:\n" + "\n".join(lines))
+    url = re.search(r"phones: (http://\S+)", text)
+    code = re.search(r"pairing code: (\d+)", text)
+    assert url and code, text
+    return ServedKit(process, url.group(1), code.group(1), text.splitlines())
 
 
 def chromium(*, javascript: bool = True, size: tuple[int, int] = PHONE_SIZE):

@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from waitress.wasyncore import close_all
 from sync.hubstore import HubStore
 from sync.hubweb import HubSettings, create_hub_app
 from sync.hubweb.auth import OperatorPassword
+from tests.processes import start_until_ready, stop
 
 OPERATOR_PASSWORD = "an operator password for tests"
 
@@ -121,45 +121,21 @@ class HubProcess:
     output: list[str]
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop(self.process, gently=False)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop(self.process)
 
 
 def start_hub_process(hub_dir: Path, port: int, password_file: Path) -> HubProcess:
     """``fieldkit hub serve`` on 127.0.0.1:``port``; returns once it says ready."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fieldkit", "hub", "serve", "--data", str(hub_dir), "--host", "127.0.0.1",
-         "--port", str(port), "--passphrase-file", str(password_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process, text = start_until_ready(
+        "hub", "serve", "--data", str(hub_dir), "--host", "127.0.0.1",
+        "--port", str(port), "--passphrase-file", str(password_file),
     )  # fmt: skip
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            found = re.search(r"kits push to: (http://\S+)", "\n".join(lines))
-            assert found, lines
-            return HubProcess(process, found.group(1), lines)
-    process.kill()
-    process.wait(10)
-    raise AssertionError("fieldkit hub serve did not become ready:\n" + "\n".join(lines))
+    found = re.search(r"kits push to: (http://\S+)", text)
+    assert found, text
+    return HubProcess(process, found.group(1), text.splitlines())
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
