@@ -19,6 +19,7 @@ from fieldkit.cli import cli
 from fieldkit.formengine.catalogue import load_directory
 from fieldkit.formengine.wording import form_strings
 from fieldkit.i18n_tools import CatalogueErrors, ensure_compiled
+from fieldkit.i18n_tools.checks import catalogue_problems
 from fieldkit.i18n_tools.compiling import compile_all
 from fieldkit.i18n_tools.extraction import (
     extract_interface,
@@ -741,3 +742,31 @@ def test_status_command_prints_every_shipped_language(workspace: Layout) -> None
     ]
     for language in SHIPPED_LANGUAGES:
         assert (language, "forms") in rows and (language, "peer-interview") in rows
+
+
+def test_plural_counts_of_either_convention_are_accepted_and_others_named(workspace: Layout) -> None:
+    # Spanish: GNU gettext's table says 2 forms, CLDR says 3 (a form for millions). Both
+    # are what mainstream tools write; 4 is neither, and the error names both conventions.
+    two = write_catalogue(workspace, "es", "messages", "", "nplurals=2; plural=(n != 1);")
+    assert catalogue_problems(two.read_bytes(), "es.po", "es") == []
+    three = write_catalogue(
+        workspace, "es", "messages", "", "nplurals=3; plural=(n == 1 ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2);"
+    )
+    assert catalogue_problems(three.read_bytes(), "es.po", "es") == []
+    four = write_catalogue(
+        workspace, "es", "messages", "", "nplurals=4; plural=(n == 1 ? 0 : n == 2 ? 1 : n < 9 ? 2 : 3);"
+    )
+    [problem] = catalogue_problems(four.read_bytes(), "es.po", "es")
+    assert "nplurals=4, but Spanish has 2 (GNU gettext) or 3 (CLDR) plural forms" in problem.message
+    assert "use 'Plural-Forms: nplurals=2; plural=(n != 1);'" in problem.message
+
+
+def test_plural_table_is_shipped_data_not_the_installed_babel() -> None:
+    from fieldkit.i18n_tools import plurals
+
+    source = Path(plurals.__file__).read_text(encoding="utf-8")
+    assert "babel.messages.plurals" not in source
+    for language, counts in {"es": {2, 3}, "fr": {2, 3}, "pt": {2, 3}, "ru": {3}, "ar": {6}, "en": {2}}.items():
+        assert plurals.accepted_counts(language) == counts, language
+    assert plurals.accepted_counts("pt-BR") == {2, 3}
+    assert plurals.accepted_counts("xx") is None

@@ -18,8 +18,9 @@ from babel.messages.catalog import Message
 from fieldkit.i18n_tools.layout import DOMAINS, Layout
 from fieldkit.i18n_tools.placeholders import message_problems
 from fieldkit.i18n_tools.plurals import (
+    Conventions,
     PluralRule,
-    accepted_counts,
+    conventions,
     numbers_for_each_form,
     parse_rule,
     rule_for,
@@ -84,19 +85,25 @@ def _header_problems(
     except ValueError as error:
         problems.append(Problem(shown, line, f"bad Plural-Forms header: {error}; use {suggestion}"))
         return problems, None
-    accepted = accepted_counts(language)
-    if accepted is not None and rule.count not in accepted:
-        counts = " or ".join(str(count) for count in sorted(accepted))
+    known = conventions(language)
+    if known is not None and rule.count not in known.counts:
         problems.append(
             Problem(
                 shown,
                 line,
-                f"bad Plural-Forms header: nplurals={rule.count}, but "
-                f"{_language_name(language)} has {counts} plural forms; use {suggestion}",
+                f"bad Plural-Forms header: nplurals={rule.count}, but {_language_name(language)} has "
+                f"{_conventional_counts(known)} plural forms; use {suggestion}",
             )
         )
         return problems, None
     return problems, rule
+
+
+def _conventional_counts(known: Conventions) -> str:
+    """"3" when both conventions agree, else "2 (GNU gettext) or 3 (CLDR)"."""
+    if len(known.counts) == 1:
+        return str(next(iter(known.counts)))
+    return f"{known.gettext} (GNU gettext) or {known.cldr} (CLDR)"
 
 
 def _message_problems(

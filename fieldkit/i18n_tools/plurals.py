@@ -1,27 +1,29 @@
 """Plural forms: the ``Plural-Forms`` header each language needs, and checking one.
 
 A language has a fixed number of plural forms (English 2, Russian 3, Arabic 6),
-and the header's expression picks the form for a number ``n``. The counts come
-from Babel's gettext table; the count of CLDR's plural categories is accepted too,
-because Poedit and Weblate offer that one for some languages (French, Spanish and
-Portuguese have a third form for millions in CLDR).
+and the header's expression picks the form for a number ``n``. Two conventions are
+in use: GNU gettext's traditional table (msginit, Poedit, translate-toolkit) and
+CLDR's plural categories (Weblate, newer Poedit), which give French, Spanish and
+Portuguese a third form for millions. Both are right. The counts are shipped in
+``plural_forms.json`` rather than asked of Babel, whose table follows CLDR since
+2.15: a library release must never make a catalogue that every gettext tool
+accepts fail to load.
 """
 
 from __future__ import annotations
 
+import functools
 import gettext
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.messages.plurals import PLURALS, get_plural
 
-# Babel orders Arabic's last two forms differently from gettext, Poedit and Weblate;
-# translators' tools show examples for each form, so use the expression they know.
-_CONVENTIONAL_EXPRESSIONS = {
-    "ar": (6, "(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : n%100>=11 ? 4 : 5)"),
-}
+_TABLE = Path(__file__).with_name("plural_forms.json")
 _HEADER = re.compile(
     r"^\s*nplurals\s*=\s*(?P<count>\d+)\s*;\s*plural\s*=\s*(?P<expression>[^;]+?)\s*;?\s*$"
 )
@@ -49,35 +51,47 @@ def normal_language(code: str) -> str:
         ) from None
 
 
-def _locale(language: str) -> Locale | None:
-    try:
-        return Locale.parse(language.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return None
+@dataclass(frozen=True)
+class Conventions:
+    """What each convention says of one language's plural forms (None: it does not list it)."""
+
+    gettext: int | None
+    cldr: int | None
+    header: str
+
+    @property
+    def counts(self) -> set[int]:
+        return {count for count in (self.gettext, self.cldr) if count is not None}
+
+
+@functools.cache
+def _table() -> Mapping[str, Conventions]:
+    entries: dict[str, Any] = json.loads(_TABLE.read_text(encoding="utf-8"))["languages"]
+    return {
+        code: Conventions(entry.get("gettext"), entry.get("cldr"), entry["header"])
+        for code, entry in entries.items()
+    }
+
+
+def conventions(language: str) -> Conventions | None:
+    """The table's entry for ``pt_BR`` (or failing that ``pt``); None for a language it lacks."""
+    table = _table()
+    code = language.replace("-", "_")
+    return table.get(code) or table.get(code.split("_")[0])
 
 
 def rule_for(language: str) -> PluralRule:
     """The plural rule a new catalogue in ``language`` starts with."""
-    base = language.split("_")[0]
-    if base in _CONVENTIONAL_EXPRESSIONS:
-        count, expression = _CONVENTIONAL_EXPRESSIONS[base]
-        return PluralRule(count, expression)
-    try:
-        found = get_plural(language)
-    except (ValueError, UnknownLocaleError):
-        raise ValueError(f"'{language}' is not a known language code") from None
-    return PluralRule(found.num_plurals, found.plural_expr)
+    found = conventions(language)
+    if found is None:
+        raise ValueError(f"'{language}' is not a language whose plural forms are known")
+    return parse_rule(found.header)
 
 
 def accepted_counts(language: str) -> set[int] | None:
-    """The plural-form counts that are right for ``language``; None when it is not known."""
-    locale = _locale(language)
-    if locale is None:
-        return None
-    known = str(locale) in PLURALS or locale.language in PLURALS
-    counts = {rule_for(str(locale)).count} if known else set()
-    counts.add(len(locale.plural_form.tags) + 1)  # CLDR's categories, plus "other"
-    return counts
+    """The plural-form counts that mainstream tools use for ``language``; None when it is not known."""
+    found = conventions(language)
+    return found.counts if found is not None else None
 
 
 def parse_rule(value: str) -> PluralRule:
