@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -35,6 +35,24 @@ class _LateApp:
         return self.app(environ, start_response)
 
 
+_SHOWN_PROBLEMS = 5
+
+
+def _echo_unavailable(
+    languages: Mapping[str, Sequence[object]], forms: Mapping[str, Sequence[object]], echo: Callable[[str], None]
+) -> None:
+    for kind, name, problems in [
+        *(("language", language, found) for language, found in sorted(languages.items())),
+        *(("form", file, found) for file, found in sorted(forms.items())),
+    ]:
+        hint = "fieldkit translations check" if kind == "language" else "fieldkit forms check"
+        echo(f"  NOT AVAILABLE: {kind} {name}, {len(problems)} problem(s); '{hint}' lists them:")
+        for problem in list(problems)[:_SHOWN_PROBLEMS]:
+            echo(f"    {problem}")
+        if len(problems) > _SHOWN_PROBLEMS:
+            echo(f"    ... and {len(problems) - _SHOWN_PROBLEMS} more")
+
+
 def serve_kit(
     kit: UnlockedKit,
     forms: Mapping[str, Form],
@@ -42,9 +60,14 @@ def serve_kit(
     *,
     host: str,
     port: int,
+    broken_forms: Mapping[str, Sequence[object]] | None = None,
     echo: Callable[[str], None] = click.echo,
 ) -> None:
-    """Serve until interrupted; prints every address, the pairing code and its QR code."""
+    """Serve until interrupted; prints every address, the pairing code and its QR code.
+
+    Also prints every form file and language that is not offered, with why: one
+    broken catalogue or form must never stop the kit, nor pass unnoticed.
+    """
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
     late = _LateApp()
     try:
@@ -53,10 +76,11 @@ def serve_kit(
         raise FieldkitError(f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port") from None
     bound_port = server.effective_port
     urls = tuple(urls_for(host, bound_port))
-    app = late.app = create_app(dataclasses.replace(settings, urls=urls), kit, forms)
+    app = late.app = create_app(dataclasses.replace(settings, urls=urls), kit, forms, broken_forms)
     pairing = app.extensions["fieldkit"].pairing
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")
     echo(f"  operator page (this computer only): http://127.0.0.1:{bound_port}/operator/")

@@ -1,9 +1,6 @@
 #!/usr/bin/env bash
-# Install fieldkit into .venv and run the demo.
+# Install fieldkit into .venv from requirements/runtime.lock (only the first time) and run the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+bash scripts/install.sh runtime
 exec .venv/bin/fieldkit demo "$@"

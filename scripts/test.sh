@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Install everything and run the whole test suite, as CI does.
+# Install everything from requirements/test.lock and run the whole test suite, as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-system-packages.sh
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+bash scripts/install.sh test
 
 .venv/bin/ruff check .
 .venv/bin/bandit --quiet --recursive fieldkit sync --severity-level high

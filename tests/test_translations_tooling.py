@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import tomllib
@@ -18,9 +17,9 @@ from click.testing import CliRunner
 from fieldkit.cli import cli
 from fieldkit.formengine.catalogue import load_directory
 from fieldkit.formengine.wording import form_strings
-from fieldkit.i18n_tools import CatalogueErrors, ensure_compiled
+from fieldkit.i18n_tools import CatalogueErrors, compile_for_serving
 from fieldkit.i18n_tools.checks import catalogue_problems
-from fieldkit.i18n_tools.compiling import compile_all
+from fieldkit.i18n_tools.compiling import compile_all, compiled_bytes
 from fieldkit.i18n_tools.extraction import (
     extract_interface,
     fresh_templates,
@@ -657,41 +656,41 @@ def test_compile_then_gettext_finds_reviewed_translations_only(workspace: Layout
     assert [arabic.plural(n) for n in (0, 1, 2, 5, 11, 100)] == [0, 1, 2, 3, 4, 5]
 
 
-def test_ensure_compiled_builds_once_and_then_only_what_changed(workspace: Layout) -> None:
-    translations = workspace.translations
-    every = {path.with_suffix(".mo") for path in translations.glob("*/LC_MESSAGES/*.po")}
-    assert set(ensure_compiled(translations)) == every
-    assert ensure_compiled(translations) == []
+def test_serving_compiles_into_its_own_folder_once_and_then_only_what_changed(
+    workspace: Layout, tmp_path: Path
+) -> None:
+    translations, out = workspace.translations, tmp_path / "compiled"
+    before = {path: path.stat().st_mtime_ns for path in translations.rglob("*")}
+    served = compile_for_serving(translations, out)
+    assert served.available == ("ar", "es", "fr", "pt", "ru") and served.unavailable == {}
+    assert {path: path.stat().st_mtime_ns for path in translations.rglob("*")} == before, "nothing beside the .po"
+    every = {out / p.relative_to(translations).with_suffix(".mo") for p in translations.glob("*/LC_MESSAGES/*.po")}
+    assert set(out.glob("*/LC_MESSAGES/*.mo")) == every
+    stamps = {mo: mo.stat().st_mtime_ns for mo in every}
 
     es = workspace.catalogue("es", "messages")
     translate(es, {("Yes", None): "Sí, de acuerdo"})
-    assert ensure_compiled(translations) == [es.with_suffix(".mo")]
-    assert Translations.load(str(translations), ["es"], domain="messages").gettext("Yes") == "Sí, de acuerdo"
-
-    # A catalogue replaced by an older file is compiled again too: only "the same time" counts.
-    stamp = es.stat().st_mtime_ns - 10_000_000_000
-    translate(es, {("Yes", None): "Sí, claro"})
-    os.utime(es, ns=(stamp, stamp))
-    assert ensure_compiled(translations) == [es.with_suffix(".mo")]
-
-    # Right bytes, wrong time stamp (a copy, an install): recognised, not rewritten.
-    mo = es.with_suffix(".mo")
-    os.utime(mo, ns=(stamp, stamp))
-    assert ensure_compiled(translations) == []
-    assert mo.stat().st_mtime_ns == es.stat().st_mtime_ns
+    compile_for_serving(translations, out)
+    changed = {mo for mo in every if mo.stat().st_mtime_ns != stamps[mo]}
+    assert changed == {out / "es" / "LC_MESSAGES" / "messages.mo"}
+    assert Translations.load(str(out), ["es"], domain="messages").gettext("Yes") == "Sí, de acuerdo"
 
     shutil.rmtree(translations / "pt")
-    assert ensure_compiled(translations) == []
-    assert not list(translations.glob("pt/**/*.mo"))
+    assert "pt" not in compile_for_serving(translations, out).available
+    assert not list(out.glob("pt/**/*.mo")), "a removed language is not offered from old files"
 
 
-def test_ensure_compiled_refuses_a_changed_catalogue_with_errors(workspace: Layout) -> None:
-    ensure_compiled(workspace.translations)
+def test_serving_leaves_out_only_the_language_whose_catalogue_has_errors(workspace: Layout, tmp_path: Path) -> None:
+    out = tmp_path / "compiled"
+    compile_for_serving(workspace.translations, out)
     translate(workspace.catalogue("fr", "messages"), {("Yes", None): "Oui {reponse}"})
-    with pytest.raises(
-        CatalogueErrors, match=r"fr/LC_MESSAGES/messages\.po:\d+: the translation has \{reponse\}"
-    ):
-        ensure_compiled(workspace.translations)
+    served = compile_for_serving(workspace.translations, out)
+    assert served.available == ("ar", "es", "pt", "ru")
+    [problem] = served.unavailable["fr"]
+    assert re.search(r"fr/LC_MESSAGES/messages\.po:\d+: the translation has \{reponse\}", str(problem))
+    assert not list(out.glob("fr/**/*.mo")), "no half of a broken language is served"
+    with pytest.raises(CatalogueErrors, match=r"the translation has \{reponse\}"):
+        compiled_bytes(workspace.catalogue("fr", "messages").read_bytes(), "fr.po", "fr")
 
 
 # --- status ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import click
 
 from fieldkit import paths
 from fieldkit.commands.serve import HOST_OPTION, PORT_OPTION
-from fieldkit.formengine.catalogue import load_directory
+from fieldkit.formengine.catalogue import load_serving_forms
 from fieldkit.hubkeys import generate_hub_keys
 from fieldkit.kit import init_kit, unlock
 from fieldkit.serving import serve_kit
@@ -27,14 +27,15 @@ DEMO_WARNING = "DEMO ONLY: the hub key below is thrown away when the demo stops.
 def demo(host: str, port: int, keep: bool) -> None:
     """Make a throwaway hub key and kit in a temporary folder and serve the shipped forms."""
     click.secho(DEMO_WARNING, fg="yellow", err=True)
-    forms = load_directory(paths.forms_dir())
+    forms, broken_forms = load_serving_forms(paths.forms_dir())
     workdir = Path(tempfile.mkdtemp(prefix="fieldkit-demo-"))
     try:
         hub = generate_hub_keys(workdir / "hub-keys", None)
         passphrase = secrets.token_urlsafe(16)
         config = init_kit(workdir / "kit", hub.recipient, passphrase)
         click.echo(f"demo hub recipient: {hub.recipient}")
-        serve_kit(unlock(config.data_dir, passphrase), forms, WebSettings(), host=host, port=port)
+        kit = unlock(config.data_dir, passphrase)
+        serve_kit(kit, forms, WebSettings(), host=host, port=port, broken_forms=broken_forms)
     finally:
         if keep:
             click.echo(f"kept {workdir}")

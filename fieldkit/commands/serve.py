@@ -8,7 +8,8 @@ import click
 
 from fieldkit import paths
 from fieldkit.commands.kit import DATA_OPTION, open_unlocked
-from fieldkit.formengine.catalogue import load_directory
+from fieldkit.commands.options import translations_option
+from fieldkit.formengine.catalogue import load_serving_forms
 from fieldkit.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.serving import DEFAULT_PORT, serve_kit
 from fieldkit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
@@ -20,6 +21,14 @@ HOST_OPTION = click.option(
 PORT_OPTION = click.option(
     "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0 picks a free one)."
 )
+FORMS_DIR_OPTION = click.option(
+    "--forms",
+    "forms_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of form definitions to serve (default: the shipped forms).",
+)
+TRANSLATIONS_DIR_OPTION = translations_option("Folder of the gettext catalogues (default: the shipped translations).")
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -38,6 +47,8 @@ def _codes(text: str | None) -> tuple[str, ...]:
 @HOST_OPTION
 @PORT_OPTION
 @PASSPHRASE_FILE_OPTION
+@FORMS_DIR_OPTION
+@TRANSLATIONS_DIR_OPTION
 @click.option(
     "--interviewer-codes", default=None, help="Comma-separated codes interviewers choose from (default P01-P20)."
 )
@@ -51,6 +62,8 @@ def serve(
     host: str,
     port: int,
     passphrase_file: Path | None,
+    forms_dir: Path | None,
+    translations_dir: Path | None,
     interviewer_codes: str | None,
     allow_incomplete_translations: bool,
 ) -> None:
@@ -58,10 +71,15 @@ def serve(
 
     Prints every address phones can use, a one-time pairing code and its QR
     code. Stop with Ctrl+C: the draft key leaves memory with the process.
+
+    A form file or a language catalogue with errors is left out and named in
+    the output and on the operator page; the kit serves the rest.
     """
     settings = WebSettings(
-        interviewer_codes=_codes(interviewer_codes), allow_incomplete_translations=allow_incomplete_translations
+        interviewer_codes=_codes(interviewer_codes),
+        allow_incomplete_translations=allow_incomplete_translations,
+        translations_dir=translations_dir or paths.translations_dir(),
     )
     kit = open_unlocked(data_dir, passphrase_file)
-    forms = load_directory(paths.forms_dir())
-    serve_kit(kit, forms, settings, host=host, port=port)
+    forms, broken_forms = load_serving_forms(forms_dir or paths.forms_dir())
+    serve_kit(kit, forms, settings, host=host, port=port, broken_forms=broken_forms)

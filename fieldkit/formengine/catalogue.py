@@ -58,6 +58,30 @@ def load_directory(directory: Path) -> dict[str, Form]:
     return dict(result.forms)
 
 
+def load_serving_forms(directory: Path) -> tuple[dict[str, Form], dict[str, tuple[Problem, ...]]]:
+    """The forms a kit can serve, and each broken form file with its problems.
+
+    One broken file makes only that form unavailable: the kit serves the others
+    (``forms check`` stays strict, so CI still fails on it). With no usable form
+    at all there is nothing to serve, and :class:`FormDefinitionError` says why.
+    """
+    forms: dict[str, Form] = {}
+    broken: dict[str, tuple[Problem, ...]] = {}
+    for path in form_files(directory):
+        shown = _display(path, directory)
+        form, found = load_form_collecting(path, display=shown)
+        if form is not None and form.id in forms:
+            found = [Problem(shown, 0, f"form {form.id}", "another file defines the same form id")]
+        if form is None or found:
+            broken[shown] = tuple(found)
+        else:
+            forms[form.id] = form
+    if not forms:
+        problems = [problem for found in broken.values() for problem in found]
+        raise FormDefinitionError(problems or [Problem(str(directory), 0, "", "no form files (*.yaml) found")])
+    return forms, broken
+
+
 def _display(path: Path, directory: Path) -> str:
     return f"{directory.name}/{path.name}"
 

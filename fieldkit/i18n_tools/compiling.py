@@ -1,23 +1,27 @@
 """Compile catalogues to the ``.mo`` files the app reads, refusing any with errors.
 
-``.mo`` files are never committed: ``ensure_compiled`` builds them when the app
-starts, next to each ``.po``, only where the ``.po`` changed since. A compiled
-file takes the modification time of its source, so "changed" means "has another
-time stamp", which a single ``stat`` of each file answers.
+``.mo`` files are never committed, and the app never writes beside the shipped
+``.po`` files (an installed package may be read-only, and must stay as it was
+installed): :func:`compile_for_serving` builds them into a folder of the kit's
+own, and a language whose catalogues have errors is left out, not fatal.
+``fieldkit translations compile`` writes beside the ``.po`` files of a source
+checkout, for translators who want the same files their tools make.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import io
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
+from fieldkit import __version__
 from fieldkit.errors import FieldkitError
 from fieldkit.i18n_tools.checks import Problem, catalogue_problems
 from fieldkit.i18n_tools.merge import translated
@@ -62,7 +66,7 @@ def _shown(path: Path, translations: Path) -> str:
 
 
 # A fixed date keeps a compiled file the same bytes for the same catalogue, so that an
-# up-to-date .mo with a wrong time stamp (copied, installed) is recognised, not rewritten.
+# up-to-date .mo is recognised and not rewritten.
 _FIXED_DATE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
@@ -87,49 +91,30 @@ def compiled_bytes(data: bytes, shown: str, language: str) -> bytes:
     return buffer.getvalue()
 
 
-def _stamp(path: Path, stamp: int) -> None:
-    os.utime(path, ns=(stamp, stamp))
+def _write_whole(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
 
 
-def compile_catalogue(catalogue: CatalogueFile, shown: str, *, only_changed: bool = False) -> bool:
-    """Write the ``.mo`` of one ``.po`` unless it already holds the same; True when written.
-
-    With ``only_changed``, a ``.mo`` with the time stamp of its ``.po`` is taken as
-    current without reading either file: that is what keeps app start fast.
-    """
-    stamp = catalogue.po.stat().st_mtime_ns
-    try:
-        current = catalogue.mo.stat().st_mtime_ns == stamp
-    except FileNotFoundError:
-        current = False
-    if only_changed and current:
-        return False
+def compile_catalogue(catalogue: CatalogueFile, shown: str) -> bool:
+    """Write the ``.mo`` of one ``.po`` beside it unless it already holds the same; True when written."""
     compiled = compiled_bytes(catalogue.po.read_bytes(), shown, catalogue.language)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         if catalogue.mo.read_bytes() == compiled:
-            with contextlib.suppress(OSError):  # a read-only install: still correct
-                _stamp(catalogue.mo, stamp)
             return False
-    except FileNotFoundError:
-        pass
-    temporary = catalogue.mo.with_name(catalogue.mo.name + ".tmp")
-    temporary.write_bytes(compiled)
-    _stamp(temporary, stamp)
-    temporary.replace(catalogue.mo)
+    _write_whole(catalogue.mo, compiled)
     return True
 
 
-def compile_all(
-    translations: Path, *, only_changed: bool = False
-) -> tuple[list[Path], list[Problem]]:
-    """Compile every catalogue (or only changed ones); return what was written and every error."""
+def compile_all(translations: Path) -> tuple[list[Path], list[Problem]]:
+    """Compile every catalogue beside its ``.po``; return what was written and every error."""
     written: list[Path] = []
     problems: list[Problem] = []
     for catalogue in catalogue_files(translations):
         try:
-            if compile_catalogue(
-                catalogue, _shown(catalogue.po, translations), only_changed=only_changed
-            ):
+            if compile_catalogue(catalogue, _shown(catalogue.po, translations)):
                 written.append(catalogue.mo)
         except CatalogueErrors as error:
             problems.extend(error.problems)
@@ -145,14 +130,76 @@ def compile_all(
     return written, problems
 
 
-def ensure_compiled(translations_dir: Path) -> list[Path]:
-    """Compile the catalogues whose ``.mo`` is missing or out of date; return the files written.
+@dataclass(frozen=True)
+class ServingLanguages:
+    """What the app may offer: the folder of compiled catalogues, and each language's fate."""
 
-    Call it when the app starts. When nothing changed it only compares time
-    stamps. Raises :class:`CatalogueErrors` if a changed catalogue has errors, so
-    the kit never serves a language from a catalogue that would break its pages.
+    directory: Path
+    available: tuple[str, ...]  # languages whose every catalogue compiled, in code order
+    unavailable: Mapping[str, tuple[Problem, ...]]  # language -> the errors that keep it out
+
+
+# A compiled file is reused while its catalogue's bytes and the checks that passed it
+# are unchanged; the stamp beside it says which, so a restart reads each .po once.
+_STAMP_SUFFIX = ".source-sha256"
+
+
+def _stamp_of(data: bytes) -> str:
+    return f"fieldkit {__version__} " + hashlib.sha256(data).hexdigest()
+
+
+def _compile_into(catalogue: CatalogueFile, target: Path, shown: str) -> None:
+    """Compile one catalogue to ``target`` unless its stamp shows it is current."""
+    try:
+        data = catalogue.po.read_bytes()
+    except OSError as error:
+        raise CatalogueErrors([Problem(shown, 0, f"cannot read it ({error.strerror})")]) from None
+    stamp = target.with_name(target.name + _STAMP_SUFFIX)
+    with contextlib.suppress(OSError):
+        if target.is_file() and stamp.read_text(encoding="ascii") == _stamp_of(data):
+            return
+    compiled = compiled_bytes(data, shown, catalogue.language)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_whole(target, compiled)
+    _write_whole(stamp, _stamp_of(data).encode("ascii"))
+
+
+def compile_for_serving(translations: Path, out: Path) -> ServingLanguages:
+    """Compile every language's catalogues into ``out``; a broken language is only left out.
+
+    Nothing is written under ``translations``. A language with any catalogue that
+    fails its checks gets no compiled files at all (old ones are removed), so the
+    app can never serve half of it; the others are served as usual.
     """
-    written, problems = compile_all(translations_dir, only_changed=True)
-    if problems:
-        raise CatalogueErrors(problems)
-    return written
+    by_language: dict[str, list[CatalogueFile]] = {}
+    for catalogue in catalogue_files(translations):
+        by_language.setdefault(catalogue.language, []).append(catalogue)
+    available: list[str] = []
+    unavailable: dict[str, tuple[Problem, ...]] = {}
+    for language, catalogues in sorted(by_language.items()):
+        problems: list[Problem] = []
+        for catalogue in catalogues:
+            target = out / language / "LC_MESSAGES" / catalogue.mo.name
+            try:
+                _compile_into(catalogue, target, _shown(catalogue.po, translations))
+            except CatalogueErrors as error:
+                problems.extend(error.problems)
+            except OSError as error:
+                raise FieldkitError(
+                    f"cannot write compiled translations into {out} ({error.strerror}); "
+                    "check that the kit's folder is writable and has free space"
+                ) from None
+        if problems:
+            unavailable[language] = tuple(problems)
+            for leftover in (out / language / "LC_MESSAGES").glob("*"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        else:
+            available.append(language)
+    if out.is_dir():
+        for folder in out.iterdir():  # a language whose catalogues were removed is not offered either
+            if folder.name not in by_language and folder.is_dir():
+                for leftover in folder.glob("LC_MESSAGES/*"):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+    return ServingLanguages(out, tuple(available), unavailable)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from fieldkit import paths
 from fieldkit.formengine.model import Form
-from fieldkit.i18n_tools import ensure_compiled
+from fieldkit.i18n_tools import compile_for_serving
 from fieldkit.kit import UnlockedKit
 from fieldkit.web.i18n import init_i18n
 from fieldkit.web.security import add_security_headers, content_security_policy
@@ -43,6 +43,9 @@ class WebSettings:
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
     translations_dir: Path = field(default_factory=paths.translations_dir)
+    # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
+    # beside the shipped .po files, which may be a read-only installed package.
+    compiled_translations_dir: Path | None = None
     testing: bool = False
 
 
@@ -50,8 +53,18 @@ csrf = CSRFProtect()
 log = logging.getLogger("fieldkit.web")
 
 
-def create_app(settings: WebSettings, kit: UnlockedKit, forms: Mapping[str, Form]) -> Flask:
-    """Build the kit's web app for one unlocked kit and its forms."""
+def create_app(
+    settings: WebSettings,
+    kit: UnlockedKit,
+    forms: Mapping[str, Form],
+    broken_forms: Mapping[str, Sequence[object]] | None = None,
+) -> Flask:
+    """Build the kit's web app for one unlocked kit and its forms.
+
+    ``broken_forms`` names form files that could not be loaded (with their
+    problems): the operator page says they are unavailable. A language whose
+    catalogues have errors is likewise only left out.
+    """
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -64,10 +77,12 @@ def create_app(settings: WebSettings, kit: UnlockedKit, forms: Mapping[str, Form
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
     )
-    ensure_compiled(settings.translations_dir)  # .mo files are built on first run, not committed
-    app.extensions["fieldkit"] = KitServices.create(kit, forms, settings)
+    languages = compile_for_serving(
+        settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
+    )
+    app.extensions["fieldkit"] = KitServices.create(kit, forms, settings, dict(broken_forms or {}))
     csrf.init_app(app)
-    init_i18n(app, settings.translations_dir)
+    init_i18n(app, settings.translations_dir, languages)
 
     from fieldkit.web import interview, operator
 

@@ -14,6 +14,7 @@ from flask import Flask, current_app, g, session
 from flask_babel import Babel
 
 from fieldkit.catalogues import SOURCE_LANGUAGE, catalogue_languages, load_catalogue
+from fieldkit.i18n_tools import ServingLanguages
 
 __all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "init_i18n", "interface_languages"]
 
@@ -26,12 +27,14 @@ def translations_dir() -> Path:
     return current_app.config["FIELDKIT_TRANSLATIONS_DIR"]
 
 
-def init_i18n(app: Flask, directory: Path) -> None:
+def init_i18n(app: Flask, directory: Path, languages: ServingLanguages) -> None:
+    """Serve the languages that compiled, from their compiled folder; ``directory`` has the ``.po`` files."""
     app.config["FIELDKIT_TRANSLATIONS_DIR"] = directory
+    app.config["FIELDKIT_LANGUAGES"] = languages
     Babel(
         app,
         locale_selector=current_language,
-        default_translation_directories=str(directory),
+        default_translation_directories=str(languages.directory),
         default_domain="messages",
     )
     app.jinja_env.globals.update(language_name=language_name, interface_languages=interface_languages)
@@ -43,8 +46,14 @@ def init_i18n(app: Flask, directory: Path) -> None:
 
 
 def interface_languages() -> list[str]:
-    """The source language, then every language with an interface catalogue."""
-    return catalogue_languages(translations_dir())
+    """The source language, then every language with an interface catalogue that has no errors."""
+    usable = set(serving_languages().available)
+    return [code for code in catalogue_languages(translations_dir()) if code == SOURCE_LANGUAGE or code in usable]
+
+
+def serving_languages() -> ServingLanguages:
+    languages: ServingLanguages = current_app.config["FIELDKIT_LANGUAGES"]
+    return languages
 
 
 @functools.cache

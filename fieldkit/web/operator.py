@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from fieldkit.web.qr import pairing_url, svg_data_uri
 from fieldkit.web.services import services
+from fieldkit.web.views import unavailable_notices
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
@@ -46,6 +47,7 @@ def overview() -> str:
         unreadable_drafts=drafts.get("(unreadable)", 0),
         outbox=kit.outbox_summary(),
         free_mb=kit.free_disk_bytes() // (1024 * 1024),
+        unavailable=unavailable_notices(),
     )
 
 

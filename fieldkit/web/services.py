@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,9 +34,16 @@ class KitServices:
     records: RecordStore
     drafts: DraftStore
     finaliser: Finaliser
+    broken_forms: Mapping[str, Sequence[object]]  # form file -> the problems that keep it out
 
     @classmethod
-    def create(cls, kit: UnlockedKit, forms: Mapping[str, Form], settings: WebSettings) -> KitServices:
+    def create(
+        cls,
+        kit: UnlockedKit,
+        forms: Mapping[str, Form],
+        settings: WebSettings,
+        broken_forms: Mapping[str, Sequence[object]],
+    ) -> KitServices:
         records = RecordStore(kit.data_dir)
         records.repair()
         drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
@@ -48,6 +55,7 @@ class KitServices:
             records=records,
             drafts=drafts,
             finaliser=Finaliser(kit, records, drafts),
+            broken_forms=broken_forms,
         )
 
     def count_declined(self, form_id: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from flask import g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from fieldkit.catalogues import SOURCE_LANGUAGE, load_catalogue
 from fieldkit.drafts import Draft
@@ -23,7 +24,14 @@ from fieldkit.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
 from fieldkit.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.storage.atomic import StorageError
 from fieldkit.web.conditions import condition_json
-from fieldkit.web.i18n import current_language, form_text, interface_languages, language_name, translations_dir
+from fieldkit.web.i18n import (
+    current_language,
+    form_text,
+    interface_languages,
+    language_name,
+    serving_languages,
+    translations_dir,
+)
 from fieldkit.web.services import services
 
 LIKERT_LABELS = {
@@ -83,7 +91,32 @@ def form_languages(form: Form) -> dict[str, Availability]:
             fuzzy=len(wanted & catalogue.fuzzy),
         )
         result[language] = Availability(language, False, allow_pilot, reason)
+    for language in sorted(serving_languages().unavailable):
+        result[language] = Availability(language, False, False, _("its translation has errors"))
     return result
+
+
+def unavailable_notices() -> list[str]:
+    """One sentence per language or form the kit cannot offer, for the operator."""
+    notices = [
+        ngettext(
+            "%(language)s is not offered: its catalogues have %(num)s error. Run 'fieldkit translations check'.",
+            "%(language)s is not offered: its catalogues have %(num)s errors. Run 'fieldkit translations check'.",
+            len(problems),
+            language=language_name(language),
+        )
+        for language, problems in sorted(serving_languages().unavailable.items())
+    ]
+    notices += [
+        ngettext(
+            "The form in %(file)s is not offered: it has %(num)s problem. Run 'fieldkit forms check'.",
+            "The form in %(file)s is not offered: it has %(num)s problems. Run 'fieldkit forms check'.",
+            len(problems),
+            file=name,
+        )
+        for name, problems in sorted(services().broken_forms.items())
+    ]
+    return notices
 
 
 def catalogue_hash(language: str) -> str | None:
