@@ -76,15 +76,19 @@ def read_recipient_file(path: Path) -> str:
     lines = [line.strip() for line in _read(path).decode("utf-8", "replace").splitlines()]
     keys = [line for line in lines if line and not line.startswith("#")]
     if len(keys) != 1:
-        raise FieldkitError(f"{path.name} must hold exactly one age1... recipient, found {len(keys)}")
-    return parse_recipient_text(keys[0])
+        found = "none" if not keys else f"{len(keys)} lines"
+        raise FieldkitError(f"{path} must hold exactly one age1... recipient line, found {found}")
+    try:
+        return parse_recipient_text(keys[0])
+    except FieldkitError as error:
+        raise FieldkitError(f"{path}: {error}") from None
 
 
 def parse_recipient_text(text: str) -> str:
     try:
         return age.parse_recipient(text).to_string()
     except age.KeyFormatError as error:
-        raise FieldkitError(f"not a valid age recipient: {error}") from None
+        raise FieldkitError(str(error)) from None  # the message already says what is wrong
 
 
 def _read(path: Path) -> bytes:

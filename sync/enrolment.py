@@ -211,7 +211,7 @@ def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime 
         raise EnrolmentError(
             f"kit {kit_id} does not seal its records to this hub's recipient "
             f"({store.config.recipient}), so the hub could never read them; create the kit "
-            "again with --hub-recipient set to this hub's recipient"
+            "again with --hub-recipient-file set to this hub's hub-recipient.txt"
         )
     token = _field(payload, "token")
     if not isinstance(token, str):

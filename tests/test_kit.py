@@ -199,3 +199,76 @@ def test_wipe_destroys_keys_and_drafts_after_confirmation(kit_dir: Path, passphr
         "simulate", "--data", str(kit_dir), "--responses", "1", "--passphrase-file", str(passphrase_file), expect=1
     )
     assert "wiped" in gone.output
+
+
+def test_init_reads_the_hub_recipient_from_its_file(hub_dir: Path, tmp_path: Path, passphrase_file: Path) -> None:
+    data = tmp_path / "kit-from-file"
+    recipient_file = hub_dir / "hub-recipient.txt"
+    run(
+        "init", "--data", str(data), "--hub-recipient-file", str(recipient_file),
+        "--passphrase-file", str(passphrase_file), *CHEAP_KDF,
+    )  # fmt: skip
+    config = json.loads((data / "kit.json").read_text())
+    assert config["recipients"] == [recipient_file.read_text().strip()]
+
+
+def _bad_recipient_inputs(hub_dir: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    recipient_file = hub_dir / "hub-recipient.txt"
+    recipient = recipient_file.read_text().strip()
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# a comment and nothing else\n\n")
+    several = tmp_path / "several.txt"
+    several.write_text(f"{recipient}\n{recipient}\n")
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(recipient[:-3] + "\n")
+    return {
+        "path given as the key": (
+            ["--hub-recipient", str(recipient_file)],
+            f"looks like a file: give --hub-recipient-file {recipient_file}",
+        ),
+        "both options": (
+            ["--hub-recipient", recipient, "--hub-recipient-file", str(recipient_file)],
+            "give --hub-recipient or --hub-recipient-file, not both",
+        ),
+        "neither option": ([], "give the hub's public key: --hub-recipient-file"),
+        "file without a key": (
+            ["--hub-recipient-file", str(empty)],
+            f"{empty} must hold exactly one age1... recipient line, found none",
+        ),
+        "file with several keys": (
+            ["--hub-recipient-file", str(several)],
+            f"{several} must hold exactly one age1... recipient line, found 2 lines",
+        ),
+        "file with a damaged key": (["--hub-recipient-file", str(damaged)], f"{damaged}: not a valid age recipient '"),
+        "missing file": (["--hub-recipient-file", str(tmp_path / "nowhere.txt")], "cannot read"),
+        "damaged key": (["--hub-recipient", recipient[:-3]], "not a valid age recipient '"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "path given as the key",
+        "both options",
+        "neither option",
+        "file without a key",
+        "file with several keys",
+        "file with a damaged key",
+        "missing file",
+        "damaged key",
+    ],
+)
+def test_init_refuses_a_bad_hub_recipient_clearly_and_writes_nothing(
+    case: str, hub_dir: Path, tmp_path: Path, passphrase_file: Path
+) -> None:
+    options, message = _bad_recipient_inputs(hub_dir, tmp_path)[case]
+    data = tmp_path / "kit-refused"
+    result = CliRunner().invoke(
+        cli, ["init", "--data", str(data), *options, "--passphrase-file", str(passphrase_file), *CHEAP_KDF]
+    )
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert line.count("not a valid age recipient") <= 1
+    assert "Traceback" not in result.output
+    assert not data.exists()

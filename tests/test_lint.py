@@ -331,6 +331,59 @@ def test_python_comments_and_strings_are_checked(tmp_path: Path) -> None:
     ]
 
 
+
+def test_python_names_and_machine_strings_are_not_wording(tmp_path: Path) -> None:
+    source = _write(
+        tmp_path / "transport.py",
+        """
+        import os
+
+        _USER_AGENT = "fieldkit-sync/1"
+        USER = os.environ.get("USER", "")
+
+
+        def send(request, user_count: int) -> dict:
+            request.add_header("User-Agent", _USER_AGENT)
+            request.add_header("X-Drug-User-Id", f"{user_count}")
+            return {"user_id": user_count, "USER": USER}
+        """,
+    )
+    assert lint_paths([source]).findings == []
+
+
+def test_python_strings_people_read_are_still_checked(tmp_path: Path) -> None:
+    source = _write(
+        tmp_path / "pages.py",
+        """
+        def page(user):
+            \"\"\"Shown to every junkie.\"\"\"
+            flash("Ask each user to wait")
+            flash(f"{user.name} met an addict")
+            flash("Ask the\\nuser again")
+            return "Users"  # and a comment about junkies
+        """,
+    )
+    assert _summary(lint_paths([source]).findings) == [
+        (2, "avoid", "junkie"),
+        (3, "prefer", "user"),
+        (4, "avoid", "addict"),
+        (5, "prefer", "user"),
+        (6, "prefer", "Users"),
+        (6, "avoid", "junkies"),
+    ]
+    columns = [(f.line, f.column) for f in lint_paths([source]).findings][1:4]
+    assert columns == [(3, 21), (4, 32), (5, 21)]
+
+
+def test_python_that_does_not_tokenize_is_read_whole(tmp_path: Path) -> None:
+    source = _write(tmp_path / "broken.py", "junkie_count = (\n")
+    assert _summary(lint_paths([source]).findings) == [(1, "avoid", "junkie")]
+
+
+def test_the_shipped_tree_has_no_findings_at_all() -> None:
+    report = lint_paths()
+    assert [finding.format() for finding in report.findings] == []
+
 def test_default_paths_cover_forms_and_exclude_the_term_lists() -> None:
     chosen = {path.resolve() for path in default_paths()}
     assert all("stigma-terms" not in path.parts for path in chosen)

@@ -12,6 +12,7 @@ from fieldkit import paths
 from fieldkit.drafts import DraftStore
 from fieldkit.errors import FieldkitError
 from fieldkit.formengine.catalogue import load_directory
+from fieldkit.hubkeys import parse_recipient_text, read_recipient_file
 from fieldkit.kit import DEFAULT_WORK_FACTOR, KEYS_FILE, init_kit, load_config, unlock
 from fieldkit.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.sealing import Finaliser
@@ -45,24 +46,54 @@ def finaliser_for(kit) -> Finaliser:
     return Finaliser(kit, RecordStore(kit.data_dir), DraftStore(kit.data_dir / "drafts", kit.draft_key))
 
 
+def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
+    """The hub's recipient from --hub-recipient (the key) or --hub-recipient-file (a file)."""
+    if text is not None and recipient_file is not None:
+        raise FieldkitError("give --hub-recipient or --hub-recipient-file, not both")
+    if recipient_file is not None:
+        return read_recipient_file(recipient_file)
+    if text is None:
+        raise FieldkitError(
+            "give the hub's public key: --hub-recipient-file HUBKEYS/hub-recipient.txt (from 'fieldkit hub "
+            "keygen') or --hub-recipient age1..."
+        )
+    text = text.strip()
+    if not text.lower().startswith("age1") and ("/" in text or text.endswith(".txt") or Path(text).exists()):
+        raise FieldkitError(
+            f"--hub-recipient takes the key itself (age1...), and {text} looks like a file: "
+            f"give --hub-recipient-file {text}"
+        )
+    return parse_recipient_text(text)
+
+
 @click.command("init")
 @DATA_OPTION
-@click.option("--hub-recipient", required=True, metavar="age1...", help="The hub's public key (hub-recipient.txt).")
+@click.option("--hub-recipient-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The hub's hub-recipient.txt (from 'fieldkit hub keygen').")  # fmt: skip
+@click.option("--hub-recipient", metavar="age1...", default=None,
+              help="The hub's public key itself, instead of --hub-recipient-file.")  # fmt: skip
 @click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
 @PASSPHRASE_FILE_OPTION
 @WORK_FACTOR_OPTION
 def init(
-    data_dir: Path, hub_recipient: str, escrow_recipient: str | None, passphrase_file: Path | None, kdf_work_factor: int
+    data_dir: Path,
+    hub_recipient_file: Path | None,
+    hub_recipient: str | None,
+    escrow_recipient: str | None,
+    passphrase_file: Path | None,
+    kdf_work_factor: int,
 ) -> None:
     """Create a kit: its id, signing key, recipients and draft-key salt.
 
-    The kit passphrase protects the signing key and the drafts; it is asked for
-    twice unless --passphrase-file is given.
+    Give the hub's public key with --hub-recipient-file (or the key itself with
+    --hub-recipient). The kit passphrase protects the signing key and the drafts;
+    it is asked for twice unless --passphrase-file is given.
     """
+    # Every key is checked before the passphrase is asked for, so a mistake costs no typing.
+    recipient = hub_recipient_from(hub_recipient, hub_recipient_file)
+    escrow = parse_recipient_text(escrow_recipient.strip()) if escrow_recipient is not None else None
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
-    config = init_kit(
-        data_dir, hub_recipient, passphrase, escrow_recipient=escrow_recipient, work_factor=kdf_work_factor
-    )
+    config = init_kit(data_dir, recipient, passphrase, escrow_recipient=escrow, work_factor=kdf_work_factor)
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
     click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back.")
 

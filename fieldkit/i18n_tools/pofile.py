@@ -76,12 +76,10 @@ class PoFile:
 
 def translator_comments(message: Message) -> list[str]:
     """The "# ..." comments translators write above an entry."""
-    # lint-allow: user -- the name Babel gives translators' comments
     return message.user_comments
 
 
 def set_translator_comments(message: Message, comments: list[str]) -> None:
-    # lint-allow: user -- the name Babel gives translators' comments
     message.user_comments = list(comments)
 
 

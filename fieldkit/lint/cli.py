@@ -24,8 +24,9 @@ def lint(paths: tuple[Path, ...], strict: bool) -> None:
     """Check wording for stigmatising terms about people who use drugs.
 
     Without PATHS, checks everything the kit ships: every form, every translation
-    catalogue and, in a source checkout, the README, docs, templates and Python
-    sources. PATHS may be files or folders.
+    catalogue and, in a source checkout, the README, docs, templates and the prose
+    of Python sources (comments, docstrings and strings, not names in the code nor
+    one-token strings such as header names). PATHS may be files or folders.
 
     The wording is compared with the term lists in translations/stigma-terms/, in
     the language of each file. A term marked "avoid" is an error; one marked

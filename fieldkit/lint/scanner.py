@@ -5,13 +5,22 @@ comment of the file's own kind, ``lint-allow: <term> -- <reason>``, at the end o
 the line or on the line above. In YAML, a mark on or above a key covers the key's
 whole value when it runs over several lines (``label: >``); in a gettext catalogue,
 a mark among an entry's comments covers the whole entry.
+
+In Python files only the prose is read: comments, docstrings and string literals.
+Names in the code (``_MAX_RETRIES``) are not wording, and neither is a string that is
+one machine token, such as a header name, a key, an id or an environment variable
+(``"Content-Type"``, ``"fieldkit-sync/1"``, ``"HOME"``): no spaces, and a ``-_./:@+=``
+or a digit in it, or all in capitals. A string a person reads, even of one word, is
+checked.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import re
+import tokenize
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -246,6 +255,7 @@ def _scan_plain(
     terms: TermList,
     syntaxes: Sequence[str],
     yaml_values: bool = False,
+    prose: Callable[[str], bytearray | None] | None = None,
 ) -> list[Finding]:
     text = unicodedata.normalize("NFC", text)
     lines = text.split("\n")
@@ -253,6 +263,10 @@ def _scan_plain(
     _set_coverage(marks, blanked, yaml_values=yaml_values)
 
     body = "\n".join(line for line, _ in blanked)
+    keep = prose(text) if prose is not None else None
+    if keep is not None:
+        # Same length and lines as the text, so positions stay true.
+        body = "".join(c if keep[i] or c == "\n" else " " for i, c in enumerate(body))
     line_starts = [0]
     for line, _ in blanked[:-1]:
         line_starts.append(line_starts[-1] + len(line) + 1)
@@ -476,6 +490,97 @@ def _no_list_finding(path: str, code: str) -> Finding:
     return Finding(path, 1, 1, "", "", WARNING, message, code)
 
 
+# --- Python sources: only the prose ------------------------------------------------------
+
+_STRING_START = re.compile(r"(?P<prefix>[A-Za-z]*)(?P<quote>\'\'\'|\"\"\"|\'|\")")
+_MACHINE_TOKEN = re.compile(r"[\w.\-/:@+=]+")
+_MACHINE_MARKS = frozenset("-_./:@+=0123456789")
+_PYTHON_ESCAPE = re.compile(r"\\.", re.S)
+
+
+def python_prose(text: str) -> bytearray | None:
+    """For each character of ``text``, whether it is prose a person reads.
+
+    Prose is comments and string literals (docstrings included), less the fields of
+    f-strings and strings that are one machine token (see the module docstring).
+    ``None`` when the file does not tokenize: then all of it is read, to be safe.
+    """
+    starts = [0]
+    for line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+
+    def offset(position: tuple[int, int]) -> int:
+        return starts[position[0] - 1] + position[1]
+
+    keep = bytearray(len(text))
+    nested = 0
+    fstring_start = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            kind = token.type
+            if kind == tokenize.COMMENT:
+                keep[offset(token.start) : offset(token.end)] = b"\1" * (offset(token.end) - offset(token.start))
+            elif kind == tokenize.STRING:
+                _keep_string(text, offset(token.start), offset(token.end), keep)
+            elif kind == getattr(tokenize, "FSTRING_START", None):  # Python 3.12+ splits f-strings
+                if nested == 0:
+                    fstring_start = offset(token.start)
+                nested += 1
+            elif kind == getattr(tokenize, "FSTRING_END", None):
+                nested -= 1
+                if nested == 0:
+                    _keep_string(text, fstring_start, offset(token.end), keep)
+    except (tokenize.TokenError, SyntaxError, IndexError):
+        return None
+    return keep
+
+
+def _keep_string(text: str, start: int, end: int, keep: bytearray) -> None:
+    opening = _STRING_START.match(text, start, end)
+    if opening is None:
+        return
+    prefix = opening["prefix"].lower()
+    quote = len(opening["quote"])
+    first, last = opening.end(), max(opening.end(), end - quote)
+    content = text[first:last]
+    if "r" not in prefix:
+        content = _PYTHON_ESCAPE.sub("  ", content)  # "\n" must read as a break between words
+    if "f" in prefix:
+        content = _blank_fields(content)
+    if _is_machine_token(content):
+        return
+    for index, character in enumerate(content):
+        if character != " ":
+            keep[first + index] = 1
+
+
+def _blank_fields(content: str) -> str:
+    """An f-string's literal text, with its ``{...}`` fields blanked (``{{`` stays)."""
+    out = list(content)
+    depth = 0
+    index = 0
+    while index < len(content):
+        character = content[index]
+        if depth == 0 and character in "{}" and content[index + 1 : index + 2] == character:
+            index += 2
+            continue
+        if character == "{":
+            depth += 1
+        if depth > 0 and character != "\n":
+            out[index] = " "
+        if character == "}" and depth > 0:
+            depth -= 1
+        index += 1
+    return "".join(out)
+
+
+def _is_machine_token(content: str) -> bool:
+    word = content.strip()
+    if not word or not _MACHINE_TOKEN.fullmatch(word):
+        return False
+    return any(character in _MACHINE_MARKS for character in word) or (word.isupper() and len(word) > 1)
+
+
 # --- files ----------------------------------------------------------------------------
 
 
@@ -508,6 +613,7 @@ def lint_file(path: Path, lists: TermLists, *, shown_as: str | None = None) -> l
         terms=terms,
         syntaxes=_SYNTAXES_BY_SUFFIX.get(suffix, _ALL_SYNTAXES),
         yaml_values=suffix in (".yaml", ".yml"),
+        prose=python_prose if suffix == ".py" else None,
     )
 
 
