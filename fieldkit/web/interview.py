@@ -167,7 +167,7 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
 
 @bp.route("/d/<draft_id>")
 @require_pairing
-def resume(draft_id: str) -> Response:
+def resume(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
     refused = _consent_first(form, draft, draft.section or form.sections[0].id)
     if refused is not None:
@@ -193,20 +193,30 @@ def discard(draft_id: str) -> Any:
 # -- consent -----------------------------------------------------------------------------------
 
 
-def _consent_first(form: Form, draft: Draft, section_id: str) -> Response | None:
+def _consent_first(form: Form, draft: Draft, section_id: str) -> Any:
     """Send the interviewer to the consent question while it stands between them and this page.
 
     Every route that shows, saves or seals answers asks this first, so a crafted request,
     an old bookmark or a draft saved before consent cannot get past it. The page it
     names may be the consent page itself: there, the consent is what is asked.
+    Returns None to go on, or the response to send instead.
     """
     missing = missing_consent(form, draft.answers, through=None if section_id == "review" else section_id)
     if missing is None:
         return None
-    where = form.section_of(missing.id).id
-    if where == section_id:
+    where = form.section_of(missing.id)
+    asked_before = {item.id for s in form.sections[: form.sections.index(where)] for item in s.items}
+    if set(draft.answers) - asked_before:
+        # Older kits saved answers before consent: they are not kept a moment longer.
+        draft.answers = {key: value for key, value in draft.answers.items() if key in asked_before}
+        draft.section = where.id
+        try:
+            services().drafts.save(draft)
+        except StorageError as error:
+            return views.storage_failure(error)
+    if where.id == section_id:
         return None
-    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=where, consent="needed"))
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=where.id, consent="needed"))
 
 
 def _consent_needed(item: Item) -> str:
@@ -259,13 +269,7 @@ def section(draft_id: str, section_id: str) -> Any:
 
     action = request.form.get("action", "next")
     page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
-    if missing_consent(form, draft.answers, through=section_id) is None:
-        answers = dict(draft.answers)
-    else:
-        # This page asks for consent not yet given: nothing after it may be kept, even
-        # what a draft from an older kit might hold.
-        asked_before = {item.id for s in form.sections[: form.sections.index(current)] for item in s.items}
-        answers = {key: value for key, value in draft.answers.items() if key in asked_before}
+    answers = dict(draft.answers)  # _consent_first left nothing here from before consent
     errors: dict[str, str] = {}
     for field in answer_fields(page):
         if field.errors:
