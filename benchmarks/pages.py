@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from benchmarks.kits import make_hub_keys, make_kit
 from fieldkit import paths
 from fieldkit.catalogues import catalogue_languages
-from fieldkit.formengine.model import CONSENT_DECLINED, Form
+from fieldkit.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form
 from fieldkit.simulate import random_answers
 from fieldkit.web.app import WebSettings, create_app
 from tests.webclient import SHOWN_ITEM, Interviewer, csrf_token, form_values
@@ -64,6 +64,10 @@ def _choose_language(client: Any, language: str) -> None:
 def _blank_sections(client: Any, interviewer: Interviewer, form: Form, language: str) -> Iterator[tuple[str, bytes]]:
     url = interviewer.start(form.id, language)
     base = url.rsplit("/", 1)[0]
+    consent = next((item for item in form.items if item.type == "consent"), None)
+    if consent is not None:  # later pages send the phone back to consent until it is given
+        yield f"{form.id}/consent needed", interviewer.submit(url, []).data
+        interviewer.submit(url, [(consent.id, CONSENT_GIVEN)])
     for section in form.sections:
         yield f"{form.id}/{section.id}", client.get(f"{base}/{section.id}").data
     yield f"{form.id}/review", client.get(base.replace("/s", "") + "/review").data

@@ -17,13 +17,18 @@ from typing import Any
 
 from fieldkit.crypto import age
 from fieldkit.drafts import Draft, DraftStore
-from fieldkit.formengine.answers import validate_record
+from fieldkit.errors import FieldkitError
+from fieldkit.formengine.answers import missing_consent, validate_record
 from fieldkit.formengine.model import Form
 from fieldkit.kit import UnlockedKit
 from fieldkit.storage.locks import writer_lock
 from fieldkit.storage.records import RecordStore
 
 RECORD_FORMAT = "fieldkit-record/1"
+
+
+class ConsentNotGiven(FieldkitError):
+    """A record of a form with a consent item was about to be sealed without consent."""
 
 
 def to_hour(moment: datetime.datetime) -> str:
@@ -101,6 +106,11 @@ class Finaliser:
         """
         now = now or datetime.datetime.now(datetime.UTC)
         answers = validate_record(form, draft.answers, today=now.date())
+        # The web pages already refuse this; checking the answers that would be sealed
+        # (after skip logic dropped what it hides) keeps any other caller from doing it.
+        unconsented = missing_consent(form, answers)
+        if unconsented is not None:
+            raise ConsentNotGiven(f"{form.key}: '{unconsented.id}' is not 'given'; nothing was sealed")
         record_id = str(uuid.uuid4())
         payload = build_payload(
             record_id=record_id,

@@ -72,12 +72,16 @@ def _next(driver) -> None:
 
 
 def _start_peer_interview(driver, language: str) -> None:
+    _start_form(driver, "peer-interview", language)
+
+
+def _start_form(driver, form_id: str, language: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     card = next(
         f for f in driver.find_elements(By.CSS_SELECTOR, "form.card")
-        if f.find_element(By.CSS_SELECTOR, "input[name='form']").get_attribute("value") == "peer-interview"
+        if f.find_element(By.CSS_SELECTOR, "input[name='form']").get_attribute("value") == form_id
     )  # fmt: skip
     Select(card.find_element(By.TAG_NAME, "select")).select_by_value(language)
     _click_and_wait(driver, card.find_element(By.TAG_NAME, "button"))
@@ -241,3 +245,80 @@ def test_arabic_interview_renders_right_to_left(kit, tmp_path: Path, artifacts_d
     finally:
         driver.quit()
         served.stop()
+
+
+# The consent message's fixed words, in each language shown here.
+CONSENT_NEEDED = {
+    "en": "No answer is saved before the person gives consent.",
+    "ar": "لا تُحفظ أي إجابة قبل أن يعطي الشخص موافقته.",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
+def test_nothing_goes_past_consent_in_chromium(
+    kit, tmp_path: Path, artifacts_dir: Path, javascript: bool, language: str
+) -> None:
+    """A blank consent page stays put with a message; a review page cannot seal a draft without consent."""
+    from selenium.webdriver.common.by import By
+
+    from fieldkit.drafts import DraftStore
+
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file)
+    driver = chromium(javascript=javascript)
+    drafts = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key)
+    tag = f"{language}-js-on" if javascript else f"{language}-js-off"
+    direction = "rtl" if language == "ar" else "ltr"
+
+    def consent_error_shown() -> None:
+        message = driver.find_element(By.ID, "e-consent")
+        assert message.is_displayed() and CONSENT_NEEDED[language] in message.text
+        assert driver.find_element(By.ID, "error-summary").is_displayed()
+        assert driver.find_elements(By.CSS_SELECTOR, "input[name='consent']"), "still the consent question"
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("dir") == direction
+
+    try:
+        driver.get(served.url + "pair")
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
+
+        # "Save and continue" on a blank consent page: the same page again, with the message.
+        _start_form(driver, "peer-interview", language)
+        consent_url = driver.current_url
+        draft_id = consent_url.split("/d/")[1].split("/")[0]
+        _next(driver)
+        assert driver.current_url == consent_url
+        consent_error_shown()
+        full_page_screenshot(driver, artifacts_dir / f"consent-needed-{tag}.png")
+        assert drafts.load(draft_id).answers == {}
+        # Typing the review address sends the phone back to consent, saying why.
+        driver.get(served.url + f"d/{draft_id}/review")
+        assert driver.current_url.startswith(consent_url) and "consent=needed" in driver.current_url
+        consent_error_shown()
+
+        # A review page still open for a draft without consent (as an older kit could save
+        # one): "Finish without these answers" is ticked, and nothing is sealed.
+        driver.get(served.url + "home")
+        _start_form(driver, "centre-assessment", language)
+        centre_url = driver.current_url
+        centre_draft = centre_url.split("/d/")[1].split("/")[0]
+        _choose(driver, "consent", "given")
+        _next(driver)
+        driver.get(served.url + f"d/{centre_draft}/review")
+        confirm = driver.find_element(By.CSS_SELECTOR, "input[name='confirm_missing']")
+        draft = drafts.load(centre_draft)
+        draft.answers = {"region_code": "R-CANARY"}
+        drafts.save(draft)
+        confirm.find_element(By.XPATH, "..").click()
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/finalise'] button"))
+        assert driver.current_url.startswith(centre_url) and "consent=needed" in driver.current_url
+        consent_error_shown()
+        full_page_screenshot(driver, artifacts_dir / f"consent-finish-refused-{tag}.png")
+    finally:
+        driver.quit()
+        served.stop()
+    assert list(RecordStore(kit.data_dir).ids()) == []
+    assert drafts.load(centre_draft).answers == {}, "answers held without consent are dropped, not sealed"

@@ -55,9 +55,14 @@ def _body(fields: list[tuple[str, bytes]]) -> bytes:
 def submissions(draw, forms):
     form = forms[draw(st.sampled_from(sorted(forms)))]
     pages = []
+    # Most interviews get past consent, so that later pages and sealing are exercised too.
+    consents = draw(st.integers(0, 3)) > 0
     for section in form.sections:
         names = [item.id for item in section.items] + ["not_an_item", "csrf_token_extra", "__proto__"]
         fields = []
+        if consents and any(item.type == "consent" for item in section.items):
+            names.remove("consent")
+            fields.append(("consent", b"given"))
         for name in draw(st.lists(st.sampled_from(names), max_size=8)):
             choices = [c.id for item in section.items if item.id == name for c in item.choices]
             value = draw(st.one_of(VALUES, st.sampled_from(choices or ["?"])))
@@ -115,4 +120,5 @@ def test_random_answers_never_break_the_kit(app, kit, shipped_forms) -> None:
         payload = json.loads(age.decrypt(store.get(record_id), identities))
         form = shipped_forms[payload["form"]["id"]]
         assert validate_record(form, payload["answers"]) == payload["answers"], record_id
+        assert payload["answers"]["consent"] == "given", record_id
     assert services.pairing.sessions(), "the phone stays paired through all of it"

@@ -55,8 +55,14 @@ def _pages(client, app, shipped_forms, language: str):
     for form_id, form in shipped_forms.items():
         url = interviewer.start(form_id, language)
         base = url.rsplit("/", 1)[0]
+        refused = interviewer.submit(url, [])  # the consent page with its "consent needed" message
+        assert refused.status_code == 422, form_id
+        yield f"{form_id}/consent-needed", refused.get_data(as_text=True)
+        assert interviewer.submit(url, [("consent", "given")]).status_code == 302  # later pages need it
         for section in form.sections:
-            yield f"{form_id}/{section.id}", client.get(f"{base}/{section.id}").get_data(as_text=True)
+            shown = client.get(f"{base}/{section.id}")
+            assert shown.status_code == 200, f"{form_id}/{section.id}"
+            yield f"{form_id}/{section.id}", shown.get_data(as_text=True)
         yield f"{form_id}/review", client.get(base.replace("/s", "") + "/review").get_data(as_text=True)
 
 
@@ -73,6 +79,7 @@ def test_every_page_is_fully_translated(client, app, shipped_forms, language: st
         text = _visible_text(page)
         leaks = sorted(source for source in english if re.search(rf"(?<!\w){re.escape(source)}(?!\w)", text))
         assert not leaks, f"{language} {name} shows English: {leaks[:3]}"
+        assert "No answer is saved before" not in text, f"{language} {name} shows the consent message in English"
         assert len(page.encode()) + assets <= BUDGET_BYTES, f"{language} {name}: {len(page.encode()) + assets} bytes"
     assert count > 20
 

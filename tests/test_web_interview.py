@@ -117,6 +117,7 @@ def test_phone_number_in_free_text_asks_for_confirmation(client, app, shipped_fo
     interviewer = Interviewer(client, app)
     interviewer.pair()
     url = interviewer.start("centre-assessment")
+    assert interviewer.submit(url, [("consent", "given")]).status_code == 302
     form = shipped_forms["centre-assessment"]
     last = form.sections[-1]
     text_item = next(item for item in last.items if item.type == "text")

@@ -30,8 +30,14 @@ def _every_page(client, app, shipped_forms, language: str = "en"):
     for form_id, form in shipped_forms.items():
         url = interviewer.start(form_id, language)
         base = url.rsplit("/", 1)[0]
+        refused = interviewer.submit(url, [])  # the consent page with its "consent needed" message
+        assert refused.status_code == 422, form_id
+        yield f"{form_id}/consent-needed", refused.data
+        assert interviewer.submit(url, [("consent", "given")]).status_code == 302  # later pages need it
         for section in form.sections:
-            yield f"{form_id}/{section.id}", client.get(f"{base}/{section.id}").data
+            shown = client.get(f"{base}/{section.id}")
+            assert shown.status_code == 200, f"{form_id}/{section.id}"
+            yield f"{form_id}/{section.id}", shown.data
         yield f"{form_id}/review", client.get(base.replace("/s", "") + "/review").data
     yield "exit", client.get("/x").data
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fieldkit.formengine.expressions import SELF, ExpressionError
-from fieldkit.formengine.model import DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
+from fieldkit.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
 
 Answers = Mapping[str, Any]
 
@@ -208,6 +208,22 @@ def validate_record(form: Form, answers: Answers, *, today: datetime.date | None
     return kept
 
 
+def missing_consent(form: Form, answers: Answers, *, through: str | None = None) -> Item | None:
+    """The first consent item not answered "given", or None when consent stands.
+
+    Only the sections up to and including ``through`` count (every section when it is
+    None), so a page may ask for the consent it holds. Skip logic is ignored on
+    purpose: no condition, however written, can let answers in without consent.
+    """
+    for section in form.sections:
+        for item in section.items:
+            if item.type == "consent" and answers.get(item.id) != CONSENT_GIVEN:
+                return item
+        if section.id == through:
+            break
+    return None
+
+
 __all__ = [
     "DONT_KNOW",
     "PREFER_NOT",
@@ -215,6 +231,7 @@ __all__ = [
     "check_answer",
     "expression_answers",
     "is_relevant",
+    "missing_consent",
     "parse_answer",
     "section_is_relevant",
     "validate_record",

@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from fieldkit.drafts import Draft, DraftUnreadable
-from fieldkit.formengine.answers import check_answer, is_relevant, section_is_relevant
-from fieldkit.formengine.model import CONSENT_DECLINED, Form, Item, Section
+from fieldkit.formengine.answers import check_answer, is_relevant, missing_consent, section_is_relevant
+from fieldkit.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.sealing import receipt_code, to_hour
 from fieldkit.storage.atomic import StorageError
 from fieldkit.web import views
@@ -167,8 +167,11 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
 
 @bp.route("/d/<draft_id>")
 @require_pairing
-def resume(draft_id: str) -> Response:
+def resume(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, draft.section or form.sections[0].id)
+    if refused is not None:
+        return refused
     section_id = draft.section or form.sections[0].id
     if section_id == "review":
         return redirect(url_for("interview.review", draft_id=draft_id))
@@ -185,6 +188,45 @@ def discard(draft_id: str) -> Any:
         return views.storage_failure(error)
     g.language = None
     return redirect(url_for("interview.home"))
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def _consent_first(form: Form, draft: Draft, section_id: str) -> Any:
+    """Send the interviewer to the consent question while it stands between them and this page.
+
+    Every route that shows, saves or seals answers asks this first, so a crafted request,
+    an old bookmark or a draft saved before consent cannot get past it. The page it
+    names may be the consent page itself: there, the consent is what is asked.
+    Returns None to go on, or the response to send instead.
+    """
+    missing = missing_consent(form, draft.answers, through=None if section_id == "review" else section_id)
+    if missing is None:
+        return None
+    where = form.section_of(missing.id)
+    asked_before = {item.id for s in form.sections[: form.sections.index(where)] for item in s.items}
+    if set(draft.answers) - asked_before:
+        # Older kits saved answers before consent: they are not kept a moment longer.
+        draft.answers = {key: value for key, value in draft.answers.items() if key in asked_before}
+        draft.section = where.id
+        try:
+            services().drafts.save(draft)
+        except StorageError as error:
+            return views.storage_failure(error)
+    if where.id == section_id:
+        return None
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=where.id, consent="needed"))
+
+
+def _consent_needed(item: Item) -> str:
+    labels = dict(views.item_choices(item))
+    # TRANSLATORS: %(given)s and %(declined)s are your own translations of "Consent given" and "Declined".
+    return _(
+        "Choose “%(given)s” or “%(declined)s”. No answer is saved before the person gives consent.",
+        given=labels.get("given", ""),
+        declined=labels.get("declined", ""),
+    )
 
 
 # -- sections ----------------------------------------------------------------------------------
@@ -212,19 +254,34 @@ def section(draft_id: str, section_id: str) -> Any:
     current = next((s for s in form.sections if s.id == section_id), None)
     if current is None:
         abort(404)
+    refused = _consent_first(form, draft, section_id)
+    if refused is not None:
+        return refused
+    consent_items = [item for item in current.items if item.type == "consent"]
     page = section_form_class(form, section_id)()
     if request.method == "GET":
-        return views.render_section(form, draft, current, page, answers=draft.answers, errors={})
+        errors = {}
+        if request.args.get("consent") == "needed":  # sent here by _consent_first: say why
+            missing = missing_consent(form, draft.answers, through=section_id)
+            if missing is not None and missing in consent_items:
+                errors[missing.id] = _consent_needed(missing)
+        return views.render_section(form, draft, current, page, answers=draft.answers, errors=errors)
 
     action = request.form.get("action", "next")
     page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
-    answers = dict(draft.answers)
+    answers = dict(draft.answers)  # _consent_first left nothing here from before consent
     errors: dict[str, str] = {}
     for field in answer_fields(page):
         if field.errors:
             errors[field.item.id] = field.errors[0]
         answers[field.item.id] = field.data
+    for item in consent_items:
+        if answers.get(item.id) == CONSENT_DECLINED:
+            return _declined(form, draft)  # whatever else the page holds is dropped with it
     errors.update(_check_page(form, current, answers, errors))
+    for item in consent_items:
+        if answers.get(item.id) != CONSENT_GIVEN:  # blank, or hidden by a skip rule: never passed
+            errors.setdefault(item.id, _consent_needed(item))
     confirmed = set(request.form.getlist("keep_as_written"))
     for item in current.items:
         value = answers.get(item.id)
@@ -235,9 +292,6 @@ def section(draft_id: str, section_id: str) -> Any:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
 
     draft.answers = {key: value for key, value in answers.items() if value is not None}
-    for item in current.items:
-        if item.type == "consent" and draft.answers.get(item.id) == CONSENT_DECLINED:
-            return _declined(form, draft)
     if action == "back":
         target = _neighbour(form, draft.answers, section_id, -1) or section_id
     else:
@@ -292,8 +346,11 @@ def _unanswered_required(form: Form, draft: Draft) -> list[tuple[Section, Item]]
 
 @bp.route("/d/<draft_id>/review")
 @require_pairing
-def review(draft_id: str) -> str:
+def review(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, "review")
+    if refused is not None:
+        return refused
     return views.render_review(form, draft, _unanswered_required(form, draft), _relevant_sections(form, draft.answers))
 
 
@@ -301,6 +358,9 @@ def review(draft_id: str) -> str:
 @require_pairing
 def finalise(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, "review")  # "Finish without these answers" cannot skip it
+    if refused is not None:
+        return refused
     if _unanswered_required(form, draft) and request.form.get("confirm_missing") != "yes":
         return review(draft_id)
     kit = services()

@@ -182,11 +182,16 @@ class ItemView:
         return str(self.value)
 
 
+def item_choices(item: Item) -> list[tuple[str, str]]:
+    """The interface's own labels for yes/no and consent answers, in the page's language."""
+    return [(choice.id, str(BUILT_IN_LABELS[choice.id])) for choice in item.choices]
+
+
 def _choices(form: Form, item: Item, language: str) -> list[tuple[str, str]]:
     if item.type == "likert":
         return [(str(n), str(label)) for n, label in enumerate(LIKERT_LABELS[item.scale or "agreement"], start=1)]
     if item.type in ("yes_no", "consent"):
-        return [(choice.id, str(BUILT_IN_LABELS[choice.id])) for choice in item.choices]
+        return item_choices(item)
     return [
         (choice.id, form_text(language, choice_context(form, item, choice.id), choice.label)) for choice in item.choices
     ]
@@ -217,7 +222,7 @@ def item_view(
         type=item.type,
         label=form_text(language, item_context(form, item), item.label),
         hint=form_text(language, item_context(form, item, ":hint"), item.hint),
-        required=item.required,
+        required=item.required or item.type == "consent",  # consent is always asked for
         sensitive=item.sensitive,
         value=answers.get(item.id),
         error=error,
