@@ -118,7 +118,8 @@ def init(layout: Layout, language: str) -> None:
 def compile_command(layout: Layout) -> None:
     """Build the .mo files the app reads; refuses catalogues with errors.
 
-    The app also does this by itself when it starts, for catalogues that changed.
+    Writes beside the .po files, as Poedit does. The kit does not read these: it
+    compiles into its own folder when it starts.
     """
     written, problems = compile_all(layout.translations)
     for path in written:

@@ -5,7 +5,7 @@ The layout is the one Flask-Babel and the form pages read at run time::
     translations/messages.pot                      interface strings (template)
     translations/forms.pot                         form wording (template)
     translations/<lang>/LC_MESSAGES/<domain>.po    one language's translations
-    translations/<lang>/LC_MESSAGES/<domain>.mo    compiled, never committed
+    translations/<lang>/LC_MESSAGES/<domain>.mo    made by 'translations compile', never committed
 """
 
 from __future__ import annotations
