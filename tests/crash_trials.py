@@ -69,13 +69,13 @@ class TrialBudget:
 
 
 def required_interrupted(trials_run: int) -> int:
-    """How many trials must have interrupted work: at least 10, or all when fewer ran.
+    """How many trials must have interrupted work: 10, or half of them when fewer ran.
 
     Small enough for a slow machine to reach within the time bound (a kill lands
     during work in most trials), but never zero: a run whose kills all missed the
     work proved nothing.
     """
-    return max(1, min(MIN_INTERRUPTED, trials_run))
+    return max(1, min(MIN_INTERRUPTED, trials_run // 2))
 
 
 class WatchedChild:
