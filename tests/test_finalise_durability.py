@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from fieldkit.sealing import Finaliser
 from fieldkit.simulate import random_answers
 from fieldkit.storage.atomic import StorageError
 from fieldkit.storage.records import RecordStore
+from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 
 PASSPHRASE = "a kit passphrase for tests"
 
@@ -38,10 +38,16 @@ from fieldkit.simulate import simulate
 
 kit = unlock(Path(sys.argv[1]), sys.argv[2])
 forms = load_directory(paths.forms_dir())
+records = simulate(finaliser_for(kit), forms, 10_000, seed=int(sys.argv[3]))
 print("ready", flush=True)
-for record_id in simulate(finaliser_for(kit), forms, 10_000, seed=int(sys.argv[3])):
-    print(record_id, flush=True)
+while True:
+    # "begin" before each interview is made and sealed, its record id once it is durable:
+    # a kill after a "begin" with no id after it interrupted a finalise under way.
+    print("begin", flush=True)
+    print(next(records), flush=True)
 """
+TRIALS = 100
+SECONDS = 180
 
 
 @pytest.fixture
@@ -56,30 +62,50 @@ def test_sigkill_while_finalising_never_loses_a_printed_record(kit_and_hub) -> N
     data_dir, identities = kit_and_hub
     rng = random.Random(1234)
     printed: list[str] = []
-    for trial in range(100):
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(data_dir), PASSPHRASE, str(trial)],
-            stdout=subprocess.PIPE,
-            text=True,
+    checked: set[str] = set()
+    interrupted = 0
+    budget = TrialBudget(TRIALS, seconds_budget(SECONDS))
+    for trial in budget:
+        child = WatchedChild(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(data_dir), PASSPHRASE, str(trial)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.0, 0.08))
-        child.send_signal(signal.SIGKILL)
-        output, _ = child.communicate()
-        printed.extend(line for line in output.split() if line)
+        try:
+            # The child unlocked the kit and started: the kit opens after every kill.
+            child.wait_for(lambda line: line == "ready")
+            # Kill only after seeing a record sealed, a random part of the time that very
+            # record took later: that lands inside the next finalise at any machine speed.
+            began, _ = child.wait_for(lambda line: line == "begin")
+            sealed, _ = child.wait_for(lambda line: line != "begin")
+            sleep_shortly_after(rng, sealed - began)
+        finally:
+            lines = child.kill()
+        assert child.process.returncode == -signal.SIGKILL, f"trial {trial}: the child stopped by itself"
+        if lines[-1] == "begin":
+            interrupted += 1  # it had started a record it had not acknowledged
+        printed.extend(line for line in lines if line not in ("ready", "begin"))
         store = RecordStore(data_dir)  # opens after every kill
         held = set(store.ids())
         missing = [record_id for record_id in printed if record_id not in held]
         assert not missing, f"trial {trial}: acknowledged records lost: {missing}"
+        # Nothing torn: every complete record, acknowledged or not, opens with the hub key.
+        for record_id in held - checked:
+            ciphertext = store.get(record_id)
+            assert store.metadata(record_id)["size"] == len(ciphertext), f"trial {trial}: {record_id} torn"
+            payload = json.loads(age.decrypt(ciphertext, identities))
+            assert payload["record_id"] == record_id
+            checked.add(record_id)
+    print(f"{budget.summary(interrupted)}; {len(printed)} records acknowledged")
+    needed = required_interrupted(budget.run)
+    assert interrupted >= needed, (
+        f"only {budget.summary(interrupted)}, need {needed}: the kills missed the finalising"
+    )
     store = RecordStore(data_dir)
     store.repair()
-    assert len(printed) > 100, "the child should have finalised records between kills"
-    for record_id in store.ids():
-        ciphertext = store.get(record_id)
-        assert store.metadata(record_id)["size"] == len(ciphertext)
-        payload = json.loads(age.decrypt(ciphertext, identities))
-        assert payload["record_id"] == record_id
+    assert set(printed) <= set(store.ids())
     # A draft left by a kill between put() and delete() still opens with the kit key.
     kit = unlock(data_dir, PASSPHRASE)
     drafts = DraftStore(data_dir / "drafts", kit.draft_key)

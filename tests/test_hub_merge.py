@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,7 @@ from sync.hubstore import HubStore, init_hub
 from sync.outbox import Outbox, SyncState
 from sync.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
+from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
@@ -300,25 +300,18 @@ def test_revoked_kit_cannot_enrol_again(tmp_path: Path, hub_keys: Path, passphra
 # --- SIGKILL during import -----------------------------------------------------------
 
 
+# "ready" once Python and fieldkit are loaded, just before the import starts: kills are
+# aimed from there, so the start-up time (most of a run, and the part load slows most)
+# need not be guessed.
+IMPORTER = "from fieldkit.cli import main; print('ready', flush=True); main()"
+
+
 def _import_command(hub: Path, receipts: Path, bundles: list[Path]) -> list[str]:
     return [
-        sys.executable, "-c", "from fieldkit.cli import main; main()",
+        sys.executable, "-c", IMPORTER,
         "hub", "import", "--data", str(hub), "--receipt-out", str(receipts),
         *map(str, bundles),
     ]  # fmt: skip
-
-
-def _kits_command(hub: Path) -> list[str]:
-    return [sys.executable, "-c", "from fieldkit.cli import main; main()", "hub", "kits", "--data", str(hub)]
-
-
-def _median_seconds(command: list[str], runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.monotonic()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append(time.monotonic() - started)
-    return sorted(times)[runs // 2]
 
 
 @pytest.mark.slow
@@ -341,26 +334,35 @@ def test_kill_during_import_then_import_again_completes(tmp_path: Path) -> None:
     with HubStore(reference) as store:
         expected = store.state_digest()
         assert store.record_count() == 1500
-    # Most of a run is Python starting; aim the kills at the import that follows it.
-    full_run = _median_seconds(_import_command(reference, tmp_path / "r0", bundles))
-    start_up = _median_seconds(_kits_command(reference))
-    importing = max(full_run - start_up, 0.05)
 
     rng = random.Random(20240607)
-    killed = 0
-    for trial in range(20):
+    interrupted = 0
+    step = None  # how long the last bundle observed took to import
+    budget = TrialBudget(20, seconds_budget(150))
+    for trial in budget:
         hub = tmp_path / f"hub-{trial}"
         receipts = tmp_path / f"receipts-{trial}"
         shutil.copytree(template, hub)
-        process = subprocess.Popen(
-            _import_command(hub, receipts, bundles),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(max(0.0, start_up + rng.uniform(-0.2, 1.1) * importing))
-        process.send_signal(signal.SIGKILL)
-        if process.wait() == -signal.SIGKILL:
-            killed += 1
+        child = WatchedChild(subprocess.Popen(
+            _import_command(hub, receipts, bundles), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        ))  # fmt: skip
+        try:
+            # Wait for the import to start and then for 0, 1 or 2 bundles to be merged
+            # (each announced by its receipt line), then kill a random part of a
+            # bundle's import time later: every stage gets hit at any machine speed.
+            since, _ = child.wait_for(lambda line: line == "ready")
+            for _ in range(rng.randrange(len(bundles))):
+                done, _ = child.wait_for(lambda line: "receipt:" in line)
+                step, since = done - since, done
+            if step is None:  # the first trial's first bundle: measure one, then aim
+                done, _ = child.wait_for(lambda line: "receipt:" in line)
+                step, since = done - since, done
+            sleep_shortly_after(rng, step)
+        finally:
+            lines = child.kill()
+        # Killed, with a bundle still to be receipted: the kill interrupted the import.
+        if child.process.returncode == -signal.SIGKILL and sum("receipt:" in line for line in lines) < len(bundles):
+            interrupted += 1
         with HubStore(hub) as store:
             # Every receipt written names a bundle whose records are all durable.
             held_ids = {record.record_id for record in store.iter_records()}
@@ -370,4 +372,6 @@ def test_kill_during_import_then_import_again_completes(tmp_path: Path) -> None:
             for bundle in bundles:
                 assert not store.import_bundle(bundle).refused
             assert store.state_digest() == expected, f"trial {trial}"
-    assert killed >= 5, f"only {killed} of 20 runs were killed before they finished"
+    print(budget.summary(interrupted))
+    needed = required_interrupted(budget.run)
+    assert interrupted >= needed, f"only {budget.summary(interrupted)}, need {needed}: the kills missed the import"

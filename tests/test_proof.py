@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import queue
 import random
 import signal
 import tempfile
@@ -26,11 +27,16 @@ from fieldkit.storage.records import RecordStore
 from sync.hubstore import HubStore
 from tests.browser import serve
 from tests.conftest import scan_for
+from tests.crash_trials import PROGRESS_TIMEOUT, TrialBudget, required_interrupted, seconds_budget, sleep_shortly_after
 from tests.sync_cli import enrolled_pair, make_hub_keys, run, write_passphrase_file
 from tests.webclient import csrf_token
 
 CANARY = "proof-canary-3e7d"
 TRIALS = int(os.environ.get("FIELDKIT_PROOF_TRIALS", "200"))
+SECONDS = 360  # the kill loop's wall-time bound (FIELDKIT_CRASH_SECONDS overrides it)
+# Long enough for a request on a machine running the whole suite; a killed kit answers
+# its phones at once (the connection is refused or reset), so this never slows a trial.
+PHONE_TIMEOUT = 60
 
 
 def _sync_to_hub(kit: Path, hub: Path, passphrase: Path, workdir: Path) -> None:
@@ -86,52 +92,105 @@ def field(tmp_path: Path):
     return kit, hub, passphrase, load_hub_identities(keys / "hub-identity.txt", None)
 
 
+class _Watch:
+    """What the phones of one trial saw: receipts as they came, and requests the kill cut off."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.receipts: queue.Queue[tuple[str, float]] = queue.Queue()  # receipt, how long its interview took
+        self.killed_at: float | None = None
+        self.cut_off: list[str] = []  # kinds of requests sent before the kill and never answered
+        self.errors: list[str] = []  # anything that went wrong before the kill
+
+
+class _WatchedPhone(Phone):
+    """A phone that notes which of its requests the kill cut off (sent, never answered)."""
+
+    def __init__(self, url: str, interviewer: str, watch: _Watch) -> None:
+        super().__init__(url, interviewer, timeout=PHONE_TIMEOUT)
+        self.watch = watch
+
+    def request(self, kind, method, path, data=None):
+        sent = time.monotonic()
+        try:
+            return super().request(kind, method, path, data)
+        except (OSError, http.client.HTTPException):
+            with self.watch.lock:
+                if self.watch.killed_at is not None and sent < self.watch.killed_at:
+                    self.watch.cut_off.append(kind)
+            raise
+
+
 @pytest.mark.slow
 def test_sigkill_while_phones_submit_never_loses_a_confirmed_interview(field, tmp_path: Path) -> None:
     kit, hub, passphrase, identities = field
     rng = random.Random(2026)
     confirmed: list[str] = []
     lock = threading.Lock()
-    for _ in range(TRIALS):
+    interrupted = finalise_cut = 0
+    budget = TrialBudget(TRIALS, seconds_budget(SECONDS))
+    for trial in budget:
         served = serve(kit, passphrase)  # also proves the kit restarts cleanly after every kill
-        stop = threading.Event()
+        watch = _Watch()
         next_code = operator_code_source(served.url)
         pairing = threading.Lock()
 
         def phone_loop(
-            number: int, url: str = served.url, stop: threading.Event = stop, code=next_code, pairing=pairing
+            number: int, url: str = served.url, watch: _Watch = watch, code=next_code, pairing=pairing
         ) -> None:
-            phone = Phone(url, f"P{number + 1:02d}", timeout=5)
+            phone = _WatchedPhone(url, f"P{number + 1:02d}", watch)
             try:
                 phone.pair(code, pairing)
-                while not stop.is_set():
+                while watch.killed_at is None:
+                    began = time.monotonic()
                     receipt = _short_interview(phone)
                     with lock:
                         confirmed.append(receipt)
-            except (PhoneError, OSError, http.client.HTTPException):
-                pass  # the kit was killed under this phone: expected
+                    watch.receipts.put((receipt, time.monotonic() - began))
+            except (PhoneError, OSError, http.client.HTTPException) as error:
+                with watch.lock:
+                    if watch.killed_at is None:
+                        watch.errors.append(f"phone {number + 1}: {error!r}")
+                # after the kill: the kit was killed under this phone, as intended
             finally:
                 phone.close()
 
         phones = [threading.Thread(target=phone_loop, args=(n,)) for n in range(3)]
         for thread in phones:
             thread.start()
-        time.sleep(rng.uniform(0.15, 0.9))
-        served.process.send_signal(signal.SIGKILL)
-        stop.set()
-        served.process.wait()
-        if served.process.stdout is not None:
-            served.process.stdout.close()
-        for thread in phones:
-            thread.join(timeout=30)
+        progressed = False
+        try:
+            # Kill only after a phone got a receipt in this run, a random part of an
+            # interview's length later, so kills land at every step, finalising included,
+            # however fast or slow the machine is.
+            _receipt, took = watch.receipts.get(timeout=PROGRESS_TIMEOUT)
+            progressed = True
+            sleep_shortly_after(rng, took, spread=1.0)
+        except queue.Empty:
+            pass  # reported below, with whatever the phones saw
+        finally:
+            with watch.lock:
+                watch.killed_at = time.monotonic()
+            served.process.send_signal(signal.SIGKILL)
+            served.process.wait()
+            if served.process.stdout is not None:
+                served.process.stdout.close()
+            for thread in phones:
+                thread.join(timeout=PHONE_TIMEOUT + 30)
+        assert not watch.errors, f"trial {trial}: phones failed before the kill: {watch.errors}"
+        assert progressed, f"trial {trial}: no interview finished within {PROGRESS_TIMEOUT:.0f} s"
+        interrupted += bool(watch.cut_off)
+        finalise_cut += "finalise" in watch.cut_off
         _no_torn_records(kit)
-    assert len(confirmed) >= TRIALS // 4, f"too few interviews finished between kills ({len(confirmed)})"
-    print(f"{TRIALS} kills, {len(confirmed)} confirmed interviews")
+    observed = f"{budget.summary(interrupted)} ({finalise_cut} cut off a finalise); {len(confirmed)} confirmed"
+    print(observed)
+    needed = required_interrupted(budget.run)
+    assert interrupted >= needed, f"only {observed}, need {needed}: the kills missed the phones' requests"
     _sync_to_hub(kit, hub, passphrase, tmp_path)
     payloads = _hub_payloads(hub, identities)
     by_receipt = {receipt_code(record_id): payload for record_id, payload in payloads.items()}
     missing = [receipt for receipt in confirmed if receipt not in by_receipt]
-    assert not missing, f"{len(missing)} confirmed interviews never reached the hub"
+    assert not missing, f"{len(missing)} of {len(confirmed)} confirmed interviews never reached the hub"
     assert all(by_receipt[r]["answers"]["what_to_change"] == CANARY for r in confirmed)
     assert scan_for(CANARY, kit, hub) == []
 

@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from fieldkit.storage import (
 )
 from fieldkit.storage.atomic import is_temp_file_name
 from fieldkit.storage.tinydb_storage import AtomicJSONStorage
+from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,6 +287,7 @@ print("ready", flush=True)
 while True:
     record_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     data = content_for(record_id)
+    print("begin", flush=True)  # a kill after this and before the id interrupted a put()
     store.put(record_id, data, {"record_id": record_id, "form_id": "crash-test",
                                 "form_version": 1, "size": len(data), "day": "2024-05-17"})
     print(record_id, flush=True)
@@ -298,46 +299,43 @@ def content_for(record_id: str) -> bytes:
     return digest * (1 + digest[0] * 32)
 
 
-def run_and_kill(script: str, args: list[str], delay: float) -> list[str]:
-    """Start a writer, SIGKILL it ``delay`` seconds after it is ready; return the lines
-    it had completely printed (its acknowledgements)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, env=child_env()
-    )
-    assert child.stdout is not None
+def run_and_kill(script: str, args: list[str], rng: random.Random) -> tuple[list[str], bool]:
+    """Start a writer, SIGKILL it at a random instant shortly after it acknowledged a
+    write; return the lines it had completely printed (its acknowledgements) and
+    whether the kill interrupted a write it had begun.
+
+    The kill waits for observed progress, not a fixed time, and its delay is scaled by
+    how long that acknowledged write took, so it lands in the next write or so
+    whatever the machine's speed.
+    """
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, env=child_env())
+    child = WatchedChild(process)
     try:
-        assert child.stdout.readline() == b"ready\n"
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        output = child.stdout.read().decode()
+        child.wait_for(lambda line: line == "ready")
+        began, _ = child.wait_for(lambda line: line == "begin")
+        acknowledged, _ = child.wait_for(lambda line: line != "begin")
+        sleep_shortly_after(rng, acknowledged - began)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL, "the writer stopped before it was killed"
-    # A line cut short by the kill was never a complete acknowledgement.
-    return output.split("\n")[:-1]
+        lines = child.kill()
+    assert child.process.returncode == -signal.SIGKILL, "the writer stopped before it was killed"
+    return [line for line in lines if line not in ("ready", "begin")], lines[-1] == "begin"
 
 
 @pytest.mark.slow
 def test_records_survive_sigkill_at_random_instants(tmp_path: Path) -> None:
-    trials = 100
     seed = random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     root = tmp_path / "data"
     RecordStore(root)
     checked: set[str] = set()
-    acknowledged_total = 0
+    interrupted = 0
     tidied_total = 0
 
-    for trial in range(trials):
+    budget = TrialBudget(100, seconds_budget(120))
+    for trial in budget:
         where = f"(seed {seed}, trial {trial})"
-        acknowledged = run_and_kill(
-            RECORD_WRITER, [str(root), str(rng.randrange(2**63))], rng.uniform(0, 0.3)
-        )
-        acknowledged_total += len(acknowledged)
+        acknowledged, cut = run_and_kill(RECORD_WRITER, [str(root), str(rng.randrange(2**63))], rng)
+        interrupted += cut
 
         store = RecordStore(root)  # the store opens after any kill
         for record_id in acknowledged:
@@ -358,9 +356,13 @@ def test_records_survive_sigkill_at_random_instants(tmp_path: Path) -> None:
             checked.add(record_id)
         assert set(acknowledged) <= checked
 
-    assert acknowledged_total > trials, "the writer hardly wrote: the test proved little"
-    # Kills landing inside put() must have happened, or the crash window was never hit.
-    assert tidied_total > 0, f"no kill interrupted a write (seed {seed})"
+    observed = f"{budget.summary(interrupted)}, {tidied_total} left files for repair() (seed {seed})"
+    print(observed)
+    needed = required_interrupted(budget.run)
+    assert interrupted >= needed, f"only {observed}, need {needed}: the kills missed the writes"
+    # Kills landing inside put() must have left half-written files, or the crash window
+    # was never hit.
+    assert tidied_total > 0, f"no kill left a half-written record: {observed}"
     assert RecordStore(root).count() == len(checked)
 
 
@@ -378,6 +380,7 @@ n = current["n"] if current else 0
 print("ready", flush=True)
 while True:
     n += 1
+    print("begin", flush=True)  # a kill after this and before the number interrupted a write
     with writer_lock(path.parent):
         db.upsert({"name": "counter", "n": n, "pad": "x" * rng.randrange(50_000)},
                   Query().name == "counter")
@@ -387,17 +390,17 @@ while True:
 
 @pytest.mark.slow
 def test_tinydb_file_survives_sigkill_at_random_instants(tmp_path: Path) -> None:
-    trials = 30
     seed = random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     path = tmp_path / "data" / "kit.json"
     open_db(path)
     last_acknowledged = 0
-    for trial in range(trials):
+    interrupted = 0
+    budget = TrialBudget(30, seconds_budget(60))
+    for trial in budget:
         where = f"(seed {seed}, trial {trial})"
-        printed = run_and_kill(
-            TINYDB_WRITER, [str(path), str(rng.randrange(2**63))], rng.uniform(0, 0.3)
-        )
+        printed, cut = run_and_kill(TINYDB_WRITER, [str(path), str(rng.randrange(2**63))], rng)
+        interrupted += cut
         if printed:
             last_acknowledged = int(printed[-1])
         json.loads(path.read_bytes())  # never torn: the file always parses
@@ -409,3 +412,7 @@ def test_tinydb_file_survives_sigkill_at_random_instants(tmp_path: Path) -> None
         last_acknowledged = n
         remove_temp_files(path)
         assert temp_files_in(path.parent) == [], where
+    observed = f"{budget.summary(interrupted)} (seed {seed})"
+    print(observed)
+    needed = required_interrupted(budget.run)
+    assert interrupted >= needed, f"only {observed}, need {needed}: the kills missed the writes"
