@@ -20,8 +20,8 @@ from pathlib import Path
 
 from benchmarks import finalise, load, merge, pages, sealing_speed, startup
 from benchmarks.report import REQUIRED_KEYS, missed, table
-from fieldkit import paths
-from fieldkit.formengine.catalogue import load_directory
+from fieldkit.core import paths
+from fieldkit.core.formengine.catalogue import load_directory
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

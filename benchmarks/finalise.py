@@ -1,7 +1,7 @@
 """Finalise-and-seal latency of a 60-question response as the record store grows.
 
-Each timed call is :meth:`fieldkit.sealing.Finaliser.finalise` on a real kit with the
-real, fsyncing :class:`~fieldkit.storage.records.RecordStore`: check the answers, seal
+Each timed call is :meth:`fieldkit.kit.sealing.Finaliser.finalise` on a real kit with the
+real, fsyncing :class:`~fieldkit.core.storage.records.RecordStore`: check the answers, seal
 them to the hub, store the record durably, delete the draft. Only the store's size
 matters to the budget, so the store is filled between sizes with copies of one sealed
 record through ``RecordStore.put`` without fsync (fast, and the same files on disk).
@@ -28,11 +28,11 @@ import tinydb
 from benchmarks.kits import make_hub_keys, make_kit
 from benchmarks.stats import Stopwatch, milliseconds, percentile
 from benchmarks.synthetic_form import sixty_question_form
-from fieldkit.drafts import Draft, DraftStore
-from fieldkit.formengine.model import Form
-from fieldkit.sealing import Finaliser, TranslationInfo, build_payload, seal, to_hour
-from fieldkit.simulate import random_answers
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.drafts import Draft, DraftStore
+from fieldkit.kit.sealing import Finaliser, TranslationInfo, build_payload, seal, to_hour
+from fieldkit.kit.simulate import random_answers
 
 
 @dataclass(frozen=True)

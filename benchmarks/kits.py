@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldkit.crypto import age
-from fieldkit.hubkeys import generate_hub_keys, load_hub_identities
-from fieldkit.kit import UnlockedKit, init_kit, unlock
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
+from fieldkit.kit.config import UnlockedKit, init_kit, unlock
 
 PASSPHRASE = "a passphrase for benchmarks only"
 CHEAP_WORK_FACTOR = 10  # scrypt N = 2**10: for kits whose unlock is not what is measured

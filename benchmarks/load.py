@@ -19,8 +19,8 @@ from benchmarks.kits import make_hub_keys, make_kit
 from benchmarks.phones import LoadResult, operator_code_source, records_lost, run_phones
 from benchmarks.served import start_serve
 from benchmarks.stats import milliseconds, percentile
-from fieldkit.formengine.model import Form
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.records import RecordStore
 
 FORM_ID = "peer-interview"
 

@@ -2,22 +2,22 @@
 
 How the bundles are made (the set-up is not timed):
 
-1. A real kit makes ``pool`` interviews with :func:`fieldkit.simulate.simulate`, the
+1. A real kit makes ``pool`` interviews with :func:`fieldkit.kit.simulate.simulate`, the
    function behind ``fieldkit simulate``: random answers to the shipped forms, drafts,
-   then :class:`~fieldkit.sealing.Finaliser` (the record store skips fsync here, which
+   then :class:`~fieldkit.kit.sealing.Finaliser` (the record store skips fsync here, which
    changes no byte). Sealing 100,000 interviews that way would take most of an hour.
 2. The benchmark holds the hub's identity, so it opens each of those records and, for
    every bundle record, seals its payload again under a fresh record id and the
-   sending kit's id with :func:`fieldkit.sealing.seal` (the function ``finalise``
+   sending kit's id with :func:`fieldkit.kit.sealing.seal` (the function ``finalise``
    uses). So every record in every bundle is a real ``fieldkit-record/1``, unique,
    whose sealed id matches its bundle entry; an export can open all of them.
-3. Several kits, enrolled through the real token flow (:mod:`sync.enrolment`), sign
-   the bundles with :func:`sync.bundle.build_bundle` (what ``Outbox`` uses), with
+3. Several kits, enrolled through the real token flow (:mod:`sync.protocol.enrolment`), sign
+   the bundles with :func:`sync.protocol.bundle.build_bundle` (what ``Outbox`` uses), with
    sequence numbers running on per kit; the bundles are written to files, as on a
    USB stick.
 
-Then, timed: :meth:`sync.hubstore.HubStore.import_bundle` of every file into a new hub
-(fresh), the same files again (re-import), and :func:`sync.export.run_export` of the
+Then, timed: :meth:`sync.hub.store.HubStore.import_bundle` of every file into a new hub
+(fresh), the same files again (re-import), and :func:`sync.hub.export.run_export` of the
 merged hub (decryption rate).
 """
 
@@ -34,17 +34,18 @@ from typing import Any
 
 from benchmarks.kits import BenchKit, HubKeys, make_hub_keys, make_kit
 from benchmarks.stats import Stopwatch
-from fieldkit.crypto import age
-from fieldkit.drafts import DraftStore
-from fieldkit.formengine.model import Form
-from fieldkit.kit import UnlockedKit
-from fieldkit.sealing import Finaliser, seal
-from fieldkit.simulate import simulate
-from fieldkit.storage.records import RecordStore
-from sync.bundle import OutgoingRecord, SourceRef, build_bundle
-from sync.enrolment import accept_enrolment, create_token, make_enrolment_request
-from sync.export import plan_export, run_export
-from sync.hubstore import HubStore, init_hub
+from fieldkit.core.crypto import age
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.enrolment import make_enrolment_request
+from fieldkit.kit.sealing import Finaliser, seal
+from fieldkit.kit.simulate import simulate
+from sync.hub.enrolment import accept_enrolment, create_token
+from sync.hub.export import plan_export, run_export
+from sync.hub.store import HubStore, init_hub
+from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Pages come from the kit's app through Flask's test client, driven like a phone w
 scripts off (:class:`tests.webclient.Interviewer` pairs and starts interviews). Each
 language is walked twice per form: every section of a new interview as it first
 appears (as ``tests/test_web_pages.py`` does), then a whole interview answered with
-:func:`fieldkit.simulate.random_answers`, so that questions shown only after earlier
+:func:`fieldkit.kit.simulate.random_answers`, so that questions shown only after earlier
 answers are on the page too, through review, the receipt page and a declined consent.
 The pairing, home and quick-exit pages complete the set.
 
@@ -27,11 +27,11 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from benchmarks.kits import make_hub_keys, make_kit
-from fieldkit import paths
-from fieldkit.catalogues import catalogue_languages
-from fieldkit.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form
-from fieldkit.simulate import random_answers
-from fieldkit.web.app import WebSettings, create_app
+from fieldkit.core import paths
+from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form
+from fieldkit.core.i18n.catalogues import catalogue_languages
+from fieldkit.kit.simulate import random_answers
+from fieldkit.kit.web.app import WebSettings, create_app
 from tests.webclient import SHOWN_ITEM, Interviewer, csrf_token, form_values
 
 KB = 1024

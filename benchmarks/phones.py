@@ -25,11 +25,11 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from benchmarks.stats import Stopwatch
-from fieldkit.formengine.model import Form
-from fieldkit.sealing import receipt_code
-from fieldkit.simulate import random_answers
-from fieldkit.storage.records import RecordStore
-from fieldkit.web.app import DEFAULT_INTERVIEWER_CODES
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.sealing import receipt_code
+from fieldkit.kit.simulate import random_answers
+from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES
 from tests.webclient import SHOWN_ITEM, csrf_token, form_values
 
 PAGE_TYPES = ("pair_get", "pair_post", "home", "start", "section_get", "section_post", "review", "finalise", "done")
@@ -238,7 +238,7 @@ def run_phones(
     """``phones`` phones at once, each pairing and then doing ``interviews_each`` interviews.
 
     All phones start together (a barrier), so the kit sees them at once. Answers come
-    from :func:`fieldkit.simulate.random_answers`, reproducible from ``seed``; with
+    from :func:`fieldkit.kit.simulate.random_answers`, reproducible from ``seed``; with
     ``text_answer`` every free-text answer is that text (a canary to search for later).
     """
     rng = random.Random(seed)

@@ -18,7 +18,7 @@ from functools import partial
 import pyrage
 
 from benchmarks.stats import Stopwatch
-from fieldkit.crypto import age
+from fieldkit.core.crypto import age
 
 PAYLOAD_BYTES = 3 * 1024
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from benchmarks.kits import make_hub_keys, make_kit
 from benchmarks.phones import operator_code_source, run_phones
 from benchmarks.served import start_serve
-from fieldkit.formengine.model import Form
-from fieldkit.kit import DEFAULT_WORK_FACTOR
+from fieldkit.core.formengine.model import Form
+from fieldkit.kit.config import DEFAULT_WORK_FACTOR
 
 FORM_ID = "peer-interview"
 

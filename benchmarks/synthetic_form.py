@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from fieldkit.formengine.loader import load_form
-from fieldkit.formengine.model import Form
+from fieldkit.core.formengine.loader import load_form
+from fieldkit.core.formengine.model import Form
 
 FORM_ID = "benchmark-sixty"
 QUESTIONS = 60

@@ -7,6 +7,7 @@ bash scripts/install-system-packages.sh
 bash scripts/install.sh test
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache  # the one-way layers of docs/architecture.md
 .venv/bin/bandit --quiet --recursive fieldkit sync --severity-level high
 bash scripts/audit-dependencies.sh
 .venv/bin/fieldkit forms check

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit.crypto import age
-from sync.bundle import OutgoingRecord, SourceRef, build_bundle, canonical_json
-from sync.enrolment import create_token, token_sha256
-from sync.hubstore import HubStore
-from sync.receipts import public_key_text
+from fieldkit.core.crypto import age
+from sync.hub.enrolment import create_token
+from sync.hub.store import HubStore
+from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle, canonical_json
+from sync.protocol.enrolment import token_sha256
+from sync.protocol.receipts import public_key_text
 
 HUB_IDENTITY = age.X25519Identity.generate()
 HUB_RECIPIENT = HUB_IDENTITY.recipient().to_string()

@@ -42,12 +42,12 @@ class KitFixture:
     hub_recipient: str
 
     def identities(self):
-        from fieldkit.hubkeys import load_hub_identities
+        from fieldkit.core.crypto.hubkeys import load_hub_identities
 
         return load_hub_identities(self.hub_identity, None)
 
     def unlock(self):
-        from fieldkit.kit import unlock
+        from fieldkit.kit.config import unlock
 
         return unlock(self.data_dir, PASSPHRASE)
 
@@ -55,8 +55,8 @@ class KitFixture:
 @pytest.fixture
 def kit(tmp_path: Path) -> KitFixture:
     """A fresh hub key (unprotected) and a kit sealing to it, with a cheap scrypt."""
-    from fieldkit.hubkeys import generate_hub_keys
-    from fieldkit.kit import init_kit
+    from fieldkit.core.crypto.hubkeys import generate_hub_keys
+    from fieldkit.kit.config import init_kit
 
     hub = generate_hub_keys(tmp_path / "hub-keys", None)
     config = init_kit(tmp_path / "kit", hub.recipient, PASSPHRASE, work_factor=10)
@@ -65,15 +65,15 @@ def kit(tmp_path: Path) -> KitFixture:
 
 @pytest.fixture(scope="session")
 def shipped_forms():
-    from fieldkit import paths
-    from fieldkit.formengine.catalogue import load_directory
+    from fieldkit.core import paths
+    from fieldkit.core.formengine.catalogue import load_directory
 
     return load_directory(paths.forms_dir())
 
 
 @pytest.fixture
 def app(kit: KitFixture, shipped_forms):
-    from fieldkit.web.app import WebSettings, create_app
+    from fieldkit.kit.web.app import WebSettings, create_app
 
     return create_app(WebSettings(testing=True), kit.unlock(), shipped_forms)
 

@@ -19,9 +19,9 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.wasyncore import close_all
 
-from sync.hubstore import HubStore
-from sync.hubweb import HubSettings, create_hub_app
-from sync.hubweb.auth import OperatorPassword
+from sync.hub.store import HubStore
+from sync.hub.web import HubSettings, create_hub_app
+from sync.hub.web.auth import OperatorPassword
 from tests.processes import start_until_ready, stop
 
 OPERATOR_PASSWORD = "an operator password for tests"

@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from fieldkit.cli import cli
-from fieldkit.kit import load_config
-from sync.bundle import SourceRef
-from sync.hubstore import HubStore
+from fieldkit.kit.config import load_config
+from sync.hub.store import HubStore
+from sync.protocol.bundle import SourceRef
 
 CHEAP_KDF = ["--kdf-work-factor", "10"]
 PASSPHRASE = "correct horse battery staple"
@@ -86,7 +86,7 @@ def enrolled_pair(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> tupl
 
 
 def kit_key_lookup(kit: Path):
-    """A ``public_key_for`` for :func:`sync.bundle.read_bundle` that knows only this kit."""
+    """A ``public_key_for`` for :func:`sync.protocol.bundle.read_bundle` that knows only this kit."""
     config = load_config(kit)
 
     def lookup(ref: SourceRef):

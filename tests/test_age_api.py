@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldkit.crypto import bech32
-from fieldkit.crypto.age import (
+from fieldkit.core.crypto import bech32
+from fieldkit.core.crypto.age import (
     CHUNK_SIZE,
     DecryptionError,
     KeyFormatError,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit.crypto.age import (
+from fieldkit.core.crypto.age import (
     ScryptIdentity,
     ScryptRecipient,
     X25519Identity,

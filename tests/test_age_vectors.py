@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit.crypto.age import (
+from fieldkit.core.crypto.age import (
     DecryptionError,
     Identity,
     ScryptIdentity,

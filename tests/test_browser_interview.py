@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit.crypto import age
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.crypto import age
+from fieldkit.core.storage.records import RecordStore
 from tests.browser import chromium, full_page_screenshot, serve
 from tests.conftest import PASSPHRASE, scan_for
 
@@ -203,7 +203,7 @@ def test_dropped_connection_keeps_the_page_and_retries(kit, tmp_path: Path, arti
         served.stop()
     kit_services_drafts = list((kit.data_dir / "drafts").glob("*.draft"))
     assert len(kit_services_drafts) == 1
-    from fieldkit.drafts import DraftStore
+    from fieldkit.kit.drafts import DraftStore
 
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(kit_services_drafts[0].stem)
     assert draft.answers == {"consent": "given"}
@@ -263,7 +263,7 @@ def test_nothing_goes_past_consent_in_chromium(
     """A blank consent page stays put with a message; a review page cannot seal a draft without consent."""
     from selenium.webdriver.common.by import By
 
-    from fieldkit.drafts import DraftStore
+    from fieldkit.kit.drafts import DraftStore
 
     passphrase_file = tmp_path / "pass"
     passphrase_file.write_text(PASSPHRASE + "\n")

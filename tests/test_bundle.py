@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit.kit import load_config
-from fieldkit.storage.records import RecordStore
-from sync.bundle import (
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import load_config
+from fieldkit.kit.outbox import SYNC_STATE_FILE, Outbox
+from sync.hub.store import HubStore
+from sync.protocol.bundle import (
     BundleError,
     BundleReader,
     Manifest,
@@ -22,9 +24,7 @@ from sync.bundle import (
     build_bundle,
     read_bundle,
 )
-from sync.hubstore import HubStore
-from sync.outbox import SYNC_STATE_FILE, Outbox
-from sync.receipts import make_receipt
+from sync.protocol.receipts import make_receipt
 from tests.bundle_corpus import make_bundle, sealed_records
 from tests.sync_cli import (
     enrolled_pair,

@@ -13,13 +13,13 @@ import random
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from fieldkit.crypto import age
-from fieldkit.drafts import Draft, DraftStore, DraftUnreadable
-from fieldkit.formengine.answers import missing_consent
-from fieldkit.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN
-from fieldkit.sealing import ConsentNotGiven, Finaliser
-from fieldkit.simulate import random_answers
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.crypto import age
+from fieldkit.core.formengine.answers import missing_consent
+from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
+from fieldkit.kit.sealing import ConsentNotGiven, Finaliser
+from fieldkit.kit.simulate import random_answers
 from tests.conftest import scan_for
 from tests.webclient import ERROR, Interviewer, csrf_token
 

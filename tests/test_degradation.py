@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit import paths
-from fieldkit.errors import FieldkitError
-from fieldkit.formengine.catalogue import load_serving_forms
-from fieldkit.formengine.loader import FormDefinitionError
+from fieldkit.core import paths
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.catalogue import load_serving_forms
+from fieldkit.core.formengine.loader import FormDefinitionError
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import new_kit
 from tests.webclient import csrf_token

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit.cli_docs import render
+from fieldkit.cli.docs import render
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_command_reference_is_current() -> None:
     committed = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert committed == render(), "docs/cli.md is stale: run 'python -m fieldkit.cli_docs > docs/cli.md'"
+    assert committed == render(), "docs/cli.md is stale: run 'python -m fieldkit.cli.docs > docs/cli.md'"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -35,3 +35,17 @@ def test_every_test_the_threat_model_names_exists(reference: str) -> None:
     source = (ROOT / path).read_text(encoding="utf-8")
     if name:
         assert re.search(rf"^(async )?def {name}\(", source, re.M), reference
+
+
+def test_architecture_names_every_package_folder_and_only_real_ones() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([\w/]+/)` \|", text, flags=re.MULTILINE))
+    packages = {
+        f"{init.parent.relative_to(ROOT).as_posix()}/"
+        for top in ("fieldkit", "sync")
+        for init in (ROOT / top).rglob("__init__.py")
+        if init.parent != ROOT / top
+    }
+    assert packages - listed == set(), "packages missing from docs/architecture.md"
+    missing = {folder for folder in listed if not (ROOT / folder).is_dir()}
+    assert missing == set(), "docs/architecture.md names folders that do not exist"

@@ -29,12 +29,12 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldkit.cli import cli
-from fieldkit.crypto import age
-from fieldkit.hubkeys import generate_hub_keys, load_hub_identities
-from fieldkit.sealing import seal
-from sync.bundle import OutgoingRecord
-from sync.export import FORMULA_TRIGGERS, csv_cell, neutralise_formula
-from sync.hubstore import HubStore
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
+from fieldkit.kit.sealing import seal
+from sync.hub.export import FORMULA_TRIGGERS, csv_cell, neutralise_formula
+from sync.hub.store import HubStore
+from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle
 from tests.conftest import scan_for
 from tests.sync_cli import (

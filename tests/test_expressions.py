@@ -1,4 +1,4 @@
-"""The condition language of form definitions (fieldkit.formengine.expressions).
+"""The condition language of form definitions (fieldkit.core.formengine.expressions).
 
 Table-driven cases pin down every construct, its precedence and the missing-answer rules;
 Hypothesis then throws arbitrary text, token soup and generated well-typed conditions at the
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldkit.formengine import expressions
-from fieldkit.formengine.expressions import SELF, ExpressionError, ValueType, parse
+from fieldkit.core.formengine import expressions
+from fieldkit.core.formengine.expressions import SELF, ExpressionError, ValueType, parse
 
 NUMBER, TEXT, BOOL, DATE, CHOICE, CHOICES = (
     ValueType.NUMBER, ValueType.TEXT, ValueType.BOOL, ValueType.DATE, ValueType.CHOICE,

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit import paths
-from fieldkit.crypto import age
-from fieldkit.drafts import Draft, DraftStore
-from fieldkit.formengine.catalogue import load_directory
-from fieldkit.hubkeys import generate_hub_keys, load_hub_identities
-from fieldkit.kit import init_kit, unlock
-from fieldkit.sealing import Finaliser
-from fieldkit.simulate import random_answers
-from fieldkit.storage.atomic import StorageError
-from fieldkit.storage.records import RecordStore
+from fieldkit.core import paths
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.storage.atomic import StorageError
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import init_kit, unlock
+from fieldkit.kit.drafts import Draft, DraftStore
+from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.simulate import random_answers
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 
 PASSPHRASE = "a kit passphrase for tests"
@@ -30,11 +30,11 @@ PASSPHRASE = "a kit passphrase for tests"
 CHILD = """
 import sys
 from pathlib import Path
-from fieldkit import paths
-from fieldkit.commands.kit import finaliser_for
-from fieldkit.formengine.catalogue import load_directory
-from fieldkit.kit import unlock
-from fieldkit.simulate import simulate
+from fieldkit.core import paths
+from fieldkit.cli.kit import finaliser_for
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.kit.config import unlock
+from fieldkit.kit.simulate import simulate
 
 kit = unlock(Path(sys.argv[1]), sys.argv[2])
 forms = load_directory(paths.forms_dir())

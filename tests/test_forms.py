@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fieldkit import paths
 from fieldkit.cli import cli
-from fieldkit.formengine.catalogue import LOCK_NAME, check_directory, load_directory
-from fieldkit.formengine.loader import FormDefinitionError, load_form, load_form_collecting
-from fieldkit.formengine.model import LEVELS, PRINCIPLES, TAGS
+from fieldkit.core import paths
+from fieldkit.core.formengine.catalogue import LOCK_NAME, check_directory, load_directory
+from fieldkit.core.formengine.loader import FormDefinitionError, load_form, load_form_collecting
+from fieldkit.core.formengine.model import LEVELS, PRINCIPLES, TAGS
 
 BROKEN = Path(__file__).parent / "broken_forms"
 SHIPPED = ("centre-assessment", "peer-interview")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.enrolment import create_token
-from sync.forward import FORWARD_DB_FILE, FORWARD_KEY_FILE, ForwardState
-from sync.hubstore import HubStore, init_hub
+from sync.hub.enrolment import create_token
+from sync.hub.forward import FORWARD_DB_FILE, FORWARD_KEY_FILE, ForwardState
+from sync.hub.store import HubStore, init_hub
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.http_servers import ServerThread, captive_portal, running_hub
 from tests.sync_cli import run

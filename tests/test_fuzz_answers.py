@@ -8,9 +8,9 @@ from urllib.parse import quote_from_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fieldkit.crypto import age
-from fieldkit.formengine.answers import validate_record
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.crypto import age
+from fieldkit.core.formengine.answers import validate_record
+from fieldkit.core.storage.records import RecordStore
 from tests.webclient import Interviewer, csrf_token
 
 EDGE_TEXT = st.sampled_from(

@@ -19,20 +19,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit.kit import load_config, unlock
-from fieldkit.storage.records import RecordStore
-from sync.bundle import canonical_json
-from sync.enrolment import (
-    EnrolmentError,
-    EnrolmentToken,
-    accept_enrolment,
-    apply_enrolment_response,
-    create_token,
-    make_enrolment_request,
-)
-from sync.hubstore import HubStore, init_hub
-from sync.outbox import Outbox, SyncState
-from sync.receipts import read_receipt
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import load_config, unlock
+from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
+from fieldkit.kit.outbox import Outbox, SyncState
+from sync.hub.enrolment import accept_enrolment, create_token
+from sync.hub.store import HubStore, init_hub
+from sync.protocol.bundle import canonical_json
+from sync.protocol.enrolment import EnrolmentError, EnrolmentToken
+from sync.protocol.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 from tests.sync_cli import (

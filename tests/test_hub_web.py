@@ -22,20 +22,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint
 
-from fieldkit.kit import init_kit, unlock
-from sync.bundle import SourceRef
-from sync.enrolment import (
-    EnrolmentError,
-    EnrolmentToken,
-    apply_enrolment_response,
-    create_token,
-    make_enrolment_request,
-    token_sha256,
-)
-from sync.hubstore import HubStore, init_hub
-from sync.hubweb import HubSettings, OperatorPages, create_hub_app
-from sync.hubweb.auth import PASSWORD_FILE, OperatorPassword
-from sync.receipts import load_public_key, public_key_text, read_receipt
+from fieldkit.kit.config import init_kit, unlock
+from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
+from sync.hub.enrolment import create_token
+from sync.hub.store import HubStore, init_hub
+from sync.hub.web import HubSettings, OperatorPages, create_hub_app
+from sync.hub.web.auth import PASSWORD_FILE, OperatorPassword
+from sync.protocol.bundle import SourceRef
+from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, token_sha256
+from sync.protocol.receipts import load_public_key, public_key_text, read_receipt
 from tests.bundle_corpus import (
     CORPUS,
     HUB_RECIPIENT,

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from fieldkit import paths
-from fieldkit.catalogues import load_catalogue
-from fieldkit.crypto import age
-from fieldkit.formengine.wording import form_strings
-from fieldkit.i18n_tools.pofile import parse_po, render_po
-from fieldkit.simulate import random_answers
-from fieldkit.storage.records import RecordStore
-from fieldkit.web.app import WebSettings, create_app
+from fieldkit.core import paths
+from fieldkit.core.crypto import age
+from fieldkit.core.formengine.wording import form_strings
+from fieldkit.core.i18n.catalogues import load_catalogue
+from fieldkit.core.i18n.pofile import parse_po, render_po
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.simulate import random_answers
+from fieldkit.kit.web.app import WebSettings, create_app
 from tests.test_web_pages import BUDGET_BYTES, _assets
 from tests.webclient import Interviewer, csrf_token
 

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from fieldkit.cli import cli
-from fieldkit.crypto import age
-from fieldkit.drafts import Draft, DraftStore, DraftUnreadable
-from fieldkit.errors import FieldkitError
-from fieldkit.hubkeys import load_hub_identities
-from fieldkit.kit import KEYS_FILE, unlock
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import load_hub_identities
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import KEYS_FILE, unlock
+from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
 from tests.conftest import require_tool, scan_for
 
 CHEAP_KDF = ["--kdf-work-factor", "10"]

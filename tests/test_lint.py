@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fieldkit.errors import FieldkitError
-from fieldkit.lint import (
+from fieldkit.cli.lint import lint as lint_command
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.lint import (
     Finding,
     TermFileError,
     default_paths,
@@ -21,11 +22,10 @@ from fieldkit.lint import (
     lint_text,
     load_term_lists,
 )
-from fieldkit.lint.cli import lint as lint_command
-from fieldkit.paths import forms_dir
+from fieldkit.core.paths import forms_dir
 
 TERMS = load_term_lists()
-LINT_PACKAGE = Path(__file__).resolve().parent.parent / "fieldkit" / "lint"
+LINT_PACKAGE = Path(__file__).resolve().parent.parent / "fieldkit" / "core" / "lint"
 
 
 def _write(path: Path, text: str) -> Path:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.bundle import REFUSAL_CODES, BundleError, BundleReader, Limits
-from sync.hubstore import HubStore, init_hub
+from sync.hub.store import HubStore, init_hub
+from sync.protocol.bundle import REFUSAL_CODES, BundleError, BundleReader, Limits
 from tests.bundle_corpus import (
     CORPUS,
     HUB_RECIPIENT,

@@ -54,7 +54,7 @@ def test_wheel_in_fresh_venv_finds_forms_and_translations(tmp_path: Path) -> Non
         [
             str(python),
             "-c",
-            "import fieldkit.paths as p; print(p.__file__); print(p.forms_dir()); print(p.translations_dir())",
+            "import fieldkit.core.paths as p; print(p.__file__); print(p.forms_dir()); print(p.translations_dir())",
         ],
         cwd=outside,
         check=True,

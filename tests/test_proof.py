@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.phones import RECEIPT, Phone, PhoneError, operator_code_source, run_phones
-from fieldkit.crypto import age
-from fieldkit.sealing import receipt_code
-from fieldkit.storage.records import RecordStore
-from sync.hubstore import HubStore
+from fieldkit.core.crypto import age
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.sealing import receipt_code
+from sync.hub.store import HubStore
 from tests.browser import serve
 from tests.conftest import scan_for
 from tests.crash_trials import PROGRESS_TIMEOUT, TrialBudget, required_interrupted, seconds_budget, sleep_shortly_after
@@ -87,7 +87,7 @@ def field(tmp_path: Path):
     keys = make_hub_keys(tmp_path)
     passphrase = write_passphrase_file(tmp_path)
     hub, kit = enrolled_pair(tmp_path, keys, passphrase)
-    from fieldkit.hubkeys import load_hub_identities
+    from fieldkit.core.crypto.hubkeys import load_hub_identities
 
     return kit, hub, passphrase, load_hub_identities(keys / "hub-identity.txt", None)
 

@@ -35,8 +35,8 @@ import click
 import pytest
 
 from fieldkit.cli import cli
-from fieldkit.storage.records import RecordStore
-from sync.outbox import Outbox
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.outbox import Outbox
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import held, write_passphrase_file
 

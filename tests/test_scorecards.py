@@ -23,21 +23,21 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit import paths
 from fieldkit.cli import cli
-from fieldkit.crypto import age
-from fieldkit.formengine.answers import validate_record
-from fieldkit.formengine.catalogue import load_directory
-from fieldkit.formengine.model import Form
-from fieldkit.hubkeys import generate_hub_keys
-from fieldkit.sealing import TranslationInfo, build_payload, seal
-from sync.bundle import OutgoingRecord
-from sync.hubstore import HubStore, init_hub
-from sync.hubweb import HubSettings, create_hub_app
-from sync.hubweb.auth import OperatorPassword
-from sync.reports.scorecard import level_of
-from sync.reports.scoring import item_level
-from sync.reports.svg import Bar, Series, centre_chart, region_chart
+from fieldkit.core import paths
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import generate_hub_keys
+from fieldkit.core.formengine.answers import validate_record
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.formengine.model import Form
+from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
+from sync.hub.reports.scorecard import level_of
+from sync.hub.reports.scoring import item_level
+from sync.hub.reports.svg import Bar, Series, centre_chart, region_chart
+from sync.hub.store import HubStore, init_hub
+from sync.hub.web import HubSettings, create_hub_app
+from sync.hub.web.auth import OperatorPassword
+from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle
 from tests.sync_cli import (
     enrol,
@@ -501,7 +501,7 @@ def test_the_report_is_private_and_copied_for_the_hub_page(world: World, english
 
 
 def test_the_hub_page_shows_the_latest_report_behind_the_login(world: World, english: Path) -> None:
-    from sync.reports.web import reports_pages
+    from sync.hub.reports.web import reports_pages
 
     OperatorPassword.for_hub(world.hub).set(OPERATOR_PASSWORD, work_factor=10)
     with HubStore(world.hub) as store:

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tinydb import Query, TinyDB
 
-from fieldkit.errors import FieldkitError
-from fieldkit.storage import (
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage import (
     AtomicJSONStorage,
     RecordStore,
     StorageError,
@@ -36,7 +36,7 @@ from fieldkit.storage import (
     write_atomic,
     writer_lock,
 )
-from fieldkit.storage.atomic import is_temp_file_name
+from fieldkit.core.storage.atomic import is_temp_file_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -233,7 +233,7 @@ def test_tinydb_storage_refuses_a_file_it_did_not_write(tmp_path: Path) -> None:
 LOCK_HOLDER = """
 import sys
 from pathlib import Path
-from fieldkit.storage import writer_lock
+from fieldkit.core.storage import writer_lock
 
 with writer_lock(Path(sys.argv[1])):
     print("locked", flush=True)

@@ -27,15 +27,15 @@ from pathlib import Path
 import pytest
 from tinydb import Query, TinyDB
 
-from fieldkit.storage import (
+from fieldkit.core.storage import (
     RecordStore,
     StorageError,
     open_db,
     remove_temp_files,
     write_atomic,
 )
-from fieldkit.storage.atomic import is_temp_file_name
-from fieldkit.storage.tinydb_storage import AtomicJSONStorage
+from fieldkit.core.storage.atomic import is_temp_file_name
+from fieldkit.core.storage.tinydb_storage import AtomicJSONStorage
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +236,7 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(tiny_disk: Path) -> None:
 FILE_SIZE_LIMITED_WRITER = """
 import json, resource, signal, sys
 from pathlib import Path
-from fieldkit.storage import StorageError, write_atomic
+from fieldkit.core.storage import StorageError, write_atomic
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
 resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
@@ -275,7 +275,7 @@ def test_file_size_limit_counts_as_a_full_disk(tmp_path: Path) -> None:
 RECORD_WRITER = """
 import hashlib, random, sys, uuid
 from pathlib import Path
-from fieldkit.storage import RecordStore
+from fieldkit.core.storage import RecordStore
 
 def content_for(record_id):
     digest = hashlib.sha256(record_id.encode()).digest()
@@ -370,7 +370,7 @@ TINYDB_WRITER = """
 import random, sys
 from pathlib import Path
 from tinydb import Query, TinyDB
-from fieldkit.storage import open_db, writer_lock
+from fieldkit.core.storage import open_db, writer_lock
 
 path = Path(sys.argv[1])
 rng = random.Random(int(sys.argv[2]))

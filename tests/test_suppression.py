@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.reports.suppression import SuppressionError, suppress, suppress_count
+from sync.hub.reports.suppression import SuppressionError, suppress, suppress_count
 
 MAX_VALUE = 6  # largest count in generated tables
 SEARCH_LIMIT = 2 * MAX_VALUE  # what an attacker may guess a hidden count to be

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.hubstore import HubStore
-from sync.outbox import Outbox
+from fieldkit.kit.outbox import Outbox
+from sync.hub.store import HubStore
 from tests.conftest import require_tool
 from tests.sync_cli import enrolled_pair, make_hub_keys, simulate, write_passphrase_file
 

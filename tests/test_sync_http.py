@@ -20,15 +20,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit.kit import load_config, unlock
-from fieldkit.storage.records import RecordStore
-from sync.bundle import BundleReader
-from sync.enrolment import create_token
-from sync.hubstore import HubStore
-from sync.outbox import Outbox, SyncState
-from sync.pushworker import PushWorker
-from sync.receipts import make_receipt
-from sync.transport import Backoff, HubClient, HubLinks, TransportError
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import load_config, unlock
+from fieldkit.kit.outbox import Outbox, SyncState
+from fieldkit.kit.push import HubLinks
+from fieldkit.kit.pushworker import PushWorker
+from sync.hub.enrolment import create_token
+from sync.hub.store import HubStore
+from sync.protocol.bundle import BundleReader
+from sync.protocol.client import Backoff, HubClient, TransportError
+from sync.protocol.receipts import make_receipt
 from tests.browser import serve as serve_kit
 from tests.http_servers import (
     OPERATOR_PASSWORD,

@@ -15,22 +15,22 @@ from babel.support import Translations
 from click.testing import CliRunner
 
 from fieldkit.cli import cli
-from fieldkit.formengine.catalogue import load_directory
-from fieldkit.formengine.wording import form_strings
-from fieldkit.i18n_tools import CatalogueErrors, compile_for_serving
-from fieldkit.i18n_tools.checks import catalogue_problems
-from fieldkit.i18n_tools.compiling import compile_all, compiled_bytes
-from fieldkit.i18n_tools.extraction import (
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.formengine.wording import form_strings
+from fieldkit.core.i18n import CatalogueErrors, compile_for_serving
+from fieldkit.core.i18n.checks import catalogue_problems
+from fieldkit.core.i18n.compiling import compile_all, compiled_bytes
+from fieldkit.core.i18n.extraction import (
     extract_interface,
     fresh_templates,
     render_template,
 )
-from fieldkit.i18n_tools.form_extractor import extract_form_wording
-from fieldkit.i18n_tools.layout import DOMAINS, Layout, default_layout
-from fieldkit.i18n_tools.merge import merge
-from fieldkit.i18n_tools.pofile import PoFile, parse_po, render_po
-from fieldkit.i18n_tools.status import all_status, status_table
-from fieldkit.lint.scanner import default_paths, lint_paths
+from fieldkit.core.i18n.form_extractor import extract_form_wording
+from fieldkit.core.i18n.layout import DOMAINS, Layout, default_layout
+from fieldkit.core.i18n.merge import merge
+from fieldkit.core.i18n.pofile import PoFile, parse_po, render_po
+from fieldkit.core.i18n.status import all_status, status_table
+from fieldkit.core.lint.scanner import default_paths, lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_LANGUAGES = ("ar", "es", "fr", "pt", "ru")
@@ -217,7 +217,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     assert "python-format" in wait.flags
     assert [name for name, _line in catalog.get("Saved").locations] == [
         "fieldkit/views.py",
-        "fieldkit/web/templates/parts/page.html",
+        "fieldkit/kit/web/templates/parts/page.html",
     ]
     assert catalog.get("Saved").auto_comments == ["TRANSLATORS: the page title"]
     assert catalog.get("%(num)s record").id == ("%(num)s record", "%(num)s records")
@@ -761,7 +761,7 @@ def test_plural_counts_of_either_convention_are_accepted_and_others_named(worksp
 
 
 def test_plural_table_is_shipped_data_not_the_installed_babel() -> None:
-    from fieldkit.i18n_tools import plurals
+    from fieldkit.core.i18n import plurals
 
     source = Path(plurals.__file__).read_text(encoding="utf-8")
     assert "babel.messages.plurals" not in source

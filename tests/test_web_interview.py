@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from fieldkit.crypto import age
-from fieldkit.formengine.answers import validate_record
-from fieldkit.sealing import receipt_code
-from fieldkit.simulate import random_answers
-from fieldkit.storage.records import RecordStore
+from fieldkit.core.crypto import age
+from fieldkit.core.formengine.answers import validate_record
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.sealing import receipt_code
+from fieldkit.kit.simulate import random_answers
 from tests.conftest import scan_for
 from tests.webclient import ERROR, Interviewer, csrf_token
 

@@ -1,0 +1,98 @@
+"""``fieldkit hub export``: the hub's records, decrypted into tables, a codebook and a data package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldkit.cli.options import (
+    HUB_DATA_OPTION,
+    IDENTITY_OPTION,
+    PROGRESS_OPTION,
+    progress_bar,
+    translations_option,
+    unlock_hub_identities,
+)
+from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core.errors import FieldkitError
+from sync.hub.export import FORMATS, ExportReport, plan_export, run_export
+
+PLAINTEXT_WARNING = (
+    "These files hold answers in plaintext: keep them on an encrypted disk, share them only "
+    "with people allowed to see them, and delete them when the analysis is done."
+)
+
+
+def _print_report(report: ExportReport) -> None:
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for problem in report.problems:
+        click.echo(problem.line(), err=True)
+    click.echo(f"Wrote {report.out_dir}:")
+    for table in report.tables:
+        note = "" if table.labels_available else " (no form definition: labels unavailable)"
+        click.echo(f"  {table.path.name}: {table.rows} records{note}")
+        if table.hash_differs and table.labels_available:
+            click.echo(
+                f"    {table.hash_differs} made with another definition of this form version "
+                "(flagged in the form_hash column)"
+            )
+    click.echo("  the codebook and datapackage.json describe them")
+    if report.quarantined:
+        click.echo(
+            f"{report.quarantined} record ids are in quarantine and were not exported; "
+            "'fieldkit hub status' lists them."
+        )
+    click.echo(PLAINTEXT_WARNING)
+
+
+@click.command("export")
+@HUB_DATA_OPTION
+@IDENTITY_OPTION
+@PASSPHRASE_FILE_OPTION
+@click.option("--format", "table_format", type=click.Choice(FORMATS), default="csv", show_default=True,
+              help="csv: one CSV file per table; json: one JSON array of objects per table.")  # fmt: skip
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new or empty folder for the export.")  # fmt: skip
+@click.option("--lang", "language", default="en", show_default=True,
+              help="Language of the labels in the codebook and datapackage.json.")  # fmt: skip
+@translations_option("Take labels from this translations folder instead of the shipped one.")
+@click.option("--force", is_flag=True, help="Replace an earlier export in --out.")
+@PROGRESS_OPTION
+def export(
+    data_dir: Path,
+    identity_file: Path,
+    passphrase_file: Path | None,
+    table_format: str,
+    out_dir: Path,
+    language: str,
+    translations_dir: Path | None,
+    force: bool,
+    progress: bool | None,
+) -> None:
+    """Decrypt the hub's records into one table per form version, with a codebook.
+
+    Writes OUT/<form>-v<version>.csv (or .json), the codebook and a Frictionless
+    datapackage.json. A record that cannot be decrypted is listed with the reason
+    and the others are still exported; the exit status is then 1.
+    """
+    plan = plan_export(
+        data_dir, out_dir, table_format=table_format, language=language,
+        translations_dir=translations_dir, force=force,
+    )  # fmt: skip
+    identities = unlock_hub_identities(identity_file, passphrase_file)
+    if plan.recipient not in {identity.recipient().to_string() for identity in identities}:
+        click.echo(
+            f"Warning: {identity_file.name} is not the key of this hub ({plan.recipient}); "
+            "only records also sealed to it (an escrow key) will open.",
+            err=True,
+        )
+    with progress_bar(plan.total, progress, "Decrypting records") as advance:
+        report = run_export(plan, identities, advance=advance)
+    _print_report(report)
+    if report.failed:
+        raise FieldkitError(
+            f"{report.failed} of {report.failed + report.exported} records could not be exported "
+            f"(listed above); the other {report.exported} are in {report.out_dir}"
+        )

@@ -1,0 +1,196 @@
+"""``fieldkit hub serve | password | enrol-upstream | forward``: the hub over HTTP.
+
+``serve`` runs the hub's web app (API for kits and hubs, pages for the operator) with
+waitress. ``password`` sets the operator password. ``enrol-upstream`` enrols this hub at
+a national hub with a token from it, and ``forward`` sends this hub's merged ciphertext
+there. ``docs/sync.md`` explains how kits and hubs talk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from waitress import create_server
+
+from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
+from fieldkit.cli.passphrase import read_passphrase
+from fieldkit.core.errors import FieldkitError
+from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forward_with_retries, upstream_summary
+from sync.hub.store import HubStore
+from sync.hub.web import HubSettings, create_hub_app
+from sync.hub.web.auth import MIN_PASSWORD_LENGTH, OperatorPassword
+from sync.protocol.client import Backoff
+from sync.protocol.enrolment import EnrolmentToken
+
+DEFAULT_HUB_PORT = 8090
+_PASSWORD_FILE = click.option(
+    "--passphrase-file",
+    type=EXISTING_FILE,
+    default=None,
+    help="Read the operator password from the first line of FILE (for unattended use).",
+)
+
+
+def _new_password(passphrase_file: Path | None) -> str:
+    password = read_passphrase(passphrase_file, prompt="New hub operator password", confirm=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise FieldkitError(f"choose an operator password of at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+@click.command("password")
+@HUB_DATA_OPTION
+@_PASSWORD_FILE
+def password(data_dir: Path, passphrase_file: Path | None) -> None:
+    """Set (or change) the password of the hub's operator pages.
+
+    Stored as an scrypt hash in HUBDIR/operator-password.json; changing it logs out
+    every open session.
+    """
+    HubStore(data_dir).close()  # a missing or damaged hub folder is reported first
+    OperatorPassword.for_hub(data_dir).set(_new_password(passphrase_file))
+    click.echo("Operator password set.")
+
+
+@click.command("serve")
+@HUB_DATA_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 for every network; see docs/sync.md).")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_HUB_PORT, show_default=True,
+              help="Port (0 picks a free one).")  # fmt: skip
+@_PASSWORD_FILE
+@click.option("--secure-cookies", is_flag=True,
+              help="Send the login cookie over HTTPS only (when a TLS proxy is in front).")  # fmt: skip
+def serve(data_dir: Path, host: str, port: int, passphrase_file: Path | None, secure_cookies: bool) -> None:
+    """Serve the hub: the API kits push to, and the operator's pages (waitress).
+
+    On the first run it asks for the operator password (or reads --passphrase-file)
+    and stores its hash; later, --passphrase-file must hold the same password.
+    """
+    store = HubStore(data_dir)
+    try:
+        secret = OperatorPassword.for_hub(data_dir)
+        if not secret.exists():
+            secret.set(_new_password(passphrase_file))
+            click.echo("Operator password set.")
+        elif passphrase_file is not None:
+            given = read_passphrase(passphrase_file, prompt="Hub operator password")
+            if not secret.check(given):
+                raise FieldkitError(
+                    f"the password in {passphrase_file} is not the hub's operator password "
+                    "(change it with 'fieldkit hub password')"
+                )
+        # The report pages (sync/hub/reports/web.py) show files 'fieldkit hub report' left here.
+        from sync.hub.reports.web import reports_pages
+
+        settings = HubSettings(secure_cookies=secure_cookies)
+        app = create_hub_app(settings, store, pages=[reports_pages()])
+        try:
+            server = create_server(
+                app, host=host, port=port, threads=6, ident="fieldkit-hub",
+                max_request_body_size=store.limits.max_bundle_bytes + 1024 * 1024,
+            )  # fmt: skip
+        except OSError as error:
+            raise FieldkitError(
+                f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port"
+            ) from None
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{server.effective_port}"
+        click.echo(f"fieldkit hub {store.config.hub_id} is serving")
+        click.echo(f"  kits push to: {url}")
+        click.echo(f"  operator pages: {url}/operator/")
+        click.echo("ready")
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        finally:
+            server.close()
+    finally:
+        store.close()
+
+
+def _token(token_text: str | None, token_file: Path | None) -> EnrolmentToken:
+    if (token_text is None) == (token_file is None):
+        raise FieldkitError("give exactly one of --token or --token-file")
+    if token_file is not None:
+        try:
+            data = token_file.read_bytes()
+        except OSError as error:
+            raise FieldkitError(f"cannot read {token_file}: {error.strerror or error}") from None
+        return EnrolmentToken.from_file_bytes(data)
+    return EnrolmentToken.from_text(token_text or "")
+
+
+@click.command("enrol-upstream")
+@HUB_DATA_OPTION
+@click.option("--to", "url", required=True, help="The upstream (national) hub's address, e.g. https://hub.example.org")
+@click.option("--token", "token_text", default=None, help="A token from the upstream hub ('fieldkit hub enrol').")
+@click.option("--token-file", type=EXISTING_FILE, default=None, help="A token file from the upstream hub.")
+def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, token_file: Path | None) -> None:
+    """Enrol this hub at an upstream hub over HTTP, so that 'hub forward' can send there.
+
+    This hub gets a forwarding key of its own (HUBDIR/forward-key.pem); the upstream hub
+    enrols it as a source of kind 'hub' with the one-time token.
+    """
+    token = _token(token_text, token_file)
+    with HubStore(data_dir) as store:
+        upstream = enrol_upstream(store, url, token)
+        recipient = store.config.recipient
+    click.echo(f"Enrolled at hub {upstream.hub_id} ({upstream.url}); 'fieldkit hub forward' now sends there.")
+    if upstream.recipient and upstream.recipient != recipient:
+        click.echo(
+            f"Note: hub {upstream.hub_id} has another recipient ({upstream.recipient}). It can read only "
+            "records that kits also sealed to it (for example as their --escrow-recipient).",
+            err=True,
+        )
+
+
+@click.command("forward")
+@HUB_DATA_OPTION
+@click.option("--to", "url", default=None, help="The upstream hub (default: the one this hub enrolled at).")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True,
+              help="At most this many records per bundle.")  # fmt: skip
+@click.option("--attempts", type=click.IntRange(1, 1000), default=6, show_default=True,
+              help="Give up after this many failed tries.")  # fmt: skip
+@click.option("--forever", is_flag=True, help="Keep trying until everything is acknowledged.")
+@click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=300.0, show_default=True,
+              help="Longest wait between tries, in seconds.")  # fmt: skip
+def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever: bool, max_wait: float) -> None:
+    """Send this hub's merged ciphertext to the upstream hub, without decrypting it.
+
+    Bundles are signed with this hub's forwarding key; records keep their kit id and
+    metadata. Only records a verified receipt lists count as forwarded, so running it
+    again sends only what is new.
+    """
+    with HubStore(data_dir) as store:
+        if not (data_dir / FORWARD_DB_FILE).exists():
+            raise FieldkitError(
+                "this hub forwards nowhere yet: run 'fieldkit hub enrol-upstream --data HUBDIR --to URL "
+                "--token TOKEN' with a token from the upstream hub first"
+            )
+        with ForwardState(data_dir) as state:
+            upstream = state.find(url)
+        outcome = forward_with_retries(
+            store,
+            upstream,
+            attempts=None if forever else attempts,
+            backoff=Backoff(first=min(2.0, max_wait), cap=max_wait),
+            batch=batch,
+            echo=click.echo,
+        )
+        with ForwardState(data_dir) as state:
+            latest = next((u for u in state.upstreams() if u.hub_id == upstream.hub_id), upstream)
+    if outcome.error is not None:
+        raise FieldkitError(
+            f"forwarding stopped: {outcome.error} ({outcome.marked} records acknowledged before that, "
+            f"{outcome.remaining} still to send)"
+        )
+    if outcome.bundles == 0:
+        click.echo(f"Nothing to forward: hub {upstream.hub_id} has acknowledged every accepted record.")
+    else:
+        click.echo(f"Forwarded {outcome.marked} records in {outcome.bundles} bundle(s) to hub {upstream.hub_id}.")
+    click.echo(f"Upstream: {upstream_summary(latest)}")
+
+
+__all__ = ["enrol_upstream_command", "forward", "password", "serve"]

@@ -1,0 +1,147 @@
+"""Kit commands: ``fieldkit init``, ``simulate`` and ``wipe``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.core import paths
+from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.storage.atomic import remove_durably
+from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, init_kit, load_config, unlock
+from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.simulate import simulate as run_simulation
+
+DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The kit's data folder.",
+)
+WORK_FACTOR_OPTION = click.option(
+    "--kdf-work-factor",
+    type=click.IntRange(10, 22),
+    default=DEFAULT_WORK_FACTOR,
+    hidden=True,  # tests use a cheaper scrypt; people should keep the default
+)
+
+
+def open_unlocked(data_dir: Path, passphrase_file: Path | None):
+    load_config(data_dir)  # a missing kit is reported before asking for a passphrase
+    passphrase = read_passphrase(passphrase_file, prompt="Kit passphrase")
+    return unlock(data_dir, passphrase)
+
+
+def finaliser_for(kit) -> Finaliser:
+    return Finaliser(kit, RecordStore(kit.data_dir), DraftStore(kit.data_dir / "drafts", kit.draft_key))
+
+
+def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
+    """The hub's recipient from --hub-recipient (the key) or --hub-recipient-file (a file)."""
+    if text is not None and recipient_file is not None:
+        raise FieldkitError("give --hub-recipient or --hub-recipient-file, not both")
+    if recipient_file is not None:
+        return read_recipient_file(recipient_file)
+    if text is None:
+        raise FieldkitError(
+            "give the hub's public key: --hub-recipient-file HUBKEYS/hub-recipient.txt (from 'fieldkit hub "
+            "keygen') or --hub-recipient age1..."
+        )
+    text = text.strip()
+    if not text.lower().startswith("age1") and ("/" in text or text.endswith(".txt") or Path(text).exists()):
+        raise FieldkitError(
+            f"--hub-recipient takes the key itself (age1...), and {text} looks like a file: "
+            f"give --hub-recipient-file {text}"
+        )
+    return parse_recipient_text(text)
+
+
+@click.command("init")
+@DATA_OPTION
+@click.option("--hub-recipient-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The hub's hub-recipient.txt (from 'fieldkit hub keygen').")  # fmt: skip
+@click.option("--hub-recipient", metavar="age1...", default=None,
+              help="The hub's public key itself, instead of --hub-recipient-file.")  # fmt: skip
+@click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
+@PASSPHRASE_FILE_OPTION
+@WORK_FACTOR_OPTION
+def init(
+    data_dir: Path,
+    hub_recipient_file: Path | None,
+    hub_recipient: str | None,
+    escrow_recipient: str | None,
+    passphrase_file: Path | None,
+    kdf_work_factor: int,
+) -> None:
+    """Create a kit: its id, signing key, recipients and draft-key salt.
+
+    Give the hub's public key with --hub-recipient-file (or the key itself with
+    --hub-recipient). The kit passphrase protects the signing key and the drafts;
+    it is asked for twice unless --passphrase-file is given.
+    """
+    # Every key is checked before the passphrase is asked for, so a mistake costs no typing.
+    recipient = hub_recipient_from(hub_recipient, hub_recipient_file)
+    escrow = parse_recipient_text(escrow_recipient.strip()) if escrow_recipient is not None else None
+    passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
+    config = init_kit(data_dir, recipient, passphrase, escrow_recipient=escrow, work_factor=kdf_work_factor)
+    click.echo(f"Created kit {config.kit_id} in {data_dir}")
+    click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back.")
+
+
+@click.command("simulate")
+@DATA_OPTION
+@click.option(
+    "--responses", "count", required=True, type=click.IntRange(1, 1_000_000), help="How many interviews to make."
+)
+@click.option("--seed", type=int, default=None, help="Make the same answers every time.")
+@click.option("--text-answer", default=None, help="Put TEXT into every free-text answer (canary tests).")
+@PASSPHRASE_FILE_OPTION
+def simulate(
+    data_dir: Path, count: int, seed: int | None, text_answer: str | None, passphrase_file: Path | None
+) -> None:
+    """Fill the shipped forms with random, plausible answers through the real finalise path.
+
+    Prints each record id on its own line once that record is durable.
+    """
+    kit = open_unlocked(data_dir, passphrase_file)
+    forms = load_directory(paths.forms_dir())
+    finaliser = finaliser_for(kit)
+    for record_id in run_simulation(finaliser, forms, count, seed=seed, text_answer=text_answer):
+        click.echo(record_id)
+        sys.stdout.flush()
+
+
+@click.command("wipe")
+@DATA_OPTION
+@click.option(
+    "--confirm", "confirmation", default=None, metavar="KIT_ID", help="Confirm without a prompt by giving the kit id."
+)
+def wipe(data_dir: Path, confirmation: str | None) -> None:
+    """Destroy this kit's drafts and keys (crypto-erasure).
+
+    Sealed records stay: only the hub can read them. Without the keys file, the
+    drafts cannot be decrypted even with the passphrase. Type the kit id to confirm.
+    """
+    config = load_config(data_dir)
+    if confirmation is None:
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise FieldkitError("wipe needs confirmation: give --confirm KIT_ID (no terminal to ask on)")
+        confirmation = click.prompt(f"This destroys all drafts and keys of {config.kit_id}. Type the kit id to confirm")
+    if confirmation.strip() != config.kit_id:
+        raise FieldkitError("the kit id does not match; nothing was wiped")
+    with writer_lock(data_dir):
+        remove_durably(data_dir / KEYS_FILE)
+        drafts = data_dir / "drafts"
+        if drafts.exists():
+            shutil.rmtree(drafts)
+    click.echo(f"Wiped the keys and drafts of {config.kit_id}. Sealed records remain, readable only by the hub.")

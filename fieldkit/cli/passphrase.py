@@ -1,0 +1,44 @@
+"""Getting a passphrase from the person at the keyboard, or from a file for unattended use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fieldkit.core.errors import FieldkitError
+
+MIN_NEW_PASSPHRASE_LENGTH = 8
+
+
+def read_passphrase(passphrase_file: Path | None, *, prompt: str, confirm: bool = False) -> str:
+    """The passphrase from ``passphrase_file`` (its first line) or asked on the terminal.
+
+    ``confirm`` asks twice and enforces a minimum length: use it when a passphrase is
+    being chosen, not when one is being checked.
+    """
+    if passphrase_file is not None:
+        try:
+            text = passphrase_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise FieldkitError(f"cannot read the passphrase file {passphrase_file}: {error}") from None
+        lines = text.splitlines()
+        passphrase = lines[0] if lines else ""
+    elif sys.stdin is not None and sys.stdin.isatty():
+        passphrase = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    else:
+        raise FieldkitError("a passphrase is needed and there is no terminal to ask on: use --passphrase-file FILE")
+    if not passphrase:
+        raise FieldkitError("the passphrase is empty")
+    if confirm and len(passphrase) < MIN_NEW_PASSPHRASE_LENGTH:
+        raise FieldkitError(f"choose a passphrase of at least {MIN_NEW_PASSPHRASE_LENGTH} characters")
+    return passphrase
+
+
+PASSPHRASE_FILE_OPTION = click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the passphrase from the first line of FILE instead of asking (for unattended use).",
+)

@@ -1,0 +1,99 @@
+"""``fieldkit hub report``: scorecards per centre and principle, with small numbers suppressed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldkit.cli.options import (
+    HUB_DATA_OPTION,
+    IDENTITY_OPTION,
+    PROGRESS_OPTION,
+    progress_bar,
+    translations_option,
+    unlock_hub_identities,
+)
+from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core.errors import FieldkitError
+from sync.hub.reports.run import FIGURES_FILE, REPORT_FILE, write_report
+from sync.hub.reports.suppression import DEFAULT_THRESHOLD, MINIMUM_THRESHOLD
+from sync.hub.store import HubStore
+
+
+@click.command("report")
+@HUB_DATA_OPTION
+@IDENTITY_OPTION
+@PASSPHRASE_FILE_OPTION
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for report.html and figures.csv (replaced if there).",
+)
+@click.option("--lang", "language", default="en", show_default=True, help="Language of the report.")
+@click.option("--region", default=None, help="Only the centres whose region code is this.")
+@click.option(
+    "--threshold",
+    type=int,
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help=f"Counts of people below this show as '<N' (at least {MINIMUM_THRESHOLD}).",
+)
+@translations_option("Take the report's words from this translations folder instead of the shipped one.")
+@PROGRESS_OPTION
+def report(
+    data_dir: Path,
+    identity_file: Path,
+    passphrase_file: Path | None,
+    out_dir: Path,
+    language: str,
+    region: str | None,
+    threshold: int,
+    translations_dir: Path | None,
+    progress: bool | None,
+) -> None:
+    """Write scorecards: rights red flags and ratings per centre and principle.
+
+    Writes OUT/report.html (one printable page, nothing outside it) and
+    OUT/figures.csv (every figure the page shows), and copies them to
+    DATA/reports/latest for the hub's operator page. Counts from fewer than
+    THRESHOLD people show as "<THRESHOLD". A record that cannot be opened is
+    listed and the report is still written; the exit status is then 1.
+    """
+    if threshold < MINIMUM_THRESHOLD:
+        raise FieldkitError(
+            f"--threshold must be at least {MINIMUM_THRESHOLD}: smaller counts could point at the people behind them"
+        )
+    with HubStore(data_dir) as store:
+        total = store.record_count()
+    identities = unlock_hub_identities(identity_file, passphrase_file)
+    with progress_bar(total, progress, "Reading records") as advance:
+        result = write_report(
+            data_dir,
+            out_dir,
+            identities,
+            language=language,
+            region=region,
+            threshold=threshold,
+            translations_dir=translations_dir,
+            advance=advance,
+        )
+    collected = result.collected
+    for line in collected.problem_lines():
+        click.echo(line, err=True)
+    if region is not None and not result.cards.centres:
+        click.echo(f"Warning: no centre has the region code {region!r}; the report lists no centre.", err=True)
+    click.echo(f"Wrote {result.out_dir / REPORT_FILE} and {result.out_dir / FIGURES_FILE}:")
+    click.echo(f"  {len(result.cards.centres)} centres, {result.figures} figures, threshold {threshold}")
+    click.echo(f"  {len(collected.facts)} records used of {total}")
+    for reason, count in sorted(collected.not_used.items()):
+        click.echo(f"  {count} records not used: {reason.replace('_', ' ')}")
+    if collected.quarantined:
+        click.echo(f"  {collected.quarantined} record ids in quarantine were not read ('fieldkit hub status')")
+    click.echo(f"Copied to {result.latest_dir} for the hub's page (aggregate, suppressed figures only).")
+    if collected.problems:
+        raise FieldkitError(
+            f"{len(collected.problems)} records could not be opened (listed above); the report leaves them out"
+        )

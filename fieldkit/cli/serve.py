@@ -1,0 +1,85 @@
+"""``fieldkit serve``: unlock a kit and serve interviews to phones on the local network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fieldkit.cli.kit import DATA_OPTION, open_unlocked
+from fieldkit.cli.options import translations_option
+from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core import paths
+from fieldkit.core.formengine.catalogue import load_serving_forms
+from fieldkit.kit.serving import DEFAULT_PORT, serve_kit
+from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104 - phones on the local network must reach the kit
+HOST_OPTION = click.option(
+    "--host", default=ALL_INTERFACES, show_default=True, help="Address to listen on (0.0.0.0: every network)."
+)
+PORT_OPTION = click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0 picks a free one)."
+)
+FORMS_DIR_OPTION = click.option(
+    "--forms",
+    "forms_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of form definitions to serve (default: the shipped forms).",
+)
+TRANSLATIONS_DIR_OPTION = translations_option("Folder of the gettext catalogues (default: the shipped translations).")
+
+
+def _codes(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_INTERVIEWER_CODES
+    codes = tuple(code.strip() for code in text.split(",") if code.strip())
+    if not codes or any(not code.isalnum() or len(code) > 12 for code in codes):
+        raise click.BadParameter(
+            "give codes like P01,P02: letters and digits, at most 12 each", param_hint="--interviewer-codes"
+        )
+    return codes
+
+
+@click.command("serve")
+@DATA_OPTION
+@HOST_OPTION
+@PORT_OPTION
+@PASSPHRASE_FILE_OPTION
+@FORMS_DIR_OPTION
+@TRANSLATIONS_DIR_OPTION
+@click.option(
+    "--interviewer-codes", default=None, help="Comma-separated codes interviewers choose from (default P01-P20)."
+)
+@click.option(
+    "--allow-incomplete-translations",
+    is_flag=True,
+    help="Pilot mode: offer forms in languages whose translation is incomplete; records say so.",
+)
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    passphrase_file: Path | None,
+    forms_dir: Path | None,
+    translations_dir: Path | None,
+    interviewer_codes: str | None,
+    allow_incomplete_translations: bool,
+) -> None:
+    """Unlock the kit and serve the interview to phones (waitress).
+
+    Prints every address phones can use, a one-time pairing code and its QR
+    code. Stop with Ctrl+C: the draft key leaves memory with the process.
+
+    A form file or a language catalogue with errors is left out and named in
+    the output and on the operator page; the kit serves the rest.
+    """
+    settings = WebSettings(
+        interviewer_codes=_codes(interviewer_codes),
+        allow_incomplete_translations=allow_incomplete_translations,
+        translations_dir=translations_dir or paths.translations_dir(),
+    )
+    kit = open_unlocked(data_dir, passphrase_file)
+    forms, broken_forms = load_serving_forms(forms_dir or paths.forms_dir())
+    serve_kit(kit, forms, settings, host=host, port=port, broken_forms=broken_forms)

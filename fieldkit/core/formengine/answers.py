@@ -1,0 +1,238 @@
+"""Answers: from what a phone sends, to typed values checked against the form.
+
+Answers are kept as JSON-friendly values: ``int`` for integer and likert items,
+``float`` for decimals, ``"YYYY-MM-DD"`` for dates, a choice id for single choices,
+a sorted list of choice ids for multiple choices, and ``"prefer_not"`` or
+``"dont_know"`` where the item offers them. The server checks every answer here,
+whatever the browser did, so skip logic and constraints hold with JavaScript off
+and against a hostile client.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fieldkit.core.formengine.expressions import SELF, ExpressionError
+from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
+
+Answers = Mapping[str, Any]
+
+
+class AnswerError(ValueError):
+    """An answer that does not fit its item; ``str()`` is safe to show the interviewer."""
+
+
+def parse_answer(item: Item, raw: str | Sequence[str] | None) -> Any:
+    """Turn submitted text (or several values for multiple choice) into a typed answer.
+
+    Returns ``None`` for "no answer". Raises :class:`AnswerError` with a message for the
+    interviewer when the text cannot be an answer to this item.
+    """
+    if isinstance(raw, str | type(None)):
+        values = [] if raw is None or raw.strip() == "" else [raw.strip()]
+    else:
+        values = [value.strip() for value in raw if isinstance(value, str) and value.strip()]
+    if not values:
+        return None
+    special = [value for value in values if value in OFFERS]
+    if special:
+        if len(values) > 1 or special[0] not in item.offer:
+            raise AnswerError("Choose either an answer or one of the other options, not both.")
+        return special[0]
+    if item.type == "select_multiple":
+        return _check_choices(item, values)
+    if len(values) > 1:
+        raise AnswerError("Give one answer only.")
+    return _convert(item, values[0])
+
+
+def _convert(item: Item, text: str) -> Any:
+    if item.type == "text":
+        return text
+    if item.type == "integer":
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise AnswerError("Enter a whole number, such as 12.") from None
+    if item.type == "decimal":
+        try:
+            number = float(text.replace(",", "."))
+        except ValueError:
+            raise AnswerError("Enter a number, such as 2.5.") from None
+        if not math.isfinite(number):
+            raise AnswerError("Enter a number, such as 2.5.")
+        return number
+    if item.type == "likert":
+        if text not in {"1", "2", "3", "4", "5"}:
+            raise AnswerError("Choose one of the five answers.")
+        return int(text)
+    if item.type == "date":
+        try:
+            return datetime.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise AnswerError("Enter a date as year-month-day, such as 2026-03-31.") from None
+    if item.type in ("select_one", "yes_no", "consent"):
+        if text not in item.choice_ids():
+            raise AnswerError("Choose one of the answers shown.")
+        return text
+    raise AnswerError("This item takes no answer.")
+
+
+def _check_choices(item: Item, values: Sequence[str]) -> list[str]:
+    allowed = item.choice_ids()
+    if any(value not in allowed for value in values):
+        raise AnswerError("Choose from the answers shown.")
+    return sorted(set(values), key=allowed.index)
+
+
+def expression_value(item: Item, value: Any) -> Any:
+    """The value an expression sees: special answers count as unanswered, dates as dates."""
+    if value is None or value in OFFERS:
+        return None
+    if item.type == "date" and isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            return None
+    if item.type == "select_multiple" and isinstance(value, list):
+        return frozenset(value)
+    return value
+
+
+def expression_answers(form: Form, answers: Answers) -> dict[str, Any]:
+    return {item.id: expression_value(item, answers.get(item.id)) for item in form.items if item.takes_answer}
+
+
+def is_relevant(form: Form, item: Item, answers: Answers, *, today: datetime.date | None = None) -> bool:
+    """Whether the item is shown, given the answers so far (its section's condition too)."""
+    values = expression_answers(form, answers)
+    section = form.section_of(item.id)
+    for condition in (section.relevant, item.relevant):
+        if condition is not None and condition.evaluate(values, today=today) is not True:
+            return False
+    return True
+
+
+def section_is_relevant(form: Form, section_id: str, answers: Answers, *, today: datetime.date | None = None) -> bool:
+    for section in form.sections:
+        if section.id == section_id:
+            if section.relevant is None:
+                return True
+            return section.relevant.evaluate(expression_answers(form, answers), today=today) is True
+    raise KeyError(section_id)
+
+
+def check_answer(
+    form: Form, item: Item, value: Any, answers: Answers, *, today: datetime.date | None = None
+) -> str | None:
+    """Why ``value`` is not acceptable for ``item`` (a message for the interviewer), or None."""
+    if value is None:
+        return None
+    if value in OFFERS:
+        return None if value in item.offer else "This option is not offered for this question."
+    problem = _type_problem(item, value)
+    if problem:
+        return problem
+    if item.constraint is not None:
+        values = expression_answers(form, answers)
+        values[SELF] = values[item.id] = expression_value(item, value)
+        try:
+            satisfied = item.constraint.evaluate(values, today=today)
+        except ExpressionError:
+            satisfied = False
+        if satisfied is not True:
+            return item.constraint_message
+    return None
+
+
+def _type_problem(item: Item, value: Any) -> str | None:
+    kind = item.type
+    if kind == "text":
+        if not isinstance(value, str):
+            return "Enter text."
+        if item.max_length is not None and len(value) > item.max_length:
+            return f"Use at most {item.max_length} characters."
+        return None
+    if kind in ("integer", "decimal", "likert"):
+        number_types = (int,) if kind != "decimal" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number_types):
+            return "Enter a number."
+        if kind == "likert":
+            return None if value in (1, 2, 3, 4, 5) else "Choose one of the five answers."
+        if item.min is not None and value < item.min:
+            return f"Enter {_number(item.min)} or more."
+        if item.max is not None and value > item.max:
+            return f"Enter {_number(item.max)} or less."
+        return None
+    if kind == "date":
+        try:
+            datetime.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return "Enter a date as year-month-day."
+        return None
+    if kind == "select_multiple":
+        if not isinstance(value, list) or any(choice not in item.choice_ids() for choice in value):
+            return "Choose from the answers shown."
+        return None
+    if kind in ("select_one", "yes_no", "consent"):
+        return None if value in item.choice_ids() else "Choose one of the answers shown."
+    return "This item takes no answer."
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def validate_record(form: Form, answers: Answers, *, today: datetime.date | None = None) -> dict[str, Any]:
+    """The answers to keep for a finalised record, or AnswerError naming the first problem.
+
+    Answers to unknown items are refused; answers to items hidden by skip logic are
+    dropped, so a record never holds an answer its form would not have asked for.
+    """
+    unknown = set(answers) - {item.id for item in form.items if item.takes_answer}
+    if unknown:
+        raise AnswerError(f"answers for items the form does not have: {', '.join(sorted(unknown))}")
+    kept: dict[str, Any] = {}
+    for item in form.items:
+        if not item.takes_answer or answers.get(item.id) is None:
+            continue
+        if not is_relevant(form, item, answers, today=today):
+            continue
+        problem = check_answer(form, item, answers[item.id], answers, today=today)
+        if problem:
+            raise AnswerError(f"{item.id}: {problem}")
+        kept[item.id] = answers[item.id]
+    return kept
+
+
+def missing_consent(form: Form, answers: Answers, *, through: str | None = None) -> Item | None:
+    """The first consent item not answered "given", or None when consent stands.
+
+    Only the sections up to and including ``through`` count (every section when it is
+    None), so a page may ask for the consent it holds. Skip logic is ignored on
+    purpose: no condition, however written, can let answers in without consent.
+    """
+    for section in form.sections:
+        for item in section.items:
+            if item.type == "consent" and answers.get(item.id) != CONSENT_GIVEN:
+                return item
+        if section.id == through:
+            break
+    return None
+
+
+__all__ = [
+    "DONT_KNOW",
+    "PREFER_NOT",
+    "AnswerError",
+    "check_answer",
+    "expression_answers",
+    "is_relevant",
+    "missing_consent",
+    "parse_answer",
+    "section_is_relevant",
+    "validate_record",
+]

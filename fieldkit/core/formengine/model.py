@@ -1,0 +1,167 @@
+"""The in-memory shape of a form definition: frozen, validated, read by everyone.
+
+The loader (``loader.py``) is the only place that builds these objects; the web
+pages, the simulator, the translations extractor and the hub all read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from fieldkit.core.formengine.expressions import Expression, ValueType
+
+ITEM_TYPES = (
+    "note",
+    "text",
+    "integer",
+    "decimal",
+    "select_one",
+    "select_multiple",
+    "date",
+    "yes_no",
+    "likert",
+    "consent",
+)
+
+TAGS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "modality", "harm_reduction", "rights")
+PRINCIPLES = TAGS[:7]
+RATED_TAGS = (*PRINCIPLES, "harm_reduction", "rights")
+
+# The five QualityRights levels, best first; scoring rules are tried in this order.
+LEVELS = ("full", "partial", "initiated", "not_initiated", "not_applicable")
+
+# Answers offered beside an item's own ones. They are stored under these names,
+# which the loader reserves so that no choice list can reuse them.
+PREFER_NOT = "prefer_not"
+DONT_KNOW = "dont_know"
+OFFERS = (PREFER_NOT, DONT_KNOW)
+
+CONSENT_GIVEN = "given"
+CONSENT_DECLINED = "declined"
+
+LIKERT_SCALES = ("agreement", "frequency", "quality")
+LIKERT_VALUES = (1, 2, 3, 4, 5)
+
+TEXT_MAX_LENGTH_DEFAULT = 500
+TEXT_MAX_LENGTH_LIMIT = 5000
+
+VALUE_TYPES: Mapping[str, ValueType] = MappingProxyType(
+    {
+        "text": ValueType.TEXT,
+        "integer": ValueType.NUMBER,
+        "decimal": ValueType.NUMBER,
+        "select_one": ValueType.CHOICE,
+        "select_multiple": ValueType.CHOICES,
+        "date": ValueType.DATE,
+        "yes_no": ValueType.CHOICE,
+        "likert": ValueType.NUMBER,
+        "consent": ValueType.CHOICE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+    translator_note: str = ""
+
+
+YES_NO_CHOICES = (Choice("yes", "Yes"), Choice("no", "No"))
+CONSENT_CHOICES = (
+    Choice(CONSENT_GIVEN, "Consent given"),
+    Choice(CONSENT_DECLINED, "Declined"),
+)
+
+
+@dataclass(frozen=True)
+class ScoringRule:
+    """One level of an item's scoring: either a set of answer values or a condition."""
+
+    level: str
+    values: frozenset[object] = frozenset()
+    condition: Expression | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    type: str
+    label: str
+    line: int = 0
+    hint: str = ""
+    required: bool = False
+    relevant: Expression | None = None
+    constraint: Expression | None = None
+    constraint_message: str = ""
+    choice_list: str | None = None
+    choices: tuple[Choice, ...] = ()
+    offer: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: str = ""
+    scoring: tuple[ScoringRule, ...] = ()
+    sensitive: bool = False
+    translator_note: str = ""
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
+    scale: str | None = None
+
+    @property
+    def takes_answer(self) -> bool:
+        return self.type != "note"
+
+    @property
+    def value_type(self) -> ValueType | None:
+        return VALUE_TYPES.get(self.type)
+
+    def choice_ids(self) -> tuple[str, ...]:
+        return tuple(choice.id for choice in self.choices)
+
+    def principles(self) -> tuple[str, ...]:
+        return tuple(tag for tag in self.tags if tag in RATED_TAGS)
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    items: tuple[Item, ...]
+    line: int = 0
+    relevant: Expression | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    id: str
+    version: int
+    title: str
+    sections: tuple[Section, ...]
+    content_hash: str
+    description: str = ""
+    path: Path | None = None
+    choice_lists: Mapping[str, tuple[Choice, ...]] = field(default_factory=dict)
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(item for section in self.sections for item in section.items)
+
+    def item(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+    def section_of(self, item_id: str) -> Section:
+        for section in self.sections:
+            if any(item.id == item_id for item in section.items):
+                return section
+        raise KeyError(item_id)
+
+    @property
+    def key(self) -> str:
+        """``form-id@version``: how records and the lock file name this form."""
+        return f"{self.id}@{self.version}"

@@ -1,0 +1,76 @@
+"""Every piece of a form's wording, each with a stable context for translators.
+
+The context (gettext ``msgctxt``) names where a string lives, so that the same
+English text in two places can be translated differently, and a changed source
+string is matched to its old translation and marked fuzzy, not silently reused:
+
+    <form>/:title  <form>/:description  <form>/section:<section>
+    <form>/<item>  <form>/<item>:hint  <form>/<item>:constraint  <form>/<item>/<choice>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fieldkit.core.formengine.model import Form, Item
+
+BUILT_IN_CHOICE_TYPES = ("yes_no", "consent")  # their labels are interface strings
+
+
+@dataclass(frozen=True)
+class FormString:
+    context: str
+    text: str
+    comment: str
+    line: int
+
+
+def item_context(form: Form, item: Item, part: str = "") -> str:
+    return f"{form.id}/{item.id}{part}"
+
+
+def choice_context(form: Form, item: Item, choice_id: str) -> str:
+    return f"{form.id}/{item.id}/{choice_id}"
+
+
+def section_context(form: Form, section_id: str) -> str:
+    return f"{form.id}/section:{section_id}"
+
+
+def _item_comment(item: Item, note: str) -> str:
+    parts = []
+    if item.tags:
+        parts.append("Standards: " + ", ".join(item.tags))
+    if item.sensitive:
+        parts.append("sensitive question: keep the wording gentle")
+    if note:
+        parts.append(note)
+    return "; ".join(parts)
+
+
+def form_strings(form: Form) -> list[FormString]:
+    strings = [FormString(f"{form.id}/:title", form.title, "form title", 0)]
+    if form.description:
+        strings.append(FormString(f"{form.id}/:description", form.description, "form description", 0))
+    for section in form.sections:
+        strings.append(FormString(section_context(form, section.id), section.title, "section title", section.line))
+        for item in section.items:
+            comment = _item_comment(item, item.translator_note)
+            strings.append(FormString(item_context(form, item), item.label, comment, item.line))
+            if item.hint:
+                strings.append(FormString(item_context(form, item, ":hint"), item.hint, "hint; " + comment, item.line))
+            if item.constraint_message:
+                context = item_context(form, item, ":constraint")
+                strings.append(FormString(context, item.constraint_message, "error message", item.line))
+            if item.type in BUILT_IN_CHOICE_TYPES:
+                continue
+            for choice in item.choices:
+                strings.append(
+                    FormString(
+                        choice_context(form, item, choice.id),
+                        choice.label,
+                        _item_comment(item, choice.translator_note) + f"; answer to: {item.label[:60]}",
+                        item.line,
+                    )
+                )
+    return strings

@@ -1,0 +1,80 @@
+"""Reviewed translations, read at run time by the kit's pages and the hub's exports alike.
+
+Only reviewed entries count: an entry marked fuzzy is a translator's draft and
+is treated as untranslated, exactly as gettext's compiled catalogues treat it.
+Catalogues are read from the ``.po`` files and cached until a file changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from fieldkit.core.errors import FieldkitError
+
+SOURCE_LANGUAGE = "en"
+Key = tuple[str | None, str]  # (msgctxt, msgid)
+
+
+class CatalogueError(FieldkitError):
+    """A catalogue exists but cannot be read."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    language: str
+    translated: Mapping[Key, str]
+    fuzzy: frozenset[Key]
+    digest: str | None  # sha256 of the file, None when there is no file
+
+    def get(self, context: str | None, text: str) -> str | None:
+        return self.translated.get((context, text))
+
+
+def catalogue_path(translations_dir: Path, language: str, domain: str) -> Path:
+    return translations_dir / language / "LC_MESSAGES" / f"{domain}.po"
+
+
+def catalogue_languages(translations_dir: Path) -> list[str]:
+    """The source language, then every language with an interface catalogue."""
+    found = [SOURCE_LANGUAGE]
+    if translations_dir.is_dir():
+        found += sorted(
+            p.name for p in translations_dir.iterdir() if catalogue_path(translations_dir, p.name, "messages").is_file()
+        )
+    return found
+
+
+def load_catalogue(translations_dir: Path, language: str, domain: str) -> Catalogue:
+    """The reviewed translations of one catalogue (empty for the source language or no file)."""
+    path = catalogue_path(translations_dir, language, domain)
+    if language == SOURCE_LANGUAGE or not path.is_file():
+        return Catalogue(language, {}, frozenset(), None)
+    stat = path.stat()
+    return _read(path, language, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: Path, language: str, mtime_ns: int, size: int) -> Catalogue:
+    try:
+        data = path.read_bytes()
+        with path.open("rb") as handle:
+            catalogue = read_po(handle)
+    except (OSError, ValueError) as error:
+        raise CatalogueError(f"cannot read the catalogue {path}: {error}") from None
+    translated: dict[Key, str] = {}
+    fuzzy: set[Key] = set()
+    for message in catalogue:
+        if not isinstance(message.id, str) or not message.id:
+            continue
+        key = (message.context, message.id)
+        if message.fuzzy:
+            fuzzy.add(key)
+        elif isinstance(message.string, str) and message.string:
+            translated[key] = message.string
+    return Catalogue(language, translated, frozenset(fuzzy), "sha256:" + hashlib.sha256(data).hexdigest())

@@ -1,0 +1,126 @@
+"""One writer at a time per data folder, across threads and processes.
+
+TinyDB updates are read-modify-write: two writers that interleave would each write
+back a table missing the other's change, and ``RecordStore.repair`` must not tidy away
+a record that a ``put`` is half-way through. ``writer_lock`` serialises them. Inside one
+process a re-entrant thread lock per folder orders the threads (``flock`` alone would not:
+its locks belong to open files, and the web server's threads share one process);
+across processes (``fieldkit serve`` next to ``fieldkit sync export``) an exclusive
+``fcntl.flock`` on ``DATA/.lock`` does. The kernel drops a flock when its holder dies,
+so a killed process never leaves the folder locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fieldkit.core.storage.atomic import PRIVATE_FILE_MODE, StorageError
+
+__all__ = ["LOCK_FILE_NAME", "writer_lock"]
+
+LOCK_FILE_NAME = ".lock"
+_POLL_SECONDS = 0.01
+
+_registry_guard = threading.Lock()
+_thread_locks: dict[str, threading.RLock] = {}
+# Per thread: folder key -> (nesting depth, fd holding the flock).
+_held = threading.local()
+
+
+def _key(data_dir: Path) -> str:
+    return os.path.realpath(data_dir)
+
+
+def _thread_lock_for(key: str) -> threading.RLock:
+    with _registry_guard:
+        lock = _thread_locks.get(key)
+        if lock is None:
+            lock = _thread_locks[key] = threading.RLock()
+        return lock
+
+
+def _held_by_this_thread() -> dict[str, tuple[int, int]]:
+    held = getattr(_held, "locks", None)
+    if held is None:
+        held = _held.locks = {}
+    return held
+
+
+def _busy_error(data_dir: Path, timeout: float) -> StorageError:
+    return StorageError(
+        f"Could not save in {data_dir}: another fieldkit process kept the data folder busy "
+        f"for {timeout:g} seconds. Nothing was saved; try again in a moment.",
+        path=data_dir,
+    )
+
+
+@contextmanager
+def writer_lock(data_dir: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the data folder's writer lock for the duration of the ``with`` block.
+
+    Re-entrant within a thread, so a caller may hold it around several storage calls
+    that take it themselves (``RecordStore.put`` does). ``timeout=None`` waits as long
+    as it takes; otherwise :class:`StorageError` is raised when the lock is still taken
+    after ``timeout`` seconds.
+    """
+    data_dir = Path(data_dir)
+    key = _key(data_dir)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    thread_lock = _thread_lock_for(key)
+    if not thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+        raise _busy_error(data_dir, timeout or 0.0)
+    try:
+        held = _held_by_this_thread()
+        depth, fd = held.get(key, (0, -1))
+        if depth == 0:
+            fd = _open_and_flock(data_dir, deadline, timeout)
+        held[key] = (depth + 1, fd)
+        try:
+            yield
+        finally:
+            depth, fd = held[key]
+            if depth == 1:
+                del held[key]
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
+            else:
+                held[key] = (depth - 1, fd)
+    finally:
+        thread_lock.release()
+
+
+def _open_and_flock(data_dir: Path, deadline: float | None, timeout: float | None) -> int:
+    lock_path = data_dir / LOCK_FILE_NAME
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise StorageError.from_os_error(
+            exc, lock_path, action="lock", outcome="Nothing was saved"
+        ) from exc
+    try:
+        if deadline is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy_error(data_dir, timeout or 0.0) from None
+                time.sleep(_POLL_SECONDS)
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError):
+            raise StorageError.from_os_error(
+                exc, lock_path, action="lock", outcome="Nothing was saved"
+            ) from exc
+        raise

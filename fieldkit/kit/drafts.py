@@ -1,0 +1,93 @@
+"""Unfinished interviews, encrypted with the kit's draft key before they touch the disk.
+
+Each draft is one file, ``drafts/<draft id>.draft``: a version byte, a random
+96-bit nonce and AES-256-GCM ciphertext of the draft as JSON, with the draft id
+bound in as associated data so that files cannot be swapped between ids. The
+key exists only in the memory of an unlocked kit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage.atomic import ensure_private_dir, remove_durably, write_atomic
+
+_VERSION = b"\x01"
+_SUFFIX = ".draft"
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class DraftUnreadable(FieldkitError):
+    """A draft could not be opened: wrong key, damaged file, or no such draft."""
+
+
+@dataclass
+class Draft:
+    form_id: str
+    form_version: int
+    language: str
+    owner: str
+    started: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    section: str | None = None
+    pilot: bool = False
+    interviewer: str | None = None
+    draft_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+class DraftStore:
+    def __init__(self, directory: Path, key: bytes) -> None:
+        self.directory = directory
+        self._aead = AESGCM(key)
+
+    def _path(self, draft_id: str) -> Path:
+        if not isinstance(draft_id, str) or not _ID.match(draft_id):
+            raise DraftUnreadable("no such draft")
+        return self.directory / f"{draft_id}{_SUFFIX}"
+
+    def save(self, draft: Draft) -> None:
+        """Encrypt and write the draft durably (old or new version survives a crash)."""
+        path = self._path(draft.draft_id)
+        ensure_private_dir(self.directory)
+        plaintext = json.dumps(asdict(draft), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext, draft.draft_id.encode("ascii"))
+        write_atomic(path, _VERSION + nonce + sealed)
+
+    def load(self, draft_id: str) -> Draft:
+        path = self._path(draft_id)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            raise DraftUnreadable("no such draft") from None
+        if len(blob) < 1 + 12 + 16 or blob[:1] != _VERSION:
+            raise DraftUnreadable("the draft file is damaged")
+        try:
+            plaintext = self._aead.decrypt(blob[1:13], blob[13:], draft_id.encode("ascii"))
+            return Draft(**json.loads(plaintext))
+        except (InvalidTag, ValueError, TypeError):
+            raise DraftUnreadable("the draft cannot be opened with this kit's key") from None
+
+    def delete(self, draft_id: str) -> None:
+        remove_durably(self._path(draft_id))
+
+    def ids(self) -> Iterator[str]:
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
+            if _ID.match(path.stem):
+                yield path.stem
+
+    def count(self) -> int:
+        return sum(1 for _ in self.ids())

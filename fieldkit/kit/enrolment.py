@@ -1,0 +1,98 @@
+"""The kit's side of enrolment: a signed request, and storing the hub's key from its response.
+
+The exchange itself is described in :mod:`sync.protocol.enrolment`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fieldkit.kit.config import UnlockedKit, load_config
+from fieldkit.kit.outbox import EnrolledHub, PendingEnrolment, SyncState
+from sync.protocol.bundle import BundleError, check_source_id
+from sync.protocol.receipts import (
+    SignedDocumentError,
+    load_public_key,
+    read_signed_document,
+    sign_document,
+)
+
+if TYPE_CHECKING:
+    pass
+
+from sync.protocol.enrolment import (
+    REQUEST_FORMAT,
+    RESPONSE_FORMAT,
+    EnrolmentError,
+    EnrolmentToken,
+    normalise_token,
+    required_field,
+    token_sha256,
+)
+from sync.protocol.stamps import format_stamp, utcnow
+
+
+def make_enrolment_request(kit: UnlockedKit, token: EnrolmentToken, *, now: datetime.datetime | None = None) -> bytes:
+    """A request signed with the kit's key; remembers the pending enrolment in the kit."""
+    moment = now or utcnow()
+    config = kit.config
+    payload = {
+        "format": REQUEST_FORMAT,
+        "kind": "kit",
+        "kit_id": config.kit_id,
+        "epoch": config.epoch,
+        "public_key": config.signing_public_key,
+        "recipients": list(config.recipients),
+        "token": normalise_token(token.token),
+        "hub_id": token.hub_id,
+        "created": format_stamp(moment),
+    }
+    request = sign_document(payload, kit.signing_key)
+    SyncState(config.data_dir).set_pending_enrolment(
+        PendingEnrolment(
+            hub_id=token.hub_id,
+            receipt_public_key=token.receipt_public_key,
+            token_sha256=token_sha256(token.token),
+            created=format_stamp(moment),
+        )
+    )
+    return request
+
+
+def apply_enrolment_response(kit_dir: Path, response: bytes) -> EnrolledHub:
+    """Store the hub's receipt key from a verified response to this kit's request."""
+    config = load_config(kit_dir)
+    state = SyncState(Path(kit_dir))
+    pending = state.pending_enrolment()
+    if pending is None:
+        raise EnrolmentError("this kit has no enrolment in progress; run 'fieldkit sync enrol --token-file FILE' first")
+    try:
+        document = read_signed_document(response, RESPONSE_FORMAT, what="enrolment response")
+        payload = document.payload
+        hub_id = check_source_id(required_field(payload, "hub_id"), "hub id")
+        key_text = required_field(payload, "receipt_public_key")
+        key = load_public_key(key_text, "hub receipt key")
+    except (BundleError, SignedDocumentError) as error:
+        raise EnrolmentError(f"the enrolment response is not valid: {error}") from None
+    if payload.get("kit_id") != config.kit_id or payload.get("epoch") != config.epoch:
+        raise EnrolmentError(
+            f"the enrolment response is for kit {payload.get('kit_id')} (epoch "
+            f"{payload.get('epoch')}), not this kit ({config.kit_id}, epoch {config.epoch})"
+        )
+    if pending.hub_id is not None and hub_id != pending.hub_id:
+        raise EnrolmentError(
+            f"the enrolment response comes from hub {hub_id}, but the token was from hub {pending.hub_id}"
+        )
+    if pending.receipt_public_key is not None and key_text != pending.receipt_public_key:
+        raise EnrolmentError(
+            "the enrolment response carries another hub key than the token file named; it "
+            "is refused (ask the hub operator for a new token)"
+        )
+    if not document.verify(key):
+        raise EnrolmentError("the enrolment response's signature does not verify: it is forged or damaged")
+    hub = EnrolledHub(hub_id=hub_id, receipt_public_key=key_text, enrolled=format_stamp(utcnow()))
+    state.add_hub(hub)
+    state.clear_pending_enrolment()
+    return hub

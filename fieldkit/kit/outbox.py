@@ -1,0 +1,334 @@
+"""The kit's outbox: sealed records no hub has acknowledged, and the kit's sync state.
+
+The outbox is not a queue that finalise writes to: a record is *pending* simply when it
+is in the :class:`~fieldkit.core.storage.records.RecordStore` and no verified receipt has
+acknowledged it. So finalising an interview never touches this state, and nothing
+written at export can lose a record.
+
+State lives in ``DATA/sync.json`` (TinyDB on atomic writes, under the kit's writer
+lock), written only at export, receipt, enrolment and prune:
+
+- table ``outbox``, one document: ``next_seq`` and, per record that was ever exported,
+  its sequence number, SHA-256 and which hub acknowledged it (``acked_by``);
+- table ``hubs``: hubs this kit is enrolled with, with their receipt public keys;
+- table ``pending``: the enrolment in progress (what the token told us about the hub).
+
+Sequence numbers are assigned once, at a record's first export, and never reused
+(``next_seq`` only grows, even when pruned records leave the table).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tinydb
+from tinydb.table import Document
+
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage.atomic import write_atomic
+from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.core.storage.tinydb_storage import open_db
+from fieldkit.kit.config import UnlockedKit, load_config
+from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, SourceRef, build_bundle
+from sync.protocol.receipts import ReceiptError, load_public_key, read_receipt
+
+__all__ = [
+    "SYNC_STATE_FILE",
+    "EnrolledHub",
+    "Outbox",
+    "OutboxStatus",
+    "PendingEnrolment",
+    "PreparedBundle",
+    "ReceiptResult",
+    "SyncState",
+]
+
+SYNC_STATE_FILE = "sync.json"
+_STATE_DOC_ID = 1
+# Room kept per record for its tar header and padding and its manifest entry, so a
+# bundle built from records that fit stays under the size limit.
+_PER_RECORD_OVERHEAD = 2048
+_FIXED_OVERHEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EnrolledHub:
+    """A hub this kit sends to, and the key its receipts must verify with."""
+
+    hub_id: str
+    receipt_public_key: str
+    enrolled: str
+
+
+@dataclass(frozen=True)
+class PendingEnrolment:
+    """An enrolment request this kit made and whose response it still waits for."""
+
+    hub_id: str | None
+    receipt_public_key: str | None
+    token_sha256: str
+    created: str
+
+
+@dataclass(frozen=True)
+class PreparedBundle:
+    """A signed bundle of pending records, ready to write to a file or to push."""
+
+    data: bytes
+    count: int
+    first_seq: int
+    last_seq: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class ReceiptResult:
+    """What one receipt changed: ``marked`` records are now synced."""
+
+    hub_id: str
+    marked: int
+    already: int
+    ignored: int
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    records: int
+    pending: int
+    acknowledged: int
+    hubs: tuple[EnrolledHub, ...]
+    pending_enrolment: PendingEnrolment | None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SyncState:
+    """The kit's ``sync.json``. Every method takes the kit's writer lock around its write."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / SYNC_STATE_FILE
+
+    def _open(self) -> tinydb.TinyDB:
+        return open_db(self.path)
+
+    # -- hubs and enrolment --------------------------------------------------------
+
+    def hubs(self) -> list[EnrolledHub]:
+        with self._open() as db:
+            return [EnrolledHub(**doc) for doc in db.table("hubs").all()]
+
+    def add_hub(self, hub: EnrolledHub) -> None:
+        """Enrol with ``hub`` (replacing an earlier entry for the same hub id)."""
+        with writer_lock(self.data_dir), self._open() as db:
+            table = db.table("hubs")
+            table.remove(tinydb.Query().hub_id == hub.hub_id)
+            table.insert(
+                {
+                    "hub_id": hub.hub_id,
+                    "receipt_public_key": hub.receipt_public_key,
+                    "enrolled": hub.enrolled,
+                }
+            )
+
+    def pending_enrolment(self) -> PendingEnrolment | None:
+        with self._open() as db:
+            docs = db.table("pending").all()
+        return PendingEnrolment(**docs[0]) if docs else None
+
+    def set_pending_enrolment(self, pending: PendingEnrolment) -> None:
+        with writer_lock(self.data_dir), self._open() as db:
+            table = db.table("pending")
+            table.truncate()
+            table.insert(
+                {
+                    "hub_id": pending.hub_id,
+                    "receipt_public_key": pending.receipt_public_key,
+                    "token_sha256": pending.token_sha256,
+                    "created": pending.created,
+                }
+            )
+
+    def clear_pending_enrolment(self) -> None:
+        with writer_lock(self.data_dir), self._open() as db:
+            db.table("pending").truncate()
+
+    # -- outbox document -----------------------------------------------------------
+
+    def load_outbox(self) -> dict[str, Any]:
+        """``{"next_seq": int, "records": {record_id: {...}}}`` (a fresh copy)."""
+        with self._open() as db:
+            doc = db.table("outbox").get(doc_id=_STATE_DOC_ID)
+        if doc is None:
+            return {"next_seq": 1, "records": {}}
+        return {"next_seq": int(doc["next_seq"]), "records": dict(doc["records"])}
+
+    def save_outbox(self, state: dict[str, Any]) -> None:
+        """Replace the outbox document (hold the writer lock around the read-modify-write)."""
+        with writer_lock(self.data_dir), self._open() as db:
+            db.table("outbox").upsert(Document(state, doc_id=_STATE_DOC_ID))
+
+
+class Outbox:
+    """Pending records of one kit: export them as bundles, apply receipts, prune."""
+
+    def __init__(self, data_dir: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = load_config(self.data_dir)
+        self.records = RecordStore(self.data_dir)
+        self.state = SyncState(self.data_dir)
+        self.limits = limits
+
+    def pending_ids(self) -> list[str]:
+        """Ids of records in the store that no hub has acknowledged, sorted."""
+        acked = {rid for rid, entry in self.state.load_outbox()["records"].items() if entry.get("acked_by")}
+        return [rid for rid in self.records.ids() if rid not in acked]
+
+    def status(self) -> OutboxStatus:
+        held = list(self.records.ids())
+        acked = {rid for rid, entry in self.state.load_outbox()["records"].items() if entry.get("acked_by")}
+        acknowledged = sum(1 for rid in held if rid in acked)
+        return OutboxStatus(
+            records=len(held),
+            pending=len(held) - acknowledged,
+            acknowledged=acknowledged,
+            hubs=tuple(self.state.hubs()),
+            pending_enrolment=self.state.pending_enrolment(),
+        )
+
+    # -- export --------------------------------------------------------------------
+
+    def prepare_bundle(self, kit: UnlockedKit, *, created: str | None = None) -> PreparedBundle | None:
+        """Sign a bundle of pending records (oldest sequence numbers first); ``None`` if none.
+
+        New pending records get sequence numbers here, saved before the bundle is built,
+        so a bundle never carries a number that could be given out again.
+        """
+        if kit.config.kit_id != self.config.kit_id:
+            raise FieldkitError("the unlocked kit is not the kit of this data folder")
+        with writer_lock(self.data_dir):
+            state = self.state.load_outbox()
+            entries: dict[str, dict[str, Any]] = state["records"]
+            pending = [rid for rid in self.records.ids() if not entries.get(rid, {}).get("acked_by")]
+            if not pending:
+                return None
+            fresh = [rid for rid in pending if rid not in entries]
+            if fresh:
+                metadata = {rid: self.records.metadata(rid) for rid in fresh}
+                fresh.sort(key=lambda rid: (metadata[rid]["day"], rid))
+                for record_id in fresh:
+                    ciphertext = self.records.get(record_id)
+                    entries[record_id] = {
+                        "seq": state["next_seq"],
+                        "sha256": hashlib.sha256(ciphertext).hexdigest(),
+                        "acked_by": None,
+                        "acked": None,
+                    }
+                    state["next_seq"] += 1
+                self.state.save_outbox(state)
+        pending.sort(key=lambda rid: entries[rid]["seq"])
+        chosen: list[OutgoingRecord] = []
+        budget = self.limits.max_bundle_bytes - _FIXED_OVERHEAD
+        for record_id in pending:
+            metadata = self.records.metadata(record_id)
+            cost = int(metadata["size"]) + _PER_RECORD_OVERHEAD
+            if chosen and (len(chosen) >= self.limits.max_records or cost > budget):
+                break
+            budget -= cost
+            ciphertext = self.records.get(record_id)
+            chosen.append(
+                OutgoingRecord(
+                    record_id=record_id,
+                    kit_id=self.config.kit_id,
+                    seq=entries[record_id]["seq"],
+                    form_id=metadata["form_id"],
+                    form_version=metadata["form_version"],
+                    day=metadata["day"],
+                    ciphertext=ciphertext,
+                )
+            )
+        source = SourceRef("kit", self.config.kit_id, self.config.epoch)
+        data = build_bundle(kit.signing_key, source, chosen, created=created, limits=self.limits)
+        return PreparedBundle(
+            data=data,
+            count=len(chosen),
+            first_seq=chosen[0].seq,
+            last_seq=chosen[-1].seq,
+            remaining=len(pending) - len(chosen),
+        )
+
+    def export(self, kit: UnlockedKit, out: Path) -> PreparedBundle | None:
+        """Write a bundle of pending records to ``out`` atomically; ``None`` (no file) if none."""
+        prepared = self.prepare_bundle(kit)
+        if prepared is not None:
+            write_atomic(Path(out), prepared.data, mode=0o600)
+        return prepared
+
+    # -- receipts ------------------------------------------------------------------
+
+    def apply_receipt(self, data: bytes) -> ReceiptResult:
+        """Mark the records a verified hub receipt lists as synced.
+
+        The receipt must verify with the receipt key of a hub this kit enrolled with,
+        name this kit, and list each record with the SHA-256 this kit exported; anything
+        else changes nothing (and a bad signature raises :class:`ReceiptError`).
+        """
+        receipt, document = read_receipt(data)
+        hubs = {hub.hub_id: hub for hub in self.state.hubs()}
+        hub = hubs.get(receipt.hub_id)
+        if hub is None:
+            raise ReceiptError(
+                f"the receipt comes from hub {receipt.hub_id}, which this kit is not enrolled "
+                "with; nothing was marked as synced"
+            )
+        if not document.verify(load_public_key(hub.receipt_public_key, "hub receipt key")):
+            raise ReceiptError(
+                f"the receipt's signature does not verify with the key of hub {hub.hub_id}: it "
+                "is forged or damaged; nothing was marked as synced"
+            )
+        if receipt.source.kind != "kit" or receipt.source.id != self.config.kit_id:
+            raise ReceiptError(
+                f"the receipt is for {receipt.source.kind} {receipt.source.id}, not this kit "
+                f"({self.config.kit_id}); nothing was marked as synced"
+            )
+        marked = already = ignored = 0
+        with writer_lock(self.data_dir):
+            state = self.state.load_outbox()
+            entries = state["records"]
+            for record_id, sha256 in receipt.records:
+                entry = entries.get(record_id)
+                if entry is None or entry["sha256"] != sha256:
+                    ignored += 1
+                elif entry.get("acked_by"):
+                    already += 1
+                else:
+                    entry["acked_by"] = hub.hub_id
+                    entry["acked"] = _now()
+                    marked += 1
+            if marked:
+                self.state.save_outbox(state)
+        return ReceiptResult(hub.hub_id, marked, already, ignored)
+
+    # -- prune ---------------------------------------------------------------------
+
+    def prune(self) -> int:
+        """Delete the ciphertext of acknowledged records; return how many were removed.
+
+        Records no hub acknowledged are never touched.
+        """
+        with writer_lock(self.data_dir):
+            state = self.state.load_outbox()
+            acked = [rid for rid, entry in state["records"].items() if entry.get("acked_by")]
+            removed = self.records.delete(rid for rid in acked if rid in self.records)
+            for record_id in acked:
+                del state["records"][record_id]
+            if acked:
+                self.state.save_outbox(state)
+        return removed

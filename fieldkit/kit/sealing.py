@@ -1,0 +1,135 @@
+"""Finalising an interview: the sealed record, and the order of durable steps.
+
+A sealed record is an age file to the hub recipient (and the escrow recipient
+when set). The kit cannot read it back. Beside it, in clear, only the record id,
+form id and version, size and day created. ``docs/formats.md`` describes the
+payload (``fieldkit-record/1``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fieldkit.core.crypto import age
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.answers import missing_consent, validate_record
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.drafts import Draft, DraftStore
+from sync.protocol.sealed_record import RECORD_FORMAT
+
+
+class ConsentNotGiven(FieldkitError):
+    """A record of a form with a consent item was about to be sealed without consent."""
+
+
+def to_hour(moment: datetime.datetime) -> str:
+    """An instant rounded down to the hour, in UTC: enough for analysis, little for tracing."""
+    moment = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    return moment.strftime("%Y-%m-%dT%H:00Z")
+
+
+def receipt_code(record_id: str) -> str:
+    """A short code an interviewer can note to confirm a record reached the hub."""
+    return uuid.UUID(record_id).hex[:8].upper()
+
+
+@dataclass(frozen=True)
+class TranslationInfo:
+    language: str
+    catalogue_hash: str | None = None
+    complete: bool = True
+
+
+def build_payload(
+    *,
+    record_id: str,
+    form: Form,
+    answers: Mapping[str, Any],
+    kit_id: str,
+    started: str,
+    finished: str,
+    translation: TranslationInfo,
+    interviewer: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "format": RECORD_FORMAT,
+        "record_id": record_id,
+        "form": {"id": form.id, "version": form.version, "hash": form.content_hash},
+        "language": translation.language,
+        "translation": {"catalogue_hash": translation.catalogue_hash, "complete": translation.complete},
+        "kit_id": kit_id,
+        "started": started,
+        "finished": finished,
+        "answers": dict(answers),
+    }
+    if interviewer:
+        payload["interviewer"] = interviewer
+    return payload
+
+
+def seal(payload: Mapping[str, Any], recipients: list[age.X25519Recipient]) -> bytes:
+    plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return age.encrypt(plaintext.encode("utf-8"), recipients)
+
+
+class Finaliser:
+    """Seals drafts into records for one unlocked kit."""
+
+    def __init__(self, kit: UnlockedKit, records: RecordStore, drafts: DraftStore) -> None:
+        self.kit = kit
+        self.records = records
+        self.drafts = drafts
+        self._recipients = kit.config.age_recipients()
+
+    def finalise(
+        self,
+        form: Form,
+        draft: Draft,
+        *,
+        catalogue_hash: str | None = None,
+        now: datetime.datetime | None = None,
+    ) -> str:
+        """Seal the draft's answers, store the record durably, then delete the draft.
+
+        Returns the record id only once the record is on disk for good. A crash
+        before ``put`` returns leaves the draft; a crash after it leaves the record
+        and, at worst, a draft the interviewer can discard.
+        """
+        now = now or datetime.datetime.now(datetime.UTC)
+        answers = validate_record(form, draft.answers, today=now.date())
+        # The web pages already refuse this; checking the answers that would be sealed
+        # (after skip logic dropped what it hides) keeps any other caller from doing it.
+        unconsented = missing_consent(form, answers)
+        if unconsented is not None:
+            raise ConsentNotGiven(f"{form.key}: '{unconsented.id}' is not 'given'; nothing was sealed")
+        record_id = str(uuid.uuid4())
+        payload = build_payload(
+            record_id=record_id,
+            form=form,
+            answers=answers,
+            kit_id=self.kit.config.kit_id,
+            started=draft.started,
+            finished=to_hour(now),
+            translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot),
+            interviewer=draft.interviewer,
+        )
+        ciphertext = seal(payload, self._recipients)
+        metadata = {
+            "record_id": record_id,
+            "form_id": form.id,
+            "form_version": form.version,
+            "size": len(ciphertext),
+            "day": now.astimezone(datetime.UTC).date().isoformat(),
+        }
+        with writer_lock(self.records.root):
+            self.records.put(record_id, ciphertext, metadata)
+            self.drafts.delete(draft.draft_id)
+        return record_id

@@ -1,0 +1,114 @@
+"""The kit's Flask application factory and its security policy.
+
+Every response forbids caching and external loads; every POST needs a CSRF
+token; cookies are HttpOnly and SameSite=Strict; request bodies are bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from fieldkit.core import paths
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.i18n import compile_for_serving
+from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.web.i18n import init_i18n
+from fieldkit.kit.web.services import KitServices
+from fieldkit.webbase.security import add_security_headers, content_security_policy
+
+CONTENT_SECURITY_POLICY = content_security_policy(
+    "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'"
+)
+
+DEFAULT_INTERVIEWER_CODES = tuple(f"P{number:02d}" for number in range(1, 21))
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """How one running kit server behaves; built once by ``serve`` and passed in."""
+
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    interviewer_codes: tuple[str, ...] = DEFAULT_INTERVIEWER_CODES
+    max_request_bytes: int = 256 * 1024
+    pairing_failures_per_minute: int = 5
+    allow_incomplete_translations: bool = False
+    operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
+    translations_dir: Path = field(default_factory=paths.translations_dir)
+    # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
+    # beside the shipped .po files, which may be a read-only installed package.
+    compiled_translations_dir: Path | None = None
+    testing: bool = False
+
+
+csrf = CSRFProtect()
+log = logging.getLogger("fieldkit.kit.web")
+
+
+def create_app(
+    settings: WebSettings,
+    kit: UnlockedKit,
+    forms: Mapping[str, Form],
+    broken_forms: Mapping[str, Sequence[object]] | None = None,
+) -> Flask:
+    """Build the kit's web app for one unlocked kit and its forms.
+
+    ``broken_forms`` names form files that could not be loaded (with their
+    problems): the operator page says they are unavailable. A language whose
+    catalogues have errors is likewise only left out.
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="fk",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; interviews can be long
+        WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
+        TESTING=settings.testing,
+    )
+    languages = compile_for_serving(
+        settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
+    )
+    app.extensions["fieldkit"] = KitServices.create(kit, forms, settings, dict(broken_forms or {}))
+    csrf.init_app(app)
+    init_i18n(app, settings.translations_dir, languages)
+
+    from fieldkit.kit.web import interview, operator
+
+    app.register_blueprint(interview.bp)
+    app.register_blueprint(operator.bp)
+
+    add_security_headers(app, CONTENT_SECURITY_POLICY)
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error: CSRFError) -> tuple[str, int]:
+        return render_template("error.html", title="Page expired", message=_csrf_message()), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", title=error.name, message=error.description), error.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[str, int]:
+        # Never a traceback on a phone, and never an answer in the log: only the type.
+        log.error("unexpected error on %s %s: %s", request.method, request.path, type(error).__name__)
+        return render_template("error.html", title="Something went wrong", message=None), 500
+
+    return app
+
+
+def _csrf_message() -> str:
+    from flask_babel import gettext
+
+    return gettext("This page has expired. Go back, reload the page and try again.")

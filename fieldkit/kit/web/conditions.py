@@ -1,0 +1,64 @@
+"""Conditions as compact JSON, so the one small page script can apply skip logic live.
+
+The server stays the authority: it evaluates every condition again on each POST.
+The JSON is a prefix notation that ``static/app.js`` interprets:
+``["ref", id]``, ``["lit", value]``, ``["date", "YYYY-MM-DD"]``, ``["list", [values]]``,
+``["not", x]``, ``["and"|"or", [xs]]``, ``["cmp", op, a, b]``, ``["in", a, list, negated]``,
+``["math", op, a, b]``, ``["neg", x]``, ``["sel", x, choice]``, ``["count", x]``, ``["today"]``.
+References to items on other pages become their saved values, so a page carries
+no other data than its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from fieldkit.core.formengine import expressions as ex
+
+
+def condition_json(expression: ex.Expression, known: Mapping[str, Any]) -> Any:
+    """The condition as JSON; ``known`` maps ids not on this page to their values."""
+    return _Converter(known).convert(expression.tree)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return ["date", value.isoformat()]
+    if isinstance(value, frozenset | set | tuple | list):
+        return ["lit", sorted(value)]
+    return ["lit", value]
+
+
+class _Converter:
+    def __init__(self, known: Mapping[str, Any]) -> None:
+        self.known = known
+
+    def convert(self, node: Any) -> Any:
+        c = self.convert
+        if isinstance(node, ex.Reference):
+            return _value(self.known[node.name]) if node.name in self.known else ["ref", node.name]
+        if isinstance(node, ex.Literal):
+            return ["lit", node.value]
+        if isinstance(node, ex.ListLiteral):
+            return ["list", list(node.values)]
+        if isinstance(node, ex.Not):
+            return ["not", c(node.operand)]
+        if isinstance(node, ex.Logical):
+            return [node.word, [c(operand) for operand in node.operands]]
+        if isinstance(node, ex.Compare):
+            return ["cmp", node.op, c(node.left), c(node.right)]
+        if isinstance(node, ex.Membership):
+            return ["in", c(node.element), c(node.options), node.negated]
+        if isinstance(node, ex.Arithmetic):
+            return ["math", node.op, c(node.left), c(node.right)]
+        if isinstance(node, ex.Negate):
+            return ["neg", c(node.operand)]
+        if isinstance(node, ex.Selected):
+            return ["sel", c(node.item), node.choice]
+        if isinstance(node, ex.CountSelected):
+            return ["count", c(node.item)]
+        if isinstance(node, ex.Today):
+            return ["today"]
+        raise TypeError(f"no JSON form for {type(node).__name__}")

@@ -1,0 +1,62 @@
+"""Language for each page: interface strings via Flask-Babel, form wording via ``forms.po``.
+
+The language of an interview is chosen when it starts and kept in its draft;
+pages outside an interview use the language the phone last chose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, g, session
+from flask_babel import Babel
+
+from fieldkit.core.i18n import ServingLanguages
+from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_languages, load_catalogue
+from fieldkit.core.i18n.languages import language_name, text_direction
+
+__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "init_i18n", "interface_languages"]
+
+
+def current_language() -> str:
+    return getattr(g, "language", None) or session.get("lang") or SOURCE_LANGUAGE
+
+
+def translations_dir() -> Path:
+    return current_app.config["FIELDKIT_TRANSLATIONS_DIR"]
+
+
+def init_i18n(app: Flask, directory: Path, languages: ServingLanguages) -> None:
+    """Serve the languages that compiled, from their compiled folder; ``directory`` has the ``.po`` files."""
+    app.config["FIELDKIT_TRANSLATIONS_DIR"] = directory
+    app.config["FIELDKIT_LANGUAGES"] = languages
+    Babel(
+        app,
+        locale_selector=current_language,
+        default_translation_directories=str(languages.directory),
+        default_domain="messages",
+    )
+    app.jinja_env.globals.update(language_name=language_name, interface_languages=interface_languages)
+
+    @app.context_processor
+    def page_language() -> dict[str, str]:
+        language = current_language()
+        return {"page_lang": language, "page_dir": text_direction(language)}
+
+
+def interface_languages() -> list[str]:
+    """The source language, then every language with an interface catalogue that has no errors."""
+    usable = set(serving_languages().available)
+    return [code for code in catalogue_languages(translations_dir()) if code == SOURCE_LANGUAGE or code in usable]
+
+
+def serving_languages() -> ServingLanguages:
+    languages: ServingLanguages = current_app.config["FIELDKIT_LANGUAGES"]
+    return languages
+
+
+def form_text(language: str, context: str, text: str) -> str:
+    """Form wording in ``language``; ``context`` is ``form id/item id[/choice id]``."""
+    if not text:
+        return text
+    return load_catalogue(translations_dir(), language, "forms").get(context, text) or text

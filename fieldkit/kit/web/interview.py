@@ -1,0 +1,382 @@
+"""The interviewer's pages: pair, choose a form and language, consent, sections, review, finalise.
+
+Everything works with JavaScript off. The server checks every answer against
+the form definition on every POST, saves each page into the encrypted draft
+before moving on, and says "saved" only once a record is durable.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from fieldkit.core.formengine.answers import check_answer, is_relevant, missing_consent, section_is_relevant
+from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
+from fieldkit.core.storage.atomic import StorageError
+from fieldkit.kit.drafts import Draft, DraftUnreadable
+from fieldkit.kit.sealing import receipt_code, to_hour
+from fieldkit.kit.web import views
+from fieldkit.kit.web.i18n import current_language, interface_languages
+from fieldkit.kit.web.pairing import PairedSession, RateLimited
+from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, section_form_class
+from fieldkit.kit.web.services import services
+
+bp = Blueprint("interview", __name__)
+log = logging.getLogger("fieldkit.kit.web")
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def paired() -> PairedSession | None:
+    return services().pairing.session(session.get("sid"))
+
+
+def require_pairing(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        current = paired()
+        if current is None:
+            session.pop("sid", None)
+            return redirect(url_for("interview.pair"))
+        g.paired = current
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.route("/", methods=["GET"])
+def index() -> Response:
+    return redirect(url_for("interview.home" if paired() else "interview.pair"))
+
+
+@bp.route("/pair", methods=["GET", "POST"])
+def pair() -> Any:
+    kit = services()
+    error = None
+    status = 200
+    if request.method == "POST":
+        try:
+            new = kit.pairing.pair(
+                request.remote_addr or "?", request.form.get("code", ""), request.form.get("interviewer", "")
+            )
+        except RateLimited as limited:
+            error = _("Too many wrong codes. Wait %(seconds)s seconds, then try again.", seconds=limited.retry_after)
+            status = 429
+        else:
+            if new is not None:
+                session.clear()
+                session["sid"] = new.session_id
+                return redirect(url_for("interview.home"))
+            error = _("That code is not right. Check the code on the kit's screen.")
+            status = 403
+    prefilled = request.args.get("code", "") if request.method == "GET" else ""
+    return render_template("pair.html", codes=kit.pairing.interviewer_codes, error=error, prefilled=prefilled), status
+
+
+@bp.route("/lang", methods=["POST"])
+def choose_language() -> Response:
+    language = request.form.get("lang", "")
+    if language in interface_languages():
+        session["lang"] = language
+    target = request.form.get("next", "")
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return redirect(target if local else url_for("interview.index"))
+
+
+@bp.route("/x")
+def quick_exit() -> str:
+    """Hide everything at once: end the session and show a page with nothing on it."""
+    language = current_language()
+    services().pairing.end(session.get("sid"))
+    session.clear()
+    session["lang"] = g.language = language  # the neutral page stays in the phone's language
+    return render_template("exit.html")
+
+
+# -- choosing and resuming ---------------------------------------------------------------------
+
+
+@bp.route("/home")
+@require_pairing
+def home() -> str:
+    kit = services()
+    mine = []
+    for draft_id in kit.drafts.ids():
+        try:
+            draft = kit.drafts.load(draft_id)
+        except DraftUnreadable:
+            continue
+        if draft.owner == g.paired.interviewer and draft.form_id in kit.forms:
+            mine.append(draft)
+    return render_template(
+        "home.html",
+        forms=[views.form_choice(form) for form in kit.forms.values()],
+        drafts=[views.draft_summary(kit.forms[d.form_id], d) for d in mine],
+    )
+
+
+@bp.route("/start", methods=["POST"])
+@require_pairing
+def start() -> Any:
+    kit = services()
+    form = kit.forms.get(request.form.get("form", ""))
+    if form is None:
+        abort(404)
+    language = request.form.get("lang", "")
+    availability = views.form_languages(form)
+    if language not in availability or not availability[language].usable:
+        abort(400, description=_("This form is not available in that language."))
+    now = datetime.datetime.now(datetime.UTC)
+    draft = Draft(
+        form_id=form.id,
+        form_version=form.version,
+        language=language,
+        owner=g.paired.interviewer,
+        started=to_hour(now),
+        pilot=not availability[language].complete,
+        interviewer=g.paired.interviewer,
+    )
+    draft.section = form.sections[0].id
+    try:
+        kit.drafts.save(draft)
+    except StorageError as error:
+        return views.storage_failure(error)
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=draft.section))
+
+
+def _own_draft(draft_id: str) -> tuple[Form, Draft]:
+    kit = services()
+    try:
+        draft = kit.drafts.load(draft_id)
+    except DraftUnreadable:
+        abort(404)
+    form = kit.forms.get(draft.form_id)
+    if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
+        abort(404)
+    g.language = draft.language
+    return form, draft
+
+
+@bp.route("/d/<draft_id>")
+@require_pairing
+def resume(draft_id: str) -> Any:
+    form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, draft.section or form.sections[0].id)
+    if refused is not None:
+        return refused
+    section_id = draft.section or form.sections[0].id
+    if section_id == "review":
+        return redirect(url_for("interview.review", draft_id=draft_id))
+    return redirect(url_for("interview.section", draft_id=draft_id, section_id=section_id))
+
+
+@bp.route("/d/<draft_id>/discard", methods=["POST"])
+@require_pairing
+def discard(draft_id: str) -> Any:
+    _own_draft(draft_id)
+    try:
+        services().drafts.delete(draft_id)
+    except StorageError as error:
+        return views.storage_failure(error)
+    g.language = None
+    return redirect(url_for("interview.home"))
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def _consent_first(form: Form, draft: Draft, section_id: str) -> Any:
+    """Send the interviewer to the consent question while it stands between them and this page.
+
+    Every route that shows, saves or seals answers asks this first, so a crafted request,
+    an old bookmark or a draft saved before consent cannot get past it. The page it
+    names may be the consent page itself: there, the consent is what is asked.
+    Returns None to go on, or the response to send instead.
+    """
+    missing = missing_consent(form, draft.answers, through=None if section_id == "review" else section_id)
+    if missing is None:
+        return None
+    where = form.section_of(missing.id)
+    asked_before = {item.id for s in form.sections[: form.sections.index(where)] for item in s.items}
+    if set(draft.answers) - asked_before:
+        # Older kits saved answers before consent: they are not kept a moment longer.
+        draft.answers = {key: value for key, value in draft.answers.items() if key in asked_before}
+        draft.section = where.id
+        try:
+            services().drafts.save(draft)
+        except StorageError as error:
+            return views.storage_failure(error)
+    if where.id == section_id:
+        return None
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=where.id, consent="needed"))
+
+
+def _consent_needed(item: Item) -> str:
+    labels = dict(views.item_choices(item))
+    # TRANSLATORS: %(given)s and %(declined)s are your own translations of "Consent given" and "Declined".
+    return _(
+        "Choose “%(given)s” or “%(declined)s”. No answer is saved before the person gives consent.",
+        given=labels.get("given", ""),
+        declined=labels.get("declined", ""),
+    )
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def _relevant_sections(form: Form, answers: dict[str, Any]) -> list[Section]:
+    return [s for s in form.sections if section_is_relevant(form, s.id, answers)]
+
+
+def _neighbour(form: Form, answers: dict[str, Any], section_id: str, step: int) -> str | None:
+    """The id of the next (step=1) or previous (step=-1) section shown, None past either end."""
+    ids = [s.id for s in form.sections]
+    index = ids.index(section_id) + step
+    while 0 <= index < len(ids):
+        if section_is_relevant(form, ids[index], answers):
+            return ids[index]
+        index += step
+    return None
+
+
+@bp.route("/d/<draft_id>/s/<section_id>", methods=["GET", "POST"])
+@require_pairing
+def section(draft_id: str, section_id: str) -> Any:
+    form, draft = _own_draft(draft_id)
+    current = next((s for s in form.sections if s.id == section_id), None)
+    if current is None:
+        abort(404)
+    refused = _consent_first(form, draft, section_id)
+    if refused is not None:
+        return refused
+    consent_items = [item for item in current.items if item.type == "consent"]
+    page = section_form_class(form, section_id)()
+    if request.method == "GET":
+        errors = {}
+        if request.args.get("consent") == "needed":  # sent here by _consent_first: say why
+            missing = missing_consent(form, draft.answers, through=section_id)
+            if missing is not None and missing in consent_items:
+                errors[missing.id] = _consent_needed(missing)
+        return views.render_section(form, draft, current, page, answers=draft.answers, errors=errors)
+
+    action = request.form.get("action", "next")
+    page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
+    answers = dict(draft.answers)  # _consent_first left nothing here from before consent
+    errors: dict[str, str] = {}
+    for field in answer_fields(page):
+        if field.errors:
+            errors[field.item.id] = field.errors[0]
+        answers[field.item.id] = field.data
+    for item in consent_items:
+        if answers.get(item.id) == CONSENT_DECLINED:
+            return _declined(form, draft)  # whatever else the page holds is dropped with it
+    errors.update(_check_page(form, current, answers, errors))
+    for item in consent_items:
+        if answers.get(item.id) != CONSENT_GIVEN:  # blank, or hidden by a skip rule: never passed
+            errors.setdefault(item.id, _consent_needed(item))
+    confirmed = set(request.form.getlist("keep_as_written"))
+    for item in current.items:
+        value = answers.get(item.id)
+        if item.type == "text" and isinstance(value, str) and looks_identifying(value) and item.id not in confirmed:
+            message = _("This looks like a phone number or e-mail address. Remove it, or tick “Keep as written”.")
+            errors.setdefault(item.id, message)
+    if errors:
+        return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
+
+    draft.answers = {key: value for key, value in answers.items() if value is not None}
+    if action == "back":
+        target = _neighbour(form, draft.answers, section_id, -1) or section_id
+    else:
+        target = _neighbour(form, draft.answers, section_id, 1) or "review"
+    draft.section = target
+    try:
+        services().drafts.save(draft)
+    except StorageError as error:
+        return views.storage_failure(error)
+    if target == "review":
+        return redirect(url_for("interview.review", draft_id=draft_id))
+    return redirect(url_for("interview.section", draft_id=draft_id, section_id=target))
+
+
+def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """Drop answers that skip logic hides; check the others against their constraints."""
+    found: dict[str, str] = {}
+    for item in current.items:
+        if not item.takes_answer or item.id in errors:
+            continue
+        if not is_relevant(form, item, answers):
+            answers[item.id] = None
+            continue
+        problem = check_answer(form, item, answers.get(item.id), answers)
+        if problem:
+            found[item.id] = problem
+    return found
+
+
+def _declined(form: Form, draft: Draft) -> Any:
+    kit = services()
+    try:
+        kit.count_declined(form.id)
+        kit.drafts.delete(draft.draft_id)
+    except StorageError as error:
+        return views.storage_failure(error)
+    return render_template("declined.html")
+
+
+# -- review and finalise -----------------------------------------------------------------------
+
+
+def _unanswered_required(form: Form, draft: Draft) -> list[tuple[Section, Item]]:
+    missing = []
+    for current in _relevant_sections(form, draft.answers):
+        for item in current.items:
+            unanswered = item.required and item.takes_answer and draft.answers.get(item.id) is None
+            if unanswered and is_relevant(form, item, draft.answers):
+                missing.append((current, item))
+    return missing
+
+
+@bp.route("/d/<draft_id>/review")
+@require_pairing
+def review(draft_id: str) -> Any:
+    form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, "review")
+    if refused is not None:
+        return refused
+    return views.render_review(form, draft, _unanswered_required(form, draft), _relevant_sections(form, draft.answers))
+
+
+@bp.route("/d/<draft_id>/finalise", methods=["POST"])
+@require_pairing
+def finalise(draft_id: str) -> Any:
+    form, draft = _own_draft(draft_id)
+    refused = _consent_first(form, draft, "review")  # "Finish without these answers" cannot skip it
+    if refused is not None:
+        return refused
+    if _unanswered_required(form, draft) and request.form.get("confirm_missing") != "yes":
+        return review(draft_id)
+    kit = services()
+    try:
+        record_id = kit.finaliser.finalise(form, draft, catalogue_hash=views.catalogue_hash(draft.language))
+    except StorageError as error:
+        return views.storage_failure(error)
+    return redirect(url_for("interview.done", receipt=receipt_code(record_id), lang=draft.language))
+
+
+@bp.route("/done/<receipt>")
+@require_pairing
+def done(receipt: str) -> str:
+    if not receipt.isalnum() or len(receipt) != 8:
+        abort(404)
+    language = request.args.get("lang", "")
+    if language in interface_languages():
+        g.language = language
+    return render_template("done.html", receipt=receipt)

@@ -1,0 +1,63 @@
+"""The operator page, for the kit's own screen only: pairing, sessions, counts. Never answers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from fieldkit.kit.web.qr import pairing_url, svg_data_uri
+from fieldkit.kit.web.services import services
+from fieldkit.kit.web.views import unavailable_notices
+
+bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+
+@bp.before_request
+def local_only() -> None:
+    if request.remote_addr not in services().settings.operator_addresses:
+        abort(404)  # not 403: the page's existence is none of the network's business
+
+
+@bp.route("/")
+def overview() -> str:
+    kit = services()
+    code = kit.pairing.code
+    urls = kit.settings.urls or (request.host_url,)
+    records = kit.record_counts()
+    drafts = kit.draft_counts()
+    declined = kit.declined_counts()
+    rows = [
+        {
+            "form": form.key,
+            "title": form.title,
+            "drafts": drafts.get(form.id, 0),
+            "records": records.get(form.id, 0),
+            "declined": declined.get(form.id, 0),
+        }
+        for form in kit.forms.values()
+    ]
+    return render_template(
+        "operator.html",
+        kit_id=kit.kit.config.kit_id,
+        code=code,
+        urls=urls,
+        qr=svg_data_uri(pairing_url(urls[0], code)),
+        sessions=kit.pairing.sessions(),
+        rows=rows,
+        unreadable_drafts=drafts.get("(unreadable)", 0),
+        outbox=kit.outbox_summary(),
+        free_mb=kit.free_disk_bytes() // (1024 * 1024),
+        unavailable=unavailable_notices(),
+    )
+
+
+@bp.route("/revoke", methods=["POST"])
+def revoke() -> Response:
+    services().pairing.end(request.form.get("session", ""))
+    return redirect(url_for("operator.overview"))
+
+
+@bp.route("/new-code", methods=["POST"])
+def new_code() -> Response:
+    services().pairing.new_code()
+    return redirect(url_for("operator.overview"))

@@ -1,0 +1,130 @@
+"""What the web app needs from the kit, gathered once at start-up."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.records import RecordStore
+from fieldkit.core.storage.tinydb_storage import open_db
+from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.drafts import DraftStore, DraftUnreadable
+from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.web.pairing import Pairing
+
+if TYPE_CHECKING:
+    from fieldkit.kit.web.app import WebSettings
+
+COUNTERS_FILE = "counters.json"
+
+
+@dataclass
+class KitServices:
+    kit: UnlockedKit
+    forms: Mapping[str, Form]
+    settings: WebSettings
+    pairing: Pairing
+    records: RecordStore
+    drafts: DraftStore
+    finaliser: Finaliser
+    broken_forms: Mapping[str, Sequence[object]]  # form file -> the problems that keep it out
+
+    @classmethod
+    def create(
+        cls,
+        kit: UnlockedKit,
+        forms: Mapping[str, Form],
+        settings: WebSettings,
+        broken_forms: Mapping[str, Sequence[object]],
+    ) -> KitServices:
+        records = RecordStore(kit.data_dir)
+        records.repair()
+        drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
+        return cls(
+            kit=kit,
+            forms=dict(forms),
+            settings=settings,
+            pairing=Pairing(settings.interviewer_codes, failures_per_minute=settings.pairing_failures_per_minute),
+            records=records,
+            drafts=drafts,
+            finaliser=Finaliser(kit, records, drafts),
+            broken_forms=broken_forms,
+        )
+
+    def count_declined(self, form_id: str) -> None:
+        """Declined consent keeps nothing but this counter."""
+        with writer_lock(self.kit.data_dir):
+            db = open_db(self.kit.data_dir / COUNTERS_FILE)
+            try:
+                table = db.table("declined")
+                row = table.get(doc_id=1) or {}
+                counts = dict(row)
+                counts[form_id] = int(counts.get(form_id, 0)) + 1
+                if row:
+                    table.update(counts, doc_ids=[1])
+                else:
+                    table.insert(counts)
+            finally:
+                db.close()
+
+    def declined_counts(self) -> dict[str, int]:
+        db = open_db(self.kit.data_dir / COUNTERS_FILE)
+        try:
+            return dict(db.table("declined").get(doc_id=1) or {})
+        finally:
+            db.close()
+
+    def record_counts(self) -> Counter[str]:
+        return Counter(self.records.metadata(record_id)["form_id"] for record_id in self.records.ids())
+
+    def draft_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for draft_id in self.drafts.ids():
+            try:
+                counts[self.drafts.load(draft_id).form_id] += 1
+            except DraftUnreadable:  # a damaged draft still counts, under its own heading
+                counts["(unreadable)"] += 1
+        return counts
+
+    def outbox_summary(self) -> str:
+        """A few short sentences: records held, how many wait for the hub, the last push."""
+        from flask_babel import gettext as _
+        from flask_babel import ngettext
+
+        from fieldkit.kit.outbox import Outbox
+        from fieldkit.kit.push import HubLinks
+
+        status = Outbox(self.kit.data_dir).status()
+        parts = [
+            _("%(count)s sealed records are stored on this kit.", count=status.records),
+            ngettext("%(num)s record waits for the hub.", "%(num)s records wait for the hub.", status.pending),
+        ]
+        link = HubLinks(self.kit.data_dir).latest()
+        if link is None:
+            parts.append(_("No hub address is set: send records by USB ('fieldkit sync export')."))
+        elif link.last_error:
+            parts.append(
+                _(
+                    "Last try %(when)s failed: %(error)s Next try %(next)s.",
+                    when=link.last_attempt,
+                    error=link.last_error[:160],
+                    next=link.next_attempt or "-",
+                )
+            )
+        elif link.last_success:
+            parts.append(_("Last sent to the hub %(when)s.", when=link.last_success))
+        return " ".join(parts)
+
+    def free_disk_bytes(self) -> int:
+        return shutil.disk_usage(self.kit.data_dir).free
+
+
+def services() -> KitServices:
+    return current_app.extensions["fieldkit"]

@@ -1,0 +1,286 @@
+"""What the interview templates show: items as view models, languages, and failures.
+
+Templates stay simple: every string they print comes translated from here or
+from their own ``_()`` calls, and no answer ever reaches a page other than the
+draft's own section being edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import g, render_template
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from fieldkit.core.formengine.answers import expression_answers, is_relevant
+from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
+from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
+from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
+from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, load_catalogue
+from fieldkit.core.storage.atomic import StorageError
+from fieldkit.kit.drafts import Draft
+from fieldkit.kit.web.conditions import condition_json
+from fieldkit.kit.web.i18n import (
+    current_language,
+    form_text,
+    interface_languages,
+    language_name,
+    serving_languages,
+    translations_dir,
+)
+from fieldkit.kit.web.services import services
+
+# -- languages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Availability:
+    language: str
+    complete: bool
+    usable: bool
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return language_name(self.language)
+
+
+def form_languages(form: Form) -> dict[str, Availability]:
+    """Each language with a catalogue, and whether this form may be used in it."""
+    allow_pilot = services().settings.allow_incomplete_translations
+    result = {SOURCE_LANGUAGE: Availability(SOURCE_LANGUAGE, True, True)}
+    wanted = {(s.context, s.text) for s in form_strings(form)}
+    for language in interface_languages()[1:]:
+        catalogue = load_catalogue(translations_dir(), language, "forms")
+        if catalogue.digest is None:
+            result[language] = Availability(language, False, allow_pilot, _("no translation of the forms yet"))
+            continue
+        missing = len(wanted - catalogue.translated.keys())
+        if missing == 0:
+            result[language] = Availability(language, True, True)
+            continue
+        reason = _(
+            "%(missing)s of %(total)s texts not translated, %(fuzzy)s to review",
+            missing=missing,
+            total=len(wanted),
+            fuzzy=len(wanted & catalogue.fuzzy),
+        )
+        result[language] = Availability(language, False, allow_pilot, reason)
+    for language in sorted(serving_languages().unavailable):
+        result[language] = Availability(language, False, False, _("its translation has errors"))
+    return result
+
+
+def unavailable_notices() -> list[str]:
+    """One sentence per language or form the kit cannot offer, for the operator."""
+    notices = [
+        ngettext(
+            "%(language)s is not offered: its catalogues have %(num)s error. Run 'fieldkit translations check'.",
+            "%(language)s is not offered: its catalogues have %(num)s errors. Run 'fieldkit translations check'.",
+            len(problems),
+            language=language_name(language),
+        )
+        for language, problems in sorted(serving_languages().unavailable.items())
+    ]
+    notices += [
+        ngettext(
+            "The form in %(file)s is not offered: it has %(num)s problem. Run 'fieldkit forms check'.",
+            "The form in %(file)s is not offered: it has %(num)s problems. Run 'fieldkit forms check'.",
+            len(problems),
+            file=name,
+        )
+        for name, problems in sorted(services().broken_forms.items())
+    ]
+    return notices
+
+
+def catalogue_hash(language: str) -> str | None:
+    """A hash of the catalogues an interview was shown in (None for the source language)."""
+    if language == SOURCE_LANGUAGE:
+        return None
+    digests = [load_catalogue(translations_dir(), language, domain).digest or "" for domain in ("messages", "forms")]
+    return "sha256:" + hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+# -- forms and drafts for the home page ------------------------------------------------------------
+
+
+def form_choice(form: Form) -> dict[str, Any]:
+    return {
+        "id": form.id,
+        "title": form_text(current_language(), f"{form.id}/:title", form.title),
+        "languages": list(form_languages(form).values()),
+        "sections": len(form.sections),
+    }
+
+
+def draft_summary(form: Form, draft: Draft) -> dict[str, Any]:
+    titles = {s.id: s.title for s in form.sections}
+    return {
+        "id": draft.draft_id,
+        "form_title": form_text(draft.language, f"{form.id}/:title", form.title),
+        "started": draft.started,
+        "language": language_name(draft.language),
+        "where": form_text(draft.language, section_context(form, draft.section), titles[draft.section])
+        if draft.section in titles
+        else _("Review"),
+    }
+
+
+# -- items on a page ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemView:
+    id: str
+    type: str
+    label: str
+    hint: str
+    required: bool
+    sensitive: bool
+    value: Any
+    error: str | None
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    offers: list[tuple[str, str]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    when: str | None = None
+
+    def checked(self, choice_id: str) -> bool:
+        if isinstance(self.value, list):
+            return choice_id in self.value
+        return str(self.value) == choice_id if self.value is not None else False
+
+    @property
+    def text_value(self) -> str:
+        if self.value is None or self.value in (PREFER_NOT, DONT_KNOW) or isinstance(self.value, list):
+            return ""
+        return str(self.value)
+
+
+def item_choices(item: Item) -> list[tuple[str, str]]:
+    """The interface's own labels for yes/no and consent answers, in the page's language."""
+    return [(choice.id, _(BUILT_IN_LABELS[choice.id])) for choice in item.choices]
+
+
+def _choices(form: Form, item: Item, language: str) -> list[tuple[str, str]]:
+    if item.type == "likert":
+        return [(str(n), _(label)) for n, label in enumerate(LIKERT_LABELS[item.scale or "agreement"], start=1)]
+    if item.type in ("yes_no", "consent"):
+        return item_choices(item)
+    return [
+        (choice.id, form_text(language, choice_context(form, item, choice.id), choice.label)) for choice in item.choices
+    ]
+
+
+def _attrs(item: Item) -> dict[str, Any]:
+    if item.type == "integer":
+        return {"inputmode": "numeric", "min": item.min, "max": item.max, "step": 1}
+    if item.type == "decimal":
+        return {"inputmode": "decimal", "min": item.min, "max": item.max, "step": "any"}
+    if item.type == "text":
+        return {"maxlength": item.max_length}
+    return {}
+
+
+def item_view(
+    form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], error: str | None
+) -> ItemView:
+    when = None
+    if item.relevant is not None:
+        on_page = {other.id for other in section.items}
+        if item.relevant.references() & on_page:
+            values = expression_answers(form, answers)
+            known = {key: value for key, value in values.items() if key not in on_page}
+            when = json.dumps(condition_json(item.relevant, known), separators=(",", ":"))
+    return ItemView(
+        id=item.id,
+        type=item.type,
+        label=form_text(language, item_context(form, item), item.label),
+        hint=form_text(language, item_context(form, item, ":hint"), item.hint),
+        required=item.required or item.type == "consent",  # consent is always asked for
+        sensitive=item.sensitive,
+        value=answers.get(item.id),
+        error=error,
+        choices=_choices(form, item, language),
+        offers=[(offer, _(BUILT_IN_LABELS[offer])) for offer in item.offer],
+        attrs={key: value for key, value in _attrs(item).items() if value is not None},
+        when=when,
+    )
+
+
+def _shown_on_page(form: Form, section: Section, item: Item, answers: dict[str, Any]) -> bool:
+    """Items hidden by answers on other pages are left out; same-page logic is the script's."""
+    if item.relevant is None:
+        return True
+    if item.relevant.references() & {other.id for other in section.items}:
+        return True
+    return is_relevant(form, item, answers)
+
+
+def render_section(
+    form: Form,
+    draft: Draft,
+    section: Section,
+    page: Any,
+    *,
+    answers: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> tuple[str, int]:
+    language = draft.language
+    items = [
+        item_view(form, section, item, language, answers, errors.get(item.id))
+        for item in section.items
+        if _shown_on_page(form, section, item, answers)
+    ]
+    position = [s.id for s in form.sections].index(section.id) + 1
+    html = render_template(
+        "section.html",
+        form_title=form_text(language, f"{form.id}/:title", form.title),
+        section_title=form_text(language, section_context(form, section.id), section.title),
+        position=position,
+        total=len(form.sections),
+        first=position == 1,
+        draft_id=draft.draft_id,
+        section_id=section.id,
+        items=items,
+        errors=[(view.id, view.label, view.error) for view in items if view.error],
+        page=page,
+    )
+    return html, status
+
+
+def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]], sections: list[Section]) -> str:
+    language = draft.language
+    answered = {
+        s.id: sum(1 for item in s.items if item.takes_answer and draft.answers.get(item.id) is not None)
+        for s in sections
+    }
+    return render_template(
+        "review.html",
+        form_title=form_text(language, f"{form.id}/:title", form.title),
+        draft_id=draft.draft_id,
+        missing=[
+            {
+                "section": s.id,
+                "section_title": form_text(language, section_context(form, s.id), s.title),
+                "label": form_text(language, item_context(form, item), item.label),
+                "item": item.id,
+            }
+            for s, item in missing
+        ],
+        sections=[
+            {"id": s.id, "title": form_text(language, section_context(form, s.id), s.title), "answered": answered[s.id]}
+            for s in sections
+        ],
+    )
+
+
+def storage_failure(error: StorageError) -> tuple[str, int]:
+    """The interviewer sees that nothing was saved, and why; the draft page stays as it was."""
+    g.setdefault("language", None)
+    return render_template("error.html", title=_("Not saved"), message=str(error)), 503

@@ -1,0 +1,172 @@
+"""``hub report`` from start to end: read the hub, rate, render, write, publish for the hub's page.
+
+Outputs in the folder asked for: ``report.html`` (one static page, CSS inline) and
+``figures.csv`` (every figure the page shows). The same files, plus a copy of the page
+that links its stylesheet (the hub's web pages allow no inline style) and ``about.json``,
+replace ``HUBDIR/reports/latest/`` in one rename, so the hub's page always shows one
+whole report. They hold aggregate, suppressed figures only; still, the folder is 0700
+and its files 0600, like everything else in the hub folder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldkit.core import paths
+from fieldkit.core.crypto import age
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
+from sync.hub.reports.collect import Collected, collect
+from sync.hub.reports.render import CSS_FILE, build_view, figures_csv, render_html, report_css
+from sync.hub.reports.scorecard import Scorecards, build_scorecards
+from sync.hub.reports.scoring import normalise_code
+from sync.hub.reports.suppression import SuppressionError, check_threshold
+from sync.hub.reports.text import ReportWords
+from sync.hub.store import HubStore
+
+__all__ = [
+    "ABOUT_FILE",
+    "FIGURES_FILE",
+    "HUB_VIEW_FILE",
+    "LATEST_DIR",
+    "REPORT_FILE",
+    "REPORT_FORMAT",
+    "ReportError",
+    "ReportResult",
+    "write_report",
+]
+
+REPORT_FORMAT = "fieldkit-report/1"
+REPORT_FILE = "report.html"
+FIGURES_FILE = "figures.csv"
+HUB_VIEW_FILE = "hub-view.html"
+ABOUT_FILE = "about.json"
+NOTE_FILE = "README.txt"
+LATEST_DIR = Path("reports") / "latest"
+
+LATEST_NOTE = """\
+The latest report written by 'fieldkit hub report', shown on the hub's operator page.
+These files hold only aggregate figures, with small numbers suppressed; no answer of
+any one person. Each new report replaces this folder whole.
+"""
+
+
+class ReportError(FieldkitError):
+    """The report cannot be made or written; ``str()`` says what to do."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out_dir: Path
+    latest_dir: Path
+    cards: Scorecards
+    collected: Collected
+    figures: int
+
+
+def _check_out_dir(out_dir: Path, hub_dir: Path) -> None:
+    out_real, hub_real = out_dir.resolve(), hub_dir.resolve()
+    if out_real == hub_real or hub_real in out_real.parents or out_real in hub_real.parents:
+        raise ReportError(
+            f"--out {out_dir} overlaps the hub folder; choose a folder outside it "
+            f"(the report is copied to {hub_dir / LATEST_DIR} for the hub's page anyway)"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"--out {out_dir} exists and is not a folder")
+
+
+def _publish_latest(hub_dir: Path, files: Mapping[str, bytes]) -> Path:
+    """Replace HUBDIR/reports/latest with these files in one rename."""
+    latest = hub_dir / LATEST_DIR
+    parent = ensure_private_dir(latest.parent)
+    staging = parent / f".latest.partial-{secrets.token_hex(6)}"
+    old: Path | None = None
+    try:
+        ensure_private_dir(staging)
+        for name, data in files.items():
+            write_atomic(staging / name, data)
+        if latest.exists():
+            old = parent / f".latest.old-{secrets.token_hex(6)}"
+            os.rename(latest, old)
+        os.rename(staging, latest)
+        fsync_dir(parent)
+    except OSError as error:
+        if old is not None and not latest.exists():
+            os.rename(old, latest)
+            old = None
+        raise ReportError(f"could not publish the report in {latest}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return latest
+
+
+def write_report(
+    hub_dir: Path,
+    out_dir: Path,
+    identities: Sequence[age.Identity],
+    *,
+    language: str = "en",
+    region: str | None = None,
+    threshold: int = 5,
+    forms: Mapping[str, Form] | None = None,
+    translations_dir: Path | None = None,
+    advance: Callable[[int], None] | None = None,
+    today: datetime.date | None = None,
+) -> ReportResult:
+    """Read every record of the hub once and write the report (see the module docstring)."""
+    try:
+        check_threshold(threshold)
+    except SuppressionError as error:
+        raise ReportError(f"--threshold: {error}") from None
+    hub_dir, out_dir = Path(hub_dir), Path(out_dir)
+    _check_out_dir(out_dir, hub_dir)
+    words = ReportWords(language, Path(translations_dir) if translations_dir else paths.translations_dir())
+    if forms is None:
+        forms = load_directory(paths.forms_dir())
+    with HubStore(hub_dir) as store:
+        hub_id = store.config.hub_id
+    region_code = normalise_code(region) if region is not None else None
+    if region is not None and region_code is None:
+        raise ReportError("--region is empty; give a region code, or leave it out for every region")
+    collected = collect(hub_dir, identities, forms, advance=advance)
+    cards = build_scorecards(collected.facts, forms, threshold=threshold, region=region_code)
+    view = build_view(cards, words, hub_id=hub_id, not_used=collected.not_used, forms=forms, today=today)
+    page = render_html(view, words).encode("utf-8")
+    figures = figures_csv(view).encode("utf-8")
+    # These raise StorageError, whose message says what failed and what to do.
+    ensure_private_dir(out_dir)
+    write_atomic(out_dir / REPORT_FILE, page)
+    write_atomic(out_dir / FIGURES_FILE, figures)
+    about = {
+        "format": REPORT_FORMAT,
+        "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "language": words.language,
+        "direction": words.direction,
+        "region": region_code,
+        "threshold": threshold,
+        "centres": len(cards.centres),
+        "figures": len(view.figures),
+    }
+    latest = _publish_latest(
+        hub_dir,
+        {
+            REPORT_FILE: page,
+            FIGURES_FILE: figures,
+            HUB_VIEW_FILE: render_html(view, words, css_href=CSS_FILE).encode("utf-8"),
+            CSS_FILE: report_css().encode("utf-8"),
+            ABOUT_FILE: (json.dumps(about, indent=2) + "\n").encode("utf-8"),
+            NOTE_FILE: LATEST_NOTE.encode("utf-8"),
+        },
+    )
+    return ReportResult(out_dir, latest, cards, collected, len(view.figures))

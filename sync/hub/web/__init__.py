@@ -1,0 +1,170 @@
+"""The hub's web application: an HTTP API for kits and hubs, and pages for the operator.
+
+``create_hub_app(settings, store)`` builds it. Two kinds of callers, two policies:
+
+- ``/api/v1/...`` (:mod:`sync.hub.web.api`) takes bundle and enrolment bytes from
+  machines. It has no session and no CSRF token: each request is authenticated by what
+  it carries (a bundle's Ed25519 signature by an enrolled key, an enrolment's one-time
+  token), and answers in JSON with a reason for every refusal.
+- ``/login`` and ``/operator/...`` (:mod:`sync.hub.web.auth`, :mod:`sync.hub.web.pages`)
+  serve people: a password login, CSRF on every form, HttpOnly SameSite=Strict cookies.
+
+Every response carries the kit's headers: a strict Content-Security-Policy with no
+script at all, ``Cache-Control: no-store``, no referrer, no framing. No page shows
+decrypted data: the hub holds no identity.
+
+More operator pages (the reports of ``sync/hub/reports/web.py``) come from other modules:
+a :class:`flask.Blueprint` passed as ``OperatorPages(blueprint, endpoint, label)`` in
+``create_hub_app(..., pages=...)`` is registered behind the operator login and linked
+from the page header.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from fieldkit.webbase.security import add_security_headers, content_security_policy
+from sync.hub.store import HubStore
+from sync.hub.web import api, auth
+from sync.hub.web import pages as operator_pages
+from sync.hub.web.auth import LoginThrottle, OperatorPassword, require_login
+
+__all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
+
+CONTENT_SECURITY_POLICY = content_security_policy("style-src 'self'", "img-src 'self'")
+
+log = logging.getLogger("fieldkit.hub")
+csrf = CSRFProtect()
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """How one running hub server behaves; built once by ``hub serve`` and passed in."""
+
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    max_form_bytes: int = 64 * 1024
+    max_enrolment_bytes: int = 1024 * 1024
+    max_bundle_bytes: int | None = None  # default: the store's bundle limit
+    login_failures_per_address: int = 5
+    login_failures_overall: int = 30
+    login_window_seconds: float = 60.0
+    session_hours: float = 12.0
+    secure_cookies: bool = False  # set when operators reach the hub through HTTPS
+    testing: bool = False
+
+
+@dataclass(frozen=True)
+class OperatorPages:
+    """More operator pages (reports): a blueprint, its start endpoint and a link label."""
+
+    blueprint: Blueprint
+    endpoint: str
+    label: str
+
+
+@dataclass
+class HubServices:
+    """What the views need, gathered once: ``current_app.extensions["fieldkit_hub"]``."""
+
+    store: HubStore
+    settings: HubSettings
+    password: OperatorPassword
+    throttle: LoginThrottle
+    nav: list[tuple[str, str]]
+
+    @property
+    def max_bundle_bytes(self) -> int:
+        return self.settings.max_bundle_bytes or self.store.limits.max_bundle_bytes
+
+
+def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[OperatorPages] = ()) -> Flask:
+    """Build the hub's web app over an open :class:`HubStore`."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="fkhub",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        MAX_CONTENT_LENGTH=settings.max_form_bytes,  # the API raises it per request
+        MAX_FORM_MEMORY_SIZE=settings.max_form_bytes,
+        WTF_CSRF_SSL_STRICT=False,  # we send no Referer (no-referrer); the token and SameSite do the work
+        TESTING=settings.testing,
+    )
+    app.extensions["fieldkit_hub"] = HubServices(
+        store=store,
+        settings=settings,
+        password=OperatorPassword.for_hub(store.data_dir),
+        throttle=LoginThrottle(
+            per_address=settings.login_failures_per_address,
+            overall=settings.login_failures_overall,
+            window_seconds=settings.login_window_seconds,
+        ),
+        nav=[("operator.overview", "Overview")],
+    )
+    csrf.init_app(app)
+
+    csrf.exempt(api.bp)  # machines post bytes, authenticated by signature or token (see api.py)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(operator_pages.bp)
+    for extra in pages:
+        app.register_blueprint(extra.blueprint)
+        app.extensions["fieldkit_hub"].nav.append((extra.endpoint, extra.label))
+    require_login(app, {operator_pages.bp.name, *(extra.blueprint.name for extra in pages)})
+
+    @app.route("/")
+    def root() -> Response:
+        return redirect(url_for("operator.overview"))
+
+    @app.context_processor
+    def navigation() -> dict[str, object]:
+        return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
+
+    add_security_headers(app, CONTENT_SECURITY_POLICY)
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error: CSRFError) -> tuple[str, int]:
+        message = "This page has expired or the form was not sent from it. Go back, reload and try again."
+        return render_template("error.html", title="Page expired", message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response | tuple[str, int]:
+        status = error.code or 500
+        if _is_api():
+            response = api.json_error(status, _API_CODES.get(status, "http-error"), error.description or error.name)
+            if isinstance(error, MethodNotAllowed) and error.valid_methods:
+                response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+            return response
+        return render_template("error.html", title=error.name, message=error.description), status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response | tuple[str, int]:
+        # Never a traceback to the client, and only the error's type in the log.
+        log.error("unexpected error on %s %s: %s", request.method, request.path, type(error).__name__)
+        if _is_api():
+            return api.json_error(500, "hub-error", "the hub failed unexpectedly; nothing was stored, try again later")
+        return render_template("error.html", title="Something went wrong", message=None), 500
+
+    return app
+
+
+_API_CODES = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    411: "length-required",
+    413: "too-large",
+    415: "unsupported-media-type",
+}
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")

@@ -1,0 +1,177 @@
+"""The hub's HTTP API for kits and downstream hubs (``/api/v1``).
+
+- ``GET /api/v1/hello``: the hub's id and receipt public key, so a sender can check it
+  reached the hub it enrolled with before sending anything. Not signed: it only saves a
+  wasted upload; receipts are what a sender trusts.
+- ``POST /api/v1/bundles`` (``application/x-tar``): a bundle. 200 with the signed
+  receipt (the same bytes ``hub import --receipt-out`` writes) once its records are
+  durable, also for a bundle merged before; otherwise a JSON refusal.
+- ``POST /api/v1/enrol`` (``application/json``): a kit's or a hub's signed enrolment
+  request; 200 with the signed response, or a JSON refusal.
+
+These endpoints are exempt from CSRF: they take bytes from machines, not forms from a
+browser session, and carry their own authentication (a bundle's signature by an
+enrolled, unrevoked key; an enrolment's one-time token). A browser cannot be made to
+forge either. Every refusal is ``{"error": code, "reason": text}`` with a 4xx status;
+the bundle codes are those of ``sync.protocol.bundle.REFUSAL_CODES``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from fieldkit.core.storage.atomic import ensure_private_dir
+from sync.hub.enrolment import accept_enrolment
+from sync.hub.forward import HUB_REQUEST_FORMAT, accept_hub_enrolment, payload_format
+from sync.hub.store import HubStoreError
+from sync.protocol.client import BUNDLE_CONTENT_TYPE, HELLO_FORMAT, JSON_CONTENT_TYPE
+from sync.protocol.enrolment import REQUEST_FORMAT, EnrolmentError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+INCOMING_DIR = "incoming"
+_IN_MEMORY_BYTES = 16 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+# Which HTTP status each bundle refusal gets: 403 when the signer is not allowed, 413 for
+# size limits, 400 when the bytes are not a readable bundle, 422 when they are one that
+# breaks a rule.
+_REFUSAL_STATUS = {
+    "unknown-source": 403,
+    "revoked-source": 403,
+    "bad-signature": 403,
+    "too-large": 413,
+    "oversized-member": 413,
+    "too-many-members": 413,
+    "not-a-tar": 400,
+    "compressed": 400,
+    "damaged": 400,
+    "bad-layout": 400,
+}
+
+
+def json_error(status: int, code: str, reason: str) -> Response:
+    response = jsonify(error=code, reason=reason)
+    response.status_code = status
+    return response
+
+
+def _hub():
+    return current_app.extensions["fieldkit_hub"]
+
+
+def _wrong_type(expected: str) -> Response | None:
+    if request.mimetype != expected:
+        found = request.mimetype or "none"
+        return json_error(415, "unsupported-media-type", f"send {expected}, not {found[:80]}")
+    return None
+
+
+@bp.get("/hello")
+def hello() -> Response:
+    config = _hub().store.config
+    return jsonify(format=HELLO_FORMAT, hub_id=config.hub_id, receipt_public_key=config.receipt_public_key)
+
+
+@bp.post("/bundles")
+def bundles() -> Response:
+    refused = _wrong_type(BUNDLE_CONTENT_TYPE)
+    if refused is not None:
+        return refused
+    hub = _hub()
+    limit = hub.max_bundle_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return json_error(413, "too-large", f"the bundle has {request.content_length} bytes; the limit is {limit}")
+    request.max_content_length = limit
+    with _received_body(hub.store.data_dir, limit) as body:
+        if body is None:
+            return json_error(413, "too-large", f"the bundle is larger than the limit of {limit} bytes")
+        try:
+            result = hub.store.import_bundle(body, label="HTTP push")
+        except HubStoreError as error:
+            current_app.logger.error("hub store error during an HTTP import: %s", error)
+            return json_error(503, "hub-unavailable", "the hub cannot store bundles right now; try again later")
+    if result.refused:
+        code = result.code or "refused"
+        return json_error(_REFUSAL_STATUS.get(code, 422), code, result.reason or code)
+    assert result.receipt is not None
+    response = Response(result.receipt, status=200, mimetype=JSON_CONTENT_TYPE)
+    response.headers["Fieldkit-Import"] = (
+        f"{result.status}; new={result.new}; duplicates={result.duplicates}; quarantined={result.quarantined}"
+    )
+    return response
+
+
+@contextlib.contextmanager
+def _received_body(data_dir: Path, limit: int):
+    """The request body: bytes when small, else a private temporary file (removed after).
+
+    Yields ``None`` when the body turns out larger than ``limit`` (a chunked upload has
+    no length to check first).
+    """
+    stream = request.stream
+    buffer = io.BytesIO()
+    spool_path: Path | None = None
+    spool = None
+    total = 0
+    try:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                yield None
+                return
+            if spool is None and total > _IN_MEMORY_BYTES:
+                folder = ensure_private_dir(Path(data_dir) / INCOMING_DIR)
+                fd, name = tempfile.mkstemp(prefix="push-", suffix=".tar", dir=folder)
+                spool_path = Path(name)
+                spool = os.fdopen(fd, "wb")
+                spool.write(buffer.getvalue())
+                buffer = io.BytesIO()
+            if spool is not None:
+                spool.write(chunk)
+            else:
+                buffer.write(chunk)
+        if spool is not None:
+            spool.close()
+            yield spool_path
+        else:
+            yield buffer.getvalue()
+    finally:
+        if spool is not None:
+            spool.close()
+        if spool_path is not None:
+            with contextlib.suppress(OSError):
+                spool_path.unlink()
+
+
+@bp.post("/enrol")
+def enrol() -> Response:
+    refused = _wrong_type(JSON_CONTENT_TYPE)
+    if refused is not None:
+        return refused
+    hub = _hub()
+    request.max_content_length = hub.settings.max_enrolment_bytes
+    data = request.get_data(cache=False)
+    kind = payload_format(data)
+    try:
+        if kind == REQUEST_FORMAT:
+            answer = accept_enrolment(hub.store, data)
+        elif kind == HUB_REQUEST_FORMAT:
+            answer = accept_hub_enrolment(hub.store, data)
+        else:
+            return json_error(400, "bad-request", "the body is not a fieldkit enrolment request")
+    except EnrolmentError as error:
+        return json_error(403, "enrolment-refused", str(error))
+    except HubStoreError as error:
+        current_app.logger.error("hub store error during an enrolment: %s", error)
+        return json_error(503, "hub-unavailable", "the hub cannot enrol right now; try again later")
+    return Response(answer, status=200, mimetype=JSON_CONTENT_TYPE)
