@@ -6,6 +6,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,11 @@ def test_wheel_in_fresh_venv_finds_forms_and_translations(tmp_path: Path) -> Non
         check=True,
     )
     (wheel,) = wheels.glob("fieldkit-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        top_level = {name.split("/", 1)[0] for name in archive.namelist()}
+    # Two packages and the metadata: no tests, benchmarks or scripts land in site-packages
+    # (why ``sync`` stays a top-level name: docs/architecture.md).
+    assert {name for name in top_level if not name.endswith(".dist-info")} == {"fieldkit", "sync"}, top_level
 
     venv = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
