@@ -217,7 +217,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     assert "python-format" in wait.flags
     assert [name for name, _line in catalog.get("Saved").locations] == [
         "fieldkit/views.py",
-        "fieldkit/kit/web/templates/parts/page.html",
+        "fieldkit/web/templates/parts/page.html",
     ]
     assert catalog.get("Saved").auto_comments == ["TRANSLATORS: the page title"]
     assert catalog.get("%(num)s record").id == ("%(num)s record", "%(num)s records")
