@@ -8,6 +8,7 @@ bash scripts/install.sh test
 
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache  # the one-way layers of docs/architecture.md
+.venv/bin/mypy  # types: strict for core and protocol, default elsewhere (pyproject.toml)
 .venv/bin/bandit --quiet --recursive fieldkit sync --severity-level high
 bash scripts/audit-dependencies.sh
 .venv/bin/fieldkit forms check

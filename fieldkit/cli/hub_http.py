@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from waitress import create_server
+from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
 
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase

@@ -221,8 +221,8 @@ class Outbox:
                 return None
             fresh = [rid for rid in pending if rid not in entries]
             if fresh:
-                metadata = {rid: self.records.metadata(rid) for rid in fresh}
-                fresh.sort(key=lambda rid: (metadata[rid]["day"], rid))
+                fresh_metadata = {rid: self.records.metadata(rid) for rid in fresh}
+                fresh.sort(key=lambda rid: (fresh_metadata[rid]["day"], rid))
                 for record_id in fresh:
                     ciphertext = self.records.get(record_id)
                     entries[record_id] = {

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
-from waitress import create_server
+from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
 
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.model import Form

@@ -132,8 +132,8 @@ class Wording:
         if not _LANGUAGE.fullmatch(language):
             raise ExportError(f"--lang {language!r} is not a language code (such as fr or pt_BR)")
         self.language = language
-        self._forms: dict[tuple[str | None, str], str] = {}
-        self._interface: dict[tuple[str | None, str], str] = {}
+        self._forms: Mapping[tuple[str | None, str], str] = {}
+        self._interface: Mapping[tuple[str | None, str], str] = {}
         if language != SOURCE_LANGUAGE:
             folder = translations_dir / language / "LC_MESSAGES"
             if not folder.is_dir():

@@ -28,7 +28,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -688,7 +688,7 @@ class HubStore:
         )
         return int(rows[0][0])
 
-    def iter_records(self, *, include_quarantined: bool = False) -> Iterator[StoredRecord]:
+    def iter_records(self, *, include_quarantined: bool = False) -> Generator[StoredRecord, None, None]:
         """Every accepted record with its ciphertext, sorted by record id.
 
         Quarantined ids (held in several versions) are left out unless asked for, and
@@ -699,7 +699,7 @@ class HubStore:
         connection = _connect(self.data_dir / DB_FILE)
         try:
             for row in connection.execute(sql):
-                yield StoredRecord(*row[:7], bytes(row[7]))
+                yield StoredRecord(*row[:7], bytes(row[7]))  # type: ignore[call-arg]  # 8 columns: python/mypy#14648
         finally:
             connection.close()
 
@@ -726,7 +726,7 @@ class HubStore:
             items.append(
                 QuarantineItem(
                     record_id,
-                    tuple(StoredRecord(*row[:7], bytes(row[7])) for row in versions),
+                    tuple(StoredRecord(*row[:7], bytes(row[7])) for row in versions),  # type: ignore[call-arg]  # 8 columns, as above
                     tuple(row[0] for row in reasons),
                 )
             )

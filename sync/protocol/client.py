@@ -219,7 +219,7 @@ class HubClient:
             ) from None
 
     def _read_bounded(self, response: Any) -> bytes:
-        data = response.read(self.max_response_bytes + 1)
+        data: bytes = response.read(self.max_response_bytes + 1)
         if len(data) > self.max_response_bytes:
             raise TransportError(
                 f"the answer from {self.url} is larger than {self.max_response_bytes} bytes; it was not read",

@@ -34,7 +34,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["SELF", "Expression", "ExpressionError", "ValueType", "parse"]
 
@@ -67,7 +67,8 @@ _FUNCTIONS = {
     "count_selected": (1, "count_selected(item)"),
     "today": (0, "today()"),
 }
-_COMPARISONS: dict[str, Callable[[object, object], bool]] = {
+# Any: Compare.evaluate has checked with _check_comparison that the two kinds can be compared.
+_COMPARISONS: dict[str, Callable[[Any, Any], object]] = {
     "==": operator.eq, "!=": operator.ne,
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }  # fmt: skip
@@ -253,7 +254,7 @@ def _ticked(function: str, value: object) -> frozenset[str]:
         return frozenset()
     if (kind := _kind(value)) is not CHOICES:
         raise ExpressionError(f"{function}() got {kind.value} instead of ticked choices")
-    return frozenset(value)  # type: ignore[arg-type]
+    return frozenset(cast("Iterable[str]", value))  # _kind has checked: a collection of text
 
 
 # -- the tree -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -435,7 +435,7 @@ class _FormBuilder:
     def _scale(self, data: LineDict, item_type: str, where: str) -> str | None:
         if item_type != "likert":
             return None
-        scale = data.get("scale", "agreement")
+        scale: str = data.get("scale", "agreement")
         if scale not in model.LIKERT_SCALES:
             self.report.add(_line(data, "scale"), where, f"'scale' must be one of: {', '.join(model.LIKERT_SCALES)}")
             return "agreement"
@@ -525,7 +525,7 @@ class _FormChecker:
     def __init__(self, report: _Reporter, form: model.Form) -> None:
         self.report = report
         self.form = form
-        self.items = {}
+        self.items: dict[str, model.Item] = {}
         for item in form.items:
             if item.id in self.items:
                 self.report.add(item.line, f"item {item.id}", f"item id '{item.id}' is used twice")
@@ -613,7 +613,7 @@ def _find_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
         if state.get(start):
             continue
         path: list[str] = []
-        stack: list[tuple[str, Iterable[str]]] = [(start, iter(sorted(graph.get(start, ()))))]
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(sorted(graph.get(start, ()))))]
         state[start] = 1
         path.append(start)
         while stack:

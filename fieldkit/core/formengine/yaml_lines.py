@@ -8,11 +8,12 @@ key written twice in one mapping is reported instead of silently overwritten
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 
-class LineDict(dict):
+class LineDict(dict[str, Any]):  # Any: the values are whatever the YAML holds
     """A mapping from YAML that knows its own line and the line of each key."""
 
     line: int = 0
@@ -20,7 +21,7 @@ class LineDict(dict):
     duplicate_keys: list[tuple[str, int]]
 
 
-class LineList(list):
+class LineList(list[Any]):
     line: int = 0
     item_lines: list[int]
 

@@ -130,8 +130,8 @@ def _message_problems(
     if message.fuzzy:
         return problems  # a fuzzy translation is a draft: it is reviewed, not used
     found = message_problems(
-        message.id[0] if plural else message.id,
-        message.id[1] if plural else None,
+        message.id if isinstance(message.id, str) else message.id[0],
+        None if isinstance(message.id, str) else message.id[1],
         strings,
         python_format="python-format" in message.flags,
         single_number_forms=single,

@@ -65,8 +65,8 @@ def extract_jinja(
     """
     source = fileobj.read()
     tags = list(comment_tags) or [""]
-    passes = [
-        list(babel_extract(io.BytesIO(source), keywords, [tag] if tag else [], options))
+    passes = [  # Babel hands over its keywords as dict keys; Jinja's annotation asks for a sequence
+        list(babel_extract(io.BytesIO(source), tuple(keywords), [tag] if tag else [], options))
         for tag in tags
     ]
     for found in zip(*passes, strict=True):

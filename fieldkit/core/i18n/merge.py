@@ -119,6 +119,7 @@ def _match_by_place(catalog: Catalog) -> None:
         if not isinstance(message.id, str):
             continue
         old = catalog.obsolete.pop(by_place.pop(message.context))
+        assert isinstance(old.id, str)  # by_place holds only messages with one msgid
         message.string = old.string
         message.previous_id = [old.id]
         set_translator_comments(message, translator_comments(old))

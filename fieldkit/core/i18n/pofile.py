@@ -324,7 +324,9 @@ def _build_message(entry: _Entry, problems: list[SyntaxProblem]) -> Message | No
     message = Message(
         message_id,
         string,
-        locations=entry.locations,
+        # Babel's own reader keeps (file, None) for a location without a line, as this one
+        # does; its annotation says int only.
+        locations=entry.locations,  # type: ignore[arg-type]
         flags=entry.flags,
         auto_comments=entry.auto_comments,
         previous_id=previous_id,
@@ -353,9 +355,9 @@ def parse_po(data: bytes) -> tuple[PoFile, list[SyntaxProblem]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
+        bad_line = data[: error.start].count(b"\n") + 1
         text = data.decode("utf-8", errors="replace")
-        problems.append(SyntaxProblem(line, "not valid UTF-8: save the file as UTF-8"))
+        problems.append(SyntaxProblem(bad_line, "not valid UTF-8: save the file as UTF-8"))
     text = text.removeprefix("\ufeff")
     parser = _Parser()
     header_comment: list[str] = []
@@ -384,7 +386,8 @@ def parse_po(data: bytes) -> tuple[PoFile, list[SyntaxProblem]]:
         message = _build_message(entry, problems)
         if message is None:
             continue
-        key_id = message.id[0] if isinstance(message.id, tuple) else message.id
+        assert message.lineno is not None  # _build_message always sets it
+        key_id = message.id if isinstance(message.id, str) else message.id[0]  # str or a plural's pair
         if not key_id and not entry.obsolete:
             if index != 0 or message.context is not None:
                 problems.append(

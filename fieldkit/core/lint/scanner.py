@@ -225,7 +225,7 @@ def _parse_mark(body: str, line: int, column: int) -> _Mark:
 
 
 def _mark_findings(marks: Iterable[_Mark], path: str, language: str) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for mark in marks:
         problems: list[tuple[str, str]] = []
         if not mark.terms:
@@ -628,7 +628,7 @@ def _read_text(path: Path, shown: str) -> str:
 
 def _walk(root: Path, wanted: Callable[[Path], bool], excluded: Path) -> list[Path]:
     """Files under ``root`` that ``wanted`` accepts, skipping hidden, cache and test folders."""
-    found = []
+    found: list[Path] = []
     for folder, subfolders, files in os.walk(root):
         here = Path(folder)
         subfolders[:] = sorted(

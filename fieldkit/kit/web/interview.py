@@ -260,7 +260,7 @@ def section(draft_id: str, section_id: str) -> Any:
     consent_items = [item for item in current.items if item.type == "consent"]
     page = section_form_class(form, section_id)()
     if request.method == "GET":
-        errors = {}
+        errors: dict[str, str] = {}
         if request.args.get("consent") == "needed":  # sent here by _consent_first: say why
             missing = missing_consent(form, draft.answers, through=section_id)
             if missing is not None and missing in consent_items:
@@ -270,7 +270,7 @@ def section(draft_id: str, section_id: str) -> Any:
     action = request.form.get("action", "next")
     page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
     answers = dict(draft.answers)  # _consent_first left nothing here from before consent
-    errors: dict[str, str] = {}
+    errors = {}
     for field in answer_fields(page):
         if field.errors:
             errors[field.item.id] = field.errors[0]

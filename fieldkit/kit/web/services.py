@@ -64,7 +64,7 @@ class KitServices:
             db = open_db(self.kit.data_dir / COUNTERS_FILE)
             try:
                 table = db.table("declined")
-                row = table.get(doc_id=1) or {}
+                row: Mapping[str, int] = table.get(doc_id=1) or {}
                 counts = dict(row)
                 counts[form_id] = int(counts.get(form_id, 0)) + 1
                 if row:

@@ -92,7 +92,7 @@ def suppress(
     values.update({("row", r): sum(rows[r]) for r in range(height)})
     values.update({("column", c): sum(row[c] for row in rows) for c in range(width)})
     values[("grand",)] = sum(map(sum, rows))
-    equations = [[("cell", r, c) for c in range(width)] + [("row", r)] for r in range(height)]
+    equations: list[list[tuple]] = [[("cell", r, c) for c in range(width)] + [("row", r)] for r in range(height)]
     equations += [[("cell", r, c) for r in range(height)] + [("column", c)] for c in range(width)]
     equations.append([("row", r) for r in range(height)] + [("grand",)])
     equations.append([("column", c) for c in range(width)] + [("grand",)])

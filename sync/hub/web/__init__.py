@@ -26,9 +26,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wrappers import Response
 
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from sync.hub.store import HubStore
