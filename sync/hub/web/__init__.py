@@ -31,10 +31,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.webbase.security import add_security_headers, content_security_policy
+from fieldkit.webbase.throttle import FailureThrottle
 from sync.hub.store import HubStore
 from sync.hub.web import api, auth
 from sync.hub.web import pages as operator_pages
-from sync.hub.web.auth import LoginThrottle, OperatorPassword, require_login
+from sync.hub.web.auth import OperatorPassword, require_login
 
 __all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
 
@@ -76,7 +77,7 @@ class HubServices:
     store: HubStore
     settings: HubSettings
     password: OperatorPassword
-    throttle: LoginThrottle
+    throttle: FailureThrottle
     nav: list[tuple[str, str]]
 
     @property
@@ -102,8 +103,8 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         store=store,
         settings=settings,
         password=OperatorPassword.for_hub(store.data_dir),
-        throttle=LoginThrottle(
-            per_address=settings.login_failures_per_address,
+        throttle=FailureThrottle(
+            per_key=settings.login_failures_per_address,
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),

@@ -3,7 +3,8 @@
 The password is stored as an scrypt hash with a random salt in
 ``HUBDIR/operator-password.json`` (mode 0600), never in clear. It is set on the first
 ``fieldkit hub serve`` (or with ``fieldkit hub password``). Wrong attempts are limited
-per client address and overall in a sliding window, so guessing is slow even from many
+per client address and overall in a sliding window (``fieldkit.webbase.throttle``, shared
+with the kit's pairing), so guessing is slow even from many
 addresses; while the limit holds, even the right password is refused. A login clears
 the session first (no fixation) and stores a fingerprint of the stored hash, so
 changing the password ends every other session.
@@ -13,16 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import datetime
 import hashlib
 import hmac
 import json
 import os
-import threading
 import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +33,6 @@ from fieldkit.core.storage.atomic import write_atomic
 
 __all__ = [
     "PASSWORD_FILE",
-    "LoginThrottle",
     "OperatorPassword",
     "PasswordError",
     "bp",
@@ -122,60 +119,6 @@ class OperatorPassword:
         return hashlib.sha256(b"fieldkit-operator-session" + stored).hexdigest()[:32]
 
 
-class LoginThrottle:
-    """Counts wrong passwords per address and overall within a sliding window."""
-
-    def __init__(
-        self,
-        *,
-        per_address: int = 5,
-        overall: int = 30,
-        window_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.per_address = per_address
-        self.overall = overall
-        self.window = window_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._by_address: dict[str, collections.deque[float]] = {}
-        self._all: collections.deque[float] = collections.deque()
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.window
-        while self._all and self._all[0] <= horizon:
-            self._all.popleft()
-        for address in list(self._by_address):
-            times = self._by_address[address]
-            while times and times[0] <= horizon:
-                times.popleft()
-            if not times:
-                del self._by_address[address]
-
-    def wait_seconds(self, address: str) -> float:
-        """0 when a login attempt from ``address`` may be checked now, else how long to wait."""
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            times = self._by_address.get(address)
-            waits = []
-            if times is not None and len(times) >= self.per_address:
-                waits.append(times[0] + self.window - now)
-            if len(self._all) >= self.overall:
-                waits.append(self._all[0] + self.window - now)
-            return max(waits, default=0.0)
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._by_address.setdefault(address, collections.deque()).append(now)
-            self._all.append(now)
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._by_address.pop(address, None)
-
-
 # --- Pages and the guard ---------------------------------------------------------------
 
 bp = Blueprint("auth", __name__)
@@ -224,7 +167,7 @@ def login() -> Response | tuple[str, int] | str:
             return redirect(_safe_next(request.args.get("next")))
         return render_template("login.html", message=None, next=request.args.get("next", ""))
     address = request.remote_addr or "unknown"
-    wait = hub.throttle.wait_seconds(address)
+    wait = hub.throttle.retry_after(address)
     if wait > 0:
         message = f"Too many wrong passwords. Wait {int(wait) + 1} seconds, then try again."
         return render_template("login.html", message=message, next=""), 429
