@@ -19,7 +19,7 @@ from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forw
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings
-from sync.hub.web.auth import MIN_PASSWORD_LENGTH, OperatorPassword
+from sync.hub.web.password import MIN_PASSWORD_LENGTH, OperatorPassword
 from sync.protocol.client import Backoff
 from sync.protocol.enrolment import EnrolmentToken
 

@@ -21,6 +21,7 @@ from the page header.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import secrets
 from collections.abc import Sequence
@@ -94,6 +95,9 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Flask refuses a session cookie signed longer ago than this. The session is not
+        # made permanent, so the cookie still ends with the browser too.
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=settings.max_form_bytes,  # the API raises it per request
         MAX_FORM_MEMORY_SIZE=settings.max_form_bytes,
         WTF_CSRF_SSL_STRICT=False,  # we send no Referer (no-referrer); the token and SameSite do the work
