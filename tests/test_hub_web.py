@@ -14,6 +14,7 @@ import random
 import re
 import stat
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint
+from werkzeug.security import check_password_hash
 
 from fieldkit.kit.config import init_kit, unlock
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
@@ -163,6 +165,56 @@ def test_the_password_is_kept_as_a_private_scrypt_hash(hub_dir: Path, tmp_path: 
     wrong.write_text("not the operator password\n")
     result = run("hub", "serve", "--data", hub_dir, "--port", "0", "--passphrase-file", wrong, expect=1)
     assert "is not the hub's operator password" in result.output
+
+
+# What 'fieldkit hub password' wrote before the hash was werkzeug's (format 1), for
+# OPERATOR_PASSWORD with work factor 10: a hub set up then must keep its password.
+FIRST_FORMAT_PASSWORD_FILE = {
+    "format": "fieldkit-hub-operator/1",
+    "kdf": {"name": "scrypt", "work_factor": 10, "r": 8, "p": 1},
+    "salt": "AV3Dc1xSNtE5hQE9CrOuig==",
+    "hash": "BP2FfFJTI/Iv9xl3xh6CFOHxtiHN9UeqN/DK9q6Npjs=",
+    "set": "2025-03-01T09:00:00Z",
+}
+
+
+def test_a_new_password_is_a_werkzeug_scrypt_hash(hub_dir: Path) -> None:
+    stored = json.loads((hub_dir / PASSWORD_FILE).read_text())
+    assert stored["format"] == "fieldkit-hub-operator/2"
+    assert stored["hash"].startswith("scrypt:1024:8:1$"), "werkzeug's scrypt, with the work factor asked for"
+    assert check_password_hash(stored["hash"], OPERATOR_PASSWORD)
+    assert not OperatorPassword.for_hub(hub_dir).check("not the operator password")
+
+
+def test_a_password_in_the_first_format_still_works_and_is_upgraded_at_login(store: HubStore, hub_dir: Path) -> None:
+    path = hub_dir / PASSWORD_FILE
+    path.write_text(json.dumps(FIRST_FORMAT_PASSWORD_FILE))
+    secret = OperatorPassword.for_hub(hub_dir)
+    assert secret.check(OPERATOR_PASSWORD) and not secret.check("not the operator password")
+    client = make_app(store).test_client()
+    assert login(client, "not the operator password").status_code == 401
+    assert json.loads(path.read_text()) == FIRST_FORMAT_PASSWORD_FILE, "a wrong password changes nothing"
+
+    assert login(client).status_code == 302
+    upgraded = json.loads(path.read_text())
+    assert upgraded["format"] == "fieldkit-hub-operator/2" and upgraded["kdf"]["name"] == "scrypt"
+    assert upgraded["hash"].startswith("scrypt:1024:8:1$"), "the same cost as before"
+    assert upgraded["set"] == "2025-03-01T09:00:00Z", "the password was not set again"
+    assert check_password_hash(upgraded["hash"], OPERATOR_PASSWORD)
+    assert "salt" not in upgraded and OPERATOR_PASSWORD not in path.read_text()
+    assert "hub-web" in overview(client), "the session the upgrading login started goes on"
+    assert login(make_app(store).test_client()).status_code == 302, "and the password still works"
+
+
+def test_a_session_is_refused_once_its_lifetime_is_over(store: HubStore) -> None:
+    client = make_app(store, session_hours=1 / 3600).test_client()  # one second
+    login(client)
+    overview(client)
+    cookie = client.get_cookie("fkhub")
+    assert cookie is not None and cookie.expires is None, "still a cookie that ends with the browser"
+    time.sleep(2.5)  # Flask counts whole seconds since the cookie was signed
+    response = client.get("/operator/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
 # --- Operator pages ------------------------------------------------------------------------

@@ -11,19 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
 
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
 from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forward_with_retries, upstream_summary
+from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
-from sync.hub.web import HubSettings, create_hub_app
-from sync.hub.web.auth import MIN_PASSWORD_LENGTH, OperatorPassword
+from sync.hub.web import HubSettings
+from sync.hub.web.password import MIN_PASSWORD_LENGTH, OperatorPassword
 from sync.protocol.client import Backoff
 from sync.protocol.enrolment import EnrolmentToken
 
-DEFAULT_HUB_PORT = 8090
 _PASSWORD_FILE = click.option(
     "--passphrase-file",
     type=EXISTING_FILE,
@@ -68,46 +67,24 @@ def serve(data_dir: Path, host: str, port: int, passphrase_file: Path | None, se
     On the first run it asks for the operator password (or reads --passphrase-file)
     and stores its hash; later, --passphrase-file must hold the same password.
     """
-    store = HubStore(data_dir)
-    try:
-        secret = OperatorPassword.for_hub(data_dir)
-        if not secret.exists():
-            secret.set(_new_password(passphrase_file))
-            click.echo("Operator password set.")
-        elif passphrase_file is not None:
-            given = read_passphrase(passphrase_file, prompt="Hub operator password")
-            if not secret.check(given):
-                raise FieldkitError(
-                    f"the password in {passphrase_file} is not the hub's operator password "
-                    "(change it with 'fieldkit hub password')"
-                )
-        # The report pages (sync/hub/reports/web.py) show files 'fieldkit hub report' left here.
-        from sync.hub.reports.web import reports_pages
+    with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
+        _ensure_password(data_dir, passphrase_file)
+        serve_hub(store, HubSettings(secure_cookies=secure_cookies), host=host, port=port, echo=click.echo)
 
-        settings = HubSettings(secure_cookies=secure_cookies)
-        app = create_hub_app(settings, store, pages=[reports_pages()])
-        try:
-            server = create_server(
-                app, host=host, port=port, threads=6, ident="fieldkit-hub",
-                max_request_body_size=store.limits.max_bundle_bytes + 1024 * 1024,
-            )  # fmt: skip
-        except OSError as error:
+
+def _ensure_password(data_dir: Path, passphrase_file: Path | None) -> None:
+    # Asking on the terminal (or reading the file) is the command line's part of serving.
+    secret = OperatorPassword.for_hub(data_dir)
+    if not secret.exists():
+        secret.set(_new_password(passphrase_file))
+        click.echo("Operator password set.")
+    elif passphrase_file is not None:
+        given = read_passphrase(passphrase_file, prompt="Hub operator password")
+        if not secret.check(given):
             raise FieldkitError(
-                f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port"
-            ) from None
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{server.effective_port}"
-        click.echo(f"fieldkit hub {store.config.hub_id} is serving")
-        click.echo(f"  kits push to: {url}")
-        click.echo(f"  operator pages: {url}/operator/")
-        click.echo("ready")
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            click.echo("stopped")
-        finally:
-            server.close()
-    finally:
-        store.close()
+                f"the password in {passphrase_file} is not the hub's operator password "
+                "(change it with 'fieldkit hub password')"
+            )
 
 
 def _token(token_text: str | None, token_file: Path | None) -> EnrolmentToken:

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import click
-from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
 
-from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.pushworker import start_push_worker
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.kit.web.qr import pairing_url, terminal_qr
+from fieldkit.webbase.server import ServerOptions, bind
 
 DEFAULT_PORT = 8080
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-class _LateApp:
-    """A WSGI callable whose Flask app is set once the socket is bound."""
-
-    app: Callable[..., Any] | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        assert self.app is not None
-        return self.app(environ, start_response)
+# The kit's waitress options, all of them: 8 threads for the phones of one site (the load
+# and memory docs/performance.md measures are with these); request bodies are bounded by
+# the app (WebSettings.max_request_bytes), so waitress keeps its own default.
+SERVER_OPTIONS = ServerOptions(threads=8, ident="fieldkit")
 
 
 _SHOWN_PROBLEMS = 5
@@ -69,35 +56,22 @@ def serve_kit(
     broken catalogue or form must never stop the kit, nor pass unnoticed.
     """
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
-    late = _LateApp()
-    try:
-        server = create_server(late, host=host, port=port, threads=8, ident="fieldkit")
-    except OSError as error:
-        raise FieldkitError(f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port") from None
-    bound_port = server.effective_port
-    urls = tuple(urls_for(host, bound_port))
-    app = late.app = create_app(dataclasses.replace(settings, urls=urls), kit, forms, broken_forms)
+    server = bind(host, port, SERVER_OPTIONS)
+    urls = tuple(urls_for(host, server.port))
+    app = create_app(dataclasses.replace(settings, urls=urls), kit, forms, broken_forms)
     pairing = app.extensions["fieldkit"].pairing
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")
-    echo(f"  operator page (this computer only): http://127.0.0.1:{bound_port}/operator/")
+    echo(f"  operator page (this computer only): http://127.0.0.1:{server.port}/operator/")
     echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
-    # Ctrl+C, a service manager's SIGTERM and a SIGINT sent to a background process
-    # (which a shell may have set to be ignored) all stop the server the same way.
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _stop)
-    try:
-        echo("ready")
-        server.run()  # returns when stopped: waitress handles the KeyboardInterrupt itself
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if worker is not None:
-            worker.stop()
-        server.close()
-    echo("stopped; the draft key is gone from memory")
+    server.serve(
+        app,
+        echo=echo,
+        cleanup=[worker.stop] if worker is not None else [],
+        stopped="stopped; the draft key is gone from memory",
+    )

@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
 
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
@@ -22,6 +21,7 @@ from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
+from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 
 CONTENT_SECURITY_POLICY = content_security_policy(
@@ -90,21 +90,8 @@ def create_app(
     app.register_blueprint(operator.bp)
 
     add_security_headers(app, CONTENT_SECURITY_POLICY)
-
-    @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError) -> tuple[str, int]:
-        return render_template("error.html", title="Page expired", message=_csrf_message()), 400
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
-        return render_template("error.html", title=error.name, message=error.description), error.code or 500
-
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[str, int]:
-        # Never a traceback on a phone, and never an answer in the log: only the type.
-        log.error("unexpected error on %s %s: %s", request.method, request.path, type(error).__name__)
-        return render_template("error.html", title="Something went wrong", message=None), 500
-
+    # Never a traceback on a phone, and never an answer in the log: only the type.
+    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
     return app
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from fieldkit.webbase.throttle import FailureThrottle
 
 CODE_DIGITS = 6
 WINDOW_SECONDS = 60.0
@@ -50,12 +51,12 @@ class Pairing:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interviewer_codes = interviewer_codes
-        self._failures_per_minute = failures_per_minute
         self._clock = clock
         self._lock = threading.Lock()
         self._code = _new_code()
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._all_failures: deque[float] = deque()
+        self._throttle = FailureThrottle(
+            per_key=failures_per_minute, overall=TOTAL_FAILURES_PER_MINUTE, window_seconds=WINDOW_SECONDS, clock=clock
+        )
         self._sessions: dict[str, PairedSession] = {}
 
     @property
@@ -63,28 +64,24 @@ class Pairing:
         with self._lock:
             return self._code
 
-    def _prune(self, failures: deque[float], now: float) -> None:
-        while failures and now - failures[0] > WINDOW_SECONDS:
-            failures.popleft()
-
     def pair(self, client: str, code: str, interviewer: str) -> PairedSession | None:
         """A new session when ``code`` is the current one; None when it is wrong.
 
         Raises :class:`RateLimited` once a client (or everyone together) has
         given too many wrong codes in the last minute.
         """
-        now = self._clock()
+        # The check, the compare and the count happen under one lock, so parallel
+        # guesses cannot all slip in before the first of them is counted.
         with self._lock:
-            mine = self._failures[client]
-            self._prune(mine, now)
-            self._prune(self._all_failures, now)
-            if len(mine) >= self._failures_per_minute or len(self._all_failures) >= TOTAL_FAILURES_PER_MINUTE:
-                oldest = min(mine[0] if mine else now, self._all_failures[0] if self._all_failures else now)
-                raise RateLimited(max(1, int(WINDOW_SECONDS - (now - oldest)) + 1))
+            wait = self._throttle.retry_after(client)
+            if wait > 0:
+                raise RateLimited(int(wait) + 1)
             if interviewer not in self.interviewer_codes or not secrets.compare_digest(code.strip(), self._code):
-                mine.append(now)
-                self._all_failures.append(now)
+                self._throttle.failed(client)
                 return None
+            # A success does not clear the client's failures: they expire within the
+            # window anyway, and a client that needed many tries stays slowed down.
+            now = self._clock()
             self._code = _new_code()  # one time only
             session = PairedSession(secrets.token_urlsafe(24), interviewer, now, now)
             self._sessions[session.session_id] = session

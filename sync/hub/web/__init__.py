@@ -21,21 +21,23 @@ from the page header.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 
+from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
+from fieldkit.webbase.throttle import FailureThrottle
 from sync.hub.store import HubStore
 from sync.hub.web import api, auth
 from sync.hub.web import pages as operator_pages
-from sync.hub.web.auth import LoginThrottle, OperatorPassword, require_login
+from sync.hub.web.auth import OperatorPassword, require_login
 
 __all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
 
@@ -77,7 +79,7 @@ class HubServices:
     store: HubStore
     settings: HubSettings
     password: OperatorPassword
-    throttle: LoginThrottle
+    throttle: FailureThrottle
     nav: list[tuple[str, str]]
 
     @property
@@ -94,6 +96,9 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Flask refuses a session cookie signed longer ago than this. The session is not
+        # made permanent, so the cookie still ends with the browser too.
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=settings.max_form_bytes,  # the API raises it per request
         MAX_FORM_MEMORY_SIZE=settings.max_form_bytes,
         WTF_CSRF_SSL_STRICT=False,  # we send no Referer (no-referrer); the token and SameSite do the work
@@ -103,8 +108,8 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         store=store,
         settings=settings,
         password=OperatorPassword.for_hub(store.data_dir),
-        throttle=LoginThrottle(
-            per_address=settings.login_failures_per_address,
+        throttle=FailureThrottle(
+            per_key=settings.login_failures_per_address,
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
@@ -130,42 +135,10 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
 
     add_security_headers(app, CONTENT_SECURITY_POLICY)
-
-    @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError) -> tuple[str, int]:
-        message = "This page has expired or the form was not sent from it. Go back, reload and try again."
-        return render_template("error.html", title="Page expired", message=message), 400
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response | tuple[str, int]:
-        status = error.code or 500
-        if _is_api():
-            response = api.json_error(status, _API_CODES.get(status, "http-error"), error.description or error.name)
-            if isinstance(error, MethodNotAllowed) and error.valid_methods:
-                response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
-            return response
-        return render_template("error.html", title=error.name, message=error.description), status
-
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Response | tuple[str, int]:
-        # Never a traceback to the client, and only the error's type in the log.
-        log.error("unexpected error on %s %s: %s", request.method, request.path, type(error).__name__)
-        if _is_api():
-            return api.json_error(500, "hub-error", "the hub failed unexpectedly; nothing was stored, try again later")
-        return render_template("error.html", title="Something went wrong", message=None), 500
-
+    # Pages for the operator; under /api/ a JSON refusal instead (api.error_response).
+    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message, instead=api.error_response)
     return app
 
 
-_API_CODES = {
-    400: "bad-request",
-    404: "not-found",
-    405: "method-not-allowed",
-    411: "length-required",
-    413: "too-large",
-    415: "unsupported-media-type",
-}
-
-
-def _is_api() -> bool:
-    return request.path.startswith("/api/")
+def _csrf_message() -> str:
+    return "This page has expired or the form was not sent from it. Go back, reload and try again."

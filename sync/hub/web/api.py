@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.core.storage.atomic import ensure_private_dir
 from sync.hub.enrolment import accept_enrolment
@@ -59,6 +60,32 @@ _REFUSAL_STATUS = {
 def json_error(status: int, code: str, reason: str) -> Response:
     response = jsonify(error=code, reason=reason)
     response.status_code = status
+    return response
+
+
+_HTTP_CODES = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    411: "length-required",
+    413: "too-large",
+    415: "unsupported-media-type",
+}
+
+
+def error_response(error: Exception) -> Response | None:
+    """Under ``/api/`` a failure is a JSON refusal for the machine that sent it, not a page.
+
+    None elsewhere: the operator gets the error page (``fieldkit.webbase.errors``).
+    """
+    if not request.path.startswith("/api/"):
+        return None
+    if not isinstance(error, HTTPException):
+        return json_error(500, "hub-error", "the hub failed unexpectedly; nothing was stored, try again later")
+    status = error.code or 500
+    response = json_error(status, _HTTP_CODES.get(status, "http-error"), error.description or error.name)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
     return response
 
 

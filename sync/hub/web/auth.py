@@ -1,182 +1,25 @@
-"""The hub operator's password, the login pages, and the guard on every operator page.
+"""The hub operator's login pages, and the guard on every operator page.
 
-The password is stored as an scrypt hash with a random salt in
-``HUBDIR/operator-password.json`` (mode 0600), never in clear. It is set on the first
-``fieldkit hub serve`` (or with ``fieldkit hub password``). Wrong attempts are limited
-per client address and overall in a sliding window, so guessing is slow even from many
-addresses; while the limit holds, even the right password is refused. A login clears
-the session first (no fixation) and stores a fingerprint of the stored hash, so
-changing the password ends every other session.
+The password itself is kept by :mod:`sync.hub.web.password`. Wrong attempts are limited
+per client address and overall in a sliding window (``fieldkit.webbase.throttle``, shared
+with the kit's pairing), so guessing is slow even from many addresses; while the limit
+holds, even the right password is refused. A login clears the session first (no fixation) and
+stores a fingerprint of the stored hash, so changing the password ends every other
+session. Flask's ``PERMANENT_SESSION_LIFETIME`` (set from ``HubSettings.session_hours``)
+bounds how long a session cookie is accepted.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import collections
-import datetime
-import hashlib
 import hmac
-import json
-import os
-import threading
-import time
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from fieldkit.core.errors import FieldkitError
-from fieldkit.core.storage.atomic import write_atomic
+from sync.hub.web.password import MIN_PASSWORD_LENGTH, PASSWORD_FILE, OperatorPassword, PasswordError
 
-__all__ = [
-    "PASSWORD_FILE",
-    "LoginThrottle",
-    "OperatorPassword",
-    "PasswordError",
-    "bp",
-    "require_login",
-]
-
-PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
-PASSWORD_FORMAT = "fieldkit-hub-operator/1"  # noqa: S105 (a format name)
-DEFAULT_WORK_FACTOR = 15  # scrypt N = 2**15, r = 8: about 32 MiB and a tenth of a second
-MIN_PASSWORD_LENGTH = 10
-_SALT_BYTES = 16
-_HASH_BYTES = 32
-
-
-class PasswordError(FieldkitError):
-    """The operator password is missing, damaged, too short or wrong; ``str()`` says which."""
-
-
-def _normalise(password: str) -> bytes:
-    # The same password typed on two keyboards may arrive composed or decomposed.
-    return unicodedata.normalize("NFC", password).encode("utf-8")
-
-
-def _derive(password: str, salt: bytes, work_factor: int) -> bytes:
-    return Scrypt(salt=salt, length=_HASH_BYTES, n=2**work_factor, r=8, p=1).derive(_normalise(password))
-
-
-@dataclass(frozen=True)
-class OperatorPassword:
-    """The stored hash of the operator password for one hub folder."""
-
-    path: Path
-
-    @classmethod
-    def for_hub(cls, data_dir: Path) -> OperatorPassword:
-        return cls(Path(data_dir) / PASSWORD_FILE)
-
-    def exists(self) -> bool:
-        return self.path.exists()
-
-    def set(self, password: str, *, work_factor: int = DEFAULT_WORK_FACTOR) -> None:
-        """Store a new password (replacing any old one); ends every session on next request."""
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise PasswordError(f"choose an operator password of at least {MIN_PASSWORD_LENGTH} characters")
-        salt = os.urandom(_SALT_BYTES)
-        document = {
-            "format": PASSWORD_FORMAT,
-            "kdf": {"name": "scrypt", "work_factor": work_factor, "r": 8, "p": 1},
-            "salt": base64.b64encode(salt).decode("ascii"),
-            "hash": base64.b64encode(_derive(password, salt, work_factor)).decode("ascii"),
-            "set": datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        write_atomic(self.path, (json.dumps(document, indent=2) + "\n").encode("ascii"), mode=0o600)
-
-    def _load(self) -> tuple[bytes, bytes, int]:
-        try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PasswordError(
-                "no operator password is set for this hub: run 'fieldkit hub password' or 'fieldkit hub serve'"
-            ) from None
-        except (OSError, ValueError) as error:
-            raise PasswordError(f"cannot read {self.path}: {error}") from None
-        try:
-            if document["format"] != PASSWORD_FORMAT:
-                raise ValueError("format")
-            work_factor = int(document["kdf"]["work_factor"])
-            if not 10 <= work_factor <= 22:
-                raise ValueError("work factor")
-            salt = base64.b64decode(document["salt"], validate=True)
-            stored = base64.b64decode(document["hash"], validate=True)
-        except (KeyError, TypeError, ValueError, binascii.Error):
-            raise PasswordError(f"{self.path} is damaged; set the password again ('fieldkit hub password')") from None
-        return salt, stored, work_factor
-
-    def check(self, password: str) -> bool:
-        """True when ``password`` is the operator password (constant-time compare)."""
-        salt, stored, work_factor = self._load()
-        return hmac.compare_digest(_derive(password, salt, work_factor), stored)
-
-    def fingerprint(self) -> str:
-        """A short value that changes whenever the password is set again (for sessions)."""
-        _salt, stored, _work_factor = self._load()
-        return hashlib.sha256(b"fieldkit-operator-session" + stored).hexdigest()[:32]
-
-
-class LoginThrottle:
-    """Counts wrong passwords per address and overall within a sliding window."""
-
-    def __init__(
-        self,
-        *,
-        per_address: int = 5,
-        overall: int = 30,
-        window_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.per_address = per_address
-        self.overall = overall
-        self.window = window_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._by_address: dict[str, collections.deque[float]] = {}
-        self._all: collections.deque[float] = collections.deque()
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.window
-        while self._all and self._all[0] <= horizon:
-            self._all.popleft()
-        for address in list(self._by_address):
-            times = self._by_address[address]
-            while times and times[0] <= horizon:
-                times.popleft()
-            if not times:
-                del self._by_address[address]
-
-    def wait_seconds(self, address: str) -> float:
-        """0 when a login attempt from ``address`` may be checked now, else how long to wait."""
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            times = self._by_address.get(address)
-            waits = []
-            if times is not None and len(times) >= self.per_address:
-                waits.append(times[0] + self.window - now)
-            if len(self._all) >= self.overall:
-                waits.append(self._all[0] + self.window - now)
-            return max(waits, default=0.0)
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._by_address.setdefault(address, collections.deque()).append(now)
-            self._all.append(now)
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._by_address.pop(address, None)
-
-
-# --- Pages and the guard ---------------------------------------------------------------
+# The password names stay importable from here, where they lived before password.py.
+__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError", "bp", "require_login"]
 
 bp = Blueprint("auth", __name__)
 
@@ -188,10 +31,7 @@ def _hub():  # the app's HubServices; imported lazily to keep this module free o
 def logged_in() -> bool:
     hub = _hub()
     marker = session.get("operator")
-    since = session.get("since")
-    if not isinstance(marker, str) or not isinstance(since, int | float):
-        return False
-    if time.time() - since > hub.settings.session_hours * 3600:
+    if not isinstance(marker, str):
         return False
     try:
         return hmac.compare_digest(marker, hub.password.fingerprint())
@@ -224,7 +64,7 @@ def login() -> Response | tuple[str, int] | str:
             return redirect(_safe_next(request.args.get("next")))
         return render_template("login.html", message=None, next=request.args.get("next", ""))
     address = request.remote_addr or "unknown"
-    wait = hub.throttle.wait_seconds(address)
+    wait = hub.throttle.retry_after(address)
     if wait > 0:
         message = f"Too many wrong passwords. Wait {int(wait) + 1} seconds, then try again."
         return render_template("login.html", message=message, next=""), 429
@@ -237,9 +77,11 @@ def login() -> Response | tuple[str, int] | str:
         hub.throttle.failed(address)
         return render_template("login.html", message="Wrong password.", next=""), 401
     hub.throttle.succeeded(address)
+    # A hash in the first format is rewritten now that the password is known; before the
+    # fingerprint is taken, so this session survives the rewrite.
+    hub.password.upgrade(password)
     session.clear()
     session["operator"] = hub.password.fingerprint()
-    session["since"] = int(time.time())
     return redirect(_safe_next(request.form.get("next")))
 
 

@@ -1,0 +1,62 @@
+"""The error pages of both web apps: one place that decides what a failure shows and logs.
+
+A page never shows a traceback, and the log gets only the exception's type with the
+method and path: never the request's data, which on the kit holds answers. Each app
+keeps its own ``error.html`` (``title`` and ``message``; no message: the template's own
+text) and its own words for a refused CSRF token; an app with a machine API answers
+there in its own format through ``instead``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["register_error_handlers"]
+
+# A response in the app's own format (the hub's JSON API), or None for the error page.
+Instead = Callable[[Exception], ResponseReturnValue | None]
+
+
+def register_error_handlers(
+    app: Flask,
+    *,
+    log: logging.Logger,
+    csrf_error: type[HTTPException],
+    csrf_message: Callable[[], str],
+    template: str = "error.html",
+    instead: Instead | None = None,
+) -> None:
+    """Handle HTTP errors, refused CSRF tokens and unexpected exceptions on ``app``.
+
+    ``csrf_error`` is the CSRF extension's exception (the app owns its CSRF setup);
+    ``csrf_message`` gives the words for it, called per request so that a translating
+    app can answer in the phone's language.
+    """
+
+    def page(title: str, message: str | None, status: int) -> ResponseReturnValue:
+        return render_template(template, title=title, message=message), status
+
+    @app.errorhandler(csrf_error)
+    def csrf_refused(error: HTTPException) -> ResponseReturnValue:
+        return page("Page expired", csrf_message(), 400)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        answer = instead(error) if instead is not None else None
+        if answer is not None:
+            return answer
+        return page(error.name, error.description, error.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> ResponseReturnValue:
+        # Never a traceback to the client, and only the error's type in the log.
+        log.error("unexpected error on %s %s: %s", request.method, request.path, type(error).__name__)
+        answer = instead(error) if instead is not None else None
+        if answer is not None:
+            return answer
+        return page("Something went wrong", None, 500)

@@ -1,0 +1,117 @@
+"""Binding, serving and stopping a waitress server, the same way for the kit and the hub.
+
+The socket is bound before the app exists, so ``--port 0`` works and the app (the kit
+shows its addresses to phones) can be built knowing the real port. Ctrl+C, a service
+manager's SIGTERM and a SIGINT sent to a background process (which a shell may have set
+to be ignored) all stop it the same way: waitress finishes what it is doing, the
+caller's cleanup runs, and one "stopped" line is printed; the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
+
+from fieldkit.core.errors import FieldkitError
+
+__all__ = ["BoundServer", "ServerOptions", "bind"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The waitress options one app sets; each app states its own in one place."""
+
+    threads: int
+    ident: str
+    max_request_body_size: int | None = None  # None: waitress's default
+
+    def as_waitress(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"threads": self.threads, "ident": self.ident}
+        if self.max_request_body_size is not None:
+            options["max_request_body_size"] = self.max_request_body_size
+        return options
+
+
+class _LateApp:
+    """A WSGI callable whose app is set once the socket is bound."""
+
+    app: WSGIApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        assert self.app is not None, "serve() sets the app before any request is read"
+        return self.app(environ, start_response)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # waitress's loop ends on KeyboardInterrupt and lets running requests finish.
+    raise KeyboardInterrupt
+
+
+class BoundServer:
+    """A waitress server listening on its socket, not yet serving."""
+
+    def __init__(self, server: Any, late: _LateApp) -> None:
+        self._server = server
+        self._late = late
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (the one ``port=0`` picked)."""
+        return int(self._server.effective_port)
+
+    def serve(
+        self,
+        app: WSGIApp,
+        *,
+        echo: Callable[[str], None],
+        cleanup: Sequence[Callable[[], None]] = (),
+        stopped: str = "stopped",
+    ) -> None:
+        """Print "ready", serve ``app`` until SIGINT or SIGTERM, then clean up and print ``stopped``.
+
+        ``cleanup`` runs in order after the server stops taking requests, before the
+        socket closes; each runs even when one before it fails. The signal handlers are
+        the previous ones again on return.
+        """
+        self._late.app = app
+        previous = {number: signal.signal(number, _stop) for number in _STOP_SIGNALS}
+        try:
+            echo("ready")
+            self._server.run()  # returns when stopped: waitress handles the KeyboardInterrupt itself
+        except KeyboardInterrupt:
+            pass  # the signal came just before or after waitress's loop
+        finally:
+            try:
+                _run_all(cleanup)
+            finally:
+                self._server.close()
+                for number, handler in previous.items():
+                    signal.signal(number, handler)
+        echo(stopped)
+
+
+def _run_all(callbacks: Sequence[Callable[[], None]]) -> None:
+    if not callbacks:
+        return
+    try:
+        callbacks[0]()
+    finally:
+        _run_all(callbacks[1:])
+
+
+def bind(host: str, port: int, options: ServerOptions) -> BoundServer:
+    """Listen on ``host:port`` (``port`` 0: any free one); FieldkitError when that fails."""
+    late = _LateApp()
+    try:
+        server = create_server(late, host=host, port=port, **options.as_waitress())
+    except OSError as error:
+        raise FieldkitError(f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port") from None
+    return BoundServer(server, late)

@@ -1,0 +1,174 @@
+"""The hub operator's password: stored as an scrypt hash in ``HUBDIR/operator-password.json``.
+
+The hash is werkzeug's (``werkzeug.security``, method ``scrypt:N:8:1``), so the hashing
+is the well-reviewed code every Flask app uses, not ours. Hubs set up before that hold a
+hash in the first format (``fieldkit-hub-operator/1``: scrypt through ``cryptography``,
+salt and hash in base64); it still verifies, and the login that proves the password
+rewrites it in the current format with the same cost (:meth:`OperatorPassword.upgrade`).
+The file is mode 0600 and never holds the password in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import hmac
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage.atomic import write_atomic
+
+__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError"]
+
+PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
+PASSWORD_FORMAT = "fieldkit-hub-operator/2"  # noqa: S105 (a format name)
+LEGACY_FORMAT = "fieldkit-hub-operator/1"  # the hand-rolled scrypt hash, verified but no longer written
+DEFAULT_WORK_FACTOR = 15  # scrypt N = 2**15, r = 8: about 32 MiB and a tenth of a second
+MIN_PASSWORD_LENGTH = 10
+# A damaged or hostile file must not make a login take minutes or gigabytes.
+_WORK_FACTORS = range(10, 23)
+_WERKZEUG_HASH = re.compile(r"scrypt:(?P<n>[0-9]{1,8}):8:1\$[A-Za-z0-9]{1,64}\$[0-9a-f]{64,256}")
+_LEGACY_HASH_BYTES = 32
+# Two logins that both upgrade must not each write a new salt: the second would change
+# the fingerprint and end the session the first had just started.
+_UPGRADE_LOCK = threading.Lock()
+
+
+class PasswordError(FieldkitError):
+    """The operator password is missing, damaged, too short or wrong; ``str()`` says which."""
+
+
+def _normalise(password: str) -> str:
+    # The same password typed on two keyboards may arrive composed or decomposed.
+    return unicodedata.normalize("NFC", password)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One read of the password file."""
+
+    document: dict[str, Any]
+    work_factor: int
+    legacy: bool
+
+    @property
+    def hash_bytes(self) -> bytes:
+        # What identifies this hash, for the session fingerprint: the first format's raw
+        # scrypt output (as before), the current format's whole string (salt included).
+        if self.legacy:
+            return base64.b64decode(self.document["hash"], validate=True)
+        return str(self.document["hash"]).encode("ascii")
+
+    def check(self, password: str) -> bool:
+        if not self.legacy:
+            return check_password_hash(self.document["hash"], _normalise(password))
+        salt = base64.b64decode(self.document["salt"], validate=True)
+        stored = base64.b64decode(self.document["hash"], validate=True)
+        kdf = Scrypt(salt=salt, length=_LEGACY_HASH_BYTES, n=2**self.work_factor, r=8, p=1)
+        return hmac.compare_digest(kdf.derive(_normalise(password).encode("utf-8")), stored)
+
+
+def _parse(document: Any) -> _Stored:
+    """The stored hash, or ValueError/KeyError/TypeError when the document is not one."""
+    if document["format"] == LEGACY_FORMAT:
+        work_factor = int(document["kdf"]["work_factor"])
+        base64.b64decode(document["salt"], validate=True)
+        base64.b64decode(document["hash"], validate=True)
+        legacy = True
+    elif document["format"] == PASSWORD_FORMAT:
+        found = _WERKZEUG_HASH.fullmatch(document["hash"])
+        if found is None:
+            raise ValueError("hash")
+        n = int(found["n"])
+        work_factor = n.bit_length() - 1
+        if n != 2**work_factor:
+            raise ValueError("scrypt N")
+        legacy = False
+    else:
+        raise ValueError("format")
+    if work_factor not in _WORK_FACTORS:
+        raise ValueError("work factor")
+    return _Stored(document, work_factor, legacy)
+
+
+@dataclass(frozen=True)
+class OperatorPassword:
+    """The stored hash of the operator password for one hub folder."""
+
+    path: Path
+
+    @classmethod
+    def for_hub(cls, data_dir: Path) -> OperatorPassword:
+        return cls(Path(data_dir) / PASSWORD_FILE)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def set(self, password: str, *, work_factor: int = DEFAULT_WORK_FACTOR) -> None:
+        """Store a new password (replacing any old one); ends every session on next request."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise PasswordError(f"choose an operator password of at least {MIN_PASSWORD_LENGTH} characters")
+        self._write(password, work_factor, set_at=_now())
+
+    def _write(self, password: str, work_factor: int, *, set_at: str) -> None:
+        document = {
+            "format": PASSWORD_FORMAT,
+            "kdf": {"name": "scrypt", "by": "werkzeug.security"},  # N, r, p and the salt are in the hash
+            "hash": generate_password_hash(_normalise(password), method=f"scrypt:{2**work_factor}:8:1"),
+            "set": set_at,
+        }
+        write_atomic(self.path, (json.dumps(document, indent=2) + "\n").encode("ascii"), mode=0o600)
+
+    def _load(self) -> _Stored:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PasswordError(
+                "no operator password is set for this hub: run 'fieldkit hub password' or 'fieldkit hub serve'"
+            ) from None
+        except (OSError, ValueError) as error:
+            raise PasswordError(f"cannot read {self.path}: {error}") from None
+        try:
+            return _parse(document)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise PasswordError(f"{self.path} is damaged; set the password again ('fieldkit hub password')") from None
+
+    def check(self, password: str) -> bool:
+        """True when ``password`` is the operator password (constant-time compare)."""
+        return self._load().check(password)
+
+    def is_legacy(self) -> bool:
+        """True while the file holds a hash in the first format (see :meth:`upgrade`)."""
+        return self._load().legacy
+
+    def upgrade(self, password: str) -> bool:
+        """Rewrite a first-format hash in the current one; ``password`` must be the right one.
+
+        Keeps the cost and the date the password was set. False when there was nothing to
+        upgrade (already current, or the password is wrong).
+        """
+        with _UPGRADE_LOCK:
+            stored = self._load()
+            if not stored.legacy or not stored.check(password):
+                return False
+            self._write(password, stored.work_factor, set_at=str(stored.document.get("set") or _now()))
+            return True
+
+    def fingerprint(self) -> str:
+        """A short value that changes whenever the password is set again (for sessions)."""
+        return hashlib.sha256(b"fieldkit-operator-session" + self._load().hash_bytes).hexdigest()[:32]
