@@ -17,7 +17,7 @@ How the bundles are made (the set-up is not timed):
    USB stick.
 
 Then, timed: :meth:`sync.hub.store.HubStore.import_bundle` of every file into a new hub
-(fresh), the same files again (re-import), and :func:`sync.hub.export.run_export` of the
+(fresh), the same files again (re-import), and :func:`sync.hub.export.run.run_export` of the
 merged hub (decryption rate).
 """
 
@@ -43,7 +43,7 @@ from fieldkit.kit.enrolment import make_enrolment_request
 from fieldkit.kit.sealing import Finaliser, seal
 from fieldkit.kit.simulate import simulate
 from sync.hub.enrolment import accept_enrolment, create_token
-from sync.hub.export import plan_export, run_export
+from sync.hub.export.run import plan_export, run_export
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
 

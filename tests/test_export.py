@@ -32,7 +32,7 @@ from fieldkit.cli import cli
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
 from fieldkit.kit.sealing import seal
-from sync.hub.export import FORMULA_TRIGGERS, csv_cell, neutralise_formula
+from sync.hub.export.writers import FORMULA_TRIGGERS, csv_cell, neutralise_formula
 from sync.hub.store import HubStore
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle

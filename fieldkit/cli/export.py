@@ -16,7 +16,7 @@ from fieldkit.cli.options import (
 )
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core.errors import FieldkitError
-from sync.hub.export import FORMATS, ExportReport, plan_export, run_export
+from sync.hub.export.run import FORMATS, ExportReport, plan_export, run_export
 
 PLAINTEXT_WARNING = (
     "These files hold answers in plaintext: keep them on an encrypted disk, share them only "

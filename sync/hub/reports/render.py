@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from fieldkit.core.formengine.model import Form
-from sync.hub.export import neutralise_formula
+from sync.hub.export.writers import neutralise_formula
 from sync.hub.reports.collect import OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
 from sync.hub.reports.scorecard import AREAS, Centre, RedFlagTable, Scorecards
 from sync.hub.reports.suppression import Cell, suppress_count

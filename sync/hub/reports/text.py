@@ -1,7 +1,7 @@
 """The report's words in one language, from the same catalogues as the kit's screens.
 
 Every text the report shows passes through :class:`ReportWords`, which reads the
-reviewed ``messages`` catalogue through :class:`sync.hub.export.Wording` (English where
+reviewed ``messages`` catalogue through :class:`sync.hub.export.wording.Wording` (English where
 a text is not translated yet). The literal ``_("...")`` calls below are what
 ``fieldkit translations extract`` finds; the templates use the same ``_``.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from fieldkit.core.formengine.model import Form, Item
 from fieldkit.core.formengine.wording import item_context
 from fieldkit.core.i18n.languages import text_direction
-from sync.hub.export import Wording
+from sync.hub.export.wording import Wording
 from sync.hub.reports.scorecard import NO_DATA
 
 __all__ = ["ReportWords"]

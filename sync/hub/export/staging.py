@@ -1,0 +1,183 @@
+"""Staging: the hidden folder an export is built in, and each table's decrypted rows.
+
+A table's columns (for a form version the hub has no definition of) are known only once
+every record has been read, so each record's row goes to its table's staging file as it
+is decrypted and is read back when the table is written. A staging file is an unnamed
+temporary file inside the hidden folder (``tempfile.TemporaryFile``): it never shows in
+a listing and its content goes when it is closed, or when the process ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from fieldkit.core.formengine.model import Form
+from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir
+from sync.hub.export.columns import Column, ValueStats, plan_columns, value_kind, within
+from sync.hub.export.errors import ExportError
+from sync.hub.store import StoredRecord
+
+__all__ = ["ExportFolder", "StagedTable", "table_name"]
+
+_TABLE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_PRIVATE_DIR = 0o700
+
+
+def table_name(form_id: str, version: int) -> str:
+    """A file and resource name for a form version, safe whatever the record says."""
+    base = form_id if _TABLE_NAME.fullmatch(form_id) else "form-" + hashlib.sha256(form_id.encode()).hexdigest()[:12]
+    return f"{base}-v{version}"
+
+
+class StagedTable:
+    """One form version: its shipped definition if any, row count, value kinds, staged rows."""
+
+    def __init__(self, form_id: str, version: int, form: Form | None, shipped: Form | None, staging: Path) -> None:
+        self.form_id = form_id
+        self.version = version
+        self.form = form  # the shipped definition of exactly this version
+        self.shipped_version = shipped.version if shipped is not None else None
+        self.name = table_name(form_id, version)
+        self.rows = 0
+        self.hash_differs = 0
+        self.stats: dict[str, ValueStats] = {}  # by answer key
+        self.metadata_stats: dict[str, ValueStats] = {}
+        self.items = {item.id: item for item in form.items if item.takes_answer} if form else {}
+        self._staging_dir = staging
+        self._staging: IO[str] | None = None
+        self.columns: list[Column] = []
+        self.path: Path | None = None
+
+    def add(self, stored: StoredRecord, payload: dict[str, Any]) -> None:
+        form_hash = payload["form"]["hash"]
+        if self.form is not None and form_hash == self.form.content_hash:
+            form_hash = None
+        else:
+            self.hash_differs += 1
+        translation = payload.get("translation")
+        metadata = {
+            "record_id": stored.record_id,
+            "kit_id": payload.get("kit_id", stored.kit_id),
+            "form_version": self.version,
+            "language": payload.get("language"),
+            "translation_complete": translation.get("complete") if isinstance(translation, dict) else None,
+            "started": payload.get("started"),
+            "finished": payload.get("finished"),
+            "interviewer": payload.get("interviewer"),
+            "form_hash": form_hash,
+        }
+        answers = payload["answers"]
+        for key, value in metadata.items():
+            if value is not None:
+                self.metadata_stats.setdefault(key, ValueStats()).kinds.add(value_kind(value))
+        for key, value in answers.items():
+            if value is None:
+                continue
+            stats = self.stats.setdefault(key, ValueStats())
+            stats.kinds.add(value_kind(value))
+            item = self.items.get(key)
+            if item is not None and not within(item, value):
+                stats.outside = True
+        if self._staging is None:
+            self._staging = self._open_staging()
+        self._staging.write(json.dumps([metadata, answers], ensure_ascii=False) + "\n")
+        self.rows += 1
+
+    def _open_staging(self) -> IO[str]:
+        try:
+            return tempfile.TemporaryFile("w+", encoding="utf-8", dir=self._staging_dir)
+        except OSError as error:
+            raise ExportError(
+                f"could not write the staging file of {self.name}: {error.strerror or error}; nothing was "
+                "exported (free some space or choose another --out folder, then try again)"
+            ) from None
+
+    def close_staging(self) -> None:
+        """Close the staging file, which removes it and the rows in it."""
+        if self._staging is not None:
+            self._staging.close()
+            self._staging = None
+
+    def staged_rows(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        if self._staging is None:
+            return
+        self._staging.flush()
+        self._staging.seek(0)
+        for line in self._staging:
+            metadata, answers = json.loads(line)
+            yield metadata, answers
+
+    def plan_columns(self) -> list[Column]:
+        """The columns, once every record is in: metadata, the form's items, then other answers."""
+        self.columns = plan_columns(self.form, self.items, self.stats, self.metadata_stats, self.unavailable_note())
+        return self.columns
+
+    def table_rows(self) -> Iterator[list[Any]]:
+        """The staged rows as lists of values, in the order of the planned columns."""
+        for metadata, answers in self.staged_rows():
+            yield [
+                metadata.get(column.key) if column.kind == "metadata" else answers.get(column.key)
+                for column in self.columns
+            ]
+
+    def unavailable_note(self) -> str:
+        if self.shipped_version is None:
+            where = f"no shipped form has the id {self.form_id}"
+        else:
+            where = (
+                f"version {self.version} of {self.form_id} is not among the shipped forms "
+                f"(shipped: version {self.shipped_version})"
+            )
+        return f"labels unavailable: {where}; columns come from the answers in the records"
+
+
+class ExportFolder:
+    """The hidden sibling folder the export is built in, renamed into place at the end."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        parent = out_dir.parent
+        if not parent.exists():
+            ensure_private_dir(parent)
+        try:
+            # mkdtemp: a new folder of a name no one else has, mode 0700.
+            self.path = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=parent))
+        except OSError as error:
+            raise ExportError(f"cannot create a folder beside {out_dir}: {error.strerror or error}") from None
+        try:
+            os.chmod(self.path, _PRIVATE_DIR)  # exactly 0700, whatever the umask
+        except OSError as error:
+            self.discard()
+            raise ExportError(f"cannot create a folder beside {out_dir}: {error.strerror or error}") from None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self) -> None:
+        """Put the finished export under its name; an earlier export there is replaced."""
+        fsync_dir(self.path)
+        parent = self.out_dir.parent
+        old: Path | None = None
+        if self.out_dir.exists() and any(self.out_dir.iterdir()):
+            old = parent / f".{self.out_dir.name}.old-{secrets.token_hex(6)}"
+            os.rename(self.out_dir, old)
+        try:
+            # rename() replaces an empty folder in one step.
+            os.rename(self.path, self.out_dir)
+        except OSError:
+            if old is not None:
+                os.rename(old, self.out_dir)
+            raise
+        fsync_dir(parent)
+        if old is not None:
+            shutil.rmtree(old)
+            fsync_dir(parent)
