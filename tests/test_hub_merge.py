@@ -370,3 +370,24 @@ def test_kill_during_import_then_import_again_completes(tmp_path: Path) -> None:
     print(budget.summary(interrupted))
     needed = required_interrupted(budget.run)
     assert interrupted >= needed, f"only {budget.summary(interrupted)}, need {needed}: the kills missed the import"
+
+
+def test_a_damaged_or_newer_hub_json_is_one_clear_hub_error(tmp_path: Path) -> None:
+    from sync.hub.store import HubStoreError, load_hub_config
+
+    folder = tmp_path / "hub"
+    init_hub(folder, HUB_RECIPIENT, hub_id="hub-settings")
+    path = folder / "hub.json"
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**settings, "format": "fieldkit-hub/2"}), encoding="utf-8")
+    with pytest.raises(HubStoreError, match=r"hub\.json is a hub settings file from a newer version of fieldkit"):
+        load_hub_config(folder)
+    path.write_text(json.dumps({**settings, "format": "fieldkit-kit/1"}), encoding="utf-8")
+    with pytest.raises(HubStoreError, match="is not a hub settings file this version of fieldkit understands"):
+        load_hub_config(folder)
+    path.write_text("not json", encoding="utf-8")
+    with pytest.raises(HubStoreError, match="cannot be read as a hub settings file: it is not JSON"):
+        load_hub_config(folder)
+    path.unlink()
+    with pytest.raises(HubStoreError, match=r"is not a hub folder \(hub\.json is missing\); run 'fieldkit hub init'"):
+        load_hub_config(folder)

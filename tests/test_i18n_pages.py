@@ -135,3 +135,36 @@ def test_a_fuzzy_string_withholds_the_form_unless_piloting(kit, shipped_forms, t
     store = RecordStore(kit.data_dir)
     payloads = [json.loads(age.decrypt(store.get(i), kit.identities())) for i in store.ids()]
     assert payloads and all(p["translation"]["complete"] is False for p in payloads)
+
+
+def _break(catalogue: Path) -> int:
+    """Give a catalogue a syntax error (an unknown escape) while the kit runs; return its line."""
+    lines = catalogue.read_text(encoding="utf-8").split("\n")
+    number = next(i for i, line in enumerate(lines) if line.startswith("msgstr ") and line != 'msgstr ""')
+    lines[number] = lines[number][:-1] + '\\q"'
+    catalogue.write_text("\n".join(lines), encoding="utf-8")
+    return number + 1
+
+
+def test_a_catalogue_broken_at_run_time_falls_back_to_english(kit, shipped_forms, tmp_path: Path, caplog) -> None:
+    copy = tmp_path / "translations"
+    shutil.copytree(paths.translations_dir(), copy, ignore=shutil.ignore_patterns("*.mo"))
+    app = create_app(WebSettings(testing=True, translations_dir=copy), kit.unlock(), shipped_forms)
+    client = app.test_client()
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview", "fr")
+    assert interviewer.submit(url, [("consent", "given")]).status_code == 302
+    english_title = shipped_forms["peer-interview"].title
+    french_title = load_catalogue(copy, "fr", "forms").get("peer-interview/:title", english_title)
+    assert french_title and french_title in html.unescape(client.get(url).get_data(as_text=True))
+
+    line = _break(copy / "fr" / "LC_MESSAGES" / "forms.po")
+    page = client.get(url)  # the interview under way goes on, its form wording now in English
+    assert page.status_code == 200
+    assert english_title in html.unescape(page.get_data(as_text=True))
+    assert f"forms.po:{line}: msgstr: unknown escape \\q" in caplog.text
+    home = client.get("/home").get_data(as_text=True)  # and French is not offered for a new one
+    french = re.search(r'<option value="fr"([^>]*)>([^<]*)</option>', home)
+    assert french and "disabled" in french.group(1)
+    assert "its translation has errors" in french.group(2)

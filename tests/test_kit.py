@@ -272,3 +272,25 @@ def test_init_refuses_a_bad_hub_recipient_clearly_and_writes_nothing(
     assert line.count("not a valid age recipient") <= 1
     assert "Traceback" not in result.output
     assert not data.exists()
+
+
+@pytest.mark.parametrize("name", ["kit.json", KEYS_FILE])
+def test_a_damaged_or_newer_kit_file_is_one_clear_error(kit_dir: Path, name: str) -> None:
+    from fieldkit.kit.config import load_config
+
+    path = kit_dir / name
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    what = "kit settings file" if name == "kit.json" else "kit keys file"
+    path.write_text(json.dumps({**settings, "format": "fieldkit-kit/2"}), encoding="utf-8")
+    with pytest.raises(FieldkitError, match=rf"{name} is a {what} from a newer version of fieldkit"):
+        unlock(kit_dir, "correct horse battery staple")
+    path.write_text(json.dumps({**settings, "format": "fieldkit-hub/1"}), encoding="utf-8")
+    with pytest.raises(FieldkitError, match=rf"{name} is not a {what} this version of fieldkit understands"):
+        unlock(kit_dir, "correct horse battery staple")
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(FieldkitError, match=rf"{name} cannot be read as a {what}: it is not JSON .*restore it"):
+        unlock(kit_dir, "correct horse battery staple")
+    if name == "kit.json":
+        path.unlink()
+        with pytest.raises(FieldkitError, match=r"is not a kit folder \(kit\.json is missing\); run 'fieldkit init'"):
+            load_config(kit_dir)

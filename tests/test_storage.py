@@ -518,3 +518,53 @@ def test_record_store_round_trips_random_bytes(record_uuid: uuid.UUID, ciphertex
         assert store.get(record_id) == ciphertext
         assert RecordStore(Path(folder)).metadata(record_id)["size"] == len(ciphertext)
         assert list(store.ids()) == [record_id]
+
+
+# --- versioned JSON settings files ---------------------------------------------------------------
+
+
+def _settings(path: Path, **hints: object):
+    from fieldkit.core.storage.settings import read_settings
+
+    return read_settings(path, expected_format="fieldkit-test/2", what="test settings file", missing="no such", **hints)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "^no such$"),
+        (b"\xff{}", r"cannot be read as a test settings file: it is not UTF-8 text .*; restore it from a backup$"),
+        (b'{"format": "fieldkit-test/2",', r"cannot be read as a test settings file: it is not JSON \(.*line 1"),
+        (b'["fieldkit-test/2"]', "is not a test settings file this version of fieldkit understands$"),
+        (b'{"kit_id": "x"}', "is not a test settings file this version of fieldkit understands$"),
+        (b'{"format": "fieldkit-other/2"}', "is not a test settings file this version of fieldkit understands$"),
+        (b'{"format": "fieldkit-test/1"}', "is not a test settings file this version of fieldkit understands$"),
+        (b'{"format": "fieldkit-test/3"}', r"from a newer version of fieldkit \(fieldkit-test/3\); upgrade fieldkit"),
+    ],
+    ids=["missing", "not-utf8", "not-json", "not-an-object", "no-format", "other-kind", "older", "newer"],
+)
+def test_a_settings_file_that_cannot_be_used_is_one_clear_error(tmp_path: Path, content, message: str) -> None:
+    path = tmp_path / "test.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(FieldkitError, match=message) as raised:
+        _settings(path)
+    assert content is None or str(path) in str(raised.value)
+
+
+def test_an_unreadable_settings_file_names_the_file_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "test.json").mkdir()  # a folder where the file should be: reading it fails as root too
+    with pytest.raises(FieldkitError, match=r"test\.json cannot be read as a test settings file: .*; check that"):
+        _settings(tmp_path / "test.json")
+
+
+def test_a_settings_file_is_read_with_the_callers_hint_and_error_class(tmp_path: Path) -> None:
+    class OwnError(FieldkitError):
+        pass
+
+    path = tmp_path / "test.json"
+    path.write_text('{"format": "fieldkit-test/2", "id": "a"}', encoding="utf-8")
+    assert _settings(path) == {"format": "fieldkit-test/2", "id": "a"}
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(OwnError, match=r"; run the repair$"):
+        _settings(path, damaged="run the repair", error=OwnError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
@@ -18,6 +19,7 @@ from fieldkit.cli import cli
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.wording import form_strings
 from fieldkit.core.i18n import CatalogueErrors, compile_for_serving
+from fieldkit.core.i18n.catalogues import CatalogueError, catalogue_digest, load_catalogue
 from fieldkit.core.i18n.checks import catalogue_problems
 from fieldkit.core.i18n.compiling import compile_all, compiled_bytes
 from fieldkit.core.i18n.extraction import (
@@ -769,3 +771,25 @@ def test_plural_table_is_shipped_data_not_the_installed_babel() -> None:
         assert plurals.accepted_counts(language) == counts, language
     assert plurals.accepted_counts("pt-BR") == {2, 3}
     assert plurals.accepted_counts("xx") is None
+
+
+def test_load_catalogue_refuses_a_syntax_error_with_its_file_and_line(tmp_path: Path) -> None:
+    catalogue = tmp_path / "fr" / "LC_MESSAGES" / "forms.po"
+    catalogue.parent.mkdir(parents=True)
+    header = 'msgid ""\nmsgstr ""\n"Language: fr\\n"\n\n'
+    catalogue.write_text(header + 'msgid "Yes"\nmsgstr "Oui"\n\nmsgid "No"\nmsgstr "Non\n', encoding="utf-8")
+    with pytest.raises(CatalogueError, match=rf"{re.escape(str(catalogue))}:9: msgstr: text must be written"):
+        load_catalogue(tmp_path, "fr", "forms")
+    with pytest.raises(CatalogueError, match="run 'fieldkit translations check'"):
+        load_catalogue(tmp_path, "fr", "forms")  # kept until the file changes, and still refused
+    assert catalogue_digest(tmp_path, "fr", "forms") == "sha256:" + hashlib.sha256(catalogue.read_bytes()).hexdigest()
+    catalogue.write_text(header + 'msgid "Yes"\nmsgstr "Oui"\n\nmsgid "No"\nmsgstr "Non"\n', encoding="utf-8")
+    assert load_catalogue(tmp_path, "fr", "forms").translated == {(None, "Yes"): "Oui", (None, "No"): "Non"}
+
+
+def test_load_catalogue_refuses_a_catalogue_that_is_not_utf8(tmp_path: Path) -> None:
+    catalogue = tmp_path / "fr" / "LC_MESSAGES" / "forms.po"
+    catalogue.parent.mkdir(parents=True)
+    catalogue.write_bytes(b'msgid ""\nmsgstr ""\n\nmsgid "Yes"\nmsgstr "Oui\xff"\n')
+    with pytest.raises(CatalogueError, match=r"forms\.po:5: not valid UTF-8"):
+        load_catalogue(tmp_path, "fr", "forms")

@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +31,7 @@ from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
+from fieldkit.core.storage.settings import read_settings
 
 KIT_FILE = "kit.json"
 KEYS_FILE = "kit-keys.json"
@@ -139,23 +141,18 @@ def _json(data: object) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FieldkitError(
-            f"{path.parent} is not a kit folder ({path.name} is missing); run 'fieldkit init' first"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise FieldkitError(f"{path} cannot be read as {what}: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != KIT_FORMAT:
-        raise FieldkitError(f"{path} is not a {what} this version of fieldkit understands")
-    return data
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    return read_settings(
+        path,
+        expected_format=KIT_FORMAT,
+        what=what,
+        missing=f"{path.parent} is not a kit folder ({path.name} is missing); run 'fieldkit init' first",
+    )
 
 
 def load_config(data_dir: Path) -> KitConfig:
     """The public description of the kit in ``data_dir``."""
-    data = _read_json(Path(data_dir) / KIT_FILE, "kit settings")
+    data = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
     try:
         return KitConfig(
             data_dir=Path(data_dir),
@@ -175,7 +172,7 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     keys_path = Path(data_dir) / KEYS_FILE
     if not keys_path.exists():
         raise FieldkitError(f"this kit's keys were wiped ({KEYS_FILE} is gone); create a new kit with 'fieldkit init'")
-    keys = _read_json(keys_path, "kit keys")
+    keys = _read_json(keys_path, "kit keys file")
     try:
         kdf = keys["kdf"]
         salt = base64.b64decode(kdf["salt"])

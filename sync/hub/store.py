@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
+from fieldkit.core.storage.settings import read_settings
 from sync.protocol.bundle import (
     DEFAULT_LIMITS,
     BundleError,
@@ -262,16 +263,13 @@ def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None) -> Hu
 def load_hub_config(data_dir: Path) -> HubConfig:
     """The public settings of the hub in ``data_dir``."""
     path = Path(data_dir) / HUB_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HubStoreError(
-            f"{data_dir} is not a hub folder ({HUB_FILE} is missing); run 'fieldkit hub init'"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise HubStoreError(f"{path} cannot be read: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != HUB_FORMAT:
-        raise HubStoreError(f"{path} is not a hub settings file this fieldkit understands")
+    data = read_settings(
+        path,
+        expected_format=HUB_FORMAT,
+        what="hub settings file",
+        missing=f"{data_dir} is not a hub folder ({HUB_FILE} is missing); run 'fieldkit hub init'",
+        error=HubStoreError,
+    )
     try:
         return HubConfig(
             data_dir=Path(data_dir),

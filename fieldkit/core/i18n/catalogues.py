@@ -2,7 +2,11 @@
 
 Only reviewed entries count: an entry marked fuzzy is a translator's draft and
 is treated as untranslated, exactly as gettext's compiled catalogues treat it.
-Catalogues are read from the ``.po`` files and cached until a file changes.
+Catalogues are read from the ``.po`` files, with the same strict reader as the
+translators' tools (:func:`fieldkit.core.i18n.pofile.parse_po`), and cached until a
+file changes. A catalogue with a syntax error is not guessed at: it raises
+:class:`CatalogueError` naming the file and the line, and the kit's pages then show
+the English source for it (the kit refuses such a language at start-up anyway).
 """
 
 from __future__ import annotations
@@ -13,16 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from babel.messages.pofile import read_po
-
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.i18n.pofile import CatalogueSyntaxError, parse_po
 
 SOURCE_LANGUAGE = "en"
 Key = tuple[str | None, str]  # (msgctxt, msgid)
 
 
 class CatalogueError(FieldkitError):
-    """A catalogue exists but cannot be read."""
+    """A catalogue exists but cannot be read, or has a syntax error."""
 
 
 @dataclass(frozen=True)
@@ -50,26 +53,44 @@ def catalogue_languages(translations_dir: Path) -> list[str]:
     return found
 
 
+def catalogue_digest(translations_dir: Path, language: str, domain: str) -> str | None:
+    """The sha256 of a catalogue's file as it is now, even one with a syntax error (None: no file)."""
+    try:
+        return load_catalogue(translations_dir, language, domain).digest
+    except CatalogueError:
+        try:
+            data = catalogue_path(translations_dir, language, domain).read_bytes()
+        except OSError:
+            return None
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def load_catalogue(translations_dir: Path, language: str, domain: str) -> Catalogue:
     """The reviewed translations of one catalogue (empty for the source language or no file)."""
     path = catalogue_path(translations_dir, language, domain)
     if language == SOURCE_LANGUAGE or not path.is_file():
         return Catalogue(language, {}, frozenset(), None)
     stat = path.stat()
-    return _read(path, language, stat.st_mtime_ns, stat.st_size)
+    read = _read(path, language, stat.st_mtime_ns, stat.st_size)
+    if isinstance(read, str):
+        raise CatalogueError(read)
+    return read
 
 
 @functools.lru_cache(maxsize=64)
-def _read(path: Path, language: str, mtime_ns: int, size: int) -> Catalogue:
+def _read(path: Path, language: str, mtime_ns: int, size: int) -> Catalogue | str:
+    """The catalogue, or what is wrong with its text (kept, so a broken file is parsed once)."""
     try:
         data = path.read_bytes()
-        with path.open("rb") as handle:
-            catalogue = read_po(handle)
-    except (OSError, ValueError) as error:
+    except OSError as error:  # not kept: a file made readable again keeps its mtime
         raise CatalogueError(f"cannot read the catalogue {path}: {error}") from None
+    po, problems = parse_po(data)
+    if problems:
+        syntax = CatalogueSyntaxError(str(path), problems)
+        return f"cannot read the catalogue {syntax}; run 'fieldkit translations check'"
     translated: dict[Key, str] = {}
     fuzzy: set[Key] = set()
-    for message in catalogue:
+    for message in po.catalog:
         if not isinstance(message.id, str) or not message.id:
             continue
         key = (message.context, message.id)

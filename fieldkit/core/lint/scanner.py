@@ -28,6 +28,7 @@ from pathlib import Path
 
 import fieldkit
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.i18n.pofile import PoFile, SourceField, parse_po
 from fieldkit.core.lint.terms import (
     SEVERITIES,
     SOURCE_LANGUAGE,
@@ -76,10 +77,8 @@ _YAML_KEY_WITH_VALUE = re.compile(r"^(?P<indent>[ \t]*(?:-[ \t]+)*)[^\s#][^#]*?:
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})?(?:@[a-z]+)?$")
 _QUOTES = "\"'`\u00ab\u00bb\u201c\u201d\u201e\u2018\u2019"
 
-_PO_KEYWORD = re.compile(r'^(?P<keyword>msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)[ \t]+"(?P<text>.*)"[ \t]*$')
-_PO_CONTINUATION = re.compile(r'^"(?P<text>.*)"[ \t]*$')
 _PO_DIRECTIVE = re.compile(r"^#\.?[ \t]*" + _DIRECTIVE + r"(?P<body>.*)$")
-_PO_LANGUAGE = re.compile(r'^"Language:[ \t]*(?P<code>[A-Za-z]{2,3}(?:[_@-][A-Za-z0-9]+)*)', re.M)
+_PO_LANGUAGE = re.compile(r"(?P<code>[A-Za-z]{2,3}(?:[_@-][A-Za-z0-9]+)*)")
 _PO_ESCAPED_CHARACTER = re.compile(r"\\.")
 
 _SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "tests"})
@@ -355,71 +354,13 @@ def _yaml_value_lines(lines: list[tuple[str, bool]], header: int) -> list[int]:
 # --- gettext catalogues ---------------------------------------------------------------
 
 
-@dataclass
-class _PoField:
-    keyword: str
-    # (line number, 0-based column where the text starts, text with escapes blanked)
-    pieces: list[tuple[int, int, str]]
-
-
-@dataclass
-class _PoEntry:
-    first_line: int
-    last_line: int
-    fields: list[_PoField] = field(default_factory=list)
-    marks: list[_Mark] = field(default_factory=list)
-
-
-def _parse_po(lines: list[str]) -> list[_PoEntry]:
-    entries: list[_PoEntry] = []
-    current: _PoEntry | None = None
-
-    def start(number: int) -> _PoEntry:
-        entry = _PoEntry(first_line=number, last_line=number)
-        entries.append(entry)
-        return entry
-
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        indent = len(raw) - len(raw.lstrip())
-        if not stripped:
-            if current is not None and current.fields:
-                current = None
-            continue
-        if stripped.startswith("#"):
-            if current is None or current.fields:
-                current = start(number)
-            current.last_line = number
-            directive = _PO_DIRECTIVE.match(stripped)
-            if directive:
-                current.marks.append(_parse_mark(directive["body"], number, indent + 1))
-            continue
-        keyword = _PO_KEYWORD.match(stripped)
-        if keyword:
-            starts_message = keyword["keyword"] in ("msgctxt", "msgid")
-            has_translation = current is not None and any(f.keyword.startswith("msgstr") for f in current.fields)
-            if current is None or (starts_message and has_translation):
-                current = start(number)
-            piece = (number, indent + keyword.start("text"), _blank_escapes(keyword["text"]))
-            current.fields.append(_PoField(keyword["keyword"], [piece]))
-            current.last_line = number
-            continue
-        continuation = _PO_CONTINUATION.match(stripped)
-        if continuation and current is not None and current.fields:
-            column = indent + continuation.start("text")
-            piece = (number, column, _blank_escapes(continuation["text"]))
-            current.fields[-1].pieces.append(piece)
-            current.last_line = number
-    return entries
-
-
 def _blank_escapes(text: str) -> str:
     # "\n" must read as a break between words; same width keeps columns true.
     return _PO_ESCAPED_CHARACTER.sub("  ", text)
 
 
-def _catalogue_language(text: str, path: Path) -> str | None:
-    header = _PO_LANGUAGE.search(text)
+def _catalogue_language(po: PoFile, path: Path) -> str | None:
+    header = _PO_LANGUAGE.match(po.header("Language") or "")
     if header:
         return header["code"]
     return _language_from_path(path)
@@ -428,34 +369,41 @@ def _catalogue_language(text: str, path: Path) -> str | None:
 def _scan_catalogue(text: str, *, path: str, real_path: Path, lists: TermLists) -> list[Finding]:
     english = lists[SOURCE_LANGUAGE]
     is_template = real_path.suffix == ".pot"
-    code = SOURCE_LANGUAGE if is_template else _catalogue_language(text, real_path)
+    # The catalogues' one reader; a file with syntax errors is still read as far as it
+    # can be ('fieldkit translations check' reports those errors).
+    po, _syntax = parse_po(text.encode("utf-8"), sources=True)
+    code = SOURCE_LANGUAGE if is_template else _catalogue_language(po, real_path)
     translated = lists.for_language(code) if code else english
     findings: list[Finding] = []
     if translated is None:
         findings.append(_no_list_finding(path, code or "?"))
 
-    entries = _parse_po(text.split("\n"))
-    for entry in entries:
-        for mark in entry.marks:
+    for entry in po.sources:
+        marks = [
+            _parse_mark(directive["body"], comment.line, comment.column + 1)
+            for comment in entry.comments
+            if (directive := _PO_DIRECTIVE.match(comment.text))
+        ]
+        for mark in marks:
             mark.covers.update(range(entry.first_line, entry.last_line + 1))
-        for po_field in entry.fields:
+        for po_field in [] if entry.obsolete else entry.fields:
             if po_field.keyword == "msgctxt":
                 continue  # a context is an identifier for translators, not wording
             term_list = english if po_field.keyword.startswith("msgid") else translated
             if term_list is not None:
-                findings.extend(_scan_po_field(po_field, entry.marks, term_list, path))
-        findings.extend(_mark_findings(entry.marks, path, (translated or english).language))
+                findings.extend(_scan_po_field(po_field, marks, term_list, path))
+        findings.extend(_mark_findings(marks, path, (translated or english).language))
     return findings
 
 
-def _scan_po_field(po_field: _PoField, marks: list[_Mark], terms: TermList, path: str) -> list[Finding]:
+def _scan_po_field(po_field: SourceField, marks: list[_Mark], terms: TermList, path: str) -> list[Finding]:
     # The pieces of one message are joined, because catalogue tools wrap long
     # strings at any space, often inside a phrase.
     offsets: list[int] = []
     joined: list[str] = []
     position = 0
-    for _, _, piece in po_field.pieces:
-        piece = unicodedata.normalize("NFC", piece)
+    for source in po_field.pieces:
+        piece = unicodedata.normalize("NFC", _blank_escapes(source.raw))
         offsets.append(position)
         joined.append(piece)
         position += len(piece)
@@ -464,7 +412,7 @@ def _scan_po_field(po_field: _PoField, marks: list[_Mark], terms: TermList, path
     findings = []
     for hit in _find_hits(message, terms):
         index = bisect.bisect_right(offsets, hit.start) - 1
-        line, column, _ = po_field.pieces[index]
+        line, column = po_field.pieces[index].line, po_field.pieces[index].column
         matched = " ".join(message[hit.start : hit.end].split())
         if any(mark.allows(line, hit, matched) for mark in marks):
             continue

@@ -6,16 +6,26 @@ pages outside an interview use the language the phone last chose.
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 
 from flask import Flask, current_app, g, session
 from flask_babel import Babel
 
 from fieldkit.core.i18n import ServingLanguages
-from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_languages, load_catalogue
+from fieldkit.core.i18n.catalogues import (
+    SOURCE_LANGUAGE,
+    Catalogue,
+    CatalogueError,
+    catalogue_languages,
+    load_catalogue,
+)
 from fieldkit.core.i18n.languages import language_name, text_direction
 
-__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "init_i18n", "interface_languages"]
+__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "forms_catalogue", "init_i18n", "interface_languages"]
+
+log = logging.getLogger(__name__)
 
 
 def current_language() -> str:
@@ -55,8 +65,29 @@ def serving_languages() -> ServingLanguages:
     return languages
 
 
+def forms_catalogue(language: str) -> Catalogue | None:
+    """The reviewed form wording in ``language``; None, logged, when its catalogue cannot be read.
+
+    A catalogue edited into a syntax error while the kit runs must not take the pages
+    down: its wording is then shown in the source language, and the language is not
+    offered for new interviews (the kit refuses it at start-up for the same reason).
+    """
+    try:
+        return load_catalogue(translations_dir(), language, "forms")
+    except CatalogueError as error:
+        _log_once(str(error))
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _log_once(message: str) -> None:
+    # The message names the catalogue and its line, never an answer.
+    log.error("%s", message)
+
+
 def form_text(language: str, context: str, text: str) -> str:
     """Form wording in ``language``; ``context`` is ``form id/item id[/choice id]``."""
     if not text:
         return text
-    return load_catalogue(translations_dir(), language, "forms").get(context, text) or text
+    catalogue = forms_catalogue(language)
+    return (catalogue.get(context, text) if catalogue is not None else None) or text

@@ -20,13 +20,14 @@ from fieldkit.core.formengine.answers import expression_answers, is_relevant
 from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
 from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
 from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
-from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, load_catalogue
+from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.web.conditions import condition_json
 from fieldkit.kit.web.i18n import (
     current_language,
     form_text,
+    forms_catalogue,
     interface_languages,
     language_name,
     serving_languages,
@@ -55,7 +56,10 @@ def form_languages(form: Form) -> dict[str, Availability]:
     result = {SOURCE_LANGUAGE: Availability(SOURCE_LANGUAGE, True, True)}
     wanted = {(s.context, s.text) for s in form_strings(form)}
     for language in interface_languages()[1:]:
-        catalogue = load_catalogue(translations_dir(), language, "forms")
+        catalogue = forms_catalogue(language)
+        if catalogue is None:
+            result[language] = Availability(language, False, False, _("its translation has errors"))
+            continue
         if catalogue.digest is None:
             result[language] = Availability(language, False, allow_pilot, _("no translation of the forms yet"))
             continue
@@ -102,7 +106,7 @@ def catalogue_hash(language: str) -> str | None:
     """A hash of the catalogues an interview was shown in (None for the source language)."""
     if language == SOURCE_LANGUAGE:
         return None
-    digests = [load_catalogue(translations_dir(), language, domain).digest or "" for domain in ("messages", "forms")]
+    digests = [catalogue_digest(translations_dir(), language, domain) or "" for domain in ("messages", "forms")]
     return "sha256:" + hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
 
 
