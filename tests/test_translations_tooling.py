@@ -188,7 +188,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     tmp_path: Path,
 ) -> None:
     package = tmp_path / "fieldkit"
-    (package / "web" / "templates" / "parts").mkdir(parents=True)
+    (package / "kit" / "web" / "templates" / "parts").mkdir(parents=True)
     (package / "views.py").write_text(
         "from flask_babel import gettext as _, lazy_gettext as _l, ngettext, pgettext\n"
         "# TRANSLATORS: shown while the phone waits\n"
@@ -200,7 +200,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
         "QUOTED = _('user')\n",
         encoding="utf-8",
     )
-    (package / "web" / "templates" / "parts" / "page.html").write_text(
+    (package / "kit" / "web" / "templates" / "parts" / "page.html").write_text(
         "{# TRANSLATORS: the page title #}\n"
         "<h1>{{ _('Saved') }}</h1>\n"
         "<p>{% trans count=3 %}{{ count }} answer{% pluralize %}"
