@@ -242,6 +242,65 @@ def test_skip_logic_drops_hidden_answers_on_the_server(client, app, kit, shipped
     (record_id,) = list(store.ids())
     payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
     assert payload["answers"] == validate_record(form, answers)
+    # Independently of the validator: the gate's own condition, read from the form file.
+    assert gated.id == "times_refused_leave"
+    if answers.get("can_leave") not in ("leave_with_conditions", "cannot_leave"):
+        assert gated.id not in payload["answers"]
+
+
+# Skip logic, against an expectation written here rather than the kit's own validator.
+# Every gated item below is answered too, as a hostile or JS-less phone might post it.
+SKIP_ANSWERS = {
+    "before_we_start": [("consent", "given")],
+    "leaving": [("can_leave", "leave_any_time"), ("times_refused_leave", "3")],  # same page: hidden by JS
+    "medication": [
+        ("on_oat_before", "no"),
+        ("oat_continued", "continued_as_before"),  # only when on_oat_before is yes
+        ("oat_offered", "offered"),
+        ("had_withdrawal", "no"),
+        ("withdrawal_medicine", "enough_medicine"),  # only when had_withdrawal is yes
+    ],
+    "hard_experiences": [("withdrawal_medicine_withheld", "yes")],  # another page's answer hides it
+}
+SKIP_RECORD = {
+    "consent": "given",
+    "can_leave": "leave_any_time",
+    "on_oat_before": "no",
+    "oat_offered": "offered",
+    "had_withdrawal": "no",
+}
+HIDDEN_BY_EARLIER_PAGES = {"hard_experiences": "withdrawal_medicine_withheld"}
+
+
+def test_skip_logic_hides_items_from_the_page_and_the_sealed_record(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    pages = {}
+    for _ in range(20):
+        if url.endswith("/review"):
+            break
+        section = url.rsplit("/", 1)[1]
+        pages[section] = page = client.get(url).get_data(as_text=True)  # no script runs here: JS off
+        if section in HIDDEN_BY_EARLIER_PAGES:
+            hidden = HIDDEN_BY_EARLIER_PAGES[section]
+            assert f'id="q-{hidden}"' not in page and f'name="{hidden}"' not in page
+        response = interviewer.submit(url, SKIP_ANSWERS.get(section, []))
+        assert response.status_code == 302, ERROR.findall(response.get_data(as_text=True))
+        url = response.headers["Location"]
+    assert set(SKIP_ANSWERS) <= set(pages), "the walk reached every page it answers"
+    # Without JS, a question gated by an answer on its own page must still be there to answer.
+    assert 'id="q-times_refused_leave"' in pages["leaving"] and 'id="q-oat_continued"' in pages["medication"]
+    review = client.get(url).get_data(as_text=True)
+    done = client.post(
+        url.replace("/review", "/finalise"), data={"csrf_token": csrf_token(review), "confirm_missing": "yes"}
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["answers"] == SKIP_RECORD
 
 
 def test_phone_number_in_free_text_asks_for_confirmation(client, app, shipped_forms) -> None:
