@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import hypothesis_profiles
+
+hypothesis_profiles.load()  # before any test module builds its @settings
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 

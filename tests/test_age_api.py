@@ -23,6 +23,7 @@ from fieldkit.core.crypto.age import (
     parse_identities,
     parse_recipient,
 )
+from tests.hypothesis_profiles import examples
 
 LOW_WORK_FACTOR = 4  # fast; the format allows any work factor from 1
 
@@ -288,7 +289,7 @@ def test_bad_arguments_are_value_errors(identity: X25519Identity, small_file: by
 # --- round trips -------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(plaintext=st.binary(max_size=3000), armor=st.booleans(), two_recipients=st.booleans())
 def test_decrypt_inverts_encrypt(plaintext: bytes, armor: bool, two_recipients: bool) -> None:
     identities = [X25519Identity.generate() for _ in range(2 if two_recipients else 1)]
@@ -297,7 +298,7 @@ def test_decrypt_inverts_encrypt(plaintext: bytes, armor: bool, two_recipients: 
         assert decrypt(sealed, [identity]) == plaintext
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(plaintext=st.binary(max_size=200))
 def test_passphrase_decrypt_inverts_encrypt(plaintext: bytes) -> None:
     sealed = encrypt(plaintext, [ScryptRecipient("pw", work_factor=LOW_WORK_FACTOR)])

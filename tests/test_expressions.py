@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from fieldkit.core.formengine import expressions
 from fieldkit.core.formengine.expressions import SELF, ExpressionError, ValueType, parse
+from tests.hypothesis_profiles import examples
 
 NUMBER, TEXT, BOOL, DATE, CHOICE, CHOICES = (
     ValueType.NUMBER, ValueType.TEXT, ValueType.BOOL, ValueType.DATE, ValueType.CHOICE,
@@ -402,7 +403,7 @@ def test_arbitrary_text_gives_nothing_but_expression_errors(source: str) -> None
     only_expression_errors(lambda: parse(source))
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     st.lists(st.sampled_from(TOKENS), max_size=30),
     st.sampled_from([" ", ""]),
@@ -575,7 +576,7 @@ WELL_TYPED_ANSWERS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(conditions(), WELL_TYPED_ANSWERS)
 def test_well_typed_conditions_check_and_agree_with_the_model(
     condition: tuple[str, Model], answers: dict[str, object]
@@ -586,7 +587,7 @@ def test_well_typed_conditions_check_and_agree_with_the_model(
     assert expression.evaluate(answers, today=TODAY) is model(answers)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(conditions(), WILD_ANSWERS)
 def test_well_typed_conditions_over_wild_answers_raise_only_expression_errors(
     condition: tuple[str, Model], answers: dict[str, object]

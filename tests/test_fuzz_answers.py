@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.storage.records import RecordStore
+from tests.hypothesis_profiles import examples
 from tests.webclient import Interviewer, csrf_token
 
 EDGE_TEXT = st.sampled_from(
@@ -82,7 +83,7 @@ def test_random_answers_never_break_the_kit(app, kit, shipped_forms) -> None:
     services = app.extensions["fieldkit"]
     statuses: set[int] = set()
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(submissions(shipped_forms))
     def run(submission) -> None:
         form_id, pages = submission

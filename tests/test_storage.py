@@ -37,6 +37,7 @@ from fieldkit.core.storage import (
     writer_lock,
 )
 from fieldkit.core.storage.atomic import is_temp_file_name
+from tests.hypothesis_profiles import examples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,7 +161,7 @@ def test_ensure_private_dir_tightens_an_existing_folder(tmp_path: Path) -> None:
     assert mode_of(folder) == 0o700
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.binary(max_size=20_000))
 def test_write_atomic_round_trips_any_bytes(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -508,7 +509,7 @@ def test_record_store_put_completes_an_earlier_incomplete_write(tmp_path: Path) 
     assert store.get(record_id) == b"whole record"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(record_uuid=st.uuids(), ciphertext=st.binary(min_size=0, max_size=5000))
 def test_record_store_round_trips_random_bytes(record_uuid: uuid.UUID, ciphertext: bytes) -> None:
     record_id = str(record_uuid)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.hub.reports.suppression import SuppressionError, suppress, suppress_count
+from tests.hypothesis_profiles import examples
 
 MAX_VALUE = 6  # largest count in generated tables
 SEARCH_LIMIT = 2 * MAX_VALUE  # what an attacker may guess a hidden count to be
@@ -75,7 +76,7 @@ tables = st.integers(1, 3).flatmap(
 ).filter(lambda rows: len(rows) * len(rows[0]) <= 6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(tables, st.sampled_from([3, 4, 5]))
 def test_no_hidden_cell_can_be_worked_out(counts, threshold) -> None:
     table = suppress(counts, threshold)
@@ -120,7 +121,7 @@ def tables_with_hidden_rows(draw):
     return counts, hidden
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(tables_with_hidden_rows(), st.sampled_from([3, 4, 5]))
 def test_red_flag_tables_keep_hidden_rows_and_small_cells_secret(case, threshold) -> None:
     """Zero or not is public (the "reported" marks); rows of small groups are hidden whole."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import re
 import shutil
 import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -16,13 +20,14 @@ from babel.support import Translations
 from click.testing import CliRunner
 
 from fieldkit.cli import cli
-from fieldkit.core.formengine.catalogue import load_directory
+from fieldkit.core.formengine.catalogue import form_files, load_directory
 from fieldkit.core.formengine.wording import form_strings
-from fieldkit.core.i18n import CatalogueErrors, compile_for_serving
+from fieldkit.core.i18n import CatalogueErrors, compile_for_serving, extraction
 from fieldkit.core.i18n.catalogues import CatalogueError, catalogue_digest, load_catalogue
 from fieldkit.core.i18n.checks import catalogue_problems
 from fieldkit.core.i18n.compiling import compile_all, compiled_bytes
 from fieldkit.core.i18n.extraction import (
+    INTERFACE_SOURCES,
     extract_interface,
     fresh_templates,
     render_template,
@@ -36,6 +41,77 @@ from fieldkit.core.lint.scanner import default_paths, lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_LANGUAGES = ("ar", "es", "fr", "pt", "ru")
+
+
+# --- one extraction of the repository, shared by every test ---------------------------------------
+#
+# ``check``, ``extract`` and ``update`` each extract afresh: every Python file and template under
+# fieldkit/ and sync/ (about two seconds), and the wording of every form. Most tests below run
+# them on the same, unchanged repository several times. Here the real extraction runs once for
+# each distinct set of input files, known by their names and bytes; every caller gets its own
+# deep copy. A test that changes a form (or writes its own sources) has different input bytes,
+# so it gets a real extraction of what it changed.
+
+
+def _fingerprint(files: list[Path], root: Path) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in files
+        if path.is_file()
+    )
+
+
+class SharedExtraction:
+    """The real ``extract_interface`` and ``extract_forms``, memoised on their input files."""
+
+    def __init__(self) -> None:
+        self.real_interface: Callable = extraction.extract_interface
+        self.real_forms: Callable = extraction.extract_forms
+        self.catalogues: dict[tuple, object] = {}
+        self.real_runs: Counter[str] = Counter()
+        self.bypassed = False
+
+    def _shared(self, key: tuple, kind: str, extract: Callable, argument: Path):
+        if self.bypassed or key not in self.catalogues:
+            catalog = extract(argument)  # errors propagate and nothing is kept
+            self.real_runs[kind] += 1
+            if self.bypassed:
+                return catalog
+            self.catalogues[key] = catalog
+        return copy.deepcopy(self.catalogues[key])
+
+    def interface(self, sources: Path):
+        files = sorted({path for source in INTERFACE_SOURCES for path in sources.glob(source.pattern)})
+        key = ("interface", str(sources.resolve()), _fingerprint(files, sources))
+        return self._shared(key, "interface", self.real_interface, sources)
+
+    def forms(self, forms: Path):
+        key = ("forms", forms.name, _fingerprint(form_files(forms), forms))
+        return self._shared(key, "forms", self.real_forms, forms)
+
+    @contextmanager
+    def uncached(self) -> Iterator[None]:
+        """Extract for real inside the block, neither using nor filling the shared copies."""
+        self.bypassed = True
+        try:
+            yield
+        finally:
+            self.bypassed = False
+
+
+@pytest.fixture(scope="session")
+def extraction_cache() -> SharedExtraction:
+    return SharedExtraction()
+
+
+@pytest.fixture(autouse=True)
+def shared_extraction(
+    extraction_cache: SharedExtraction, monkeypatch: pytest.MonkeyPatch
+) -> SharedExtraction:
+    """Every extraction in this module (CLI commands included) goes through the shared copies."""
+    monkeypatch.setattr(extraction, "extract_interface", extraction_cache.interface)
+    monkeypatch.setattr(extraction, "extract_forms", extraction_cache.forms)
+    return extraction_cache
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -125,10 +201,13 @@ AR_PLURALS = (
 # --- extract -----------------------------------------------------------------------------------
 
 
-def test_extract_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+def test_extract_twice_gives_the_same_bytes(tmp_path: Path, shared_extraction: SharedExtraction) -> None:
     first, second = (Layout(tmp_path / name, ROOT / "forms", ROOT) for name in ("one", "two"))
-    assert run(first, "extract")[0] == 0
-    assert run(second, "extract")[0] == 0
+    assert run(first, "extract")[0] == 0  # the shared extraction: a real one, made once
+    runs = shared_extraction.real_runs.copy()
+    with shared_extraction.uncached():
+        assert run(second, "extract")[0] == 0  # and a second real one, to compare with it
+    assert shared_extraction.real_runs - runs == Counter(interface=1, forms=1)
     for domain in DOMAINS:
         assert first.template(domain).read_bytes() == second.template(domain).read_bytes()
 
@@ -190,7 +269,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     tmp_path: Path,
 ) -> None:
     package = tmp_path / "fieldkit"
-    (package / "web" / "templates" / "parts").mkdir(parents=True)
+    (package / "kit" / "web" / "templates" / "parts").mkdir(parents=True)
     (package / "views.py").write_text(
         "from flask_babel import gettext as _, lazy_gettext as _l, ngettext, pgettext\n"
         "# TRANSLATORS: shown while the phone waits\n"
@@ -202,7 +281,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
         "QUOTED = _('user')\n",
         encoding="utf-8",
     )
-    (package / "web" / "templates" / "parts" / "page.html").write_text(
+    (package / "kit" / "web" / "templates" / "parts" / "page.html").write_text(
         "{# TRANSLATORS: the page title #}\n"
         "<h1>{{ _('Saved') }}</h1>\n"
         "<p>{% trans count=3 %}{{ count }} answer{% pluralize %}"
@@ -219,7 +298,7 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     assert "python-format" in wait.flags
     assert [name for name, _line in catalog.get("Saved").locations] == [
         "fieldkit/views.py",
-        "fieldkit/web/templates/parts/page.html",
+        "fieldkit/kit/web/templates/parts/page.html",
     ]
     assert catalog.get("Saved").auto_comments == ["TRANSLATORS: the page title"]
     assert catalog.get("%(num)s record").id == ("%(num)s record", "%(num)s records")

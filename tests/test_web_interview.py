@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import random
+from html.parser import HTMLParser
 
 import pytest
 
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.answers import validate_record
+from fieldkit.core.formengine.loader import load_form
+from fieldkit.core.formengine.model import ITEM_TYPES
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.sealing import receipt_code
 from fieldkit.kit.simulate import random_answers
+from fieldkit.kit.web.app import WebSettings, create_app
 from tests.conftest import scan_for
-from tests.webclient import ERROR, Interviewer, csrf_token
+from tests.webclient import ERROR, SHOWN_ITEM, Interviewer, csrf_token
 
 CANARY = "canary-answer-9d1e"
 
@@ -74,9 +78,136 @@ def test_complete_form_seals_exactly_the_answers_given(client, app, kit, shipped
     assert set(seen) >= {item.id for item in form.items if item.id in expected}
 
 
-def test_every_item_type_is_rendered_and_accepted(shipped_forms) -> None:
+# One page with one item of every type the form engine has, built by the real loader.
+EVERY_TYPE_FORM = """
+id: every-type
+version: 1
+title: Every item type
+choice_lists:
+  colours:
+    - {id: red, label: "Red"}
+    - {id: green, label: "Green"}
+    - {id: blue, label: "Blue"}
+sections:
+  - id: everything
+    title: Everything
+    items:
+      - {id: agree, type: consent, required: true, label: "Do you agree to take part?", tags: [P2]}
+      - {id: read_out, type: note, label: "Read this aloud before the questions.", tags: [P1]}
+      - {id: words, type: text, label: "Tell us in your own words.", max_length: 100, tags: [P1]}
+      - {id: nights, type: integer, label: "How many nights?", min: 0, max: 400, offer: [dont_know], tags: [P1]}
+      - {id: distance, type: decimal, label: "How far away (km)?", min: 0, max: 1000, tags: [P1]}
+      - {id: colour, type: select_one, label: "Which colour?", choices: colours, tags: [P1]}
+      - {id: colours, type: select_multiple, label: "Which colours?", choices: colours, tags: [P1]}
+      - {id: arrived, type: date, label: "When did you arrive?", tags: [P1]}
+      - {id: water, type: yes_no, label: "Is there water?", offer: [prefer_not], tags: [P1]}
+      - {id: respect, type: likert, scale: agreement, label: "Staff treat me with respect.", tags: [P1]}
+"""
+# What the page must offer for each item: (the input's type, its values); None: free entry.
+EVERY_TYPE_INPUTS = {
+    "agree": ("radio", {"given", "declined"}),
+    "words": ("text", None),
+    "nights": ("text", None),  # and the offered "dont_know", a checkbox beside it
+    "distance": ("text", None),
+    "colour": ("radio", {"red", "green", "blue"}),
+    "colours": ("checkbox", {"red", "green", "blue"}),
+    "arrived": ("date", None),
+    "water": ("radio", {"yes", "no"}),  # and the offered "prefer_not", a radio among them
+    "respect": ("radio", {"1", "2", "3", "4", "5"}),
+}
+EVERY_TYPE_ANSWERS = [
+    ("agree", "given"),
+    ("words", "a few words of mine"),
+    ("nights", "12"),
+    ("distance", "2.5"),
+    ("colour", "green"),
+    ("colours", "blue"),
+    ("colours", "red"),
+    ("arrived", "2024-05-06"),
+    ("water", "no"),
+    ("respect", "4"),
+]
+# Written out by hand, not computed by the kit's validator: typed, choices in list order.
+EVERY_TYPE_RECORD = {
+    "agree": "given",
+    "words": "a few words of mine",
+    "nights": 12,
+    "distance": 2.5,
+    "colour": "green",
+    "colours": ["red", "blue"],
+    "arrived": "2024-05-06",
+    "water": "no",
+    "respect": 4,
+}
+
+
+class _Inputs(HTMLParser):
+    """Every <input>, <textarea> and <select> of a page, with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in ("input", "textarea", "select"):
+            self.fields.append({"tag": tag, **dict(attrs)})
+
+
+def page_inputs(page: str) -> list[dict[str, str | None]]:
+    parser = _Inputs()
+    parser.feed(page)
+    return parser.fields
+
+
+def test_every_item_type_is_rendered_and_accepted(shipped_forms, kit, tmp_path) -> None:
     types = {item.type for form in shipped_forms.values() for item in form.items}
     assert types >= {"note", "text", "integer", "select_one", "select_multiple", "date", "yes_no", "likert", "consent"}
+
+    (tmp_path / "forms").mkdir()
+    (tmp_path / "forms" / "every-type.yaml").write_text(EVERY_TYPE_FORM, encoding="utf-8")
+    form = load_form(tmp_path / "forms" / "every-type.yaml")
+    assert {item.type for item in form.items} == set(ITEM_TYPES), "one item of every type the engine has"
+    app = create_app(WebSettings(testing=True), kit.unlock(), {form.id: form})
+    client = app.test_client()
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start(form.id)
+    assert url.endswith("/everything")
+    page = client.get(url).get_data(as_text=True)
+
+    assert SHOWN_ITEM.findall(page) == [item.id for item in form.items], "every item, in order"
+    assert '<p class="note">Read this aloud before the questions.</p>' in page
+    fields = [f for f in page_inputs(page) if f.get("name") not in ("csrf_token", "action", None)]
+    assert {f["name"] for f in fields} == set(EVERY_TYPE_INPUTS), "every item but the note takes an answer"
+    for item_id, (kind, values) in EVERY_TYPE_INPUTS.items():
+        own = [f for f in fields if f["name"] == item_id and f.get("value") not in ("prefer_not", "dont_know")]
+        assert {f["type"] for f in own} == {kind}, item_id
+        if values is None:
+            assert len(own) == 1 and own[0]["id"] == f"i-{item_id}", item_id
+        else:
+            assert {f["value"] for f in own} == values, item_id
+    offered = {(f["name"], f["type"], f["value"]) for f in fields if f.get("value") in ("prefer_not", "dont_know")}
+    assert offered == {("water", "radio", "prefer_not"), ("nights", "checkbox", "dont_know")}
+    numbers = {f["name"]: f.get("inputmode") for f in fields if f.get("id") in ("i-nights", "i-distance")}
+    assert numbers == {"nights": "numeric", "distance": "decimal"}
+
+    saved = interviewer.submit(url, EVERY_TYPE_ANSWERS)
+    assert saved.status_code == 302, ERROR.findall(saved.get_data(as_text=True))
+    assert saved.headers["Location"].endswith("/review")
+    draft_id = url.split("/d/")[1].split("/")[0]
+    assert app.extensions["fieldkit"].drafts.load(draft_id).answers == EVERY_TYPE_RECORD
+    review = client.get(saved.headers["Location"]).get_data(as_text=True)
+    done = client.post(
+        saved.headers["Location"].replace("/review", "/finalise"),
+        data={"csrf_token": csrf_token(review), "confirm_missing": "yes"},
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["form"]["id"] == form.id
+    assert payload["answers"] == EVERY_TYPE_RECORD
 
 
 def test_constraint_and_type_errors_are_shown_and_nothing_is_saved(client, app, kit) -> None:
@@ -111,6 +242,65 @@ def test_skip_logic_drops_hidden_answers_on_the_server(client, app, kit, shipped
     (record_id,) = list(store.ids())
     payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
     assert payload["answers"] == validate_record(form, answers)
+    # Independently of the validator: the gate's own condition, read from the form file.
+    assert gated.id == "times_refused_leave"
+    if answers.get("can_leave") not in ("leave_with_conditions", "cannot_leave"):
+        assert gated.id not in payload["answers"]
+
+
+# Skip logic, against an expectation written here rather than the kit's own validator.
+# Every gated item below is answered too, as a hostile or JS-less phone might post it.
+SKIP_ANSWERS = {
+    "before_we_start": [("consent", "given")],
+    "leaving": [("can_leave", "leave_any_time"), ("times_refused_leave", "3")],  # same page: hidden by JS
+    "medication": [
+        ("on_oat_before", "no"),
+        ("oat_continued", "continued_as_before"),  # only when on_oat_before is yes
+        ("oat_offered", "offered"),
+        ("had_withdrawal", "no"),
+        ("withdrawal_medicine", "enough_medicine"),  # only when had_withdrawal is yes
+    ],
+    "hard_experiences": [("withdrawal_medicine_withheld", "yes")],  # another page's answer hides it
+}
+SKIP_RECORD = {
+    "consent": "given",
+    "can_leave": "leave_any_time",
+    "on_oat_before": "no",
+    "oat_offered": "offered",
+    "had_withdrawal": "no",
+}
+HIDDEN_BY_EARLIER_PAGES = {"hard_experiences": "withdrawal_medicine_withheld"}
+
+
+def test_skip_logic_hides_items_from_the_page_and_the_sealed_record(client, app, kit) -> None:
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    pages = {}
+    for _ in range(20):
+        if url.endswith("/review"):
+            break
+        section = url.rsplit("/", 1)[1]
+        pages[section] = page = client.get(url).get_data(as_text=True)  # no script runs here: JS off
+        if section in HIDDEN_BY_EARLIER_PAGES:
+            hidden = HIDDEN_BY_EARLIER_PAGES[section]
+            assert f'id="q-{hidden}"' not in page and f'name="{hidden}"' not in page
+        response = interviewer.submit(url, SKIP_ANSWERS.get(section, []))
+        assert response.status_code == 302, ERROR.findall(response.get_data(as_text=True))
+        url = response.headers["Location"]
+    assert set(SKIP_ANSWERS) <= set(pages), "the walk reached every page it answers"
+    # Without JS, a question gated by an answer on its own page must still be there to answer.
+    assert 'id="q-times_refused_leave"' in pages["leaving"] and 'id="q-oat_continued"' in pages["medication"]
+    review = client.get(url).get_data(as_text=True)
+    done = client.post(
+        url.replace("/review", "/finalise"), data={"csrf_token": csrf_token(review), "confirm_missing": "yes"}
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+
+    store = RecordStore(kit.data_dir)
+    (record_id,) = list(store.ids())
+    payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
+    assert payload["answers"] == SKIP_RECORD
 
 
 def test_phone_number_in_free_text_asks_for_confirmation(client, app, shipped_forms) -> None:
