@@ -75,7 +75,7 @@ class BoundServer:
         cleanup: Sequence[Callable[[], None]] = (),
         stopped: str = "stopped",
     ) -> None:
-        """Print "ready", serve ``app`` until SIGINT or SIGTERM, then clean up and print ``stopped``.
+        """Print "ready", serve ``app`` until SIGINT or SIGTERM, then run the cleanup and print ``stopped``.
 
         ``cleanup`` runs in order after the server stops taking requests, before the
         socket closes; each runs even when one before it fails. The signal handlers are
