@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.kits import BenchKit
 from benchmarks.stats import Stopwatch
+from tests.processes import read_until_ready
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -51,18 +52,11 @@ def start_serve(kit: BenchKit, *extra: str) -> ServedKit:
     ]  # fmt: skip
     watch = Stopwatch()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
     lines: list[str] = []
-    while watch.seconds() < READY_TIMEOUT_SECONDS:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            ready = watch.seconds()
-            url = re.search(r"phones: (http://\S+)", "\n".join(lines))
-            if url is None:
-                break
+    if read_until_ready(process, READY_TIMEOUT_SECONDS, lines):
+        ready = watch.seconds()
+        url = re.search(r"phones: (http://\S+)", "\n".join(lines))
+        if url is not None:
             served = ServedKit(process, url.group(1).rstrip("/"), ready, lines)
             # Keep reading its output, so a full pipe never blocks the server.
             threading.Thread(target=_drain, args=(process, lines), daemon=True).start()

@@ -16,11 +16,12 @@ import http.cookiejar
 import re
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+from tests.processes import read_until_ready, stop
 
 READY_SECONDS = 120  # a cold start on a slow machine compiles every catalogue first
 _URL = re.compile(r"phones: (http://127\.0\.0\.1:\d+)/")
@@ -67,30 +68,16 @@ def running(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
     lines: list[str] = []
     try:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
-            if line.strip() == "ready":
-                break
+        ready = read_until_ready(process, READY_SECONDS, lines)
         output = "\n".join(lines)
         url, code = _URL.search(output), _CODE.search(output)
-        if not (lines and lines[-1].strip() == "ready" and url and code):
+        if not (ready and url and code):
             raise RuntimeError(f"{' '.join(command)} did not become ready:\n" + output)
         yield url.group(1), code.group(1), output
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        process.stdout.close()
+        stop(process)
 
 
 class Phone:

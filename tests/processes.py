@@ -10,21 +10,32 @@ import time
 READY_SECONDS = 30
 
 
+def read_until_ready(process: subprocess.Popen, seconds: float, lines: list[str]) -> bool:
+    """Collect a serving process's output into ``lines`` until it prints "ready" (True).
+
+    False when it ended or ``seconds`` passed first. Used by the tests, the installed
+    smoke and the benchmarks alike, so "ready" means the same to all of them.
+    """
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            return False
+        lines.append(line.rstrip("\n"))
+        if line.strip() == "ready":
+            return True
+    return False
+
+
 def start_until_ready(*args: str) -> tuple[subprocess.Popen, str]:
     """Run ``python -m fieldkit ARGS``; return once it prints "ready", with all it printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fieldkit", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert process.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.strip() == "ready":
-            return process, "\n".join(lines)
+    if read_until_ready(process, READY_SECONDS, lines):
+        return process, "\n".join(lines)
     stop(process, gently=False)
     raise AssertionError(f"fieldkit {' '.join(args[:2])} did not become ready:\n" + "\n".join(lines))
 
