@@ -164,6 +164,13 @@ def _compile_into(catalogue: CatalogueFile, target: Path, shown: str) -> None:
     _write_whole(stamp, _stamp_of(data).encode("ascii"))
 
 
+def _forget_compiled(language_folder: Path) -> None:
+    """Remove a language's compiled files, so that none of it can be served from old ones."""
+    for leftover in language_folder.glob("LC_MESSAGES/*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
 def compile_for_serving(translations: Path, out: Path) -> ServingLanguages:
     """Compile every language's catalogues into ``out``; a broken language is only left out.
 
@@ -191,15 +198,11 @@ def compile_for_serving(translations: Path, out: Path) -> ServingLanguages:
                 ) from None
         if problems:
             unavailable[language] = tuple(problems)
-            for leftover in (out / language / "LC_MESSAGES").glob("*"):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+            _forget_compiled(out / language)
         else:
             available.append(language)
     if out.is_dir():
         for folder in out.iterdir():  # a language whose catalogues were removed is not offered either
             if folder.name not in by_language and folder.is_dir():
-                for leftover in folder.glob("LC_MESSAGES/*"):
-                    with contextlib.suppress(OSError):
-                        leftover.unlink()
+                _forget_compiled(folder)
     return ServingLanguages(out, tuple(available), unavailable)
