@@ -382,6 +382,28 @@ def test_a_chunked_upload_over_the_limit_is_refused(hub_dir: Path) -> None:
     assert answer.status == 413 and body["error"] == "too-large"
 
 
+def test_a_bundle_larger_than_memory_spooling_is_merged_and_leaves_no_file(hub_dir: Path) -> None:
+    # Past 16 MiB the body moves from memory to an unnamed file in HUBDIR/incoming/.
+    key = Ed25519PrivateKey.generate()
+    records = sealed_records("kit-big", 3, seed=9, size=6 * 1024 * 1024)
+    with running_hub(hub_dir) as server:
+        enrol_key(server.store, key, "kit-big")
+        bundle = make_bundle(key, "kit-big", records)
+        assert len(bundle) > 16 * 1024 * 1024
+        request = urllib.request.Request(
+            server.url + "/api/v1/bundles", data=bundle, method="POST",
+            headers={"Content-Type": "application/x-tar"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 (a test URL on 127.0.0.1)
+            assert answer.status == 200
+            assert answer.headers["Fieldkit-Import"].startswith("accepted; new=3")
+        stored = {record.record_id for record in server.store.iter_records()}
+    assert stored == {record.record_id for record in records}
+    incoming = hub_dir / "incoming"
+    assert incoming.is_dir() and stat.S_IMODE(incoming.stat().st_mode) == 0o700
+    assert list(incoming.iterdir()) == []
+
+
 def test_enrolment_over_the_api(client, store: HubStore, tmp_path: Path) -> None:
     config = init_kit(tmp_path / "kit", HUB_RECIPIENT, "a kit passphrase", work_factor=10)
     kit = unlock(config.data_dir, "a kit passphrase")
