@@ -394,7 +394,7 @@ def test_a_bundle_larger_than_memory_spooling_is_merged_and_leaves_no_file(hub_d
             server.url + "/api/v1/bundles", data=bundle, method="POST",
             headers={"Content-Type": "application/x-tar"},
         )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 (a test URL on 127.0.0.1)
+        with urllib.request.urlopen(request, timeout=120) as answer:
             assert answer.status == 200
             assert answer.headers["Fieldkit-Import"].startswith("accepted; new=3")
         stored = {record.record_id for record in server.store.iter_records()}
