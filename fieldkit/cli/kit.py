@@ -19,6 +19,7 @@ from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.simulate import World
 from fieldkit.kit.simulate import simulate as run_simulation
 
 DATA_OPTION = click.option(
@@ -105,18 +106,38 @@ def init(
 )
 @click.option("--seed", type=int, default=None, help="Make the same answers every time.")
 @click.option("--text-answer", default=None, help="Put TEXT into every free-text answer (canary tests).")
+@click.option(
+    "--centres", type=click.IntRange(1, 999), default=20, show_default=True,
+    help="How many made-up centres (C01, C02, ...) the interviews are about.",
+)  # fmt: skip
+@click.option(
+    "--regions", type=click.IntRange(1, 99), default=2, show_default=True,
+    help="How many regions (R1, R2, ...) the centres are spread over.",
+)  # fmt: skip
 @PASSPHRASE_FILE_OPTION
 def simulate(
-    data_dir: Path, count: int, seed: int | None, text_answer: str | None, passphrase_file: Path | None
+    data_dir: Path,
+    count: int,
+    seed: int | None,
+    text_answer: str | None,
+    centres: int,
+    regions: int,
+    passphrase_file: Path | None,
 ) -> None:
     """Fill the shipped forms with random, plausible answers through the real finalise path.
 
-    Prints each record id on its own line once that record is durable.
+    The interviews are about a fixed set of made-up centres, the same for every kit
+    and seed: every fourth centre is abusive (its residents often report red flags),
+    and the last two are rarely visited. Prints each record id on its own line once
+    that record is durable.
     """
+    if regions > centres:
+        raise click.BadParameter(f"{regions} regions need at least {regions} centres", param_hint="--regions")
+    world = World.make(centres, regions)
     kit = open_unlocked(data_dir, passphrase_file)
     forms = load_directory(paths.forms_dir())
     finaliser = finaliser_for(kit)
-    for record_id in run_simulation(finaliser, forms, count, seed=seed, text_answer=text_answer):
+    for record_id in run_simulation(finaliser, forms, count, seed=seed, text_answer=text_answer, world=world):
         click.echo(record_id)
         sys.stdout.flush()
 

@@ -56,7 +56,7 @@ def normalise_code(value: Any) -> str | None:
 
 def red_flag_items(form: Form) -> tuple[Item, ...]:
     """The form's human-rights red-flag questions: sensitive yes/no items tagged ``rights``."""
-    return tuple(item for item in form.items if item.sensitive and "rights" in item.tags and item.type == "yes_no")
+    return tuple(item for item in form.items if item.is_red_flag)
 
 
 def item_level(item: Item, answer: Any, values: Mapping[str, Any]) -> str | None:
