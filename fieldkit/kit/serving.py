@@ -66,7 +66,8 @@ def serve_kit(
     for url in urls:
         echo(f"  phones: {url}")
     echo(f"  operator page (this computer only): http://127.0.0.1:{server.port}/operator/")
-    echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
+    minutes = settings.pairing_code_minutes
+    echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
     server.serve(

@@ -67,8 +67,7 @@ def _validate_metadata(record_id: str, ciphertext: bytes, metadata: dict[str, An
         extra = sorted(map(str, keys - METADATA_KEYS))
         missing = sorted(METADATA_KEYS - keys)
         raise ValueError(
-            "record metadata in clear must hold exactly "
-            f"{sorted(METADATA_KEYS)}; extra: {extra}, missing: {missing}"
+            f"record metadata in clear must hold exactly {sorted(METADATA_KEYS)}; extra: {extra}, missing: {missing}"
         )
     if metadata["record_id"] != record_id:
         raise ValueError("metadata record_id does not match the record id")
@@ -175,9 +174,7 @@ class RecordStore:
         except FileNotFoundError:
             raise KeyError(record_id) from None
         except OSError as exc:
-            raise StorageError.from_os_error(
-                exc, path, action="read", outcome="Nothing was changed"
-            ) from exc
+            raise StorageError.from_os_error(exc, path, action="read", outcome="Nothing was changed") from exc
 
     def get(self, record_id: str) -> bytes:
         """The sealed bytes of a complete record; ``KeyError`` if there is none."""
@@ -260,10 +257,7 @@ class RecordStore:
                     removed.append(self._relative(path))
                 elif name.endswith(CIPHERTEXT_SUFFIX):
                     record_id = name[: -len(CIPHERTEXT_SUFFIX)]
-                    if (
-                        _RECORD_ID.fullmatch(record_id)
-                        and f"{record_id}{SIDECAR_SUFFIX}" not in names
-                    ):
+                    if _RECORD_ID.fullmatch(record_id) and f"{record_id}{SIDECAR_SUFFIX}" not in names:
                         remove_durably(path)
                         removed.append(self._relative(path))
 
@@ -294,9 +288,7 @@ class RecordStore:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise StorageError.from_os_error(
-                exc, path, action="remove", outcome="Nothing more was removed"
-            ) from exc
+            raise StorageError.from_os_error(exc, path, action="remove", outcome="Nothing more was removed") from exc
         return True
 
     def _flush_shards(self, record_ids: list[str]) -> None:

@@ -39,6 +39,8 @@ class WebSettings:
     interviewer_codes: tuple[str, ...] = DEFAULT_INTERVIEWER_CODES
     max_request_bytes: int = 256 * 1024
     pairing_failures_per_minute: int = 5
+    pairing_code_minutes: int = 10  # a pairing code works once, and for this long at most
+    discard_minutes: int = 10  # a discarded draft can be restored for this long, or until a restart
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page

@@ -17,12 +17,19 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from fieldkit.core.formengine.answers import check_answer, is_relevant, missing_consent, section_is_relevant
+from fieldkit.core.formengine.answers import (
+    AnswerError,
+    check_answer,
+    is_relevant,
+    missing_consent,
+    section_is_relevant,
+)
 from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.sealing import receipt_code, to_hour
 from fieldkit.kit.web import views
+from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.i18n import current_language, interface_languages
 from fieldkit.kit.web.pairing import PairedSession, RateLimited
 from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, section_form_class
@@ -116,10 +123,17 @@ def home() -> str:
             continue
         if draft.owner == g.paired.interviewer and draft.form_id in kit.forms:
             mine.append(draft)
+    discarded = [
+        {**views.draft_summary(kit.forms[r.draft.form_id], r.draft), "until": local_time(from_epoch(r.wiped_at))}
+        for r in kit.discarded.restorable(g.paired.interviewer)
+        if r.draft.form_id in kit.forms
+    ]
     return render_template(
         "home.html",
         forms=[views.form_choice(form) for form in kit.forms.values()],
         drafts=[views.draft_summary(kit.forms[d.form_id], d) for d in mine],
+        discarded=discarded,
+        device=g.paired,
     )
 
 
@@ -178,15 +192,39 @@ def resume(draft_id: str) -> Any:
     return redirect(url_for("interview.section", draft_id=draft_id, section_id=section_id))
 
 
-@bp.route("/d/<draft_id>/discard", methods=["POST"])
+@bp.route("/d/<draft_id>/discard", methods=["GET", "POST"])
 @require_pairing
 def discard(draft_id: str) -> Any:
-    _own_draft(draft_id)
+    """Ask first (a page of its own, so it works with JavaScript off), then move the draft aside."""
+    form, draft = _own_draft(draft_id)
+    g.language = None  # this page is about the draft, in the interface's language
+    kit = services()
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        return render_template(
+            "discard.html",
+            draft=views.draft_summary(form, draft),
+            minutes=kit.settings.discard_minutes,
+        )
     try:
-        services().drafts.delete(draft_id)
+        kit.discarded.discard(draft_id)
     except StorageError as error:
         return views.storage_failure(error)
-    g.language = None
+    return redirect(url_for("interview.home"))
+
+
+@bp.route("/d/<draft_id>/restore", methods=["POST"])
+@require_pairing
+def restore(draft_id: str) -> Any:
+    kit = services()
+    try:
+        restored = kit.discarded.restore(draft_id, g.paired.interviewer)
+    except StorageError as error:
+        return views.storage_failure(error)
+    except DraftUnreadable:
+        restored = False
+    if not restored:
+        message = _("This interview can no longer be restored: its time ran out, or the kit restarted.")
+        return render_template("error.html", title=_("Not restored"), message=message), 404
     return redirect(url_for("interview.home"))
 
 
@@ -344,6 +382,37 @@ def _unanswered_required(form: Form, draft: Draft) -> list[tuple[Section, Item]]
     return missing
 
 
+def _answer_problems(form: Form, draft: Draft) -> list[tuple[Section, Item, str]]:
+    """Saved answers that no longer pass their checks, such as a constraint on another page's answer.
+
+    Each page was checked when it was saved, but a later page can change what an
+    earlier answer must meet; the review lists these so nothing fails at sealing.
+    """
+    today = datetime.datetime.now(datetime.UTC).date()
+    found = []
+    for current in _relevant_sections(form, draft.answers):
+        for item in current.items:
+            value = draft.answers.get(item.id)
+            if value is None or not item.takes_answer or not is_relevant(form, item, draft.answers, today=today):
+                continue
+            problem = check_answer(form, item, value, draft.answers, today=today)
+            if problem:
+                found.append((current, item, problem))
+    return found
+
+
+def _render_review(form: Form, draft: Draft, refusal: str | None = None, status: int = 200) -> Any:
+    page = views.render_review(
+        form,
+        draft,
+        _unanswered_required(form, draft),
+        _relevant_sections(form, draft.answers),
+        problems=_answer_problems(form, draft),
+        refusal=refusal,
+    )
+    return page, status
+
+
 @bp.route("/d/<draft_id>/review")
 @require_pairing
 def review(draft_id: str) -> Any:
@@ -351,7 +420,7 @@ def review(draft_id: str) -> Any:
     refused = _consent_first(form, draft, "review")
     if refused is not None:
         return refused
-    return views.render_review(form, draft, _unanswered_required(form, draft), _relevant_sections(form, draft.answers))
+    return _render_review(form, draft)
 
 
 @bp.route("/d/<draft_id>/finalise", methods=["POST"])
@@ -361,13 +430,25 @@ def finalise(draft_id: str) -> Any:
     refused = _consent_first(form, draft, "review")  # "Finish without these answers" cannot skip it
     if refused is not None:
         return refused
+    if _answer_problems(form, draft):
+        message = _("Not sealed yet: some answers need another look. Open each page listed below and correct them.")
+        return _render_review(form, draft, message, 422)
     if _unanswered_required(form, draft) and request.form.get("confirm_missing") != "yes":
-        return review(draft_id)
+        message = _(
+            "Not sealed yet: required questions have no answer. Answer them, "
+            "or tick “Finish without these answers” and finish again."
+        )
+        return _render_review(form, draft, message, 422)
     kit = services()
     try:
         record_id = kit.finaliser.finalise(form, draft, catalogue_hash=views.catalogue_hash(draft.language))
     except StorageError as error:
         return views.storage_failure(error)
+    except AnswerError:
+        # A check the review did not foresee (the date changed at midnight, say): nothing was sealed.
+        log.warning("finalise refused an answer in a draft of %s", form.key)
+        message = _("Not sealed: an answer no longer fits the form. Nothing was lost; check the pages and try again.")
+        return _render_review(form, draft, message, 422)
     return redirect(url_for("interview.done", receipt=receipt_code(record_id), lang=draft.language))
 
 

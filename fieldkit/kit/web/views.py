@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from fieldkit.core.formengine.wording import choice_context, form_strings, item_
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
+from fieldkit.kit.web.clock import from_stamp, local_time
 from fieldkit.kit.web.conditions import condition_json
 from fieldkit.kit.web.i18n import (
     current_language,
@@ -122,12 +124,27 @@ def form_choice(form: Form) -> dict[str, Any]:
     }
 
 
+def draft_progress(form: Form, draft: Draft) -> str:
+    """ "started 14:00, page 4 of 11": when, on the kit's clock, and how far it got."""
+    moment = from_stamp(draft.started)
+    when = local_time(moment) if moment is not None else draft.started
+    ids = [s.id for s in form.sections]
+    if draft.section in ids:
+        return _(
+            "started %(time)s, page %(number)s of %(total)s",
+            time=when,
+            number=ids.index(draft.section) + 1,
+            total=len(ids),
+        )
+    return _("started %(time)s, at the review", time=when)
+
+
 def draft_summary(form: Form, draft: Draft) -> dict[str, Any]:
     titles = {s.id: s.title for s in form.sections}
     return {
         "id": draft.draft_id,
         "form_title": form_text(draft.language, f"{form.id}/:title", form.title),
-        "started": draft.started,
+        "progress": draft_progress(form, draft),
         "language": language_name(draft.language),
         "where": form_text(draft.language, section_context(form, draft.section), titles[draft.section])
         if draft.section in titles
@@ -258,8 +275,25 @@ def render_section(
     return html, status
 
 
-def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]], sections: list[Section]) -> str:
+def render_review(
+    form: Form,
+    draft: Draft,
+    missing: list[tuple[Section, Item]],
+    sections: list[Section],
+    *,
+    problems: Sequence[tuple[Section, Item, str]] = (),
+    refusal: str | None = None,
+) -> str:
     language = draft.language
+
+    def entry(s: Section, item: Item) -> dict[str, str]:
+        return {
+            "section": s.id,
+            "section_title": form_text(language, section_context(form, s.id), s.title),
+            "label": form_text(language, item_context(form, item), item.label),
+            "item": item.id,
+        }
+
     answered = {
         s.id: sum(1 for item in s.items if item.takes_answer and draft.answers.get(item.id) is not None)
         for s in sections
@@ -268,15 +302,9 @@ def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]],
         "review.html",
         form_title=form_text(language, f"{form.id}/:title", form.title),
         draft_id=draft.draft_id,
-        missing=[
-            {
-                "section": s.id,
-                "section_title": form_text(language, section_context(form, s.id), s.title),
-                "label": form_text(language, item_context(form, item), item.label),
-                "item": item.id,
-            }
-            for s, item in missing
-        ],
+        refusal=refusal,
+        missing=[entry(s, item) for s, item in missing],
+        problems=[{**entry(s, item), "message": message} for s, item, message in problems],
         sections=[
             {"id": s.id, "title": form_text(language, section_context(form, s.id), s.title), "answered": answered[s.id]}
             for s in sections
