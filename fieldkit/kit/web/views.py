@@ -26,6 +26,7 @@ from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.web.clock import from_stamp, local_time
 from fieldkit.kit.web.conditions import condition_json
+from fieldkit.kit.web.cues import cue
 from fieldkit.kit.web.i18n import (
     current_language,
     form_text,
@@ -169,6 +170,7 @@ class ItemView:
     offers: list[tuple[str, str]] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
     when: str | None = None
+    cue: str = ""  # "answer only if ...", shown while no script applies the skip logic
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -211,12 +213,20 @@ def item_view(
     form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], error: str | None
 ) -> ItemView:
     when = None
+    cue_text = ""
     if item.relevant is not None:
         on_page = {other.id for other in section.items}
         if item.relevant.references() & on_page:
             values = expression_answers(form, answers)
             known = {key: value for key, value in values.items() if key not in on_page}
             when = json.dumps(condition_json(item.relevant, known), separators=(",", ":"))
+            cue_text = cue(
+                form,
+                item,
+                language,
+                lambda other: form_text(language, item_context(form, other), other.label),
+                lambda other: _choices(form, other, language),
+            )
     return ItemView(
         id=item.id,
         type=item.type,
@@ -230,6 +240,7 @@ def item_view(
         offers=[(offer, _(BUILT_IN_LABELS[offer])) for offer in item.offer],
         attrs={key: value for key, value in _attrs(item).items() if value is not None},
         when=when,
+        cue=cue_text,
     )
 
 
