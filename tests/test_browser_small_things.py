@@ -53,6 +53,10 @@ def _pair(driver, served, language: str) -> None:
     driver.find_element(By.ID, "code").send_keys(served.code)
     _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
     assert driver.current_url.endswith("/home")
+    if language != "en" and driver.find_element(By.TAG_NAME, "html").get_attribute("lang") != language:
+        # Pairing forgets the pairing page's language today (issue 15 point 5, another change): choose again.
+        Select(driver.find_element(By.ID, "ui-lang")).select_by_value(language)
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.lang button"))
 
 
 @pytest.mark.slow
