@@ -316,3 +316,23 @@ def test_two_phones_with_the_same_interviewer_code_are_told_apart(app) -> None:
     assert sorted(shown) == sorted(tags)
     for phone, tag in zip(phones, [s.tag for s in app.extensions["fieldkit"].pairing.sessions()], strict=True):
         assert f"<bdi>P01 · {tag}</bdi>" in phone.get("/home").get_data(as_text=True)
+
+
+def test_a_discarded_draft_is_restorable_for_its_minutes_and_wiped_after(kit) -> None:
+    from fieldkit.kit.discarded import DiscardedDrafts
+    from fieldkit.kit.drafts import Draft
+
+    drafts = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key)
+    draft = Draft("peer-interview", 2, "en", "P01", "2026-05-06T14:00Z", answers={"consent": "given"})
+    drafts.save(draft)
+    now = [500.0]
+    discarded = DiscardedDrafts(drafts, 10, clock=lambda: now[0], wall=lambda: 1_700_000_000.0)
+    discarded.discard(draft.draft_id)
+    now[0] += 599
+    (still,) = discarded.restorable("P01")
+    assert still.draft.answers == {"consent": "given"} and still.wiped_at == 1_700_000_001.0
+    assert discarded.restorable("P02") == [], "only its own interviewer sees it"
+    now[0] += 1
+    assert discarded.restorable("P01") == []
+    assert not discarded.restore(draft.draft_id, "P01")
+    assert list((kit.data_dir / "drafts" / "discarded").iterdir()) == [] and list(drafts.ids()) == []

@@ -8,14 +8,17 @@ in memory, so a restart wipes every discarded draft: nothing lingers unseen.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
 
 DEFAULT_MINUTES = 10
+log = logging.getLogger("fieldkit.kit")
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,18 @@ class DiscardedDrafts:
         return found
 
     def wipe_expired(self) -> None:
+        """Wipe what has run out; a draft that cannot be removed now is tried again next time."""
         with self._lock:
             now = self._clock()
             for draft_id, when in list(self._when.items()):
-                if now - when >= self.seconds:
+                if now - when < self.seconds:
+                    continue
+                try:
                     self.drafts.wipe_discarded(draft_id)
-                    del self._when[draft_id]
+                except StorageError:
+                    log.warning("a discarded draft could not be wiped yet; trying again later")
+                    continue
+                del self._when[draft_id]
 
     def _owner(self, draft_id: str) -> str | None:
         try:
