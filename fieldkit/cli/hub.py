@@ -8,7 +8,7 @@ import click
 
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
-from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file
+from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file, recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
@@ -42,6 +42,7 @@ def keygen(out_dir: Path, no_passphrase: bool, passphrase_file: Path | None) -> 
     passphrase = None if no_passphrase else read_passphrase(passphrase_file, prompt="New hub passphrase", confirm=True)
     files = generate_hub_keys(out_dir, passphrase)
     click.echo(f"Hub recipient: {files.recipient}")
+    click.echo(f"Its fingerprint: {recipient_fingerprint(files.recipient)} (each kit prints it when it starts)")
     click.echo(f"Wrote {files.recipient_path} and {files.identity_path}")
 
 

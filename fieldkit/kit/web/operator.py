@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
 from fieldkit.kit.web.views import unavailable_notices
@@ -39,6 +40,7 @@ def overview() -> str:
     return render_template(
         "operator.html",
         kit_id=kit.kit.config.kit_id,
+        fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.kit.config.recipients),
         code=code,
         urls=urls,
         qr=svg_data_uri(pairing_url(urls[0], code)),
