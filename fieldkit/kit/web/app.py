@@ -12,13 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import SecurityError
 
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.netinfo import trusted_host_names
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.errors import register_error_handlers
@@ -76,6 +78,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; interviews can be long
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
+        # Only the kit's own names and printed addresses (Flask checks it per request).
+        TRUSTED_HOSTS=trusted_host_names(settings.urls),
     )
     languages = compile_for_serving(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
@@ -92,7 +96,19 @@ def create_app(
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     # Never a traceback on a phone, and never an answer in the log: only the type.
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
+    app.register_error_handler(SecurityError, _untrusted_host)
     return app
+
+
+def _untrusted_host(error: SecurityError) -> Response:
+    """A plain 400 for a Host header that is not the kit's: no page, no links, nothing to read.
+
+    Plain text because no URL can be built for a host the app does not answer to.
+    """
+    from flask_babel import gettext
+
+    message = gettext("This address is not the kit's. Open the address the kit's screen shows.")
+    return Response(message + "\n", status=400, mimetype="text/plain")
 
 
 def _csrf_message() -> str:
