@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
@@ -135,6 +136,7 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
 @click.option("--forever", is_flag=True, help="Keep trying until everything is acknowledged.")
 @click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=300.0, show_default=True,
               help="Longest wait between tries, in seconds.")  # fmt: skip
+@refuse_together(("attempts", "forever"))
 def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever: bool, max_wait: float) -> None:
     """Send this hub's merged ciphertext to the upstream hub, without decrypting it.
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core import paths
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
@@ -86,6 +87,7 @@ def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
 @click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
 @PASSPHRASE_FILE_OPTION
 @WORK_FACTOR_OPTION
+@refuse_together(("hub_recipient", "hub_recipient_file"))
 def init(
     data_dir: Path,
     hub_recipient_file: Path | None,
