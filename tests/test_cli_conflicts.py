@@ -23,11 +23,15 @@ def test_keygen_refuses_no_passphrase_with_a_passphrase_file(tmp_path: Path, pas
     [
         (["sync", "push", "--data", "{kit}", "--once", "--forever"], "give --once or --forever, not both"),
         (["sync", "push", "--data", "{kit}", "--once", "--attempts", "3"], "give --once or --attempts, not both"),
-        (["sync", "push", "--data", "{kit}", "--once", "--forever", "--attempts", "3"],
-         "give only one of --once, --forever, --attempts"),  # fmt: skip
+        (
+            ["sync", "push", "--data", "{kit}", "--once", "--forever", "--attempts", "3"],
+            "give only one of --once, --forever, --attempts",
+        ),
         (["hub", "forward", "--data", "{hub}", "--forever", "--attempts", "2"], "give --attempts or --forever"),
-        (["hub", "enrol", "--data", "{hub}", "--accept", "{kit}/kit.json", "--valid-days", "3"],
-         "give --accept or --valid-days, not both"),  # fmt: skip
+        (
+            ["hub", "enrol", "--data", "{hub}", "--accept", "{kit}/kit.json", "--valid-days", "3"],
+            "give --accept or --valid-days, not both",
+        ),
     ],
 )
 def test_other_contradictory_options_are_refused(

@@ -73,7 +73,8 @@ def test_centre_codes_with_invisible_or_fullwidth_characters_are_one_code(shippe
     typed = ["C01", "C\u200b01", "\ufeffC01", "C\u200d0\u20601", "\uff23\uff10\uff11", " C01\u200e "]
     assert {parse_answer(item, text) for text in typed} == {"C01"}  # the kit, at entry
     assert parse_answer(item, "\u200b\u200b") is None  # nothing visible is no answer
-    text_item = next(item for item in shipped_forms["peer-interview"].items if item.type == "text" and item.id != "centre_code")
+    peer = shipped_forms["peer-interview"]
+    text_item = next(item for item in peer.items if item.type == "text" and item.id != "centre_code")
     assert parse_answer(text_item, "a\u200bb") == "a\u200bb"  # other free text is kept as typed
     # The hub, for records sealed before the kit cleaned codes.
     assert {normalise_code(text) for text in [*typed, "c\u200b01"]} == {"C01"}

@@ -4,7 +4,7 @@ A kit that crashes while serving holds the draft key and answers being sealed in
 memory; a core file would put them on disk, readable by whoever seizes the kit. So
 ``serve`` sets the core size limit to zero (hard and soft, so nothing in the process
 can raise it again) and, on Linux, marks the process not dumpable, which also keeps
-other processes of the same user from attaching to it or reading its memory.
+other processes of the same account from attaching to it or reading its memory.
 
 Hand-written with ``resource`` and ``ctypes``: ``prctl`` is one libc call, and the
 packages that wrap it would add a compiled dependency for it.

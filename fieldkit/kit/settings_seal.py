@@ -85,9 +85,11 @@ def check_seal(settings: Mapping[str, Any], key: bytes, path: Path) -> None:
     shown = ""
     if isinstance(recipients, list) and all(isinstance(item, str) for item in recipients):
         try:
-            shown = " It now names these recipients: " + ", ".join(
-                f"{item} ({recipient_fingerprint(item)})" for item in recipients
-            ) + "."
+            shown = (
+                " It now names these recipients: "
+                + ", ".join(f"{item} ({recipient_fingerprint(item)})" for item in recipients)
+                + "."
+            )
         except FieldkitError:
             shown = " Its recipients are not valid age keys."
     raise SettingsChanged(

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["CENTRE_CODE_ITEM", "CODE_ITEM_IDS", "REGION_CODE_ITEM", "clean_code"]
+__all__ = ["CENTRE_CODE_ITEM", "CODE_ITEM_IDS", "REGION_CODE_ITEM", "canonical_code"]
 
 CENTRE_CODE_ITEM = "centre_code"
 REGION_CODE_ITEM = "region_code"
 CODE_ITEM_IDS = frozenset({CENTRE_CODE_ITEM, REGION_CODE_ITEM})
 
 
-def clean_code(text: str) -> str:
+def canonical_code(text: str) -> str:
     """``text`` in NFKC, without formatting characters, its white space collapsed and trimmed."""
     normal = unicodedata.normalize("NFKC", text)
     visible = "".join(char for char in normal if unicodedata.category(char) != "Cf")

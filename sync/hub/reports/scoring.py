@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldkit.core.formengine.answers import expression_answers, expression_value
-from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, clean_code
+from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
 from fieldkit.core.formengine.model import LEVELS, OFFERS, RATED_TAGS, Form, Item
 
@@ -47,10 +47,10 @@ _LEVEL_ORDER = {level: index for index, level in enumerate(LEVELS)}
 
 def normalise_code(value: Any) -> str | None:
     """A centre or region code as typed, made comparable: NFKC without invisible characters
-    (:func:`~fieldkit.core.formengine.codes.clean_code`), upper case."""
+    (:func:`~fieldkit.core.formengine.codes.canonical_code`), upper case."""
     if not isinstance(value, str) or value in OFFERS:
         return None
-    code = clean_code(value).upper()
+    code = canonical_code(value).upper()
     return code or None
 
 
