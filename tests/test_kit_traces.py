@@ -30,10 +30,12 @@ NOON = datetime.datetime.now(datetime.UTC).replace(hour=12, minute=34, second=56
 def _seal_with(kit, form, answers: dict) -> str:
     drafts = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key)
     draft = Draft(form_id=form.id, form_version=form.version, language="en", owner="s",
-                  started="2026-03-04T12:00Z", answers=answers)  # fmt: skip
+                  started="2026-03-04T12:00Z", answers=dict(answers))  # fmt: skip
     drafts.save(draft)
     finaliser = Finaliser(kit.unlock(), RecordStore(kit.data_dir), drafts)
-    return finaliser.finalise(form, draft, now=NOON)
+    record_id = finaliser.finalise(form, draft, now=NOON)
+    assert draft.answers == {}  # the sealed answers are dropped from the draft in memory
+    return record_id
 
 
 def _stored(record_id: str, ciphertext: bytes) -> StoredRecord:

@@ -111,7 +111,8 @@ class Finaliser:
     ) -> str:
         """Seal the draft's answers, store the record durably, then delete the draft.
 
-        Returns the record id only once the record is on disk for good. A crash
+        Returns the record id only once the record is on disk for good, and then
+        empties ``draft.answers``: no reference to them outlives the sealing. A crash
         before ``put`` returns leaves the draft; a crash after it leaves the record
         and, at worst, a draft the interviewer can discard.
         """
@@ -145,4 +146,7 @@ class Finaliser:
         with writer_lock(self.records.root):
             self.records.put(record_id, ciphertext, metadata)
             self.drafts.delete(draft.draft_id)
+        # Sealed for good: the caller's draft need not hold the answers a moment longer
+        # (a failure above leaves them, so a retry can seal the same draft).
+        draft.answers.clear()
         return record_id
