@@ -105,3 +105,15 @@ def test_forbid_core_dumps_makes_the_process_not_dumpable() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split(maxsplit=2) == ["1", "0", "(0, 0)\n"]
+
+
+def test_the_refusal_of_a_foreign_host_is_in_the_browsers_language(serving: Serving) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", serving.port, timeout=30)
+    try:
+        connection.request("GET", "/pair", headers={"Host": "rebind.example", "Accept-Language": "ar, en;q=0.5"})
+        response = connection.getresponse()
+        body = response.read().decode("utf-8")
+    finally:
+        connection.close()
+    assert response.status == 400
+    assert body.strip() == "هذا العنوان ليس عنوان العُدّة. افتح العنوان الظاهر على شاشة العُدّة."

@@ -103,10 +103,15 @@ def create_app(
 def _untrusted_host(error: SecurityError) -> Response:
     """A plain 400 for a Host header that is not the kit's: no page, no links, nothing to read.
 
-    Plain text because no URL can be built for a host the app does not answer to.
+    Plain text because no URL can be built for a host the app does not answer to. In the
+    browser's language: the phone's session cookie belongs to the kit's own address.
     """
+    from flask import g, request
     from flask_babel import gettext
 
+    from fieldkit.kit.web.i18n import interface_languages
+
+    g.language = request.accept_languages.best_match(interface_languages())
     message = gettext("This address is not the kit's. Open the address the kit's screen shows.")
     return Response(message + "\n", status=400, mimetype="text/plain")
 
