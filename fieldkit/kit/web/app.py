@@ -101,19 +101,28 @@ def create_app(
 
 
 def _untrusted_host(error: SecurityError) -> Response:
-    """A plain 400 for a Host header that is not the kit's: no page, no links, nothing to read.
+    """A bare 400 page for a Host header that is not the kit's: one sentence, no links, no form.
 
-    Plain text because no URL can be built for a host the app does not answer to. In the
-    browser's language: the phone's session cookie belongs to the kit's own address.
+    Not the error template: no URL can be built for a host the app does not answer to.
+    In the browser's language, as the phone's session cookie belongs to the kit's own
+    address and never reaches this one.
     """
     from flask import g, request
     from flask_babel import gettext
+    from markupsafe import escape
 
-    from fieldkit.kit.web.i18n import interface_languages
+    from fieldkit.core.i18n.languages import text_direction
+    from fieldkit.kit.web.i18n import current_language, interface_languages
 
     g.language = request.accept_languages.best_match(interface_languages())
-    message = gettext("This address is not the kit's. Open the address the kit's screen shows.")
-    return Response(message + "\n", status=400, mimetype="text/plain")
+    language = current_language()
+    message = escape(gettext("This address is not the kit's. Open the address the kit's screen shows."))
+    page = (
+        f'<!doctype html><html lang="{language}" dir="{text_direction(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{message}</title></head><body><p>{message}</p></body></html>\n"
+    )
+    return Response(page, status=400, mimetype="text/html")
 
 
 def _csrf_message() -> str:
