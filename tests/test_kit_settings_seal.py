@@ -110,3 +110,17 @@ def test_serve_start_and_init_print_the_recipients(tmp_path: Path, hub_keys: Pat
     assert f"hub: {recipient_fingerprint(recipient)}  {recipient}" in created.output
     assert f"escrow: {recipient_fingerprint(ATTACKER)}  {ATTACKER}" in created.output
     assert recipient_fingerprint(recipient) != recipient_fingerprint(ATTACKER)
+
+
+def test_an_old_kit_with_a_swapped_signing_key_is_not_sealed(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    kit = tmp_path / "old-kit"
+    _legacy_kit(kit, (hub_keys / "hub-recipient.txt").read_text().strip())
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
+                                                                  serialization.PublicFormat.Raw)  # fmt: skip
+    _edit(kit / "kit.json", lambda data: data.update(signing_public_key=base64.b64encode(other).decode()))
+    refused = _simulate(kit, passphrase_file, expect=1)
+    assert "names another signing key" in refused.output
+    assert "seal" not in json.loads((kit / "kit.json").read_text())
+    assert RecordStore(kit).count() == 0

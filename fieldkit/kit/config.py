@@ -175,8 +175,11 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def load_config(data_dir: Path) -> KitConfig:
-    """The public description of the kit in ``data_dir``."""
-    data = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
+    """The public description of the kit in ``data_dir`` (not checked against its seal: see ``unlock``)."""
+    return _config_from(Path(data_dir), _read_json(Path(data_dir) / KIT_FILE, "kit settings file"))
+
+
+def _config_from(data_dir: Path, data: dict[str, Any]) -> KitConfig:
     try:
         return KitConfig(
             data_dir=Path(data_dir),
@@ -192,7 +195,9 @@ def load_config(data_dir: Path) -> KitConfig:
 
 def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     """Derive the kit's keys from the passphrase; a wrong one is a clear error."""
-    config = load_config(data_dir)
+    # One reading of kit.json, both checked against the seal and used: never two that may differ.
+    settings = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
+    config = _config_from(Path(data_dir), settings)
     keys_path = Path(data_dir) / KEYS_FILE
     if not keys_path.exists():
         raise FieldkitError(f"this kit's keys were wiped ({KEYS_FILE} is gone); create a new kit with 'fieldkit init'")
@@ -208,7 +213,6 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     if not 10 <= work_factor <= 22:
         raise FieldkitError(f"{keys_path} asks for an unreasonable scrypt work factor ({work_factor})")
     derived = _derive(passphrase, salt, work_factor)
-    settings = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
     try:
         private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=True))
     except InvalidTag:
@@ -217,14 +221,26 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
         # Only the passphrase could have wrapped the key this way, so the settings were
         # sealed: a missing or wrong seal means someone changed kit.json since.
         check_seal(settings, derived.seal, Path(data_dir) / KIT_FILE)
-        return UnlockedKit(config, Ed25519PrivateKey.from_private_bytes(private), derived.draft)
+        return UnlockedKit(config, _matching_key(private, config), derived.draft)
     try:
         private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=False))
     except InvalidTag:
-        raise FieldkitError("wrong passphrase for this kit") from None
-    signing_key = Ed25519PrivateKey.from_private_bytes(private)
+        raise FieldkitError("wrong passphrase for this kit") from None  # or an edited kit id: both fail here
+    signing_key = _matching_key(private, config)
     _seal_legacy_kit(Path(data_dir), settings, keys, signing_key, derived)
     return UnlockedKit(config, signing_key, derived.draft, sealed_now=True)
+
+
+def _matching_key(private: bytes, config: KitConfig) -> Ed25519PrivateKey:
+    """The unwrapped signing key, which must be the one ``kit.json`` names (an old kit's is not sealed)."""
+    key = Ed25519PrivateKey.from_private_bytes(private)
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if _b64(public) != config.signing_public_key:
+        raise SettingsChanged(
+            f"{config.data_dir / KIT_FILE} names another signing key than the one the passphrase unlocks, so it "
+            f"cannot be trusted; the kit was not unlocked. Restore {KIT_FILE} from a backup."
+        )
+    return key
 
 
 def _seal_legacy_kit(

@@ -46,7 +46,7 @@ def recipient_lines(recipients: Sequence[str]) -> list[str]:
 
 def wrap_aad(kit_id: str, *, sealed: bool) -> bytes:
     """Additional data of the wrapped signing key: the kit id, and whether settings are sealed."""
-    return (_SEALED_AAD if sealed else b"") + kit_id.encode("ascii")
+    return (_SEALED_AAD if sealed else b"") + kit_id.encode("utf-8")  # ids are ASCII; an edited one must not crash
 
 
 def _mac(key: bytes, name: str, value: object) -> str:
