@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core import paths
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
@@ -16,9 +17,10 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.storage.atomic import remove_durably
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
-from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, init_kit, load_config, unlock
+from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.simulate import World
 from fieldkit.kit.simulate import simulate as run_simulation
 
@@ -37,10 +39,20 @@ WORK_FACTOR_OPTION = click.option(
 )
 
 
-def open_unlocked(data_dir: Path, passphrase_file: Path | None):
+def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
     load_config(data_dir)  # a missing kit is reported before asking for a passphrase
     passphrase = read_passphrase(passphrase_file, prompt="Kit passphrase")
-    return unlock(data_dir, passphrase)
+    kit = unlock(data_dir, passphrase)
+    if kit.sealed_now:
+        # Said once: from now on a change to kit.json stops the kit from unlocking.
+        click.echo(
+            f"This kit's settings ({KIT_FILE}) were not sealed yet; they are now sealed with the passphrase, "
+            "so a change made without it stops the kit from unlocking. Check that these are your hub's keys:",
+            err=True,
+        )
+        for line in recipient_lines(kit.config.recipients):
+            click.echo(f"  {line}", err=True)
+    return kit
 
 
 def finaliser_for(kit) -> Finaliser:
@@ -76,6 +88,7 @@ def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
 @click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
 @PASSPHRASE_FILE_OPTION
 @WORK_FACTOR_OPTION
+@refuse_together(("hub_recipient", "hub_recipient_file"))
 def init(
     data_dir: Path,
     hub_recipient_file: Path | None,
@@ -96,7 +109,9 @@ def init(
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
     config = init_kit(data_dir, recipient, passphrase, escrow_recipient=escrow, work_factor=kdf_work_factor)
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
-    click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back.")
+    click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
+    for line in recipient_lines(config.recipients):
+        click.echo(f"  {line}")
 
 
 @click.command("simulate")

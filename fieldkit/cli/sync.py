@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
@@ -190,6 +191,7 @@ def enrol(
 @click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=300.0, show_default=True,
               help="Longest wait between tries, in seconds (waits double from 2 s up to this).")  # fmt: skip
 @PASSPHRASE_FILE_OPTION
+@refuse_together(("once", "forever", "attempts"))
 def push(
     data_dir: Path,
     hub_url: str | None,
@@ -207,8 +209,6 @@ def push(
     "OK" changes nothing. After a network error, a captive portal or a busy hub, it
     waits (longer each time) and tries again; a refusal by the hub stops it at once.
     """
-    if once and forever:
-        raise FieldkitError("give --once or --forever, not both")
     target = choose_target(data_dir, hub_url)
     outbox = Outbox(data_dir)
     waiting = len(outbox.pending_ids())

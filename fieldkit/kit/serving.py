@@ -11,6 +11,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.pushworker import start_push_worker
+from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.kit.web.qr import pairing_url, terminal_qr
 from fieldkit.webbase.server import ServerOptions, bind
@@ -62,6 +63,9 @@ def serve_kit(
     pairing = app.extensions["fieldkit"].pairing
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    # At every start, so an added or swapped key is seen by the person at the kit.
+    for line in recipient_lines(kit.config.recipients):
+        echo(f"  records are sealed to {line}")
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")

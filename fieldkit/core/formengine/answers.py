@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fieldkit.core.formengine.codes import CODE_ITEM_IDS, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
 from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
 
@@ -31,6 +32,8 @@ def parse_answer(item: Item, raw: str | Sequence[str] | None) -> Any:
     Returns ``None`` for "no answer". Raises :class:`AnswerError` with a message for the
     interviewer when the text cannot be an answer to this item.
     """
+    if isinstance(raw, str) and item.id in CODE_ITEM_IDS:
+        raw = canonical_code(raw)  # one centre, one code: see fieldkit.core.formengine.codes
     if isinstance(raw, str | type(None)):
         values = [] if raw is None or raw.strip() == "" else [raw.strip()]
     else:

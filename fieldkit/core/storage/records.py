@@ -12,12 +12,16 @@ ciphertext without a sidecar: an incomplete write that was never acknowledged, w
 ``ids()`` ignores and ``repair()`` removes.
 
 The security model allows only ``record_id``, ``form_id``, ``form_version``, ``size``
-and ``day`` in clear; ``put`` refuses any other metadata.
+and ``day`` in clear; ``put`` refuses any other metadata. For the same reason the file
+times of both files (and of their shard folder) are set to midnight UTC of ``day``:
+exact to the second, they would say when an interview ended more closely than the
+payload itself does (it rounds to the hour).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -87,6 +91,18 @@ def _validate_metadata(record_id: str, ciphertext: bytes, metadata: dict[str, An
         date.fromisoformat(day)
     except ValueError:
         raise ValueError(f"metadata day is not a real date: {day!r}") from None
+
+
+def _set_times_to_day(paths: Iterable[Path], day: str) -> None:
+    """Access and modification times to midnight UTC of ``day`` (no call can set the ctime).
+
+    Best effort: a file system that refuses it leaves the exact times, which is no reason
+    to call a durable record unsaved.
+    """
+    moment = datetime.datetime.combine(date.fromisoformat(day), datetime.time(), datetime.UTC).timestamp()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.utime(path, (moment, moment))
 
 
 def _encode_metadata(metadata: dict[str, Any]) -> bytes:
@@ -159,6 +175,7 @@ class RecordStore:
                     with contextlib.suppress(StorageError):
                         remove_durably(ciphertext_path)
                 raise
+            _set_times_to_day((ciphertext_path, sidecar_path, self._shard_dir(record_id)), metadata["day"])
 
     def _same_record(self, record_id: str, ciphertext: bytes, metadata: dict[str, Any]) -> bool:
         try:

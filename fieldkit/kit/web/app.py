@@ -12,13 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import SecurityError
 
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.netinfo import trusted_host_names
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.errors import register_error_handlers
@@ -78,6 +80,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; interviews can be long
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
+        # Only the kit's own names and printed addresses (Flask checks it per request).
+        TRUSTED_HOSTS=trusted_host_names(settings.urls),
     )
     languages = compile_for_serving(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
@@ -94,7 +98,33 @@ def create_app(
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     # Never a traceback on a phone, and never an answer in the log: only the type.
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
+    app.register_error_handler(SecurityError, _untrusted_host)
     return app
+
+
+def _untrusted_host(error: SecurityError) -> Response:
+    """A bare 400 page for a Host header that is not the kit's: one sentence, no links, no form.
+
+    Not the error template: no URL can be built for a host the app does not answer to.
+    In the browser's language, as the phone's session cookie belongs to the kit's own
+    address and never reaches this one.
+    """
+    from flask import g, request
+    from flask_babel import gettext
+    from markupsafe import escape
+
+    from fieldkit.core.i18n.languages import text_direction
+    from fieldkit.kit.web.i18n import current_language, interface_languages
+
+    g.language = request.accept_languages.best_match(interface_languages())
+    language = current_language()
+    message = escape(gettext("This address is not the kit's. Open the address the kit's screen shows."))
+    page = (
+        f'<!doctype html><html lang="{language}" dir="{text_direction(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{message}</title></head><body><p>{message}</p></body></html>\n"
+    )
+    return Response(page, status=400, mimetype="text/html")
 
 
 def _csrf_message() -> str:

@@ -7,6 +7,7 @@ import math
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
@@ -47,6 +48,7 @@ def overview() -> Response:
     page = render_template(
         "operator.html",
         kit_id=kit.kit.config.kit_id,
+        fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.kit.config.recipients),
         code=code,
         code_expires=local_time(from_epoch(expires_at)),
         sessions=[
