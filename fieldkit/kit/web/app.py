@@ -19,6 +19,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.web import errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.errors import register_error_handlers
@@ -91,7 +92,15 @@ def create_app(
 
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     # Never a traceback on a phone, and never an answer in the log: only the type.
-    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
+    register_error_handlers(
+        app,
+        log=log,
+        csrf_error=CSRFError,
+        csrf_message=_csrf_message,
+        csrf_title=errorpages.csrf_title,
+        describe=errorpages.describe,
+        unexpected_title=errorpages.unexpected_title,
+    )
     return app
 
 

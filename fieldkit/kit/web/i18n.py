@@ -10,9 +10,10 @@ import functools
 import logging
 from pathlib import Path
 
-from flask import Flask, current_app, g, session
-from flask_babel import Babel
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import Babel, gettext, ngettext
 
+from fieldkit.core.formengine.messages import Message
 from fieldkit.core.i18n import ServingLanguages
 from fieldkit.core.i18n.catalogues import (
     SOURCE_LANGUAGE,
@@ -23,13 +24,30 @@ from fieldkit.core.i18n.catalogues import (
 )
 from fieldkit.core.i18n.languages import language_name, text_direction
 
-__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "forms_catalogue", "init_i18n", "interface_languages"]
+__all__ = [
+    "SOURCE_LANGUAGE",
+    "current_language",
+    "form_text",
+    "forms_catalogue",
+    "init_i18n",
+    "interface_languages",
+    "translate_message",
+]
 
 log = logging.getLogger(__name__)
 
 
 def current_language() -> str:
-    return getattr(g, "language", None) or session.get("lang") or SOURCE_LANGUAGE
+    """The interview's language, else the one the phone chose, else its Accept-Language, else English."""
+    chosen = getattr(g, "language", None) or session.get("lang")
+    if chosen:
+        return str(chosen)
+    if has_request_context():
+        # Only languages this kit serves: a phone set to Arabic gets Arabic before choosing.
+        preferred = request.accept_languages.best_match(interface_languages())
+        if preferred:
+            return preferred
+    return SOURCE_LANGUAGE
 
 
 def translations_dir() -> Path:
@@ -91,3 +109,12 @@ def form_text(language: str, context: str, text: str) -> str:
         return text
     catalogue = forms_catalogue(language)
     return (catalogue.get(context, text) if catalogue is not None else None) or text
+
+
+def translate_message(message: Message) -> str:
+    """A form engine message in the page's language: from ``forms.po`` or the interface catalogue."""
+    if message.form_context is not None:
+        return form_text(current_language(), message.form_context, message.text)
+    if message.plural is not None and message.count is not None:
+        return ngettext(message.text, message.plural, message.count, **message.params)
+    return gettext(message.text, **message.params)
