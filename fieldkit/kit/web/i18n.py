@@ -43,11 +43,22 @@ def current_language() -> str:
     if chosen:
         return str(chosen)
     if has_request_context():
-        # Only languages this kit serves: a phone set to Arabic gets Arabic before choosing.
-        preferred = request.accept_languages.best_match(interface_languages())
-        if preferred:
-            return preferred
+        return _accepted_language(interface_languages()) or SOURCE_LANGUAGE
     return SOURCE_LANGUAGE
+
+
+def _accepted_language(served: list[str]) -> str | None:
+    """The phone's most preferred language this kit serves, a regional tag matching its language.
+
+    Werkzeug's ``best_match`` prefers any exact match to a regional one, so that
+    ``fr;q=0.3, pt-BR;q=0.8`` would give French; here the order of preference wins.
+    """
+    for value, _quality in request.accept_languages:  # best first
+        tag = value.replace("_", "-").lower()
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in served:
+                return candidate
+    return None
 
 
 def translations_dir() -> Path:
