@@ -99,7 +99,8 @@ def test_switching_language_mid_interview_keeps_the_answers(
         _wait_for_new_page(driver, card.find_element(By.TAG_NAME, "button").click)
 
         # The first page, half answered: consent given, a centre code typed, nothing saved yet.
-        driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']").find_element(By.XPATH, "..").click()
+        consent = driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']")
+        consent.find_element(By.XPATH, "..").click()
         driver.find_element(By.ID, "i-centre_code").send_keys("C-42")
         driver.find_element(By.ID, "i-capacity").send_keys("35")
         title = driver.find_element(By.TAG_NAME, "h1").text
