@@ -286,3 +286,22 @@ def test_english_counts_say_one_record_not_one_records(app, kit) -> None:
     page = html.unescape(client.get("/operator/").get_data(as_text=True))
     assert "1 sealed record is stored on this kit." in page
     assert "1 unfinished interview cannot be opened with this kit's key." in page
+
+
+def test_refusals_before_the_view_come_in_the_interviews_language(client, app) -> None:
+    """An expired page (CSRF) or an oversized one is refused before the draft is opened:
+    still in the interview's language, not the interface's English."""
+    interviewer = _pair_in(client, app, "en")
+    url = interviewer.start("peer-interview", "ar")
+    assert _page_language(client.get(url).get_data(as_text=True))[0] == "ar"
+    expired = client.post(url, data={"csrf_token": "stale", "consent": "given"})
+    assert expired.status_code == 400
+    page = html.unescape(expired.get_data(as_text=True))
+    assert _page_language(page) == ("ar", "rtl") and "Page expired" not in page
+    token = csrf_token(client.get(url).get_data(as_text=True))
+    too_big = client.post(url, data={"csrf_token": token, "consent": "x" * (300 * 1024)})
+    assert too_big.status_code == 413 and _page_language(too_big.get_data(as_text=True))[0] == "ar"
+    home = client.get("/home").get_data(as_text=True)
+    assert _page_language(home)[0] == "en", "outside the interview the interface language holds"
+    client.get("/x")  # quick exit forgets the open interview with the session
+    assert _page_language(client.post(url, data={"csrf_token": "stale"}).get_data(as_text=True))[0] == "en"

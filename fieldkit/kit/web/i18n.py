@@ -39,12 +39,32 @@ log = logging.getLogger(__name__)
 
 def current_language() -> str:
     """The interview's language, else the one the phone chose, else its Accept-Language, else English."""
-    chosen = getattr(g, "language", None) or session.get("lang")
+    chosen = getattr(g, "language", None) or _open_interview_language() or session.get("lang")
     if chosen:
         return str(chosen)
     if has_request_context():
         return _accepted_language(interface_languages()) or SOURCE_LANGUAGE
     return SOURCE_LANGUAGE
+
+
+def remember_interview_language(draft_id: str, language: str) -> None:
+    """Note the language of the interview this phone has open, for pages its draft cannot give it.
+
+    A refused CSRF token or an oversized page is answered before the view opens the
+    draft; without this note that answer would come in the interface language, not
+    the interview's. The session cookie is signed, so a phone cannot plant it.
+    """
+    if session.get("interview") != [draft_id, language]:
+        session["interview"] = [draft_id, language]
+
+
+def _open_interview_language() -> str | None:
+    if not has_request_context():
+        return None
+    noted = session.get("interview")
+    if isinstance(noted, list) and len(noted) == 2 and request.path.startswith(f"/d/{noted[0]}/"):
+        return str(noted[1])
+    return None
 
 
 def _accepted_language(served: list[str]) -> str | None:

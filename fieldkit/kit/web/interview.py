@@ -23,7 +23,12 @@ from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.sealing import receipt_code, to_hour
 from fieldkit.kit.web import views
-from fieldkit.kit.web.i18n import current_language, interface_languages, translate_message
+from fieldkit.kit.web.i18n import (
+    current_language,
+    interface_languages,
+    remember_interview_language,
+    translate_message,
+)
 from fieldkit.kit.web.pairing import PairedSession, RateLimited
 from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, section_form_class
 from fieldkit.kit.web.services import services
@@ -166,6 +171,7 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
     if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
         abort(404)
     g.language = draft.language
+    remember_interview_language(draft.draft_id, draft.language)
     return form, draft
 
 
@@ -327,6 +333,7 @@ def _switch_language(form: Form, draft: Draft) -> None:
     draft.show_in(language)
     draft.pilot = draft.pilot or not availability[language].complete  # the record says so
     g.language = language
+    remember_interview_language(draft.draft_id, language)
 
 
 def _save_switched(
