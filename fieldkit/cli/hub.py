@@ -9,6 +9,7 @@ import click
 from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.core.counts import count_of
 from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file, recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
@@ -176,12 +177,13 @@ def status(data_dir: Path, limit: int) -> None:
         quarantine = store.quarantine()
         refusals = store.events(("refused",), limit=limit)
         click.echo(f"Hub {store.config.hub_id}, recipient {store.config.recipient}")
-        click.echo(f"Enrolled: {len(kit_ids)} kits ({len(revoked)} revoked)")
-        click.echo(f"Records: {store.record_count()} accepted, {len(quarantine)} record ids in quarantine")
+        click.echo(f"Enrolled: {count_of(len(kit_ids), 'kit', 'kits')} ({len(revoked)} revoked)")
+        in_quarantine = count_of(len(quarantine), "record id", "record ids")
+        click.echo(f"Records: {store.record_count()} accepted, {in_quarantine} in quarantine")
     if quarantine:
         click.echo("Quarantine:")
         for item in quarantine:
-            click.echo(f"  {item.record_id}: {len(item.versions)} versions")
+            click.echo(f"  {item.record_id}: {count_of(len(item.versions), 'version', 'versions')}")
             for reason in item.reasons:
                 click.echo(f"    - {reason}")
     if refusals:

@@ -17,6 +17,7 @@ from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
@@ -89,7 +90,9 @@ def prune(data_dir: Path) -> None:
     outbox = Outbox(data_dir)
     removed = outbox.prune()
     waiting = len(outbox.pending_ids())
-    click.echo(f"Removed {removed} acknowledged records; {waiting} records still wait for a hub.")
+    removed_text = count_of(removed, "acknowledged record", "acknowledged records")
+    still = "record still waits" if waiting == 1 else "records still wait"
+    click.echo(f"Removed {removed_text}; {waiting} {still} for a hub.")
 
 
 @sync.command("status")
@@ -216,7 +219,7 @@ def push(
         click.echo("Nothing to push: a hub has acknowledged every record on this kit.")
         return
     kit = open_unlocked(data_dir, passphrase_file)
-    click.echo(f"{waiting} records wait; pushing to {target.url}")
+    click.echo(f"{waiting} {'record waits' if waiting == 1 else 'records wait'}; pushing to {target.url}")
     outcome = push_with_retries(
         kit,
         target,

@@ -46,6 +46,19 @@ class Draft:
     pilot: bool = False
     interviewer: str | None = None
     draft_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Every language the interview was shown in, in the order first used; ``language``
+    # is the one it is shown in now. Drafts saved before the field have none: [language].
+    languages: list[str] = field(default_factory=list)
+
+    def show_in(self, language: str) -> None:
+        """Go on in ``language``, remembering every language the interview was shown in."""
+        self.languages = self.shown_in()
+        if language not in self.languages:
+            self.languages.append(language)
+        self.language = language
+
+    def shown_in(self) -> list[str]:
+        return list(self.languages) or [self.language]
 
 
 class DraftStore:

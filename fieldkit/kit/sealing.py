@@ -46,6 +46,7 @@ class TranslationInfo:
     language: str
     catalogue_hash: str | None = None
     complete: bool = True
+    languages: tuple[str, ...] = ()  # every language shown, first used first; () means (language,)
 
 
 def build_payload(
@@ -64,6 +65,7 @@ def build_payload(
         "record_id": record_id,
         "form": {"id": form.id, "version": form.version, "hash": form.content_hash},
         "language": translation.language,
+        "languages": list(translation.languages or (translation.language,)),
         "translation": {"catalogue_hash": translation.catalogue_hash, "complete": translation.complete},
         "kit_id": kit_id,
         "started": started,
@@ -131,7 +133,7 @@ class Finaliser:
             kit_id=self.kit.config.kit_id,
             started=draft.started,
             finished=to_hour(now),
-            translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot),
+            translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot, tuple(draft.shown_in())),
             interviewer=draft.interviewer,
         )
         ciphertext = seal(payload, self._recipients)

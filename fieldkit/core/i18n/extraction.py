@@ -36,6 +36,7 @@ KEYWORDS: dict[str, Any] = {
     "gettext": None,
     "_l": None,
     "N_": None,
+    "N_plural": (1, 2),
     "lazy_gettext": None,
     "ngettext": (1, 2),
     "lazy_ngettext": (1, 2),

@@ -21,6 +21,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import trusted_host_names
+from fieldkit.kit.web import errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.errors import register_error_handlers
@@ -97,7 +98,15 @@ def create_app(
 
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     # Never a traceback on a phone, and never an answer in the log: only the type.
-    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
+    register_error_handlers(
+        app,
+        log=log,
+        csrf_error=CSRFError,
+        csrf_message=_csrf_message,
+        csrf_title=errorpages.csrf_title,
+        describe=errorpages.describe,
+        unexpected_title=errorpages.unexpected_title,
+    )
     app.register_error_handler(SecurityError, _untrusted_host)
     return app
 

@@ -30,7 +30,12 @@ from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.sealing import receipt_code, to_hour
 from fieldkit.kit.web import views
 from fieldkit.kit.web.clock import from_epoch, local_time
-from fieldkit.kit.web.i18n import current_language, interface_languages
+from fieldkit.kit.web.i18n import (
+    current_language,
+    interface_languages,
+    remember_interview_language,
+    translate_message,
+)
 from fieldkit.kit.web.pairing import PairedSession, RateLimited
 from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, section_form_class
 from fieldkit.kit.web.services import services
@@ -79,8 +84,11 @@ def pair() -> Any:
             status = 429
         else:
             if new is not None:
+                language = session.get("lang")  # chosen on this page: the phone keeps it
                 session.clear()
                 session["sid"] = new.session_id
+                if language in interface_languages():
+                    session["lang"] = language
                 return redirect(url_for("interview.home"))
             error = _("That code is not right. Check the code on the kit's screen.")
             status = 403
@@ -157,6 +165,7 @@ def start() -> Any:
         started=to_hour(now),
         pilot=not availability[language].complete,
         interviewer=g.paired.interviewer,
+        languages=[language],
     )
     draft.section = form.sections[0].id
     try:
@@ -176,6 +185,7 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
     if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
         abort(404)
     g.language = draft.language
+    remember_interview_language(draft.draft_id, draft.language)
     return form, draft
 
 
@@ -306,6 +316,9 @@ def section(draft_id: str, section_id: str) -> Any:
         return views.render_section(form, draft, current, page, answers=draft.answers, errors=errors)
 
     action = request.form.get("action", "next")
+    switching = action == "language"
+    if switching:  # before the answers are read, so that every message comes in the new language
+        _switch_language(form, draft)
     page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
     answers = dict(draft.answers)  # _consent_first left nothing here from before consent
     errors = {}
@@ -314,11 +327,11 @@ def section(draft_id: str, section_id: str) -> Any:
             errors[field.item.id] = field.errors[0]
         answers[field.item.id] = field.data
     for item in consent_items:
-        if answers.get(item.id) == CONSENT_DECLINED:
+        if answers.get(item.id) == CONSENT_DECLINED and not switching:
             return _declined(form, draft)  # whatever else the page holds is dropped with it
     errors.update(_check_page(form, current, answers, errors))
     for item in consent_items:
-        if answers.get(item.id) != CONSENT_GIVEN:  # blank, or hidden by a skip rule: never passed
+        if answers.get(item.id) != CONSENT_GIVEN and not switching:  # blank, or hidden by a skip rule
             errors.setdefault(item.id, _consent_needed(item))
     confirmed = set(request.form.getlist("keep_as_written"))
     for item in current.items:
@@ -326,6 +339,8 @@ def section(draft_id: str, section_id: str) -> Any:
         if item.type == "text" and isinstance(value, str) and looks_identifying(value) and item.id not in confirmed:
             message = _("This looks like a phone number or e-mail address. Remove it, or tick “Keep as written”.")
             errors.setdefault(item.id, message)
+    if switching:
+        return _save_switched(form, draft, current, page, answers, errors)
     if errors:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
 
@@ -344,6 +359,42 @@ def section(draft_id: str, section_id: str) -> Any:
     return redirect(url_for("interview.section", draft_id=draft_id, section_id=target))
 
 
+# -- switching the interview's language ----------------------------------------------------------
+
+
+def _switch_language(form: Form, draft: Draft) -> None:
+    """Go on in the language the page's "_lang" names; a language the form cannot use is refused."""
+    language = request.form.get("_lang", "")
+    availability = views.form_languages(form)
+    if language not in availability or not availability[language].usable:
+        abort(400, description=_("This form is not available in that language."))
+    draft.show_in(language)
+    draft.pilot = draft.pilot or not availability[language].complete  # the record says so
+    g.language = language
+    remember_interview_language(draft.draft_id, language)
+
+
+def _save_switched(
+    form: Form, draft: Draft, current: Section, page: Any, answers: dict[str, Any], errors: dict[str, str]
+) -> Any:
+    """Keep the page's answers across a change of language, and show the page again in it.
+
+    Answers that pass every check are saved with the new language; one with a problem is
+    shown again with its message, now in the new language, as "Save and continue" would.
+    Before consent stands nothing of the page is saved: only the language changes.
+    """
+    if missing_consent(form, answers, through=current.id) is None:
+        draft.answers = {key: value for key, value in answers.items() if value is not None and key not in errors}
+    draft.section = current.id
+    try:
+        services().drafts.save(draft)
+    except StorageError as error:
+        return views.storage_failure(error)
+    if errors:
+        return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=current.id))
+
+
 def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
     """Drop answers that skip logic hides; check the others against their constraints."""
     found: dict[str, str] = {}
@@ -355,7 +406,7 @@ def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: d
             continue
         problem = check_answer(form, item, answers.get(item.id), answers)
         if problem:
-            found[item.id] = problem
+            found[item.id] = translate_message(problem)
     return found
 
 
@@ -397,7 +448,7 @@ def _answer_problems(form: Form, draft: Draft) -> list[tuple[Section, Item, str]
                 continue
             problem = check_answer(form, item, value, draft.answers, today=today)
             if problem:
-                found.append((current, item, problem))
+                found.append((current, item, translate_message(problem)))
     return found
 
 

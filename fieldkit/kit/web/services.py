@@ -112,7 +112,11 @@ class KitServices:
 
         status = Outbox(self.kit.data_dir).status()
         parts = [
-            _("%(count)s sealed records are stored on this kit.", count=status.records),
+            ngettext(
+                "%(num)s sealed record is stored on this kit.",
+                "%(num)s sealed records are stored on this kit.",
+                status.records,
+            ),
             ngettext("%(num)s record waits for the hub.", "%(num)s records wait for the hub.", status.pending),
         ]
         link = HubLinks(self.kit.data_dir).latest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ from fieldkit.kit.web.i18n import (
     translations_dir,
 )
 from fieldkit.kit.web.services import services
+
+log = logging.getLogger("fieldkit.kit.web")
 
 # -- languages -----------------------------------------------------------------------------------
 
@@ -70,12 +73,15 @@ def form_languages(form: Form) -> dict[str, Availability]:
         if missing == 0:
             result[language] = Availability(language, True, True)
             continue
-        reason = _(
-            "%(missing)s of %(total)s texts not translated, %(fuzzy)s to review",
-            missing=missing,
-            total=len(wanted),
-            fuzzy=len(wanted & catalogue.fuzzy),
-        )
+        fuzzy = len(wanted & catalogue.fuzzy)
+        # TRANSLATORS: %(missing)s texts of the form's %(num)s are not translated yet.
+        untranslated = ngettext(
+            "%(missing)s of %(num)s text not translated", "%(missing)s of %(num)s texts not translated",
+            len(wanted), missing=missing,
+        )  # fmt: skip
+        to_review = ngettext("%(num)s to review", "%(num)s to review", fuzzy)
+        # TRANSLATORS: joins "5 of 300 texts not translated" and "2 to review".
+        reason = _("%(untranslated)s, %(to_review)s", untranslated=untranslated, to_review=to_review)
         result[language] = Availability(language, False, allow_pilot, reason)
     for language in sorted(serving_languages().unavailable):
         result[language] = Availability(language, False, False, _("its translation has errors"))
@@ -282,6 +288,7 @@ def render_section(
         items=items,
         errors=[(view.id, view.label, view.error) for view in items if view.error],
         page=page,
+        languages=[(a.language, a.name) for a in form_languages(form).values() if a.usable],
     )
     return html, status
 
@@ -324,6 +331,20 @@ def render_review(
 
 
 def storage_failure(error: StorageError) -> tuple[str, int]:
-    """The interviewer sees that nothing was saved, and why; the draft page stays as it was."""
+    """The interviewer sees, in the interview's language, that nothing was saved and why.
+
+    The storage layer's sentence is English and names a path on the kit: it goes to the
+    operator's log (it never holds an answer), and the phone gets what it can act on.
+    """
+    log.error("%s", error)
     g.setdefault("language", None)
-    return render_template("error.html", title=_("Not saved"), message=str(error)), 503
+    if error.disk_full:
+        message = _(
+            "The kit's disk is full, so nothing was saved. Tell the kit's operator. What was saved before is safe."
+        )
+    else:
+        message = _(
+            "The kit could not save this, so nothing was saved. What was saved before is safe. "
+            "Try again, or tell the kit's operator."
+        )
+    return render_template("error.html", title=_("Not saved"), message=message), 503

@@ -30,6 +30,7 @@ METADATA_COLUMNS = (
     "kit_id",
     "form_version",
     "language",
+    "languages",
     "translation_complete",
     "started",
     "finished",
@@ -130,7 +131,12 @@ METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "record_id": ("string", "uuid", "The record's id, a random UUID."),
     "kit_id": ("string", None, "The kit that sealed the record."),
     "form_version": ("integer", None, "The version of the form the interview used."),
-    "language": ("string", None, "The language the interview was shown in."),
+    "language": ("string", None, "The language the interview was shown in last (when it was sealed)."),
+    "languages": (
+        "string", None,
+        "Every language the interview was shown in, in the order first used, separated by ';' "
+        "(the interviewer can switch mid-interview); records from kits before this field: the one language.",
+    ),
     "translation_complete": (
         "boolean", None, "false when the interview was shown in an incomplete (pilot) translation.",
     ),

@@ -31,6 +31,7 @@ from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
+from fieldkit.core.counts import count_of
 from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from fieldkit.webbase.throttle import FailureThrottle
@@ -133,6 +134,8 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     @app.context_processor
     def navigation() -> dict[str, object]:
         return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
+
+    app.jinja_env.globals["count_of"] = count_of  # the hub's pages are English: "1 record", "2 records"
 
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     # Pages for the operator; under /api/ a JSON refusal instead (api.error_response).
