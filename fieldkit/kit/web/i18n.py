@@ -10,6 +10,7 @@ import functools
 import logging
 from pathlib import Path
 
+from babel import negotiate_locale
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, gettext, ngettext
 
@@ -70,15 +71,13 @@ def _open_interview_language() -> str | None:
 def _accepted_language(served: list[str]) -> str | None:
     """The phone's most preferred language this kit serves, a regional tag matching its language.
 
+    Babel's ``negotiate_locale`` goes down the phone's list in order of preference;
     Werkzeug's ``best_match`` prefers any exact match to a regional one, so that
-    ``fr;q=0.3, pt-BR;q=0.8`` would give French; here the order of preference wins.
+    ``fr;q=0.3, pt-BR;q=0.8`` would give French.
     """
-    for value, _quality in request.accept_languages:  # best first
-        tag = value.replace("_", "-").lower()
-        for candidate in (tag, tag.split("-")[0]):
-            if candidate in served:
-                return candidate
-    return None
+    preferred = [value.replace("_", "-") for value, _quality in request.accept_languages]  # best first
+    found = negotiate_locale(preferred, served, sep="-", aliases={})  # no aliases: only served tags
+    return found.lower() if found else None
 
 
 def translations_dir() -> Path:
