@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.hub.reports.suppression import PRIMARY, SECONDARY, SECONDARY_MARK, SuppressionError, suppress, suppress_count
+from sync.hub.reports.suppression import (
+    PRIMARY,
+    SECONDARY,
+    SECONDARY_MARK,
+    UNPUBLISHED,
+    SuppressionError,
+    suppress,
+    suppress_count,
+)
 from tests.hypothesis_profiles import examples
 
 MAX_VALUE = 6  # largest count in generated tables
@@ -110,11 +118,13 @@ def test_no_hidden_cell_can_be_worked_out(counts, threshold) -> None:
 
 
 def _assert_marks_are_true(table, threshold) -> None:
-    """"<5" is below the threshold; the other mark is at least the threshold; shown is the count."""
+    """The marks are true: "<5" is below the threshold; the other mark is at least the threshold; shown is the count."""
     entries = [c for row in table.cells for c in row]
     entries += [*table.row_totals, *table.column_totals, table.grand_total]
     for cell in entries:
-        if not cell.hidden:
+        if cell.mark == UNPUBLISHED:
+            assert cell.hidden and cell.shown(threshold) == ""
+        elif not cell.hidden:
             assert cell.shown(threshold) == str(cell.value)
         elif cell.mark == PRIMARY:
             assert cell.value < threshold and cell.shown(threshold) == f"<{threshold}"
@@ -159,10 +169,12 @@ def test_a_partner_that_the_marks_would_give_away_is_not_enough() -> None:
 
 
 @settings(max_examples=examples(150), deadline=None)
-@given(tables, st.sampled_from([3, 4, 5]))
-def test_with_zeros_hidden_no_count_below_the_threshold_can_be_told_from_another(counts, threshold) -> None:
+@given(tables, st.sampled_from([3, 4, 5]), st.booleans())
+def test_with_zeros_hidden_no_count_below_the_threshold_can_be_told_from_another(counts, threshold, columns) -> None:
     """Red flags at a centre: 0 and 4 look the same, and neither can be worked out."""
-    table = suppress(counts, threshold, hide_zeros=True)
+    table = suppress(counts, threshold, hide_zeros=True, column_totals_only=columns)
+    if columns:
+        assert all(t.mark == UNPUBLISHED for t in (*table.row_totals, table.grand_total))
     _assert_marks_are_true(table, threshold)
     _assert_totals_fit_what_is_shown(table, threshold)
     for r, row in enumerate(counts):
@@ -198,12 +210,12 @@ def tables_with_hidden_rows(draw, threshold=3):
 
 
 @settings(max_examples=examples(150), deadline=None)
-@given(tables_with_hidden_rows(), st.sampled_from([3, 4, 5]))
-def test_red_flag_tables_keep_hidden_rows_and_small_cells_secret(case, threshold) -> None:
+@given(tables_with_hidden_rows(), st.sampled_from([3, 4, 5]), st.booleans())
+def test_red_flag_tables_keep_hidden_rows_and_small_cells_secret(case, threshold, columns) -> None:
     """Rows of small groups are hidden whole, zeros are hidden like small counts, nothing comes back."""
     counts, hidden_rows = case
     counts = [[min(v, threshold - 1) if r in hidden_rows else v for v in row] for r, row in enumerate(counts)]
-    table = suppress(counts, threshold, hidden_rows=hidden_rows, hide_zeros=True)
+    table = suppress(counts, threshold, hidden_rows=hidden_rows, hide_zeros=True, column_totals_only=columns)
     for r in hidden_rows:
         assert all(cell.hidden for cell in table.cells[r]) and table.row_totals[r].hidden
     _assert_marks_are_true(table, threshold)
@@ -221,7 +233,7 @@ def test_red_flag_tables_keep_hidden_rows_and_small_cells_secret(case, threshold
         for c, value in enumerate(row):
             if table.cells[r][c].hidden:
                 assert len(possible[("cell", r, c)]) > 1, f"cell {(r, c)}={value} is determined by {published}"
-        if r in hidden_rows and sum(row) > 0:
+        if r in hidden_rows and sum(row) > 0 and not columns:
             assert len(possible[("row", r)]) > 1, f"row total {r}={sum(row)} is determined by {published}"
     for total in (*table.row_totals, *table.column_totals, table.grand_total):
         if 0 < total.value < threshold:

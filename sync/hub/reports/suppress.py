@@ -4,7 +4,9 @@ Nothing is drawn yet, and nothing after this stage decides to hide anything: the
 view and the renderers only show what :class:`Protected` says, with its marks.
 
 - **Red-flag tables about people** (peer interviews): per region and form, centres by
-  red-flag questions, counting "yes" answers, with totals. Every count below the
+  red-flag questions, counting "yes" answers, with a total per question for the
+  region (no total per centre: one person may report several red flags, and such a
+  total would only give hidden counts away). Every count below the
   threshold is hidden as "<5", *zero included*, so that a reader cannot tell a red
   flag reported by one or two people at a centre from one nobody reported; a centre
   with fewer peer interviews than the threshold has its whole row hidden. Totals are
@@ -99,7 +101,7 @@ def _table(form: Form, items: tuple[str, ...], region: str | None, centres: Sequ
     about_people = form.id not in CENTRE_FORMS
     if about_people:
         small = {row for row, number in enumerate(records) if number < threshold}
-        table = suppress(counts, threshold, hidden_rows=small, hide_zeros=True)
+        table = suppress(counts, threshold, hidden_rows=small, hide_zeros=True, column_totals_only=True)
         record_cells = tuple(suppress_count(number, threshold) for number in records)
         reported = tuple(
             item for item, total in zip(items, table.column_totals, strict=True) if total.value >= threshold

@@ -29,6 +29,9 @@ Two extensions serve the rights red flags:
 - ``hide_zeros``: a zero is hidden like a small count (a red flag at a centre must
   not say whether one person or nobody reported it). Every count below the
   threshold, zero included, is then "<5".
+- ``column_totals_only``: only the column totals are published (per red-flag
+  question, for the region); row totals and the grand total are left out of the
+  table, so they neither need protecting nor help anyone work a cell out.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ DEFAULT_THRESHOLD = 5
 MINIMUM_THRESHOLD = 3
 
 SHOWN, PRIMARY, SECONDARY = "shown", "primary", "secondary"
+UNPUBLISHED = "unpublished"  # a total left out of the table altogether
 # A cell hidden only so that a total cannot give another one back (not a small count).
 SECONDARY_MARK = "‡"
 
@@ -68,6 +72,8 @@ class Cell:
     def shown(self, threshold: int) -> str:
         if not self.hidden:
             return str(self.value)
+        if self.mark == UNPUBLISHED:
+            return ""
         return SECONDARY_MARK if self.mark == SECONDARY else f"<{threshold}"
 
 
@@ -92,10 +98,11 @@ def suppress(
     *,
     hidden_rows: Collection[int] = (),
     hide_zeros: bool = False,
+    column_totals_only: bool = False,
 ) -> SuppressedTable:
     """Hide small cells and totals, then enough others that no published figure gives one back.
 
-    ``hidden_rows`` and ``hide_zeros`` are described in the module docstring.
+    ``hidden_rows``, ``hide_zeros`` and ``column_totals_only`` are described in the module docstring.
     """
     check_threshold(threshold)
     rows = [list(row) for row in counts]
@@ -122,7 +129,10 @@ def suppress(
         primary.update(("cell", row, c) for c in range(width))
         if _small(values[("row", row)], threshold, True):
             primary.add(("row", row))
-    hidden = set(primary)
+    # Totals that are not published at all: unknown to the reader, never shown.
+    unpublished = {("row", r) for r in range(height)} | {("grand",)} if column_totals_only else set()
+    primary -= unpublished
+    hidden = set(primary) | unpublished
     hidden.update(("row", row) for row in hidden_rows)
 
     def known(entry: tuple) -> bool:
@@ -136,10 +146,12 @@ def suppress(
             return values[entry], values[entry]
         if entry in primary:
             return 0, threshold - 1
+        if entry in unpublished:
+            return 0, unbounded
         # The other mark: never a zero or a small count, so at least the threshold.
         return threshold, unbounded
 
-    group_totals = {("row", row) for row in hidden_rows}
+    group_totals = {("row", row) for row in hidden_rows} - unpublished
 
     def guarded(entry: tuple) -> bool:
         # The figures about people: every cell, and the total of a group too small to publish.
@@ -253,6 +265,8 @@ def suppress(
     def cell(entry: tuple) -> Cell:
         if entry not in hidden:
             return Cell(values[entry], False, SHOWN)
+        if entry in unpublished:
+            return Cell(values[entry], True, UNPUBLISHED)
         return Cell(values[entry], True, PRIMARY if entry in primary else SECONDARY)
 
     return SuppressedTable(

@@ -109,8 +109,9 @@ class FlagChunk:
     centres: tuple[str, ...]
     records: tuple[Figure, ...]
     rows: tuple[FlagRow, ...]
-    totals: tuple[Figure, ...]
+    totals: tuple[Figure, ...]  # per centre; none for peer interviews (not published)
     grand: Figure | None
+    last: bool  # the chunk with the region's totals
 
 
 @dataclass(frozen=True)
@@ -271,11 +272,14 @@ class _Builder:
             total = count(f"{base}|{item_id}", "", measure, question, table.table.column_totals[column])
             rows.append((question, cells, total))
         measure = f"red_flag_reports:{form.id}"
-        totals = [
-            count(f"{self.keys[code]}|{form.id}|reports", code, measure, all_label, table.table.row_totals[row])
-            for row, code in enumerate(table.centres)
-        ]
-        grand = count(f"{base}|reports", "", measure, all_label, table.table.grand_total)
+        totals: list[Figure] = []
+        grand = None
+        if not table.about_people:  # interview tables publish no total per centre (suppress.py)
+            totals = [
+                count(f"{self.keys[code]}|{form.id}|reports", code, measure, all_label, table.table.row_totals[row])
+                for row, code in enumerate(table.centres)
+            ]
+            grand = count(f"{base}|reports", "", measure, all_label, table.table.grand_total)
         chunks = []
         for start in range(0, len(table.centres), CENTRES_PER_TABLE):
             end = start + CENTRES_PER_TABLE
@@ -287,6 +291,7 @@ class _Builder:
                     rows=tuple(FlagRow(q, tuple(c[start:end]), t if last else None) for q, c, t in rows),
                     totals=tuple(totals[start:end]),
                     grand=grand if last else None,
+                    last=last,
                 )
             )
         if table.about_people:
