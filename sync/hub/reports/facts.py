@@ -144,8 +144,9 @@ def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = 
         for area in item.tags:
             if area in RATED_TAGS:
                 levels.setdefault(area, []).append(level)
-    flags = frozenset(item.id for item in red_flag_items(form) if answers.get(item.id) == "yes")
-    denials = frozenset(item.id for item in red_flag_items(form) if answers.get(item.id) == "no")
+    asked = red_flag_items(form)
+    flags = frozenset(item.id for item in asked if answers.get(item.id) == "yes")
+    denials = frozenset(item.id for item in asked if answers.get(item.id) == "no")
     about_people = form.id not in CENTRE_FORMS
     return RecordFacts(
         form_id=form.id,
