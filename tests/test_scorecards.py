@@ -31,7 +31,7 @@ from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
-from sync.hub.reports.facts import item_level
+from sync.hub.reports.facts import answers_by_item_id, facts_of, item_level
 from sync.hub.reports.score import level_of
 from sync.hub.reports.svg import Bar, Series, centre_chart, region_chart
 from sync.hub.store import HubStore, init_hub
@@ -630,6 +630,32 @@ def test_combined_levels_use_the_half_steps() -> None:
     assert level_of(["not_applicable", "full"]) == "full"
     assert level_of(["not_applicable"]) == "not_applicable"
     assert level_of([]) == "no_data"
+
+
+def test_a_record_of_another_form_version_is_read_by_item_id() -> None:
+    # Made with another version: one answer fits the shipped item, one no longer does (a
+    # likert answered in words), one item is gone, and a red flag is answered as it is now.
+    answers = {
+        "consent": "given",
+        "centre_code": "N-1",
+        "staff_respect": 5,
+        "could_say_no": "sometimes",
+        "question_removed_since": "yes",
+        "forced_work": "yes",
+    }
+    assert answers_by_item_id(PEER, answers) == {
+        "consent": "given",
+        "centre_code": "N-1",
+        "staff_respect": 5,
+        "forced_work": "yes",
+    }
+    facts = facts_of(PEER, answers, same_definition=False)
+    assert facts.centre == "N-1" and facts.red_flags == frozenset({"forced_work"})
+    assert sorted(facts.levels["P2"]) == ["full", "not_initiated"], "respect 5 and forced work; nothing else"
+    # Read as the shipped definition, the answer that no longer fits would count: it does not here.
+    assert facts_of(PEER, {**answers, "staff_respect": "very"}, same_definition=False).levels["P2"] == (
+        "not_initiated",
+    )
 
 
 def test_item_levels_follow_values_and_conditions() -> None:
