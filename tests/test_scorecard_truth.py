@@ -220,3 +220,47 @@ def test_a_region_filter_names_the_centre_it_cannot_place(hub: Hub, tmp_path: Pa
     used = int(re.search(r"(\d+) records used of (\d+)", result.output).group(1))
     others = int(re.search(r"(\d+) records not used: centres in other regions", result.output).group(1))
     assert used + others + 8 == len(hub.records), "every record is accounted for in the summary"
+
+
+def test_the_pipeline_stages_run_one_by_one_in_one_direction(hub: Hub) -> None:
+    import dataclasses
+
+    from fieldkit.cli.options import unlock_hub_identities
+    from fieldkit.core import paths
+    from fieldkit.core.formengine.catalogue import load_directory
+    from sync.hub.reports.collect import Collected, collect, tally
+    from sync.hub.reports.facts import facts_of
+    from sync.hub.reports.render import figures_csv, render_html
+    from sync.hub.reports.score import score
+    from sync.hub.reports.suppress import protect
+    from sync.hub.reports.text import ReportWords
+    from sync.hub.reports.view import build_view
+
+    forms = load_directory(paths.forms_dir())
+    collected = collect(hub.hub, unlock_hub_identities(hub.identity, None), forms)
+    assert collected.read == collected.used == len(hub.records)
+    scored = score(collected, threshold=THRESHOLD)
+    assert {centre.code for centre in scored.critical} == set(ABUSIVE) | {UNPLACED}
+    protected = protect(scored, forms)
+    assert all(table.table.threshold == THRESHOLD for table in protected.tables)
+    words = ReportWords("en", paths.translations_dir())
+    view = build_view(protected, words, hub_id="hub-truth", forms=forms)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.threshold = 3  # type: ignore[misc]
+    page, table = render_html(view, words), figures_csv(view)
+    assert len(table.splitlines()) == len(view.figures) + 1
+    assert all(f'data-fig="{figure.key}"' in page for figure in view.figures)
+    # Collecting keeps tallies, not records: twice the records, the same tallies, counts doubled.
+    form, answers = interview("A-01", **{**NO_FLAGS, "forced_work": "yes"}, staff_respect=5)
+    once, twice = Collected(), Collected()
+    for _ in range(50):
+        tally(once, facts_of(form, answers))
+    for _ in range(100):
+        tally(twice, facts_of(form, answers))
+    assert once.centres.keys() == twice.centres.keys()
+    one, two = once.centres["A-01"], twice.centres["A-01"]
+    assert one.flags.keys() == two.flags.keys() and one.areas.keys() == two.areas.keys()
+    assert two.flags[("peer-interview", "forced_work")] == 2 * one.flags[("peer-interview", "forced_work")] == 100
+    assert {area: sum(t.interview_levels.values()) for area, t in two.areas.items()} == {
+        area: 2 * sum(t.interview_levels.values()) for area, t in one.areas.items()
+    }
