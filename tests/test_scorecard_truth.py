@@ -217,8 +217,10 @@ def test_a_region_filter_names_the_centre_it_cannot_place(hub: Hub, tmp_path: Pa
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"Centre {UNPLACED}: no centre assessment gives its region" in page
     assert f"centre {UNPLACED} has no region" in result.output
-    used = int(re.search(r"(\d+) records used of (\d+)", result.output).group(1))
-    others = int(re.search(r"(\d+) records not used: centres in other regions", result.output).group(1))
+    used_line = re.search(r"(\d+) records used of (\d+)", result.output)
+    others_line = re.search(r"(\d+) records not used: centres in other regions", result.output)
+    assert used_line and others_line, result.output
+    used, others = int(used_line.group(1)), int(others_line.group(1))
     assert used + others + 8 == len(hub.records), "every record is accounted for in the summary"
 
 
