@@ -31,8 +31,8 @@ from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
-from sync.hub.reports.scorecard import level_of
-from sync.hub.reports.scoring import item_level
+from sync.hub.reports.facts import answers_by_item_id, facts_of, item_level
+from sync.hub.reports.score import level_of
 from sync.hub.reports.svg import Bar, Series, centre_chart, region_chart
 from sync.hub.store import HubStore, init_hub
 from sync.hub.web import HubSettings, create_hub_app
@@ -131,13 +131,16 @@ def world_records() -> list[tuple[Form, dict[str, Any]]]:
 # initiated 2, not initiated 1; mean >= 3.5 full, >= 2.5 partial, >= 1.5 initiated).
 EXPECTED_RATINGS = {
     # P1: in_place 4 + no transport 1 = 2.5 -> partial. P2: visit 3; people: respect 6x4,
-    # could say no 3x4+3x1, hurt 2x1+4x4, stopped 6x1, forced work 5x1+4 -> 75/31 = 2.42.
-    # Rights: visit beatings 1 + labour 4; people 18 + 6 + 9 -> 38/20 = 1.9.
+    # could say no 3x4+3x1, hurt 2x1+4x4, stopped 6x1, forced work 5x1+4, and the record made
+    # with form version 1 (read by item id): respect 1 -> 76/32 = 2.38, from 1 + 7 records.
+    # Rights: visit beatings 1 + labour 4; people 18 + 6 + 9 -> 38/20 = 1.9, "initiated" on
+    # average; but six people report being stopped from leaving (and the visit saw beatings):
+    # red flags decide, so "not initiated".
     # Harm reduction: the visit's only answer is "not legal"; one person's answer is too few.
     ("N-1", "P1"): ("Achieved partially", "1"),
-    ("N-1", "P2"): ("Achievement initiated", "7"),
+    ("N-1", "P2"): ("Achievement initiated", "8"),
     ("N-1", "harm_reduction"): ("Not applicable", "1"),
-    ("N-1", "rights"): ("Achievement initiated", "7"),
+    ("N-1", "rights"): ("Not initiated", "7"),
     # P1: 2 + 1 = 1.5 -> initiated. Rights: two visits saw locked doors -> 1.
     # P2 only from its three people: not used, so no data.
     ("N-2", "P1"): ("Achievement initiated", "2"),
@@ -296,7 +299,7 @@ def test_ratings_per_centre_and_area_are_the_ones_worked_out_by_hand(english: Pa
 def test_each_rating_names_its_sources_and_peer_interviews_too_few_to_use(english: Path) -> None:
     rows = {(row["centre"], row["area"]): row for row in figures(english).values() if row["measure"] == "rating"}
     assert rows[("N-1", "P2")]["sources"] == (
-        "centre assessments: 1 (observation, staff or manager); peer interviews (people in treatment): 6"
+        "centre assessments: 1 (observation, staff or manager); peer interviews (people in treatment): 7"
     )
     # Six people, but only one answered a harm reduction question that scores.
     assert rows[("N-1", "harm_reduction")]["sources"] == (
@@ -311,14 +314,17 @@ def test_each_rating_names_its_sources_and_peer_interviews_too_few_to_use(englis
 def test_counts_of_people_below_the_threshold_are_hidden(english: Path) -> None:
     rows = figures(english)
     by_centre = {(row["centre"], row["measure"]): row for row in rows.values()}
-    assert by_centre[("N-1", "peer_interviews")]["value"] == "6"
+    assert by_centre[("N-1", "peer_interviews")]["value"] == "7"
     assert by_centre[("N-2", "peer_interviews")]["value"] == "<5"
     assert by_centre[("N-2", "peer_interviews")]["note"] == "too few to use in any rating"
     assert by_centre[("S-1", "peer_interviews")]["value"] == "5"
     # Centre assessments describe centres, not people: shown as they are.
     assert by_centre[("N-2", "centre_assessments")]["value"] == "2"
     assert by_centre[("", "records_without_centre:peer-interview")]["value"] == "<5"
-    assert by_centre[("", "records_not_used:unknown_form")]["value"] == "1"
+    # The record made with form version 1 is used, read by item id, and counted as such.
+    assert by_centre[("", "records_not_used:unknown_form")]["value"] == "0"
+    assert rows["hub|version|peer-interview|1|other_version"]["value"] == "1"
+    assert rows["hub|version|peer-interview|2|current"]["value"] == "15"
 
 
 def test_no_respondent_detail_reaches_the_report(english: Path) -> None:
@@ -346,66 +352,103 @@ def _flag_table(rows: dict[str, dict[str, str]], region: str, form_id: str, cent
     return (cells, row_totals, column_totals, grand), reported
 
 
-def test_red_flags_come_first_counted_hidden_and_still_marked_reported(english: Path) -> None:
+def _flag_columns(rows: dict[str, dict[str, str]], region: str, form_id: str, centres: list[str], items: list[str]):
+    """A peer-interview red-flag table as published: cells (text) and each question's region total."""
+    cell = {(row["centre"], row["measure"]): row["value"] for row in rows.values() if row["region"] == region}
+    cells = [[cell[(c, f"red_flag:{form_id}/{item}")] for item in items] for c in centres]
+    totals = [cell[("", f"red_flag:{form_id}/{item}")] for item in items]
+    return cells, totals
+
+
+def test_critical_centres_come_first_with_the_flags_that_caused_it(english: Path) -> None:
     page = (english / "report.html").read_text(encoding="utf-8")
-    assert page.index('id="red-flags"') < page.index('id="ratings"') < page.index('id="centre-c1"')
+    assert page.index('id="critical"') < page.index('id="red-flags"') < page.index('id="ratings"')
     rows = figures(english)
-    (cells, row_totals, _columns, _grand), reported = _flag_table(
-        rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS
-    )
-    hurt, stopped, work = (
-        PEER_FLAGS.index(name) for name in ("physically_hurt", "stopped_from_leaving", "forced_work")
-    )
-    assert cells[1] == [None] * len(PEER_FLAGS), "three interviews: the whole row is hidden"
-    assert row_totals[1] is None
-    assert cells[0][hurt] is None, "two people: hidden"
-    assert reported[0][hurt] and reported[1][hurt] and reported[1][work], "reported, however few"
-    assert not reported[1][stopped] and not reported[0][PEER_FLAGS.index("sexual_violence")]
-    assert cells[0][stopped] == 6
-    # N-1's five reports of forced work are hidden too: N-2's one report would be their difference.
-    assert cells[0][work] is None
-    south, _ = _flag_table(rows, "SOUTH", "peer-interview", ["S-1"], PEER_FLAGS)
-    assert south[0][0][PEER_FLAGS.index("family_pressed_to_pay")] == 5
+    status = {row["centre"]: row["value"] for row in rows.values() if row["measure"] == "rights_status"}
+    # N-1: six people stopped from leaving, five made to work; N-2: the visits saw locked doors;
+    # S-1: five families pressed to pay.
+    assert status == {"N-1": "Critical", "N-2": "Critical", "S-1": "Critical"}
+    critical = page.split('id="critical"', 1)[1].split("</section>", 1)[0]
+    assert critical.count("<table") == 3
+    assert "Has anyone at the centre ever used locked doors" in critical
+    assert "Are doors, gates or windows locked" in critical
+    # N-1's one report of physical harm and N-2's from three interviews are not a reason shown.
+    assert "hit, beaten" not in critical.split("Centre N-2", 1)[1].split("Centre S-1", 1)[0]
+
+
+def test_a_red_flag_from_fewer_people_than_the_threshold_is_never_shown_for_a_centre(english: Path) -> None:
+    rows = figures(english)
+    cells, totals = _flag_columns(rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS)
+    names = ("physically_hurt", "stopped_from_leaving", "forced_work")
+    hurt, stopped, work = (PEER_FLAGS.index(name) for name in names)
+    assert cells[1] == ["<5"] * len(PEER_FLAGS), "three interviews: the whole row is hidden"
+    # Two reports of harm at N-1 look exactly like the questions nobody answered "yes".
+    assert cells[0][hurt] == "<5" == cells[0][PEER_FLAGS.index("sexual_violence")]
+    # Six and five at N-1 are hidden with the other mark: shown, N-2's 0 and 1 would be the
+    # difference from the region's totals.
+    assert cells[0][stopped] == cells[0][work] == "‡"
+    assert totals[stopped] == "6" and totals[work] == "6"
+    assert totals[hurt] == "<5", "three reports in the whole region: below the threshold there too"
+    # No "reported" mark anywhere, for any centre.
+    assert not any(row["note"] == "reported" for row in rows.values())
+    in_region = {row["measure"] for row in rows.values() if row["measure"].startswith("red_flag_in_region:peer")}
+    assert in_region == {
+        "red_flag_in_region:peer-interview/stopped_from_leaving",
+        "red_flag_in_region:peer-interview/forced_work",
+        "red_flag_in_region:peer-interview/family_pressed_to_pay",
+    }
+    # No per-centre total of red-flag reports from interviews: it would only give counts away.
+    assert not any(row["measure"] == "red_flag_reports:peer-interview" for row in rows.values())
+    south, _south_totals = _flag_columns(rows, "SOUTH", "peer-interview", ["S-1"], PEER_FLAGS)
+    assert south[0][PEER_FLAGS.index("family_pressed_to_pay")] == "5"
     # Centre visits are counted as they are.
-    visits, _ = _flag_table(
-        rows,
-        "NORTH",
-        "centre-assessment",
-        ["N-1", "N-2"],
-        [i.id for i in CENTRE.items if i.sensitive and i.type == "yes_no"],
-    )
-    assert None not in visits[0][0] + visits[0][1]
-    assert visits[3] == 3  # N-1 saw beatings once; N-2 locked doors twice
+    visit_flags = [i.id for i in CENTRE.items if i.sensitive and i.type == "yes_no"]
+    visits, _ = _flag_columns(rows, "NORTH", "centre-assessment", ["N-1", "N-2"], visit_flags)
+    assert all(value.isdigit() for row in visits for value in row)
+    assert rows["r1|flags1|reports"]["value"] == "3"  # N-1 saw beatings once; N-2 locked doors twice
 
 
 def test_no_hidden_red_flag_count_can_be_worked_out_from_the_published_table(english: Path) -> None:
     rows = figures(english)
-    published, reported = _flag_table(rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS)
+    cells, totals = _flag_columns(rows, "NORTH", "peer-interview", ["N-1", "N-2"], PEER_FLAGS)
     true = [[0] * len(PEER_FLAGS) for _ in range(2)]
     for name, counts in (("physically_hurt", (2, 1)), ("stopped_from_leaving", (6, 0)), ("forced_work", (5, 1))):
         true[0][PEER_FLAGS.index(name)], true[1][PEER_FLAGS.index(name)] = counts
-    # The attacker from tests/test_suppression.py, told which cells are zero (the marks).
-    # Columns of zeros only are known whole; leaving them out keeps the search small.
-    columns = [c for c in range(len(PEER_FLAGS)) if any(true[r][c] for r in range(2))]
-    narrow = (
-        [[row[c] for c in columns] for row in published[0]],
-        published[1],
-        [published[2][c] for c in columns],
-        published[3],
-    )
-    possible: dict[tuple[int, int], set[int]] = {}
-    nonzero = [[true[r][c] > 0 for c in columns] for r in range(2)]
-    for candidate in _consistent_tables(*narrow, nonzero=nonzero):
-        for r, row in enumerate(candidate):
-            for i, value in enumerate(row):
-                if narrow[0][r][i] is None:
-                    possible.setdefault((r, columns[i]), set()).add(value)
-    for r in range(2):
-        for c in columns:
-            if 0 < true[r][c] < 5 or (r == 1 and true[r][c]):
-                assert published[0][r][c] is None
-                assert len(possible[(r, c)]) > 1, f"{PEER_FLAGS[c]} at centre {r} can be worked out"
-    assert reported[0][columns[0]]
+
+    def number(text: str) -> int | None:
+        return int(text) if text.isdigit() else None
+
+    published = ([[number(v) for v in row] for row in cells], [None, None], [number(t) for t in totals], None)
+    marks = [["primary" if v == "<5" else "secondary" if v == "‡" else "shown" for v in row] for row in cells]
+    # The attacker from tests/test_suppression.py, reading the marks too ("<5" below 5, "‡" 5 or
+    # more). One column at a time: no total links the columns.
+    for c in range(len(PEER_FLAGS)):
+        column = ([[row[c]] for row in published[0]], [None, None], [published[2][c]], None)
+        possible: dict[int, set[int]] = {}
+        for candidate in _consistent_tables(*column, marks=[[m[c]] for m in marks], threshold=5):
+            for r in range(2):
+                possible.setdefault(r, set()).add(candidate[r][0])
+        for r in range(2):
+            if column[0][r][0] is None:
+                assert len(possible[r]) > 1, f"{PEER_FLAGS[c]} at centre {r} ({true[r][c]}) can be worked out"
+            else:
+                assert column[0][r][0] == true[r][c]
+
+
+def test_the_arithmetic_of_every_published_red_flag_table_holds(english: Path) -> None:
+    rows = figures(english)
+    for region, centres in (("NORTH", ["N-1", "N-2"]), ("SOUTH", ["S-1"])):
+        cells, totals = _flag_columns(rows, region, "peer-interview", centres, PEER_FLAGS)
+        for c, total in enumerate(totals):
+            if not total.isdigit():
+                continue
+            column = [row[c] for row in cells]
+            shown = sum(int(v) for v in column if v.isdigit())
+            others = sum(1 for v in column if v == "‡")
+            small = sum(1 for v in column if v == "<5")
+            assert int(total) >= shown + 5 * others
+            if not others:
+                assert int(total) <= shown + 4 * small
 
 
 # --- Region, threshold, files ---------------------------------------------------------
@@ -433,6 +476,9 @@ def test_a_higher_threshold_hides_more(world: World, tmp_path: Path) -> None:
     found = ratings(out)
     assert found[("S-1", "P2")] == ("No data", "0"), "five people are too few at threshold 6"
     assert found[("N-1", "P2")] == EXPECTED_RATINGS[("N-1", "P2")]
+    status = {row["centre"]: row["value"] for row in figures(out).values() if row["measure"] == "rights_status"}
+    # Five families pressed to pay are too few at threshold 6; six stopped from leaving are not.
+    assert status["S-1"] != "Critical" and status["N-1"] == "Critical"
 
 
 def test_every_figure_in_the_page_is_in_figures_csv_and_the_same(english: Path, arabic: Path) -> None:
@@ -554,7 +600,7 @@ def test_simulated_interviews_go_through_the_report(tmp_path: Path) -> None:
         "--seed",
         8,
         "--centres",
-        3,
+        1,
         "--regions",
         1,
         "--passphrase-file",
@@ -564,9 +610,13 @@ def test_simulated_interviews_go_through_the_report(tmp_path: Path) -> None:
     run_cli("hub", "import", "--data", hub, tmp_path / "kit.tar")
     out = tmp_path / "out"
     result = run_cli("hub", "report", "--data", hub, "--identity", keys / "hub-identity.txt", "--out", out)
-    assert "24 records used of 24" in result.output
+    used = int(re.search(r"(\d+) records used of 24\n", result.output).group(1))
+    # Every record is accounted for: used for the centre, or counted as naming no centre.
+    assert used == 24 or "records not used: peer-interview without a centre code" in result.output
+    shown = figures(out)
+    assert int(shown["c1|interviews"]["value"]) + int(shown["c1|assessments"]["value"]) == used
     found = ratings(out)
-    assert {centre for centre, _area in found} == {"C01", "C02", "C03"}
+    assert {centre for centre, _area in found} == {"C01"}
     assert set(marked(out).found["data-fig"]) == set(figures(out))
 
 
@@ -582,6 +632,32 @@ def test_combined_levels_use_the_half_steps() -> None:
     assert level_of(["not_applicable", "full"]) == "full"
     assert level_of(["not_applicable"]) == "not_applicable"
     assert level_of([]) == "no_data"
+
+
+def test_a_record_of_another_form_version_is_read_by_item_id() -> None:
+    # Made with another version: one answer fits the shipped item, one no longer does (a
+    # likert answered in words), one item is gone, and a red flag is answered as it is now.
+    answers = {
+        "consent": "given",
+        "centre_code": "N-1",
+        "staff_respect": 5,
+        "could_say_no": "sometimes",
+        "question_removed_since": "yes",
+        "forced_work": "yes",
+    }
+    assert answers_by_item_id(PEER, answers) == {
+        "consent": "given",
+        "centre_code": "N-1",
+        "staff_respect": 5,
+        "forced_work": "yes",
+    }
+    facts = facts_of(PEER, answers, same_definition=False)
+    assert facts.centre == "N-1" and facts.red_flags == frozenset({"forced_work"})
+    assert sorted(facts.levels["P2"]) == ["full", "not_initiated"], "respect 5 and forced work; nothing else"
+    # Read as the shipped definition, the answer that no longer fits would count: it does not here.
+    assert facts_of(PEER, {**answers, "staff_respect": "very"}, same_definition=False).levels["P2"] == (
+        "not_initiated",
+    )
 
 
 def test_item_levels_follow_values_and_conditions() -> None:

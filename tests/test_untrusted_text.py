@@ -18,7 +18,7 @@ from fieldkit.core.crypto import age
 from fieldkit.core.formengine.answers import parse_answer
 from fieldkit.kit.sealing import seal
 from sync.hub.export.writers import FORMULA_TRIGGERS
-from sync.hub.reports.scoring import normalise_code
+from sync.hub.reports.facts import normalise_code
 from sync.hub.store import HubStore
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle

@@ -80,16 +80,33 @@ def report(
             translations_dir=translations_dir,
             advance=advance,
         )
-    collected = result.collected
+    collected, cards = result.collected, result.cards
     for line in collected.problem_lines():
         click.echo(line, err=True)
-    if region is not None and not result.cards.centres:
+    if region is not None and not cards.centres:
         click.echo(f"Warning: no centre has the region code {region!r}; the report lists no centre.", err=True)
     click.echo(f"Wrote {result.out_dir / REPORT_FILE} and {result.out_dir / FIGURES_FILE}:")
-    click.echo(f"  {len(result.cards.centres)} centres, {result.figures} figures, threshold {threshold}")
-    click.echo(f"  {len(collected.facts)} records used of {total}")
+    click.echo(
+        f"  {len(cards.centres)} centres, {len(cards.critical)} in critical status, "
+        f"{result.figures} figures, threshold {threshold}"
+    )
+    click.echo(f"  {cards.used} records used of {collected.read}")
+    if cards.region_filter is not None:
+        click.echo(f"  {cards.other_regions} records not used: centres in other regions")
+        for found in result.protected.unplaced:
+            click.echo(
+                f"  {found.interviews.shown(threshold)} records not used: centre {found.centre.code} has no region "
+                "(no centre assessment gives one); it is named in the report"
+            )
+    for form_id, cell in result.protected.unlinked.items():
+        click.echo(
+            f"  {cell.shown(threshold)} records not used: {form_id} without a centre code"
+        )
     for reason, count in sorted(collected.not_used.items()):
         click.echo(f"  {count} records not used: {reason.replace('_', ' ')}")
+    older = sum(count for (_form, _version, how), count in cards.versions.items() if how != "current")
+    if older:
+        click.echo(f"  {older} of the records used were made with another form version, read by question id")
     if collected.quarantined:
         click.echo(f"  {collected.quarantined} record ids in quarantine were not read ('fieldkit hub status')")
     click.echo(f"Copied to {result.latest_dir} for the hub's page (aggregate, suppressed figures only).")

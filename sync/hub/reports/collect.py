@@ -1,9 +1,17 @@
-"""Reading the hub for a report: every accepted record, opened one at a time and reduced
-to :class:`~sync.hub.reports.scoring.RecordFacts` at once.
+"""Stage 1 of the report: read every accepted record once and add it to running tallies.
 
-A record is scored only with the exact form definition it was made with (same id,
-version and content hash), because scoring rules and items may change between
-versions. Others are counted, and named with a reason when they cannot be opened.
+Records are opened one at a time, reduced at once to
+:class:`~sync.hub.reports.facts.RecordFacts` and added to the tally of their centre;
+the facts are then dropped. Nothing here grows with the number of records, only with
+the number of centres, areas and red-flag questions, so memory stays flat however
+many records the hub holds.
+
+Every version of a form is used: a record made with the shipped definition is read
+as it is, one made with another version (or another definition of the same version)
+is read item by item id (:func:`~sync.hub.reports.facts.answers_by_item_id`). The
+version table counts which. Only records of a form this copy of fieldkit does not
+ship at all, and records that cannot be opened, are left out; they are counted, and
+the unreadable ones named with their id and a reason, never their content.
 """
 
 from __future__ import annotations
@@ -17,25 +25,108 @@ from pathlib import Path
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.model import Form
 from sync.hub.opening import UnreadableRecord, open_record
-from sync.hub.reports.scoring import RecordFacts, facts_of
+from sync.hub.reports.facts import RecordFacts, facts_of
 from sync.hub.store import HubStore
 
-__all__ = ["OTHER_DEFINITION", "UNKNOWN_FORM", "UNREADABLE", "Collected", "collect"]
+__all__ = [
+    "CURRENT",
+    "OLDER_VERSION",
+    "OTHER_DEFINITION",
+    "UNKNOWN_FORM",
+    "UNREADABLE",
+    "AreaTally",
+    "CentreTally",
+    "Collected",
+    "collect",
+    "tally",
+]
 
 UNREADABLE = "unreadable"
-UNKNOWN_FORM = "unknown_form"  # no shipped definition of that form id and version
-OTHER_DEFINITION = "other_definition"  # same version, but made with another definition
+UNKNOWN_FORM = "unknown_form"  # no shipped form of that id
+# How a record's form compares with the shipped one (the version table).
+CURRENT = "current"
+OLDER_VERSION = "other_version"  # another version: read by item id
+OTHER_DEFINITION = "other_definition"  # same version, another definition: read by item id
+
+
+@dataclass
+class AreaTally:
+    """One centre's scored answers in one area, split by kind of record."""
+
+    assessments: int = 0  # centre assessments with at least one level in the area
+    assessment_levels: Counter[str] = field(default_factory=Counter)
+    interviews: int = 0  # peer interviews with at least one level in the area
+    interview_levels: Counter[str] = field(default_factory=Counter)
+    sources: set[str] = field(default_factory=set)  # visit sources of those assessments
+
+
+@dataclass
+class CentreTally:
+    """Everything the report keeps of one centre's records: counts, never records."""
+
+    code: str
+    assessments: int = 0
+    interviews: int = 0
+    regions: Counter[str] = field(default_factory=Counter)  # region codes its assessments give
+    sources: set[str] = field(default_factory=set)
+    areas: dict[str, AreaTally] = field(default_factory=dict)
+    records: Counter[str] = field(default_factory=Counter)  # per form id
+    flags: Counter[tuple[str, str]] = field(default_factory=Counter)  # (form, item) -> "yes"
+    denials: Counter[tuple[str, str]] = field(default_factory=Counter)  # (form, item) -> "no"
+
+    @property
+    def total(self) -> int:
+        return self.assessments + self.interviews
 
 
 @dataclass
 class Collected:
-    facts: list[RecordFacts] = field(default_factory=list)
+    centres: dict[str, CentreTally] = field(default_factory=dict)
+    unlinked: Counter[str] = field(default_factory=Counter)  # records of each form naming no centre
+    people_forms: set[str] = field(default_factory=set)  # forms whose records are about people
+    versions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (form, version, how read)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (record id, reason), never content
     not_used: Counter[str] = field(default_factory=Counter)
+    read: int = 0  # records read from the store, used or not
     quarantined: int = 0
+
+    @property
+    def used(self) -> int:
+        return sum(self.versions.values())
 
     def problem_lines(self) -> list[str]:
         return [f"record {record_id}: not used in the report: {reason}" for record_id, reason in self.problems]
+
+
+def tally(found: Collected, facts: RecordFacts) -> None:
+    """Add one record's facts to the running tallies (the facts are not kept)."""
+    if facts.about_people:
+        found.people_forms.add(facts.form_id)
+    if facts.centre is None:
+        found.unlinked[facts.form_id] += 1
+        return
+    centre = found.centres.get(facts.centre)
+    if centre is None:
+        centre = found.centres[facts.centre] = CentreTally(facts.centre)
+    centre.records[facts.form_id] += 1
+    if facts.about_people:
+        centre.interviews += 1
+    else:
+        centre.assessments += 1
+        centre.sources |= facts.sources
+        if facts.region is not None:
+            centre.regions[facts.region] += 1
+    for area, levels in facts.levels.items():
+        area_tally = centre.areas.setdefault(area, AreaTally())
+        if facts.about_people:
+            area_tally.interviews += 1
+            area_tally.interview_levels.update(levels)
+        else:
+            area_tally.assessments += 1
+            area_tally.assessment_levels.update(levels)
+            area_tally.sources |= facts.sources
+    centre.flags.update((facts.form_id, item) for item in facts.red_flags)
+    centre.denials.update((facts.form_id, item) for item in facts.denials)
 
 
 def collect(
@@ -45,26 +136,36 @@ def collect(
     *,
     advance: Callable[[int], None] | None = None,
 ) -> Collected:
-    """Every accepted record of the hub, as facts for the report."""
+    """Every accepted record of the hub, tallied for the report."""
     found = Collected()
     with HubStore(hub_dir) as store, contextlib.closing(store.iter_records()) as records:
         found.quarantined = len(store.quarantine())
         for stored in records:
+            found.read += 1
             try:
                 payload = open_record(stored, identities)
             except UnreadableRecord as error:
                 found.problems.append((stored.record_id, error.reason))
                 found.not_used[UNREADABLE] += 1
             else:
-                made_with = payload["form"]
-                form = forms.get(made_with["id"])
-                if form is None or form.version != made_with["version"]:
-                    found.not_used[UNKNOWN_FORM] += 1
-                elif made_with["hash"] != form.content_hash:
-                    found.not_used[OTHER_DEFINITION] += 1
-                else:
-                    found.facts.append(facts_of(form, payload["answers"]))
+                _add(found, forms, payload)
                 del payload
             if advance is not None:
                 advance(1)
     return found
+
+
+def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
+    made_with = payload["form"]
+    form = forms.get(made_with["id"])
+    if form is None:
+        found.not_used[UNKNOWN_FORM] += 1
+        return
+    if made_with["version"] != form.version:
+        how = OLDER_VERSION
+    elif made_with["hash"] != form.content_hash:
+        how = OTHER_DEFINITION
+    else:
+        how = CURRENT
+    tally(found, facts_of(form, payload["answers"], same_definition=how == CURRENT))
+    found.versions[(form.id, str(made_with["version"]), how)] += 1

@@ -1,4 +1,13 @@
-"""``hub report`` from start to end: read the hub, rate, render, write, publish for the hub's page.
+"""``hub report`` from start to end: the pipeline, then writing and publishing for the hub's page.
+
+The stages, each its own module, each importing only the ones before it::
+
+    facts -> collect -> score -> suppress -> view -> render -> run
+
+``collect`` tallies records while reading them (nothing grows with their number);
+``score`` applies the rules (ratings, red flags decide); ``suppress`` decides on
+whole tables which counts are published; ``view`` makes every word and figure;
+``render`` lays the view out as HTML and CSV.
 
 Outputs in the folder asked for: ``report.html`` (one static page, CSS inline) and
 ``figures.csv`` (every figure the page shows). The same files, plus a copy of the page
@@ -26,11 +35,13 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from sync.hub.reports.collect import Collected, collect
-from sync.hub.reports.render import CSS_FILE, build_view, figures_csv, render_html, report_css
-from sync.hub.reports.scorecard import Scorecards, build_scorecards
-from sync.hub.reports.scoring import normalise_code
+from sync.hub.reports.facts import normalise_code
+from sync.hub.reports.render import CSS_FILE, figures_csv, render_html, report_css
+from sync.hub.reports.score import Scored, score
+from sync.hub.reports.suppress import Protected, protect
 from sync.hub.reports.suppression import SuppressionError, check_threshold
 from sync.hub.reports.text import ReportWords
+from sync.hub.reports.view import build_view
 from sync.hub.store import HubStore
 
 __all__ = [
@@ -68,7 +79,8 @@ class ReportError(FieldkitError):
 class ReportResult:
     out_dir: Path
     latest_dir: Path
-    cards: Scorecards
+    cards: Scored
+    protected: Protected
     collected: Collected
     figures: int
 
@@ -140,8 +152,9 @@ def write_report(
     if region is not None and region_code is None:
         raise ReportError("--region is empty; give a region code, or leave it out for every region")
     collected = collect(hub_dir, identities, forms, advance=advance)
-    cards = build_scorecards(collected.facts, forms, threshold=threshold, region=region_code)
-    view = build_view(cards, words, hub_id=hub_id, not_used=collected.not_used, forms=forms, today=today)
+    cards = score(collected, threshold=threshold, region=region_code)
+    protected = protect(cards, forms)
+    view = build_view(protected, words, hub_id=hub_id, forms=forms, today=today)
     page = render_html(view, words).encode("utf-8")
     figures = figures_csv(view).encode("utf-8")
     # These raise StorageError, whose message says what failed and what to do.
@@ -156,6 +169,7 @@ def write_report(
         "region": region_code,
         "threshold": threshold,
         "centres": len(cards.centres),
+        "critical": len(cards.critical),
         "figures": len(view.figures),
     }
     latest = _publish_latest(
@@ -169,4 +183,4 @@ def write_report(
             NOTE_FILE: LATEST_NOTE.encode("utf-8"),
         },
     )
-    return ReportResult(out_dir, latest, cards, collected, len(view.figures))
+    return ReportResult(out_dir, latest, cards, protected, collected, len(view.figures))

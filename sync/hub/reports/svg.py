@@ -28,7 +28,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from sync.hub.reports.scorecard import SCORES
+from sync.hub.reports.score import SCORES
 
 __all__ = ["CENTRE_PATTERNS", "LEVEL_PATTERNS", "Bar", "Series", "centre_chart", "region_chart"]
 

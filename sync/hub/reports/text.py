@@ -15,7 +15,7 @@ from fieldkit.core.formengine.model import Form, Item
 from fieldkit.core.formengine.wording import item_context
 from fieldkit.core.i18n.languages import text_direction
 from sync.hub.export.wording import Wording
-from sync.hub.reports.scorecard import NO_DATA
+from sync.hub.reports.score import NO_DATA
 
 __all__ = ["ReportWords"]
 
@@ -71,6 +71,11 @@ class ReportWords:
 
     def gettext(self, text: str) -> str:
         return self.wording.interface(text).text
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        # The reviewed catalogues hold no plural forms for the report: its sentences are
+        # written so that one form reads well with any number ("peer interviews: 1").
+        return self.gettext(singular if count == 1 else plural)
 
     def question(self, form: Form, item: Item) -> str:
         return self.wording.form(item_context(form, item), item.label).text

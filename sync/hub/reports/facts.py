@@ -1,4 +1,4 @@
-"""What one record contributes to the scorecards: item levels per area, red flags, sources.
+"""Stage 0 of the report, for one record: what it contributes (item levels per area, red flags, sources).
 
 A record is read once, while its plaintext is in memory, and reduced here to
 :class:`RecordFacts`: the centre and region codes, the QualityRights level of each
@@ -10,6 +10,11 @@ An item's level is the first of its scoring rules, in the order of ``LEVELS``,
 that the answer meets: a listed answer value, or a condition evaluated with the
 record's answers (``.`` being this answer). Unanswered items, "prefer not to
 answer", "don't know" and answers no rule names give no level.
+
+Records made with another version of a form (or another definition of the same
+version) are read with the shipped definition, item by item id: an answer counts
+only if it is a valid answer to the shipped item of that id, so an item that was
+removed, or whose answers changed kind, gives nothing rather than a wrong level.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fieldkit.core.formengine.answers import expression_answers, expression_value
+from fieldkit.core.formengine.answers import check_answer, expression_answers, expression_value
 from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
 from fieldkit.core.formengine.model import LEVELS, OFFERS, RATED_TAGS, Form, Item
@@ -26,6 +31,7 @@ from fieldkit.core.formengine.model import LEVELS, OFFERS, RATED_TAGS, Form, Ite
 __all__ = [
     "CENTRE_FORMS",
     "RecordFacts",
+    "answers_by_item_id",
     "facts_of",
     "item_level",
     "normalise_code",
@@ -91,6 +97,7 @@ class RecordFacts:
     region: str | None
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # area -> levels of its answers
     red_flags: frozenset[str] = frozenset()  # ids of red-flag items answered "yes"
+    denials: frozenset[str] = frozenset()  # ids of red-flag items answered "no"
     sources: frozenset[str] = frozenset()  # visit sources of a centre assessment
     red_flag_sources: frozenset[str] = frozenset()
 
@@ -102,8 +109,30 @@ def _ticked(answers: Mapping[str, Any], item_id: str) -> frozenset[str]:
     return frozenset(choice for choice in value if choice in KNOWN_SOURCES)
 
 
-def facts_of(form: Form, answers: Mapping[str, Any]) -> RecordFacts:
-    """Reduce one record's answers (made with exactly ``form``) to what the report uses."""
+def answers_by_item_id(form: Form, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers of a record made with another version of ``form`` that fit its items."""
+    kept: dict[str, Any] = {}
+    for item in form.items:
+        if not item.takes_answer or item.id not in answers:
+            continue
+        value = answers[item.id]
+        try:
+            fits = check_answer(form, item, value, answers) is None
+        except (TypeError, ValueError, AttributeError):
+            fits = False  # not an answer of this item's kind
+        if fits:
+            kept[item.id] = value
+    return kept
+
+
+def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = True) -> RecordFacts:
+    """Reduce one record's answers to what the report uses.
+
+    ``same_definition`` says the record was made with exactly ``form``; otherwise its
+    answers are matched to ``form``'s items by id first (module docstring).
+    """
+    if not same_definition:
+        answers = answers_by_item_id(form, answers)
     values = expression_answers(form, answers)
     levels: dict[str, list[str]] = {}
     for item in form.items:
@@ -115,7 +144,9 @@ def facts_of(form: Form, answers: Mapping[str, Any]) -> RecordFacts:
         for area in item.tags:
             if area in RATED_TAGS:
                 levels.setdefault(area, []).append(level)
-    flags = frozenset(item.id for item in red_flag_items(form) if answers.get(item.id) == "yes")
+    asked = red_flag_items(form)
+    flags = frozenset(item.id for item in asked if answers.get(item.id) == "yes")
+    denials = frozenset(item.id for item in asked if answers.get(item.id) == "no")
     about_people = form.id not in CENTRE_FORMS
     return RecordFacts(
         form_id=form.id,
@@ -124,6 +155,7 @@ def facts_of(form: Form, answers: Mapping[str, Any]) -> RecordFacts:
         region=None if about_people else normalise_code(answers.get(REGION_CODE_ITEM)),
         levels={area: tuple(found) for area, found in levels.items()},
         red_flags=flags,
+        denials=denials,
         sources=frozenset() if about_people else _ticked(answers, VISIT_SOURCES_ITEM),
         red_flag_sources=frozenset() if about_people else _ticked(answers, RED_FLAG_SOURCES_ITEM),
     )

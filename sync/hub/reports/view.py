@@ -1,0 +1,624 @@
+"""Stage 4 of the report: the view model. Every word and figure the report shows, decided.
+
+Made once from :class:`~sync.hub.reports.suppress.Protected` in the report's
+language, as plain frozen dataclasses; the renderers (:mod:`sync.hub.reports.render`:
+HTML and CSV, and a PDF later) only lay it out. Every figure is a :class:`Figure`
+made here once, with the text it is shown as ("<5", or the secondary mark, for a
+hidden count). The page prints figures only from the view, marking each with
+``data-fig`` (its key), and ``figures.csv`` is :attr:`ReportView.figures`, so the
+two cannot disagree. Keys use positions (``c3`` is the third centre), not codes, so
+that a code cannot break them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from fieldkit.core.formengine.model import Form
+from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
+from sync.hub.reports.score import AREAS, CRITICAL, RIGHTS, CentreScore, Finding
+from sync.hub.reports.suppress import FlagTable, Protected
+from sync.hub.reports.suppression import SECONDARY_MARK, Cell
+from sync.hub.reports.text import ReportWords
+
+__all__ = [
+    "CENTRES_PER_CHART",
+    "CENTRES_PER_TABLE",
+    "CSV_COLUMNS",
+    "BarSpec",
+    "CentreChart",
+    "CentreView",
+    "Figure",
+    "ReportView",
+    "build_view",
+]
+
+CSV_COLUMNS = (
+    "figure",
+    "region",
+    "centre",
+    "area",
+    "measure",
+    "label",
+    "value",
+    "note",
+    "respondents",
+    "sources",
+)
+CENTRES_PER_TABLE = 5  # red-flag tables are split into column groups that fit an A4 page
+CENTRES_PER_CHART = 6
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure as the report shows it; one row of figures.csv."""
+
+    key: str
+    region: str
+    centre: str
+    area: str
+    measure: str
+    label: str
+    value: str
+    note: str = ""
+    respondents: str = ""
+    sources: str = ""
+
+    def row(self) -> list[str]:
+        return [getattr(self, name if name != "figure" else "key") for name in CSV_COLUMNS]
+
+
+@dataclass(frozen=True)
+class BarSpec:
+    label: str
+    level: str
+    level_text: str
+    key: str
+
+
+@dataclass(frozen=True)
+class CentreChart:
+    chart_id: str
+    bars: tuple[BarSpec, ...]
+    title: str
+    desc: str
+
+
+@dataclass(frozen=True)
+class RegionChart:
+    chart_id: str
+    areas: tuple[str, ...]
+    series: tuple[tuple[str, tuple[str, ...]], ...]  # (centre code, level per area)
+    title: str
+    desc: str
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    question: str
+    cells: tuple[Figure, ...]
+    total: Figure | None
+
+
+@dataclass(frozen=True)
+class FlagChunk:
+    """Some centres of a red-flag table, side by side (the last chunk carries the totals)."""
+
+    centres: tuple[str, ...]
+    records: tuple[Figure, ...]
+    rows: tuple[FlagRow, ...]
+    totals: tuple[Figure, ...]  # per centre; none for peer interviews (not published)
+    grand: Figure | None
+    last: bool  # the chunk with the region's totals
+
+
+@dataclass(frozen=True)
+class FlagTableView:
+    heading: str
+    about_people: bool
+    chunks: tuple[FlagChunk, ...]
+    region_reported: tuple[Figure, ...]  # one per question reported in the region
+
+
+@dataclass(frozen=True)
+class FlagLine:
+    """One red flag that makes a centre critical, with who reported it."""
+
+    question: str
+    who: str
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class CentreView:
+    anchor: str
+    code: str
+    region: str
+    critical: bool
+    status: Figure
+    assessments: Figure
+    interviews: Figure
+    sources: str
+    findings: tuple[FlagLine, ...]
+    disagreements: tuple[Figure, ...]
+    chart: CentreChart
+    ratings: tuple[tuple[str, Figure], ...]  # (area name, rating figure)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Some centres of a region side by side: one row per area, one rating per centre."""
+
+    centres: tuple[CentreView, ...]
+    areas: tuple[tuple[str, tuple[Figure, ...]], ...]
+
+
+@dataclass(frozen=True)
+class RegionView:
+    label: str
+    flag_tables: tuple[FlagTableView, ...]
+    charts: tuple[RegionChart, ...]
+    centres: tuple[CentreView, ...]
+    matrices: tuple[Matrix, ...]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    form: str
+    version: str
+    how: str
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class ReportView:
+    language: str
+    direction: str
+    hub_id: str
+    written: str
+    threshold: int
+    secondary_mark: str
+    region_filter: str | None
+    critical: tuple[CentreView, ...]
+    regions: tuple[RegionView, ...]
+    unplaced: tuple[Figure, ...]  # centres a region filter could not place
+    versions: tuple[VersionRow, ...]
+    not_used: tuple[Figure, ...]
+    level_names: Mapping[str, str]
+    figures: tuple[Figure, ...]
+
+    @property
+    def centres(self) -> list[CentreView]:
+        return [centre for region in self.regions for centre in region.centres]
+
+    @property
+    def any_red_flag(self) -> bool:
+        return any(table.region_reported for region in self.regions for table in region.flag_tables)
+
+
+class _Book:
+    """The figures in the order they are made; a key made twice must mean the same."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, Figure] = {}
+
+    def add(self, figure: Figure) -> Figure:
+        known = self.figures.setdefault(figure.key, figure)
+        if known != figure:
+            raise ValueError(f"figure {figure.key} made twice with different values")
+        return known
+
+
+def flag_key(centre_key: str, form_id: str, item_id: str) -> str:
+    return f"{centre_key}|{form_id}|{item_id}"
+
+
+class _Builder:
+    """Builds the view; holds what every part needs (words, book, keys, threshold)."""
+
+    def __init__(self, protected: Protected, words: ReportWords, forms: Mapping[str, Form]) -> None:
+        self.protected = protected
+        self.words = words
+        self.forms = forms
+        self.book = _Book()
+        self.threshold = protected.threshold
+        self.keys = {centre.code: f"c{index + 1}" for index, centre in enumerate(protected.scored.centres)}
+
+    def shown(self, cell: Cell) -> str:
+        return cell.shown(self.threshold)
+
+    def question(self, form_id: str, item_id: str) -> str:
+        form = self.forms[form_id]
+        return self.words.question(form, form.item(item_id))
+
+    # --- Red-flag tables ------------------------------------------------------------
+
+    def flag_table(self, table: FlagTable, region_key: str, index: int, region_label: str) -> FlagTableView:
+        _ = self.words.gettext
+        add, form = self.book.add, table.form
+        base = f"{region_key}|flags{index}"
+        all_label = _("All red flags (reports)")
+
+        def count(key: str, centre: str, measure: str, label: str, cell: Cell) -> Figure:
+            return add(Figure(key, region_label, centre, RIGHTS, measure, label, self.shown(cell)))
+
+        label = _("Peer interviews") if table.about_people else _("Centre assessments")
+        records = [
+            add(
+                Figure(
+                    f"{self.keys[code]}|{form.id}|records",
+                    region_label,
+                    code,
+                    "",
+                    f"records:{form.id}",
+                    label,
+                    self.shown(cell),
+                )
+            )
+            for code, cell in zip(table.centres, table.records, strict=True)
+        ]
+        rows = []
+        for column, item_id in enumerate(table.items):
+            question = self.question(form.id, item_id)
+            measure = f"red_flag:{form.id}/{item_id}"
+            cells = [
+                count(
+                    flag_key(self.keys[code], form.id, item_id), code, measure, question, table.table.cells[row][column]
+                )
+                for row, code in enumerate(table.centres)
+            ]
+            total = count(f"{base}|{item_id}", "", measure, question, table.table.column_totals[column])
+            rows.append((question, cells, total))
+        measure = f"red_flag_reports:{form.id}"
+        totals: list[Figure] = []
+        grand = None
+        if not table.about_people:  # interview tables publish no total per centre (suppress.py)
+            totals = [
+                count(f"{self.keys[code]}|{form.id}|reports", code, measure, all_label, table.table.row_totals[row])
+                for row, code in enumerate(table.centres)
+            ]
+            grand = count(f"{base}|reports", "", measure, all_label, table.table.grand_total)
+        chunks = []
+        for start in range(0, len(table.centres), CENTRES_PER_TABLE):
+            end = start + CENTRES_PER_TABLE
+            last = end >= len(table.centres)
+            chunks.append(
+                FlagChunk(
+                    centres=table.centres[start:end],
+                    records=tuple(records[start:end]),
+                    rows=tuple(FlagRow(q, tuple(c[start:end]), t if last else None) for q, c, t in rows),
+                    totals=tuple(totals[start:end]),
+                    grand=grand if last else None,
+                    last=last,
+                )
+            )
+        if table.about_people:
+            # TRANSLATORS: beside a red-flag question, for a whole region; never said of one centre.
+            reported_text = _("reported at one or more centres in this region")
+        else:
+            reported_text = _("found by the assessment team at one or more centres in this region")
+        reported = tuple(
+            add(
+                Figure(
+                    f"{base}|{item_id}|region",
+                    region_label,
+                    "",
+                    RIGHTS,
+                    f"red_flag_in_region:{form.id}/{item_id}",
+                    self.question(form.id, item_id),
+                    reported_text,
+                )
+            )
+            for item_id in table.region_reported
+        )
+        heading = self.words.records_of(form, table.about_people)
+        return FlagTableView(heading, table.about_people, tuple(chunks), reported)
+
+    # --- One centre ---------------------------------------------------------------------
+
+    def finding(self, centre: CentreScore, finding: Finding, region_label: str) -> FlagLine:
+        _ = self.words.gettext
+        key = flag_key(self.keys[centre.code], finding.form_id, finding.item_id)
+        # The count as the red-flag table shows it (its mark, if it is hidden there).
+        figure = self.book.figures[key]
+        who = _("peer interviews answered “yes”") if finding.about_people else _("centre assessments found it")
+        return FlagLine(self.question(finding.form_id, finding.item_id), who, figure)
+
+    def centre(self, centre: CentreScore, region_label: str) -> CentreView:
+        _ = self.words.gettext
+        add, key, words = self.book.add, self.keys[centre.code], self.words
+        interviews = self.protected.interviews[centre.code]
+        note = _("too few to use in any rating") if 0 < interviews.value < self.threshold else ""
+        critical = centre.status == CRITICAL
+        status = add(
+            Figure(
+                f"{key}|status",
+                region_label,
+                centre.code,
+                RIGHTS,
+                "rights_status",
+                _("Human rights status"),
+                _("Critical") if critical else _("No red flag reported by enough people to publish"),
+                _("red flags reported by at least %(n)s people, or found by the assessment team")
+                % {"n": self.threshold}
+                if critical
+                else "",
+            )
+        )
+        assessments = add(
+            Figure(
+                f"{key}|assessments",
+                region_label,
+                centre.code,
+                "",
+                "centre_assessments",
+                _("Centre assessments"),
+                str(centre.assessments),
+                sources=words.sources(centre.sources),
+            )
+        )
+        interview_figure = add(
+            Figure(
+                f"{key}|interviews",
+                region_label,
+                centre.code,
+                "",
+                "peer_interviews",
+                _("Peer interviews"),
+                self.shown(interviews),
+                note,
+            )
+        )
+        disagreements = tuple(
+            add(
+                Figure(
+                    f"{key}|disagree|{d.assessment_item}",
+                    region_label,
+                    centre.code,
+                    RIGHTS,
+                    "source_disagreement",
+                    _("Sources disagree"),
+                    self.book.figures[flag_key(key, d.interview_form, d.interview_item)].value,
+                    _(
+                        "centre assessments answered “no” (%(no)s): %(assessment)s; "
+                        "peer interviews answered “yes”: %(interview)s"
+                    )
+                    % {
+                        "no": d.assessments_no,
+                        "assessment": self.question("centre-assessment", d.assessment_item),
+                        "interview": self.question(d.interview_form, d.interview_item),
+                    },
+                )
+            )
+            for d in centre.disagreements
+        )
+        ratings, bars = [], []
+        for area in AREAS:
+            rating = centre.ratings[area]
+            capped = ""
+            if area == RIGHTS and critical:
+                capped = _("at most “not initiated”: red flags decide")
+            if area == RIGHTS and disagreements:
+                capped = words.parts([text for text in (capped, _("sources disagree")) if text])
+            figure = add(
+                Figure(
+                    f"{key}|rating|{area}",
+                    region_label,
+                    centre.code,
+                    area,
+                    "rating",
+                    words.areas[area],
+                    words.levels[rating.level],
+                    capped,
+                    str(rating.respondents),
+                    words.rating_sources(
+                        rating.assessments, rating.sources, rating.interviews, rating.interviews_unused, self.threshold
+                    ),
+                )
+            )
+            ratings.append((words.areas[area], figure))
+            bars.append(BarSpec(words.areas[area], rating.level, figure.value, figure.key))
+        summary = words.parts(f"{name}: {figure.value}" for name, figure in ratings)
+        chart = CentreChart(
+            f"chart-{key}",
+            tuple(bars),
+            _("Ratings of centre %(code)s by area") % {"code": centre.code},
+            _(
+                "Bar length shows the level, from not initiated (one step) to achieved in full (four steps). "
+                "%(ratings)s."
+            )
+            % {"ratings": summary},
+        )
+        findings = tuple(self.finding(centre, finding, region_label) for finding in centre.findings)
+        return CentreView(
+            anchor=f"centre-{key}",
+            code=centre.code,
+            region=region_label,
+            critical=critical,
+            status=status,
+            assessments=assessments,
+            interviews=interview_figure,
+            sources=words.sources(centre.sources),
+            findings=findings,
+            disagreements=disagreements,
+            chart=chart,
+            ratings=tuple(ratings),
+        )
+
+    def region_charts(self, centres: Sequence[CentreScore], region_key: str, label: str) -> tuple[RegionChart, ...]:
+        _ = self.words.gettext
+        charts = []
+        for start in range(0, len(centres), CENTRES_PER_CHART):
+            group = centres[start : start + CENTRES_PER_CHART]
+            codes = self.words.items(centre.code for centre in group)
+            charts.append(
+                RegionChart(
+                    f"chart-{region_key}-{start // CENTRES_PER_CHART}",
+                    tuple(self.words.areas[area] for area in AREAS),
+                    tuple((c.code, tuple(c.ratings[area].level for area in AREAS)) for c in group),
+                    _("Centres of region %(region)s side by side: %(codes)s") % {"region": label, "codes": codes},
+                    _(
+                        "In each area, one bar per centre, labelled with its code. Bar length shows "
+                        "the level: 1 not initiated, 2 achievement initiated, 3 achieved partially, "
+                        "4 achieved in full. The table below gives the same ratings."
+                    ),
+                )
+            )
+        return tuple(charts)
+
+    # --- The whole report ---------------------------------------------------------------
+
+    def regions(self) -> tuple[RegionView, ...]:
+        scored, views = self.protected.scored, []
+        for r, region in enumerate(scored.regions()):
+            label = self.words.region(region)
+            region_key = f"r{r + 1}"
+            centres = scored.centres_in(region)
+            tables = tuple(
+                self.flag_table(table, region_key, index, label)
+                for index, table in enumerate(self.protected.tables_in(region))
+            )
+            centre_views = tuple(self.centre(centre, label) for centre in centres)
+            matrices = tuple(
+                Matrix(
+                    group,
+                    tuple(
+                        (self.words.areas[area], tuple(view.ratings[index][1] for view in group))
+                        for index, area in enumerate(AREAS)
+                    ),
+                )
+                for group in (
+                    centre_views[start : start + CENTRES_PER_CHART]
+                    for start in range(0, len(centre_views), CENTRES_PER_CHART)
+                )
+            )
+            views.append(
+                RegionView(label, tables, self.region_charts(centres, region_key, label), centre_views, matrices)
+            )
+        return tuple(views)
+
+    def unplaced(self) -> tuple[Figure, ...]:
+        _ = self.words.gettext
+        return tuple(
+            self.book.add(
+                Figure(
+                    f"hub|unplaced|{index + 1}",
+                    "",
+                    found.centre.code,
+                    "",
+                    "centre_without_region",
+                    _("Centre %(code)s: no centre assessment gives its region") % {"code": found.centre.code},
+                    self.shown(found.interviews),
+                    _("peer interviews; red-flag reports there: %(count)s")
+                    % {"count": self.shown(found.flags_reported)},
+                )
+            )
+            for index, found in enumerate(self.protected.unplaced)
+        )
+
+    def versions(self) -> tuple[VersionRow, ...]:
+        _ = self.words.gettext
+        how_text = {
+            CURRENT: _("the shipped definition"),
+            OLDER_VERSION: _("another version: answers read by question id"),
+            OTHER_DEFINITION: _("another definition of this version: answers read by question id"),
+        }
+        rows = []
+        for (form_id, version, how), count in self.protected.scored.versions.items():
+            form = self.forms.get(form_id)
+            title = self.words.form_title(form) if form is not None else form_id
+            figure = self.book.add(
+                Figure(
+                    f"hub|version|{form_id}|{version}|{how}",
+                    "",
+                    "",
+                    "",
+                    f"records_by_version:{form_id}/{version}",
+                    title,
+                    str(count),
+                    how_text[how],
+                )
+            )
+            rows.append(VersionRow(title, version, how_text[how], figure))
+        return tuple(rows)
+
+    def not_used(self) -> tuple[Figure, ...]:
+        _ = self.words.gettext
+        scored = self.protected.scored
+        reasons = {
+            UNREADABLE: _("Records that could not be opened"),
+            UNKNOWN_FORM: _("Records of a form this report does not know"),
+        }
+        found = []
+        for reason, label in reasons.items():
+            value = str(scored.not_used.get(reason, 0))
+            found.append(
+                self.book.add(Figure(f"hub|unused|{reason}", "", "", "", f"records_not_used:{reason}", label, value))
+            )
+        if scored.region_filter is not None:
+            found.append(
+                self.book.add(
+                    Figure(
+                        "hub|unused|other_regions",
+                        "",
+                        "",
+                        "",
+                        "records_not_used:other_regions",
+                        _("Records of centres in other regions"),
+                        str(scored.other_regions),
+                    )
+                )
+            )
+        for form_id, cell in self.protected.unlinked.items():
+            form = self.forms.get(form_id)
+            title = self.words.form_title(form) if form is not None else form_id
+            found.append(
+                self.book.add(
+                    Figure(
+                        f"hub|unlinked|{form_id}",
+                        "",
+                        "",
+                        "",
+                        f"records_without_centre:{form_id}",
+                        _("%(form)s without a centre code") % {"form": title},
+                        self.shown(cell),
+                    )
+                )
+            )
+        return tuple(found)
+
+
+def build_view(
+    protected: Protected,
+    words: ReportWords,
+    *,
+    hub_id: str,
+    forms: Mapping[str, Form],
+    today: datetime.date | None = None,
+) -> ReportView:
+    """Everything the report shows, in the report's language, with every figure listed once."""
+    builder = _Builder(protected, words, forms)
+    regions = builder.regions()
+    by_code = {centre.code: centre for region in regions for centre in region.centres}
+    critical = tuple(by_code[centre.code] for centre in protected.scored.critical)
+    unplaced = builder.unplaced()
+    versions = builder.versions()
+    not_used = builder.not_used()
+    return ReportView(
+        language=words.language,
+        direction=words.direction,
+        hub_id=hub_id,
+        written=(today or datetime.date.today()).isoformat(),
+        threshold=protected.threshold,
+        secondary_mark=SECONDARY_MARK,
+        region_filter=protected.scored.region_filter,
+        critical=critical,
+        regions=regions,
+        unplaced=unplaced,
+        versions=versions,
+        not_used=not_used,
+        level_names=dict(words.levels),
+        figures=tuple(builder.book.figures.values()),
+    )
