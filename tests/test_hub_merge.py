@@ -26,7 +26,7 @@ from fieldkit.kit.outbox import Outbox, SyncState
 from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import canonical_json
-from sync.protocol.enrolment import EnrolmentError, EnrolmentToken
+from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, prove, token_keys
 from sync.protocol.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
@@ -230,12 +230,16 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
         stale = create_token(store, valid_days=1, now=past)
         with pytest.raises(EnrolmentError, match="expired"):
             accept_enrolment(store, make_enrolment_request(kit_two, stale))
-        with pytest.raises(EnrolmentError, match="signature does not verify"):
+        with pytest.raises(EnrolmentError, match="not made with a token from this hub, or it was changed"):
             accept_enrolment(store, with_payload_changed(request, kit_id="kit-000000000bad"))
+        # Even someone holding the token (who can prove the edited request) cannot pass
+        # off another kit id under this kit's signature.
+        with pytest.raises(EnrolmentError, match="signature does not verify"):
+            accept_enrolment(store, with_payload_changed(request, token, kit_id="kit-000000000bad"))
         assert [source.source_id for source in store.sources()] == [kit_one.config.kit_id]
 
-    # The response is for kit one only, and must be signed by the key the token named.
-    with pytest.raises(EnrolmentError, match="not this kit"):
+    # The response is for kit one only (proved with its token), and from the hub the token named.
+    with pytest.raises(EnrolmentError, match="does not prove it comes from the hub"):
         apply_enrolment_response(kit_two.data_dir, response)
     assert SyncState(kit_two.data_dir).hubs() == []
     recipient = (hub_keys / "hub-recipient.txt").read_text().strip()
@@ -244,7 +248,7 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
         enrol_token = create_token(other)
         forged = accept_enrolment_for(other, kit_one, enrol_token)
     make_enrolment_request(kit_one, token)  # kit one is waiting for the real hub again
-    with pytest.raises(EnrolmentError, match="another hub key than the token file named"):
+    with pytest.raises(EnrolmentError, match="does not prove it comes from the hub that made this kit's token"):
         apply_enrolment_response(kit_one.data_dir, forged)
     assert SyncState(kit_one.data_dir).hubs() == []
     hub_entry = apply_enrolment_response(kit_one.data_dir, response)
@@ -252,13 +256,21 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
     assert SyncState(kit_one.data_dir).pending_enrolment() is None
 
 
-def with_payload_changed(signed: bytes, **changes: object) -> bytes:
-    """The envelope with its payload edited and the original signature kept."""
-    envelope = json.loads(signed)
+def with_payload_changed(message: bytes, token: EnrolmentToken | None = None, **changes: object) -> bytes:
+    """The proved message with its signed payload edited and the original signature kept.
+
+    The proof is kept too (so it no longer matches), or made again with ``token``.
+    """
+    outer = json.loads(message)
+    envelope = json.loads(base64.b64decode(outer["signed"]))
     payload = json.loads(base64.b64decode(envelope["payload"]))
     payload.update(changes)
     envelope["payload"] = base64.b64encode(canonical_json(payload)).decode()
-    return json.dumps(envelope).encode()
+    signed = json.dumps(envelope).encode()
+    if token is not None:
+        return prove(signed, token_keys(token.token), role=outer["role"], kind=outer["kind"])
+    outer["signed"] = base64.b64encode(signed).decode()
+    return json.dumps(outer).encode()
 
 
 def accept_enrolment_for(store: HubStore, kit, token: EnrolmentToken) -> bytes:

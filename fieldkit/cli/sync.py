@@ -85,11 +85,22 @@ def receipt(data_dir: Path, receipt_file: Path) -> None:
 @sync.command("prune")
 @DATA_OPTION
 def prune(data_dir: Path) -> None:
-    """Delete the ciphertext of records a hub has acknowledged; nothing else is touched."""
+    """Delete the ciphertext of records a verified hub has acknowledged; nothing else is touched.
+
+    A hub is verified when it proved at enrolment that it knows the one-time token (or
+    the token file named its key).
+    """
     outbox = Outbox(data_dir)
     removed = outbox.prune()
     waiting = len(outbox.pending_ids())
     click.echo(f"Removed {removed} acknowledged records; {waiting} records still wait for a hub.")
+    kept = outbox.unverified_acknowledged()
+    if kept:
+        click.echo(
+            f"Kept {kept} records acknowledged by a hub whose key was never verified (enrolled by an "
+            "older version of fieldkit): enrol again with a new token from that hub, then push and prune.",
+            err=True,
+        )
 
 
 @sync.command("status")

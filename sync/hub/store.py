@@ -4,7 +4,8 @@ Layout::
 
     HUBDIR/hub.json          public settings: hub id, age recipient, receipt public key
     HUBDIR/receipt-key.pem   Ed25519 key that signs receipts (0600: the hub signs unattended)
-    HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events
+    HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events,
+                             operator sessions
 
 The hub never holds the age identity: it stores ciphertext and clear metadata only.
 
@@ -73,18 +74,19 @@ HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources(
     kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL,
     public_key TEXT NOT NULL, status TEXT NOT NULL, enrolled TEXT NOT NULL, revoked TEXT,
+    valid_up_to INTEGER,
     PRIMARY KEY(kind, source_id, epoch));
 CREATE TABLE IF NOT EXISTS tokens(
     token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
     used TEXT, used_by TEXT);
-CREATE TABLE IF NOT EXISTS versions(
+{_SCHEMA_2}CREATE TABLE IF NOT EXISTS versions(
     id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
     form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
@@ -100,6 +102,20 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, id);
 CREATE INDEX IF NOT EXISTS events_by_record ON events(record_id);
 """
+
+# Added in schema 2 (a schema 1 database gets them when opened, see _migrate):
+# enrolment_tokens replaces tokens (version 1 tokens, kept by hash, cannot prove
+# anything); sessions holds the operator's logins (sync.hub.web.sessions).
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS enrolment_tokens(
+    token_id TEXT PRIMARY KEY, kind TEXT NOT NULL, for_source TEXT, mac_key TEXT NOT NULL,
+    created TEXT NOT NULL, expires TEXT NOT NULL, used TEXT, used_by TEXT);
+CREATE TABLE IF NOT EXISTS sessions(
+    id_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL, operator INTEGER NOT NULL,
+    created TEXT NOT NULL, expires TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);
+"""
+_SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2)
 
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
@@ -144,6 +160,9 @@ class Source:
     status: str  # "active" or "revoked"
     enrolled: str
     revoked: str | None
+    # For a revoked key: bundles wholly within sequence numbers 1..valid_up_to are still
+    # accepted (what the kit sent before it was lost); None means none.
+    valid_up_to: int | None = None
 
     @property
     def ref(self) -> SourceRef:
@@ -312,10 +331,26 @@ class HubStore:
             raise HubStoreError(
                 f"cannot open the hub database in {self.data_dir}: {error}; restore the hub folder from a backup"
             ) from error
-        if found is None or found[0] != SCHEMA_VERSION:
+        if found is not None and found[0] == "1":
+            self._migrate_from_1()
+        elif found is None or found[0] != SCHEMA_VERSION:
             self._db.close()
             raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
         self._receipt_key: Ed25519PrivateKey | None = None
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 to 2 in one transaction: new tables, and the revocation point column."""
+        try:
+            script = (  # constants only
+                f"BEGIN IMMEDIATE;{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"  # noqa: S608  # nosec B608
+                f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema';COMMIT;"  # nosec B608
+            )
+            self._db.executescript(script)
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._db.close()
+            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {error}") from error
 
     @staticmethod
     def _create_schema(path: Path) -> None:
@@ -426,13 +461,16 @@ class HubStore:
         rows = self._query("SELECT * FROM sources ORDER BY kind, source_id, epoch")
         return [Source(*row) for row in rows]
 
-    def key_for(self, ref: SourceRef) -> Ed25519PublicKey:
-        """The enrolled key that must have signed a bundle from ``ref``.
+    def key_for(self, ref: SourceRef, last_seq: int | None = None) -> Ed25519PublicKey:
+        """The enrolled key that must have signed a bundle from ``ref`` (reaching ``last_seq``).
 
-        Raises :class:`BundleError` ``unknown-source`` or ``revoked-source``.
+        Only the key epoch the bundle names counts: revoking one epoch (an impostor's)
+        leaves the others as they were. A revoked epoch still signs bundles wholly within
+        its ``valid_up_to`` point. Raises :class:`BundleError` ``unknown-source`` or
+        ``revoked-source``.
         """
         rows = self._query(
-            "SELECT epoch, public_key, status, revoked FROM sources WHERE kind=? AND source_id=?",
+            "SELECT epoch, public_key, status, revoked, valid_up_to FROM sources WHERE kind=? AND source_id=?",
             (ref.kind, ref.id),
         )
         if not rows:
@@ -441,80 +479,155 @@ class HubStore:
                 f"{ref.kind} {ref.id} is not enrolled at this hub; enrol it ('fieldkit hub "
                 "enrol') before importing its bundles",
             )
-        revoked = [row for row in rows if row[2] == "revoked"]
-        if revoked:
-            raise BundleError(
-                "revoked-source",
-                f"{ref.kind} {ref.id} was revoked on {revoked[0][3]}; bundles it signed are refused, old or new",
-            )
-        for epoch, public_key, _status, _revoked in rows:
-            if epoch == ref.epoch:
-                return load_public_key(public_key, f"enrolled key of {ref.id}")
+        for epoch, public_key, status, revoked, valid_up_to in rows:
+            if epoch != ref.epoch:
+                continue
+            if status == "revoked" and (last_seq is None or valid_up_to is None or last_seq > valid_up_to):
+                kept = (
+                    f"only bundles within sequence numbers 1-{valid_up_to} are still accepted"
+                    if valid_up_to
+                    else "bundles it signed are refused"
+                )
+                reach = f" (this one reaches {last_seq})" if last_seq is not None and valid_up_to else ""
+                raise BundleError(
+                    "revoked-source",
+                    f"{ref.kind} {ref.id} was revoked on {revoked} (key epoch {ref.epoch}); {kept}{reach}",
+                )
+            return load_public_key(public_key, f"enrolled key of {ref.id}")
         raise BundleError(
             "unknown-source",
             f"{ref.kind} {ref.id} is enrolled, but not its key epoch {ref.epoch}; a kit restored "
             "from a backup must be enrolled again",
         )
 
-    def revoke(self, source_id: str) -> int:
-        """Revoke every key epoch of a kit or hub; return how many were active."""
+    def revoke(self, source_id: str, *, epoch: int | None = None, keep_up_to: int | None = None) -> int:
+        """Revoke a kit's or hub's key epochs (all, or ``epoch``); return how many were active.
+
+        Revoking keeps what the source sent before: bundles wholly within sequence numbers
+        up to ``keep_up_to`` stay acceptable, by default up to the last sequence number
+        this hub acknowledged to that key epoch (so a lost kit's last USB bundle is not
+        lost). Later bundles are refused.
+        """
+        if keep_up_to is not None and keep_up_to < 0:
+            raise HubStoreError("--keep-up-to must be a sequence number (0 or more)")
         with self._transaction() as db:
-            rows = db.execute("SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)).fetchall()
+            rows = db.execute(
+                "SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)
+            ).fetchall()
             if not rows:
                 raise HubStoreError(f"no kit or hub with id {source_id!r} is enrolled here")
-            active = sum(1 for row in rows if row[2] == "active")
-            if active:
+            if epoch is not None:
+                rows = [row for row in rows if row[1] == epoch]
+                if not rows:
+                    raise HubStoreError(f"{source_id} has no key epoch {epoch} here ('fieldkit hub kits' lists them)")
+            active = [row for row in rows if row[2] == "active"]
+            if keep_up_to is not None:
+                # An operator who learns later how far a lost kit got moves the point.
+                for kind, row_epoch, _status in rows:
+                    if _status == "revoked":
+                        db.execute(
+                            "UPDATE sources SET valid_up_to=? WHERE kind=? AND source_id=? AND epoch=?",
+                            (keep_up_to, kind, source_id, row_epoch),
+                        )
+                        self._log(
+                            db, "revoked",
+                            f"{kind} {source_id} key epoch {row_epoch}: bundles within sequence numbers "
+                            f"1-{keep_up_to} now stay acceptable",
+                            source=source_id,
+                        )  # fmt: skip
+            for kind, row_epoch, _status in active:
+                point = keep_up_to
+                if point is None:
+                    found = db.execute(
+                        "SELECT MAX(last_seq) FROM bundles WHERE source_kind=? AND source_id=? AND epoch=?",
+                        (kind, source_id, row_epoch),
+                    ).fetchone()
+                    point = int(found[0] or 0)
                 db.execute(
-                    "UPDATE sources SET status='revoked', revoked=? WHERE source_id=? AND status='active'",
-                    (_now(), source_id),
+                    "UPDATE sources SET status='revoked', revoked=?, valid_up_to=? "
+                    "WHERE kind=? AND source_id=? AND epoch=?",
+                    (_now(), point, kind, source_id, row_epoch),
                 )
+                kept = f"bundles within sequence numbers 1-{point} stay acceptable" if point else "no bundle is kept"
                 self._log(
                     db,
                     "revoked",
-                    f"{rows[0][0]} {source_id} revoked; its bundles will be refused",
+                    f"{kind} {source_id} key epoch {row_epoch} revoked; later bundles will be refused, {kept}",
                     source=source_id,
                 )
-            return active
+            return len(active)
 
-    def add_token(self, token_sha256: str, expires: str) -> None:
-        """Remember a one-time enrolment token (only its hash is kept)."""
+    def add_token(self, token_id: str, mac_key: bytes, expires: str, *, kind: str, for_source: str | None) -> None:
+        """Remember a one-time enrolment token by its id, with the key that checks its proofs.
+
+        The token itself is not kept. The proof key is: the hub must check requests with
+        it, and must answer with it so the kit knows this hub made the token.
+        """
+        what = f"{kind} token" + (f" for {for_source} (a new key epoch)" if for_source else "")
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO tokens(token_sha256, created, expires) VALUES(?, ?, ?)",
-                (token_sha256, _now(), expires),
+                "INSERT INTO enrolment_tokens(token_id, kind, for_source, mac_key, created, expires) "
+                "VALUES(?, ?, ?, ?, ?, ?)",
+                (token_id, kind, for_source, mac_key.hex(), _now(), expires),
             )
-            self._log(db, "token", f"enrolment token created, valid until {expires}")
+            self._log(db, "token", f"enrolment {what} created, valid until {expires}")
 
-    def enrol_with_token(self, token_sha256: str, ref: SourceRef, public_key: str, *, now: str | None = None) -> Source:
+    def token_proof(self, token_id: str) -> tuple[str, bytes]:
+        """The kind of the token named ``token_id`` and its proof key; ``EnrolmentError`` if unknown."""
+        rows = self._query("SELECT kind, mac_key FROM enrolment_tokens WHERE token_id=?", (token_id,))
+        if not rows:
+            raise EnrolmentError(
+                "the enrolment token is not known at this hub (a token from another hub, mistyped, "
+                "or made by an older version of fieldkit); ask the hub operator for a new one"
+            )
+        return str(rows[0][0]), bytes.fromhex(rows[0][1])
+
+    def enrol_with_token(self, token_id: str, ref: SourceRef, public_key: str, *, now: str | None = None) -> Source:
         """Consume a token and enrol ``ref`` with ``public_key``, all in one transaction.
 
-        Repeating the same enrolment (a lost response) is allowed and changes nothing.
-        Raises :class:`EnrolmentError` when the token or the source is not acceptable.
+        The token must be of ``ref``'s kind. A kit or hub already enrolled here gets
+        another key (a new epoch) only with a token the operator made for that id
+        (``fieldkit hub enrol --for ID``): a fresh token in a stranger's hands cannot
+        take over a kit's id. Repeating the same enrolment (a lost response) is allowed
+        and changes nothing. Raises :class:`EnrolmentError` when refused.
         """
         now = now or _now()
         claimant = f"{ref.kind}:{ref.id}:{ref.epoch}"
         with self._transaction() as db:
+            token = db.execute(
+                "SELECT kind, for_source, expires, used, used_by FROM enrolment_tokens WHERE token_id=?", (token_id,)
+            ).fetchone()
+            if token is None:
+                raise EnrolmentError("the enrolment token is not known at this hub")
+            kind, for_source, expires, used, used_by = token
+            if kind != ref.kind:
+                raise EnrolmentError(
+                    f"this token enrols a {kind}, not a {ref.kind}; ask the hub operator for a {ref.kind} "
+                    f"token ('fieldkit hub enrol{' --kind hub' if ref.kind == 'hub' else ''}')"
+                )
+            if for_source is not None and for_source != ref.id:
+                raise EnrolmentError(f"this token was made for {kind} {for_source} only, not for {ref.id}")
             rows = db.execute(
                 "SELECT epoch, public_key, status FROM sources WHERE kind=? AND source_id=?",
                 (ref.kind, ref.id),
             ).fetchall()
-            if any(row[2] == "revoked" for row in rows):
+            same_epoch = [row for row in rows if row[0] == ref.epoch]
+            if same_epoch and same_epoch[0][2] == "revoked":
                 raise EnrolmentError(
-                    f"{ref.kind} {ref.id} was revoked at this hub and cannot enrol again; "
+                    f"{ref.label()} was revoked at this hub and cannot enrol again; "
                     "create a new kit ('fieldkit init') instead"
                 )
-            same_epoch = [row for row in rows if row[0] == ref.epoch]
             if same_epoch and same_epoch[0][1] != public_key:
                 raise EnrolmentError(
                     f"{ref.kind} {ref.id} key epoch {ref.epoch} is already enrolled with "
                     "another key; this request is refused"
                 )
-            token = db.execute(
-                "SELECT expires, used, used_by FROM tokens WHERE token_sha256=?", (token_sha256,)
-            ).fetchone()
-            if token is None:
-                raise EnrolmentError("the enrolment token is not known at this hub")
-            expires, used, used_by = token
+            if rows and not same_epoch and for_source != ref.id:
+                epochs = ", ".join(str(row[0]) for row in rows)
+                raise EnrolmentError(
+                    f"{ref.kind} {ref.id} is already enrolled here (key epoch {epochs}); a new key epoch "
+                    f"needs the operator's approval: a token made for it with 'fieldkit hub enrol --for {ref.id}'"
+                )
             if used is not None and used_by != claimant:
                 raise EnrolmentError("the enrolment token was already used by another kit")
             if used is None and expires < now:
@@ -523,12 +636,12 @@ class HubStore:
                 )
             if used is None:
                 db.execute(
-                    "UPDATE tokens SET used=?, used_by=? WHERE token_sha256=?",
-                    (now, claimant, token_sha256),
+                    "UPDATE enrolment_tokens SET used=?, used_by=? WHERE token_id=?",
+                    (now, claimant, token_id),
                 )
             if not same_epoch:
                 db.execute(
-                    "INSERT INTO sources VALUES(?, ?, ?, ?, 'active', ?, NULL)",
+                    "INSERT INTO sources VALUES(?, ?, ?, ?, 'active', ?, NULL, NULL)",
                     (ref.kind, ref.id, ref.epoch, public_key, now),
                 )
                 self._log(db, "enrolled", f"{ref.label()} enrolled", source=ref.id)
@@ -557,15 +670,15 @@ class HubStore:
                 if merged is not None:
                     # The same signed manifest was verified and merged before: nothing in
                     # this file would be stored, so the rest of it is not read at all.
-                    ref, count, receipt = merged
-                    reader.verify_signature(self.key_for(ref))
+                    ref, count, receipt, last_seq = merged
+                    reader.verify_signature(self.key_for(ref, last_seq))
                     return ImportResult(
                         label, "already-merged", duplicates=count, source=ref,
                         bundle_sha256=bundle_sha256, receipt=receipt,
                     )  # fmt: skip
                 manifest = reader.manifest
                 ref = manifest.source
-                reader.verify_signature(self.key_for(ref))
+                reader.verify_signature(self.key_for(ref, manifest.last_seq))
                 return self._merge(reader, manifest, label)
         except BundleError as error:
             self._log_refusal(error, label, ref, bundle_sha256)
@@ -577,15 +690,15 @@ class HubStore:
             # An enrolled key that cannot be loaded: the hub database is damaged.
             raise HubStoreError(str(error)) from None
 
-    def _merged(self, bundle_sha256: str) -> tuple[SourceRef, int, bytes] | None:
+    def _merged(self, bundle_sha256: str) -> tuple[SourceRef, int, bytes, int] | None:
         row = self._query(
-            "SELECT source_kind, source_id, epoch, records, receipt FROM bundles WHERE bundle_sha256=?",
+            "SELECT source_kind, source_id, epoch, records, receipt, last_seq FROM bundles WHERE bundle_sha256=?",
             (bundle_sha256,),
         )
         if not row:
             return None
-        kind, source_id, epoch, count, receipt = row[0]
-        return SourceRef(kind, source_id, epoch), count, bytes(receipt)
+        kind, source_id, epoch, count, receipt, last_seq = row[0]
+        return SourceRef(kind, source_id, epoch), count, bytes(receipt), int(last_seq)
 
     def _log_refusal(self, error: BundleError, label: str, ref: SourceRef | None, bundle_sha256: str | None) -> None:
         with self._transaction() as db:
