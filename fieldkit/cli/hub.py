@@ -230,10 +230,17 @@ from fieldkit.cli.export import export  # noqa: E402 - attached last to keep the
 hub.add_command(export)
 
 
-from fieldkit.cli.hub_http import enrol_upstream_command, forward, password, serve  # noqa: E402 - as above
+from fieldkit.cli.hub_http import (  # noqa: E402 - as above
+    enrol_upstream_command,
+    forward,
+    password,
+    serve,
+    unlock_login,
+)
 
 hub.add_command(serve)
 hub.add_command(password)
+hub.add_command(unlock_login)
 hub.add_command(enrol_upstream_command)
 hub.add_command(forward)
 

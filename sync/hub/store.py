@@ -651,6 +651,60 @@ class HubStore:
             ).fetchone()
         return Source(*row)
 
+    # -- operator sessions (sync.hub.web.sessions) ----------------------------------
+
+    _MAX_ANONYMOUS_SESSIONS = 1000
+
+    def load_session(self, id_sha256: str, *, now: str) -> str | None:
+        """The data of an unexpired session, or None."""
+        rows = self._query("SELECT data FROM sessions WHERE id_sha256=? AND expires>?", (id_sha256, now))
+        return str(rows[0][0]) if rows else None
+
+    def save_session(self, id_sha256: str, data: str, *, operator: bool, now: str, expires: str) -> None:
+        """Create or update a session; expired ones go, and visitors who never logged in are bounded."""
+        with self._transaction() as db:
+            known = db.execute("SELECT expires FROM sessions WHERE id_sha256=?", (id_sha256,)).fetchone()
+            if known is None:
+                db.execute("DELETE FROM sessions WHERE expires<=?", (now,))
+                db.execute(
+                    "DELETE FROM sessions WHERE id_sha256 IN (SELECT id_sha256 FROM sessions WHERE operator=0 "
+                    "ORDER BY created DESC LIMIT -1 OFFSET ?)",
+                    (self._MAX_ANONYMOUS_SESSIONS - 1,),
+                )
+                db.execute(
+                    "INSERT INTO sessions(id_sha256, data, operator, created, expires) VALUES(?, ?, ?, ?, ?)",
+                    (id_sha256, data, int(operator), now, expires),
+                )
+            else:  # the lifetime counts from the start, not from the last page
+                db.execute(
+                    "UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256)
+                )
+
+    def delete_session(self, id_sha256: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE id_sha256=?", (id_sha256,))
+
+    def end_sessions(self) -> int:
+        """End every operator session (a new password); return how many there were."""
+        with self._transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator=1").fetchone()[0]
+            db.execute("DELETE FROM sessions")
+            if count:
+                self._log(db, "sessions", f"{count} operator sessions ended")
+        return int(count)
+
+    def unlock_login(self) -> str:
+        """Ask the serving hub to forget wrong-password counts (it checks at the next login)."""
+        marker = _now() + " " + secrets.token_hex(4)
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES('login_unlock', ?)", (marker,))
+            self._log(db, "unlock", "login limits lifted by the operator")
+        return marker
+
+    def login_unlock_marker(self) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key='login_unlock'")
+        return str(rows[0][0]) if rows else None
+
     # -- importing -----------------------------------------------------------------
 
     def import_bundle(self, source: Path | bytes | BinaryIO, *, label: str | None = None) -> ImportResult:
