@@ -185,7 +185,7 @@ def test_a_fresh_token_cannot_give_an_enrolled_kit_a_new_key_and_revoking_that_e
         assert [(s.source_id, s.epoch) for s in store.sources()] == [("kit-00000000aaaa", 1)]
     # The operator approves a new epoch (say, the attacker fooled them): then revokes just it.
     approved = run("hub", "enrol", "--data", hub, "--for", "kit-00000000aaaa").output
-    assert "Enrolment token for a kit (kit-00000000aaaa only)" in approved
+    assert "It enrols a kit (kit-00000000aaaa only), once" in approved
     shown = approved.split(": ", 1)[1].split()[0]
     with HubStore(hub) as store:
         accept_enrolment(store, _request_for("kit-00000000aaaa", 2, attacker, shown, hub_id))

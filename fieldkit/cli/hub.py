@@ -92,8 +92,8 @@ def enrol(
         if request_file is None:
             token = create_token(store, valid_days=valid_days, kind=kind, for_source=for_source)
             what = f"a {kind}" + (f" ({for_source} only)" if for_source else "")
-            click.echo(f"Enrolment token for {what}: {token.display}")
-            click.echo(f"It works once, until {token.expires}.")
+            click.echo(f"Enrolment token: {token.display}")
+            click.echo(f"It enrols {what}, once, until {token.expires}.")
             if out is not None:
                 write_atomic(out, token.to_file_bytes(), mode=0o600)
                 click.echo(f"Wrote {out}: on the kit, run 'fieldkit sync enrol --token-file FILE'.")
