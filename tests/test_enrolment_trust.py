@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import secrets
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -265,3 +266,25 @@ def test_revoking_a_lost_kit_keeps_its_bundles_up_to_the_last_acknowledged_point
     # The other kit of this hub is untouched by all this.
     with HubStore(hub) as store:
         assert {s.source_id: s.status for s in store.sources()}[kit_id] == "active"
+
+
+def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    run("hub", "init", "--data", hub, "--recipient-file", _recipient_file(tmp_path))
+    key = Ed25519PrivateKey.generate()
+    with HubStore(hub) as store:
+        accept_enrolment(store, _request_for("kit-0000000001d1", 1, key, create_token(store).token, store.config.hub_id))
+    # Make it what version 1 left: no new tables, no revocation point, schema "1".
+    connection = sqlite3.connect(hub / "hub.sqlite")
+    connection.executescript(
+        "DROP TABLE enrolment_tokens; DROP TABLE sessions; ALTER TABLE sources DROP COLUMN valid_up_to;"
+        "UPDATE meta SET value='1' WHERE key='schema';"
+    )
+    connection.close()
+    with HubStore(hub) as store:
+        (source,) = store.sources()
+        assert source.source_id == "kit-0000000001d1" and source.valid_up_to is None
+        create_token(store)  # the new tables exist
+    connection = sqlite3.connect(hub / "hub.sqlite")
+    assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+    connection.close()
