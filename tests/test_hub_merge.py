@@ -137,7 +137,8 @@ def test_two_kits_merge_into_one_hub(tmp_path: Path, hub_keys: Path, passphrase_
 @pytest.fixture(scope="module")
 def overlapping(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
     """A template hub with two kits enrolled, and four bundles: three overlapping ones
-    from kit A, and one from kit B that reuses a record id of kit A (a conflict)."""
+    from kit A, and one from kit B that reuses a record id of kit A (a re-send under
+    another kit's name)."""
     root = tmp_path_factory.mktemp("overlap")
     init_hub(root / "hub", HUB_RECIPIENT, hub_id="hub-order")
     key_a, key_b = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
@@ -175,15 +176,17 @@ def test_permutations_and_repeats_give_the_same_state(
     digests = {order: merged_digest(template, tmp_path, bundles, order) for order in orders}
     assert len(set(digests.values())) == 1, digests
 
-    hub = tmp_path / "hub-ABCD"
-    with HubStore(hub) as store:
-        # 12 ids of kit A, 2 more of kit B; the shared id is held in both versions.
-        assert store.record_count() == 13
-        (item,) = store.quarantine()
-        assert {version.kit_id for version in item.versions} == {"kit-a", "kit-b"}
-        assert "quarantine" in item.reasons[0] and "other sealed bytes" in item.reasons[0]
-    status = run("hub", "status", "--data", hub).output
-    assert f"{item.record_id}: 2 versions" in status
+    # 12 ids of kit A, 2 more of kit B. The id both sent stays with the kit it was held
+    # from first (never displaced by another kit); the other kit's version is set aside.
+    for order, first in (("ABCD", "kit-a"), ("DCBAABCD", "kit-b")):
+        with HubStore(tmp_path / f"hub-{order}") as store:
+            assert store.record_count() == 14 and store.quarantine() == []
+            (aside,) = store.set_aside()
+            held = {record.record_id: record.kit_id for record in store.iter_records()}
+        assert held[aside.record.record_id] == first != aside.record.kit_id
+        assert f"is held from kit {first}; set aside" in aside.reason
+    status = run("hub", "status", "--data", tmp_path / "hub-ABCD").output
+    assert "14 accepted, 0 record ids in quarantine, 1 versions set aside" in status
 
 
 def test_revoked_kit_is_refused(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:

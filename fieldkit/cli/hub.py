@@ -210,7 +210,11 @@ def status(data_dir: Path, limit: int) -> None:
         refusals = store.events(("refused",), limit=limit)
         click.echo(f"Hub {store.config.hub_id}, recipient {store.config.recipient}")
         click.echo(f"Enrolled: {len(kit_ids)} kits ({len(revoked)} revoked)")
-        click.echo(f"Records: {store.record_count()} accepted, {len(quarantine)} record ids in quarantine")
+        aside = store.set_aside()
+        click.echo(
+            f"Records: {store.record_count()} accepted, {len(quarantine)} record ids in quarantine, "
+            f"{len(aside)} versions set aside ('fieldkit hub quarantine list')"
+        )
     if quarantine:
         click.echo("Quarantine:")
         for item in quarantine:
@@ -223,6 +227,74 @@ def status(data_dir: Path, limit: int) -> None:
             click.echo(f"  {event.at} [{event.code}] {event.message}")
     else:
         click.echo("No bundle was refused.")
+
+
+@hub.group("quarantine")
+def quarantine() -> None:
+    """Review and resolve records in quarantine, and records set aside."""
+
+
+@quarantine.command("list")
+@HUB_DATA_OPTION
+def quarantine_list(data_dir: Path) -> None:
+    """List record ids held in several versions, and versions set aside, with the reasons.
+
+    Each version is named SHA@KIT (the start of its sha256, and the kit that sent it),
+    as 'release' and 'drop' take it.
+    """
+    with HubStore(data_dir) as store:
+        items = store.quarantine()
+        aside = store.set_aside()
+    if not items and not aside:
+        click.echo("Nothing is in quarantine and nothing is set aside.")
+        return
+    for item in items:
+        click.echo(f"In quarantine: record {item.record_id} ({len(item.versions)} versions, none is exported)")
+        for version in item.versions:
+            click.echo(f"  version {version.sha256[:12]}@{version.kit_id}  {version.form_id} v{version.form_version}")
+        for reason in item.reasons:
+            click.echo(f"    - {reason}")
+    for entry in aside:
+        record = entry.record
+        click.echo(f"Set aside: record {record.record_id} version {record.sha256[:12]}@{record.kit_id} ({entry.at})")
+        click.echo(f"    - {entry.reason}")
+    click.echo(
+        "Resolve with 'fieldkit hub quarantine release RECORD SHA@KIT' (that version is accepted) or "
+        "'fieldkit hub quarantine drop RECORD SHA@KIT'."
+    )
+
+
+@quarantine.command("release")
+@HUB_DATA_OPTION
+@click.argument("record_id")
+@click.argument("version")
+def quarantine_release(data_dir: Path, record_id: str, version: str) -> None:
+    """Accept VERSION (SHA@KIT) of RECORD_ID; its other versions are set aside."""
+    with HubStore(data_dir) as store:
+        moved = store.release(record_id, version)
+    click.echo(f"Record {record_id}: version {version} is accepted; {moved} other versions set aside.")
+
+
+@quarantine.command("drop")
+@HUB_DATA_OPTION
+@click.option("--from", "from_kit", default=None, metavar="KIT",
+              help="Drop every record version sent as KIT, which must be revoked.")  # fmt: skip
+@click.argument("record_id", required=False)
+@click.argument("version", required=False)
+def quarantine_drop(data_dir: Path, from_kit: str | None, record_id: str | None, version: str | None) -> None:
+    """Delete VERSION (SHA@KIT) of RECORD_ID for good, or with --from KIT all a revoked kit sent."""
+    if (from_kit is None) == (record_id is None):
+        raise FieldkitError("give RECORD_ID and VERSION, or --from KIT")
+    with HubStore(data_dir) as store:
+        if from_kit is not None:
+            count = store.drop_source(from_kit)
+            click.echo(f"Dropped {count} record versions sent as revoked kit {from_kit}.")
+            return
+        if version is None:
+            raise FieldkitError("give the VERSION (SHA@KIT, from 'fieldkit hub quarantine list') to drop")
+        assert record_id is not None
+        store.drop(record_id, version)
+    click.echo(f"Record {record_id}: version {version} dropped.")
 
 
 from fieldkit.cli.export import export  # noqa: E402 - attached last to keep the command modules apart

@@ -64,6 +64,7 @@ __all__ = [
     "HubStoreError",
     "ImportResult",
     "QuarantineItem",
+    "SetAside",
     "Source",
     "StoredRecord",
     "init_hub",
@@ -105,7 +106,9 @@ CREATE INDEX IF NOT EXISTS events_by_record ON events(record_id);
 
 # Added in schema 2 (a schema 1 database gets them when opened, see _migrate):
 # enrolment_tokens replaces tokens (version 1 tokens, kept by hash, cannot prove
-# anything); sessions holds the operator's logins (sync.hub.web.sessions).
+# anything); sessions holds the operator's logins (sync.hub.web.sessions); set_aside
+# holds versions of a record id sent by another kit than the one it is held from, and
+# versions an operator set aside when resolving quarantine (HubStore.release).
 _SCHEMA_2 = """
 CREATE TABLE IF NOT EXISTS enrolment_tokens(
     token_id TEXT PRIMARY KEY, kind TEXT NOT NULL, for_source TEXT, mac_key TEXT NOT NULL,
@@ -114,6 +117,12 @@ CREATE TABLE IF NOT EXISTS sessions(
     id_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL, operator INTEGER NOT NULL,
     created TEXT NOT NULL, expires TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);
+CREATE TABLE IF NOT EXISTS set_aside(
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
+    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
+    reason TEXT NOT NULL, at TEXT NOT NULL,
+    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
 """
 _SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2)
 
@@ -190,6 +199,15 @@ class QuarantineItem:
     record_id: str
     versions: tuple[StoredRecord, ...]
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A record version kept out of the accepted set, and why."""
+
+    record: StoredRecord
+    reason: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -824,6 +842,26 @@ class HubStore:
         ).fetchall()
         if identity in held:
             return "duplicate"
+        if held and all(row[1] != entry.kit_id for row in held):
+            # The record id is held from another kit: a re-send under this kit's name (of a
+            # ciphertext copied from a USB bundle, say) never displaces it. It is set
+            # aside for the operator, and the held record stays accepted.
+            reason = (
+                f"record {entry.record_id}: {source.label()} sent it as kit {entry.kit_id} in {label}, but it "
+                f"is held from kit {held[0][1]}; set aside, the held record stays accepted"
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
+                "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
+                    entry.form_version, entry.day, ciphertext, reason, _now(),
+                ),
+            )  # fmt: skip
+            self._log(
+                db, "conflict", reason, code="other-kit", source=source.id, label=label, record_id=entry.record_id
+            )
+            return "quarantined"
         db.execute(
             "INSERT INTO versions(record_id, sha256, size, kit_id, form_id, form_version, day, "
             "ciphertext) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -898,14 +936,137 @@ class HubStore:
             )
         return items
 
-    def state_digest(self) -> str:
-        """SHA-256 over the hub's state (versions with their bytes, bundles, sources).
+    def set_aside(self) -> list[SetAside]:
+        """Versions kept out of the accepted set: re-sends under another kit's name, operator choices."""
+        rows = self._query(
+            f"SELECT {_VERSION_COLUMNS}, reason, at FROM set_aside {_VERSION_ORDER}"  # noqa: S608  # nosec B608
+        )
+        return [SetAside(StoredRecord(*row[:7], bytes(row[7])), row[8], row[9]) for row in rows]  # type: ignore[call-arg]
 
-        The log and tokens are history, not state, and are left out: two hubs that
-        merged the same bundles in any order have the same digest.
+    # -- resolving quarantine ------------------------------------------------------
+
+    def _find_version(self, db: sqlite3.Connection, record_id: str, version: str) -> tuple[str, str, tuple]:
+        """The one version of ``record_id`` named ``SHA-PREFIX`` or ``SHA-PREFIX@KIT``: (table, kit, row)."""
+        prefix, _, kit = version.partition("@")
+        if len(prefix) < 8 or any(ch not in "0123456789abcdef" for ch in prefix):
+            raise HubStoreError(
+                f"name a version by at least 8 characters of its sha256 (and @KIT when two kits sent it): {version!r}"
+            )
+        found = []
+        for table in ("versions", "set_aside"):
+            rows = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {table} WHERE record_id=?",  # noqa: S608  # nosec B608 - constants
+                (record_id,),
+            ).fetchall()
+            found += [(table, row) for row in rows if row[6].startswith(prefix) and (not kit or row[1] == kit)]
+        if not found:
+            raise HubStoreError(f"record {record_id} has no version {version} here ('fieldkit hub quarantine list')")
+        if len(found) > 1:
+            names = ", ".join(f"{row[6][:12]}@{row[1]}" for _table, row in found)
+            raise HubStoreError(f"{version} names more than one version of record {record_id}: {names}; add @KIT")
+        table, row = found[0]
+        return table, row[1], row
+
+    def release(self, record_id: str, version: str) -> int:
+        """Make ``version`` the accepted version of ``record_id``; the others are set aside.
+
+        Returns how many other versions were set aside. The operator's decision is logged.
+        """
+        with self._transaction() as db:
+            table, kit, row = self._find_version(db, record_id, version)
+            others = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?", (record_id,)  # noqa: S608  # nosec B608
+            ).fetchall()
+            reason = f"record {record_id}: set aside by the operator, who accepted version {row[6][:12]}@{kit}"
+            moved = 0
+            for other in others:
+                if other == row:
+                    continue
+                db.execute(
+                    "INSERT OR IGNORE INTO set_aside(record_id, kit_id, form_id, form_version, day, size, sha256, "
+                    "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*other, reason, _now()),
+                )
+                db.execute(
+                    "DELETE FROM versions WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+                    "AND form_version=? AND day=?",
+                    (other[0], other[6], other[1], other[2], other[3], other[4]),
+                )
+                moved += 1
+            if table == "set_aside":
+                db.execute(
+                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                self._delete_aside(db, row)
+            self._log(
+                db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} accepted by the operator; "
+                f"{moved} other versions set aside", code="release", record_id=record_id,
+            )  # fmt: skip
+            return moved
+
+    @staticmethod
+    def _delete_aside(db: sqlite3.Connection, row: tuple) -> None:
+        db.execute(
+            "DELETE FROM set_aside WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+            "AND form_version=? AND day=?",
+            (row[0], row[6], row[1], row[2], row[3], row[4]),
+        )
+
+    def drop(self, record_id: str, version: str) -> None:
+        """Delete one version of ``record_id`` for good (the operator's decision, logged)."""
+        with self._transaction() as db:
+            table, kit, row = self._find_version(db, record_id, version)
+            if table == "versions":
+                db.execute(
+                    "DELETE FROM versions WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+                    "AND form_version=? AND day=?",
+                    (row[0], row[6], row[1], row[2], row[3], row[4]),
+                )
+            else:
+                self._delete_aside(db, row)
+            self._log(
+                db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} dropped by the operator",
+                code="drop", record_id=record_id,
+            )  # fmt: skip
+
+    def drop_source(self, kit_id: str) -> int:
+        """Delete every record version sent as ``kit_id``, which must be revoked; return how many.
+
+        For a hostile kit: once revoked, what it sent can go, and the records it put in
+        quarantine come out of it.
+        """
+        with self._transaction() as db:
+            rows = db.execute("SELECT status FROM sources WHERE kind='kit' AND source_id=?", (kit_id,)).fetchall()
+            if not rows:
+                raise HubStoreError(f"no kit with id {kit_id!r} is enrolled here")
+            if any(row[0] != "revoked" for row in rows):
+                raise HubStoreError(
+                    f"kit {kit_id} is not revoked: revoke it first ('fieldkit hub revoke {kit_id}'); only "
+                    "a revoked kit's records can be dropped"
+                )
+            count = db.execute("DELETE FROM versions WHERE kit_id=?", (kit_id,)).rowcount
+            count += db.execute("DELETE FROM set_aside WHERE kit_id=?", (kit_id,)).rowcount
+            self._log(
+                db, "resolved", f"{count} record versions sent as revoked kit {kit_id} dropped by the operator",
+                code="drop-source", source=kit_id,
+            )  # fmt: skip
+            return count
+
+    def state_digest(self) -> str:
+        """SHA-256 over the hub's state (record versions with their bytes, bundles, sources).
+
+        Record versions count whether accepted or set aside, so two hubs that merged the
+        same bundles in any order have the same digest. (Which of two kits' versions of
+        one record id is accepted does depend on order, by design: the first held is never
+        displaced by another kit; the other is set aside for the operator.) The log,
+        tokens and sessions are history, not state, and are left out.
         """
         digest = hashlib.sha256()
-        for record in self.iter_records(include_quarantined=True):
+        held = [*self.iter_records(include_quarantined=True), *(aside.record for aside in self.set_aside())]
+        held.sort(key=lambda r: (r.record_id, r.sha256, r.kit_id, r.form_id, r.form_version, r.day))
+        for record in held:
             line = [
                 record.record_id, record.sha256, record.size, record.kit_id, record.form_id,
                 record.form_version, record.day, hashlib.sha256(record.ciphertext).hexdigest(),
