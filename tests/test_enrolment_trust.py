@@ -273,7 +273,8 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
     run("hub", "init", "--data", hub, "--recipient-file", _recipient_file(tmp_path))
     key = Ed25519PrivateKey.generate()
     with HubStore(hub) as store:
-        accept_enrolment(store, _request_for("kit-0000000001d1", 1, key, create_token(store).token, store.config.hub_id))
+        token = create_token(store).token
+        accept_enrolment(store, _request_for("kit-0000000001d1", 1, key, token, store.config.hub_id))
     # Make it what version 1 left: no new tables, no revocation point, schema "1".
     connection = sqlite3.connect(hub / "hub.sqlite")
     connection.executescript(

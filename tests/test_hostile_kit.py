@@ -21,9 +21,13 @@ from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys
 from fieldkit.kit.sealing import seal
 from sync.hub.store import HubStore, init_hub
+from sync.hub.web import HubSettings, create_hub_app
+from sync.hub.web.password import OperatorPassword
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle
+from tests.http_servers import OPERATOR_PASSWORD
 from tests.sync_cli import run
+from tests.webclient import csrf_token
 
 GENUINE, HOSTILE = "kit-genuine", "kit-hostile"
 
@@ -161,3 +165,45 @@ def test_quarantine_from_one_kit_is_resolved_by_release_or_drop_with_clear_error
         assert [event.code for event in store.events(("resolved",))] == ["drop"]
     missing = run("hub", "quarantine", "drop", "--data", hub.dir, expect=1)
     assert "give RECORD_ID and VERSION, or --from KIT" in missing.output
+
+
+def _form(page: str, record_id: str, version: str, action: str) -> dict[str, str]:
+    return {"csrf_token": csrf_token(page), "record_id": record_id, "version": version, "action": action}
+
+
+def test_the_hub_page_shows_what_is_set_aside_and_resolves_it(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    genuine = hub.record(GENUINE, 1)
+    hub.send(HOSTILE, [copy_as(genuine, HOSTILE, 1)])
+    hub.send(GENUINE, [genuine])
+    OperatorPassword.for_hub(hub.dir).set(OPERATOR_PASSWORD, work_factor=10)
+    with HubStore(hub.dir) as store:
+        client = create_hub_app(HubSettings(), store).test_client()
+        page = client.get("/login").get_data(as_text=True)
+        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        page = client.get("/operator/").get_data(as_text=True)
+        assert "Set aside" in page and f"is held from kit {HOSTILE}; set aside" in page
+        version = f"{hashlib.sha256(genuine.ciphertext).hexdigest()[:16]}@{GENUINE}"
+        assert f'value="{version}"' in page
+        bad = client.post(
+            "/operator/resolve",
+            data=_form(page, genuine.record_id, "nonsense\n", "release"),
+        )
+        assert bad.status_code == 302
+        assert "Nothing was changed: name a version" in client.get("/operator/").get_data(as_text=True)
+        client.post(
+            "/operator/resolve",
+            data=_form(page, genuine.record_id, version, "release"),
+        )
+        page = client.get("/operator/").get_data(as_text=True)
+        assert f"version {version} accepted; 1 other versions set aside" in page
+        assert {r.record_id: r.kit_id for r in store.iter_records()} == {genuine.record_id: GENUINE}
+        # A kit that is not revoked keeps what it sent; once revoked, its copies can go.
+        store.revoke(HOSTILE)
+        page = client.get("/operator/").get_data(as_text=True)
+        assert "Drop what it sent" in page
+        client.post("/operator/drop-source", data={"csrf_token": csrf_token(page), "kit_id": HOSTILE})
+        assert "Dropped 1 record versions sent as revoked kit kit-hostile" in client.get("/operator/").get_data(
+            as_text=True
+        )
+        assert store.set_aside() == []

@@ -232,7 +232,7 @@ def test_revoking_needs_the_csrf_token(client, store: HubStore) -> None:
     assert done.status_code == 302
     assert [source.status for source in store.sources()] == ["revoked"]
     page = overview(client)
-    assert "kit-field revoked: its bundles are refused from now on." in page
+    assert "kit-field revoked: later bundles are refused; those up to the last one acknowledged are still" in page
     assert 'class="error">revoked' in page
 
 
