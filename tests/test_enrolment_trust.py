@@ -127,10 +127,17 @@ def test_prune_keeps_records_acknowledged_by_a_hub_whose_key_was_never_verified(
     for doc in state["hubs"].values():
         doc.pop("verified")
     (kit / "sync.json").write_text(json.dumps(state))
+    assert "its key was never verified" in run("sync", "status", "--data", kit).output
     pruned = run("sync", "prune", "--data", kit)
     assert "Removed 0 acknowledged records" in pruned.output
     assert "Kept 3 records acknowledged by a hub whose key was never verified" in pruned.output
     assert len(os.listdir(kit / "records")) >= 3
+    # Enrolling again verifies the hub; what the old entry acknowledged waits again, goes
+    # to the verified hub (as duplicates), and only then can be pruned.
+    with running_hub(hub) as server:
+        _sync_enrol(kit, server.url, create_token(server.store).display, passphrase_file)
+        assert "3 records wait" in run("sync", "push", "--data", kit, "--passphrase-file", passphrase_file).output
+    assert "Removed 3 acknowledged records" in run("sync", "prune", "--data", kit).output
 
 
 def test_enrolment_files_of_the_first_version_are_refused_with_what_to_do(

@@ -111,6 +111,11 @@ def status(data_dir: Path) -> None:
     links = {link.hub_id: link for link in HubLinks(data_dir).all()}
     for hub in state.hubs:
         click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
+        if not hub.verified:
+            click.echo(
+                "  its key was never verified (enrolled by an older version): 'sync prune' keeps what it "
+                "acknowledged; enrol again with a new token from that hub"
+            )
         link = links.get(hub.hub_id)
         if link is not None:
             click.echo(f"  address {link.url}; last sent {link.last_success or 'never'}")
