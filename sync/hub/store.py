@@ -248,7 +248,7 @@ class ImportResult:
         """One line for the operator."""
         if self.status == "refused":
             return f"{self.label}: refused ({self.code}): {self.reason}"
-        counts = f"{self.new} new, {self.duplicates} duplicates, {self.quarantined} quarantined"
+        counts = f"{self.new} new, {self.duplicates} duplicates, {self.quarantined} quarantined or set aside"
         who = self.source.label() if self.source else "unknown source"
         if self.status == "already-merged":
             return f"{self.label}: already merged earlier (from {who}): {counts}"
