@@ -24,7 +24,7 @@ from fieldkit.core.crypto import age
 from sync.hub.enrolment import create_token
 from sync.hub.store import HubStore
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle, canonical_json
-from sync.protocol.enrolment import token_sha256
+from sync.protocol.enrolment import token_keys
 from sync.protocol.receipts import public_key_text
 
 HUB_IDENTITY = age.X25519Identity.generate()
@@ -35,7 +35,7 @@ def enrol_key(store: HubStore, key: Ed25519PrivateKey, kit_id: str, epoch: int =
     """Enrol a kit key through the hub's own token path."""
     token = create_token(store)
     store.enrol_with_token(
-        token_sha256(token.token), SourceRef("kit", kit_id, epoch), public_key_text(key.public_key())
+        token_keys(token.token).token_id, SourceRef("kit", kit_id, epoch), public_key_text(key.public_key())
     )
 
 

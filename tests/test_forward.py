@@ -47,7 +47,7 @@ def national(tmp_path: Path) -> Path:
 
 
 def enrol_upstream(regional: Path, url: str, store: HubStore) -> None:
-    token = create_token(store)
+    token = create_token(store, kind="hub")
     result = run("hub", "enrol-upstream", "--data", regional, "--to", url, "--token", token.display)
     assert f"Enrolled at hub {store.config.hub_id} ({url})" in result.output
 
@@ -141,7 +141,7 @@ def test_hub_enrolment_is_checked_like_a_kits(tmp_path: Path) -> None:
         )
         # A token file naming another hub is refused before anything is sent.
         with HubStore(regional) as own:
-            own_token = create_token(own)
+            own_token = create_token(own, kind="hub")
         token_file = tmp_path / "token.json"
         token_file.write_bytes(own_token.to_file_bytes())
         wrong = run(
@@ -157,7 +157,7 @@ def test_hub_enrolment_is_checked_like_a_kits(tmp_path: Path) -> None:
 def test_a_hub_cannot_enrol_at_itself(tmp_path: Path) -> None:
     regional, _kits = regional_with_two_kits(tmp_path)
     with running_hub(regional) as server:
-        token = create_token(server.store)
+        token = create_token(server.store, kind="hub")
         result = run(
             "hub", "enrol-upstream", "--data", regional, "--to", server.url, "--token", token.display, expect=1
         )  # fmt: skip

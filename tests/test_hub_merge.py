@@ -26,7 +26,7 @@ from fieldkit.kit.outbox import Outbox, SyncState
 from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import canonical_json
-from sync.protocol.enrolment import EnrolmentError, EnrolmentToken
+from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, prove, token_keys
 from sync.protocol.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
@@ -137,7 +137,8 @@ def test_two_kits_merge_into_one_hub(tmp_path: Path, hub_keys: Path, passphrase_
 @pytest.fixture(scope="module")
 def overlapping(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
     """A template hub with two kits enrolled, and four bundles: three overlapping ones
-    from kit A, and one from kit B that reuses a record id of kit A (a conflict)."""
+    from kit A, and one from kit B that reuses a record id of kit A (a re-send under
+    another kit's name)."""
     root = tmp_path_factory.mktemp("overlap")
     init_hub(root / "hub", HUB_RECIPIENT, hub_id="hub-order")
     key_a, key_b = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
@@ -175,15 +176,17 @@ def test_permutations_and_repeats_give_the_same_state(
     digests = {order: merged_digest(template, tmp_path, bundles, order) for order in orders}
     assert len(set(digests.values())) == 1, digests
 
-    hub = tmp_path / "hub-ABCD"
-    with HubStore(hub) as store:
-        # 12 ids of kit A, 2 more of kit B; the shared id is held in both versions.
-        assert store.record_count() == 13
-        (item,) = store.quarantine()
-        assert {version.kit_id for version in item.versions} == {"kit-a", "kit-b"}
-        assert "quarantine" in item.reasons[0] and "other sealed bytes" in item.reasons[0]
-    status = run("hub", "status", "--data", hub).output
-    assert f"{item.record_id}: 2 versions" in status
+    # 12 ids of kit A, 2 more of kit B. The id both sent stays with the kit it was held
+    # from first (never displaced by another kit); the other kit's version is set aside.
+    for order, first in (("ABCD", "kit-a"), ("DCBAABCD", "kit-b")):
+        with HubStore(tmp_path / f"hub-{order}") as store:
+            assert store.record_count() == 14 and store.quarantine() == []
+            (aside,) = store.set_aside()
+            held = {record.record_id: record.kit_id for record in store.iter_records()}
+        assert held[aside.record.record_id] == first != aside.record.kit_id
+        assert f"is held from kit {first}; set aside" in aside.reason
+    status = run("hub", "status", "--data", tmp_path / "hub-ABCD").output
+    assert "14 accepted, 0 record ids in quarantine, 1 version set aside" in status
 
 
 def test_revoked_kit_is_refused(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
@@ -230,12 +233,16 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
         stale = create_token(store, valid_days=1, now=past)
         with pytest.raises(EnrolmentError, match="expired"):
             accept_enrolment(store, make_enrolment_request(kit_two, stale))
-        with pytest.raises(EnrolmentError, match="signature does not verify"):
+        with pytest.raises(EnrolmentError, match="not made with a token from this hub, or it was changed"):
             accept_enrolment(store, with_payload_changed(request, kit_id="kit-000000000bad"))
+        # Even someone holding the token (who can prove the edited request) cannot pass
+        # off another kit id under this kit's signature.
+        with pytest.raises(EnrolmentError, match="signature does not verify"):
+            accept_enrolment(store, with_payload_changed(request, token, kit_id="kit-000000000bad"))
         assert [source.source_id for source in store.sources()] == [kit_one.config.kit_id]
 
-    # The response is for kit one only, and must be signed by the key the token named.
-    with pytest.raises(EnrolmentError, match="not this kit"):
+    # The response is for kit one only (proved with its token), and from the hub the token named.
+    with pytest.raises(EnrolmentError, match="does not prove it comes from the hub"):
         apply_enrolment_response(kit_two.data_dir, response)
     assert SyncState(kit_two.data_dir).hubs() == []
     recipient = (hub_keys / "hub-recipient.txt").read_text().strip()
@@ -244,7 +251,7 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
         enrol_token = create_token(other)
         forged = accept_enrolment_for(other, kit_one, enrol_token)
     make_enrolment_request(kit_one, token)  # kit one is waiting for the real hub again
-    with pytest.raises(EnrolmentError, match="another hub key than the token file named"):
+    with pytest.raises(EnrolmentError, match="does not prove it comes from the hub that made this kit's token"):
         apply_enrolment_response(kit_one.data_dir, forged)
     assert SyncState(kit_one.data_dir).hubs() == []
     hub_entry = apply_enrolment_response(kit_one.data_dir, response)
@@ -252,13 +259,21 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
     assert SyncState(kit_one.data_dir).pending_enrolment() is None
 
 
-def with_payload_changed(signed: bytes, **changes: object) -> bytes:
-    """The envelope with its payload edited and the original signature kept."""
-    envelope = json.loads(signed)
+def with_payload_changed(message: bytes, token: EnrolmentToken | None = None, **changes: object) -> bytes:
+    """The proved message with its signed payload edited and the original signature kept.
+
+    The proof is kept too (so it no longer matches), or made again with ``token``.
+    """
+    outer = json.loads(message)
+    envelope = json.loads(base64.b64decode(outer["signed"]))
     payload = json.loads(base64.b64decode(envelope["payload"]))
     payload.update(changes)
     envelope["payload"] = base64.b64encode(canonical_json(payload)).decode()
-    return json.dumps(envelope).encode()
+    signed = json.dumps(envelope).encode()
+    if token is not None:
+        return prove(signed, token_keys(token.token), role=outer["role"], kind=outer["kind"])
+    outer["signed"] = base64.b64encode(signed).decode()
+    return json.dumps(outer).encode()
 
 
 def accept_enrolment_for(store: HubStore, kit, token: EnrolmentToken) -> bytes:

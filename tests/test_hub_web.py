@@ -31,7 +31,7 @@ from sync.hub.store import HubStore, init_hub
 from sync.hub.web import HubSettings, OperatorPages, create_hub_app
 from sync.hub.web.auth import PASSWORD_FILE, OperatorPassword
 from sync.protocol.bundle import SourceRef
-from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, token_sha256
+from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, token_keys
 from sync.protocol.receipts import load_public_key, public_key_text, read_receipt
 from tests.bundle_corpus import (
     CORPUS,
@@ -232,7 +232,7 @@ def test_revoking_needs_the_csrf_token(client, store: HubStore) -> None:
     assert done.status_code == 302
     assert [source.status for source in store.sources()] == ["revoked"]
     page = overview(client)
-    assert "kit-field revoked: its bundles are refused from now on." in page
+    assert "kit-field revoked: later bundles are refused; those up to the last one acknowledged are still" in page
     assert 'class="error">revoked' in page
 
 
@@ -270,10 +270,11 @@ def test_the_token_button_shows_a_token_that_enrols_exactly_once(client, store: 
     assert "fieldkit sync enrol --data KITDIR --hub http://localhost --token " + shown in text
     assert client.get("/operator/token").status_code == 405  # shown once, from the POST only
     first = Ed25519PrivateKey.generate()
-    store.enrol_with_token(token_sha256(shown), SourceRef("kit", "kit-one", 1), public_key_text(first.public_key()))
+    token_id = token_keys(shown).token_id
+    store.enrol_with_token(token_id, SourceRef("kit", "kit-one", 1), public_key_text(first.public_key()))
     with pytest.raises(EnrolmentError, match="already used"):
         second = public_key_text(Ed25519PrivateKey.generate().public_key())
-        store.enrol_with_token(token_sha256(shown), SourceRef("kit", "kit-two", 1), second)
+        store.enrol_with_token(token_id, SourceRef("kit", "kit-two", 1), second)
 
 
 def test_more_operator_pages_are_registered_behind_the_login(store: HubStore) -> None:
@@ -440,7 +441,7 @@ def _corpus_env(store: HubStore) -> CorpusEnv:
     enrol_key(store, revoked_key, "kit-r")
     for bundle in (make_bundle(kit_key, "kit-a", merged), revoked_old):
         assert store.import_bundle(bundle).status == "accepted"
-    store.revoke("kit-r")
+    store.revoke("kit-r", keep_up_to=0)  # nothing kept: the corpus checks refusals
     return CorpusEnv("kit-a", kit_key, "kit-r", revoked_key, revoked_old, merged)
 
 

@@ -40,7 +40,7 @@ def corpus_hub(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CorpusEn
         enrol_key(store, revoked_key, "kit-r")
         for bundle in (make_bundle(kit_key, "kit-a", merged), revoked_old):
             assert store.import_bundle(bundle).status == "accepted"
-        store.revoke("kit-r")
+        store.revoke("kit-r", keep_up_to=0)  # nothing kept: the corpus checks refusals
         assert store.record_count() == 5
     env = CorpusEnv(
         kit_id="kit-a",

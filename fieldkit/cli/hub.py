@@ -15,7 +15,7 @@ from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.store import HubStore, ImportResult, init_hub
-from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS
+from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
 
 
 @click.group()
@@ -73,19 +73,28 @@ def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
               help="Token file to write, or with --accept the response file.")  # fmt: skip
 @click.option("--valid-days", type=click.IntRange(1, 365), default=DEFAULT_TOKEN_DAYS,
               show_default=True, help="How long a new token stays usable.")  # fmt: skip
-@refuse_together(("request_file", "valid_days"))
-def enrol(data_dir: Path, request_file: Path | None, out: Path | None, valid_days: int) -> None:
+@click.option("--kind", type=click.Choice(TOKEN_KINDS), default="kit", show_default=True,
+              help="What the token enrols: a kit, or a hub that forwards here ('hub enrol-upstream').")  # fmt: skip
+@click.option("--for", "for_source", default=None, metavar="ID",
+              help="Only for this kit (or hub) id, already enrolled: approves a new key epoch for it.")  # fmt: skip
+@refuse_together(("request_file", "valid_days"), ("request_file", "kind"), ("request_file", "for_source"))
+def enrol(
+    data_dir: Path, request_file: Path | None, out: Path | None, valid_days: int, kind: str, for_source: str | None
+) -> None:
     """Create a one-time enrolment token, or (--accept) enrol the kit that used one.
 
     Without --accept: prints a new token, and with --out also writes it to a token
-    file for a USB stick. With --accept REQUEST: checks the kit's signed request,
-    enrols its key and writes the response the kit needs (default: next to the request).
+    file for a USB stick. A token enrols one kind of source (--kind), and a new key
+    epoch of an id already enrolled only when made with --for ID. With --accept
+    REQUEST: checks the kit's signed request and its proof of the token, enrols its key
+    and writes the response the kit needs (default: next to the request).
     """
     with HubStore(data_dir) as store:
         if request_file is None:
-            token = create_token(store, valid_days=valid_days)
+            token = create_token(store, valid_days=valid_days, kind=kind, for_source=for_source)
+            what = f"a {kind}" + (f" ({for_source} only)" if for_source else "")
             click.echo(f"Enrolment token: {token.display}")
-            click.echo(f"It works once, until {token.expires}.")
+            click.echo(f"It enrols {what}, once, until {token.expires}.")
             if out is not None:
                 write_atomic(out, token.to_file_bytes(), mode=0o600)
                 click.echo(f"Wrote {out}: on the kit, run 'fieldkit sync enrol --token-file FILE'.")
@@ -102,15 +111,35 @@ def enrol(data_dir: Path, request_file: Path | None, out: Path | None, valid_day
 
 @hub.command("revoke")
 @HUB_DATA_OPTION
+@click.option("--epoch", type=click.IntRange(1), default=None,
+              help="Revoke only this key epoch (an impostor's key), not the kit's others.")  # fmt: skip
+@click.option("--keep-up-to", type=click.IntRange(0), default=None, metavar="SEQ",
+              help="Keep accepting bundles within sequence numbers 1-SEQ "
+              "(default: the last one this hub acknowledged).")  # fmt: skip
 @click.argument("kit_id")
-def revoke(data_dir: Path, kit_id: str) -> None:
-    """Refuse every bundle signed by KIT_ID from now on, old or new."""
+def revoke(data_dir: Path, kit_id: str, epoch: int | None, keep_up_to: int | None) -> None:
+    """Refuse bundles signed by KIT_ID from a point on.
+
+    Bundles within the sequence numbers this hub already acknowledged (or 1-SEQ with
+    --keep-up-to) stay acceptable, so a lost kit's last USB bundle still counts; later
+    ones are refused. With --epoch only that key epoch is revoked.
+    """
     with HubStore(data_dir) as store:
-        count = store.revoke(kit_id)
-    if count:
-        click.echo(f"Revoked {kit_id}: its bundles will be refused.")
-    else:
-        click.echo(f"{kit_id} was already revoked.")
+        count = store.revoke(kit_id, epoch=epoch, keep_up_to=keep_up_to)
+        revoked = [s for s in store.sources() if s.source_id == kit_id and s.status == "revoked"]
+    which = f"{kit_id} key epoch {epoch}" if epoch is not None else kit_id
+    if not count and keep_up_to is None:
+        click.echo(f"{which} was already revoked.")
+        return
+    click.echo(f"Revoked {which}: later bundles will be refused.")
+    for source in revoked:
+        if source.epoch == epoch or epoch is None:
+            kept = source.valid_up_to or 0
+            click.echo(
+                f"  epoch {source.epoch}: bundles within sequence numbers 1-{kept} stay acceptable"
+                if kept
+                else f"  epoch {source.epoch}: no bundle stays acceptable"
+            )
 
 
 @hub.command("kits")
@@ -122,7 +151,11 @@ def kits(data_dir: Path) -> None:
     if not sources:
         click.echo("No kit is enrolled yet ('fieldkit hub enrol').")
     for source in sources:
-        state = f"revoked {source.revoked}" if source.status == "revoked" else "active"
+        state = (
+            f"revoked {source.revoked} (bundles up to sequence {source.valid_up_to or 0} kept)"
+            if source.status == "revoked"
+            else "active"
+        )
         click.echo(f"{source.kind} {source.source_id}  epoch {source.epoch}  enrolled {source.enrolled}  {state}")
 
 
@@ -179,7 +212,11 @@ def status(data_dir: Path, limit: int) -> None:
         click.echo(f"Hub {store.config.hub_id}, recipient {store.config.recipient}")
         click.echo(f"Enrolled: {count_of(len(kit_ids), 'kit', 'kits')} ({len(revoked)} revoked)")
         in_quarantine = count_of(len(quarantine), "record id", "record ids")
-        click.echo(f"Records: {store.record_count()} accepted, {in_quarantine} in quarantine")
+        aside = count_of(len(store.set_aside()), "version", "versions")
+        click.echo(
+            f"Records: {store.record_count()} accepted, {in_quarantine} in quarantine, "
+            f"{aside} set aside ('fieldkit hub quarantine list')"
+        )
     if quarantine:
         click.echo("Quarantine:")
         for item in quarantine:
@@ -194,15 +231,90 @@ def status(data_dir: Path, limit: int) -> None:
         click.echo("No bundle was refused.")
 
 
+@hub.group("quarantine")
+def quarantine() -> None:
+    """Review and resolve records in quarantine, and records set aside."""
+
+
+@quarantine.command("list")
+@HUB_DATA_OPTION
+def quarantine_list(data_dir: Path) -> None:
+    """List record ids held in several versions, and versions set aside, with the reasons.
+
+    Each version is named SHA@KIT (the start of its sha256, and the kit that sent it),
+    as 'release' and 'drop' take it.
+    """
+    with HubStore(data_dir) as store:
+        items = store.quarantine()
+        aside = store.set_aside()
+    if not items and not aside:
+        click.echo("Nothing is in quarantine and nothing is set aside.")
+        return
+    for item in items:
+        click.echo(f"In quarantine: record {item.record_id} ({len(item.versions)} versions, none is exported)")
+        for version in item.versions:
+            click.echo(f"  version {version.sha256[:12]}@{version.kit_id}  {version.form_id} v{version.form_version}")
+        for reason in item.reasons:
+            click.echo(f"    - {reason}")
+    for entry in aside:
+        record = entry.record
+        click.echo(f"Set aside: record {record.record_id} version {record.sha256[:12]}@{record.kit_id} ({entry.at})")
+        click.echo(f"    - {entry.reason}")
+    click.echo(
+        "Resolve with 'fieldkit hub quarantine release RECORD SHA@KIT' (that version is accepted) or "
+        "'fieldkit hub quarantine drop RECORD SHA@KIT'."
+    )
+
+
+@quarantine.command("release")
+@HUB_DATA_OPTION
+@click.argument("record_id")
+@click.argument("version")
+def quarantine_release(data_dir: Path, record_id: str, version: str) -> None:
+    """Accept VERSION (SHA@KIT) of RECORD_ID; its other versions are set aside."""
+    with HubStore(data_dir) as store:
+        moved = store.release(record_id, version)
+    click.echo(f"Record {record_id}: version {version} is accepted; {moved} other versions set aside.")
+
+
+@quarantine.command("drop")
+@HUB_DATA_OPTION
+@click.option("--from", "from_kit", default=None, metavar="KIT",
+              help="Drop every record version sent as KIT, which must be revoked.")  # fmt: skip
+@click.argument("record_id", required=False)
+@click.argument("version", required=False)
+def quarantine_drop(data_dir: Path, from_kit: str | None, record_id: str | None, version: str | None) -> None:
+    """Delete VERSION (SHA@KIT) of RECORD_ID for good, or with --from KIT all a revoked kit sent."""
+    if (from_kit is None) == (record_id is None):
+        raise FieldkitError("give RECORD_ID and VERSION, or --from KIT")
+    with HubStore(data_dir) as store:
+        if from_kit is not None:
+            count = store.drop_source(from_kit)
+            click.echo(f"Dropped {count} record versions sent as revoked kit {from_kit}.")
+            return
+        if version is None:
+            raise FieldkitError("give the VERSION (SHA@KIT, from 'fieldkit hub quarantine list') to drop")
+        assert record_id is not None
+        store.drop(record_id, version)
+    click.echo(f"Record {record_id}: version {version} dropped.")
+
+
 from fieldkit.cli.export import export  # noqa: E402 - attached last to keep the command modules apart
 
 hub.add_command(export)
 
 
-from fieldkit.cli.hub_http import enrol_upstream_command, forward, password, serve  # noqa: E402 - as above
+from fieldkit.cli.hub_http import (  # noqa: E402 - as above
+    enrol_upstream_command,
+    forward,
+    password,
+    serve,
+    unlock_login,
+)
 
 hub.add_command(serve)
 hub.add_command(password)
+hub.add_command(unlock_login)
 hub.add_command(enrol_upstream_command)
 hub.add_command(forward)
 

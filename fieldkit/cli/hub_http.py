@@ -1,4 +1,4 @@
-"""``fieldkit hub serve | password | enrol-upstream | forward``: the hub over HTTP.
+"""``fieldkit hub serve | password | unlock-login | enrol-upstream | forward``: the hub over HTTP.
 
 ``serve`` runs the hub's web app (API for kits and hubs, pages for the operator) with
 waitress. ``password`` sets the operator password. ``enrol-upstream`` enrols this hub at
@@ -47,11 +47,26 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
     """Set (or change) the password of the hub's operator pages.
 
     Stored as an scrypt hash in HUBDIR/operator-password.json; changing it logs out
-    every open session.
+    every open session (they are deleted on the hub).
     """
-    HubStore(data_dir).close()  # a missing or damaged hub folder is reported first
-    OperatorPassword.for_hub(data_dir).set(_new_password(passphrase_file))
-    click.echo("Operator password set.")
+    with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
+        OperatorPassword.for_hub(data_dir).set(_new_password(passphrase_file))
+        ended = store.end_sessions()
+    click.echo("Operator password set." + (f" {ended} open sessions ended." if ended else ""))
+
+
+@click.command("unlock-login")
+@HUB_DATA_OPTION
+def unlock_login(data_dir: Path) -> None:
+    """Lift the wrong-password limits of the running hub at once.
+
+    For the operator locked out by someone guessing: the serving hub forgets every count
+    of wrong passwords at the next login attempt. It needs the hub folder, so only
+    someone at the hub computer can run it.
+    """
+    with HubStore(data_dir) as store:
+        store.unlock_login()
+    click.echo("Login limits lifted: the next login attempt at the running hub is checked at once.")
 
 
 @click.command("serve")
@@ -63,7 +78,11 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
 @_PASSWORD_FILE
 @click.option("--secure-cookies", is_flag=True,
               help="Send the login cookie over HTTPS only (when a TLS proxy is in front).")  # fmt: skip
-def serve(data_dir: Path, host: str, port: int, passphrase_file: Path | None, secure_cookies: bool) -> None:
+@click.option("--behind-proxy", type=click.IntRange(0, 5), default=0, show_default=True, metavar="N",
+              help="Trust X-Forwarded-For from N proxies in front (a TLS proxy: 1); 0 ignores it.")  # fmt: skip
+def serve(
+    data_dir: Path, host: str, port: int, passphrase_file: Path | None, secure_cookies: bool, behind_proxy: int
+) -> None:
     """Serve the hub: the API kits push to, and the operator's pages (waitress).
 
     On the first run it asks for the operator password (or reads --passphrase-file)
@@ -72,7 +91,8 @@ def serve(data_dir: Path, host: str, port: int, passphrase_file: Path | None, se
     forbid_core_dumps()  # the receipt key and the password are in memory from here
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
         _ensure_password(data_dir, passphrase_file)
-        serve_hub(store, HubSettings(secure_cookies=secure_cookies), host=host, port=port, echo=click.echo)
+        settings = HubSettings(secure_cookies=secure_cookies, behind_proxy=behind_proxy)
+        serve_hub(store, settings, host=host, port=port, echo=click.echo)
 
 
 def _ensure_password(data_dir: Path, passphrase_file: Path | None) -> None:
@@ -174,4 +194,4 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
     click.echo(f"Upstream: {upstream_summary(latest)}")
 
 
-__all__ = ["enrol_upstream_command", "forward", "password", "serve"]
+__all__ = ["enrol_upstream_command", "forward", "password", "serve", "unlock_login"]

@@ -86,13 +86,25 @@ def receipt(data_dir: Path, receipt_file: Path) -> None:
 @sync.command("prune")
 @DATA_OPTION
 def prune(data_dir: Path) -> None:
-    """Delete the ciphertext of records a hub has acknowledged; nothing else is touched."""
+    """Delete the ciphertext of records a verified hub has acknowledged; nothing else is touched.
+
+    A hub is verified when it proved at enrolment that it knows the one-time token (or
+    the token file named its key).
+    """
     outbox = Outbox(data_dir)
     removed = outbox.prune()
     waiting = len(outbox.pending_ids())
     removed_text = count_of(removed, "acknowledged record", "acknowledged records")
     still = "record still waits" if waiting == 1 else "records still wait"
     click.echo(f"Removed {removed_text}; {waiting} {still} for a hub.")
+    kept = outbox.unverified_acknowledged()
+    if kept:
+        click.echo(
+            f"Kept {count_of(kept, 'record', 'records')} acknowledged by a hub whose key was never verified "
+            "(enrolled by an older version of fieldkit): enrol again with a new token from that hub, "
+            "then push and prune.",
+            err=True,
+        )
 
 
 @sync.command("status")
@@ -103,6 +115,11 @@ def status(data_dir: Path) -> None:
     links = {link.hub_id: link for link in HubLinks(data_dir).all()}
     for hub in state.hubs:
         click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
+        if not hub.verified:
+            click.echo(
+                "  its key was never verified (enrolled by an older version): 'sync prune' keeps what it "
+                "acknowledged; enrol again with a new token from that hub"
+            )
         link = links.get(hub.hub_id)
         if link is not None:
             click.echo(f"  address {link.url}; last sent {link.last_success or 'never'}")

@@ -63,15 +63,25 @@ class EnrolledHub:
     hub_id: str
     receipt_public_key: str
     enrolled: str
+    # How the kit knows the key is the hub's: "token-proof" (the hub proved it knows the
+    # one-time token), "token-file" (and the token file named this key). None for a hub
+    # enrolled by an older version, which trusted whoever answered: its receipts mark
+    # records as synced, but 'sync prune' does not delete them on its word.
+    verified: str | None = None
 
 
 @dataclass(frozen=True)
 class PendingEnrolment:
-    """An enrolment request this kit made and whose response it still waits for."""
+    """An enrolment request this kit made and whose response it still waits for.
+
+    ``mac_key`` (hex) checks the hub's proof in its response; it is derived from the
+    one-time token and erased when the enrolment ends. The token itself is not kept.
+    """
 
     hub_id: str | None
     receipt_public_key: str | None
-    token_sha256: str
+    token_id: str
+    mac_key: str
     created: str
 
 
@@ -127,25 +137,63 @@ class SyncState:
 
     def hubs(self) -> list[EnrolledHub]:
         with self._open() as db:
-            return [EnrolledHub(**doc) for doc in db.table("hubs").all()]
+            return [
+                EnrolledHub(
+                    hub_id=doc["hub_id"],
+                    receipt_public_key=doc["receipt_public_key"],
+                    enrolled=doc["enrolled"],
+                    verified=doc.get("verified"),
+                )
+                for doc in db.table("hubs").all()
+            ]
 
     def add_hub(self, hub: EnrolledHub) -> None:
         """Enrol with ``hub`` (replacing an earlier entry for the same hub id)."""
         with writer_lock(self.data_dir), self._open() as db:
             table = db.table("hubs")
+            earlier = table.get(tinydb.Query().hub_id == hub.hub_id)
+            if isinstance(earlier, dict) and (
+                earlier.get("receipt_public_key") != hub.receipt_public_key or not earlier.get("verified")
+            ):
+                # What the earlier, other or unverified key acknowledged is not known to be
+                # at the hub: those records wait again (the hub counts a re-send as a duplicate).
+                self._forget_acknowledgements(db, hub.hub_id)
             table.remove(tinydb.Query().hub_id == hub.hub_id)
             table.insert(
                 {
                     "hub_id": hub.hub_id,
                     "receipt_public_key": hub.receipt_public_key,
                     "enrolled": hub.enrolled,
+                    "verified": hub.verified,
                 }
             )
+
+    @staticmethod
+    def _forget_acknowledgements(db: tinydb.TinyDB, hub_id: str) -> None:
+        outbox = db.table("outbox")
+        doc = outbox.get(doc_id=_STATE_DOC_ID)
+        if not isinstance(doc, dict):
+            return
+        records = dict(doc["records"])
+        for entry in records.values():
+            if entry.get("acked_by") == hub_id:
+                entry["acked_by"] = None
+                entry["acked"] = None
+        outbox.upsert(Document({"next_seq": doc["next_seq"], "records": records}, doc_id=_STATE_DOC_ID))
 
     def pending_enrolment(self) -> PendingEnrolment | None:
         with self._open() as db:
             docs = db.table("pending").all()
-        return PendingEnrolment(**docs[0]) if docs else None
+        if not docs or "mac_key" not in docs[0]:
+            return None  # none, or one begun by an older version (it cannot be finished)
+        doc = docs[0]
+        return PendingEnrolment(
+            hub_id=doc["hub_id"],
+            receipt_public_key=doc["receipt_public_key"],
+            token_id=doc["token_id"],
+            mac_key=doc["mac_key"],
+            created=doc["created"],
+        )
 
     def set_pending_enrolment(self, pending: PendingEnrolment) -> None:
         with writer_lock(self.data_dir), self._open() as db:
@@ -155,7 +203,8 @@ class SyncState:
                 {
                     "hub_id": pending.hub_id,
                     "receipt_public_key": pending.receipt_public_key,
-                    "token_sha256": pending.token_sha256,
+                    "token_id": pending.token_id,
+                    "mac_key": pending.mac_key,
                     "created": pending.created,
                 }
             )
@@ -322,14 +371,28 @@ class Outbox:
 
     # -- prune ---------------------------------------------------------------------
 
+    def unverified_acknowledged(self) -> int:
+        """Records acknowledged only by hubs whose key was never verified (kept by prune)."""
+        verified = {hub.hub_id for hub in self.state.hubs() if hub.verified}
+        entries = self.state.load_outbox()["records"]
+        return sum(
+            1
+            for entry in entries.values()
+            if entry.get("acked_by") and entry["acked_by"] not in verified
+        )
+
     def prune(self) -> int:
         """Delete the ciphertext of acknowledged records; return how many were removed.
 
-        Records no hub acknowledged are never touched.
+        Only records acknowledged by a hub whose key the kit verified at enrolment (the
+        hub proved it knows the token, or a token file named its key) are deleted: a
+        receipt from a key an impostor slipped in must never cost an interview. Records
+        no hub acknowledged are never touched.
         """
+        verified = {hub.hub_id for hub in self.state.hubs() if hub.verified}
         with writer_lock(self.data_dir):
             state = self.state.load_outbox()
-            acked = [rid for rid, entry in state["records"].items() if entry.get("acked_by")]
+            acked = [rid for rid, entry in state["records"].items() if entry.get("acked_by") in verified]
             removed = self.records.delete(rid for rid in acked if rid in self.records)
             for record_id in acked:
                 del state["records"][record_id]

@@ -138,8 +138,9 @@ def enrol_over_http(
 ) -> EnrolledHub:
     """Enrol ``kit`` at the hub at ``url``: hello, request, response; remember the URL.
 
-    A token file names the hub and its key, and both must match; a typed token names
-    neither, and the hub's key in its first valid response is trusted (as with files).
+    A token file names the hub and its key, and both must match. A typed token names
+    neither, but only the hub that made the token can prove it in its response, so a
+    stranger answering at ``url`` is not trusted and never sees the token.
     """
     client = client or HubClient(url)
     hello = client.hello()

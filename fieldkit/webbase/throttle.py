@@ -73,3 +73,9 @@ class FailureThrottle:
         """Forget ``key``'s failures; they still count in the total until they expire."""
         with self._lock:
             self._by_key.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every failure (an operator lifted the limits)."""
+        with self._lock:
+            self._by_key.clear()
+            self._all.clear()

@@ -1,4 +1,4 @@
-"""The hub's side of enrolment: one-time tokens, and accepting a kit's signed request.
+"""The hub's side of enrolment: one-time tokens, and accepting a kit's (or hub's) proved request.
 
 The exchange itself is described in :mod:`sync.protocol.enrolment`.
 """
@@ -9,57 +9,105 @@ import datetime
 import secrets
 from typing import TYPE_CHECKING
 
+from sync.hub.forward import accept_hub_request, payload_format
 from sync.protocol.bundle import BundleError, SourceRef, check_source_id
+from sync.protocol.enrolment import (
+    DEFAULT_TOKEN_DAYS,
+    REQUEST_FORMAT,
+    RESPONSE_FORMAT,
+    TOKEN_ALPHABET,
+    TOKEN_KINDS,
+    TOKEN_LENGTH,
+    EnrolmentError,
+    EnrolmentToken,
+    TokenKeys,
+    prove,
+    read_proved,
+    refuse_old_format,
+    required_field,
+    token_keys,
+)
 from sync.protocol.receipts import (
     SignedDocumentError,
     load_public_key,
     read_signed_document,
     sign_document,
 )
+from sync.protocol.stamps import format_stamp, utcnow
 
 if TYPE_CHECKING:
     from sync.hub.store import HubStore
 
-from sync.protocol.enrolment import (
-    DEFAULT_TOKEN_DAYS,
-    REQUEST_FORMAT,
-    RESPONSE_FORMAT,
-    TOKEN_ALPHABET,
-    TOKEN_LENGTH,
-    EnrolmentError,
-    EnrolmentToken,
-    required_field,
-    token_sha256,
-)
-from sync.protocol.stamps import format_stamp, utcnow
-
 
 def create_token(
-    store: HubStore, *, valid_days: int = DEFAULT_TOKEN_DAYS, now: datetime.datetime | None = None
+    store: HubStore,
+    *,
+    valid_days: int = DEFAULT_TOKEN_DAYS,
+    kind: str = "kit",
+    for_source: str | None = None,
+    now: datetime.datetime | None = None,
 ) -> EnrolmentToken:
-    """A new one-time token, remembered (as a hash) by the hub until it is used."""
+    """A new one-time token for a ``kind`` of source, remembered by its id until it is used.
+
+    ``for_source`` names an id already enrolled here: the token then enrols only that id,
+    and may give it a new key epoch (the operator's approval of the new key).
+    """
     if valid_days < 1:
         raise EnrolmentError("a token must be valid for at least one day")
+    if kind not in TOKEN_KINDS:
+        raise EnrolmentError(f"a token enrols a kit or a hub, not {kind!r}")
+    if for_source is not None:
+        try:
+            check_source_id(for_source, f"{kind} id")
+        except BundleError as error:
+            raise EnrolmentError(str(error)) from None
     moment = now or utcnow()
     text = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
     expires = format_stamp(moment + datetime.timedelta(days=valid_days))
-    store.add_token(token_sha256(text), expires)
+    keys = token_keys(text)
+    store.add_token(keys.token_id, keys.mac_key, expires, kind=kind, for_source=for_source)
     return EnrolmentToken(
         token=text,
         hub_id=store.config.hub_id,
         receipt_public_key=store.config.receipt_public_key,
         expires=expires,
+        kind=kind,
     )
 
 
 def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime | None = None) -> bytes:
-    """Enrol the kit that signed ``request``; return the signed response for it.
+    """Enrol the kit or hub that made ``request``; return the proved, signed response.
 
-    Accepting the same request again (a response lost on the way) returns a response
-    again and changes nothing.
+    The request must carry a valid proof (HMAC) under a token this hub made, before
+    anything else in it is looked at. Accepting the same request again (a response lost
+    on the way) returns a response again and changes nothing.
     """
+    message = read_proved(request, role="request", what="enrolment request")
+    kind, mac_key = store.token_proof(message.token_id)
+    if not message.verify(mac_key):
+        raise EnrolmentError(
+            "the enrolment request was not made with a token from this hub, or it was changed on "
+            "the way; nothing was enrolled"
+        )
+    if message.kind != kind:
+        raise EnrolmentError(
+            f"this token enrols a {kind}, not a {message.kind}; ask the hub operator for a "
+            f"{message.kind} token ('fieldkit hub enrol{' --kind hub' if message.kind == 'hub' else ''}')"
+        )
+    if kind == "kit":
+        signed = _accept_kit(store, message.signed, message.token_id, now=now)
+    else:
+        signed = accept_hub_request(store, message.signed, message.token_id)
+    return prove(signed, TokenKeys(message.token_id, mac_key), role="response", kind=kind)
+
+
+def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime.datetime | None) -> bytes:
     try:
         document = read_signed_document(request, REQUEST_FORMAT, what="enrolment request")
+    except SignedDocumentError as error:
+        refuse_old_format(payload_format(request), "enrolment request")
+        raise EnrolmentError(f"the enrolment request is not valid: {error}") from None
+    try:
         payload = document.payload
         kit_id = check_source_id(required_field(payload, "kit_id"), "kit id")
         epoch = required_field(payload, "epoch")
@@ -77,6 +125,8 @@ def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime 
     hub_id = payload.get("hub_id")
     if hub_id is not None and hub_id != store.config.hub_id:
         raise EnrolmentError(f"the enrolment request was made for hub {hub_id}, not this hub ({store.config.hub_id})")
+    if payload.get("token_id") != token_id:
+        raise EnrolmentError("the enrolment request names another token than the one that proves it")
     recipients = required_field(payload, "recipients")
     if not isinstance(recipients, list) or store.config.recipient not in recipients:
         raise EnrolmentError(
@@ -84,20 +134,17 @@ def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime 
             f"({store.config.recipient}), so the hub could never read them; create the kit "
             "again with --hub-recipient-file set to this hub's hub-recipient.txt"
         )
-    token = required_field(payload, "token")
-    if not isinstance(token, str):
-        raise EnrolmentError("the enrolment request carries no token")
     moment = now or utcnow()
     source = SourceRef("kit", kit_id, epoch)
-    store.enrol_with_token(token_sha256(token), source, public_key_text, now=format_stamp(moment))
+    store.enrol_with_token(token_id, source, public_key_text, now=format_stamp(moment))
     response = {
         "format": RESPONSE_FORMAT,
         "hub_id": store.config.hub_id,
         "receipt_public_key": store.config.receipt_public_key,
         "kit_id": kit_id,
         "epoch": epoch,
+        "token_id": token_id,
         "accepted": format_stamp(moment),
     }
     return sign_document(response, store.receipt_signing_key)
-
 

@@ -20,8 +20,10 @@ Only accepted records go up (``HubStore.iter_records()``): a record id in quaran
 stays here until an operator decides, and a version forwarded before its id fell into
 quarantine stays forwarded.
 
-Hub enrolment uses its own signed formats (``fieldkit-hub-enrolment-request/1`` and
-``-response/1``) so that a kit's request can never pass for a hub's, or the reverse.
+Hub enrolment uses its own signed formats (``fieldkit-hub-enrolment-request/2`` and
+``-response/2``) and needs a token made for hubs (``fieldkit hub enrol --kind hub``), so
+that a kit's request or token can never pass for a hub's, or the reverse. Like a kit's,
+the request and the response are proved with the token (:mod:`sync.protocol.enrolment`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,16 @@ from fieldkit.core.storage.atomic import fsync_dir, write_atomic
 from sync.hub.store import HubStore, StoredRecord
 from sync.protocol.bundle import DEFAULT_LIMITS, BundleError, OutgoingRecord, SourceRef, build_bundle, check_source_id
 from sync.protocol.client import DEFAULT_BATCH, Backoff, HubClient, TransportError, normalise_hub_url
-from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, normalise_token, token_sha256
+from sync.protocol.enrolment import (
+    HUB_REQUEST_FORMAT,
+    HUB_RESPONSE_FORMAT,
+    EnrolmentError,
+    EnrolmentToken,
+    prove,
+    read_proved,
+    refuse_old_format,
+    token_keys,
+)
 from sync.protocol.receipts import (
     ENVELOPE_FORMAT,
     ReceiptError,
@@ -66,7 +77,7 @@ __all__ = [
     "ForwardError",
     "ForwardState",
     "Upstream",
-    "accept_hub_enrolment",
+    "accept_hub_request",
     "enrol_upstream",
     "forward_pass",
     "forward_signing_key",
@@ -78,8 +89,6 @@ __all__ = [
 FORWARD_KEY_FILE = "forward-key.pem"
 FORWARD_DB_FILE = "forward.sqlite"
 FORWARD_EPOCH = 1
-HUB_REQUEST_FORMAT = "fieldkit-hub-enrolment-request/1"
-HUB_RESPONSE_FORMAT = "fieldkit-hub-enrolment-response/1"
 
 # Room kept per record for its tar header and manifest entry (as the kit's outbox does).
 _PER_RECORD_OVERHEAD = 2048
@@ -289,15 +298,18 @@ def _hub_request(store: HubStore, key: Ed25519PrivateKey, token: EnrolmentToken,
         "epoch": FORWARD_EPOCH,
         "public_key": public_key_text(key.public_key()),
         "recipient": store.config.recipient,
-        "token": normalise_token(token.token),
+        "token_id": token_keys(token.token).token_id,
         "hub_id": target_hub_id,
         "created": _stamp(),
     }
     return sign_document(payload, key)
 
 
-def accept_hub_enrolment(store: HubStore, request: bytes) -> bytes:
+def accept_hub_request(store: HubStore, request: bytes, token_id: str) -> bytes:
     """Enrol the hub that signed ``request`` as a source; return the signed response.
+
+    Called by :func:`sync.hub.enrolment.accept_enrolment` once the request's proof under
+    the hub token ``token_id`` verified.
 
     The same checks as for a kit, except the recipient: records a hub forwards were
     sealed by kits, to whatever recipients those kits were given, so the upstream hub
@@ -305,6 +317,7 @@ def accept_hub_enrolment(store: HubStore, request: bytes) -> bytes:
     response says the upstream hub's recipient so the downstream operator can check.
     """
     try:
+        refuse_old_format(payload_format(request), "hub enrolment request")
         document = read_signed_document(request, HUB_REQUEST_FORMAT, what="hub enrolment request")
         payload = document.payload
         source_id = check_source_id(payload.get("source_id"), "hub id")
@@ -313,9 +326,8 @@ def accept_hub_enrolment(store: HubStore, request: bytes) -> bytes:
             raise EnrolmentError("the hub enrolment request has no valid key epoch")
         key_text = payload.get("public_key")
         key = load_public_key(key_text, "hub forwarding key")
-        token = payload.get("token")
-        if not isinstance(token, str):
-            raise EnrolmentError("the hub enrolment request carries no token")
+        if payload.get("token_id") != token_id:
+            raise EnrolmentError("the hub enrolment request names another token than the one that proves it")
     except (BundleError, SignedDocumentError) as error:
         raise EnrolmentError(f"the hub enrolment request is not valid: {error}") from None
     if not document.verify(key):
@@ -326,7 +338,7 @@ def accept_hub_enrolment(store: HubStore, request: bytes) -> bytes:
     if source_id == store.config.hub_id:
         raise EnrolmentError("a hub cannot forward to itself")
     accepted = _stamp()
-    store.enrol_with_token(token_sha256(token), SourceRef("hub", source_id, epoch), str(key_text), now=accepted)
+    store.enrol_with_token(token_id, SourceRef("hub", source_id, epoch), str(key_text), now=accepted)
     response = {
         "format": HUB_RESPONSE_FORMAT,
         "hub_id": store.config.hub_id,
@@ -334,6 +346,7 @@ def accept_hub_enrolment(store: HubStore, request: bytes) -> bytes:
         "recipient": store.config.recipient,
         "source_id": source_id,
         "epoch": epoch,
+        "token_id": token_id,
         "accepted": accepted,
     }
     return sign_document(response, store.receipt_signing_key)
@@ -349,10 +362,26 @@ def enrol_upstream(store: HubStore, url: str, token: EnrolmentToken, *, client: 
         raise ForwardError(f"{client.url} is hub {hello.hub_id}, but the token file is for hub {token.hub_id}")
     if token.receipt_public_key is not None and token.receipt_public_key != hello.receipt_public_key:
         raise ForwardError(f"{client.url} shows another receipt key than the token file names; nothing was sent")
+    if token.kind is not None and token.kind != "hub":
+        raise ForwardError(
+            "the token file is a kit token; ask the upstream hub's operator for a hub token "
+            "('fieldkit hub enrol --kind hub'); nothing was sent"
+        )
     key = forward_signing_key(store.data_dir)
-    answer = client.post_enrolment(_hub_request(store, key, token, hello.hub_id))
+    keys = token_keys(token.token)
+    request = prove(_hub_request(store, key, token, hello.hub_id), keys, role="request", kind="hub")
+    answer = client.post_enrolment(request)
     try:
-        document = read_signed_document(answer, HUB_RESPONSE_FORMAT, what="hub enrolment response")
+        message = read_proved(answer, role="response", what="upstream hub's enrolment response")
+    except EnrolmentError as error:
+        raise ForwardError(str(error)) from None
+    if message.token_id != keys.token_id or not message.verify(keys.mac_key):
+        raise ForwardError(
+            f"{client.url} answered without proof that it knows the token: it is not the hub that "
+            "made the token (someone in between, or a wrong address); its key is not trusted"
+        )
+    try:
+        document = read_signed_document(message.signed, HUB_RESPONSE_FORMAT, what="hub enrolment response")
         payload = document.payload
         hub_id = check_source_id(payload.get("hub_id"), "hub id")
         key_text = payload.get("receipt_public_key")

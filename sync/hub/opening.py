@@ -13,6 +13,7 @@ from typing import Any
 
 from fieldkit.core.crypto import age
 from sync.hub.store import StoredRecord
+from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.sealed_record import RECORD_FORMAT
 
 __all__ = ["UnreadableRecord", "open_record"]
@@ -55,6 +56,18 @@ def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dic
         raise UnreadableRecord(f"the decrypted payload is not a {RECORD_FORMAT} record")
     if payload.get("record_id") != stored.record_id:
         raise UnreadableRecord("the sealed record carries another record id than the one it was stored under")
+    sealed_by = payload.get("kit_id", stored.kit_id)
+    if sealed_by != stored.kit_id:
+        # The kit that signed the bundle is the truth: a record sealed by another kit is a
+        # copy sent under a false name, never counted under either kit.
+        try:
+            named = check_source_id(sealed_by, "kit id")
+        except BundleError:
+            named = "another kit"
+        raise UnreadableRecord(
+            f"sealed by {named} but sent by kit {stored.kit_id}: left out (a copy sent under another "
+            "kit's name?); see 'fieldkit hub quarantine list'"
+        )
     form = payload.get("form")
     if (
         not isinstance(form, dict)

@@ -4,7 +4,8 @@ Layout::
 
     HUBDIR/hub.json          public settings: hub id, age recipient, receipt public key
     HUBDIR/receipt-key.pem   Ed25519 key that signs receipts (0600: the hub signs unattended)
-    HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events
+    HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events,
+                             operator sessions
 
 The hub never holds the age identity: it stores ciphertext and clear metadata only.
 
@@ -63,6 +64,7 @@ __all__ = [
     "HubStoreError",
     "ImportResult",
     "QuarantineItem",
+    "SetAside",
     "Source",
     "StoredRecord",
     "init_hub",
@@ -73,18 +75,19 @@ HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources(
     kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL,
     public_key TEXT NOT NULL, status TEXT NOT NULL, enrolled TEXT NOT NULL, revoked TEXT,
+    valid_up_to INTEGER,
     PRIMARY KEY(kind, source_id, epoch));
 CREATE TABLE IF NOT EXISTS tokens(
     token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
     used TEXT, used_by TEXT);
-CREATE TABLE IF NOT EXISTS versions(
+{_SCHEMA_2}CREATE TABLE IF NOT EXISTS versions(
     id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
     form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
@@ -100,6 +103,28 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, id);
 CREATE INDEX IF NOT EXISTS events_by_record ON events(record_id);
 """
+
+# Added in schema 2 (a schema 1 database gets them when opened, see _migrate):
+# enrolment_tokens replaces tokens (version 1 tokens, kept by hash, cannot prove
+# anything); sessions holds the operator's logins (sync.hub.web.sessions); set_aside
+# holds versions of a record id sent by another kit than the one it is held from, and
+# versions an operator set aside when resolving quarantine (HubStore.release).
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS enrolment_tokens(
+    token_id TEXT PRIMARY KEY, kind TEXT NOT NULL, for_source TEXT, mac_key TEXT NOT NULL,
+    created TEXT NOT NULL, expires TEXT NOT NULL, used TEXT, used_by TEXT);
+CREATE TABLE IF NOT EXISTS sessions(
+    id_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL, operator INTEGER NOT NULL,
+    created TEXT NOT NULL, expires TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);
+CREATE TABLE IF NOT EXISTS set_aside(
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
+    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
+    reason TEXT NOT NULL, at TEXT NOT NULL,
+    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
+"""
+_SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2)
 
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
@@ -144,6 +169,9 @@ class Source:
     status: str  # "active" or "revoked"
     enrolled: str
     revoked: str | None
+    # For a revoked key: bundles wholly within sequence numbers 1..valid_up_to are still
+    # accepted (what the kit sent before it was lost); None means none.
+    valid_up_to: int | None = None
 
     @property
     def ref(self) -> SourceRef:
@@ -171,6 +199,15 @@ class QuarantineItem:
     record_id: str
     versions: tuple[StoredRecord, ...]
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A record version kept out of the accepted set, and why."""
+
+    record: StoredRecord
+    reason: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -211,7 +248,7 @@ class ImportResult:
         """One line for the operator."""
         if self.status == "refused":
             return f"{self.label}: refused ({self.code}): {self.reason}"
-        counts = f"{self.new} new, {self.duplicates} duplicates, {self.quarantined} quarantined"
+        counts = f"{self.new} new, {self.duplicates} duplicates, {self.quarantined} quarantined or set aside"
         who = self.source.label() if self.source else "unknown source"
         if self.status == "already-merged":
             return f"{self.label}: already merged earlier (from {who}): {counts}"
@@ -312,10 +349,26 @@ class HubStore:
             raise HubStoreError(
                 f"cannot open the hub database in {self.data_dir}: {error}; restore the hub folder from a backup"
             ) from error
-        if found is None or found[0] != SCHEMA_VERSION:
+        if found is not None and found[0] == "1":
+            self._migrate_from_1()
+        elif found is None or found[0] != SCHEMA_VERSION:
             self._db.close()
             raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
         self._receipt_key: Ed25519PrivateKey | None = None
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 to 2 in one transaction: new tables, and the revocation point column."""
+        try:
+            script = (  # constants only
+                f"BEGIN IMMEDIATE;{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"  # noqa: S608  # nosec B608
+                f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema';COMMIT;"  # nosec B608
+            )
+            self._db.executescript(script)
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._db.close()
+            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {error}") from error
 
     @staticmethod
     def _create_schema(path: Path) -> None:
@@ -426,13 +479,16 @@ class HubStore:
         rows = self._query("SELECT * FROM sources ORDER BY kind, source_id, epoch")
         return [Source(*row) for row in rows]
 
-    def key_for(self, ref: SourceRef) -> Ed25519PublicKey:
-        """The enrolled key that must have signed a bundle from ``ref``.
+    def key_for(self, ref: SourceRef, last_seq: int | None = None) -> Ed25519PublicKey:
+        """The enrolled key that must have signed a bundle from ``ref`` (reaching ``last_seq``).
 
-        Raises :class:`BundleError` ``unknown-source`` or ``revoked-source``.
+        Only the key epoch the bundle names counts: revoking one epoch (an impostor's)
+        leaves the others as they were. A revoked epoch still signs bundles wholly within
+        its ``valid_up_to`` point. Raises :class:`BundleError` ``unknown-source`` or
+        ``revoked-source``.
         """
         rows = self._query(
-            "SELECT epoch, public_key, status, revoked FROM sources WHERE kind=? AND source_id=?",
+            "SELECT epoch, public_key, status, revoked, valid_up_to FROM sources WHERE kind=? AND source_id=?",
             (ref.kind, ref.id),
         )
         if not rows:
@@ -441,80 +497,155 @@ class HubStore:
                 f"{ref.kind} {ref.id} is not enrolled at this hub; enrol it ('fieldkit hub "
                 "enrol') before importing its bundles",
             )
-        revoked = [row for row in rows if row[2] == "revoked"]
-        if revoked:
-            raise BundleError(
-                "revoked-source",
-                f"{ref.kind} {ref.id} was revoked on {revoked[0][3]}; bundles it signed are refused, old or new",
-            )
-        for epoch, public_key, _status, _revoked in rows:
-            if epoch == ref.epoch:
-                return load_public_key(public_key, f"enrolled key of {ref.id}")
+        for epoch, public_key, status, revoked, valid_up_to in rows:
+            if epoch != ref.epoch:
+                continue
+            if status == "revoked" and (last_seq is None or valid_up_to is None or last_seq > valid_up_to):
+                kept = (
+                    f"only bundles within sequence numbers 1-{valid_up_to} are still accepted"
+                    if valid_up_to
+                    else "bundles it signed are refused"
+                )
+                reach = f" (this one reaches {last_seq})" if last_seq is not None and valid_up_to else ""
+                raise BundleError(
+                    "revoked-source",
+                    f"{ref.kind} {ref.id} was revoked on {revoked} (key epoch {ref.epoch}); {kept}{reach}",
+                )
+            return load_public_key(public_key, f"enrolled key of {ref.id}")
         raise BundleError(
             "unknown-source",
             f"{ref.kind} {ref.id} is enrolled, but not its key epoch {ref.epoch}; a kit restored "
             "from a backup must be enrolled again",
         )
 
-    def revoke(self, source_id: str) -> int:
-        """Revoke every key epoch of a kit or hub; return how many were active."""
+    def revoke(self, source_id: str, *, epoch: int | None = None, keep_up_to: int | None = None) -> int:
+        """Revoke a kit's or hub's key epochs (all, or ``epoch``); return how many were active.
+
+        Revoking keeps what the source sent before: bundles wholly within sequence numbers
+        up to ``keep_up_to`` stay acceptable, by default up to the last sequence number
+        this hub acknowledged to that key epoch (so a lost kit's last USB bundle is not
+        lost). Later bundles are refused.
+        """
+        if keep_up_to is not None and keep_up_to < 0:
+            raise HubStoreError("--keep-up-to must be a sequence number (0 or more)")
         with self._transaction() as db:
-            rows = db.execute("SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)).fetchall()
+            rows = db.execute(
+                "SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)
+            ).fetchall()
             if not rows:
                 raise HubStoreError(f"no kit or hub with id {source_id!r} is enrolled here")
-            active = sum(1 for row in rows if row[2] == "active")
-            if active:
+            if epoch is not None:
+                rows = [row for row in rows if row[1] == epoch]
+                if not rows:
+                    raise HubStoreError(f"{source_id} has no key epoch {epoch} here ('fieldkit hub kits' lists them)")
+            active = [row for row in rows if row[2] == "active"]
+            if keep_up_to is not None:
+                # An operator who learns later how far a lost kit got moves the point.
+                for kind, row_epoch, _status in rows:
+                    if _status == "revoked":
+                        db.execute(
+                            "UPDATE sources SET valid_up_to=? WHERE kind=? AND source_id=? AND epoch=?",
+                            (keep_up_to, kind, source_id, row_epoch),
+                        )
+                        self._log(
+                            db, "revoked",
+                            f"{kind} {source_id} key epoch {row_epoch}: bundles within sequence numbers "
+                            f"1-{keep_up_to} now stay acceptable",
+                            source=source_id,
+                        )  # fmt: skip
+            for kind, row_epoch, _status in active:
+                point = keep_up_to
+                if point is None:
+                    found = db.execute(
+                        "SELECT MAX(last_seq) FROM bundles WHERE source_kind=? AND source_id=? AND epoch=?",
+                        (kind, source_id, row_epoch),
+                    ).fetchone()
+                    point = int(found[0] or 0)
                 db.execute(
-                    "UPDATE sources SET status='revoked', revoked=? WHERE source_id=? AND status='active'",
-                    (_now(), source_id),
+                    "UPDATE sources SET status='revoked', revoked=?, valid_up_to=? "
+                    "WHERE kind=? AND source_id=? AND epoch=?",
+                    (_now(), point, kind, source_id, row_epoch),
                 )
+                kept = f"bundles within sequence numbers 1-{point} stay acceptable" if point else "no bundle is kept"
                 self._log(
                     db,
                     "revoked",
-                    f"{rows[0][0]} {source_id} revoked; its bundles will be refused",
+                    f"{kind} {source_id} key epoch {row_epoch} revoked; later bundles will be refused, {kept}",
                     source=source_id,
                 )
-            return active
+            return len(active)
 
-    def add_token(self, token_sha256: str, expires: str) -> None:
-        """Remember a one-time enrolment token (only its hash is kept)."""
+    def add_token(self, token_id: str, mac_key: bytes, expires: str, *, kind: str, for_source: str | None) -> None:
+        """Remember a one-time enrolment token by its id, with the key that checks its proofs.
+
+        The token itself is not kept. The proof key is: the hub must check requests with
+        it, and must answer with it so the kit knows this hub made the token.
+        """
+        what = f"{kind} token" + (f" for {for_source} (a new key epoch)" if for_source else "")
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO tokens(token_sha256, created, expires) VALUES(?, ?, ?)",
-                (token_sha256, _now(), expires),
+                "INSERT INTO enrolment_tokens(token_id, kind, for_source, mac_key, created, expires) "
+                "VALUES(?, ?, ?, ?, ?, ?)",
+                (token_id, kind, for_source, mac_key.hex(), _now(), expires),
             )
-            self._log(db, "token", f"enrolment token created, valid until {expires}")
+            self._log(db, "token", f"enrolment {what} created, valid until {expires}")
 
-    def enrol_with_token(self, token_sha256: str, ref: SourceRef, public_key: str, *, now: str | None = None) -> Source:
+    def token_proof(self, token_id: str) -> tuple[str, bytes]:
+        """The kind of the token named ``token_id`` and its proof key; ``EnrolmentError`` if unknown."""
+        rows = self._query("SELECT kind, mac_key FROM enrolment_tokens WHERE token_id=?", (token_id,))
+        if not rows:
+            raise EnrolmentError(
+                "the enrolment token is not known at this hub (a token from another hub, mistyped, "
+                "or made by an older version of fieldkit); ask the hub operator for a new one"
+            )
+        return str(rows[0][0]), bytes.fromhex(rows[0][1])
+
+    def enrol_with_token(self, token_id: str, ref: SourceRef, public_key: str, *, now: str | None = None) -> Source:
         """Consume a token and enrol ``ref`` with ``public_key``, all in one transaction.
 
-        Repeating the same enrolment (a lost response) is allowed and changes nothing.
-        Raises :class:`EnrolmentError` when the token or the source is not acceptable.
+        The token must be of ``ref``'s kind. A kit or hub already enrolled here gets
+        another key (a new epoch) only with a token the operator made for that id
+        (``fieldkit hub enrol --for ID``): a fresh token in a stranger's hands cannot
+        take over a kit's id. Repeating the same enrolment (a lost response) is allowed
+        and changes nothing. Raises :class:`EnrolmentError` when refused.
         """
         now = now or _now()
         claimant = f"{ref.kind}:{ref.id}:{ref.epoch}"
         with self._transaction() as db:
+            token = db.execute(
+                "SELECT kind, for_source, expires, used, used_by FROM enrolment_tokens WHERE token_id=?", (token_id,)
+            ).fetchone()
+            if token is None:
+                raise EnrolmentError("the enrolment token is not known at this hub")
+            kind, for_source, expires, used, used_by = token
+            if kind != ref.kind:
+                raise EnrolmentError(
+                    f"this token enrols a {kind}, not a {ref.kind}; ask the hub operator for a {ref.kind} "
+                    f"token ('fieldkit hub enrol{' --kind hub' if ref.kind == 'hub' else ''}')"
+                )
+            if for_source is not None and for_source != ref.id:
+                raise EnrolmentError(f"this token was made for {kind} {for_source} only, not for {ref.id}")
             rows = db.execute(
                 "SELECT epoch, public_key, status FROM sources WHERE kind=? AND source_id=?",
                 (ref.kind, ref.id),
             ).fetchall()
-            if any(row[2] == "revoked" for row in rows):
+            same_epoch = [row for row in rows if row[0] == ref.epoch]
+            if same_epoch and same_epoch[0][2] == "revoked":
                 raise EnrolmentError(
-                    f"{ref.kind} {ref.id} was revoked at this hub and cannot enrol again; "
+                    f"{ref.label()} was revoked at this hub and cannot enrol again; "
                     "create a new kit ('fieldkit init') instead"
                 )
-            same_epoch = [row for row in rows if row[0] == ref.epoch]
             if same_epoch and same_epoch[0][1] != public_key:
                 raise EnrolmentError(
                     f"{ref.kind} {ref.id} key epoch {ref.epoch} is already enrolled with "
                     "another key; this request is refused"
                 )
-            token = db.execute(
-                "SELECT expires, used, used_by FROM tokens WHERE token_sha256=?", (token_sha256,)
-            ).fetchone()
-            if token is None:
-                raise EnrolmentError("the enrolment token is not known at this hub")
-            expires, used, used_by = token
+            if rows and not same_epoch and for_source != ref.id:
+                epochs = ", ".join(str(row[0]) for row in rows)
+                raise EnrolmentError(
+                    f"{ref.kind} {ref.id} is already enrolled here (key epoch {epochs}); a new key epoch "
+                    f"needs the operator's approval: a token made for it with 'fieldkit hub enrol --for {ref.id}'"
+                )
             if used is not None and used_by != claimant:
                 raise EnrolmentError("the enrolment token was already used by another kit")
             if used is None and expires < now:
@@ -523,12 +654,12 @@ class HubStore:
                 )
             if used is None:
                 db.execute(
-                    "UPDATE tokens SET used=?, used_by=? WHERE token_sha256=?",
-                    (now, claimant, token_sha256),
+                    "UPDATE enrolment_tokens SET used=?, used_by=? WHERE token_id=?",
+                    (now, claimant, token_id),
                 )
             if not same_epoch:
                 db.execute(
-                    "INSERT INTO sources VALUES(?, ?, ?, ?, 'active', ?, NULL)",
+                    "INSERT INTO sources VALUES(?, ?, ?, ?, 'active', ?, NULL, NULL)",
                     (ref.kind, ref.id, ref.epoch, public_key, now),
                 )
                 self._log(db, "enrolled", f"{ref.label()} enrolled", source=ref.id)
@@ -537,6 +668,60 @@ class HubStore:
                 (ref.kind, ref.id, ref.epoch),
             ).fetchone()
         return Source(*row)
+
+    # -- operator sessions (sync.hub.web.sessions) ----------------------------------
+
+    _MAX_ANONYMOUS_SESSIONS = 1000
+
+    def load_session(self, id_sha256: str, *, now: str) -> str | None:
+        """The data of an unexpired session, or None."""
+        rows = self._query("SELECT data FROM sessions WHERE id_sha256=? AND expires>?", (id_sha256, now))
+        return str(rows[0][0]) if rows else None
+
+    def save_session(self, id_sha256: str, data: str, *, operator: bool, now: str, expires: str) -> None:
+        """Create or update a session; expired ones go, and visitors who never logged in are bounded."""
+        with self._transaction() as db:
+            known = db.execute("SELECT expires FROM sessions WHERE id_sha256=?", (id_sha256,)).fetchone()
+            if known is None:
+                db.execute("DELETE FROM sessions WHERE expires<=?", (now,))
+                db.execute(
+                    "DELETE FROM sessions WHERE id_sha256 IN (SELECT id_sha256 FROM sessions WHERE operator=0 "
+                    "ORDER BY created DESC LIMIT -1 OFFSET ?)",
+                    (self._MAX_ANONYMOUS_SESSIONS - 1,),
+                )
+                db.execute(
+                    "INSERT INTO sessions(id_sha256, data, operator, created, expires) VALUES(?, ?, ?, ?, ?)",
+                    (id_sha256, data, int(operator), now, expires),
+                )
+            else:  # the lifetime counts from the start, not from the last page
+                db.execute(
+                    "UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256)
+                )
+
+    def delete_session(self, id_sha256: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE id_sha256=?", (id_sha256,))
+
+    def end_sessions(self) -> int:
+        """End every operator session (a new password); return how many there were."""
+        with self._transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator=1").fetchone()[0]
+            db.execute("DELETE FROM sessions")
+            if count:
+                self._log(db, "sessions", f"{count} operator sessions ended")
+        return int(count)
+
+    def unlock_login(self) -> str:
+        """Ask the serving hub to forget wrong-password counts (it checks at the next login)."""
+        marker = _now() + " " + secrets.token_hex(4)
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES('login_unlock', ?)", (marker,))
+            self._log(db, "unlock", "login limits lifted by the operator")
+        return marker
+
+    def login_unlock_marker(self) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key='login_unlock'")
+        return str(rows[0][0]) if rows else None
 
     # -- importing -----------------------------------------------------------------
 
@@ -557,15 +742,15 @@ class HubStore:
                 if merged is not None:
                     # The same signed manifest was verified and merged before: nothing in
                     # this file would be stored, so the rest of it is not read at all.
-                    ref, count, receipt = merged
-                    reader.verify_signature(self.key_for(ref))
+                    ref, count, receipt, last_seq = merged
+                    reader.verify_signature(self.key_for(ref, last_seq))
                     return ImportResult(
                         label, "already-merged", duplicates=count, source=ref,
                         bundle_sha256=bundle_sha256, receipt=receipt,
                     )  # fmt: skip
                 manifest = reader.manifest
                 ref = manifest.source
-                reader.verify_signature(self.key_for(ref))
+                reader.verify_signature(self.key_for(ref, manifest.last_seq))
                 return self._merge(reader, manifest, label)
         except BundleError as error:
             self._log_refusal(error, label, ref, bundle_sha256)
@@ -577,15 +762,15 @@ class HubStore:
             # An enrolled key that cannot be loaded: the hub database is damaged.
             raise HubStoreError(str(error)) from None
 
-    def _merged(self, bundle_sha256: str) -> tuple[SourceRef, int, bytes] | None:
+    def _merged(self, bundle_sha256: str) -> tuple[SourceRef, int, bytes, int] | None:
         row = self._query(
-            "SELECT source_kind, source_id, epoch, records, receipt FROM bundles WHERE bundle_sha256=?",
+            "SELECT source_kind, source_id, epoch, records, receipt, last_seq FROM bundles WHERE bundle_sha256=?",
             (bundle_sha256,),
         )
         if not row:
             return None
-        kind, source_id, epoch, count, receipt = row[0]
-        return SourceRef(kind, source_id, epoch), count, bytes(receipt)
+        kind, source_id, epoch, count, receipt, last_seq = row[0]
+        return SourceRef(kind, source_id, epoch), count, bytes(receipt), int(last_seq)
 
     def _log_refusal(self, error: BundleError, label: str, ref: SourceRef | None, bundle_sha256: str | None) -> None:
         with self._transaction() as db:
@@ -657,6 +842,26 @@ class HubStore:
         ).fetchall()
         if identity in held:
             return "duplicate"
+        if held and all(row[1] != entry.kit_id for row in held):
+            # The record id is held from another kit: a re-send under this kit's name (of a
+            # ciphertext copied from a USB bundle, say) never displaces it. It is set
+            # aside for the operator, and the held record stays accepted.
+            reason = (
+                f"record {entry.record_id}: {source.label()} sent it as kit {entry.kit_id} in {label}, but it "
+                f"is held from kit {held[0][1]}; set aside, the held record stays accepted"
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
+                "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
+                    entry.form_version, entry.day, ciphertext, reason, _now(),
+                ),
+            )  # fmt: skip
+            self._log(
+                db, "conflict", reason, code="other-kit", source=source.id, label=label, record_id=entry.record_id
+            )
+            return "quarantined"
         db.execute(
             "INSERT INTO versions(record_id, sha256, size, kit_id, form_id, form_version, day, "
             "ciphertext) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -731,14 +936,137 @@ class HubStore:
             )
         return items
 
-    def state_digest(self) -> str:
-        """SHA-256 over the hub's state (versions with their bytes, bundles, sources).
+    def set_aside(self) -> list[SetAside]:
+        """Versions kept out of the accepted set: re-sends under another kit's name, operator choices."""
+        rows = self._query(
+            f"SELECT {_VERSION_COLUMNS}, reason, at FROM set_aside {_VERSION_ORDER}"  # noqa: S608  # nosec B608
+        )
+        return [SetAside(StoredRecord(*row[:7], bytes(row[7])), row[8], row[9]) for row in rows]  # type: ignore[call-arg]
 
-        The log and tokens are history, not state, and are left out: two hubs that
-        merged the same bundles in any order have the same digest.
+    # -- resolving quarantine ------------------------------------------------------
+
+    def _find_version(self, db: sqlite3.Connection, record_id: str, version: str) -> tuple[str, str, tuple]:
+        """The one version of ``record_id`` named ``SHA-PREFIX`` or ``SHA-PREFIX@KIT``: (table, kit, row)."""
+        prefix, _, kit = version.partition("@")
+        if len(prefix) < 8 or any(ch not in "0123456789abcdef" for ch in prefix):
+            raise HubStoreError(
+                f"name a version by at least 8 characters of its sha256 (and @KIT when two kits sent it): {version!r}"
+            )
+        found = []
+        for table in ("versions", "set_aside"):
+            rows = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {table} WHERE record_id=?",  # noqa: S608  # nosec B608 - constants
+                (record_id,),
+            ).fetchall()
+            found += [(table, row) for row in rows if row[6].startswith(prefix) and (not kit or row[1] == kit)]
+        if not found:
+            raise HubStoreError(f"record {record_id} has no version {version} here ('fieldkit hub quarantine list')")
+        if len(found) > 1:
+            names = ", ".join(f"{row[6][:12]}@{row[1]}" for _table, row in found)
+            raise HubStoreError(f"{version} names more than one version of record {record_id}: {names}; add @KIT")
+        table, row = found[0]
+        return table, row[1], row
+
+    def release(self, record_id: str, version: str) -> int:
+        """Make ``version`` the accepted version of ``record_id``; the others are set aside.
+
+        Returns how many other versions were set aside. The operator's decision is logged.
+        """
+        with self._transaction() as db:
+            table, kit, row = self._find_version(db, record_id, version)
+            others = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?", (record_id,)  # noqa: S608  # nosec B608
+            ).fetchall()
+            reason = f"record {record_id}: set aside by the operator, who accepted version {row[6][:12]}@{kit}"
+            moved = 0
+            for other in others:
+                if other == row:
+                    continue
+                db.execute(
+                    "INSERT OR IGNORE INTO set_aside(record_id, kit_id, form_id, form_version, day, size, sha256, "
+                    "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*other, reason, _now()),
+                )
+                db.execute(
+                    "DELETE FROM versions WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+                    "AND form_version=? AND day=?",
+                    (other[0], other[6], other[1], other[2], other[3], other[4]),
+                )
+                moved += 1
+            if table == "set_aside":
+                db.execute(
+                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                self._delete_aside(db, row)
+            self._log(
+                db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} accepted by the operator; "
+                f"{moved} other versions set aside", code="release", record_id=record_id,
+            )  # fmt: skip
+            return moved
+
+    @staticmethod
+    def _delete_aside(db: sqlite3.Connection, row: tuple) -> None:
+        db.execute(
+            "DELETE FROM set_aside WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+            "AND form_version=? AND day=?",
+            (row[0], row[6], row[1], row[2], row[3], row[4]),
+        )
+
+    def drop(self, record_id: str, version: str) -> None:
+        """Delete one version of ``record_id`` for good (the operator's decision, logged)."""
+        with self._transaction() as db:
+            table, kit, row = self._find_version(db, record_id, version)
+            if table == "versions":
+                db.execute(
+                    "DELETE FROM versions WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
+                    "AND form_version=? AND day=?",
+                    (row[0], row[6], row[1], row[2], row[3], row[4]),
+                )
+            else:
+                self._delete_aside(db, row)
+            self._log(
+                db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} dropped by the operator",
+                code="drop", record_id=record_id,
+            )  # fmt: skip
+
+    def drop_source(self, kit_id: str) -> int:
+        """Delete every record version sent as ``kit_id``, which must be revoked; return how many.
+
+        For a hostile kit: once revoked, what it sent can go, and the records it put in
+        quarantine come out of it.
+        """
+        with self._transaction() as db:
+            rows = db.execute("SELECT status FROM sources WHERE kind='kit' AND source_id=?", (kit_id,)).fetchall()
+            if not rows:
+                raise HubStoreError(f"no kit with id {kit_id!r} is enrolled here")
+            if any(row[0] != "revoked" for row in rows):
+                raise HubStoreError(
+                    f"kit {kit_id} is not revoked: revoke it first ('fieldkit hub revoke {kit_id}'); only "
+                    "a revoked kit's records can be dropped"
+                )
+            count = db.execute("DELETE FROM versions WHERE kit_id=?", (kit_id,)).rowcount
+            count += db.execute("DELETE FROM set_aside WHERE kit_id=?", (kit_id,)).rowcount
+            self._log(
+                db, "resolved", f"{count} record versions sent as revoked kit {kit_id} dropped by the operator",
+                code="drop-source", source=kit_id,
+            )  # fmt: skip
+            return count
+
+    def state_digest(self) -> str:
+        """SHA-256 over the hub's state (record versions with their bytes, bundles, sources).
+
+        Record versions count whether accepted or set aside, so two hubs that merged the
+        same bundles in any order have the same digest. (Which of two kits' versions of
+        one record id is accepted does depend on order, by design: the first held is never
+        displaced by another kit; the other is set aside for the operator.) The log,
+        tokens and sessions are history, not state, and are left out.
         """
         digest = hashlib.sha256()
-        for record in self.iter_records(include_quarantined=True):
+        held = [*self.iter_records(include_quarantined=True), *(aside.record for aside in self.set_aside())]
+        held.sort(key=lambda r: (r.record_id, r.sha256, r.kit_id, r.form_id, r.form_version, r.day))
+        for record in held:
             line = [
                 record.record_id, record.sha256, record.size, record.kit_id, record.form_id,
                 record.form_version, record.day, hashlib.sha256(record.ciphertext).hexdigest(),

@@ -210,11 +210,6 @@ def _decrypt_into(
                         f"{stored.form_version} but sealed it with another form or version; "
                         f"exported in table {table_name(*key)}"
                     )
-                if payload.get("kit_id", stored.kit_id) != stored.kit_id:
-                    warnings.append(
-                        f"record {stored.record_id}: sealed by another kit than the one that "
-                        f"sent it ({stored.kit_id}); exported with the sealed kit id"
-                    )
                 if key not in tables:
                     tables[key] = _new_table(key, plan, folder)
                 tables[key].add(stored, payload)

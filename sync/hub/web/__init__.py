@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from fieldkit.core.counts import count_of
@@ -39,6 +40,7 @@ from sync.hub.store import HubStore
 from sync.hub.web import api, auth
 from sync.hub.web import pages as operator_pages
 from sync.hub.web.auth import OperatorPassword, require_login
+from sync.hub.web.sessions import StoreSessionInterface
 
 __all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
 
@@ -61,6 +63,10 @@ class HubSettings:
     login_window_seconds: float = 60.0
     session_hours: float = 12.0
     secure_cookies: bool = False  # set when operators reach the hub through HTTPS
+    # How many proxies in front add X-Forwarded-For (0: none, and the header is ignored,
+    # since anyone can send it). Behind a TLS proxy every request comes from the proxy's
+    # address, so without this the per-address login limit would be one limit for all.
+    behind_proxy: int = 0
     testing: bool = False
 
 
@@ -82,6 +88,7 @@ class HubServices:
     password: OperatorPassword
     throttle: FailureThrottle
     nav: list[tuple[str, str]]
+    unlock_seen: str | None = None  # the store's login-unlock marker last acted on
 
     @property
     def max_bundle_bytes(self) -> int:
@@ -97,8 +104,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        # Flask refuses a session cookie signed longer ago than this. The session is not
-        # made permanent, so the cookie still ends with the browser too.
+        # Kept for Flask; the session's own row in the store ends it (sessions.py).
         PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=settings.max_form_bytes,  # the API raises it per request
         MAX_FORM_MEMORY_SIZE=settings.max_form_bytes,
@@ -115,7 +121,14 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             window_seconds=settings.login_window_seconds,
         ),
         nav=[("operator.overview", "Overview")],
+        unlock_seen=store.login_unlock_marker(),
     )
+    # Sessions live in the store; the cookie is only a random id (see sessions.py).
+    app.session_interface = StoreSessionInterface(store, datetime.timedelta(hours=settings.session_hours))
+    if settings.behind_proxy:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.behind_proxy, x_proto=settings.behind_proxy
+        )
     csrf.init_app(app)
 
     csrf.exempt(api.bp)  # machines post bytes, authenticated by signature or token (see api.py)

@@ -6,8 +6,9 @@
 - ``POST /api/v1/bundles`` (``application/x-tar``): a bundle. 200 with the signed
   receipt (the same bytes ``hub import --receipt-out`` writes) once its records are
   durable, also for a bundle merged before; otherwise a JSON refusal.
-- ``POST /api/v1/enrol`` (``application/json``): a kit's or a hub's signed enrolment
-  request; 200 with the signed response, or a JSON refusal.
+- ``POST /api/v1/enrol`` (``application/json``): a kit's or a hub's enrolment request,
+  signed and proved with a one-time token; 200 with the signed, proved response, or a
+  JSON refusal.
 
 These endpoints are exempt from CSRF: they take bytes from machines, not forms from a
 browser session, and carry their own authentication (a bundle's signature by an
@@ -29,10 +30,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.core.storage.atomic import ensure_private_dir
 from sync.hub.enrolment import accept_enrolment
-from sync.hub.forward import HUB_REQUEST_FORMAT, accept_hub_enrolment, payload_format
 from sync.hub.store import HubStoreError
 from sync.protocol.client import BUNDLE_CONTENT_TYPE, HELLO_FORMAT, JSON_CONTENT_TYPE
-from sync.protocol.enrolment import REQUEST_FORMAT, EnrolmentError
+from sync.protocol.enrolment import EnrolmentError, EnrolmentFormatError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -165,14 +165,11 @@ def enrol() -> Response:
     hub = _hub()
     request.max_content_length = hub.settings.max_enrolment_bytes
     data = request.get_data(cache=False)
-    kind = payload_format(data)
     try:
-        if kind == REQUEST_FORMAT:
-            answer = accept_enrolment(hub.store, data)
-        elif kind == HUB_REQUEST_FORMAT:
-            answer = accept_hub_enrolment(hub.store, data)
-        else:
-            return json_error(400, "bad-request", "the body is not a fieldkit enrolment request")
+        # A kit's or a hub's request: the proved message says which, once its proof holds.
+        answer = accept_enrolment(hub.store, data)
+    except EnrolmentFormatError as error:
+        return json_error(400, "bad-request", str(error))
     except EnrolmentError as error:
         return json_error(403, "enrolment-refused", str(error))
     except HubStoreError as error:

@@ -3,20 +3,31 @@
 The password itself is kept by :mod:`sync.hub.web.password`. Wrong attempts are limited
 per client address and overall in a sliding window (``fieldkit.webbase.throttle``, shared
 with the kit's pairing), so guessing is slow even from many addresses; while the limit
-holds, even the right password is refused. A login clears the session first (no fixation) and
-stores a fingerprint of the stored hash, so changing the password ends every other
-session. Flask's ``PERMANENT_SESSION_LIFETIME`` (set from ``HubSettings.session_hours``)
-bounds how long a session cookie is accepted.
+holds, even the right password is refused. ``fieldkit hub unlock-login`` lifts the limits
+of a running hub (it leaves a marker in the store that the next login attempt sees).
+Behind a TLS proxy, ``HubSettings.behind_proxy`` makes the client address the one the
+proxy forwards, so one guesser does not lock the operator out.
+
+Sessions are kept in the store (:mod:`sync.hub.web.sessions`). A login clears the session
+and gives it a new id (no fixation) and stores a fingerprint of the stored hash, so
+changing the password ends every other session; logout deletes the session on the hub,
+so a copied cookie is worthless afterwards.
+
+``next`` (where to go after login) must be a plain path on this hub: letters, digits and
+``/._-~`` only, one leading slash. Anything else (``//host``, ``/\\host``, a tab or newline,
+percent-escapes that browsers decode into those) is ignored, never followed.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from sync.hub.web.password import MIN_PASSWORD_LENGTH, PASSWORD_FILE, OperatorPassword, PasswordError
+from sync.hub.web.sessions import rotate
 
 # The password names stay importable from here, where they lived before password.py.
 __all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError", "bp", "require_login"]
@@ -49,11 +60,27 @@ def require_login(app: Flask, blueprint_names: set[str]) -> None:
         return redirect(url_for("auth.login", next=request.path))
 
 
-def _safe_next(target: str | None) -> str:
-    # Only paths on this hub: never an open redirect to another site.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("operator.overview")
+# Segments separated by single slashes (no repetition that could backtrack).
+_SAFE_PATH = re.compile(r"/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?)?")
+_MAX_NEXT = 512
+
+
+def checked_next(target: object) -> str | None:
+    """``target`` if it is a plain path on this hub, else None: never a way off the hub."""
+    if not isinstance(target, str) or len(target) > _MAX_NEXT or not _SAFE_PATH.fullmatch(target):
+        return None
+    return target
+
+
+def _safe_next(target: object) -> str:
+    return checked_next(target) or url_for("operator.overview")
+
+
+def _apply_unlock(hub) -> None:  # type: ignore[no-untyped-def]
+    marker = hub.store.login_unlock_marker()
+    if marker != hub.unlock_seen:
+        hub.throttle.clear()
+        hub.unlock_seen = marker
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,8 +89,9 @@ def login() -> Response | tuple[str, int] | str:
     if request.method != "POST":  # GET, or HEAD (which Flask routes here too)
         if logged_in():
             return redirect(_safe_next(request.args.get("next")))
-        return render_template("login.html", message=None, next=request.args.get("next", ""))
+        return render_template("login.html", message=None, next=checked_next(request.args.get("next")) or "")
     address = request.remote_addr or "unknown"
+    _apply_unlock(hub)
     wait = hub.throttle.retry_after(address)
     if wait > 0:
         message = f"Too many wrong passwords. Wait {int(wait) + 1} seconds, then try again."
@@ -81,11 +109,12 @@ def login() -> Response | tuple[str, int] | str:
     # fingerprint is taken, so this session survives the rewrite.
     hub.password.upgrade(password)
     session.clear()
+    rotate(session)
     session["operator"] = hub.password.fingerprint()
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    session.clear()
+    session.clear()  # an empty session is deleted from the store, and its cookie with it
     return redirect(url_for("auth.login"))

@@ -81,6 +81,7 @@ def overview() -> str:
         counts=record_counts(store.data_dir),
         sources=store.sources(),
         quarantine=store.quarantine(),
+        set_aside=store.set_aside(),
         refusals=refusals,
         events=events,
         upstreams=_upstreams(store.data_dir),
@@ -88,20 +89,65 @@ def overview() -> str:
     )
 
 
+def _epoch(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 1_000_000:
+        raise HubStoreError("the key epoch is not a number")
+    return int(text)
+
+
 @bp.post("/revoke")
 def revoke() -> Response:
     source_id = request.form.get("source_id", "")
     try:
         check_source_id(source_id)
-        count = _hub().store.revoke(source_id)
+        epoch = _epoch(request.form.get("epoch"))
+        count = _hub().store.revoke(source_id, epoch=epoch)
     except (BundleError, HubStoreError) as error:
         flash(f"Not revoked: {error}", "error")
     else:
+        which = f"{source_id} key epoch {epoch}" if epoch else source_id
         flash(
-            f"{source_id} revoked: its bundles are refused from now on."
+            f"{which} revoked: later bundles are refused; those up to the last one acknowledged are still accepted."
             if count
-            else f"{source_id} was already revoked."
+            else f"{which} was already revoked."
         )
+    return redirect(url_for("operator.overview"))
+
+
+@bp.post("/resolve")
+def resolve() -> Response:
+    """Accept one version of a record in quarantine or set aside, or drop one."""
+    record_id = request.form.get("record_id", "")[:100]
+    version = request.form.get("version", "")[:200]
+    action = request.form.get("action")
+    store = _hub().store
+    try:
+        if action == "release":
+            moved = store.release(record_id, version)
+            flash(f"Record {record_id}: version {version} accepted; {moved} other versions set aside.")
+        elif action == "drop":
+            store.drop(record_id, version)
+            flash(f"Record {record_id}: version {version} dropped.")
+        else:
+            flash("Nothing was changed: choose Accept or Drop.", "error")
+    except HubStoreError as error:
+        flash(f"Nothing was changed: {error}", "error")
+    return redirect(url_for("operator.overview"))
+
+
+@bp.post("/drop-source")
+def drop_source() -> Response:
+    """Delete everything a revoked kit sent."""
+    kit_id = request.form.get("kit_id", "")
+    try:
+        check_source_id(kit_id, "kit id")
+        count = _hub().store.drop_source(kit_id)
+    except (BundleError, HubStoreError) as error:
+        flash(f"Nothing was dropped: {error}", "error")
+    else:
+        flash(f"Dropped {count} record versions sent as revoked kit {kit_id}.")
     return redirect(url_for("operator.overview"))
 
 
