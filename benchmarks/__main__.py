@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     def page_weights() -> tuple[dict[str, float], list[str]]:
         found, weights = pages.measure(forms)
         heaviest = sorted(weights, key=lambda weight: weight.total_bytes, reverse=True)[:3]
-        return found, [f"heavy page {w.language} {w.name}: {w.html_bytes} + {w.asset_bytes} bytes" for w in heaviest]
+        return found, [
+            f"heavy page {w.language} {w.name}: {w.html_bytes} + {w.asset_bytes} bytes, {w.wire_bytes} on the wire"
+            for w in heaviest
+        ]
 
     started = time.perf_counter()
     run("finalise", lambda: finalise.measure(finalise.QUICK if quick else finalise.FULL))

@@ -21,6 +21,8 @@ from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
+from fieldkit.webbase.assets import add_hashed_assets
+from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 
@@ -65,7 +67,7 @@ def create_app(
     problems): the operator page says they are unavailable. A language whose
     catalogues have errors is likewise only left out.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # add_hashed_assets serves static/
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="fk",
@@ -89,7 +91,9 @@ def create_app(
     app.register_blueprint(interview.bp)
     app.register_blueprint(operator.bp)
 
+    add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)
+    add_compression(app)
     # Never a traceback on a phone, and never an answer in the log: only the type.
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
     return app

@@ -26,11 +26,14 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
+from fieldkit.webbase.assets import add_hashed_assets
+from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from fieldkit.webbase.throttle import FailureThrottle
@@ -89,7 +92,7 @@ class HubServices:
 
 def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[OperatorPages] = ()) -> Flask:
     """Build the hub's web app over an open :class:`HubStore`."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # add_hashed_assets serves static/
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="fkhub",
@@ -134,7 +137,9 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     def navigation() -> dict[str, object]:
         return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
 
+    add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)
+    add_compression(app)
     # Pages for the operator; under /api/ a JSON refusal instead (api.error_response).
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message, instead=api.error_response)
     return app
