@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, render_template
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
@@ -96,7 +98,19 @@ def create_app(
     add_compression(app)
     # Never a traceback on a phone, and never an answer in the log: only the type.
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     return app
+
+
+def _too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body over the app's limit: say so in the phone's language (waitress refuses larger ones)."""
+    from flask_babel import gettext
+
+    message = gettext(
+        "This page sent more than the kit accepts. Nothing was saved: go back, shorten the longest answer "
+        "and try again."
+    )
+    return render_template("error.html", title=gettext("Too much to send"), message=message), 413
 
 
 def _csrf_message() -> str:
