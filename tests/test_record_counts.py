@@ -158,3 +158,11 @@ def test_counts_stay_right_after_a_kill_at_every_step(tmp_path: Path, operation:
             _fill(RecordStore(root), 4 - sum(_truth(root).values()), start=100 + 10 * kill_at)
     assert killed >= 4, f"only {killed} kills landed inside {operation}"
     assert RecordStore(root).counts() == _truth(root)
+
+
+def test_the_operator_summary_agrees_with_the_full_status(kit) -> None:
+    from fieldkit.kit.outbox import Outbox
+
+    _fill(RecordStore(kit.data_dir), 5)
+    status = Outbox(kit.data_dir).status()
+    assert Outbox(kit.data_dir).held_and_waiting() == (status.records, status.pending) == (5, 5)
