@@ -14,4 +14,8 @@ bash scripts/audit-dependencies.sh
 .venv/bin/fieldkit forms check
 .venv/bin/fieldkit forms lint
 .venv/bin/fieldkit translations check
-.venv/bin/python -m pytest "$@"
+# One worker per core, at most four (pytest-xdist): the suite's long proof tests are bounded by count
+# and time, not by speed, so they hold with the other worker busy beside them.
+# Tests go out one at a time (--maxschedchunk 1): in xdist's default chunks the first
+# worker would get every slow test. FIELDKIT_TEST_WORKERS=0 runs everything in one process.
+.venv/bin/python -m pytest --numprocesses "${FIELDKIT_TEST_WORKERS:-auto}" --maxprocesses 4 --maxschedchunk 1 "$@"

@@ -29,6 +29,15 @@ def require_tool(name: str) -> str:
     raise AssertionError("unreachable")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow tests first (a stable sort keeps their order and everyone else's).
+
+    With pytest-xdist, a long proof test started last would leave one worker busy
+    while the other idles; started first, the short tests fill the gaps around it.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def artifacts_dir() -> Path:
     """Where tests keep screenshots and other artefacts a person should look at."""

@@ -32,6 +32,7 @@ from fieldkit.cli import cli
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
 from fieldkit.kit.sealing import seal
+from sync.hub.export import METADATA_COLUMNS
 from sync.hub.export.writers import FORMULA_TRIGGERS, csv_cell, neutralise_formula
 from sync.hub.store import HubStore
 from sync.protocol.bundle import OutgoingRecord
@@ -175,6 +176,8 @@ def assert_export_matches(out: Path, truth: dict[str, dict[str, Any]], table_for
             assert values["kit_id"] == payload["kit_id"]
             assert values["form_version"] == payload["form"]["version"]
             assert values["language"] == payload["language"]
+            # Records from before the field name one language; the column says so.
+            assert values["languages"] == ";".join(payload.get("languages") or [payload["language"]])
             assert values["translation_complete"] == payload["translation"]["complete"]
             assert (values["started"], values["finished"]) == (payload["started"], payload["finished"])
             assert values["interviewer"] == payload.get("interviewer")
@@ -502,7 +505,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     assert descriptor["fieldkit"]["records_not_exported"] == 3
     # The older version: columns from its answers, labels unavailable, types inferred.
     old_fields = {f["name"]: f for f in resources["peer-interview-v1"]["schema"]["fields"]}
-    assert [name for name in old_fields][9:] == ["consent", "old_flags", "old_note", "old_rating"]
+    assert [name for name in old_fields][len(METADATA_COLUMNS):] == ["consent", "old_flags", "old_note", "old_rating"]
     assert old_fields["old_rating"]["type"] == "integer" and old_fields["old_note"]["type"] == "string"
     _header, old_rows = read_rows(out, resources["peer-interview-v1"])
     assert old_rows[0]["old_note"] == "'=" + CANARY and old_rows[0]["old_flags"] == "a;b"

@@ -203,7 +203,7 @@ def test_revoked_kit_is_refused(tmp_path: Path, hub_keys: Path, passphrase_file:
         assert store.state_digest() == before
         assert store.record_count() == 0
     status = run("hub", "status", "--data", hub).output
-    assert "[revoked-source]" in status and "1 kits (1 revoked)" in status
+    assert "[revoked-source]" in status and "Enrolled: 1 kit (1 revoked)" in status
     assert "revoked" in run("hub", "kits", "--data", hub).output
     assert "already revoked" in run("hub", "revoke", "--data", hub, kit_id).output
     assert "no kit or hub" in run("hub", "revoke", "--data", hub, "kit-nobody", expect=1).output

@@ -253,7 +253,7 @@ def test_quarantine_and_refusal_reasons_are_on_the_overview(client, store: HubSt
     assert item.record_id in page and item.reasons[0] in page
     (refusal,) = store.events(("refused",))
     assert refusal.message in page and "unknown-source" in page
-    assert "2 records accepted; 1 record ids in quarantine." in page
+    assert "2 records accepted; 1 record id in quarantine." in page
     assert re.search(r"<td><bdi>kit-a</bdi></td><td><bdi>peer-interview</bdi></td><td>1</td><td>2</td>", page)
     # Metadata only: no ciphertext bytes (or their base64) anywhere on the page.
     for version in item.versions:
@@ -380,6 +380,28 @@ def test_a_chunked_upload_over_the_limit_is_refused(hub_dir: Path) -> None:
         finally:
             connection.close()
     assert answer.status == 413 and body["error"] == "too-large"
+
+
+def test_a_bundle_larger_than_memory_spooling_is_merged_and_leaves_no_file(hub_dir: Path) -> None:
+    # Past 16 MiB the body moves from memory to an unnamed file in HUBDIR/incoming/.
+    key = Ed25519PrivateKey.generate()
+    records = sealed_records("kit-big", 3, seed=9, size=6 * 1024 * 1024)
+    with running_hub(hub_dir) as server:
+        enrol_key(server.store, key, "kit-big")
+        bundle = make_bundle(key, "kit-big", records)
+        assert len(bundle) > 16 * 1024 * 1024
+        request = urllib.request.Request(
+            server.url + "/api/v1/bundles", data=bundle, method="POST",
+            headers={"Content-Type": "application/x-tar"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            assert answer.status == 200
+            assert answer.headers["Fieldkit-Import"].startswith("accepted; new=3")
+        stored = {record.record_id for record in server.store.iter_records()}
+    assert stored == {record.record_id for record in records}
+    incoming = hub_dir / "incoming"
+    assert incoming.is_dir() and stat.S_IMODE(incoming.stat().st_mode) == 0o700
+    assert list(incoming.iterdir()) == []
 
 
 def test_enrolment_over_the_api(client, store: HubStore, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from werkzeug import exceptions
 
 from fieldkit.core import paths
 from fieldkit.core.crypto import age
@@ -30,13 +31,27 @@ def _visible_text(page: str) -> str:
     return html.unescape(TAG.sub("\n", page))
 
 
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+
+
 def _untranslated_sources(language: str, shipped_forms) -> set[str]:
-    """English source strings whose translation differs, long enough to spot in a page."""
+    """English source strings whose translation differs, long enough to spot in a page.
+
+    A string with placeholders ("Enter %(number)s or more.") counts by its longest fixed
+    piece, so that a message filled in at run time is caught too.
+    """
     directory = paths.translations_dir()
     sources = set()
     for (_, english), translated in load_catalogue(directory, language, "messages").translated.items():
-        if translated != english and len(english) >= 6 and "%(" not in english:
-            sources.add(english)
+        if translated == english:
+            continue
+        if "%(" not in english:
+            if len(english) >= 6:
+                sources.add(english)
+            continue
+        longest = max((piece.strip(" ,.:") for piece in PLACEHOLDER.split(english)), key=len)
+        if len(longest) >= 10 and longest not in translated:
+            sources.add(longest)
     forms_catalogue = load_catalogue(directory, language, "forms")
     for form in shipped_forms.values():
         for string in form_strings(form):
@@ -168,3 +183,90 @@ def test_a_catalogue_broken_at_run_time_falls_back_to_english(kit, shipped_forms
     french = re.search(r'<option value="fr"([^>]*)>([^<]*)</option>', home)
     assert french and "disabled" in french.group(1)
     assert "its translation has errors" in french.group(2)
+
+
+# What Werkzeug would say: none of it may reach a phone, in any language.
+WERKZEUG_WORDS = [
+    text
+    for error in (exceptions.BadRequest, exceptions.NotFound, exceptions.MethodNotAllowed,
+                  exceptions.RequestEntityTooLarge, exceptions.InternalServerError)
+    for text in (error().name, error.description)
+]  # fmt: skip
+
+
+def _error_pages(client, app, kit, shipped_forms, language: str):
+    """Every kind of refusal a phone can meet, each page once, in ``language``.
+
+    Missing required answers (review), wrong types, a too-long text, a number out of
+    range, a form's own constraint, the "none of these" rule, identifying text, the
+    consent question, 404, 405, 413, an expired page (CSRF, 400) and a storage failure.
+    """
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    home = client.get("/home").get_data(as_text=True)
+    client.post("/lang", data={"csrf_token": csrf_token(home), "lang": language, "next": "/home"})
+
+    url = interviewer.start("centre-assessment", language)
+    base = url.rsplit("/", 1)[0]
+    yield "consent-needed", interviewer.submit(url, []), 422
+    assert interviewer.submit(url, [("consent", "given")]).status_code == 302
+    profile = f"{base}/centre_profile"
+    wrong = [("centre_code", "C" * 25), ("visit_date", "2099-01-01"), ("capacity", "many")]
+    yield "wrong-type-too-long-constraint", interviewer.submit(profile, wrong), 422
+    yield "out-of-range", interviewer.submit(profile, [("capacity", "6000"), ("visit_date", "31/12/2025")]), 422
+    yield "identifying", interviewer.submit(f"{base}/closing", [("interviewer_notes", "call +44 20 7946 0958")]), 422
+    yield "required-missing", client.get(base.replace("/s", "") + "/review"), 200
+    finalise = base.replace("/s", "") + "/finalise"
+    review = client.get(base.replace("/s", "") + "/review").get_data(as_text=True)
+    yield "finalise-missing", client.post(finalise, data={"csrf_token": csrf_token(review)}), 200
+
+    peer = interviewer.start("peer-interview", language)
+    peer_base = peer.rsplit("/", 1)[0]
+    assert interviewer.submit(peer, [("consent", "given")]).status_code == 302
+    none_and_more = [("health_offers", "none_of_these"), ("health_offers", "naloxone")]
+    yield "none-of-these", interviewer.submit(f"{peer_base}/health_and_safety", none_and_more), 422
+
+    yield "404-section", client.get(f"{peer_base}/no_such_section"), 404
+    yield "404-draft", client.get("/d/" + "0" * 32 + "/review"), 404
+    yield "404-path", client.get("/no/such/page"), 404
+    yield "405", client.get("/start"), 405
+    page = client.get(profile).get_data(as_text=True)
+    too_big = {"csrf_token": csrf_token(page), "centre_code": "x" * (300 * 1024)}
+    yield "413", client.post(profile, data=too_big), 413
+    yield "expired-400", client.post(profile, data={"csrf_token": "stale", "centre_code": "C1"}), 400
+
+    drafts = kit.data_dir / "drafts"  # a file where the drafts folder was: no draft can be written
+    shutil.rmtree(drafts)
+    drafts.write_bytes(b"")
+    home = client.get("/home").get_data(as_text=True)
+    started = client.post("/start", data={"csrf_token": csrf_token(home), "form": "peer-interview", "lang": language})
+    yield "storage-failure", started, 503
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_error_state_is_fully_translated(client, app, kit, shipped_forms, language: str) -> None:
+    english = _untranslated_sources(language, shipped_forms)
+    forms_po = load_catalogue(paths.translations_dir(), language, "forms")
+    direction = "rtl" if language == "ar" else "ltr"
+    assets = _assets(client)
+    seen = set()
+    for name, response, status in _error_pages(client, app, kit, shipped_forms, language):
+        assert response.status_code == status, f"{language} {name}: {response.status_code}"
+        page = response.get_data(as_text=True)
+        assert f'<html lang="{language}" dir="{direction}">' in page, name
+        text = _visible_text(page)
+        leaks = sorted(source for source in english if re.search(rf"(?<!\w){re.escape(source)}(?!\w)", text))
+        assert not leaks, f"{language} {name} shows English: {leaks[:3]}"
+        werkzeug = [words for words in WERKZEUG_WORDS if words in text]
+        assert not werkzeug, f"{language} {name} shows Werkzeug's English: {werkzeug[:1]}"
+        assert "Traceback" not in text and "/drafts" not in text, f"{language} {name}"
+        assert len(page.encode()) + assets <= BUDGET_BYTES, f"{language} {name}"
+        seen.add(name)
+        if name == "wrong-type-too-long-constraint":  # the form's own message, from forms.po
+            visit = forms_po.get("centre-assessment/visit_date:constraint", "The visit date cannot be in the future.")
+            assert visit and visit in html.unescape(page), f"{language}: the reviewed constraint message is not used"
+        if name == "none-of-these":
+            rule = shipped_forms["peer-interview"].item("health_offers").constraint_message
+            translated = forms_po.get("peer-interview/health_offers:constraint", rule)
+            assert translated and translated in html.unescape(page) and translated != rule
+    assert len(seen) == 14

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pyrage
@@ -12,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from fieldkit.cli import cli
+from fieldkit.core import paths
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import load_hub_identities
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import KEYS_FILE, unlock
 from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
+from fieldkit.kit.simulate import World
 from tests.conftest import require_tool, scan_for
 
 CHEAP_KDF = ["--kdf-work-factor", "10"]
@@ -162,6 +166,47 @@ def test_simulated_records_decrypt_at_the_hub_and_hold_no_clear_canary(
     assert canaries > 0
     assert scan_for(CANARY, kit_dir) == []
     assert list(DraftStore(kit_dir / "drafts", b"\0" * 32).ids()) == []
+
+
+def test_simulated_interviews_are_about_a_fixed_world_with_abusive_and_rarely_visited_centres(
+    kit_dir: Path, hub_dir: Path, passphrase_file: Path
+) -> None:
+    result = run(
+        "simulate", "--data", str(kit_dir), "--responses", "240", "--seed", "8",
+        "--centres", "8", "--regions", "2", "--passphrase-file", str(passphrase_file),
+    )  # fmt: skip
+    store = RecordStore(kit_dir)
+    identities = load_hub_identities(hub_dir / "hub-identity.txt", None)
+    forms = load_directory(paths.forms_dir())
+    world = World.make(8, 2)
+    assert world.codes("abusive") == ["C04", "C08"] and world.codes("rarely-visited") == ["C07"]
+    interviews: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
+    asked: Counter[str] = Counter()
+    for record_id in result.output.split():
+        payload = json.loads(age.decrypt(store.get(record_id), identities))
+        answers = payload["answers"]
+        centre = answers.get("centre_code", "skipped")
+        # A few skip it or say "prefer not to answer", as people do; the rest name a centre of the world.
+        assert centre in {c.code for c in world.centres} | {"prefer_not", "skipped"}
+        if "region_code" in answers:
+            assert answers["region_code"] == next(c.region for c in world.centres if c.code == centre)
+        interviews[centre] += 1
+        for item in forms[payload["form"]["id"]].items:
+            if item.is_red_flag and answers.get(item.id) in ("yes", "no"):
+                asked[centre] += 1
+                flags[centre] += answers[item.id] == "yes"
+    assert sum(interviews.values()) == 240 and interviews["prefer_not"] + interviews["skipped"] < 36
+    assert interviews["C07"] < min(interviews[c] for c in ("C01", "C02", "C03", "C05")) / 4
+    rate = {centre: flags[centre] / asked[centre] for centre in asked}
+    assert min(rate["C04"], rate["C08"]) > 4 * max(rate[c] for c in ("C01", "C02", "C03", "C05", "C06"))
+    # The same options give the same world whatever the seed; contradictory ones are refused.
+    refused = run(
+        "simulate", "--data", str(kit_dir), "--responses", "1", "--centres", "2", "--regions", "3",
+        "--passphrase-file", str(passphrase_file), expect=2,
+    )  # fmt: skip
+    assert "3 regions need at least 3 centres" in refused.output
+    assert sorted(store.ids()) == sorted(result.output.split())
 
 
 def test_drafts_are_encrypted_and_bound_to_the_kit_key(kit_dir: Path) -> None:

@@ -553,8 +553,10 @@ def test_simulated_interviews_go_through_the_report(tmp_path: Path) -> None:
         24,
         "--seed",
         8,
-        "--text-answer",
-        "SIM-1",
+        "--centres",
+        3,
+        "--regions",
+        1,
         "--passphrase-file",
         passphrase,
     )
@@ -564,7 +566,7 @@ def test_simulated_interviews_go_through_the_report(tmp_path: Path) -> None:
     result = run_cli("hub", "report", "--data", hub, "--identity", keys / "hub-identity.txt", "--out", out)
     assert "24 records used of 24" in result.output
     found = ratings(out)
-    assert {centre for centre, _area in found} == {"SIM-1"}
+    assert {centre for centre, _area in found} == {"C01", "C02", "C03"}
     assert set(marked(out).found["data-fig"]) == set(figures(out))
 
 

@@ -93,7 +93,7 @@ def test_a_body_over_the_limit_is_refused_and_nothing_is_written(app, chunked: b
         # A body over the app's limit but under waitress's gets the kit's own page.
         status, text = _post(server.url, 300 * 1024)
         assert status == 413 and "<!doctype html>" in text and "Traceback" not in text
-        assert "Too much to send" in text and "Nothing was saved" in text
+        assert "Too much to save at once" in text and "nothing was saved" in text
     finally:
         server.stop()
 

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +36,6 @@ from tests.http_servers import (
     OPERATOR_PASSWORD,
     ServerThread,
     captive_portal,
-    free_port,
     impostor_hub,
     running_hub,
     start_hub_process,
@@ -338,8 +338,11 @@ def test_push_resumes_and_completes_after_the_hub_is_killed_and_restarted(
     hub, kit = enrolled_with_files(tmp_path, hub_keys, passphrase_file, 30)
     password_file = tmp_path / "operator.txt"
     password_file.write_text(OPERATOR_PASSWORD + "\n")
-    port = free_port()
-    first = start_hub_process(hub, port, password_file)
+    # The OS picks the first port; the restarted hub takes the same one (no probe-then-bind
+    # race with tests running beside this one).
+    first = start_hub_process(hub, 0, password_file)
+    port = urllib.parse.urlsplit(first.url).port
+    assert port
     pusher = None
     try:
         pusher = subprocess.Popen(

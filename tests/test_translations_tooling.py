@@ -547,16 +547,13 @@ def test_check_finds_placeholders_that_differ(workspace: Layout) -> None:
             ("Too many wrong codes. Wait %(seconds)s seconds, then try again.", None): (
                 "Trop de codes erronés. Attendez %(secondes)s secondes."
             ),
-            (
-                "%(count)s sealed records are stored on this kit.",
-                None,
-            ): "50 % des %(count)s dossiers.",
+            ("Free disk space: %(mb)s MB", None): "50 % des %(mb)s Mo.",
         },
     )
     code, output = run(workspace, "check")
     assert code == 1
     line = next(
-        number for number, text in enumerate(path.read_text().splitlines(), 1) if "Too many" in text
+        number for number, text in enumerate(path.read_text().splitlines(), 1) if "Too many wrong codes" in text
     )
     assert (
         f"translations/fr/LC_MESSAGES/messages.po:{line}: the translation must keep %(seconds)s "
@@ -703,15 +700,12 @@ def test_compile_refuses_a_catalogue_with_a_placeholder_mismatch(workspace: Layo
     translate(
         bad,
         {
-            (
-                "%(count)s sealed records are stored on this kit.",
-                None,
-            ): "%(nombre)s dossiers scellés sur ce kit."
+            ("Free disk space: %(mb)s MB", None): "Espace libre : %(nombre)s Mo"
         },
     )
     code, output = run(workspace, "compile")
     assert code == 1
-    assert "translations/fr/LC_MESSAGES/messages.po" in output and "must keep %(count)s" in output
+    assert "translations/fr/LC_MESSAGES/messages.po" in output and "must keep %(mb)s" in output
     assert not bad.with_suffix(".mo").exists()
     assert good.with_suffix(".mo").exists()
 

@@ -329,8 +329,12 @@ def test_resume_and_discard_a_draft(client, app, kit) -> None:
     assert f"/d/{draft_id}" in home
     assert client.get(f"/d/{draft_id}").headers["Location"] == next_url
     token = csrf_token(home)
-    assert client.post(f"/d/{draft_id}/discard", data={"csrf_token": token}).status_code == 302
-    assert f"/d/{draft_id}" not in client.get("/home").get_data(as_text=True)
+    asked = client.post(f"/d/{draft_id}/discard", data={"csrf_token": token})
+    assert asked.status_code == 200 and "Discard this interview?" in asked.get_data(as_text=True)
+    assert list(app.extensions["fieldkit"].drafts.ids()) == [draft_id], "nothing is discarded without asking"
+    confirmed = client.post(f"/d/{draft_id}/discard", data={"csrf_token": token, "confirm": "yes"})
+    assert confirmed.status_code == 302
+    assert f'href="/d/{draft_id}"' not in client.get("/home").get_data(as_text=True)
     assert list(app.extensions["fieldkit"].drafts.ids()) == []
 
 

@@ -15,6 +15,7 @@ from fieldkit.cli.options import (
     unlock_hub_identities,
 )
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from sync.hub.export.run import FORMATS, ExportReport, plan_export, run_export
 
@@ -32,7 +33,7 @@ def _print_report(report: ExportReport) -> None:
     click.echo(f"Wrote {report.out_dir}:")
     for table in report.tables:
         note = "" if table.labels_available else " (no form definition: labels unavailable)"
-        click.echo(f"  {table.path.name}: {table.rows} records{note}")
+        click.echo(f"  {table.path.name}: {count_of(table.rows, 'record', 'records')}{note}")
         if table.hash_differs and table.labels_available:
             click.echo(
                 f"    {table.hash_differs} made with another definition of this form version "

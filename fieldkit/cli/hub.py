@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
-from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file
+from fieldkit.core.counts import count_of
+from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file, recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
@@ -31,6 +33,7 @@ def hub() -> None:
 )
 @click.option("--no-passphrase", is_flag=True, help="Write the identity unprotected (hub-identity.txt).")
 @PASSPHRASE_FILE_OPTION
+@refuse_together(("no_passphrase", "passphrase_file"))
 def keygen(out_dir: Path, no_passphrase: bool, passphrase_file: Path | None) -> None:
     """Create the hub identity and its public recipient.
 
@@ -42,6 +45,7 @@ def keygen(out_dir: Path, no_passphrase: bool, passphrase_file: Path | None) -> 
     passphrase = None if no_passphrase else read_passphrase(passphrase_file, prompt="New hub passphrase", confirm=True)
     files = generate_hub_keys(out_dir, passphrase)
     click.echo(f"Hub recipient: {files.recipient}")
+    click.echo(f"Its fingerprint: {recipient_fingerprint(files.recipient)} (each kit prints it when it starts)")
     click.echo(f"Wrote {files.recipient_path} and {files.identity_path}")
 
 
@@ -69,6 +73,7 @@ def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
               help="Token file to write, or with --accept the response file.")  # fmt: skip
 @click.option("--valid-days", type=click.IntRange(1, 365), default=DEFAULT_TOKEN_DAYS,
               show_default=True, help="How long a new token stays usable.")  # fmt: skip
+@refuse_together(("request_file", "valid_days"))
 def enrol(data_dir: Path, request_file: Path | None, out: Path | None, valid_days: int) -> None:
     """Create a one-time enrolment token, or (--accept) enrol the kit that used one.
 
@@ -172,12 +177,13 @@ def status(data_dir: Path, limit: int) -> None:
         quarantine = store.quarantine()
         refusals = store.events(("refused",), limit=limit)
         click.echo(f"Hub {store.config.hub_id}, recipient {store.config.recipient}")
-        click.echo(f"Enrolled: {len(kit_ids)} kits ({len(revoked)} revoked)")
-        click.echo(f"Records: {store.record_count()} accepted, {len(quarantine)} record ids in quarantine")
+        click.echo(f"Enrolled: {count_of(len(kit_ids), 'kit', 'kits')} ({len(revoked)} revoked)")
+        in_quarantine = count_of(len(quarantine), "record id", "record ids")
+        click.echo(f"Records: {store.record_count()} accepted, {in_quarantine} in quarantine")
     if quarantine:
         click.echo("Quarantine:")
         for item in quarantine:
-            click.echo(f"  {item.record_id}: {len(item.versions)} versions")
+            click.echo(f"  {item.record_id}: {count_of(len(item.versions), 'version', 'versions')}")
             for reason in item.reasons:
                 click.echo(f"    - {reason}")
     if refusals:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.hardening import forbid_core_dumps
 from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forward_with_retries, upstream_summary
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
@@ -67,6 +69,7 @@ def serve(data_dir: Path, host: str, port: int, passphrase_file: Path | None, se
     On the first run it asks for the operator password (or reads --passphrase-file)
     and stores its hash; later, --passphrase-file must hold the same password.
     """
+    forbid_core_dumps()  # the receipt key and the password are in memory from here
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
         _ensure_password(data_dir, passphrase_file)
         serve_hub(store, HubSettings(secure_cookies=secure_cookies), host=host, port=port, echo=click.echo)
@@ -133,6 +136,7 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
 @click.option("--forever", is_flag=True, help="Keep trying until everything is acknowledged.")
 @click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=300.0, show_default=True,
               help="Longest wait between tries, in seconds.")  # fmt: skip
+@refuse_together(("attempts", "forever"))
 def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever: bool, max_wait: float) -> None:
     """Send this hub's merged ciphertext to the upstream hub, without decrypting it.
 

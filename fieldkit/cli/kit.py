@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core import paths
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
@@ -16,9 +17,11 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.storage.atomic import remove_durably
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
-from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, init_kit, load_config, unlock
+from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.sealing import Finaliser
+from fieldkit.kit.settings_seal import recipient_lines
+from fieldkit.kit.simulate import World
 from fieldkit.kit.simulate import simulate as run_simulation
 
 DATA_OPTION = click.option(
@@ -36,10 +39,20 @@ WORK_FACTOR_OPTION = click.option(
 )
 
 
-def open_unlocked(data_dir: Path, passphrase_file: Path | None):
+def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
     load_config(data_dir)  # a missing kit is reported before asking for a passphrase
     passphrase = read_passphrase(passphrase_file, prompt="Kit passphrase")
-    return unlock(data_dir, passphrase)
+    kit = unlock(data_dir, passphrase)
+    if kit.sealed_now:
+        # Said once: from now on a change to kit.json stops the kit from unlocking.
+        click.echo(
+            f"This kit's settings ({KIT_FILE}) were not sealed yet; they are now sealed with the passphrase, "
+            "so a change made without it stops the kit from unlocking. Check that these are your hub's keys:",
+            err=True,
+        )
+        for line in recipient_lines(kit.config.recipients):
+            click.echo(f"  {line}", err=True)
+    return kit
 
 
 def finaliser_for(kit) -> Finaliser:
@@ -75,6 +88,7 @@ def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
 @click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
 @PASSPHRASE_FILE_OPTION
 @WORK_FACTOR_OPTION
+@refuse_together(("hub_recipient", "hub_recipient_file"))
 def init(
     data_dir: Path,
     hub_recipient_file: Path | None,
@@ -95,7 +109,9 @@ def init(
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
     config = init_kit(data_dir, recipient, passphrase, escrow_recipient=escrow, work_factor=kdf_work_factor)
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
-    click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back.")
+    click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
+    for line in recipient_lines(config.recipients):
+        click.echo(f"  {line}")
 
 
 @click.command("simulate")
@@ -105,18 +121,38 @@ def init(
 )
 @click.option("--seed", type=int, default=None, help="Make the same answers every time.")
 @click.option("--text-answer", default=None, help="Put TEXT into every free-text answer (canary tests).")
+@click.option(
+    "--centres", type=click.IntRange(1, 999), default=20, show_default=True,
+    help="How many made-up centres (C01, C02, ...) the interviews are about.",
+)  # fmt: skip
+@click.option(
+    "--regions", type=click.IntRange(1, 99), default=2, show_default=True,
+    help="How many regions (R1, R2, ...) the centres are spread over.",
+)  # fmt: skip
 @PASSPHRASE_FILE_OPTION
 def simulate(
-    data_dir: Path, count: int, seed: int | None, text_answer: str | None, passphrase_file: Path | None
+    data_dir: Path,
+    count: int,
+    seed: int | None,
+    text_answer: str | None,
+    centres: int,
+    regions: int,
+    passphrase_file: Path | None,
 ) -> None:
     """Fill the shipped forms with random, plausible answers through the real finalise path.
 
-    Prints each record id on its own line once that record is durable.
+    The interviews are about a fixed set of made-up centres, the same for every kit
+    and seed: every fourth centre is abusive (its residents often report red flags),
+    and the last two are rarely visited. Prints each record id on its own line once
+    that record is durable.
     """
+    if regions > centres:
+        raise click.BadParameter(f"{regions} regions need at least {regions} centres", param_hint="--regions")
+    world = World.make(centres, regions)
     kit = open_unlocked(data_dir, passphrase_file)
     forms = load_directory(paths.forms_dir())
     finaliser = finaliser_for(kit)
-    for record_id in run_simulation(finaliser, forms, count, seed=seed, text_answer=text_answer):
+    for record_id in run_simulation(finaliser, forms, count, seed=seed, text_answer=text_answer, world=world):
         click.echo(record_id)
         sys.stdout.flush()
 

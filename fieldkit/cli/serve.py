@@ -11,6 +11,7 @@ from fieldkit.cli.options import translations_option
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_serving_forms
+from fieldkit.core.hardening import forbid_core_dumps
 from fieldkit.kit.serving import DEFAULT_PORT, serve_kit
 from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
 
@@ -75,6 +76,7 @@ def serve(
     A form file or a language catalogue with errors is left out and named in
     the output and on the operator page; the kit serves the rest.
     """
+    forbid_core_dumps()  # before the passphrase and the keys are in memory
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
         allow_incomplete_translations=allow_incomplete_translations,

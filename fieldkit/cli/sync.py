@@ -13,9 +13,11 @@ from pathlib import Path
 
 import click
 
+from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
+from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
@@ -88,7 +90,9 @@ def prune(data_dir: Path) -> None:
     outbox = Outbox(data_dir)
     removed = outbox.prune()
     waiting = len(outbox.pending_ids())
-    click.echo(f"Removed {removed} acknowledged records; {waiting} records still wait for a hub.")
+    removed_text = count_of(removed, "acknowledged record", "acknowledged records")
+    still = "record still waits" if waiting == 1 else "records still wait"
+    click.echo(f"Removed {removed_text}; {waiting} {still} for a hub.")
 
 
 @sync.command("status")
@@ -190,6 +194,7 @@ def enrol(
 @click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=300.0, show_default=True,
               help="Longest wait between tries, in seconds (waits double from 2 s up to this).")  # fmt: skip
 @PASSPHRASE_FILE_OPTION
+@refuse_together(("once", "forever", "attempts"))
 def push(
     data_dir: Path,
     hub_url: str | None,
@@ -207,8 +212,6 @@ def push(
     "OK" changes nothing. After a network error, a captive portal or a busy hub, it
     waits (longer each time) and tries again; a refusal by the hub stops it at once.
     """
-    if once and forever:
-        raise FieldkitError("give --once or --forever, not both")
     target = choose_target(data_dir, hub_url)
     outbox = Outbox(data_dir)
     waiting = len(outbox.pending_ids())
@@ -216,7 +219,7 @@ def push(
         click.echo("Nothing to push: a hub has acknowledged every record on this kit.")
         return
     kit = open_unlocked(data_dir, passphrase_file)
-    click.echo(f"{waiting} records wait; pushing to {target.url}")
+    click.echo(f"{waiting} {'record waits' if waiting == 1 else 'records wait'}; pushing to {target.url}")
     outcome = push_with_retries(
         kit,
         target,

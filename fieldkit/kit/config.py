@@ -3,8 +3,16 @@
 ``kit.json`` holds what is public (kit id, key epoch, the hub and escrow
 recipients, the signing public key). ``kit-keys.json`` holds the scrypt salt and
 the Ed25519 signing key wrapped with a key derived from the passphrase. One
-scrypt run at unlock gives a master key; HKDF splits it into the draft key and
-the key that unwraps the signing key, so unlocking costs one scrypt, not two.
+scrypt run at unlock gives a master key; HKDF splits it into the draft key, the
+key that unwraps the signing key and the key that seals the settings, so unlocking
+costs one scrypt, not three.
+
+The settings are sealed (``fieldkit.kit.settings_seal``): ``kit.json`` carries an
+HMAC per setting under a key only the passphrase gives, and the signing key is
+wrapped with additional data that says so, so neither adding a recipient nor removing
+the seal goes unnoticed at unlock. A kit made before sealing existed is sealed at its
+next unlock (``UnlockedKit.sealed_now`` says when that happened).
+
 Destroying ``kit-keys.json`` (``fieldkit wipe``) makes the drafts unreadable
 even to someone who later learns the passphrase.
 """
@@ -32,6 +40,7 @@ from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
+from fieldkit.kit.settings_seal import SEAL_FIELD, SettingsChanged, check_seal, seal_settings, wrap_aad
 
 KIT_FILE = "kit.json"
 KEYS_FILE = "kit-keys.json"
@@ -39,6 +48,7 @@ KIT_FORMAT = "fieldkit-kit/1"
 DEFAULT_WORK_FACTOR = 17  # scrypt N = 2**17: ~128 MiB for a moment at unlock, fine on a Pi Zero 2 W
 _DRAFT_KEY_INFO = b"fieldkit/v1 draft key"
 _WRAP_KEY_INFO = b"fieldkit/v1 signing key wrap"
+_SEAL_KEY_INFO = b"fieldkit/v1 settings seal"
 
 
 @dataclass(frozen=True)
@@ -70,18 +80,26 @@ class UnlockedKit:
     config: KitConfig
     signing_key: Ed25519PrivateKey
     draft_key: bytes
+    sealed_now: bool = False  # this unlock sealed the settings of a kit made before sealing existed
 
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
 
 
-def _derive(passphrase: str, salt: bytes, work_factor: int) -> tuple[bytes, bytes]:
+@dataclass(frozen=True)
+class _Keys:
+    draft: bytes
+    wrap: bytes
+    seal: bytes
+
+
+def _derive(passphrase: str, salt: bytes, work_factor: int) -> _Keys:
     master = Scrypt(salt=salt, length=32, n=2**work_factor, r=8, p=1).derive(passphrase.encode("utf-8"))
     keys = []
-    for info in (_DRAFT_KEY_INFO, _WRAP_KEY_INFO):
+    for info in (_DRAFT_KEY_INFO, _WRAP_KEY_INFO, _SEAL_KEY_INFO):
         keys.append(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master))
-    return keys[0], keys[1]
+    return _Keys(*keys)
 
 
 def _b64(data: bytes) -> str:
@@ -111,19 +129,14 @@ def init_kit(
     signing_key = Ed25519PrivateKey.generate()
     public = signing_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     salt = os.urandom(32)
-    _, wrap_key = _derive(passphrase, salt, work_factor)
-    nonce = os.urandom(12)
-    private = signing_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    wrapped = AESGCM(wrap_key).encrypt(nonce, private, kit_id.encode("ascii"))
+    derived = _derive(passphrase, salt, work_factor)
     created = datetime.datetime.now(datetime.UTC).date().isoformat()
     keys = {
         "format": KIT_FORMAT,
         "kdf": {"name": "scrypt", "salt": _b64(salt), "work_factor": work_factor, "r": 8, "p": 1},
-        "signing_key": {"nonce": _b64(nonce), "wrapped": _b64(wrapped)},
+        "signing_key": _wrap_signing_key(signing_key, derived.wrap, kit_id),
     }
-    config = {
+    config: dict[str, Any] = {
         "format": KIT_FORMAT,
         "kit_id": kit_id,
         "epoch": epoch,
@@ -131,10 +144,21 @@ def init_kit(
         "recipients": recipients,
         "signing_public_key": _b64(public),
     }
+    config[SEAL_FIELD] = seal_settings(config, derived.seal)
     # Keys first: a kit.json without keys would look like a kit that cannot be unlocked.
     write_atomic(data_dir / KEYS_FILE, _json(keys))
     write_atomic(data_dir / KIT_FILE, _json(config))
     return load_config(data_dir)
+
+
+def _wrap_signing_key(signing_key: Ed25519PrivateKey, wrap_key: bytes, kit_id: str) -> dict[str, str]:
+    """The signing key encrypted under ``wrap_key``, bound to the kit id and to sealed settings."""
+    nonce = os.urandom(12)
+    private = signing_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    wrapped = AESGCM(wrap_key).encrypt(nonce, private, wrap_aad(kit_id, sealed=True))
+    return {"nonce": _b64(nonce), "wrapped": _b64(wrapped)}
 
 
 def _json(data: object) -> bytes:
@@ -151,8 +175,11 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def load_config(data_dir: Path) -> KitConfig:
-    """The public description of the kit in ``data_dir``."""
-    data = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
+    """The public description of the kit in ``data_dir`` (not checked against its seal: see ``unlock``)."""
+    return _config_from(Path(data_dir), _read_json(Path(data_dir) / KIT_FILE, "kit settings file"))
+
+
+def _config_from(data_dir: Path, data: dict[str, Any]) -> KitConfig:
     try:
         return KitConfig(
             data_dir=Path(data_dir),
@@ -168,7 +195,9 @@ def load_config(data_dir: Path) -> KitConfig:
 
 def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     """Derive the kit's keys from the passphrase; a wrong one is a clear error."""
-    config = load_config(data_dir)
+    # One reading of kit.json, both checked against the seal and used: never two that may differ.
+    settings = _read_json(Path(data_dir) / KIT_FILE, "kit settings file")
+    config = _config_from(Path(data_dir), settings)
     keys_path = Path(data_dir) / KEYS_FILE
     if not keys_path.exists():
         raise FieldkitError(f"this kit's keys were wiped ({KEYS_FILE} is gone); create a new kit with 'fieldkit init'")
@@ -183,9 +212,51 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
         raise FieldkitError(f"{keys_path} is damaged ({error}); restore it from a backup") from None
     if not 10 <= work_factor <= 22:
         raise FieldkitError(f"{keys_path} asks for an unreasonable scrypt work factor ({work_factor})")
-    draft_key, wrap_key = _derive(passphrase, salt, work_factor)
+    derived = _derive(passphrase, salt, work_factor)
     try:
-        private = AESGCM(wrap_key).decrypt(nonce, wrapped, config.kit_id.encode("ascii"))
+        private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=True))
     except InvalidTag:
-        raise FieldkitError("wrong passphrase for this kit") from None
-    return UnlockedKit(config, Ed25519PrivateKey.from_private_bytes(private), draft_key)
+        private = None
+    if private is not None:
+        # Only the passphrase could have wrapped the key this way, so the settings were
+        # sealed: a missing or wrong seal means someone changed kit.json since.
+        check_seal(settings, derived.seal, Path(data_dir) / KIT_FILE)
+        return UnlockedKit(config, _matching_key(private, config), derived.draft)
+    try:
+        private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=False))
+    except InvalidTag:
+        raise FieldkitError("wrong passphrase for this kit") from None  # or an edited kit id: both fail here
+    signing_key = _matching_key(private, config)
+    _seal_legacy_kit(Path(data_dir), settings, keys, signing_key, derived)
+    return UnlockedKit(config, signing_key, derived.draft, sealed_now=True)
+
+
+def _matching_key(private: bytes, config: KitConfig) -> Ed25519PrivateKey:
+    """The unwrapped signing key, which must be the one ``kit.json`` names (an old kit's is not sealed)."""
+    key = Ed25519PrivateKey.from_private_bytes(private)
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if _b64(public) != config.signing_public_key:
+        raise SettingsChanged(
+            f"{config.data_dir / KIT_FILE} names another signing key than the one the passphrase unlocks, so it "
+            f"cannot be trusted; the kit was not unlocked. Restore {KIT_FILE} from a backup."
+        )
+    return key
+
+
+def _seal_legacy_kit(
+    data_dir: Path, settings: dict[str, Any], keys: dict[str, Any], signing_key: Ed25519PrivateKey, derived: _Keys
+) -> None:
+    """Seal the settings of a kit made before sealing existed, as they are now.
+
+    ``kit.json`` gets its seal first, then the signing key is wrapped again to say
+    "sealed": a crash between the two leaves a kit that is simply sealed again at the
+    next unlock, never one that refuses to open.
+    """
+    settings = {name: value for name, value in settings.items() if name != SEAL_FIELD}
+    settings[SEAL_FIELD] = seal_settings(settings, derived.seal)
+    write_atomic(data_dir / KIT_FILE, _json(settings))
+    keys = dict(keys, signing_key=_wrap_signing_key(signing_key, derived.wrap, str(settings["kit_id"])))
+    write_atomic(data_dir / KEYS_FILE, _json(keys))
+
+
+__all__ = ["KitConfig", "SettingsChanged", "UnlockedKit", "init_kit", "load_config", "unlock"]

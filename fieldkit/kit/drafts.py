@@ -3,7 +3,8 @@
 Each draft is one file, ``drafts/<draft id>.draft``: a version byte, a random
 96-bit nonce and AES-256-GCM ciphertext of the draft as JSON, with the draft id
 bound in as associated data so that files cannot be swapped between ids. The
-key exists only in the memory of an unlocked kit.
+key exists only in the memory of an unlocked kit. A discarded draft moves, still
+encrypted, to ``drafts/discarded/`` until it is restored or wiped.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldkit.core.errors import FieldkitError
-from fieldkit.core.storage.atomic import ensure_private_dir, remove_durably, write_atomic
+from fieldkit.core.storage.atomic import StorageError, ensure_private_dir, fsync_dir, remove_durably, write_atomic
 
 _VERSION = b"\x01"
 _SUFFIX = ".draft"
+DISCARDED = "discarded"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -44,11 +46,25 @@ class Draft:
     pilot: bool = False
     interviewer: str | None = None
     draft_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Every language the interview was shown in, in the order first used; ``language``
+    # is the one it is shown in now. Drafts saved before the field have none: [language].
+    languages: list[str] = field(default_factory=list)
+
+    def show_in(self, language: str) -> None:
+        """Go on in ``language``, remembering every language the interview was shown in."""
+        self.languages = self.shown_in()
+        if language not in self.languages:
+            self.languages.append(language)
+        self.language = language
+
+    def shown_in(self) -> list[str]:
+        return list(self.languages) or [self.language]
 
 
 class DraftStore:
     def __init__(self, directory: Path, key: bytes) -> None:
         self.directory = directory
+        self._key = key  # only for the discarded folder's store; the key lives in memory anyway
         self._aead = AESGCM(key)
 
     def _path(self, draft_id: str) -> Path:
@@ -91,3 +107,44 @@ class DraftStore:
 
     def count(self) -> int:
         return sum(1 for _ in self.ids())
+
+    # -- discarded drafts: moved aside whole (a rename, so never half here, half there) --
+
+    @property
+    def discarded_dir(self) -> Path:
+        return self.directory / DISCARDED
+
+    def discard(self, draft_id: str) -> None:
+        """Move the draft into the discarded folder, still encrypted, so it can be restored."""
+        ensure_private_dir(self.discarded_dir)
+        self._move(self._path(draft_id), self.discarded_dir / f"{draft_id}{_SUFFIX}")
+
+    def restore(self, draft_id: str) -> None:
+        """Move a discarded draft back among the unfinished ones."""
+        self._path(draft_id)  # refuses anything but a draft id
+        self._move(self.discarded_dir / f"{draft_id}{_SUFFIX}", self.directory / f"{draft_id}{_SUFFIX}")
+
+    def load_discarded(self, draft_id: str) -> Draft:
+        return self._discarded().load(draft_id)
+
+    def discarded_ids(self) -> Iterator[str]:
+        return self._discarded().ids()
+
+    def _discarded(self) -> DraftStore:
+        return DraftStore(self.discarded_dir, self._key)
+
+    def wipe_discarded(self, draft_id: str) -> None:
+        """Remove a discarded draft for good."""
+        self._path(draft_id)
+        remove_durably(self.discarded_dir / f"{draft_id}{_SUFFIX}")
+
+    @staticmethod
+    def _move(source: Path, target: Path) -> None:
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            raise DraftUnreadable("no such draft") from None
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, source, action="move", outcome="Nothing was moved") from exc
+        fsync_dir(target.parent)
+        fsync_dir(source.parent)

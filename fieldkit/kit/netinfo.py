@@ -7,6 +7,8 @@ import fcntl
 import ipaddress
 import socket
 import struct
+import urllib.parse
+from collections.abc import Iterable
 
 _SIOCGIFADDR = 0x8915  # Linux: read an interface's IPv4 address
 
@@ -41,3 +43,19 @@ def urls_for(host: str, port: int) -> list[str]:
     every_interface = host in ("0.0.0.0", "")  # noqa: S104  # nosec B104 - naming where the kit listens
     addresses = (lan_addresses() or ["127.0.0.1"]) if every_interface else [host]
     return [f"http://{address}:{port}/" for address in addresses]
+
+
+# The kit's own names on this computer. Every other Host header is refused: a web page
+# whose name an attacker points at 127.0.0.1 (DNS rebinding) must not read the kit. The kit
+# listens on IPv4 only, and werkzeug cannot match IPv6 literals, so none is listed.
+LOCAL_HOST_NAMES = ("localhost", "127.0.0.1")
+
+
+def trusted_host_names(urls: Iterable[str]) -> list[str]:
+    """The names a Host header may carry: this computer's, and those of the addresses printed."""
+    names = list(LOCAL_HOST_NAMES)
+    for url in urls:
+        host = urllib.parse.urlsplit(url).hostname
+        if host and host not in names:
+            names.append(host)
+    return names

@@ -109,6 +109,10 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _today() -> str:
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
 class SyncState:
     """The kit's ``sync.json``. Every method takes the kit's writer lock around its write."""
 
@@ -321,7 +325,7 @@ class Outbox:
                     already += 1
                 else:
                     entry["acked_by"] = hub.hub_id
-                    entry["acked"] = _now()
+                    entry["acked"] = _today()  # the day is enough; an exact time helps only a tracer
                     marked += 1
             if marked:
                 self.state.save_outbox(state)

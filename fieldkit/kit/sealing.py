@@ -23,7 +23,7 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.drafts import Draft, DraftStore
-from sync.protocol.sealed_record import RECORD_FORMAT
+from sync.protocol.sealed_record import PADDING_BYTE, RECORD_FORMAT, padded_size
 
 
 class ConsentNotGiven(FieldkitError):
@@ -46,6 +46,7 @@ class TranslationInfo:
     language: str
     catalogue_hash: str | None = None
     complete: bool = True
+    languages: tuple[str, ...] = ()  # every language shown, first used first; () means (language,)
 
 
 def build_payload(
@@ -64,6 +65,7 @@ def build_payload(
         "record_id": record_id,
         "form": {"id": form.id, "version": form.version, "hash": form.content_hash},
         "language": translation.language,
+        "languages": list(translation.languages or (translation.language,)),
         "translation": {"catalogue_hash": translation.catalogue_hash, "complete": translation.complete},
         "kit_id": kit_id,
         "started": started,
@@ -76,8 +78,20 @@ def build_payload(
 
 
 def seal(payload: Mapping[str, Any], recipients: list[age.X25519Recipient]) -> bytes:
-    plaintext = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return age.encrypt(plaintext.encode("utf-8"), recipients)
+    """The payload as padded UTF-8 JSON, encrypted to ``recipients`` (docs/formats.md).
+
+    The plaintext is built in a buffer this function owns and zeroed once sealed: the
+    JSON text itself is an immutable ``str`` Python may keep until it is collected, but
+    no second, padded copy outlives the call.
+    """
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    buffer = bytearray(PADDING_BYTE * padded_size(len(encoded)))
+    buffer[: len(encoded)] = encoded
+    del encoded
+    try:
+        return age.encrypt(buffer, recipients)
+    finally:
+        buffer[:] = bytes(len(buffer))
 
 
 class Finaliser:
@@ -99,7 +113,8 @@ class Finaliser:
     ) -> str:
         """Seal the draft's answers, store the record durably, then delete the draft.
 
-        Returns the record id only once the record is on disk for good. A crash
+        Returns the record id only once the record is on disk for good, and then
+        empties ``draft.answers``: no reference to them outlives the sealing. A crash
         before ``put`` returns leaves the draft; a crash after it leaves the record
         and, at worst, a draft the interviewer can discard.
         """
@@ -118,10 +133,11 @@ class Finaliser:
             kit_id=self.kit.config.kit_id,
             started=draft.started,
             finished=to_hour(now),
-            translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot),
+            translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot, tuple(draft.shown_in())),
             interviewer=draft.interviewer,
         )
         ciphertext = seal(payload, self._recipients)
+        del payload, answers  # the sealed bytes are all this process needs from here
         metadata = {
             "record_id": record_id,
             "form_id": form.id,
@@ -132,4 +148,7 @@ class Finaliser:
         with writer_lock(self.records.root):
             self.records.put(record_id, ciphertext, metadata)
             self.drafts.delete(draft.draft_id)
+        # Sealed for good: the caller's draft need not hold the answers a moment longer
+        # (a failure above leaves them, so a retry can seal the same draft).
+        draft.answers.clear()
         return record_id

@@ -11,6 +11,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.pushworker import start_push_worker
+from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.kit.web.qr import pairing_url, terminal_qr
 from fieldkit.webbase.server import ServerOptions, bind
@@ -70,11 +71,15 @@ def serve_kit(
     pairing = app.extensions["fieldkit"].pairing
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    # At every start, so an added or swapped key is seen by the person at the kit.
+    for line in recipient_lines(kit.config.recipients):
+        echo(f"  records are sealed to {line}")
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")
     echo(f"  operator page (this computer only): http://127.0.0.1:{server.port}/operator/")
-    echo(f"  pairing code: {pairing.code}  (single use; the operator page shows the next one)")
+    minutes = settings.pairing_code_minutes
+    echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
     server.serve(

@@ -1,7 +1,11 @@
 """Synthetic interviews that go through the real draft and finalise path.
 
-Used for demos, load tests and benchmarks. The answers are plausible (they
-respect skip logic, ranges and constraints) and reproducible from a seed.
+Used for demos, load tests, benchmarks and the scorecard tests. The answers are
+plausible (they respect skip logic, ranges and constraints) and reproducible from
+a seed. They are about a fixed, made-up world (:class:`World`): a set of centres in
+a few regions, the same for every kit and seed, in which some centres are abusive
+(their residents report red flags often and rate them low) and some are rarely
+visited, so a report made from them has something true to find.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import datetime
 import random
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fieldkit.core.formengine.answers import check_answer, is_relevant
@@ -37,6 +42,48 @@ _WORDS = (
 )
 _TRIES = 20
 
+# How often a red-flag question is answered "yes", and how a rating leans, by kind of centre.
+_RED_FLAG_YES = {"abusive": 0.55, "ordinary": 0.02, "rarely-visited": 0.02}
+_LIKERT_LEAN = {"abusive": (1, 3), "ordinary": (2, 5), "rarely-visited": (2, 5)}
+# Rarely visited centres get this share of a usual centre's interviews.
+_RARE_WEIGHT = 0.03
+
+
+@dataclass(frozen=True)
+class SimulatedCentre:
+    code: str
+    region: str
+    kind: str  # "abusive", "ordinary" or "rarely-visited"
+
+
+@dataclass(frozen=True)
+class World:
+    """The made-up centres interviews are about: every fourth is abusive, the last two rarely visited."""
+
+    centres: tuple[SimulatedCentre, ...]
+
+    @classmethod
+    def make(cls, centres: int = 20, regions: int = 2) -> World:
+        if centres < 1 or regions < 1 or regions > centres:
+            raise ValueError("a world needs at least one centre, and no more regions than centres")
+        made = []
+        for index in range(centres):
+            if index % 4 == 3:
+                kind = "abusive"
+            elif centres >= 4 and index >= centres - 2:
+                kind = "rarely-visited"
+            else:
+                kind = "ordinary"
+            made.append(SimulatedCentre(f"C{index + 1:02d}", f"R{index % regions + 1}", kind))
+        return cls(tuple(made))
+
+    def pick(self, rng: random.Random) -> SimulatedCentre:
+        weights = [_RARE_WEIGHT if centre.kind == "rarely-visited" else 1.0 for centre in self.centres]
+        return rng.choices(self.centres, weights)[0]
+
+    def codes(self, kind: str) -> list[str]:
+        return [centre.code for centre in self.centres if centre.kind == kind]
+
 
 def _number(rng: random.Random, item: Item) -> float:
     low = item.min if item.min is not None else 0
@@ -46,8 +93,19 @@ def _number(rng: random.Random, item: Item) -> float:
     return round(rng.uniform(float(low), float(high)), 2)
 
 
-def _candidate(rng: random.Random, item: Item, text_answer: str | None, today: datetime.date) -> Any:
+def _candidate(
+    rng: random.Random, item: Item, text_answer: str | None, today: datetime.date, centre: SimulatedCentre | None
+) -> Any:
     kind = item.type
+    if centre is not None:
+        if item.id == "centre_code":
+            return centre.code
+        if item.id == "region_code":
+            return centre.region
+        if item.is_red_flag:
+            return "yes" if rng.random() < _RED_FLAG_YES[centre.kind] else "no"
+        if kind == "likert":
+            return rng.randint(*_LIKERT_LEAN[centre.kind])
     if kind == "text":
         if text_answer is not None:
             return text_answer[: item.max_length]
@@ -73,8 +131,13 @@ def random_answers(
     text_answer: str | None = None,
     today: datetime.date | None = None,
     skip_rate: float = 0.08,
+    centre: SimulatedCentre | None = None,
 ) -> dict[str, Any]:
-    """Answers for one interview, item by item, each checked as the server would."""
+    """Answers for one interview, item by item, each checked as the server would.
+
+    With a ``centre``, the interview is about it: its codes, and red flags and ratings
+    as its kind makes likely. Without one, every answer is random.
+    """
     today = today or datetime.date.today()
     answers: dict[str, Any] = {}
     for item in form.items:
@@ -86,7 +149,7 @@ def random_answers(
             answers[item.id] = rng.choice(item.offer)
             continue
         for _ in range(_TRIES):
-            value = _candidate(rng, item, text_answer, today)
+            value = _candidate(rng, item, text_answer, today, centre)
             if check_answer(form, item, value, answers, today=today) is None:
                 answers[item.id] = value
                 break
@@ -101,9 +164,12 @@ def simulate(
     seed: int | None = None,
     text_answer: str | None = None,
     language: str = "en",
+    world: World | None = None,
 ) -> Iterator[str]:
-    """Make ``count`` interviews, spread over the forms; yield each record id once durable."""
+    """Make ``count`` interviews, spread over the forms, about the centres of ``world``
+    (by default 20 centres in 2 regions); yield each record id once durable."""
     rng = random.Random(seed)  # noqa: S311 - synthetic answers, not secrets
+    world = world or World.make()
     ordered = [forms[key] for key in sorted(forms)]
     for index in range(count):
         form = ordered[index % len(ordered)]
@@ -116,6 +182,6 @@ def simulate(
             started=to_hour(now),
             interviewer=f"SIM{rng.randint(1, 9):02d}",
         )
-        draft.answers = random_answers(form, rng, text_answer=text_answer, today=now.date())
+        draft.answers = random_answers(form, rng, text_answer=text_answer, today=now.date(), centre=world.pick(rng))
         finaliser.drafts.save(draft)
         yield finaliser.finalise(form, draft, now=now)

@@ -20,6 +20,20 @@ __all__ = ["register_error_handlers"]
 
 # A response in the app's own format (the hub's JSON API), or None for the error page.
 Instead = Callable[[Exception], ResponseReturnValue | None]
+# The title and message of an HTTP error's page; a message of None: the template's own text.
+Describe = Callable[[HTTPException], tuple[str, str | None]]
+
+
+def _werkzeug_words(error: HTTPException) -> tuple[str, str | None]:
+    return error.name, error.description
+
+
+def _page_expired() -> str:
+    return "Page expired"
+
+
+def _something_went_wrong() -> str:
+    return "Something went wrong"
 
 
 def register_error_handlers(
@@ -30,12 +44,17 @@ def register_error_handlers(
     csrf_message: Callable[[], str],
     template: str = "error.html",
     instead: Instead | None = None,
+    csrf_title: Callable[[], str] = _page_expired,
+    describe: Describe = _werkzeug_words,
+    unexpected_title: Callable[[], str] = _something_went_wrong,
 ) -> None:
     """Handle HTTP errors, refused CSRF tokens and unexpected exceptions on ``app``.
 
     ``csrf_error`` is the CSRF extension's exception (the app owns its CSRF setup);
-    ``csrf_message`` gives the words for it, called per request so that a translating
-    app can answer in the phone's language.
+    ``csrf_message`` gives the words for it. These and ``csrf_title``, ``describe``
+    and ``unexpected_title`` are called per request, so that a translating app can
+    answer in the phone's language; the defaults are English (Werkzeug's own words
+    for HTTP errors).
     """
 
     def page(title: str, message: str | None, status: int) -> ResponseReturnValue:
@@ -43,14 +62,15 @@ def register_error_handlers(
 
     @app.errorhandler(csrf_error)
     def csrf_refused(error: HTTPException) -> ResponseReturnValue:
-        return page("Page expired", csrf_message(), 400)
+        return page(csrf_title(), csrf_message(), 400)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:
         answer = instead(error) if instead is not None else None
         if answer is not None:
             return answer
-        return page(error.name, error.description, error.code or 500)
+        title, message = describe(error)
+        return page(title, message, error.code or 500)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> ResponseReturnValue:
@@ -59,4 +79,4 @@ def register_error_handlers(
         answer = instead(error) if instead is not None else None
         if answer is not None:
             return answer
-        return page("Something went wrong", None, 500)
+        return page(unexpected_title(), None, 500)

@@ -32,6 +32,7 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -539,7 +540,7 @@ class HubStore:
 
     # -- importing -----------------------------------------------------------------
 
-    def import_bundle(self, source: Path | bytes, *, label: str | None = None) -> ImportResult:
+    def import_bundle(self, source: Path | bytes | BinaryIO, *, label: str | None = None) -> ImportResult:
         """Verify and merge one bundle; never raises for a bad bundle, it reports it.
 
         Accepted bundles come back with a signed receipt, made only after the commit

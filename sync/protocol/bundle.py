@@ -486,13 +486,20 @@ class BundleReader:
         self.manifest_sha256 = hashlib.sha256(self.manifest_bytes).hexdigest()
 
     @classmethod
-    def open(cls, source: Path | bytes, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
-        """A reader over a bundle file or over bundle bytes already in memory."""
+    def open(cls, source: Path | bytes | BinaryIO, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
+        """A reader over a bundle file, bundle bytes already in memory, or an open
+        seekable binary file (read from its start; closed with the reader)."""
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             if len(data) > limits.max_bundle_bytes:
                 raise _too_large(len(data), limits)
             return cls(io.BytesIO(data), len(data), limits)
+        if not isinstance(source, str | os.PathLike):
+            size = source.seek(0, io.SEEK_END)
+            source.seek(0)
+            if size > limits.max_bundle_bytes:
+                raise _too_large(size, limits)
+            return cls(source, size, limits)
         path = Path(source)
         try:
             handle = path.open("rb")

@@ -252,8 +252,7 @@ class X25519Recipient:
             raise KeyFormatError("recipient is empty; expected a public key starting 'age1'")
         if text.upper().startswith("AGE-SECRET-KEY-"):
             raise KeyFormatError(
-                "this is a secret key, not a recipient; use the public 'age1...' key"
-                " (age-keygen -y prints it)"
+                "this is a secret key, not a recipient; use the public 'age1...' key (age-keygen -y prints it)"
             )
         if text.startswith(("ssh-", "ecdsa-")):
             raise KeyFormatError("SSH public keys are not supported as recipients")
@@ -265,8 +264,7 @@ class X25519Recipient:
             hrp, data = bech32.decode(text)
         except bech32.Bech32Error as error:
             raise KeyFormatError(
-                f"not a valid age recipient {_shown(text)}: {error} (check for a typo"
-                " or a truncated copy)"
+                f"not a valid age recipient {_shown(text)}: {error} (check for a typo or a truncated copy)"
             ) from None
         if hrp.startswith("age1"):
             raise KeyFormatError(f"plugin recipients ({hrp}1...) are not supported")
@@ -563,9 +561,7 @@ def decrypt(
         if file_key is not None:
             break
     else:
-        raise DecryptionError(
-            "no_match", f"none of {len(identities)} identities matched the recipient stanzas"
-        )
+        raise DecryptionError("no_match", f"none of {len(identities)} identities matched the recipient stanzas")
     if len(file_key) != FILE_KEY_SIZE:
         raise _header_error("unwrapped file key is not 16 bytes")
     try:

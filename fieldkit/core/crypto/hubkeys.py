@@ -8,6 +8,7 @@ that ``age -d -i hub-identity.age`` also opens it.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,17 @@ def parse_recipient_text(text: str) -> str:
         return age.parse_recipient(text).to_string()
     except age.KeyFormatError as error:
         raise FieldkitError(str(error)) from None  # the message already says what is wrong
+
+
+def recipient_fingerprint(recipient: str) -> str:
+    """A short, stable name for an ``age1...`` key, for a person to compare at a glance.
+
+    80 bits of SHA-256 over the canonical key text, in five groups of four hex digits:
+    the kit prints it at every start and on its operator page, ``hub keygen`` prints
+    the same for the hub's key, so an added or swapped recipient is seen.
+    """
+    digest = hashlib.sha256(b"fieldkit recipient\n" + parse_recipient_text(recipient).encode("ascii")).hexdigest()
+    return " ".join(digest[start : start + 4] for start in range(0, 20, 4))
 
 
 def _read(path: Path) -> bytes:

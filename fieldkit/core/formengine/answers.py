@@ -15,14 +15,30 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fieldkit.core.formengine.codes import CODE_ITEM_IDS, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
+from fieldkit.core.formengine.labels import N_, N_plural
+from fieldkit.core.formengine.messages import Message
 from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
+from fieldkit.core.formengine.wording import item_context
 
 Answers = Mapping[str, Any]
 
 
 class AnswerError(ValueError):
-    """An answer that does not fit its item; ``str()`` is safe to show the interviewer."""
+    """An answer that does not fit its item.
+
+    ``message`` is what to tell the interviewer, translated by the page that shows it;
+    ``str()`` is its English text, safe for a log (it never holds the answer).
+    """
+
+    def __init__(self, message: Message | str) -> None:
+        self.message = message if isinstance(message, Message) else Message(message)
+        super().__init__(str(self.message))
+
+
+def _say(text: str, **params: object) -> Message:
+    return Message(text, params)
 
 
 def parse_answer(item: Item, raw: str | Sequence[str] | None) -> Any:
@@ -31,6 +47,8 @@ def parse_answer(item: Item, raw: str | Sequence[str] | None) -> Any:
     Returns ``None`` for "no answer". Raises :class:`AnswerError` with a message for the
     interviewer when the text cannot be an answer to this item.
     """
+    if isinstance(raw, str) and item.id in CODE_ITEM_IDS:
+        raw = canonical_code(raw)  # one centre, one code: see fieldkit.core.formengine.codes
     if isinstance(raw, str | type(None)):
         values = [] if raw is None or raw.strip() == "" else [raw.strip()]
     else:
@@ -40,12 +58,12 @@ def parse_answer(item: Item, raw: str | Sequence[str] | None) -> Any:
     special = [value for value in values if value in OFFERS]
     if special:
         if len(values) > 1 or special[0] not in item.offer:
-            raise AnswerError("Choose either an answer or one of the other options, not both.")
+            raise AnswerError(_say(N_("Choose either an answer or one of the other options, not both.")))
         return special[0]
     if item.type == "select_multiple":
         return _check_choices(item, values)
     if len(values) > 1:
-        raise AnswerError("Give one answer only.")
+        raise AnswerError(_say(N_("Give one answer only.")))
     return _convert(item, values[0])
 
 
@@ -56,35 +74,35 @@ def _convert(item: Item, text: str) -> Any:
         try:
             return int(text, 10)
         except ValueError:
-            raise AnswerError("Enter a whole number, such as 12.") from None
+            raise AnswerError(_say(N_("Enter a whole number, such as 12."))) from None
     if item.type == "decimal":
         try:
             number = float(text.replace(",", "."))
         except ValueError:
-            raise AnswerError("Enter a number, such as 2.5.") from None
+            raise AnswerError(_say(N_("Enter a number, such as 2.5."))) from None
         if not math.isfinite(number):
-            raise AnswerError("Enter a number, such as 2.5.")
+            raise AnswerError(_say(N_("Enter a number, such as 2.5.")))
         return number
     if item.type == "likert":
         if text not in {"1", "2", "3", "4", "5"}:
-            raise AnswerError("Choose one of the five answers.")
+            raise AnswerError(_say(N_("Choose one of the five answers.")))
         return int(text)
     if item.type == "date":
         try:
             return datetime.date.fromisoformat(text).isoformat()
         except ValueError:
-            raise AnswerError("Enter a date as year-month-day, such as 2026-03-31.") from None
+            raise AnswerError(_say(N_("Enter a date as year-month-day, such as 2026-03-31."))) from None
     if item.type in ("select_one", "yes_no", "consent"):
         if text not in item.choice_ids():
-            raise AnswerError("Choose one of the answers shown.")
+            raise AnswerError(_say(N_("Choose one of the answers shown.")))
         return text
-    raise AnswerError("This item takes no answer.")
+    raise AnswerError(_say(N_("This item takes no answer.")))
 
 
 def _check_choices(item: Item, values: Sequence[str]) -> list[str]:
     allowed = item.choice_ids()
     if any(value not in allowed for value in values):
-        raise AnswerError("Choose from the answers shown.")
+        raise AnswerError(_say(N_("Choose from the answers shown.")))
     return sorted(set(values), key=allowed.index)
 
 
@@ -127,12 +145,16 @@ def section_is_relevant(form: Form, section_id: str, answers: Answers, *, today:
 
 def check_answer(
     form: Form, item: Item, value: Any, answers: Answers, *, today: datetime.date | None = None
-) -> str | None:
-    """Why ``value`` is not acceptable for ``item`` (a message for the interviewer), or None."""
+) -> Message | None:
+    """Why ``value`` is not acceptable for ``item`` (a message for the interviewer), or None.
+
+    A failed constraint gives the form's own message, with its msgctxt, so that the page
+    shows the reviewed translation from the forms catalogue.
+    """
     if value is None:
         return None
     if value in OFFERS:
-        return None if value in item.offer else "This option is not offered for this question."
+        return None if value in item.offer else _say(N_("This option is not offered for this question."))
     problem = _type_problem(item, value)
     if problem:
         return problem
@@ -144,42 +166,45 @@ def check_answer(
         except ExpressionError:
             satisfied = False
         if satisfied is not True:
-            return item.constraint_message
+            return Message(item.constraint_message, form_context=item_context(form, item, ":constraint"))
     return None
 
 
-def _type_problem(item: Item, value: Any) -> str | None:
+def _type_problem(item: Item, value: Any) -> Message | None:
     kind = item.type
     if kind == "text":
         if not isinstance(value, str):
-            return "Enter text."
+            return _say(N_("Enter text."))
         if item.max_length is not None and len(value) > item.max_length:
-            return f"Use at most {item.max_length} characters."
+            one, many = N_plural("Use at most %(num)s character.", "Use at most %(num)s characters.")
+            return Message(one, plural=many, count=item.max_length)
         return None
     if kind in ("integer", "decimal", "likert"):
         number_types = (int,) if kind != "decimal" else (int, float)
         if isinstance(value, bool) or not isinstance(value, number_types):
-            return "Enter a number."
+            return _say(N_("Enter a number."))
         if kind == "likert":
-            return None if value in (1, 2, 3, 4, 5) else "Choose one of the five answers."
+            return None if value in (1, 2, 3, 4, 5) else _say(N_("Choose one of the five answers."))
         if item.min is not None and value < item.min:
-            return f"Enter {_number(item.min)} or more."
+            # TRANSLATORS: %(number)s is the smallest answer allowed, such as 0 or 18.
+            return _say(N_("Enter %(number)s or more."), number=_number(item.min))
         if item.max is not None and value > item.max:
-            return f"Enter {_number(item.max)} or less."
+            # TRANSLATORS: %(number)s is the largest answer allowed, such as 120.
+            return _say(N_("Enter %(number)s or less."), number=_number(item.max))
         return None
     if kind == "date":
         try:
             datetime.date.fromisoformat(value)
         except (TypeError, ValueError):
-            return "Enter a date as year-month-day."
+            return _say(N_("Enter a date as year-month-day."))
         return None
     if kind == "select_multiple":
         if not isinstance(value, list) or any(choice not in item.choice_ids() for choice in value):
-            return "Choose from the answers shown."
+            return _say(N_("Choose from the answers shown."))
         return None
     if kind in ("select_one", "yes_no", "consent"):
-        return None if value in item.choice_ids() else "Choose one of the answers shown."
-    return "This item takes no answer."
+        return None if value in item.choice_ids() else _say(N_("Choose one of the answers shown."))
+    return _say(N_("This item takes no answer."))
 
 
 def _number(value: float) -> str:
@@ -228,6 +253,7 @@ __all__ = [
     "DONT_KNOW",
     "PREFER_NOT",
     "AnswerError",
+    "Message",
     "check_answer",
     "expression_answers",
     "is_relevant",

@@ -678,14 +678,10 @@ class Expression:
         """
         result = self.tree.check(_TypeEnv(types, choices))
         if expect is not None and result is not expect:
-            raise ExpressionError(
-                f"the condition gives {result.value} where {expect.value} is needed"
-            )
+            raise ExpressionError(f"the condition gives {result.value} where {expect.value} is needed")
         return result
 
-    def evaluate(
-        self, answers: Mapping[str, object], *, today: datetime.date | None = None
-    ) -> object:
+    def evaluate(self, answers: Mapping[str, object], *, today: datetime.date | None = None) -> object:
         """The condition's value for these answers; a missing key counts as unanswered."""
         return self.tree.evaluate(_Answers(answers, today))
 

@@ -15,6 +15,11 @@ def N_(text: str) -> str:
     return text
 
 
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message with plural forms (an ``ngettext`` pair) without translating it here."""
+    return singular, plural
+
+
 LIKERT_LABELS = {
     "agreement": (
         N_("Strongly disagree"),

@@ -539,12 +539,25 @@ class _FormChecker:
             seen_sections.add(section.id)
             if section.relevant is not None:
                 self._check_expression(section.relevant, f"section {section.id}", section.line, "relevant")
+                # Consent must always be asked: no condition may skip the page that asks it.
+                for item in section.items:
+                    if item.type == "consent":
+                        self.report.add(
+                            section.line,
+                            f"section {section.id}",
+                            f"'relevant' cannot skip this section: it holds the consent item '{item.id}', "
+                            "and consent must always be asked",
+                        )
         types = self._types()
         choices = self._choices()
         for item in self.form.items:
             where = f"item {item.id}"
             if item.relevant is not None:
                 self._check_expression(item.relevant, where, item.line, "relevant", types, choices)
+                if item.type == "consent":
+                    self.report.add(
+                        item.line, where, "a consent item cannot have 'relevant': consent must always be asked"
+                    )
             conditions = [("constraint", item.constraint)]
             conditions += [(f"scoring {rule.level}", rule.condition) for rule in item.scoring]
             for name, expression in conditions:

@@ -118,6 +118,11 @@ class Item:
     def value_type(self) -> ValueType | None:
         return VALUE_TYPES.get(self.type)
 
+    @property
+    def is_red_flag(self) -> bool:
+        """A human-rights red flag: a sensitive yes/no question tagged ``rights``."""
+        return self.sensitive and "rights" in self.tags and self.type == "yes_no"
+
     def choice_ids(self) -> tuple[str, ...]:
         return tuple(choice.id for choice in self.choices)
 

@@ -46,9 +46,7 @@ def _language_name(language: str) -> str:
         return language
 
 
-def _header_problems(
-    po: PoFile, shown: str, language: str
-) -> tuple[list[Problem], PluralRule | None]:
+def _header_problems(po: PoFile, shown: str, language: str) -> tuple[list[Problem], PluralRule | None]:
     line = po.header_line
     problems: list[Problem] = []
     declared = po.header("Language")
@@ -100,23 +98,17 @@ def _header_problems(
 
 
 def _conventional_counts(known: Conventions) -> str:
-    """"3" when both conventions agree, else "2 (GNU gettext) or 3 (CLDR)"."""
+    """ "3" when both conventions agree, else "2 (GNU gettext) or 3 (CLDR)"."""
     if len(known.counts) == 1:
         return str(next(iter(known.counts)))
     return f"{known.gettext} (GNU gettext) or {known.cldr} (CLDR)"
 
 
-def _message_problems(
-    message: Message, shown: str, rule: PluralRule | None, single: set[int]
-) -> list[Problem]:
+def _message_problems(message: Message, shown: str, rule: PluralRule | None, single: set[int]) -> list[Problem]:
     problems = []
     line = message.lineno or 0
     plural = isinstance(message.id, (list, tuple))
-    strings = (
-        tuple(message.string)
-        if isinstance(message.string, (list, tuple))
-        else (message.string or "",)
-    )
+    strings = tuple(message.string) if isinstance(message.string, (list, tuple)) else (message.string or "",)
     if plural and rule is not None and len(strings) != rule.count:
         problems.append(
             Problem(
@@ -150,9 +142,7 @@ def catalogue_problems(data: bytes, shown: str, language: str) -> list[Problem]:
     problems, rule = _header_problems(po, shown, language)
     single: set[int] = set()
     if rule is not None:
-        single = {
-            index for index, numbers in numbers_for_each_form(rule).items() if len(numbers) == 1
-        }
+        single = {index for index, numbers in numbers_for_each_form(rule).items() if len(numbers) == 1}
     for message in po.catalog:
         if message.id:
             problems.extend(_message_problems(message, shown, rule, single))
@@ -175,9 +165,7 @@ def all_catalogue_problems(layout: Layout) -> list[Problem]:
             path = layout.catalogue(language, domain)
             shown = layout.shown(path)
             if not path.is_file():
-                problems.append(
-                    Problem(shown, 0, "missing: run 'fieldkit translations update' to start it")
-                )
+                problems.append(Problem(shown, 0, "missing: run 'fieldkit translations update' to start it"))
                 continue
             problems.extend(check_catalogue(path, shown, language))
     return problems

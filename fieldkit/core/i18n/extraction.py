@@ -36,6 +36,7 @@ KEYWORDS: dict[str, Any] = {
     "gettext": None,
     "_l": None,
     "N_": None,
+    "N_plural": (1, 2),
     "lazy_gettext": None,
     "ngettext": (1, 2),
     "lazy_ngettext": (1, 2),
@@ -66,16 +67,11 @@ def extract_jinja(
     source = fileobj.read()
     tags = list(comment_tags) or [""]
     passes = [  # Babel hands over its keywords as dict keys; Jinja's annotation asks for a sequence
-        list(babel_extract(io.BytesIO(source), tuple(keywords), [tag] if tag else [], options))
-        for tag in tags
+        list(babel_extract(io.BytesIO(source), tuple(keywords), [tag] if tag else [], options)) for tag in tags
     ]
     for found in zip(*passes, strict=True):
         line, function, message, _comments = found[0]
-        comments = [
-            f"{tag} {text}".strip()
-            for tag, item in zip(tags, found, strict=True)
-            for text in item[3]
-        ]
+        comments = [f"{tag} {text}".strip() for tag, item in zip(tags, found, strict=True) for text in item[3]]
         yield line, function, message, comments
 
 
@@ -120,9 +116,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _hidden(path: Path, root: Path) -> bool:
-    return any(
-        part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts
-    )
+    return any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts)
 
 
 def _add_file(
@@ -133,9 +127,7 @@ def _add_file(
     options: dict[str, str],
 ) -> None:
     with path.open("rb") as handle:
-        found = list(
-            extract(method, handle, KEYWORDS, COMMENT_TAGS, options, strip_comment_tags=False)
-        )
+        found = list(extract(method, handle, KEYWORDS, COMMENT_TAGS, options, strip_comment_tags=False))
     for line, message, comments, context in found:
         # One line per comment, single spaces: the file then reads back exactly as written.
         tidy = [" ".join(comment.split()) for comment in comments if comment.strip()]
@@ -149,13 +141,9 @@ def extract_interface(sources: Path) -> Catalog:
         for path in sorted(sources.glob(source.pattern)):
             if path.is_file() and not _hidden(path, sources):
                 try:
-                    _add_file(
-                        catalog, source.method, path, _relative(path, sources), source.options
-                    )
+                    _add_file(catalog, source.method, path, _relative(path, sources), source.options)
                 except (SyntaxError, TemplateSyntaxError) as error:
-                    raise FieldkitError(
-                        f"{_relative(path, sources)}: cannot extract strings ({error})"
-                    ) from None
+                    raise FieldkitError(f"{_relative(path, sources)}: cannot extract strings ({error})") from None
     return catalog
 
 
@@ -186,8 +174,7 @@ def fresh_templates(layout: Layout) -> dict[str, PoFile]:
     """Both templates, extracted now from the current sources (nothing is written)."""
     if layout.sources is None:
         raise FieldkitError(
-            "extracting needs a source checkout of fieldkit (the Python code and templates); "
-            "an installed kit has none"
+            "extracting needs a source checkout of fieldkit (the Python code and templates); an installed kit has none"
         )
     return {
         INTERFACE: template(INTERFACE, extract_interface(layout.sources)),
@@ -268,9 +255,5 @@ def stale_templates(layout: Layout) -> list[Problem]:
             continue
         changes = compare_templates(committed.catalog, fresh.catalog)
         if changes:
-            problems.append(
-                Problem(
-                    shown, 0, f"stale: the sources have {changes.describe()}; {EXTRACT_AND_UPDATE}"
-                )
-            )
+            problems.append(Problem(shown, 0, f"stale: the sources have {changes.describe()}; {EXTRACT_AND_UPDATE}"))
     return problems

@@ -38,9 +38,7 @@ def extract_form_wording(
     """
     del comment_tags, options  # every string carries its comment; there are no options
     if CONTEXT_KEYWORD not in keywords:
-        raise ValueError(
-            f"the form extractor needs the keyword '{CONTEXT_KEYWORD}' (with its context argument)"
-        )
+        raise ValueError(f"the form extractor needs the keyword '{CONTEXT_KEYWORD}' (with its context argument)")
     for string in form_strings(_load(fileobj)):
         yield (
             string.line,

@@ -172,9 +172,7 @@ def merge(po: PoFile, template: PoFile, language: str, domain: str) -> tuple[PoF
 def _read_template(layout: Layout, domain: str) -> PoFile:
     path = layout.template(domain)
     if not path.is_file():
-        raise FieldkitError(
-            f"{layout.shown(path)} is missing: run 'fieldkit translations extract' first"
-        )
+        raise FieldkitError(f"{layout.shown(path)} is missing: run 'fieldkit translations extract' first")
     return read_po_file(path, layout.shown(path))
 
 
@@ -187,9 +185,7 @@ def update_language(layout: Layout, language: str, *, create: bool = False) -> l
         shown = layout.shown(path)
         created = not path.is_file()
         if created and not create:
-            raise FieldkitError(
-                f"{shown} is missing: start it with 'fieldkit translations init {language}'"
-            )
+            raise FieldkitError(f"{shown} is missing: start it with 'fieldkit translations init {language}'")
         po = new_catalogue(language, domain) if created else read_po_file(path, shown)
         po, new, fuzzy, obsolete = merge(po, template, language, domain)
         written = write_if_changed(path, render_po(po, _rule(po, language).count))
@@ -205,14 +201,9 @@ def init_language(layout: Layout, code: str) -> tuple[str, list[MergeSummary]]:
         raise FieldkitError(str(error)) from None
     if language.split("_")[0] == SOURCE_LANGUAGE:
         raise FieldkitError("English is the source language: it needs no catalogue")
-    existing = [
-        layout.shown(layout.catalogue(language, d))
-        for d in DOMAINS
-        if layout.catalogue(language, d).exists()
-    ]
+    existing = [layout.shown(layout.catalogue(language, d)) for d in DOMAINS if layout.catalogue(language, d).exists()]
     if existing:
         raise FieldkitError(
-            f"{', '.join(existing)} already exist: "
-            f"use 'fieldkit translations update {language}' to refresh them"
+            f"{', '.join(existing)} already exist: use 'fieldkit translations update {language}' to refresh them"
         )
     return language, update_language(layout, language, create=True)

@@ -50,18 +50,14 @@ def find_placeholders(text: str, *, python_format: bool) -> Placeholders:
             elif python_format:
                 positional.append("%" + conversion)
     braces = frozenset(found["name"] for found in _BRACES.finditer(text))
-    return Placeholders(
-        frozenset(named.values()), tuple(positional), frozenset(f"{{{b}}}" for b in braces), stray
-    )
+    return Placeholders(frozenset(named.values()), tuple(positional), frozenset(f"{{{b}}}" for b in braces), stray)
 
 
 def _listed(items: Collection[str]) -> str:
     return ", ".join(sorted(items))
 
 
-def compare(
-    source: Placeholders, translation: Placeholders, *, optional: Collection[str] = ()
-) -> list[str]:
+def compare(source: Placeholders, translation: Placeholders, *, optional: Collection[str] = ()) -> list[str]:
     """What is wrong with the translation's placeholders; ``optional`` ones may be left out."""
     wanted = source.named | source.braces
     have = translation.named | translation.braces
@@ -72,9 +68,7 @@ def compare(
     extra = have - wanted
     if extra:
         problems.append(f"the translation has {_listed(extra)}, which the source does not have")
-    if translation.positional != source.positional and not (
-        translation.positional == () and "%" in optional
-    ):
+    if translation.positional != source.positional and not (translation.positional == () and "%" in optional):
         if not source.positional:
             problems.append(
                 f"the translation has {' '.join(translation.positional)}, which the source "
@@ -101,9 +95,7 @@ def message_problems(
     """Problems of each non-empty translation: ``(plural index or None, message)``."""
     if msgid_plural is None:
         source = find_placeholders(msgid, python_format=python_format)
-        translation = (
-            find_placeholders(strings[0], python_format=python_format) if strings[0] else None
-        )
+        translation = find_placeholders(strings[0], python_format=python_format) if strings[0] else None
         return [(None, problem) for problem in compare(source, translation)] if translation else []
     singular = find_placeholders(msgid, python_format=python_format)
     plural = find_placeholders(msgid_plural, python_format=python_format)
@@ -114,9 +106,7 @@ def message_problems(
         translation = find_placeholders(string, python_format=python_format)
         optional: set[str] = set()
         if index in single_number_forms:
-            optional = {
-                p for p in plural.named if p.removeprefix("%(").split(")")[0] in _COUNT_NAMES
-            } | {"%"}
+            optional = {p for p in plural.named if p.removeprefix("%(").split(")")[0] in _COUNT_NAMES} | {"%"}
         # A form may use what either source form uses, but must keep what the plural one has.
         allowed = Placeholders(
             plural.named | (singular.named & translation.named),
@@ -124,7 +114,5 @@ def message_problems(
             plural.braces | (singular.braces & translation.braces),
             plural.stray,
         )
-        results.extend(
-            (index, problem) for problem in compare(allowed, translation, optional=optional)
-        )
+        results.extend((index, problem) for problem in compare(allowed, translation, optional=optional))
     return results

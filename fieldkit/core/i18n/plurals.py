@@ -24,9 +24,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 
 _TABLE = Path(__file__).with_name("plural_forms.json")
-_HEADER = re.compile(
-    r"^\s*nplurals\s*=\s*(?P<count>\d+)\s*;\s*plural\s*=\s*(?P<expression>[^;]+?)\s*;?\s*$"
-)
+_HEADER = re.compile(r"^\s*nplurals\s*=\s*(?P<count>\d+)\s*;\s*plural\s*=\s*(?P<expression>[^;]+?)\s*;?\s*$")
 # Numbers that reach every branch of the plural rules gettext knows.
 _SAMPLE_NUMBERS = (*range(0, 1001), 1_000_000, 1_000_001)
 
@@ -46,9 +44,7 @@ def normal_language(code: str) -> str:
     try:
         return str(Locale.parse(code.replace("-", "_")))
     except (ValueError, UnknownLocaleError):
-        raise ValueError(
-            f"'{code}' is not a known language code (use codes like ru, es, pt_BR)"
-        ) from None
+        raise ValueError(f"'{code}' is not a known language code (use codes like ru, es, pt_BR)") from None
 
 
 @dataclass(frozen=True)
@@ -68,8 +64,7 @@ class Conventions:
 def _table() -> Mapping[str, Conventions]:
     entries: dict[str, Any] = json.loads(_TABLE.read_text(encoding="utf-8"))["languages"]
     return {
-        code: Conventions(entry.get("gettext"), entry.get("cldr"), entry["header"])
-        for code, entry in entries.items()
+        code: Conventions(entry.get("gettext"), entry.get("cldr"), entry["header"]) for code, entry in entries.items()
     }
 
 
@@ -109,10 +104,7 @@ def parse_rule(value: str) -> PluralRule:
         except ZeroDivisionError:
             raise ValueError(f"the expression divides by zero for n={n}") from None
         if not 0 <= index < rule.count:
-            raise ValueError(
-                f"the expression gives form {index} for n={n}, "
-                f"but there are only {rule.count} forms"
-            )
+            raise ValueError(f"the expression gives form {index} for n={n}, but there are only {rule.count} forms")
     return rule
 
 

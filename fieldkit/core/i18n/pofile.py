@@ -270,11 +270,7 @@ class _Parser:
 
     def comment(self, number: int, stripped: str) -> None:
         # A comment after the fields of an entry begins the next entry.
-        entry = (
-            self.current
-            if self.current is not None and not self.current.fields
-            else self.start(number)
-        )
+        entry = self.current if self.current is not None and not self.current.fields else self.start(number)
         kind = stripped[1:2]
         body = stripped[2:].strip() if kind in ".:,|" else stripped[1:].removeprefix(" ").rstrip()
         if kind == "|":
@@ -292,15 +288,11 @@ class _Parser:
         keyword = _KEYWORD.match(body)
         try:
             if keyword and keyword["keyword"] != "msgstr" and keyword["index"] is None:
-                entry.previous.append(
-                    _Field(keyword["keyword"], number, [unquote(keyword["rest"].strip())])
-                )
+                entry.previous.append(_Field(keyword["keyword"], number, [unquote(keyword["rest"].strip())]))
             elif body.startswith('"') and entry.previous:
                 entry.previous[-1].parts.append(unquote(body))
             else:
-                self.problem(
-                    number, "a #| comment must hold msgctxt, msgid or msgid_plural and quoted text"
-                )
+                self.problem(number, "a #| comment must hold msgctxt, msgid or msgid_plural and quoted text")
         except ValueError as error:
             self.problem(number, f"in the #| comment: {error}")
 
@@ -309,9 +301,7 @@ class _Parser:
         if stripped.startswith('"'):
             current = self.current
             if current is None or not current.fields or current.obsolete != obsolete:
-                self.problem(
-                    number, "quoted text outside an entry: it must follow msgid, msgstr or msgctxt"
-                )
+                self.problem(number, "quoted text outside an entry: it must follow msgid, msgstr or msgctxt")
                 return
             if self.sources is not None:
                 _record(current.fields[-1].source, number, column, stripped)
@@ -324,9 +314,7 @@ class _Parser:
         keyword = _KEYWORD.match(stripped)
         if keyword is None:
             word = stripped.split()[0] if stripped.split() else stripped
-            self.problem(
-                number, f"'{word}' is not a gettext keyword (msgctxt, msgid, msgid_plural, msgstr)"
-            )
+            self.problem(number, f"'{word}' is not a gettext keyword (msgctxt, msgid, msgid_plural, msgstr)")
             return
         name, index, rest = keyword.group("keyword", "index", "rest")
         if index is not None and name != "msgstr":
@@ -394,9 +382,7 @@ def _build_message(entry: _Entry, problems: list[SyntaxProblem]) -> Message | No
         return None
     expected_start = ["msgctxt", "msgid"] if "msgctxt" in values else ["msgid"]
     if keywords[: len(expected_start)] != expected_start:
-        problems.append(
-            SyntaxProblem(line, "an entry must start with msgid (or msgctxt, then msgid)")
-        )
+        problems.append(SyntaxProblem(line, "an entry must start with msgid (or msgctxt, then msgid)"))
         return None
     rest = keywords[len(expected_start) :]
     context = values["msgctxt"].text if "msgctxt" in values else None
@@ -405,9 +391,7 @@ def _build_message(entry: _Entry, problems: list[SyntaxProblem]) -> Message | No
         indexes = rest[1:]
         if not indexes or indexes != [f"msgstr[{n}]" for n in range(len(indexes))]:
             problems.append(
-                SyntaxProblem(
-                    line, "a plural entry needs msgstr[0], msgstr[1], … in order after msgid_plural"
-                )
+                SyntaxProblem(line, "a plural entry needs msgstr[0], msgstr[1], … in order after msgid_plural")
             )
             return None
         message_id: str | tuple[str, str] = (msgid, values["msgid_plural"].text)
@@ -415,11 +399,7 @@ def _build_message(entry: _Entry, problems: list[SyntaxProblem]) -> Message | No
     elif rest == ["msgstr"]:
         message_id, string = msgid, values["msgstr"].text
     else:
-        what = (
-            "msgstr[N] without msgid_plural"
-            if any(k.startswith("msgstr[") for k in rest)
-            else "no msgstr"
-        )
+        what = "msgstr[N] without msgid_plural" if any(k.startswith("msgstr[") for k in rest) else "no msgstr"
         problems.append(SyntaxProblem(line, f"an entry has {what}"))
         return None
     previous = {f.keyword: f.text for f in entry.previous}
@@ -502,9 +482,7 @@ def parse_po(data: bytes, *, sources: bool = False) -> tuple[PoFile, list[Syntax
         key_id = message.id if isinstance(message.id, str) else message.id[0]  # str or a plural's pair
         if not key_id and not entry.obsolete:
             if index != 0 or message.context is not None:
-                problems.append(
-                    SyntaxProblem(message.lineno, "an empty msgid is only allowed in the header")
-                )
+                problems.append(SyntaxProblem(message.lineno, "an empty msgid is only allowed in the header"))
                 continue
             headers = _parse_headers(message.string if isinstance(message.string, str) else "")
             header_flags = [flag for flag in entry.flags if flag != "python-format"]
@@ -522,15 +500,11 @@ def parse_po(data: bytes, *, sources: bool = False) -> tuple[PoFile, list[Syntax
             continue
         seen[seen_key] = message.lineno
         if entry.obsolete:
-            catalog.obsolete[
-                (key_id, message.context) if message.context is not None else key_id
-            ] = message
+            catalog.obsolete[(key_id, message.context) if message.context is not None else key_id] = message
         else:
             catalog[message.id] = message
     if not headers and not problems:
-        problems.append(
-            SyntaxProblem(1, 'no header: the file must start with msgid "" and its msgstr')
-        )
+        problems.append(SyntaxProblem(1, 'no header: the file must start with msgid "" and its msgstr'))
     problems.sort(key=lambda p: p.line)
     po = PoFile(header_comment, headers, catalog, header_flags, header_line, parser.sources or [])
     return po, problems
@@ -563,13 +537,9 @@ def _message_lines(message: Message, nplurals: int, prefix: str = "") -> list[st
     if isinstance(message.id, (list, tuple)):
         out += _quoted("msgid", message.id[0], prefix)
         out += _quoted("msgid_plural", message.id[1], prefix)
-        strings = (
-            message.string if isinstance(message.string, (list, tuple)) else (message.string or "",)
-        )
+        strings = message.string if isinstance(message.string, (list, tuple)) else (message.string or "",)
         for index in range(max(nplurals, len(strings))):
-            out += _quoted(
-                f"msgstr[{index}]", strings[index] if index < len(strings) else "", prefix
-            )
+            out += _quoted(f"msgstr[{index}]", strings[index] if index < len(strings) else "", prefix)
     else:
         string = message.string if isinstance(message.string, str) else ""
         out += _quoted("msgid", message.id, prefix)
@@ -579,11 +549,7 @@ def _message_lines(message: Message, nplurals: int, prefix: str = "") -> list[st
 
 def _comments(prefix: str, comments: list[str]) -> list[str]:
     # A comment with a line break would end the comment and break the file.
-    return [
-        f"{prefix} {line}".rstrip()
-        for comment in comments
-        for line in (comment.split("\n") or [""])
-    ]
+    return [f"{prefix} {line}".rstrip() for comment in comments for line in (comment.split("\n") or [""])]
 
 
 def _entry_lines(message: Message, nplurals: int) -> list[str]:

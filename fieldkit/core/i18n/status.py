@@ -76,11 +76,7 @@ def count_catalogue(catalog: Catalog, *, per_form: bool) -> tuple[Counts, dict[s
 
 
 def _keys(po: PoFile) -> set[tuple[object, str | None]]:
-    return {
-        (tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id, m.context)
-        for m in po.catalog
-        if m.id
-    }
+    return {(tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id, m.context) for m in po.catalog if m.id}
 
 
 def catalogue_status(layout: Layout, language: str, domain: str) -> CatalogueStatus:

@@ -218,9 +218,7 @@ def remove_durably(path: Path) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise StorageError.from_os_error(
-            exc, path, action="remove", outcome="Nothing was removed"
-        ) from exc
+        raise StorageError.from_os_error(exc, path, action="remove", outcome="Nothing was removed") from exc
     try:
         _fsync_dir_raw(path.parent, os.fsync)
     except FileNotFoundError:
@@ -256,7 +254,5 @@ def ensure_private_dir(path: Path) -> Path:
             _fsync_dir_raw(folder.parent, os.fsync)
         os.chmod(path, PRIVATE_DIR_MODE)
     except OSError as exc:
-        raise StorageError.from_os_error(
-            exc, path, action="create the folder", outcome="Nothing was saved"
-        ) from exc
+        raise StorageError.from_os_error(exc, path, action="create the folder", outcome="Nothing was saved") from exc
     return path

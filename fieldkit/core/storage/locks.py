@@ -102,9 +102,7 @@ def _open_and_flock(data_dir: Path, deadline: float | None, timeout: float | Non
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     except OSError as exc:
-        raise StorageError.from_os_error(
-            exc, lock_path, action="lock", outcome="Nothing was saved"
-        ) from exc
+        raise StorageError.from_os_error(exc, lock_path, action="lock", outcome="Nothing was saved") from exc
     try:
         if deadline is None:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -120,7 +118,5 @@ def _open_and_flock(data_dir: Path, deadline: float | None, timeout: float | Non
     except BaseException as exc:
         os.close(fd)
         if isinstance(exc, OSError):
-            raise StorageError.from_os_error(
-                exc, lock_path, action="lock", outcome="Nothing was saved"
-            ) from exc
+            raise StorageError.from_os_error(exc, lock_path, action="lock", outcome="Nothing was saved") from exc
         raise

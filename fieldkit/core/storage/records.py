@@ -12,7 +12,11 @@ ciphertext without a sidecar: an incomplete write that was never acknowledged, w
 ``ids()`` ignores and ``repair()`` removes.
 
 The security model allows only ``record_id``, ``form_id``, ``form_version``, ``size``
-and ``day`` in clear; ``put`` refuses any other metadata.
+and ``day`` in clear; ``put`` refuses any other metadata. For the same reason the file
+times of both files (and of their shard folder) are set to midnight UTC of ``day``:
+exact to the second, they would say when an interview ended more closely than the
+payload itself does (it rounds to the hour). The counts file below and the records
+folder get the same times after each ``put``.
 
 ``records/counts.json`` keeps the number of complete records per form, so that the
 kit's operator page, fetched at every pairing, costs the same at 100 records and at
@@ -27,6 +31,7 @@ no longer matches) is rebuilt from the sidecars. See docs/storage.md.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -80,8 +85,7 @@ def _validate_metadata(record_id: str, ciphertext: bytes, metadata: dict[str, An
         extra = sorted(map(str, keys - METADATA_KEYS))
         missing = sorted(METADATA_KEYS - keys)
         raise ValueError(
-            "record metadata in clear must hold exactly "
-            f"{sorted(METADATA_KEYS)}; extra: {extra}, missing: {missing}"
+            f"record metadata in clear must hold exactly {sorted(METADATA_KEYS)}; extra: {extra}, missing: {missing}"
         )
     if metadata["record_id"] != record_id:
         raise ValueError("metadata record_id does not match the record id")
@@ -105,6 +109,18 @@ def _validate_metadata(record_id: str, ciphertext: bytes, metadata: dict[str, An
 
 def _positive(counts: Mapping[str, int]) -> dict[str, int]:
     return {form_id: count for form_id, count in sorted(counts.items()) if count > 0}
+
+
+def _set_times_to_day(paths: Iterable[Path], day: str) -> None:
+    """Access and modification times to midnight UTC of ``day`` (no call can set the ctime).
+
+    Best effort: a file system that refuses it leaves the exact times, which is no reason
+    to call a durable record unsaved.
+    """
+    moment = datetime.datetime.combine(date.fromisoformat(day), datetime.time(), datetime.UTC).timestamp()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.utime(path, (moment, moment))
 
 
 def _encode_metadata(metadata: dict[str, Any]) -> bytes:
@@ -182,6 +198,10 @@ class RecordStore:
                     with contextlib.suppress(StorageError):
                         remove_durably(ciphertext_path)
                 raise
+            _set_times_to_day(
+                (ciphertext_path, sidecar_path, self._shard_dir(record_id), self._counts_path(), self._records_dir),
+                metadata["day"],
+            )
 
     def _same_record(self, record_id: str, ciphertext: bytes, metadata: dict[str, Any]) -> bool:
         try:
@@ -197,9 +217,7 @@ class RecordStore:
         except FileNotFoundError:
             raise KeyError(record_id) from None
         except OSError as exc:
-            raise StorageError.from_os_error(
-                exc, path, action="read", outcome="Nothing was changed"
-            ) from exc
+            raise StorageError.from_os_error(exc, path, action="read", outcome="Nothing was changed") from exc
 
     def get(self, record_id: str) -> bytes:
         """The sealed bytes of a complete record; ``KeyError`` if there is none."""
@@ -373,10 +391,7 @@ class RecordStore:
                     removed.append(self._relative(path))
                 elif name.endswith(CIPHERTEXT_SUFFIX):
                     record_id = name[: -len(CIPHERTEXT_SUFFIX)]
-                    if (
-                        _RECORD_ID.fullmatch(record_id)
-                        and f"{record_id}{SIDECAR_SUFFIX}" not in names
-                    ):
+                    if _RECORD_ID.fullmatch(record_id) and f"{record_id}{SIDECAR_SUFFIX}" not in names:
                         remove_durably(path)
                         removed.append(self._relative(path))
 
@@ -408,9 +423,7 @@ class RecordStore:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise StorageError.from_os_error(
-                exc, path, action="remove", outcome="Nothing more was removed"
-            ) from exc
+            raise StorageError.from_os_error(exc, path, action="remove", outcome="Nothing more was removed") from exc
         return True
 
     def _flush_shards(self, record_ids: list[str]) -> None:

@@ -49,9 +49,7 @@ class AtomicJSONStorage(Storage):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StorageError.from_os_error(
-                exc, self.path, action="read", outcome="Nothing was changed"
-            ) from exc
+            raise StorageError.from_os_error(exc, self.path, action="read", outcome="Nothing was changed") from exc
         if not raw:
             return None
         try:
@@ -72,9 +70,7 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        serialised = json.dumps(
-            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        serialised = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         write_atomic(self.path, serialised, mode=PRIVATE_FILE_MODE, fsync=self._fsync)
 
 

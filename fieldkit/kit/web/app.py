@@ -12,15 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, render_template
-from flask.typing import ResponseReturnValue
+from flask import Flask, Response
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import SecurityError
 
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.netinfo import trusted_host_names
+from fieldkit.kit.web import errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.assets import add_hashed_assets
@@ -43,6 +44,8 @@ class WebSettings:
     interviewer_codes: tuple[str, ...] = DEFAULT_INTERVIEWER_CODES
     max_request_bytes: int = 256 * 1024
     pairing_failures_per_minute: int = 5
+    pairing_code_minutes: int = 10  # a pairing code works once, and for this long at most
+    discard_minutes: int = 10  # a discarded draft can be restored for this long, or until a restart
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
@@ -80,6 +83,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; interviews can be long
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
+        # Only the kit's own names and printed addresses (Flask checks it per request).
+        TRUSTED_HOSTS=trusted_host_names(settings.urls),
     )
     languages = compile_for_serving(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
@@ -97,20 +102,42 @@ def create_app(
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     add_compression(app)
     # Never a traceback on a phone, and never an answer in the log: only the type.
-    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message)
-    app.register_error_handler(RequestEntityTooLarge, _too_large)
+    register_error_handlers(
+        app,
+        log=log,
+        csrf_error=CSRFError,
+        csrf_message=_csrf_message,
+        csrf_title=errorpages.csrf_title,
+        describe=errorpages.describe,
+        unexpected_title=errorpages.unexpected_title,
+    )
+    app.register_error_handler(SecurityError, _untrusted_host)
     return app
 
 
-def _too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
-    """A body over the app's limit: say so in the phone's language (waitress refuses larger ones)."""
-    from flask_babel import gettext
+def _untrusted_host(error: SecurityError) -> Response:
+    """A bare 400 page for a Host header that is not the kit's: one sentence, no links, no form.
 
-    message = gettext(
-        "This page sent more than the kit accepts. Nothing was saved: go back, shorten the longest answer "
-        "and try again."
+    Not the error template: no URL can be built for a host the app does not answer to.
+    In the browser's language, as the phone's session cookie belongs to the kit's own
+    address and never reaches this one.
+    """
+    from flask import g, request
+    from flask_babel import gettext
+    from markupsafe import escape
+
+    from fieldkit.core.i18n.languages import text_direction
+    from fieldkit.kit.web.i18n import current_language, interface_languages
+
+    g.language = request.accept_languages.best_match(interface_languages())
+    language = current_language()
+    message = escape(gettext("This address is not the kit's. Open the address the kit's screen shows."))
+    page = (
+        f'<!doctype html><html lang="{language}" dir="{text_direction(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{message}</title></head><body><p>{message}</p></body></html>\n"
     )
-    return render_template("error.html", title=gettext("Too much to send"), message=message), 413
+    return Response(page, status=400, mimetype="text/html")
 
 
 def _csrf_message() -> str:

@@ -10,9 +10,10 @@ import functools
 import logging
 from pathlib import Path
 
-from flask import Flask, current_app, g, session
-from flask_babel import Babel
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import Babel, gettext, ngettext
 
+from fieldkit.core.formengine.messages import Message
 from fieldkit.core.i18n import ServingLanguages
 from fieldkit.core.i18n.catalogues import (
     SOURCE_LANGUAGE,
@@ -23,13 +24,61 @@ from fieldkit.core.i18n.catalogues import (
 )
 from fieldkit.core.i18n.languages import language_name, text_direction
 
-__all__ = ["SOURCE_LANGUAGE", "current_language", "form_text", "forms_catalogue", "init_i18n", "interface_languages"]
+__all__ = [
+    "SOURCE_LANGUAGE",
+    "current_language",
+    "form_text",
+    "forms_catalogue",
+    "init_i18n",
+    "interface_languages",
+    "translate_message",
+]
 
 log = logging.getLogger(__name__)
 
 
 def current_language() -> str:
-    return getattr(g, "language", None) or session.get("lang") or SOURCE_LANGUAGE
+    """The interview's language, else the one the phone chose, else its Accept-Language, else English."""
+    chosen = getattr(g, "language", None) or _open_interview_language() or session.get("lang")
+    if chosen:
+        return str(chosen)
+    if has_request_context():
+        return _accepted_language(interface_languages()) or SOURCE_LANGUAGE
+    return SOURCE_LANGUAGE
+
+
+def remember_interview_language(draft_id: str, language: str) -> None:
+    """Note the language of the interview this phone has open, for pages its draft cannot give it.
+
+    A refused CSRF token or an oversized page is answered before the view opens the
+    draft; without this note that answer would come in the interface language, not
+    the interview's. The session cookie is signed, so a phone cannot plant it.
+    """
+    if session.get("interview") != [draft_id, language]:
+        session["interview"] = [draft_id, language]
+
+
+def _open_interview_language() -> str | None:
+    if not has_request_context():
+        return None
+    noted = session.get("interview")
+    if isinstance(noted, list) and len(noted) == 2 and request.path.startswith(f"/d/{noted[0]}/"):
+        return str(noted[1])
+    return None
+
+
+def _accepted_language(served: list[str]) -> str | None:
+    """The phone's most preferred language this kit serves, a regional tag matching its language.
+
+    Werkzeug's ``best_match`` prefers any exact match to a regional one, so that
+    ``fr;q=0.3, pt-BR;q=0.8`` would give French; here the order of preference wins.
+    """
+    for value, _quality in request.accept_languages:  # best first
+        tag = value.replace("_", "-").lower()
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in served:
+                return candidate
+    return None
 
 
 def translations_dir() -> Path:
@@ -91,3 +140,12 @@ def form_text(language: str, context: str, text: str) -> str:
         return text
     catalogue = forms_catalogue(language)
     return (catalogue.get(context, text) if catalogue is not None else None) or text
+
+
+def translate_message(message: Message) -> str:
+    """A form engine message in the page's language: from ``forms.po`` or the interface catalogue."""
+    if message.form_context is not None:
+        return form_text(current_language(), message.form_context, message.text)
+    if message.plural is not None and message.count is not None:
+        return ngettext(message.text, message.plural, message.count, **message.params)
+    return gettext(message.text, **message.params)

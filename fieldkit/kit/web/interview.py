@@ -17,13 +17,25 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from fieldkit.core.formengine.answers import check_answer, is_relevant, missing_consent, section_is_relevant
+from fieldkit.core.formengine.answers import (
+    AnswerError,
+    check_answer,
+    is_relevant,
+    missing_consent,
+    section_is_relevant,
+)
 from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.sealing import receipt_code, to_hour
 from fieldkit.kit.web import views
-from fieldkit.kit.web.i18n import current_language, interface_languages
+from fieldkit.kit.web.clock import from_epoch, local_time
+from fieldkit.kit.web.i18n import (
+    current_language,
+    interface_languages,
+    remember_interview_language,
+    translate_message,
+)
 from fieldkit.kit.web.pairing import PairedSession, RateLimited
 from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, section_form_class
 from fieldkit.kit.web.services import services
@@ -72,8 +84,11 @@ def pair() -> Any:
             status = 429
         else:
             if new is not None:
+                language = session.get("lang")  # chosen on this page: the phone keeps it
                 session.clear()
                 session["sid"] = new.session_id
+                if language in interface_languages():
+                    session["lang"] = language
                 return redirect(url_for("interview.home"))
             error = _("That code is not right. Check the code on the kit's screen.")
             status = 403
@@ -116,10 +131,17 @@ def home() -> str:
             continue
         if draft.owner == g.paired.interviewer and draft.form_id in kit.forms:
             mine.append(draft)
+    discarded = [
+        {**views.draft_summary(kit.forms[r.draft.form_id], r.draft), "until": local_time(from_epoch(r.wiped_at))}
+        for r in kit.discarded.restorable(g.paired.interviewer)
+        if r.draft.form_id in kit.forms
+    ]
     return render_template(
         "home.html",
         forms=[views.form_choice(form) for form in kit.forms.values()],
         drafts=[views.draft_summary(kit.forms[d.form_id], d) for d in mine],
+        discarded=discarded,
+        device=g.paired,
     )
 
 
@@ -143,6 +165,7 @@ def start() -> Any:
         started=to_hour(now),
         pilot=not availability[language].complete,
         interviewer=g.paired.interviewer,
+        languages=[language],
     )
     draft.section = form.sections[0].id
     try:
@@ -162,6 +185,7 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
     if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
         abort(404)
     g.language = draft.language
+    remember_interview_language(draft.draft_id, draft.language)
     return form, draft
 
 
@@ -178,15 +202,39 @@ def resume(draft_id: str) -> Any:
     return redirect(url_for("interview.section", draft_id=draft_id, section_id=section_id))
 
 
-@bp.route("/d/<draft_id>/discard", methods=["POST"])
+@bp.route("/d/<draft_id>/discard", methods=["GET", "POST"])
 @require_pairing
 def discard(draft_id: str) -> Any:
-    _own_draft(draft_id)
+    """Ask first (a page of its own, so it works with JavaScript off), then move the draft aside."""
+    form, draft = _own_draft(draft_id)
+    g.language = None  # this page is about the draft, in the interface's language
+    kit = services()
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        return render_template(
+            "discard.html",
+            draft=views.draft_summary(form, draft),
+            minutes=kit.settings.discard_minutes,
+        )
     try:
-        services().drafts.delete(draft_id)
+        kit.discarded.discard(draft_id)
     except StorageError as error:
         return views.storage_failure(error)
-    g.language = None
+    return redirect(url_for("interview.home"))
+
+
+@bp.route("/d/<draft_id>/restore", methods=["POST"])
+@require_pairing
+def restore(draft_id: str) -> Any:
+    kit = services()
+    try:
+        restored = kit.discarded.restore(draft_id, g.paired.interviewer)
+    except StorageError as error:
+        return views.storage_failure(error)
+    except DraftUnreadable:
+        restored = False
+    if not restored:
+        message = _("This interview can no longer be restored: its time ran out, or the kit restarted.")
+        return render_template("error.html", title=_("Not restored"), message=message), 404
     return redirect(url_for("interview.home"))
 
 
@@ -268,6 +316,9 @@ def section(draft_id: str, section_id: str) -> Any:
         return views.render_section(form, draft, current, page, answers=draft.answers, errors=errors)
 
     action = request.form.get("action", "next")
+    switching = action == "language"
+    if switching:  # before the answers are read, so that every message comes in the new language
+        _switch_language(form, draft)
     page.validate()  # CSRF is checked by CSRFProtect before the view; fields parse here
     answers = dict(draft.answers)  # _consent_first left nothing here from before consent
     errors = {}
@@ -276,11 +327,11 @@ def section(draft_id: str, section_id: str) -> Any:
             errors[field.item.id] = field.errors[0]
         answers[field.item.id] = field.data
     for item in consent_items:
-        if answers.get(item.id) == CONSENT_DECLINED:
+        if answers.get(item.id) == CONSENT_DECLINED and not switching:
             return _declined(form, draft)  # whatever else the page holds is dropped with it
     errors.update(_check_page(form, current, answers, errors))
     for item in consent_items:
-        if answers.get(item.id) != CONSENT_GIVEN:  # blank, or hidden by a skip rule: never passed
+        if answers.get(item.id) != CONSENT_GIVEN and not switching:  # blank, or hidden by a skip rule
             errors.setdefault(item.id, _consent_needed(item))
     confirmed = set(request.form.getlist("keep_as_written"))
     for item in current.items:
@@ -288,6 +339,8 @@ def section(draft_id: str, section_id: str) -> Any:
         if item.type == "text" and isinstance(value, str) and looks_identifying(value) and item.id not in confirmed:
             message = _("This looks like a phone number or e-mail address. Remove it, or tick “Keep as written”.")
             errors.setdefault(item.id, message)
+    if switching:
+        return _save_switched(form, draft, current, page, answers, errors)
     if errors:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
 
@@ -306,6 +359,42 @@ def section(draft_id: str, section_id: str) -> Any:
     return redirect(url_for("interview.section", draft_id=draft_id, section_id=target))
 
 
+# -- switching the interview's language ----------------------------------------------------------
+
+
+def _switch_language(form: Form, draft: Draft) -> None:
+    """Go on in the language the page's "_lang" names; a language the form cannot use is refused."""
+    language = request.form.get("_lang", "")
+    availability = views.form_languages(form)
+    if language not in availability or not availability[language].usable:
+        abort(400, description=_("This form is not available in that language."))
+    draft.show_in(language)
+    draft.pilot = draft.pilot or not availability[language].complete  # the record says so
+    g.language = language
+    remember_interview_language(draft.draft_id, language)
+
+
+def _save_switched(
+    form: Form, draft: Draft, current: Section, page: Any, answers: dict[str, Any], errors: dict[str, str]
+) -> Any:
+    """Keep the page's answers across a change of language, and show the page again in it.
+
+    Answers that pass every check are saved with the new language; one with a problem is
+    shown again with its message, now in the new language, as "Save and continue" would.
+    Before consent stands nothing of the page is saved: only the language changes.
+    """
+    if missing_consent(form, answers, through=current.id) is None:
+        draft.answers = {key: value for key, value in answers.items() if value is not None and key not in errors}
+    draft.section = current.id
+    try:
+        services().drafts.save(draft)
+    except StorageError as error:
+        return views.storage_failure(error)
+    if errors:
+        return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
+    return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=current.id))
+
+
 def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
     """Drop answers that skip logic hides; check the others against their constraints."""
     found: dict[str, str] = {}
@@ -317,7 +406,7 @@ def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: d
             continue
         problem = check_answer(form, item, answers.get(item.id), answers)
         if problem:
-            found[item.id] = problem
+            found[item.id] = translate_message(problem)
     return found
 
 
@@ -344,6 +433,37 @@ def _unanswered_required(form: Form, draft: Draft) -> list[tuple[Section, Item]]
     return missing
 
 
+def _answer_problems(form: Form, draft: Draft) -> list[tuple[Section, Item, str]]:
+    """Saved answers that no longer pass their checks, such as a constraint on another page's answer.
+
+    Each page was checked when it was saved, but a later page can change what an
+    earlier answer must meet; the review lists these so nothing fails at sealing.
+    """
+    today = datetime.datetime.now(datetime.UTC).date()
+    found = []
+    for current in _relevant_sections(form, draft.answers):
+        for item in current.items:
+            value = draft.answers.get(item.id)
+            if value is None or not item.takes_answer or not is_relevant(form, item, draft.answers, today=today):
+                continue
+            problem = check_answer(form, item, value, draft.answers, today=today)
+            if problem:
+                found.append((current, item, translate_message(problem)))
+    return found
+
+
+def _render_review(form: Form, draft: Draft, refusal: str | None = None, status: int = 200) -> Any:
+    page = views.render_review(
+        form,
+        draft,
+        _unanswered_required(form, draft),
+        _relevant_sections(form, draft.answers),
+        problems=_answer_problems(form, draft),
+        refusal=refusal,
+    )
+    return page, status
+
+
 @bp.route("/d/<draft_id>/review")
 @require_pairing
 def review(draft_id: str) -> Any:
@@ -351,7 +471,7 @@ def review(draft_id: str) -> Any:
     refused = _consent_first(form, draft, "review")
     if refused is not None:
         return refused
-    return views.render_review(form, draft, _unanswered_required(form, draft), _relevant_sections(form, draft.answers))
+    return _render_review(form, draft)
 
 
 @bp.route("/d/<draft_id>/finalise", methods=["POST"])
@@ -361,13 +481,25 @@ def finalise(draft_id: str) -> Any:
     refused = _consent_first(form, draft, "review")  # "Finish without these answers" cannot skip it
     if refused is not None:
         return refused
+    if _answer_problems(form, draft):
+        message = _("Not sealed yet: some answers need another look. Open each page listed below and correct them.")
+        return _render_review(form, draft, message, 422)
     if _unanswered_required(form, draft) and request.form.get("confirm_missing") != "yes":
-        return review(draft_id)
+        message = _(
+            "Not sealed yet: required questions have no answer. Answer them, "
+            "or tick “Finish without these answers” and finish again."
+        )
+        return _render_review(form, draft, message, 422)
     kit = services()
     try:
         record_id = kit.finaliser.finalise(form, draft, catalogue_hash=views.catalogue_hash(draft.language))
     except StorageError as error:
         return views.storage_failure(error)
+    except AnswerError:
+        # A check the review did not foresee (the date changed at midnight, say): nothing was sealed.
+        log.warning("finalise refused an answer in a draft of %s", form.key)
+        message = _("Not sealed: an answer no longer fits the form. Nothing was lost; check the pages and try again.")
+        return _render_review(form, draft, message, 422)
     return redirect(url_for("interview.done", receipt=receipt_code(record_id), lang=draft.language))
 
 

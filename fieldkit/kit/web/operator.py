@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+import math
+
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from fieldkit.core.crypto.hubkeys import recipient_fingerprint
+from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
 from fieldkit.kit.web.views import unavailable_notices
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+# The page reloads itself this often (and when its code expires), so the code on
+# screen is never one a phone has just used: a plain Refresh header, no script.
+REFRESH_SECONDS = 15
 
 
 @bp.before_request
@@ -19,9 +27,10 @@ def local_only() -> None:
 
 
 @bp.route("/")
-def overview() -> str:
+def overview() -> Response:
     kit = services()
-    code = kit.pairing.code
+    kit.discarded.wipe_expired()  # the operator page is open all day: a good moment to wipe
+    code, expires_at, seconds_left = kit.pairing.code_expires()
     urls = kit.settings.urls or (request.host_url,)
     records = kit.record_counts()
     drafts = kit.draft_counts()
@@ -36,19 +45,32 @@ def overview() -> str:
         }
         for form in kit.forms.values()
     ]
-    return render_template(
+    page = render_template(
         "operator.html",
         kit_id=kit.kit.config.kit_id,
+        fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.kit.config.recipients),
         code=code,
+        code_expires=local_time(from_epoch(expires_at)),
+        sessions=[
+            {
+                "session_id": s.session_id,
+                "interviewer": s.interviewer,
+                "tag": s.tag,
+                "paired": local_time(from_epoch(s.paired_wall)),
+            }
+            for s in kit.pairing.sessions()
+        ],
         urls=urls,
         qr=svg_data_uri(pairing_url(urls[0], code)),
-        sessions=kit.pairing.sessions(),
         rows=rows,
         unreadable_drafts=drafts.get("(unreadable)", 0),
         outbox=kit.outbox_summary(),
         free_mb=kit.free_disk_bytes() // (1024 * 1024),
         unavailable=unavailable_notices(),
     )
+    response = make_response(page)
+    response.headers["Refresh"] = str(max(1, min(REFRESH_SECONDS, math.ceil(seconds_left) + 1)))
+    return response
 
 
 @bp.route("/revoke", methods=["POST"])

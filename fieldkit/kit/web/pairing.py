@@ -3,8 +3,11 @@
 The local Wi-Fi is not trusted, so a phone must prove it can see the kit's
 screen (or its operator) before it can start an interview. Each code works
 once; wrong codes are rate-limited per client and in total, so guessing a
-six-digit code is not practical. Sessions live only in memory: restarting
-the server, revoking a session or a quick exit ends them.
+six-digit code is not practical. A code also expires after a few minutes, so
+a code photographed or overheard earlier is of no use later. Sessions live only
+in memory: restarting the server, revoking a session or a quick exit ends them.
+Each session has a short random tag, shown on the phone and on the operator
+page, so two phones with the same interviewer code can be told apart.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from dataclasses import dataclass, field
 from fieldkit.webbase.throttle import FailureThrottle
 
 CODE_DIGITS = 6
+CODE_SECONDS = 600.0
+TAG_LETTERS = "ACDEFHJKMNPRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B: easy to read out
+TAG_LENGTH = 3
 WINDOW_SECONDS = 60.0
 TOTAL_FAILURES_PER_MINUTE = 30
 
@@ -36,6 +42,12 @@ class PairedSession:
     interviewer: str
     paired_at: float
     last_seen: float = field(default=0.0)
+    tag: str = ""
+    paired_wall: float = 0.0  # time.time() at pairing, to show the operator
+
+
+def _new_tag() -> str:
+    return "".join(secrets.choice(TAG_LETTERS) for _ in range(TAG_LENGTH))
 
 
 def _new_code() -> str:
@@ -48,12 +60,17 @@ class Pairing:
         interviewer_codes: tuple[str, ...],
         *,
         failures_per_minute: int = 5,
+        code_seconds: float = CODE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.interviewer_codes = interviewer_codes
         self._clock = clock
+        self._wall = wall
+        self._code_seconds = code_seconds
         self._lock = threading.Lock()
         self._code = _new_code()
+        self._code_until = clock() + code_seconds
         self._throttle = FailureThrottle(
             per_key=failures_per_minute, overall=TOTAL_FAILURES_PER_MINUTE, window_seconds=WINDOW_SECONDS, clock=clock
         )
@@ -62,7 +79,23 @@ class Pairing:
     @property
     def code(self) -> str:
         with self._lock:
+            self._renew_if_expired()
             return self._code
+
+    def code_expires(self) -> tuple[str, float, float]:
+        """The current code, when it expires on the wall clock (time.time()), and seconds left."""
+        with self._lock:
+            self._renew_if_expired()
+            left = max(0.0, self._code_until - self._clock())
+            return self._code, self._wall() + left, left
+
+    def _renew_if_expired(self) -> None:
+        if self._clock() >= self._code_until:
+            self._set_new_code()
+
+    def _set_new_code(self) -> None:
+        self._code = _new_code()
+        self._code_until = self._clock() + self._code_seconds
 
     def pair(self, client: str, code: str, interviewer: str) -> PairedSession | None:
         """A new session when ``code`` is the current one; None when it is wrong.
@@ -76,14 +109,19 @@ class Pairing:
             wait = self._throttle.retry_after(client)
             if wait > 0:
                 raise RateLimited(int(wait) + 1)
+            self._renew_if_expired()
             if interviewer not in self.interviewer_codes or not secrets.compare_digest(code.strip(), self._code):
                 self._throttle.failed(client)
                 return None
             # A success does not clear the client's failures: they expire within the
             # window anyway, and a client that needed many tries stays slowed down.
             now = self._clock()
-            self._code = _new_code()  # one time only
-            session = PairedSession(secrets.token_urlsafe(24), interviewer, now, now)
+            self._set_new_code()  # one time only
+            taken = {other.tag for other in self._sessions.values()}
+            tag = _new_tag()
+            while tag in taken:  # 23**3 tags: a clash is rare, and never shown twice
+                tag = _new_tag()
+            session = PairedSession(secrets.token_urlsafe(24), interviewer, now, now, tag, self._wall())
             self._sessions[session.session_id] = session
             return session
 
@@ -106,5 +144,5 @@ class Pairing:
 
     def new_code(self) -> str:
         with self._lock:
-            self._code = _new_code()
+            self._set_new_code()
             return self._code

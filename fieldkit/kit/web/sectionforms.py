@@ -16,6 +16,7 @@ from wtforms.validators import ValidationError
 
 from fieldkit.core.formengine.answers import AnswerError, parse_answer
 from fieldkit.core.formengine.model import Form, Item
+from fieldkit.kit.web.i18n import translate_message
 
 # Shapes that suggest a name-like identifier slipped into free text.
 PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{6,}\d(?!\w)")
@@ -43,7 +44,7 @@ class AnswerField(Field):
             self.data = parse_answer(self.item, self.raw)
         except AnswerError as error:
             self.data = None
-            raise ValidationError(str(error)) from None
+            raise ValidationError(translate_message(error.message)) from None
 
 
 _classes: dict[tuple[str, str, str], type[FlaskForm]] = {}

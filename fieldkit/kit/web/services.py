@@ -15,6 +15,7 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.discarded import DiscardedDrafts
 from fieldkit.kit.drafts import DraftStore, DraftUnreadable
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.web.pairing import Pairing
@@ -34,6 +35,7 @@ class KitServices:
     records: RecordStore
     drafts: DraftStore
     finaliser: Finaliser
+    discarded: DiscardedDrafts
     broken_forms: Mapping[str, Sequence[object]]  # form file -> the problems that keep it out
 
     @classmethod
@@ -48,14 +50,21 @@ class KitServices:
         records.repair()
         records.counts()  # rebuilt now if missing or damaged, not while a phone pairs
         drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
+        discarded = DiscardedDrafts(drafts, settings.discard_minutes)
+        discarded.wipe_all()  # restorable only until the kit restarts
         return cls(
             kit=kit,
             forms=dict(forms),
             settings=settings,
-            pairing=Pairing(settings.interviewer_codes, failures_per_minute=settings.pairing_failures_per_minute),
+            pairing=Pairing(
+                settings.interviewer_codes,
+                failures_per_minute=settings.pairing_failures_per_minute,
+                code_seconds=settings.pairing_code_minutes * 60.0,
+            ),
             records=records,
             drafts=drafts,
             finaliser=Finaliser(kit, records, drafts),
+            discarded=discarded,
             broken_forms=broken_forms,
         )
 
@@ -105,7 +114,11 @@ class KitServices:
 
         held, waiting = Outbox(self.kit.data_dir).held_and_waiting()
         parts = [
-            _("%(count)s sealed records are stored on this kit.", count=held),
+            ngettext(
+                "%(num)s sealed record is stored on this kit.",
+                "%(num)s sealed records are stored on this kit.",
+                held,
+            ),
             ngettext("%(num)s record waits for the hub.", "%(num)s records wait for the hub.", waiting),
         ]
         link = HubLinks(self.kit.data_dir).latest()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,9 @@ from fieldkit.core.formengine.wording import choice_context, form_strings, item_
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
+from fieldkit.kit.web.clock import from_stamp, local_time
 from fieldkit.kit.web.conditions import condition_json
+from fieldkit.kit.web.cues import cue
 from fieldkit.kit.web.i18n import (
     current_language,
     form_text,
@@ -34,6 +38,8 @@ from fieldkit.kit.web.i18n import (
     translations_dir,
 )
 from fieldkit.kit.web.services import services
+
+log = logging.getLogger("fieldkit.kit.web")
 
 # -- languages -----------------------------------------------------------------------------------
 
@@ -67,12 +73,15 @@ def form_languages(form: Form) -> dict[str, Availability]:
         if missing == 0:
             result[language] = Availability(language, True, True)
             continue
-        reason = _(
-            "%(missing)s of %(total)s texts not translated, %(fuzzy)s to review",
-            missing=missing,
-            total=len(wanted),
-            fuzzy=len(wanted & catalogue.fuzzy),
-        )
+        fuzzy = len(wanted & catalogue.fuzzy)
+        # TRANSLATORS: %(missing)s texts of the form's %(num)s are not translated yet.
+        untranslated = ngettext(
+            "%(missing)s of %(num)s text not translated", "%(missing)s of %(num)s texts not translated",
+            len(wanted), missing=missing,
+        )  # fmt: skip
+        to_review = ngettext("%(num)s to review", "%(num)s to review", fuzzy)
+        # TRANSLATORS: joins "5 of 300 texts not translated" and "2 to review".
+        reason = _("%(untranslated)s, %(to_review)s", untranslated=untranslated, to_review=to_review)
         result[language] = Availability(language, False, allow_pilot, reason)
     for language in sorted(serving_languages().unavailable):
         result[language] = Availability(language, False, False, _("its translation has errors"))
@@ -122,12 +131,27 @@ def form_choice(form: Form) -> dict[str, Any]:
     }
 
 
+def draft_progress(form: Form, draft: Draft) -> str:
+    """ "started 14:00, page 4 of 11": when, on the kit's clock, and how far it got."""
+    moment = from_stamp(draft.started)
+    when = local_time(moment) if moment is not None else draft.started
+    ids = [s.id for s in form.sections]
+    if draft.section in ids:
+        return _(
+            "started %(time)s, page %(number)s of %(total)s",
+            time=when,
+            number=ids.index(draft.section) + 1,
+            total=len(ids),
+        )
+    return _("started %(time)s, at the review", time=when)
+
+
 def draft_summary(form: Form, draft: Draft) -> dict[str, Any]:
     titles = {s.id: s.title for s in form.sections}
     return {
         "id": draft.draft_id,
         "form_title": form_text(draft.language, f"{form.id}/:title", form.title),
-        "started": draft.started,
+        "progress": draft_progress(form, draft),
         "language": language_name(draft.language),
         "where": form_text(draft.language, section_context(form, draft.section), titles[draft.section])
         if draft.section in titles
@@ -152,6 +176,7 @@ class ItemView:
     offers: list[tuple[str, str]] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
     when: str | None = None
+    cue: str = ""  # "answer only if ...", shown while no script applies the skip logic
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -194,12 +219,20 @@ def item_view(
     form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], error: str | None
 ) -> ItemView:
     when = None
+    cue_text = ""
     if item.relevant is not None:
         on_page = {other.id for other in section.items}
         if item.relevant.references() & on_page:
             values = expression_answers(form, answers)
             known = {key: value for key, value in values.items() if key not in on_page}
             when = json.dumps(condition_json(item.relevant, known), separators=(",", ":"))
+            cue_text = cue(
+                form,
+                item,
+                language,
+                lambda other: form_text(language, item_context(form, other), other.label),
+                lambda other: _choices(form, other, language),
+            )
     return ItemView(
         id=item.id,
         type=item.type,
@@ -213,6 +246,7 @@ def item_view(
         offers=[(offer, _(BUILT_IN_LABELS[offer])) for offer in item.offer],
         attrs={key: value for key, value in _attrs(item).items() if value is not None},
         when=when,
+        cue=cue_text,
     )
 
 
@@ -254,12 +288,30 @@ def render_section(
         items=items,
         errors=[(view.id, view.label, view.error) for view in items if view.error],
         page=page,
+        languages=[(a.language, a.name) for a in form_languages(form).values() if a.usable],
     )
     return html, status
 
 
-def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]], sections: list[Section]) -> str:
+def render_review(
+    form: Form,
+    draft: Draft,
+    missing: list[tuple[Section, Item]],
+    sections: list[Section],
+    *,
+    problems: Sequence[tuple[Section, Item, str]] = (),
+    refusal: str | None = None,
+) -> str:
     language = draft.language
+
+    def entry(s: Section, item: Item) -> dict[str, str]:
+        return {
+            "section": s.id,
+            "section_title": form_text(language, section_context(form, s.id), s.title),
+            "label": form_text(language, item_context(form, item), item.label),
+            "item": item.id,
+        }
+
     answered = {
         s.id: sum(1 for item in s.items if item.takes_answer and draft.answers.get(item.id) is not None)
         for s in sections
@@ -268,15 +320,9 @@ def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]],
         "review.html",
         form_title=form_text(language, f"{form.id}/:title", form.title),
         draft_id=draft.draft_id,
-        missing=[
-            {
-                "section": s.id,
-                "section_title": form_text(language, section_context(form, s.id), s.title),
-                "label": form_text(language, item_context(form, item), item.label),
-                "item": item.id,
-            }
-            for s, item in missing
-        ],
+        refusal=refusal,
+        missing=[entry(s, item) for s, item in missing],
+        problems=[{**entry(s, item), "message": message} for s, item, message in problems],
         sections=[
             {"id": s.id, "title": form_text(language, section_context(form, s.id), s.title), "answered": answered[s.id]}
             for s in sections
@@ -285,6 +331,20 @@ def render_review(form: Form, draft: Draft, missing: list[tuple[Section, Item]],
 
 
 def storage_failure(error: StorageError) -> tuple[str, int]:
-    """The interviewer sees that nothing was saved, and why; the draft page stays as it was."""
+    """The interviewer sees, in the interview's language, that nothing was saved and why.
+
+    The storage layer's sentence is English and names a path on the kit: it goes to the
+    operator's log (it never holds an answer), and the phone gets what it can act on.
+    """
+    log.error("%s", error)
     g.setdefault("language", None)
-    return render_template("error.html", title=_("Not saved"), message=str(error)), 503
+    if error.disk_full:
+        message = _(
+            "The kit's disk is full, so nothing was saved. Tell the kit's operator. What was saved before is safe."
+        )
+    else:
+        message = _(
+            "The kit could not save this, so nothing was saved. What was saved before is safe. "
+            "Try again, or tell the kit's operator."
+        )
+    return render_template("error.html", title=_("Not saved"), message=message), 503

@@ -10,6 +10,7 @@ from typing import Any
 
 from fieldkit.core.formengine.model import DONT_KNOW, LIKERT_VALUES, PREFER_NOT, Form, Item
 from fieldkit.core.formengine.wording import BUILT_IN_CHOICE_TYPES
+from sync.hub.export.writers import FORMULA_GUARD, neutralise_formula
 
 __all__ = [
     "HOUR_FORMAT",
@@ -29,6 +30,7 @@ METADATA_COLUMNS = (
     "kit_id",
     "form_version",
     "language",
+    "languages",
     "translation_complete",
     "started",
     "finished",
@@ -129,7 +131,12 @@ METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "record_id": ("string", "uuid", "The record's id, a random UUID."),
     "kit_id": ("string", None, "The kit that sealed the record."),
     "form_version": ("integer", None, "The version of the form the interview used."),
-    "language": ("string", None, "The language the interview was shown in."),
+    "language": ("string", None, "The language the interview was shown in last (when it was sealed)."),
+    "languages": (
+        "string", None,
+        "Every language the interview was shown in, in the order first used, separated by ';' "
+        "(the interviewer can switch mid-interview); records from kits before this field: the one language.",
+    ),
     "translation_complete": (
         "boolean", None, "false when the interview was shown in an incomplete (pilot) translation.",
     ),
@@ -209,18 +216,21 @@ def plan_columns(
         elif item_stats is not None and item_stats.outside:
             enum = pattern = None
             notes = ("some records give answers this item does not define (see form_hash)",)
-        name = _unique_name(item_id, taken)
+        name = _unique_name(neutralise_formula(item_id), taken)
         if name != item_id:
-            notes += (f"the item {item_id} is named {name} here, as {item_id} is a metadata column",)
+            why = "it starts like a spreadsheet formula" if name.startswith(FORMULA_GUARD) else "a metadata column"
+            notes += (f"the item {item_id} is named {name} here, as {why}",)
         columns.append(Column(name, item_id, "item", field_type, item, field_format, enum, pattern, notes))
     others = sorted(key for key in stats if key not in items)
     for key in others:
-        name = _unique_name(key, taken)
+        # A hostile kit chooses these keys: a header cell must never be a formula either.
+        name = _unique_name(neutralise_formula(key), taken)
         notes = (unavailable_note,) if form is None else (
             f"not an item of the shipped form {form.key}; some records (see form_hash) "
             "were made with another definition",
         )  # fmt: skip
         if name != key:
-            notes += (f"the answer {key} is named {name} here, as {key} is taken",)
+            why = "it starts like a spreadsheet formula" if name.startswith(FORMULA_GUARD) else f"{key} is taken"
+            notes += (f"the answer {key} is named {name} here, as {why}",)
         columns.append(Column(name, key, "answer", _infer_type(stats[key].kinds), notes=notes))
     return columns

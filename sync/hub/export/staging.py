@@ -38,6 +38,20 @@ def table_name(form_id: str, version: int) -> str:
     return f"{base}-v{version}"
 
 
+def _languages(payload: dict[str, Any]) -> str | None:
+    """The record's ``languages`` joined with ';'; a record from before the field: its one language.
+
+    Interviews could not change language before kits wrote the field, so the single
+    ``language`` is the whole truth for those records. Anything else is left empty.
+    """
+    languages = payload.get("languages")
+    if languages is None and isinstance(payload.get("language"), str):
+        languages = [payload["language"]]
+    if not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages):
+        return None
+    return ";".join(languages)
+
+
 class StagedTable:
     """One form version: its shipped definition if any, row count, value kinds, staged rows."""
 
@@ -69,6 +83,7 @@ class StagedTable:
             "kit_id": payload.get("kit_id", stored.kit_id),
             "form_version": self.version,
             "language": payload.get("language"),
+            "languages": _languages(payload),
             "translation_complete": translation.get("complete") if isinstance(translation, dict) else None,
             "started": payload.get("started"),
             "finished": payload.get("finished"),

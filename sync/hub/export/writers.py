@@ -25,8 +25,10 @@ __all__ = [
 
 # A spreadsheet runs a cell that starts with one of these as a formula. A text cell
 # that starts with one (or with the apostrophe itself, so that the rule can be
-# undone exactly) gets a leading apostrophe in CSV files.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# undone exactly) gets a leading apostrophe in CSV files. The fullwidth forms are
+# there because some spreadsheets (and their East Asian input methods) read them as
+# the ASCII signs.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FORMULA_GUARD = "'"
 
 _PRIVATE_FILE = 0o600

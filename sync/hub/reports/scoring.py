@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldkit.core.formengine.answers import expression_answers, expression_value
+from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
 from fieldkit.core.formengine.model import LEVELS, OFFERS, RATED_TAGS, Form, Item
 
@@ -36,8 +37,6 @@ __all__ = [
 # answers are published only in groups of at least the threshold.
 CENTRE_FORMS = frozenset({"centre-assessment"})
 
-CENTRE_CODE_ITEM = "centre_code"
-REGION_CODE_ITEM = "region_code"
 # The centre assessment's "which sources did you use" questions (choices: visit_source).
 VISIT_SOURCES_ITEM = "visit_sources"
 RED_FLAG_SOURCES_ITEM = "rf_sources"
@@ -47,16 +46,17 @@ _LEVEL_ORDER = {level: index for index, level in enumerate(LEVELS)}
 
 
 def normalise_code(value: Any) -> str | None:
-    """A centre or region code as typed, made comparable: trimmed, spaces collapsed, upper case."""
+    """A centre or region code as typed, made comparable: NFKC without invisible characters
+    (:func:`~fieldkit.core.formengine.codes.canonical_code`), upper case."""
     if not isinstance(value, str) or value in OFFERS:
         return None
-    code = " ".join(value.split()).upper()
+    code = canonical_code(value).upper()
     return code or None
 
 
 def red_flag_items(form: Form) -> tuple[Item, ...]:
     """The form's human-rights red-flag questions: sensitive yes/no items tagged ``rights``."""
-    return tuple(item for item in form.items if item.sensitive and "rights" in item.tags and item.type == "yes_no")
+    return tuple(item for item in form.items if item.is_red_flag)
 
 
 def item_level(item: Item, answer: Any, values: Mapping[str, Any]) -> str | None:

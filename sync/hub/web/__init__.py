@@ -32,6 +32,7 @@ from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
+from fieldkit.core.counts import count_of
 from fieldkit.webbase.assets import add_hashed_assets
 from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
@@ -136,6 +137,8 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     @app.context_processor
     def navigation() -> dict[str, object]:
         return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
+
+    app.jinja_env.globals["count_of"] = count_of  # the hub's pages are English: "1 record", "2 records"
 
     add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)

@@ -19,10 +19,10 @@ the bundle codes are those of ``sync.protocol.bundle.REFUSAL_CODES``.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -136,48 +136,25 @@ def bundles() -> Response:
 
 
 @contextlib.contextmanager
-def _received_body(data_dir: Path, limit: int):
-    """The request body: bytes when small, else a private temporary file (removed after).
+def _received_body(data_dir: Path, limit: int) -> Iterator[BinaryIO | None]:
+    """The request body as a file: in memory while small, then an unnamed private file.
 
-    Yields ``None`` when the body turns out larger than ``limit`` (a chunked upload has
-    no length to check first).
+    ``tempfile.SpooledTemporaryFile`` moves to disk past ``_IN_MEMORY_BYTES``; its file
+    has no name, so nothing is left behind however the request ends. Yields ``None``
+    when the body turns out larger than ``limit`` (a chunked upload has no length to
+    check first).
     """
-    stream = request.stream
-    buffer = io.BytesIO()
-    spool_path: Path | None = None
-    spool = None
-    total = 0
-    try:
-        while True:
-            chunk = stream.read(_CHUNK)
-            if not chunk:
-                break
+    folder = ensure_private_dir(Path(data_dir) / INCOMING_DIR)
+    with tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY_BYTES, mode="w+b", dir=str(folder)) as spool:
+        total = 0
+        while chunk := request.stream.read(_CHUNK):
             total += len(chunk)
             if total > limit:
                 yield None
                 return
-            if spool is None and total > _IN_MEMORY_BYTES:
-                folder = ensure_private_dir(Path(data_dir) / INCOMING_DIR)
-                fd, name = tempfile.mkstemp(prefix="push-", suffix=".tar", dir=folder)
-                spool_path = Path(name)
-                spool = os.fdopen(fd, "wb")
-                spool.write(buffer.getvalue())
-                buffer = io.BytesIO()
-            if spool is not None:
-                spool.write(chunk)
-            else:
-                buffer.write(chunk)
-        if spool is not None:
-            spool.close()
-            yield spool_path
-        else:
-            yield buffer.getvalue()
-    finally:
-        if spool is not None:
-            spool.close()
-        if spool_path is not None:
-            with contextlib.suppress(OSError):
-                spool_path.unlink()
+            spool.write(chunk)
+        spool.seek(0)
+        yield cast(BinaryIO, spool)
 
 
 @bp.post("/enrol")

@@ -2,6 +2,8 @@
 // Everything also works without it; the server re-checks every answer.
 (function () {
   "use strict";
+  // Skip logic runs here, so the no-script "answer only if" cues are hidden (kit.css: .js .cue).
+  document.documentElement.classList.add("js");
   var exitLink = function () { return document.getElementById("quick-exit"); };
 
   function quickExit(event) {
