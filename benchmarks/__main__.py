@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import finalise, load, merge, pages, sealing_speed, startup
+from benchmarks import finalise, load, merge, operator_page, pages, sealing_speed, startup
 from benchmarks.report import REQUIRED_KEYS, missed, table
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_directory
@@ -56,12 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     def page_weights() -> tuple[dict[str, float], list[str]]:
         found, weights = pages.measure(forms)
         heaviest = sorted(weights, key=lambda weight: weight.total_bytes, reverse=True)[:3]
-        return found, [f"heavy page {w.language} {w.name}: {w.html_bytes} + {w.asset_bytes} bytes" for w in heaviest]
+        return found, [
+            f"heavy page {w.language} {w.name}: {w.html_bytes} + {w.asset_bytes} bytes, {w.wire_bytes} on the wire"
+            for w in heaviest
+        ]
 
     started = time.perf_counter()
     run("finalise", lambda: finalise.measure(finalise.QUICK if quick else finalise.FULL))
     run("pages", page_weights)
     run("load", lambda: load.measure(load.QUICK if quick else load.FULL, forms))
+    run("load100", lambda: load.measure_100(forms))
+    run("operator", lambda: operator_page.measure(operator_page.QUICK if quick else operator_page.FULL, forms))
     run("merge", lambda: merge.measure(merge.QUICK if quick else merge.FULL, forms))
     run("sealing", lambda: sealing_speed.measure(sealing_speed.QUICK if quick else sealing_speed.FULL))
     run("serve", lambda: startup.measure(startup.QUICK if quick else startup.FULL, forms))

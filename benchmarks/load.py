@@ -1,4 +1,5 @@
-"""Load: 30 phones at once against a real ``fieldkit serve``, each doing a whole peer interview.
+"""Load: 30 phones at once against a real ``fieldkit serve``, each doing a whole peer interview;
+then 100 phones against a ``serve`` held to one core (:func:`measure_100`).
 
 The server is the real command (waitress, 8 threads) on 127.0.0.1; the phones are
 threads of this process (:mod:`benchmarks.phones`), so on a 2-core machine they share
@@ -34,6 +35,7 @@ class LoadSettings:
 
 FULL = LoadSettings(phones=30, interviews_each=1, chromium=True)
 QUICK = FULL  # the budget is about 30 phones at once, and they take only seconds
+PHONES_100 = 100
 
 
 def latency_figures(result: LoadResult, prefix: str) -> dict[str, float]:
@@ -77,6 +79,37 @@ def measure(settings: LoadSettings, forms: Mapping[str, Form]) -> tuple[dict[str
                 seen = browser_check.off_kit_requests(served.base_url, next_code)
                 if seen is not None:
                     figures["chromium_requests"], figures["chromium_external_requests"] = map(float, seen)
+        finally:
+            served.stop()
+    return figures, result.errors[:5]
+
+
+def measure_100(forms: Mapping[str, Form]) -> tuple[dict[str, float], list[str]]:
+    """100 phones at once, each pairing and doing one interview, against a serve on one core.
+
+    One core, as on a small Raspberry Pi or a laptop busy with other work: the server's
+    threads are pinned after "ready"; the phones (threads of this process) are not.
+    """
+    with tempfile.TemporaryDirectory(prefix="fieldkit-bench-load100-") as folder_name:
+        folder = Path(folder_name)
+        kit = make_kit(folder, make_hub_keys(folder))
+        store = RecordStore(kit.data_dir)
+        served = start_serve(kit)
+        try:
+            core = served.pin_to_one_core()
+            next_code = operator_code_source(served.base_url)
+            result = run_phones(served.base_url, next_code, PHONES_100, forms[FORM_ID], seed=100)
+            figures = {
+                key.replace("load_", "load100_", 1): value for key, value in latency_figures(result, "load").items()
+            }
+            figures.update(
+                load100_core=float(core),
+                load100_interviews=float(result.completed),
+                load100_errors=float(len(result.errors)),
+                load100_unfinished=float(PHONES_100 - result.completed),
+                load100_records_lost=float(records_lost(result, store)),
+                load100_pages_per_s=result.requests / result.seconds,
+            )  # fmt: skip
         finally:
             served.stop()
     return figures, result.errors[:5]

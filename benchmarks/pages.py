@@ -9,7 +9,11 @@ answers are on the page too, through review, the receipt page and a declined con
 The pairing, home and quick-exit pages complete the set.
 
 A page's weight is its HTML plus every stylesheet, script and image it links to on
-the kit, uncompressed, as a phone downloads it with an empty cache. A reference is
+the kit, uncompressed, as a phone downloads it with an empty cache. Its weight *on the
+wire* is the same files as the kit sends them to a browser that accepts gzip (the
+HTML compressed by :func:`fieldkit.webbase.compression.gzip_bytes`, the very function
+the app uses, and the assets exactly as served), plus the response headers of each;
+each language checks once that the app does send a page that way. A reference is
 *external* when a ``src``, ``href`` or ``action`` attribute, or a CSS ``url()``,
 points to another host; the budget allows none.
 """
@@ -32,6 +36,7 @@ from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form
 from fieldkit.core.i18n.catalogues import catalogue_languages
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
+from fieldkit.webbase.compression import MIN_BYTES, gzip_bytes
 from tests.webclient import SHOWN_ITEM, Interviewer, csrf_token, form_values
 
 KB = 1024
@@ -49,6 +54,7 @@ class PageWeight:
     html_bytes: int
     asset_bytes: int
     external: int
+    wire_bytes: int = 0  # HTML and assets as sent gzipped, with their response headers
 
     @property
     def total_bytes(self) -> int:
@@ -127,28 +133,50 @@ def count_external(text: str) -> int:
     return len(EXTERNAL_ATTRIBUTE.findall(text)) + len(EXTERNAL_CSS_URL.findall(text))
 
 
+def header_bytes(response: Any) -> int:
+    """The status line and headers as HTTP/1.1 writes them (waitress adds Date and Server too)."""
+    lines = [f"HTTP/1.1 {response.status}", *(f"{key}: {value}" for key, value in response.headers.items())]
+    return sum(len(line) + 2 for line in lines) + len("Date: Thu, 01 Jan 2026 00:00:00 GMT\r\n") + 2
+
+
+def _page_headers_on_the_wire(client: Any) -> int:
+    """Header bytes of a gzipped page, after checking the app sends exactly gzip_bytes of it."""
+    plain = client.get("/pair")
+    sent = client.get("/pair", headers={"Accept-Encoding": "gzip"})
+    assert sent.headers.get("Content-Encoding") == "gzip", "the kit did not compress a page"
+    assert sent.data == gzip_bytes(plain.data), "the kit compressed a page differently from gzip_bytes"
+    return header_bytes(sent)
+
+
 def weigh_pages(app: Any, forms: Mapping[str, Form], language: str) -> list[PageWeight]:
     client = app.test_client()
-    assets: dict[str, tuple[int, int]] = {}  # path -> (bytes, external references inside)
+    assets: dict[str, tuple[int, int, int]] = {}  # path -> (bytes, on the wire, external references inside)
 
-    def asset(path: str) -> tuple[int, int]:
+    def asset(path: str) -> tuple[int, int, int]:
         if path not in assets:
             with client.get(path) as response:
                 assert response.status_code == 200, f"{path}: status {response.status_code}"
-                assets[path] = (len(response.data), count_external(response.get_data(as_text=True)))
+                size, external = len(response.data), count_external(response.get_data(as_text=True))
+            with client.get(path, headers={"Accept-Encoding": "gzip"}) as response:
+                wire = len(response.data) + header_bytes(response)
+            assets[path] = (size, wire, external)
         return assets[path]
 
     weights = []
+    page_headers = 0
     for name, body in every_page(client, app, forms, language):
+        page_headers = page_headers or _page_headers_on_the_wire(client)
         html = body.decode("utf-8")
         linked = [asset(path) for path in dict.fromkeys(LINKED_ASSET.findall(html))]
+        html_wire = len(gzip_bytes(body)) if len(body) > MIN_BYTES else len(body)
         weights.append(
             PageWeight(
                 language=language,
                 name=name,
                 html_bytes=len(body),
-                asset_bytes=sum(size for size, _ in linked),
-                external=count_external(html) + sum(external for _, external in linked),
+                asset_bytes=sum(size for size, _, _ in linked),
+                external=count_external(html) + sum(external for _, _, external in linked),
+                wire_bytes=html_wire + page_headers + sum(wire for _, wire, _ in linked),
             )
         )
     return weights
@@ -168,6 +196,7 @@ def measure(forms: Mapping[str, Form]) -> tuple[dict[str, float], list[PageWeigh
     figures = {
         "page_kb_max": heaviest.total_bytes / KB,
         "page_html_kb_max": max(weight.html_bytes for weight in weights) / KB,
+        "page_kb_wire_max": max(weight.wire_bytes for weight in weights) / KB,
         "pages_weighed": float(len(weights)),
         "page_languages": float(len(languages)),
         "external_requests": float(sum(weight.external for weight in weights)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +31,17 @@ class ServedKit:
         if match is None:
             raise RuntimeError(f"/proc/{self.process.pid}/status has no {field_name}")
         return int(match.group(1)) / 1024
+
+    def pin_to_one_core(self) -> int:
+        """Keep every thread of the server on one core (the last one this process may use).
+
+        ``os.sched_setaffinity(pid)`` moves one thread only, so each of ``/proc/PID/task``
+        is moved; waitress has started all its threads by "ready". Returns the core.
+        """
+        core = max(os.sched_getaffinity(0))
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), {core})
+        return core
 
     def stop(self) -> None:
         self.process.terminate()

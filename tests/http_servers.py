@@ -31,8 +31,9 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 class ServerThread:
     """A WSGI app served by waitress on 127.0.0.1 in a thread; ``stop()`` ends it cleanly."""
 
-    def __init__(self, app: WSGIApp, port: int = 0) -> None:
-        self.server = create_server(app, host="127.0.0.1", port=port, threads=4, ident="test")
+    def __init__(self, app: WSGIApp, port: int = 0, **options: Any) -> None:
+        options = {"threads": 4, "ident": "test", **options}  # or an app's own waitress options
+        self.server = create_server(app, host="127.0.0.1", port=port, **options)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.run, daemon=True)

@@ -39,12 +39,16 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
         value = figures[key]
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key} = {value!r}"
         assert math.isfinite(value), f"{key} = {value!r}"
-    assert len(REQUIRED_KEYS) == 11
+    assert len(REQUIRED_KEYS) == 16
     # Facts that hold on any machine: nothing leaves the kit, no phone failed, nothing lost.
     assert figures["external_requests"] == 0
     assert figures["load_errors"] == 0
     assert figures["load_records_lost"] == 0
     assert figures["load_interviews"] == 30
+    assert figures["load100_errors"] == 0
+    assert figures["load100_records_lost"] == 0
+    assert figures["load100_interviews"] == 100
     assert figures["merge_held_after"] == figures["merge_records"]
     assert figures["export_records"] == figures["merge_records"]
     assert "heaviest page, HTML+CSS+JS" in result.stdout
+    assert figures["page_kb_wire_max"] < figures["page_kb_max"]

@@ -217,6 +217,8 @@ def test_the_readme_field_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert set(record_ids) <= set(at_hub), kit.name
         state = Outbox(kit).status()
         assert (state.pending, state.records) == (0, 0), (kit.name, state)
+        assert Outbox(kit).held_and_waiting() == (0, 0), kit.name  # the kept counts agree after prune
+        assert RecordStore(kit).counts() == {}, kit.name
         assert list(RecordStore(kit).ids()) == [], kit.name
     assert any(Path(walk.values["EXPORT"]).glob("*.csv"))
     assert (Path(walk.values["REPORT"]) / "report.html").is_file()

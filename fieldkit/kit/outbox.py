@@ -244,6 +244,17 @@ class Outbox:
         acked = {rid for rid, entry in self.state.load_outbox()["records"].items() if entry.get("acked_by")}
         return [rid for rid in self.records.ids() if rid not in acked]
 
+    def held_and_waiting(self) -> tuple[int, int]:
+        """Records held, and how many of them wait for a hub, without listing the records.
+
+        For the operator page, fetched at every pairing: the store's kept counts
+        (:meth:`RecordStore.counts`) and the acknowledged entries of ``sync.json``, so
+        no record or sidecar is opened. ``status()`` checks every record instead.
+        """
+        held = sum(self.records.counts().values())
+        acknowledged = sum(1 for entry in self.state.load_outbox()["records"].values() if entry.get("acked_by"))
+        return held, max(0, held - acknowledged)
+
     def status(self) -> OutboxStatus:
         held = list(self.records.ids())
         acked = {rid for rid, entry in self.state.load_outbox()["records"].items() if entry.get("acked_by")}

@@ -17,11 +17,19 @@ from fieldkit.kit.web.qr import pairing_url, terminal_qr
 from fieldkit.webbase.server import ServerOptions, bind
 
 DEFAULT_PORT = 8080
-# The kit's waitress options, all of them: 8 threads for the phones of one site (the load
-# and memory docs/performance.md measures are with these); request bodies are bounded by
-# the app (WebSettings.max_request_bytes), so waitress keeps its own default.
-SERVER_OPTIONS = ServerOptions(threads=8, ident="fieldkit")
-
+# The kit's waitress options, all of them (docs/deployment.md says why each):
+# - 8 threads for the phones of one site (docs/performance.md measures with these);
+# - 400 connections: a phone's browser keeps a few keep-alive connections open, so
+#   100 phones can hold 300 and more; waitress's default of 100 made late phones wait
+#   in the backlog until their pairing timed out;
+# - idle connections closed after 60 s, which frees them while a person reads or answers;
+#   the phone's next tap opens a new one (one round trip);
+# - bodies refused by waitress above 320 KiB: a little over the app's own limit
+#   (WebSettings.max_request_bytes, 256 KiB), so an over-long form still gets the app's
+#   translated page, and below waitress's in-memory buffer, so no body ever goes to disk.
+SERVER_OPTIONS = ServerOptions(
+    threads=8, ident="fieldkit", connection_limit=400, channel_timeout=60, max_request_body_size=320 * 1024
+)
 
 _SHOWN_PROBLEMS = 5
 

@@ -19,25 +19,48 @@ from waitress import create_server  # type: ignore[attr-defined]  # waitress exp
 
 from fieldkit.core.errors import FieldkitError
 
-__all__ = ["BoundServer", "ServerOptions", "bind"]
+__all__ = ["WAITRESS_INBUF_OVERFLOW", "BoundServer", "ServerOptions", "bind"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+# waitress keeps a request body in memory up to this size (its default), and spills it to
+# a temporary file beyond it; a limit below it means nothing sent to us touches the disk.
+WAITRESS_INBUF_OVERFLOW = 512 * 1024
+
+
 @dataclass(frozen=True)
 class ServerOptions:
-    """The waitress options one app sets; each app states its own in one place."""
+    """The waitress options one app sets, every one deliberately; each app states its own in one place.
+
+    ``connection_limit``: open connections waitress serves at once; beyond it new ones
+    wait in the listen backlog (waitress's default of 100 is less than 100 phones with
+    keep-alive). ``channel_timeout``: seconds an idle connection is kept. Bodies over
+    ``max_request_body_size`` are refused by waitress with 413 before the app runs.
+    Sockets are watched with poll(), not select(), which stops at 1,024 descriptors.
+    """
 
     threads: int
     ident: str
-    max_request_body_size: int | None = None  # None: waitress's default
+    connection_limit: int
+    channel_timeout: int
+    max_request_body_size: int
 
     def as_waitress(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"threads": self.threads, "ident": self.ident}
-        if self.max_request_body_size is not None:
-            options["max_request_body_size"] = self.max_request_body_size
-        return options
+        return {
+            "threads": self.threads,
+            "ident": self.ident,
+            "connection_limit": self.connection_limit,
+            "channel_timeout": self.channel_timeout,
+            "max_request_body_size": self.max_request_body_size,
+            "asyncore_use_poll": True,
+        }
+
+    @property
+    def bodies_stay_in_memory(self) -> bool:
+        """True when waitress refuses a body before it would spill to a temporary file."""
+        return self.max_request_body_size < WAITRESS_INBUF_OVERFLOW
 
 
 class _LateApp:

@@ -25,11 +25,18 @@ def server_options(store: HubStore) -> ServerOptions:
     """The hub's waitress options, all of them.
 
     6 threads: its callers are a few kits and hubs and an operator, fewer than a kit's
-    phones. Waitress refuses a body larger than the store's largest bundle (plus the
-    request around it) before the app reads any of it.
+    phones; 100 connections (waitress's default, said here) is plenty for them. Idle
+    connections close after 120 s: a kit on a slow link may pause between the parts of
+    a large bundle. Waitress refuses a body larger than the store's largest bundle (plus
+    the request around it) before the app reads any of it; a bundle that large is
+    buffered in a temporary file, which holds only sealed records, never answers.
     """
     return ServerOptions(
-        threads=6, ident="fieldkit-hub", max_request_body_size=store.limits.max_bundle_bytes + _ENVELOPE_BYTES
+        threads=6,
+        ident="fieldkit-hub",
+        connection_limit=100,
+        channel_timeout=120,
+        max_request_body_size=store.limits.max_bundle_bytes + _ENVELOPE_BYTES,
     )
 
 

@@ -15,7 +15,17 @@ The security model allows only ``record_id``, ``form_id``, ``form_version``, ``s
 and ``day`` in clear; ``put`` refuses any other metadata. For the same reason the file
 times of both files (and of their shard folder) are set to midnight UTC of ``day``:
 exact to the second, they would say when an interview ended more closely than the
-payload itself does (it rounds to the hour).
+payload itself does (it rounds to the hour). The counts file below and the records
+folder get the same times after each ``put``.
+
+``records/counts.json`` keeps the number of complete records per form, so that the
+kit's operator page, fetched at every pairing, costs the same at 100 records and at
+100,000 instead of reading every sidecar. It is updated *before* each change, with the
+change noted in a one-entry journal (``record_id -> [form_id, +1 or -1]``); a reader
+checks each journal entry against the sidecar's presence (one ``stat``), so a crash
+between the counts and the record leaves counts that still read right, and the next
+write folds the journal in. A missing, torn or hand-edited counts file (its SHA-256
+no longer matches) is rebuilt from the sidecars. See docs/storage.md.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ import datetime
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -39,6 +50,7 @@ from fieldkit.core.storage.atomic import (
     remove_durably,
     write_atomic,
 )
+from fieldkit.core.storage.checksummed import read_checksummed, write_checksummed
 from fieldkit.core.storage.locks import writer_lock
 
 __all__ = ["METADATA_KEYS", "RecordStore", "validate_record_id"]
@@ -48,6 +60,8 @@ METADATA_KEYS = frozenset({"record_id", "form_id", "form_version", "size", "day"
 RECORDS_DIR_NAME = "records"
 CIPHERTEXT_SUFFIX = ".age"
 SIDECAR_SUFFIX = ".json"
+COUNTS_FILE_NAME = "counts.json"
+_COUNTS_FORMAT = 1
 
 # Only this exact shape is accepted: it doubles as the guard that keeps a crafted id
 # ("../x", "/etc/x", "a\n") from naming a file outside the store.
@@ -91,6 +105,10 @@ def _validate_metadata(record_id: str, ciphertext: bytes, metadata: dict[str, An
         date.fromisoformat(day)
     except ValueError:
         raise ValueError(f"metadata day is not a real date: {day!r}") from None
+
+
+def _positive(counts: Mapping[str, int]) -> dict[str, int]:
+    return {form_id: count for form_id, count in sorted(counts.items()) if count > 0}
 
 
 def _set_times_to_day(paths: Iterable[Path], day: str) -> None:
@@ -164,6 +182,11 @@ class RecordStore:
                     path=ciphertext_path,
                 )
 
+            # Counted first, with the record in the journal: a crash from here on leaves
+            # counts that a reader corrects by looking for the sidecar.
+            counts = self._counts_for_update()
+            counts[metadata["form_id"]] += 1
+            self._write_counts(counts, {record_id: [metadata["form_id"], 1]})
             ensure_private_dir(self._shard_dir(record_id))
             write_atomic(ciphertext_path, ciphertext, fsync=self._fsync)
             try:
@@ -175,7 +198,10 @@ class RecordStore:
                     with contextlib.suppress(StorageError):
                         remove_durably(ciphertext_path)
                 raise
-            _set_times_to_day((ciphertext_path, sidecar_path, self._shard_dir(record_id)), metadata["day"])
+            _set_times_to_day(
+                (ciphertext_path, sidecar_path, self._shard_dir(record_id), self._counts_path(), self._records_dir),
+                metadata["day"],
+            )
 
     def _same_record(self, record_id: str, ciphertext: bytes, metadata: dict[str, Any]) -> bool:
         try:
@@ -249,6 +275,97 @@ class RecordStore:
         """How many complete records the store holds."""
         return sum(1 for _ in self.ids())
 
+    # -- counts ------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Complete records per form id (forms with none left out), without reading the records.
+
+        Rebuilds the counts file from the sidecars first when it is missing or cannot be
+        trusted (this once, the cost grows with the store).
+        """
+        doc = self._read_counts()
+        if doc is None:
+            with writer_lock(self.root):
+                return _positive(self._counts_for_update())
+        return _positive(self._resolve(doc))
+
+    def rebuild_counts(self) -> dict[str, int]:
+        """Count every sidecar again and rewrite the counts file; return the counts."""
+        with writer_lock(self.root):
+            counts = self._count_sidecars()
+            self._write_counts(counts, {})
+        return _positive(counts)
+
+    def _counts_path(self) -> Path:
+        return self._records_dir / COUNTS_FILE_NAME
+
+    def _read_counts(self) -> dict[str, Any] | None:
+        doc = read_checksummed(self._counts_path())
+        if doc is None or doc.get("format") != _COUNTS_FORMAT:
+            return None
+        forms, journal = doc.get("forms"), doc.get("journal")
+        if not isinstance(forms, dict) or not isinstance(journal, dict):
+            return None
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in forms.values()):
+            return None
+        for record_id, entry in journal.items():
+            if (
+                _RECORD_ID.fullmatch(record_id) is None
+                or not isinstance(entry, list)
+                or len(entry) != 2
+                or not isinstance(entry[0], str)
+                or entry[1] not in (1, -1)
+            ):
+                return None
+        return doc
+
+    def _resolve(self, doc: Mapping[str, Any]) -> Counter[str]:
+        """The counts with each journal entry checked against the records on disk."""
+        counts: Counter[str] = Counter(doc["forms"])
+        for record_id, (form_id, change) in doc["journal"].items():
+            present = record_id in self
+            if change == 1 and not present:
+                counts[form_id] -= 1  # counted, but the record never reached the disk
+            elif change == -1 and present:
+                counts[form_id] += 1  # uncounted, but the record was not removed
+        return counts
+
+    def _count_sidecars(self) -> Counter[str]:
+        return Counter(self.metadata(record_id)["form_id"] for record_id in self.ids())
+
+    def _counts_for_update(self) -> Counter[str]:
+        """Counts with the journal folded in; the caller holds the writer lock."""
+        doc = self._read_counts()
+        if doc is None:
+            counts = self._count_sidecars()
+            self._write_counts(counts, {})
+            return counts
+        return self._resolve(doc)
+
+    def _write_counts(self, counts: Mapping[str, int], journal: Mapping[str, list[Any]]) -> None:
+        doc = {"format": _COUNTS_FORMAT, "forms": _positive(counts), "journal": dict(journal)}
+        write_checksummed(self._counts_path(), doc, fsync=self._fsync)
+
+    def _uncount(self, record_ids: list[str]) -> None:
+        """Before removing records: counts without them, each one in the journal."""
+        forms: dict[str, str] = {}
+        unreadable = False
+        for record_id in record_ids:
+            if record_id in self and record_id not in forms:
+                try:
+                    forms[record_id] = self.metadata(record_id)["form_id"]
+                except StorageError:
+                    unreadable = True  # its form is unknown: count everything again instead
+        if unreadable:
+            remove_durably(self._counts_path())  # the next reader counts the sidecars again
+            return
+        if not forms:
+            return
+        counts = self._counts_for_update()
+        for form_id in forms.values():
+            counts[form_id] -= 1
+        self._write_counts(counts, {record_id: [form_id, -1] for record_id, form_id in forms.items()})
+
     # -- recovery ----------------------------------------------------------------------
 
     def repair(self) -> list[str]:
@@ -290,6 +407,7 @@ class RecordStore:
         ids = [validate_record_id(record_id) for record_id in record_ids]
         removed: list[str] = []
         with writer_lock(self.root):
+            self._uncount(ids)
             for record_id in ids:
                 if self._unlink(self._sidecar_path(record_id)):
                     removed.append(record_id)

@@ -24,6 +24,8 @@ from fieldkit.kit.netinfo import trusted_host_names
 from fieldkit.kit.web import errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
+from fieldkit.webbase.assets import add_hashed_assets
+from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 
@@ -70,7 +72,7 @@ def create_app(
     problems): the operator page says they are unavailable. A language whose
     catalogues have errors is likewise only left out.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # add_hashed_assets serves static/
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="fk",
@@ -96,7 +98,9 @@ def create_app(
     app.register_blueprint(interview.bp)
     app.register_blueprint(operator.bp)
 
+    add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)
+    add_compression(app)
     # Never a traceback on a phone, and never an answer in the log: only the type.
     register_error_handlers(
         app,

@@ -26,6 +26,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -33,6 +34,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from fieldkit.core.counts import count_of
+from fieldkit.webbase.assets import add_hashed_assets
+from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from fieldkit.webbase.throttle import FailureThrottle
@@ -97,7 +100,7 @@ class HubServices:
 
 def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[OperatorPages] = ()) -> Flask:
     """Build the hub's web app over an open :class:`HubStore`."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # add_hashed_assets serves static/
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="fkhub",
@@ -150,7 +153,9 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
 
     app.jinja_env.globals["count_of"] = count_of  # the hub's pages are English: "1 record", "2 records"
 
+    add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)
+    add_compression(app)
     # Pages for the operator; under /api/ a JSON refusal instead (api.error_response).
     register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message, instead=api.error_response)
     return app
