@@ -218,7 +218,7 @@ def _error_pages(client, app, kit, shipped_forms, language: str):
     yield "required-missing", client.get(base.replace("/s", "") + "/review"), 200
     finalise = base.replace("/s", "") + "/finalise"
     review = client.get(base.replace("/s", "") + "/review").get_data(as_text=True)
-    yield "finalise-missing", client.post(finalise, data={"csrf_token": csrf_token(review)}), 200
+    yield "finalise-missing", client.post(finalise, data={"csrf_token": csrf_token(review)}), 422
 
     peer = interviewer.start("peer-interview", language)
     peer_base = peer.rsplit("/", 1)[0]

@@ -7,8 +7,9 @@ immutable``) and still gets the new file the moment it changes, because the page
 being served, an old one or a made-up one, is a plain 404, never a stale file. The
 plain ``/static/kit.js`` is not served either: every page names the hashed URL.
 
-The files are read once, when the app is built, and kept in memory with their gzip
-form, so serving one costs no disk read and no compression per request. They are the
+The files are read once, when the app is built, minified (``rjsmin`` and ``rcssmin``:
+the sources stay readable, a phone on a slow link gets about a third less), and kept
+in memory with their gzip form, so serving one costs no disk read and no compression per request. They are the
 app's own few small files (a few KB each); a changed file is served after a restart.
 Flask's own ``static`` route is off (``Flask(..., static_folder=None)``); templates
 call ``asset_url('kit.js')``.
@@ -21,6 +22,8 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
+import rcssmin
+import rjsmin
 from flask import Flask, Response, abort, request
 
 from fieldkit.webbase.compression import accepts_gzip, gzip_bytes
@@ -31,6 +34,15 @@ ASSET_ENDPOINT = "asset"
 IMMUTABLE = "public, max-age=31536000, immutable"
 _HASH_DIGITS = 10  # 40 bits: a collision between two versions of one file is not a worry
 _TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+_MINIFIERS = {".css": rcssmin.cssmin, ".js": rjsmin.jsmin}
+
+
+def _served_bytes(path: Path) -> bytes:
+    """The file as phones get it: CSS and JavaScript minified, anything else as it is."""
+    minify = _MINIFIERS.get(path.suffix)
+    if minify is None:
+        return path.read_bytes()
+    return str(minify(path.read_text(encoding="utf-8"))).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class HashedAssets:
         for path in sorted(Path(folder).iterdir()):
             if not path.is_file() or path.name.startswith("."):
                 continue
-            data = path.read_bytes()
+            data = _served_bytes(path)
             digest = hashlib.sha256(data).hexdigest()[:_HASH_DIGITS]
             hashed = f"{path.stem}.{digest}{path.suffix}"
             mimetype = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
