@@ -19,6 +19,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.web import ended
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.errors import register_error_handlers
@@ -39,6 +40,7 @@ class WebSettings:
     interviewer_codes: tuple[str, ...] = DEFAULT_INTERVIEWER_CODES
     max_request_bytes: int = 256 * 1024
     pairing_failures_per_minute: int = 5
+    idle_minutes: float = 30.0  # a session unused this long ends (a phone may leave with no link)
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
@@ -81,6 +83,7 @@ def create_app(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
     )
     app.extensions["fieldkit"] = KitServices.create(kit, forms, settings, dict(broken_forms or {}))
+    ended.register(app)  # before the CSRF check: a page sent after a restart is told why
     csrf.init_app(app)
     init_i18n(app, settings.translations_dir, languages)
 

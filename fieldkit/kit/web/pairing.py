@@ -4,7 +4,8 @@ The local Wi-Fi is not trusted, so a phone must prove it can see the kit's
 screen (or its operator) before it can start an interview. Each code works
 once; wrong codes are rate-limited per client and in total, so guessing a
 six-digit code is not practical. Sessions live only in memory: restarting
-the server, revoking a session or a quick exit ends them.
+the server, revoking a session, a quick exit or ``idle_seconds`` without a
+request ends them (a phone that left with no link cannot say it has gone).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fieldkit.webbase.throttle import FailureThrottle
 
 CODE_DIGITS = 6
 WINDOW_SECONDS = 60.0
+DEFAULT_IDLE_SECONDS = 30 * 60.0
 TOTAL_FAILURES_PER_MINUTE = 30
 
 
@@ -48,9 +50,11 @@ class Pairing:
         interviewer_codes: tuple[str, ...],
         *,
         failures_per_minute: int = 5,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interviewer_codes = interviewer_codes
+        self.idle_seconds = idle_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._code = _new_code()
@@ -91,10 +95,17 @@ class Pairing:
         if not isinstance(session_id, str):
             return None
         with self._lock:
+            self._expire()
             session = self._sessions.get(session_id)
             if session is not None:
                 session.last_seen = self._clock()
             return session
+
+    def _expire(self) -> None:
+        """Forget sessions unused for ``idle_seconds``; the caller holds the lock."""
+        oldest = self._clock() - self.idle_seconds
+        for gone in [key for key, session in self._sessions.items() if session.last_seen < oldest]:
+            del self._sessions[gone]
 
     def end(self, session_id: object) -> bool:
         with self._lock:
@@ -102,6 +113,7 @@ class Pairing:
 
     def sessions(self) -> list[PairedSession]:
         with self._lock:
+            self._expire()
             return sorted(self._sessions.values(), key=lambda s: s.paired_at)
 
     def new_code(self) -> str:

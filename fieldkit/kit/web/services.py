@@ -51,7 +51,11 @@ class KitServices:
             kit=kit,
             forms=dict(forms),
             settings=settings,
-            pairing=Pairing(settings.interviewer_codes, failures_per_minute=settings.pairing_failures_per_minute),
+            pairing=Pairing(
+                settings.interviewer_codes,
+                failures_per_minute=settings.pairing_failures_per_minute,
+                idle_seconds=settings.idle_minutes * 60,
+            ),
             records=records,
             drafts=drafts,
             finaliser=Finaliser(kit, records, drafts),

@@ -1,15 +1,23 @@
-// fieldkit page script: quick exit, live skip logic, saving with retry.
+// fieldkit page script: quick exit, live skip logic, saving with a timeout and retry.
 // Everything also works without it; the server re-checks every answer.
 (function () {
   "use strict";
   var exitLink = function () { return document.getElementById("quick-exit"); };
 
+  // Local first: the screen and this history entry are cleared before the kit hears of
+  // it, so a dead link changes nothing; the kit is told as soon as it answers.
   function quickExit(event) {
     var link = exitLink();
     if (!link) { return; }
     if (event) { event.preventDefault(); }
+    saving = null;  // a page still being saved is not shown after this
+    window.clearTimeout(retry);
     document.body.hidden = true;
-    window.location.replace(link.href);
+    document.title = "";
+    history.replaceState(null, "", link.href);
+    (function tell() {
+      send(link.href, null).then(show, function () { window.setTimeout(tell, 3000); });
+    }());
   }
 
   document.addEventListener("keydown", function (event) {
@@ -97,40 +105,59 @@
   document.addEventListener("change", applySkipLogic);
   document.addEventListener("input", applySkipLogic);
 
-  // -- saving: a dropped connection keeps the page and retries until the kit answers --
+  // -- saving: every attempt sends the page as it is now; the inputs stay editable --
+  function send(url, body) {
+    var stop = new AbortController(), timer = window.setTimeout(function () { stop.abort(); }, 8000);
+    return fetch(url, { method: body ? "POST" : "GET", body: body, credentials: "same-origin",
+      headers: { "Fk-Save": "1" }, signal: stop.signal }).then(function (response) {
+      window.clearTimeout(timer);
+      var where = response.headers.get("Fk-Url") || (response.redirected && response.url);
+      return response.text().then(function (html) { if (where) { history.replaceState(null, "", where); } return html; });
+    }, function (error) { window.clearTimeout(timer); throw error; });
+  }
+
   function show(html) {
     var doc = new DOMParser().parseFromString(html, "text/html");
     document.title = doc.title;
     document.documentElement.setAttribute("lang", doc.documentElement.getAttribute("lang") || "en");
     document.documentElement.setAttribute("dir", doc.documentElement.getAttribute("dir") || "ltr");
     document.body.replaceWith(document.adoptNode(doc.body));
+    window.scrollTo(0, 0);  // a new page starts at its top, as a loaded one does
     ready();
+  }
+
+  var saving = null, retry = 0;
+  function attempt() {
+    if (!saving) { return; }
+    var job = saving, n = ++job.n, status = document.getElementById("save-status"), body = new FormData(job.form);
+    var mine = function () { return saving === job && job.n === n; };  // the latest attempt only
+    window.clearTimeout(retry);
+    body.append("action", job.action);
+    if (n === 1) { status.textContent = status.getAttribute("data-saving"); }
+    send(window.location.href, body).then(function (html) {
+      if (mine()) { saving = null; show(html); }
+    }, function () {
+      if (!mine()) { return; }
+      if (!status.querySelector("button")) {  // stays until the page is saved
+        var again = document.createElement("button");
+        status.textContent = status.getAttribute("data-retrying") + " ";
+        again.type = "button";
+        again.className = "secondary";
+        again.textContent = status.getAttribute("data-try");
+        again.onclick = attempt;
+        status.appendChild(again);
+      }
+      retry = window.setTimeout(attempt, job.delay);
+      job.delay = Math.min(job.delay * 2, 8000);
+    });
   }
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.hasAttribute("data-save") || !window.fetch) { return; }
+    if (!form.hasAttribute("data-save") || !window.fetch || !window.AbortController) { return; }
     event.preventDefault();
-    var body = new FormData(form);
-    if (event.submitter && event.submitter.name) { body.append(event.submitter.name, event.submitter.value); }
-    var status = document.getElementById("save-status");
-    var delay = 1000;
-    var buttons = form.querySelectorAll("button");
-    var k;
-    for (k = 0; k < buttons.length; k++) { buttons[k].disabled = true; }
-    function attempt() {
-      status.textContent = status.getAttribute("data-saving");
-      fetch(window.location.href, { method: "POST", body: body, credentials: "same-origin" })
-        .then(function (response) {
-          if (response.redirected) { window.location.replace(response.url); return null; }
-          return response.text().then(show);
-        })
-        .catch(function () {
-          status.textContent = status.getAttribute("data-retrying");
-          window.setTimeout(attempt, delay);
-          delay = Math.min(delay * 2, 15000);
-        });
-    }
+    // A second tap, or the other button, starts again at once with what the page holds now.
+    saving = { form: form, action: (event.submitter && event.submitter.value) || "next", delay: 1000, n: 0 };
     attempt();
   });
 
