@@ -16,7 +16,6 @@ import threading
 class FlakyLink:
     """Relays 127.0.0.1:<port> to a target port; while ``down``, every connection is cut."""
 
-
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self._down = False

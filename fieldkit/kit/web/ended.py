@@ -47,7 +47,6 @@ def _ended_page() -> ResponseReturnValue | None:
     return render_template("error.html", title=_("Session ended"), message=f"{reason} {kept}"), 403
 
 
-
 def _speak_the_drafts_language() -> None:
     """A restart forgets the session's language; the page's draft still knows the interview's."""
     parts = request.path.split("/")
