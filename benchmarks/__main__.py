@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import finalise, load, merge, pages, sealing_speed, startup
+from benchmarks import finalise, load, merge, pages, round_trips, sealing_speed, startup
 from benchmarks.report import REQUIRED_KEYS, missed, table
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_directory
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run("finalise", lambda: finalise.measure(finalise.QUICK if quick else finalise.FULL))
     run("pages", page_weights)
+    run("round_trips", round_trips.measure)
     run("load", lambda: load.measure(load.QUICK if quick else load.FULL, forms))
     run("merge", lambda: merge.measure(merge.QUICK if quick else merge.FULL, forms))
     run("sealing", lambda: sealing_speed.measure(sealing_speed.QUICK if quick else sealing_speed.FULL))
