@@ -172,7 +172,7 @@ def test_a_restart_mid_interview_says_so_and_the_draft_keeps_the_saved_pages(
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
         message = driver.find_element(By.CSS_SELECTOR, "main p").text
         if language == "en":
-            assert "the kit was restarted" in message and "kept in the draft" in message
+            assert "the kit was restarted" in message and "Unfinished interviews" in message
             assert "reload" not in message.lower()
         _screen(driver, artifacts_dir, f"restart-session-ended-{language}")
         # What the page promises: pair again, and the draft opens where the phone was.

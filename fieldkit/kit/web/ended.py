@@ -41,8 +41,8 @@ def _ended_page() -> ResponseReturnValue | None:
     else:
         reason = _("Session ended: it was not used for a while, or it was ended on the kit.")
     kept = _(
-        "The answers on this page were not saved. The pages saved before are kept in the draft: "
-        "pair again with the same interviewer code and open the draft to go on."
+        "The answers on this page were not saved. The pages saved before are kept: pair again with "
+        "the same interviewer code and continue the interview under “Unfinished interviews”."
     )
     return render_template("error.html", title=_("Session ended"), message=f"{reason} {kept}"), 403
 
