@@ -17,19 +17,25 @@ import pytest
 
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.web.pairing import Pairing
-from tests.browser import chromium, full_page_screenshot, serve
+from tests.browser import PHONE_SIZE, _has_js, chromium, serve
 from tests.conftest import PASSPHRASE
 from tests.flaky_link import FlakyLink
 from tests.test_browser_interview import _choose, _click_and_wait, _next, _start_form
 
-SCREENS = Path("/work/screens")
 SESSION_ENDED = {"en": "Session ended", "ar": "انتهت الجلسة"}
+SCREEN = (360, 640)  # what a small phone shows at once
 
 
-def _screen(driver, artifacts_dir: Path, name: str) -> None:
-    full_page_screenshot(driver, artifacts_dir / f"{name}.png")
-    if SCREENS.is_dir():  # the reviewer's folder, where there is one
-        driver.save_screenshot(str(SCREENS / f"link-{name}.png"))
+def _screen(driver, artifacts_dir: Path, name: str, show: str | None = None) -> None:
+    """A screenshot of a 360x640 viewport, scrolled to the element ``show`` names (CSS)."""
+    driver.set_window_size(*SCREEN)
+    if _has_js(driver):  # with scripts off the page cannot be asked, and stays at its top
+        chrome = driver.execute_script("return outerHeight - innerHeight")  # headless has a little
+        driver.set_window_size(SCREEN[0], SCREEN[1] + chrome)
+        if show:
+            driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", show)
+    driver.save_screenshot(str(artifacts_dir / f"link-{name}.png"))
+    driver.set_window_size(*PHONE_SIZE)
 
 
 def _passphrase(tmp_path: Path) -> Path:
@@ -94,7 +100,7 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
         assert try_now.text == status.get_attribute("data-try") and try_now.is_displayed()
         assert code_box.is_enabled() and driver.find_element(By.CSS_SELECTOR, "button[value='next']").is_enabled()
         assert driver.current_url == page_url
-        _screen(driver, artifacts_dir, f"stalled-try-now-{language}")
+        _screen(driver, artifacts_dir, f"stalled-try-now-{language}", "#save-status")
         code_box.clear()
         code_box.send_keys("NEW-2")  # changed while the kit did not answer
         link.stalled = False
@@ -110,6 +116,36 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
     assert draft.answers.get("centre_code") == "NEW-2", draft.answers
     assert draft.section == "coming_to_the_centre"
+
+
+@pytest.mark.slow
+def test_an_answer_changed_while_a_try_is_on_its_way_is_sent_again(kit, tmp_path: Path) -> None:
+    """The try in the stall holds the old answer; whatever becomes of it, the kit ends with the new one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    served = serve(kit.data_dir, _passphrase(tmp_path))
+    link = FlakyLink(urlsplit(served.url).port)
+    driver = chromium(javascript=True)
+    try:
+        draft_id = _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, "en")
+        code_box = driver.find_element(By.ID, "i-centre_code")
+        code_box.send_keys("OLD-1")
+        link.stalled = True
+        driver.find_element(By.CSS_SELECTOR, "button[value='next']").click()
+        status = driver.find_element(By.ID, "save-status")
+        WebDriverWait(driver, 5).until(lambda d: status.text == status.get_attribute("data-saving"))
+        _until(lambda: link.swallowed >= 1, 5, "the first try is in the stall")
+        code_box.send_keys("-NEW")  # before the try gives up
+        assert status.find_elements(By.TAG_NAME, "button") == [], "still the first try"
+        link.stalled = False
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/s/coming_to_the_centre"))
+    finally:
+        driver.quit()
+        link.close()
+        served.stop()
+    draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
+    assert draft.answers.get("centre_code") == "OLD-1-NEW", draft.answers
 
 
 @pytest.mark.slow

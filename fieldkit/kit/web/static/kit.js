@@ -10,14 +10,13 @@
     var link = exitLink();
     if (!link) { return; }
     if (event) { event.preventDefault(); }
+    if (saving && saving.stop) { saving.stop.abort(); }
     saving = null;  // a page still being saved is not shown after this
-    window.clearTimeout(retry);
+    clearTimeout(retry);
     document.body.hidden = true;
     document.title = "";
     history.replaceState(null, "", link.href);
-    (function tell() {
-      send(link.href, null).then(show, function () { window.setTimeout(tell, 3000); });
-    }());
+    (function tell() { send(link.href).then(show, function () { setTimeout(tell, 3000); }); }());
   }
 
   document.addEventListener("keydown", function (event) {
@@ -105,49 +104,60 @@
   document.addEventListener("change", applySkipLogic);
   document.addEventListener("input", applySkipLogic);
 
-  // -- saving: every attempt sends the page as it is now; the inputs stay editable --
-  function send(url, body) {
-    var stop = new AbortController(), timer = window.setTimeout(function () { stop.abort(); }, 8000);
-    return fetch(url, { method: body ? "POST" : "GET", body: body, credentials: "same-origin",
-      headers: { "Fk-Save": "1" }, signal: stop.signal }).then(function (response) {
-      window.clearTimeout(timer);
-      var where = response.headers.get("Fk-Url") || (response.redirected && response.url);
-      return response.text().then(function (html) { if (where) { history.replaceState(null, "", where); } return html; });
-    }, function (error) { window.clearTimeout(timer); throw error; });
+  // -- saving: each try sends the page as it is now, gives up after 8 s; inputs stay editable --
+  function send(url, body, stop) {
+    stop = stop || new AbortController();
+    var timer = setTimeout(function () { stop.abort(); }, 8000);
+    return fetch(url, { method: body ? "POST" : "GET", body: body, headers: { "Fk-Save": "1" }, signal: stop.signal })
+      .then(function (response) {
+        // The kit answers with the next page itself and names it: one round trip per Next.
+        var where = response.headers.get("Fk-Url") || (response.redirected && response.url);
+        return response.text().then(function (html) { return { html: html, where: where }; });
+      }).finally(function () { clearTimeout(timer); });
   }
 
-  function show(html) {
-    var doc = new DOMParser().parseFromString(html, "text/html");
+  function show(page) {
+    var doc = new DOMParser().parseFromString(page.html, "text/html"), root = document.documentElement;
+    if (page.where) { history.replaceState(null, "", page.where); }
     document.title = doc.title;
-    document.documentElement.setAttribute("lang", doc.documentElement.getAttribute("lang") || "en");
-    document.documentElement.setAttribute("dir", doc.documentElement.getAttribute("dir") || "ltr");
+    root.lang = doc.documentElement.lang || "en";
+    root.dir = doc.documentElement.dir || "ltr";
     document.body.replaceWith(document.adoptNode(doc.body));
-    window.scrollTo(0, 0);  // a new page starts at its top, as a loaded one does
+    scrollTo(0, 0);
     ready();
   }
 
   var saving = null, retry = 0;
   function attempt() {
-    if (!saving) { return; }
-    var job = saving, n = ++job.n, status = document.getElementById("save-status"), body = new FormData(job.form);
-    var mine = function () { return saving === job && job.n === n; };  // the latest attempt only
-    window.clearTimeout(retry);
+    var job = saving, n, edits, status, body, again;
+    if (!job) { return; }
+    n = ++job.n;  // only the latest try of the latest tap may show its answer
+    edits = job.edits;
+    status = document.getElementById("save-status");
+    body = new FormData(job.form);
     body.append("action", job.action);
+    clearTimeout(retry);
+    // An older try still under way is dropped, so that it cannot reach the kit after this one.
+    if (job.stop) { job.stop.abort(); }
+    job.stop = new AbortController();
     if (n === 1) { status.textContent = status.getAttribute("data-saving"); }
-    send(window.location.href, body).then(function (html) {
-      if (mine()) { saving = null; show(html); }
+    send(job.url, body, job.stop).then(function (page) {
+      if (saving !== job || job.n !== n) { return; }
+      // Changed while this try was on its way: send the page again, as it is now.
+      if (job.edits !== edits) { attempt(); return; }
+      saving = null;
+      show(page);
     }, function () {
-      if (!mine()) { return; }
-      if (!status.querySelector("button")) {  // stays until the page is saved
-        var again = document.createElement("button");
+      if (saving !== job || job.n !== n) { return; }
+      if (!status.querySelector("button")) {
         status.textContent = status.getAttribute("data-retrying") + " ";
+        again = status.appendChild(document.createElement("button"));
         again.type = "button";
         again.className = "secondary";
         again.textContent = status.getAttribute("data-try");
         again.onclick = attempt;
-        status.appendChild(again);
       }
-      retry = window.setTimeout(attempt, job.delay);
+      retry = setTimeout(attempt, job.delay);
       job.delay = Math.min(job.delay * 2, 8000);
     });
   }
@@ -156,9 +166,14 @@
     var form = event.target;
     if (!form.hasAttribute("data-save") || !window.fetch || !window.AbortController) { return; }
     event.preventDefault();
-    // A second tap, or the other button, starts again at once with what the page holds now.
-    saving = { form: form, action: (event.submitter && event.submitter.value) || "next", delay: 1000, n: 0 };
+    // Another tap, or the other button, tries again at once with what the page holds now.
+    if (saving && saving.stop) { saving.stop.abort(); }
+    saving = { form: form, url: location.href, action: (event.submitter && event.submitter.value) || "next",
+      delay: 1000, n: 0, edits: 0 };
     attempt();
+  });
+  document.addEventListener("input", function (event) {
+    if (saving && saving.form.contains(event.target)) { saving.edits++; }
   });
 
   function ready() {
