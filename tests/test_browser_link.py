@@ -276,10 +276,10 @@ def test_quick_exit_with_no_link_clears_at_once_and_the_kit_hears_later(
 
 @pytest.mark.slow
 def test_an_idle_session_expires_on_the_kit_and_the_page_says_so(kit, tmp_path: Path, artifacts_dir: Path) -> None:
-    """``--idle-minutes`` ends a session the phone left without a word (0.05 minutes: 3 s)."""
+    """``--idle-minutes`` ends a session the phone left without a word (0.15 minutes: 9 s)."""
     from selenium.webdriver.common.by import By
 
-    served = serve(kit.data_dir, _passphrase(tmp_path), "--idle-minutes", "0.05")
+    served = serve(kit.data_dir, _passphrase(tmp_path), "--idle-minutes", "0.15")
     driver = chromium(javascript=True)
     try:
         _to_second_page(driver, served.url, served.code, "en")
