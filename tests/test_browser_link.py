@@ -306,3 +306,51 @@ def test_idle_expiry_follows_the_clock_and_use_keeps_a_session() -> None:
     assert pairing.sessions() == [kept]
     now[0] += 31 * 60
     assert pairing.sessions() == []
+
+
+# -- the same promises through the app itself, without a browser --------------------------------
+
+
+def test_a_javascript_next_is_answered_with_the_next_page_itself(client, app) -> None:
+    from tests.webclient import Interviewer, csrf_token
+
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    data = {"csrf_token": csrf_token(client.get(url).get_data(as_text=True)), "consent": "given", "action": "next"}
+    response = client.post(url, data=data, headers={"Fk-Save": "1"})
+    assert response.status_code == 200
+    next_url = response.headers["Fk-Url"]
+    assert next_url == url.rsplit("/", 1)[0] + "/about_your_stay"
+    page = response.get_data(as_text=True)
+    assert 'name="centre_code"' in page and 'name="consent"' not in page
+    assert response.headers["Cache-Control"] == client.get(next_url).headers["Cache-Control"]  # no-store too
+    # The page it gave saves like the one a GET shows: its token works.
+    saved = client.post(next_url, data={"csrf_token": csrf_token(page), "centre_code": "C-7"}, headers={"Fk-Save": "1"})
+    assert saved.status_code == 200 and saved.headers["Fk-Url"].endswith("/coming_to_the_centre")
+    without_script = interviewer.submit(next_url, [("centre_code", "C-8")])
+    assert without_script.status_code == 302 and "Fk-Url" not in without_script.headers
+
+
+def test_a_page_sent_after_the_session_ended_says_so_and_changes_nothing(client, app) -> None:
+    from tests.webclient import Interviewer, csrf_token
+
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    token = csrf_token(client.get(url).get_data(as_text=True))
+    services = app.extensions["fieldkit"]
+    (session,) = services.pairing.sessions()
+    services.pairing.end(session.session_id)  # as the operator's "Disconnect" or an idle expiry does
+    response = client.post(url, data={"csrf_token": token, "consent": "given"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "Session ended: it was not used for a while" in page and "Unfinished interviews" in page
+    (draft_id,) = list(services.drafts.ids())
+    assert services.drafts.load(draft_id).answers == {}
+    # A cookie signed before a restart (another key) is read as a restart.
+    stranger = app.test_client()
+    stranger.set_cookie("fk", "eyJzaWQiOiJ4In0.old.signature")
+    restarted = stranger.post(url, data={"consent": "given"})
+    assert restarted.status_code == 403 and "the kit was restarted" in restarted.get_data(as_text=True)
+    assert services.drafts.load(draft_id).answers == {}
