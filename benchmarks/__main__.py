@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import finalise, load, merge, operator_page, pages, sealing_speed, startup
+from benchmarks import finalise, load, merge, operator_page, pages, round_trips, sealing_speed, startup
 from benchmarks.report import REQUIRED_KEYS, missed, table
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_directory
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run("finalise", lambda: finalise.measure(finalise.QUICK if quick else finalise.FULL))
     run("pages", page_weights)
+    run("round_trips", round_trips.measure)
     run("load", lambda: load.measure(load.QUICK if quick else load.FULL, forms))
     run("load100", lambda: load.measure_100(forms))
     run("operator", lambda: operator_page.measure(operator_page.QUICK if quick else operator_page.FULL, forms))

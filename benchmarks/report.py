@@ -55,6 +55,7 @@ ROWS: tuple[Row, ...] = (
     Row("page_kb_wire_max", "heaviest page on the wire, gzip, with headers", "KB", 14),
     Row("external_requests", "references leaving the kit, all pages", "", 0),
     Row("chromium_external_requests", "  requests leaving the kit, in Chromium", "", 0),
+    Row("next_round_trips", "requests for one Next, JavaScript on", "", 1),
     Row("load_errors", "errors, 30 phones at once", "", 0),
     Row("load_records_lost", "  sealed interviews missing afterwards", "", 0),
     Row("load_p95_ms", "  p95 latency, every page", "ms"),

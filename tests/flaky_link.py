@@ -1,4 +1,10 @@
-"""A loopback TCP relay that can drop the connection on demand, like weak Wi-Fi."""
+"""A loopback TCP relay that can drop or stall the connection on demand, like weak Wi-Fi.
+
+``down`` cuts every connection (a reset, as when the phone loses the network);
+``stalled`` accepts connections and reads what is sent but never answers, as a kit
+that hangs or a link that black-holes packets. What a stalled connection carried is
+thrown away, never delivered late; clearing the stall closes those connections.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,11 @@ class FlakyLink:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self._down = False
+        self._stalled = False
         self._open: list[socket.socket] = []
+        self._holes: set[socket.socket] = set()  # stalled: read and dropped, never answered
         self.refused = 0
+        self.swallowed = 0  # pieces of data a stall threw away
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
@@ -31,6 +40,22 @@ class FlakyLink:
         self._down = value
         if value:  # cut open keep-alive connections too, as a lost network does
             self._close_open()
+
+    @property
+    def stalled(self) -> bool:
+        return self._stalled
+
+    @stalled.setter
+    def stalled(self, value: bool) -> None:
+        self._stalled = value
+        if value:  # open connections stop answering too
+            self._holes.update(self._open)
+        else:
+            for sock in list(self._holes):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._holes.clear()
 
     def _close_open(self) -> None:
         for sock in self._open:
@@ -52,21 +77,29 @@ class FlakyLink:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 client.close()  # a reset, as when the phone loses the network
                 continue
+            if self.stalled:
+                self._holes.add(client)
+                threading.Thread(target=self._pipe, args=(client, None), daemon=True).start()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._open += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket | None) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
+                if sink is None or source in self._holes or sink in self._holes:
+                    self.swallowed += 1
+                else:
+                    sink.sendall(data)
+        if sink is not None:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         self._running = False
         self._listener.close()
         self._thread.join(timeout=2)
+        self.stalled = False
         self._close_open()

@@ -58,6 +58,13 @@ def _codes(text: str | None) -> tuple[str, ...]:
     is_flag=True,
     help="Pilot mode: offer forms in languages whose translation is incomplete; records say so.",
 )
+@click.option(
+    "--idle-minutes",
+    type=click.FloatRange(min=0.01, max=24 * 60),
+    default=30.0,
+    show_default=True,
+    help="End a phone's session after this many minutes without a request (a quick exit with no link cannot say so).",
+)
 def serve(
     data_dir: Path,
     host: str,
@@ -67,6 +74,7 @@ def serve(
     translations_dir: Path | None,
     interviewer_codes: str | None,
     allow_incomplete_translations: bool,
+    idle_minutes: float,
 ) -> None:
     """Unlock the kit and serve the interview to phones (waitress).
 
@@ -80,6 +88,7 @@ def serve(
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
         allow_incomplete_translations=allow_incomplete_translations,
+        idle_minutes=idle_minutes,
         translations_dir=translations_dir or paths.translations_dir(),
     )
     kit = open_unlocked(data_dir, passphrase_file)

@@ -21,7 +21,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import trusted_host_names
-from fieldkit.kit.web import errorpages
+from fieldkit.kit.web import ended, errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.assets import add_hashed_assets
@@ -46,6 +46,7 @@ class WebSettings:
     pairing_failures_per_minute: int = 5
     pairing_code_minutes: int = 10  # a pairing code works once, and for this long at most
     discard_minutes: int = 10  # a discarded draft can be restored for this long, or until a restart
+    idle_minutes: float = 30.0  # a session unused this long ends (a phone may leave with no link)
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
@@ -90,6 +91,7 @@ def create_app(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
     )
     app.extensions["fieldkit"] = KitServices.create(kit, forms, settings, dict(broken_forms or {}))
+    ended.register(app)  # before the CSRF check: a page sent after a restart is told why
     csrf.init_app(app)
     init_i18n(app, settings.translations_dir, languages)
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -41,6 +41,10 @@ from fieldkit.kit.web.sectionforms import answer_fields, looks_identifying, sect
 from fieldkit.kit.web.services import services
 
 bp = Blueprint("interview", __name__)
+# kit.js sends a page with this header and gets the next page itself, its address in
+# PAGE_URL_HEADER, instead of a redirect: one round trip per Next, not two (or three).
+IN_PLACE_HEADER = "Fk-Save"
+PAGE_URL_HEADER = "Fk-Url"
 log = logging.getLogger("fieldkit.kit.web")
 
 
@@ -354,6 +358,8 @@ def section(draft_id: str, section_id: str) -> Any:
         services().drafts.save(draft)
     except StorageError as error:
         return views.storage_failure(error)
+    if request.headers.get(IN_PLACE_HEADER):
+        return _next_page_in_place(form, draft, target)
     if target == "review":
         return redirect(url_for("interview.review", draft_id=draft_id))
     return redirect(url_for("interview.section", draft_id=draft_id, section_id=target))
@@ -393,6 +399,21 @@ def _save_switched(
     if errors:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
     return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=current.id))
+
+
+def _next_page_in_place(form: Form, draft: Draft, target: str) -> Response:
+    """The page a redirect would lead to, rendered now, as its GET would show it."""
+    if target == "review":
+        url = url_for("interview.review", draft_id=draft.draft_id)
+        html, status = _render_review(form, draft)
+    else:
+        url = url_for("interview.section", draft_id=draft.draft_id, section_id=target)
+        shown = next(s for s in form.sections if s.id == target)
+        page = section_form_class(form, target)(formdata=None)  # not this POST's fields
+        html, status = views.render_section(form, draft, shown, page, answers=draft.answers, errors={})
+    response = make_response(html, status)
+    response.headers[PAGE_URL_HEADER] = url
+    return response
 
 
 def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:

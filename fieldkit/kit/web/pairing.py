@@ -5,9 +5,11 @@ screen (or its operator) before it can start an interview. Each code works
 once; wrong codes are rate-limited per client and in total, so guessing a
 six-digit code is not practical. A code also expires after a few minutes, so
 a code photographed or overheard earlier is of no use later. Sessions live only
-in memory: restarting the server, revoking a session or a quick exit ends them.
-Each session has a short random tag, shown on the phone and on the operator
-page, so two phones with the same interviewer code can be told apart.
+in memory: restarting the server, revoking a session, a quick exit or
+``idle_seconds`` without a request ends them (a phone that left with no link
+cannot say it has gone). Each session has a short random tag, shown on the phone
+and on the operator page, so two phones with the same interviewer code can be
+told apart.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CODE_SECONDS = 600.0
 TAG_LETTERS = "ACDEFHJKMNPRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B: easy to read out
 TAG_LENGTH = 3
 WINDOW_SECONDS = 60.0
+DEFAULT_IDLE_SECONDS = 30 * 60.0
 TOTAL_FAILURES_PER_MINUTE = 30
 
 
@@ -61,10 +64,12 @@ class Pairing:
         *,
         failures_per_minute: int = 5,
         code_seconds: float = CODE_SECONDS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.interviewer_codes = interviewer_codes
+        self.idle_seconds = idle_seconds
         self._clock = clock
         self._wall = wall
         self._code_seconds = code_seconds
@@ -129,10 +134,17 @@ class Pairing:
         if not isinstance(session_id, str):
             return None
         with self._lock:
+            self._expire()
             session = self._sessions.get(session_id)
             if session is not None:
                 session.last_seen = self._clock()
             return session
+
+    def _expire(self) -> None:
+        """Forget sessions unused for ``idle_seconds``; the caller holds the lock."""
+        oldest = self._clock() - self.idle_seconds
+        for gone in [key for key, session in self._sessions.items() if session.last_seen < oldest]:
+            del self._sessions[gone]
 
     def end(self, session_id: object) -> bool:
         with self._lock:
@@ -140,6 +152,7 @@ class Pairing:
 
     def sessions(self) -> list[PairedSession]:
         with self._lock:
+            self._expire()
             return sorted(self._sessions.values(), key=lambda s: s.paired_at)
 
     def new_code(self) -> str:

@@ -60,6 +60,7 @@ class KitServices:
                 settings.interviewer_codes,
                 failures_per_minute=settings.pairing_failures_per_minute,
                 code_seconds=settings.pairing_code_minutes * 60.0,
+                idle_seconds=settings.idle_minutes * 60,
             ),
             records=records,
             drafts=drafts,

@@ -1,4 +1,4 @@
-// fieldkit page script: quick exit, live skip logic, saving with retry.
+// fieldkit page script: quick exit, live skip logic, saving with a timeout and retry.
 // Everything also works without it; the server re-checks every answer.
 (function () {
   "use strict";
@@ -6,12 +6,19 @@
   document.documentElement.classList.add("js");
   var exitLink = function () { return document.getElementById("quick-exit"); };
 
+  // Local first: the screen and this history entry are cleared before the kit hears of
+  // it, so a dead link changes nothing; the kit is told as soon as it answers.
   function quickExit(event) {
     var link = exitLink();
     if (!link) { return; }
     if (event) { event.preventDefault(); }
+    if (saving && saving.stop) { saving.stop.abort(); }
+    saving = null;  // a page still being saved is not shown after this
+    clearTimeout(retry);
     document.body.hidden = true;
-    window.location.replace(link.href);
+    document.title = "";
+    history.replaceState(null, "", link.href);
+    (function tell() { send(link.href).then(show, function () { setTimeout(tell, 3000); }); }());
   }
 
   document.addEventListener("keydown", function (event) {
@@ -99,41 +106,76 @@
   document.addEventListener("change", applySkipLogic);
   document.addEventListener("input", applySkipLogic);
 
-  // -- saving: a dropped connection keeps the page and retries until the kit answers --
-  function show(html) {
-    var doc = new DOMParser().parseFromString(html, "text/html");
+  // -- saving: each try sends the page as it is now, gives up after 8 s; inputs stay editable --
+  function send(url, body, stop) {
+    stop = stop || new AbortController();
+    var timer = setTimeout(function () { stop.abort(); }, 8000);
+    return fetch(url, { method: body ? "POST" : "GET", body: body, headers: { "Fk-Save": "1" }, signal: stop.signal })
+      .then(function (response) {
+        // The kit answers with the next page itself and names it: one round trip per Next.
+        var where = response.headers.get("Fk-Url") || (response.redirected && response.url);
+        return response.text().then(function (html) { return { html: html, where: where }; });
+      }).finally(function () { clearTimeout(timer); });
+  }
+
+  function show(page) {
+    var doc = new DOMParser().parseFromString(page.html, "text/html"), root = document.documentElement;
+    if (page.where) { history.replaceState(null, "", page.where); }
     document.title = doc.title;
-    document.documentElement.setAttribute("lang", doc.documentElement.getAttribute("lang") || "en");
-    document.documentElement.setAttribute("dir", doc.documentElement.getAttribute("dir") || "ltr");
+    root.lang = doc.documentElement.lang || "en";
+    root.dir = doc.documentElement.dir || "ltr";
     document.body.replaceWith(document.adoptNode(doc.body));
+    scrollTo(0, 0);
     ready();
+  }
+
+  var saving = null, retry = 0;
+  function attempt() {
+    var job = saving, n, edits, status, body, again;
+    if (!job) { return; }
+    n = ++job.n;  // only the latest try of the latest tap may show its answer
+    edits = job.edits;
+    status = document.getElementById("save-status");
+    body = new FormData(job.form);
+    body.append("action", job.action);
+    clearTimeout(retry);
+    // An older try still under way is dropped, so that it cannot reach the kit after this one.
+    if (job.stop) { job.stop.abort(); }
+    job.stop = new AbortController();
+    if (n === 1) { status.textContent = status.getAttribute("data-saving"); }
+    send(job.url, body, job.stop).then(function (page) {
+      if (saving !== job || job.n !== n) { return; }
+      // Changed while this try was on its way: send the page again, as it is now.
+      if (job.edits !== edits) { attempt(); return; }
+      saving = null;
+      show(page);
+    }, function () {
+      if (saving !== job || job.n !== n) { return; }
+      if (!status.querySelector("button")) {
+        status.textContent = status.getAttribute("data-retrying") + " ";
+        again = status.appendChild(document.createElement("button"));
+        again.type = "button";
+        again.className = "secondary";
+        again.textContent = status.getAttribute("data-try");
+        again.onclick = attempt;
+      }
+      retry = setTimeout(attempt, job.delay);
+      job.delay = Math.min(job.delay * 2, 8000);
+    });
   }
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.hasAttribute("data-save") || !window.fetch) { return; }
+    if (!form.hasAttribute("data-save") || !window.fetch || !window.AbortController) { return; }
     event.preventDefault();
-    var body = new FormData(form);
-    if (event.submitter && event.submitter.name) { body.append(event.submitter.name, event.submitter.value); }
-    var status = document.getElementById("save-status");
-    var delay = 1000;
-    var buttons = form.querySelectorAll("button");
-    var k;
-    for (k = 0; k < buttons.length; k++) { buttons[k].disabled = true; }
-    function attempt() {
-      status.textContent = status.getAttribute("data-saving");
-      fetch(window.location.href, { method: "POST", body: body, credentials: "same-origin" })
-        .then(function (response) {
-          if (response.redirected) { window.location.replace(response.url); return null; }
-          return response.text().then(show);
-        })
-        .catch(function () {
-          status.textContent = status.getAttribute("data-retrying");
-          window.setTimeout(attempt, delay);
-          delay = Math.min(delay * 2, 15000);
-        });
-    }
+    // Another tap, or the other button, tries again at once with what the page holds now.
+    if (saving && saving.stop) { saving.stop.abort(); }
+    saving = { form: form, url: location.href, action: (event.submitter && event.submitter.value) || "next",
+      delay: 1000, n: 0, edits: 0 };
     attempt();
+  });
+  document.addEventListener("input", function (event) {
+    if (saving && saving.form.contains(event.target)) { saving.edits++; }
   });
 
   function ready() {
