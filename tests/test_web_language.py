@@ -204,19 +204,20 @@ def test_the_export_has_a_languages_column_and_old_records_keep_their_one_langua
     initialised = runner.invoke(cli, ["hub", "init", "--data", str(hub), "--recipient-file", str(recipient_file)])
     assert initialised.exit_code == 0, initialised.output
     key = Ed25519PrivateKey.generate()
+    kit_id = new_payload["kit_id"]  # the hub exports a record only under the kit that sealed it
     day = datetime.date.today().isoformat()
     records = [
         OutgoingRecord(
-            new_id, "kit-words", 1, "centre-assessment", new_payload["form"]["version"], day, store.get(new_id),
+            new_id, kit_id, 1, "centre-assessment", new_payload["form"]["version"], day, store.get(new_id),
         ),
         OutgoingRecord(
-            old_payload["record_id"], "kit-words", 2, "centre-assessment", old_payload["form"]["version"], day,
+            old_payload["record_id"], kit_id, 2, "centre-assessment", old_payload["form"]["version"], day,
             seal(old_payload, recipient),
         ),
     ]  # fmt: skip
     with HubStore(hub) as hub_store:
-        enrol_key(hub_store, key, "kit-words")
-        assert hub_store.import_bundle(make_bundle(key, "kit-words", records)).status == "accepted"
+        enrol_key(hub_store, key, kit_id)
+        assert hub_store.import_bundle(make_bundle(key, kit_id, records)).status == "accepted"
     out = tmp_path / "export"
     result = runner.invoke(
         cli, ["hub", "export", "--data", str(hub), "--identity", str(kit.hub_identity), "--out", str(out)]
@@ -304,4 +305,7 @@ def test_refusals_before_the_view_come_in_the_interviews_language(client, app) -
     home = client.get("/home").get_data(as_text=True)
     assert _page_language(home)[0] == "en", "outside the interview the interface language holds"
     client.get("/x")  # quick exit forgets the open interview with the session
-    assert _page_language(client.post(url, data={"csrf_token": "stale"}).get_data(as_text=True))[0] == "en"
+    assert _page_language(client.get("/pair").get_data(as_text=True))[0] == "en"
+    # A page sent after the exit changes nothing; it says the session ended, in the draft's language.
+    after = client.post(url, data={"csrf_token": "stale"})
+    assert after.status_code >= 400 and "consent" not in after.get_data(as_text=True).lower()
