@@ -23,7 +23,7 @@ from fieldkit.kit.sealing import seal
 from sync.hub.store import HubStore, init_hub
 from sync.hub.web import HubSettings, create_hub_app
 from sync.hub.web.password import OperatorPassword
-from sync.protocol.bundle import OutgoingRecord
+from sync.protocol.bundle import OutgoingRecord, SourceRef
 from tests.bundle_corpus import enrol_key, make_bundle
 from tests.http_servers import OPERATOR_PASSWORD
 from tests.sync_cli import run
@@ -207,3 +207,46 @@ def test_the_hub_page_shows_what_is_set_aside_and_resolves_it(tmp_path: Path) ->
             as_text=True
         )
         assert store.set_aside() == []
+
+
+# --- A kit sealing to keys its enrolment did not approve (issue 17, point 1, the hub's side) ---
+
+
+def test_records_sealed_to_a_key_the_enrolment_did_not_approve_are_set_aside(tmp_path: Path) -> None:
+    from fieldkit.kit.config import init_kit, unlock
+    from fieldkit.kit.enrolment import make_enrolment_request
+    from sync.hub.enrolment import accept_enrolment, create_token
+    from sync.protocol.enrolment import EnrolmentToken
+
+    hub = Hub(tmp_path)
+    config = init_kit(tmp_path / "kit", hub.recipient, "a kit passphrase", work_factor=10)
+    kit = unlock(config.data_dir, "a kit passphrase")
+    with HubStore(hub.dir) as store:
+        token = create_token(store)
+        accept_enrolment(store, make_enrolment_request(kit, EnrolmentToken.from_text(token.token)))
+        assert store.approved_recipients(SourceRef("kit", config.kit_id, config.epoch)) == (hub.recipient,)
+    extra = age.X25519Identity.generate().recipient().to_string()  # a key someone added on a seized disk
+
+    def record(seq: int, recipients: list[str]) -> OutgoingRecord:
+        record_id = str(uuid.uuid4())
+        payload = {"format": "fieldkit-record/1", "record_id": record_id, "kit_id": config.kit_id, "answers": {}}
+        sealed = seal(payload, [age.parse_recipient(text) for text in recipients])
+        return OutgoingRecord(record_id, config.kit_id, seq, "peer-interview", 2, "2025-03-01", sealed)
+
+    fine, leaking = record(1, [hub.recipient]), record(2, [hub.recipient, extra])
+    passphrase_only = OutgoingRecord(
+        str(uuid.uuid4()), config.kit_id, 3, "peer-interview", 2, "2025-03-01",
+        age.encrypt(b"{}", [age.ScryptRecipient("a passphrase", work_factor=10)]),
+    )  # fmt: skip
+    bundle = make_bundle(kit.signing_key, config.kit_id, [fine, leaking, passphrase_only], epoch=config.epoch)
+    with HubStore(hub.dir) as store:
+        result = store.import_bundle(bundle)
+        assert result.status == "accepted" and (result.new, result.quarantined) == (1, 2)
+        assert [held.record_id for held in store.iter_records()] == [fine.record_id]
+        reasons = {item.record.record_id: item.reason for item in store.set_aside()}
+        assert set(reasons) == {leaking.record_id, passphrase_only.record_id}
+        assert "sealed to 2 key(s) (X25519)" in reasons[leaking.record_id]
+        assert "approved 1 X25519 key(s)" in reasons[leaking.record_id]
+        assert "sealed to 1 key(s) (scrypt)" in reasons[passphrase_only.record_id]
+        codes = [event.code for event in store.events() if event.kind == "conflict"]
+        assert codes.count("unapproved-recipients") == 2

@@ -9,6 +9,8 @@ import datetime
 import secrets
 from typing import TYPE_CHECKING
 
+from fieldkit.core.crypto.hubkeys import parse_recipient_text
+from fieldkit.core.errors import FieldkitError
 from sync.hub.forward import accept_hub_request, payload_format
 from sync.protocol.bundle import BundleError, SourceRef, check_source_id
 from sync.protocol.enrolment import (
@@ -101,6 +103,16 @@ def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime 
     return prove(signed, TokenKeys(message.token_id, mac_key), role="response", kind=kind)
 
 
+def _recipient(kit_id: str, text: object) -> str:
+    """One of the age keys a kit says it seals to, in canonical form, or a refusal."""
+    try:
+        if isinstance(text, str):
+            return parse_recipient_text(text)
+    except FieldkitError:
+        pass
+    raise EnrolmentError(f"kit {kit_id} names a recipient that is not an age1 key; nothing was enrolled")
+
+
 def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime.datetime | None) -> bytes:
     try:
         document = read_signed_document(request, REQUEST_FORMAT, what="enrolment request")
@@ -136,7 +148,8 @@ def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime
         )
     moment = now or utcnow()
     source = SourceRef("kit", kit_id, epoch)
-    store.enrol_with_token(token_id, source, public_key_text, now=format_stamp(moment))
+    approved = [_recipient(kit_id, recipient) for recipient in recipients]
+    store.enrol_with_token(token_id, source, public_key_text, now=format_stamp(moment), recipients=approved)
     response = {
         "format": RESPONSE_FORMAT,
         "hub_id": store.config.hub_id,

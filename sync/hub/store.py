@@ -29,7 +29,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,8 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from fieldkit.core.crypto.hubkeys import parse_recipient_text
+from fieldkit.core.crypto import age
+from fieldkit.core.crypto.hubkeys import parse_recipient_text, recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
@@ -108,7 +109,9 @@ CREATE INDEX IF NOT EXISTS events_by_record ON events(record_id);
 # enrolment_tokens replaces tokens (version 1 tokens, kept by hash, cannot prove
 # anything); sessions holds the operator's logins (sync.hub.web.sessions); set_aside
 # holds versions of a record id sent by another kit than the one it is held from, and
-# versions an operator set aside when resolving quarantine (HubStore.release).
+# versions an operator set aside when resolving quarantine (HubStore.release), and
+# records sealed to other keys than the kit's enrolment approved; source_recipients
+# holds the age recipients each kit key epoch said at enrolment it seals to.
 _SCHEMA_2 = """
 CREATE TABLE IF NOT EXISTS enrolment_tokens(
     token_id TEXT PRIMARY KEY, kind TEXT NOT NULL, for_source TEXT, mac_key TEXT NOT NULL,
@@ -117,6 +120,9 @@ CREATE TABLE IF NOT EXISTS sessions(
     id_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL, operator INTEGER NOT NULL,
     created TEXT NOT NULL, expires TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);
+CREATE TABLE IF NOT EXISTS source_recipients(
+    kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL, recipients TEXT NOT NULL,
+    PRIMARY KEY(kind, source_id, epoch));
 CREATE TABLE IF NOT EXISTS set_aside(
     id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
@@ -134,6 +140,25 @@ _ACCEPTED_VERSIONS = (  # built from the constants above, no input
     f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id IN "  # noqa: S608  # nosec B608
     f"(SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) {_VERSION_ORDER}"
 )
+
+
+def _unapproved_sealing(ciphertext: bytes, approved: Sequence[str]) -> str | None:
+    """What is wrong with how a record is sealed, given the keys its kit's enrolment approved.
+
+    The hub holds no identity at import, and an X25519 stanza does not name its key, so
+    it checks what the header shows: one X25519 stanza per approved key, nothing else.
+    An extra key (the attack of a seized kit) changes the count. A key swapped for
+    another is not seen here; the kit's sealed settings (fieldkit.kit.settings_seal)
+    refuse that on the kit.
+    """
+    try:
+        stanzas = age.recipient_stanzas(ciphertext)
+    except age.DecryptionError:
+        return "not as an age file"
+    types = [stanza.type for stanza in stanzas]
+    if len(types) != len(approved) or any(kind != "X25519" for kind in types):
+        return f"sealed to {len(types)} key(s) ({', '.join(sorted(set(types)))})"
+    return None
 
 
 class HubStoreError(FieldkitError):
@@ -600,14 +625,25 @@ class HubStore:
             )
         return str(rows[0][0]), bytes.fromhex(rows[0][1])
 
-    def enrol_with_token(self, token_id: str, ref: SourceRef, public_key: str, *, now: str | None = None) -> Source:
+    def enrol_with_token(
+        self,
+        token_id: str,
+        ref: SourceRef,
+        public_key: str,
+        *,
+        now: str | None = None,
+        recipients: Sequence[str] | None = None,
+    ) -> Source:
         """Consume a token and enrol ``ref`` with ``public_key``, all in one transaction.
 
         The token must be of ``ref``'s kind. A kit or hub already enrolled here gets
         another key (a new epoch) only with a token the operator made for that id
         (``fieldkit hub enrol --for ID``): a fresh token in a stranger's hands cannot
         take over a kit's id. Repeating the same enrolment (a lost response) is allowed
-        and changes nothing. Raises :class:`EnrolmentError` when refused.
+        and changes nothing. ``recipients``, the age keys a kit says it seals to, are
+        kept: records of that key epoch sealed to any other number or kind of key are
+        set aside at import (``_unapproved_sealing``). Raises :class:`EnrolmentError`
+        when refused.
         """
         now = now or _now()
         claimant = f"{ref.kind}:{ref.id}:{ref.epoch}"
@@ -662,7 +698,15 @@ class HubStore:
                     "INSERT INTO sources VALUES(?, ?, ?, ?, 'active', ?, NULL, NULL)",
                     (ref.kind, ref.id, ref.epoch, public_key, now),
                 )
-                self._log(db, "enrolled", f"{ref.label()} enrolled", source=ref.id)
+                message = f"{ref.label()} enrolled"
+                if recipients is not None:
+                    db.execute(
+                        "INSERT INTO source_recipients VALUES(?, ?, ?, ?)",
+                        (ref.kind, ref.id, ref.epoch, json.dumps(list(recipients))),
+                    )
+                    shown = ", ".join(recipient_fingerprint(recipient) for recipient in recipients)
+                    message += f"; it seals records to {len(recipients)} key(s): {shown}"
+                self._log(db, "enrolled", message, source=ref.id)
             row = db.execute(
                 "SELECT * FROM sources WHERE kind=? AND source_id=? AND epoch=?",
                 (ref.kind, ref.id, ref.epoch),
@@ -796,8 +840,9 @@ class HubStore:
                     label, "already-merged", duplicates=merged[1], source=merged[0],
                     bundle_sha256=bundle_sha256, receipt=merged[2],
                 )  # fmt: skip
+            approved = self._approved_recipients(db, manifest.source)
             for entry, ciphertext in reader.iter_records():
-                outcome = self._merge_record(db, entry, ciphertext, manifest.source, label)
+                outcome = self._merge_record(db, entry, ciphertext, manifest.source, label, approved)
                 if outcome == "new":
                     new += 1
                 elif outcome == "duplicate":
@@ -834,6 +879,7 @@ class HubStore:
         ciphertext: bytes,
         source: SourceRef,
         label: str,
+        approved: tuple[str, ...] | None = None,
     ) -> str:
         identity = (entry.sha256, entry.kit_id, entry.form_id, entry.form_version, entry.day)
         held = db.execute(
@@ -842,6 +888,20 @@ class HubStore:
         ).fetchall()
         if identity in held:
             return "duplicate"
+        unapproved = _unapproved_sealing(ciphertext, approved) if approved is not None else None
+        if unapproved is not None:
+            # A kit whose settings were edited on a seized disk could seal to an extra key:
+            # such a record is kept, but set aside for the operator, never exported.
+            reason = (
+                f"record {entry.record_id}: {source.label()} sent it in {label} {unapproved}, but its "
+                f"enrolment approved {len(approved or ())} X25519 key(s); set aside"
+            )
+            self._set_aside(db, entry, ciphertext, reason)
+            self._log(
+                db, "conflict", reason, code="unapproved-recipients", source=source.id, label=label,
+                record_id=entry.record_id,
+            )  # fmt: skip
+            return "quarantined"
         if held and all(row[1] != entry.kit_id for row in held):
             # The record id is held from another kit: a re-send under this kit's name (of a
             # ciphertext copied from a USB bundle, say) never displaces it. It is set
@@ -850,14 +910,7 @@ class HubStore:
                 f"record {entry.record_id}: {source.label()} sent it as kit {entry.kit_id} in {label}, but it "
                 f"is held from kit {held[0][1]}; set aside, the held record stays accepted"
             )
-            db.execute(
-                "INSERT OR IGNORE INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
-                "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
-                    entry.form_version, entry.day, ciphertext, reason, _now(),
-                ),
-            )  # fmt: skip
+            self._set_aside(db, entry, ciphertext, reason)
             self._log(
                 db, "conflict", reason, code="other-kit", source=source.id, label=label, record_id=entry.record_id
             )
@@ -882,6 +935,30 @@ class HubStore:
             record_id=entry.record_id,
         )
         return "quarantined"
+
+    @staticmethod
+    def _set_aside(db: sqlite3.Connection, entry: RecordEntry, ciphertext: bytes, reason: str) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
+            "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
+                entry.form_version, entry.day, ciphertext, reason, _now(),
+            ),
+        )  # fmt: skip
+
+    @staticmethod
+    def _approved_recipients(db: sqlite3.Connection, ref: SourceRef) -> tuple[str, ...] | None:
+        """The recipients ``ref`` said at enrolment it seals to; None when it enrolled without saying."""
+        row = db.execute(
+            "SELECT recipients FROM source_recipients WHERE kind=? AND source_id=? AND epoch=?",
+            (ref.kind, ref.id, ref.epoch),
+        ).fetchone()
+        return tuple(json.loads(row[0])) if row else None
+
+    def approved_recipients(self, ref: SourceRef) -> tuple[str, ...] | None:
+        with self._lock:
+            return self._approved_recipients(self._db, ref)
 
     # -- reading -------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ __all__ = [
     "encrypt",
     "parse_identities",
     "parse_recipient",
+    "recipient_stanzas",
 ]
 
 FILE_KEY_SIZE = 16
@@ -199,6 +200,16 @@ def _parse_header(data: bytes) -> _Header:
         body = _b64decode(b"".join(body_lines), "stanza body")
         type_, *rest = (arg.decode("ascii") for arg in args)
         stanzas.append(Stanza(type_, tuple(rest), body))
+
+
+def recipient_stanzas(data: bytes) -> list[Stanza]:
+    """The recipient stanzas of an age file's header, read without any key (spec: "Header").
+
+    Someone who cannot open the file can still see how many recipients, and of which
+    types, it was encrypted to; X25519 stanzas do not say which key. Raises
+    :class:`DecryptionError` for a header that is not valid age v1.
+    """
+    return _parse_header(data).stanzas
 
 
 class Recipient(Protocol):
