@@ -135,7 +135,7 @@ def test_a_copy_that_arrived_first_is_never_exported_and_the_operator_releases_t
     version = f"{first_sha(genuine)}@{GENUINE}"
     assert version in run("hub", "quarantine", "list", "--data", hub.dir).output
     released = run("hub", "quarantine", "release", "--data", hub.dir, genuine.record_id, version).output
-    assert "is accepted; 1 other versions set aside" in released
+    assert "is accepted; 1 other version set aside" in released
     exported, kits = hub.export("export-2")
     assert exported.exit_code == 0, exported.output
     assert kits == {genuine.record_id: GENUINE}
@@ -196,7 +196,7 @@ def test_the_hub_page_shows_what_is_set_aside_and_resolves_it(tmp_path: Path) ->
             data=_form(page, genuine.record_id, version, "release"),
         )
         page = client.get("/operator/").get_data(as_text=True)
-        assert f"version {version} accepted; 1 other versions set aside" in page
+        assert f"version {version} accepted; 1 other version set aside" in page
         assert {r.record_id: r.kit_id for r in store.iter_records()} == {genuine.record_id: GENUINE}
         # A kit that is not revoked keeps what it sent; once revoked, its copies can go.
         store.revoke(HOSTILE)

@@ -274,7 +274,8 @@ def quarantine_release(data_dir: Path, record_id: str, version: str) -> None:
     """Accept VERSION (SHA@KIT) of RECORD_ID; its other versions are set aside."""
     with HubStore(data_dir) as store:
         moved = store.release(record_id, version)
-    click.echo(f"Record {record_id}: version {version} is accepted; {moved} other versions set aside.")
+    others = count_of(moved, "other version", "other versions")
+    click.echo(f"Record {record_id}: version {version} is accepted; {others} set aside.")
 
 
 @quarantine.command("drop")

@@ -38,6 +38,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from fieldkit.core.counts import count_of
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
@@ -1079,7 +1080,7 @@ class HubStore:
                 self._delete_aside(db, row)
             self._log(
                 db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} accepted by the operator; "
-                f"{moved} other versions set aside", code="release", record_id=record_id,
+                f"{count_of(moved, 'other version', 'other versions')} set aside", code="release", record_id=record_id,
             )  # fmt: skip
             return moved
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from fieldkit.core.counts import count_of
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.store import DB_FILE, HubStoreError
@@ -126,7 +127,8 @@ def resolve() -> Response:
     try:
         if action == "release":
             moved = store.release(record_id, version)
-            flash(f"Record {record_id}: version {version} accepted; {moved} other versions set aside.")
+            others = count_of(moved, "other version", "other versions")
+            flash(f"Record {record_id}: version {version} accepted; {others} set aside.")
         elif action == "drop":
             store.drop(record_id, version)
             flash(f"Record {record_id}: version {version} dropped.")
