@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fieldkit.core.crypto import age
 from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.config import load_config
 from fieldkit.kit.drafts import Draft, DraftStore
 from fieldkit.kit.outbox import SYNC_STATE_FILE
 from fieldkit.kit.sealing import Finaliser
@@ -38,9 +39,10 @@ def _seal_with(kit, form, answers: dict) -> str:
     return record_id
 
 
-def _stored(record_id: str, ciphertext: bytes) -> StoredRecord:
+def _stored(record_id: str, ciphertext: bytes, kit_id: str = "kit-x") -> StoredRecord:
+    """A record as the hub holds it, sent by ``kit_id`` (the hub opens it only under the kit that sealed it)."""
     sha256 = hashlib.sha256(ciphertext).hexdigest()
-    return StoredRecord(record_id, "kit-x", "f", 1, "2026-03-04", len(ciphertext), sha256, ciphertext)
+    return StoredRecord(record_id, kit_id, "f", 1, "2026-03-04", len(ciphertext), sha256, ciphertext)
 
 
 def test_a_yes_and_a_no_seal_to_the_same_size(kit, shipped_forms) -> None:
@@ -52,7 +54,8 @@ def test_a_yes_and_a_no_seal_to_the_same_size(kit, shipped_forms) -> None:
     for value in ("yes", "no"):
         record_id = _seal_with(kit, form, dict(answers, **{yes_no: value}))
         sizes[value] = records.metadata(record_id)["size"]
-        assert open_record(_stored(record_id, records.get(record_id)), kit.identities())["answers"][yes_no] == value
+        stored = _stored(record_id, records.get(record_id), load_config(kit.data_dir).kit_id)
+        assert open_record(stored, kit.identities())["answers"][yes_no] == value
     assert sizes["yes"] == sizes["no"], sizes
 
 
