@@ -37,7 +37,8 @@ def _screen(driver, artifacts_dir: Path, name: str, show: str | None = None) -> 
         driver.set_window_size(SCREEN[0], SCREEN[1] + chrome)
     if show:  # the wheel, which works with scripts off too
         target = driver.find_element(By.CSS_SELECTOR, show)
-        ActionChains(driver).scroll_to_element(target).scroll_by_amount(0, -200).perform()
+        # scroll_to_element brings the element to the bottom edge; a little more shows what follows it
+        ActionChains(driver).scroll_to_element(target).scroll_by_amount(0, 200).perform()
     driver.save_screenshot(str(artifacts_dir / f"link-{name}.png"))
     driver.set_window_size(*PHONE_SIZE)
 
