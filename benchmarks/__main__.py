@@ -18,7 +18,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import finalise, load, merge, operator_page, pages, round_trips, sealing_speed, startup
+from benchmarks import (
+    finalise,
+    hub_report,
+    load,
+    merge,
+    operator_page,
+    pages,
+    round_trips,
+    sealing_speed,
+    startup,
+)
 from benchmarks.report import REQUIRED_KEYS, missed, table
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_directory
@@ -69,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     run("load100", lambda: load.measure_100(forms))
     run("operator", lambda: operator_page.measure(operator_page.QUICK if quick else operator_page.FULL, forms))
     run("merge", lambda: merge.measure(merge.QUICK if quick else merge.FULL, forms))
+    run("report", lambda: hub_report.measure(hub_report.QUICK if quick else hub_report.FULL, forms))
     run("sealing", lambda: sealing_speed.measure(sealing_speed.QUICK if quick else sealing_speed.FULL))
     run("serve", lambda: startup.measure(startup.QUICK if quick else startup.FULL, forms))
     figures["quick"] = 1.0 if quick else 0.0

@@ -8,6 +8,9 @@ from pathlib import Path
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
 from fieldkit.kit.config import UnlockedKit, init_kit, unlock
+from fieldkit.kit.enrolment import make_enrolment_request
+from sync.hub.enrolment import accept_enrolment, create_token
+from sync.hub.store import HubStore
 
 PASSPHRASE = "a passphrase for benchmarks only"
 CHEAP_WORK_FACTOR = 10  # scrypt N = 2**10: for kits whose unlock is not what is measured
@@ -17,6 +20,7 @@ CHEAP_WORK_FACTOR = 10  # scrypt N = 2**10: for kits whose unlock is not what is
 class HubKeys:
     recipient: str
     identities: list[age.X25519Identity]
+    identity_path: Path  # the plain identity file, for commands that take --identity
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class BenchKit:
 
 def make_hub_keys(folder: Path) -> HubKeys:
     files = generate_hub_keys(folder / "hub-keys", None, work_factor=CHEAP_WORK_FACTOR)
-    return HubKeys(files.recipient, load_hub_identities(files.identity_path, None))
+    return HubKeys(files.recipient, load_hub_identities(files.identity_path, None), files.identity_path)
 
 
 def make_kit(folder: Path, hub: HubKeys, *, name: str = "kit", work_factor: int = CHEAP_WORK_FACTOR) -> BenchKit:
@@ -40,3 +44,13 @@ def make_kit(folder: Path, hub: HubKeys, *, name: str = "kit", work_factor: int 
     passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
     passphrase_file.chmod(0o600)
     return BenchKit(config.data_dir, passphrase_file)
+
+
+def enrolled_kits(folder: Path, hub: HubKeys, hub_dir: Path, count: int) -> list[UnlockedKit]:
+    """``count`` kits enrolled in the hub at ``hub_dir`` through the real token flow."""
+    kits = [make_kit(folder, hub, name=f"kit-{n + 1}") for n in range(count)]
+    unlocked = [kit.unlock() for kit in kits]
+    with HubStore(hub_dir) as store:
+        for kit in unlocked:
+            accept_enrolment(store, make_enrolment_request(kit, create_token(store)))
+    return unlocked

@@ -32,17 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.kits import BenchKit, HubKeys, make_hub_keys, make_kit
+from benchmarks.kits import HubKeys, enrolled_kits, make_hub_keys, make_kit
 from benchmarks.stats import Stopwatch
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.drafts import DraftStore
-from fieldkit.kit.enrolment import make_enrolment_request
 from fieldkit.kit.sealing import Finaliser, seal
 from fieldkit.kit.simulate import simulate
-from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.export.run import plan_export, run_export
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
@@ -70,15 +68,6 @@ def _simulated_payloads(folder: Path, hub: HubKeys, forms: Mapping[str, Form], c
     finaliser = Finaliser(kit, records, DraftStore(kit.data_dir / "drafts", kit.draft_key))
     ids = list(simulate(finaliser, forms, count, seed=5))
     return [json.loads(age.decrypt(records.get(record_id), hub.identities)) for record_id in ids]
-
-
-def _enrolled_kits(folder: Path, hub: HubKeys, hub_dir: Path, count: int) -> list[UnlockedKit]:
-    kits: list[BenchKit] = [make_kit(folder, hub, name=f"kit-{n + 1}") for n in range(count)]
-    unlocked = [kit.unlock() for kit in kits]
-    with HubStore(hub_dir) as store:
-        for kit in unlocked:
-            accept_enrolment(store, make_enrolment_request(kit, create_token(store)))
-    return unlocked
 
 
 def _write_bundles(
@@ -137,7 +126,7 @@ def measure(settings: MergeSettings, forms: Mapping[str, Form]) -> dict[str, flo
         hub_dir = folder / "hub"
         init_hub(hub_dir, hub.recipient)
         payloads = _simulated_payloads(folder, hub, forms, settings.pool)
-        kits = _enrolled_kits(folder, hub, hub_dir, settings.kits)
+        kits = enrolled_kits(folder, hub, hub_dir, settings.kits)
         bundles = _write_bundles(folder / "usb", settings, kits, payloads)
         total = settings.bundles * settings.records_per_bundle
 

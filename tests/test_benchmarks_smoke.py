@@ -39,7 +39,7 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
         value = figures[key]
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key} = {value!r}"
         assert math.isfinite(value), f"{key} = {value!r}"
-    assert len(REQUIRED_KEYS) == 16
+    assert len(REQUIRED_KEYS) == 18
     # Facts that hold on any machine: nothing leaves the kit, no phone failed, nothing lost.
     assert figures["external_requests"] == 0
     assert figures["load_errors"] == 0
@@ -50,5 +50,9 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
     assert figures["load100_interviews"] == 100
     assert figures["merge_held_after"] == figures["merge_records"]
     assert figures["export_records"] == figures["merge_records"]
+    # The report read every record of both hubs (the smaller first), in a process of its own.
+    assert figures["report_records_100k"] == 2_000
+    assert 0 < figures["report_records_used_100k"] <= figures["report_records_100k"]
+    assert figures["report_rss_mb_10k"] > 0 and figures["report_seconds_100k"] > 0
     assert "heaviest page, HTML+CSS+JS" in result.stdout
     assert figures["page_kb_wire_max"] < figures["page_kb_max"]
