@@ -113,6 +113,33 @@ def test_every_text_starts_inside_the_side_margins(printed: Path) -> None:
     assert runs > 500, "the PDF holds text, not pictures of text"
 
 
+def test_no_word_runs_past_the_margins_even_where_chromium_clips_it(printed: Path) -> None:
+    """Chromium clips what runs past the page's frame, so blank margins alone would not show
+    a cell cut short; pdftotext -bbox gives every word's box, clipped or not."""
+    pdftotext = require_tool("pdftotext")
+    found = subprocess.run(
+        [pdftotext, "-bbox", str(printed / "report.pdf"), "-"], check=True, capture_output=True, timeout=300
+    ).stdout.decode("utf-8")
+    pages = re.split(r"<page ", found)[1:]
+    assert len(pages) == len(PdfReader(printed / "report.pdf").pages)
+    words = 0
+    for number, page in enumerate(pages, start=1):
+        size = re.match(r'width="([\d.]+)" height="([\d.]+)"', page)
+        assert size is not None
+        width, height = float(size.group(1)), float(size.group(2))
+        boxes = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', page)
+        words += len(boxes)
+        outside = [
+            text
+            for x_min, y_min, x_max, _y_max, text in boxes
+            if float(x_min) < SIDE_MARGIN
+            or float(x_max) > width - SIDE_MARGIN
+            or not TOP_MARGIN <= float(y_min) <= height - TOP_MARGIN
+        ]  # y by the word's top: Arabic glyph boxes reach below the line; the pixels below check it
+        assert not outside, f"page {number}: words past the margins: {outside[:8]}"
+    assert words > 2000
+
+
 def _pgm(path: Path) -> tuple[int, int, bytes]:
     """A binary PGM (P5) as pdftoppm writes it: width, height, one byte per pixel."""
     data = path.read_bytes()

@@ -51,6 +51,8 @@ KNOWN_SOURCES = ("observation", "documents", "staff_talk")
 
 # The centre assessment's section asking where each harm-reduction service can be had.
 HARM_REDUCTION_SECTION = "harm_reduction"
+# The answers of a "where can people get this service" question (choice lists hr_offer, hr_offer_legal).
+SERVICE_ANSWERS = frozenset({"on_site", "by_referral", "not_offered", "not_legal"})
 
 _LEVEL_ORDER = {level: index for index, level in enumerate(LEVELS)}
 
@@ -70,7 +72,7 @@ def red_flag_items(form: Form) -> tuple[Item, ...]:
 
 
 def harm_reduction_items(form: Form) -> tuple[Item, ...]:
-    """The harm-reduction services a centre form asks about (one choice question each)."""
+    """The harm-reduction services a centre form asks about: its "where can people get ..." questions."""
     if form.id not in CENTRE_FORMS:
         return ()
     return tuple(
@@ -78,7 +80,7 @@ def harm_reduction_items(form: Form) -> tuple[Item, ...]:
         for section in form.sections
         if section.id == HARM_REDUCTION_SECTION
         for item in section.items
-        if item.type == "select_one"
+        if item.type == "select_one" and item.choices and set(item.choice_ids()) <= SERVICE_ANSWERS
     )
 
 
