@@ -2,7 +2,7 @@
 
 Made once from :class:`~sync.hub.reports.suppress.Protected` in the report's
 language, as plain frozen dataclasses; the renderers (:mod:`sync.hub.reports.render`:
-HTML and CSV, and a PDF later) only lay it out. Every figure is a :class:`Figure`
+HTML and CSV; :mod:`sync.hub.reports.pdf` prints that HTML) only lay it out. Every figure is a :class:`Figure`
 made here once, with the text it is shown as ("<5", or the secondary mark, for a
 hidden count). The page prints figures only from the view, marking each with
 ``data-fig`` (its key), and ``figures.csv`` is :attr:`ReportView.figures`, so the
@@ -700,11 +700,10 @@ class _Builder:
         if form is None:
             return (), (), ()
         items = harm_reduction_items(form)
-        legend_item = items[0] if items else None
         legend = []
         for choice_id, mark in SERVICE_MARKS.items():
-            if legend_item is not None and any(choice_id in item.choice_ids() for item in items):
-                owner = next(item for item in items if choice_id in item.choice_ids())
+            owner = next((item for item in items if choice_id in item.choice_ids()), None)
+            if owner is not None:  # named with the form's own words for that answer
                 label = self.words.choice(form, owner, choice_id)
                 legend.append(add(Figure(f"hub|service_mark|{choice_id}", "", "", HARM_REDUCTION, "mark", label, mark)))
         legend.append(
