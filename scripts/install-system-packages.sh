@@ -2,7 +2,8 @@
 # Debian packages the test suite uses as real peers: the age CLI (interop) and
 # Chromium with its version-matched driver (browser tests). Installs only what
 # is missing; needs root or sudo on a Debian-like system. strace injects disk
-# faults (a failing fsync) into real commands in the fault tests.
+# faults (a failing fsync) into real commands in the fault tests. poppler-utils
+# (pdftoppm) renders the report's PDF pages so a test can check their margins are blank.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ command -v age >/dev/null 2>&1 || missing+=(age)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -62,7 +62,8 @@ def centre_records() -> list:
     records.append(assessment(SMALL, "a", **GOOD_VISIT))
     records += [interview(SMALL, **NO_FLAGS, staff_respect=4) for _ in range(2)]
     records.append(interview(SMALL, **{**NO_FLAGS, "restrained_or_isolated": "yes"}, staff_respect=4))
-    records.append(assessment(ONE_VISIT, "b", **GOOD_VISIT))
+    # The one visit also says where people get two harm-reduction services.
+    records.append(assessment(ONE_VISIT, "b", **GOOD_VISIT, hr_needles_syringes="not_offered", hr_oat="by_referral"))
     for person in range(8):  # 43 red-flag reports in all at a centre no assessment placed
         flags = {flag: "yes" for flag in PEER_FLAGS[: 6 if person < 3 else 5]}
         records.append(interview(UNPLACED, **{**NO_FLAGS, **flags}))
@@ -169,6 +170,50 @@ def test_the_small_centre_shows_nothing_of_its_one_report(report: tuple[Path, Re
     }
     assert "red_flag_in_region:peer-interview/restrained_or_isolated" not in in_region
     assert "red_flag_in_region:peer-interview/held_without_hearing" in in_region
+
+
+def test_the_summary_for_advocates_ranks_and_counts_only_published_figures(report: tuple[Path, Result]) -> None:
+    out, _result = report
+    rows = {row["figure"]: row for row in rows_of(out)}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    summary = page.split('id="summary"', 1)[1].split("</section>", 1)[0]
+    assert page.index('id="summary"') < page.index('id="critical"')
+    assert rows["hub|period"]["value"] == "2026-03-02 to 2026-03-02"
+    top = summary.split("The most frequent red flags", 1)[1].split("Harm-reduction services missing", 1)[0]
+    keys = re.findall(r'data-fig="([^"]+)"', top)
+    values = [int(rows[key]["value"]) for key in keys]  # a hidden "<5" or "‡" would not be a number
+    assert len(values) == 5 and values == sorted(values, reverse=True)
+    assert all(rows[key]["centre"] == "" and rows[key]["measure"].startswith("red_flag:") for key in keys)
+    # Detention without a hearing: six people at each of B-01, B-02 and B-03, the largest total.
+    assert (
+        rows[keys[0]]["region"] == "B"
+        and rows[keys[0]]["value"] == "18"
+        and rows[keys[0]]["label"].startswith("Has anyone ever kept you at the centre")
+    )
+    # The peer interviews in all leave out the small centre, whose three would show as a difference.
+    shown = sum(int(value) for value in by(out, "peer_interviews").values() if value.isdigit())
+    assert rows["hub|count|peer_interviews_total"]["value"] == str(shown)
+    assert rows["hub|count|centre_assessments_total"]["value"] == str(
+        sum(map(int, by(out, "centre_assessments").values()))
+    )
+
+
+def test_services_and_data_quality_per_centre(report: tuple[Path, Result]) -> None:
+    out, _result = report
+    services = {
+        row["measure"].split(":", 1)[1]: row["value"]
+        for row in rows_of(out)
+        if row["centre"] == ONE_VISIT and row["measure"].startswith("harm_reduction_service:")
+    }
+    assert services["hr_needles_syringes"] == "○" and services["hr_oat"] == "◐"
+    assert services["hr_condoms"] == "–", "no answer is not shown as a service missing"
+    gap = {row["measure"]: row for row in rows_of(out)}["service_missing:hr_needles_syringes"]
+    assert gap["value"] == "1" and gap["note"].endswith("of 1 assessed")
+    quality = {row["centre"]: row for row in rows_of(out) if row["measure"] == "share_prefer_not"}
+    assert quality[SMALL]["note"] == "centre assessments only", "three people's answers are not a share"
+    assert quality["A-10"]["value"] == "0%" and quality["A-10"]["note"] == ""
+    missing = {row["centre"]: row["value"] for row in rows_of(out) if row["measure"] == "missing_sources"}
+    assert missing["A-10"] == "documents" and missing[UNPLACED] == "no centre assessment"
 
 
 def test_the_one_visit_centre_rests_on_its_visit_alone(report: tuple[Path, Result]) -> None:

@@ -329,7 +329,12 @@ def test_counts_of_people_below_the_threshold_are_hidden(english: Path) -> None:
 
 def test_no_respondent_detail_reaches_the_report(english: Path) -> None:
     text = (english / "report.html").read_text(encoding="utf-8") + (english / "figures.csv").read_text()
-    for detail in ("PI07", "kit-report", "2026-03-02"):
+    # The day the records were made appears once for the whole report, as the period covered,
+    # and nowhere else: never beside a centre or an answer.
+    period = figures(english)["hub|period"]["value"]
+    assert period == "2026-03-02 to 2026-03-02"
+    text = text.replace(period, "")
+    for detail in ("PI07", "kit-report", "2026-03-02", "10:00"):
         assert detail not in text
 
 

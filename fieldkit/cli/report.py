@@ -30,7 +30,7 @@ from sync.hub.store import HubStore
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for report.html and figures.csv (replaced if there).",
+    help="Folder for report.html, figures.csv and report.pdf (replaced if there).",
 )
 @click.option("--lang", "language", default="en", show_default=True, help="Language of the report.")
 @click.option("--region", default=None, help="Only the centres whose region code is this.")
@@ -57,7 +57,9 @@ def report(
     """Write scorecards: rights red flags and ratings per centre and principle.
 
     Writes OUT/report.html (one printable page, nothing outside it) and
-    OUT/figures.csv (every figure the page shows), and copies them to
+    OUT/figures.csv (every figure the page shows), prints the page to
+    OUT/report.pdf with headless Chromium (without Chromium it says so and writes
+    the other two; the exit status stays 0), and copies the HTML and CSV to
     DATA/reports/latest for the hub's operator page. Counts from fewer than
     THRESHOLD people show as "<THRESHOLD". A record that cannot be opened is
     listed and the report is still written; the exit status is then 1.
@@ -99,9 +101,7 @@ def report(
                 "(no centre assessment gives one); it is named in the report"
             )
     for form_id, cell in result.protected.unlinked.items():
-        click.echo(
-            f"  {cell.shown(threshold)} records not used: {form_id} without a centre code"
-        )
+        click.echo(f"  {cell.shown(threshold)} records not used: {form_id} without a centre code")
     for reason, count in sorted(collected.not_used.items()):
         click.echo(f"  {count} records not used: {reason.replace('_', ' ')}")
     older = sum(count for (_form, _version, how), count in cards.versions.items() if how != "current")
@@ -109,6 +109,10 @@ def report(
         click.echo(f"  {older} of the records used were made with another form version, read by question id")
     if collected.quarantined:
         click.echo(f"  {collected.quarantined} record ids in quarantine were not read ('fieldkit hub status')")
+    if result.pdf.path is not None:
+        click.echo(f"Wrote {result.pdf.path}")
+    else:
+        click.echo(f"Warning: the PDF was not made: {result.pdf.reason}; report.html and figures.csv were.", err=True)
     click.echo(f"Copied to {result.latest_dir} for the hub's page (aggregate, suppressed figures only).")
     if collected.problems:
         raise FieldkitError(

@@ -17,6 +17,7 @@ the unreadable ones named with their id and a reason, never their content.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,12 @@ class CentreTally:
     records: Counter[str] = field(default_factory=Counter)  # per form id
     flags: Counter[tuple[str, str]] = field(default_factory=Counter)  # (form, item) -> "yes"
     denials: Counter[tuple[str, str]] = field(default_factory=Counter)  # (form, item) -> "no"
+    answered: Counter[bool] = field(default_factory=Counter)  # about_people -> questions answered
+    prefer_not: Counter[bool] = field(default_factory=Counter)  # about_people -> "prefer not to answer"
+    dont_know: Counter[bool] = field(default_factory=Counter)  # about_people -> "don't know"
+    services: dict[str, Counter[str]] = field(default_factory=dict)  # harm-reduction item -> answers
+    first_day: datetime.date | None = None  # the period covered: days only, never hours
+    last_day: datetime.date | None = None
 
     @property
     def total(self) -> int:
@@ -98,8 +105,8 @@ class Collected:
         return [f"record {record_id}: not used in the report: {reason}" for record_id, reason in self.problems]
 
 
-def tally(found: Collected, facts: RecordFacts) -> None:
-    """Add one record's facts to the running tallies (the facts are not kept)."""
+def tally(found: Collected, facts: RecordFacts, day: datetime.date | None = None) -> None:
+    """Add one record's facts (and the day it was finished) to the running tallies."""
     if facts.about_people:
         found.people_forms.add(facts.form_id)
     if facts.centre is None:
@@ -109,6 +116,9 @@ def tally(found: Collected, facts: RecordFacts) -> None:
     if centre is None:
         centre = found.centres[facts.centre] = CentreTally(facts.centre)
     centre.records[facts.form_id] += 1
+    if day is not None:
+        centre.first_day = day if centre.first_day is None else min(centre.first_day, day)
+        centre.last_day = day if centre.last_day is None else max(centre.last_day, day)
     if facts.about_people:
         centre.interviews += 1
     else:
@@ -125,6 +135,11 @@ def tally(found: Collected, facts: RecordFacts) -> None:
             area_tally.assessments += 1
             area_tally.assessment_levels.update(levels)
             area_tally.sources |= facts.sources
+    centre.answered[facts.about_people] += facts.answered
+    centre.prefer_not[facts.about_people] += facts.prefer_not
+    centre.dont_know[facts.about_people] += facts.dont_know
+    for item, answer in facts.services.items():
+        centre.services.setdefault(item, Counter())[answer] += 1
     centre.flags.update((facts.form_id, item) for item in facts.red_flags)
     centre.denials.update((facts.form_id, item) for item in facts.denials)
 
@@ -167,5 +182,16 @@ def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
         how = OTHER_DEFINITION
     else:
         how = CURRENT
-    tally(found, facts_of(form, payload["answers"], same_definition=how == CURRENT))
+    facts = facts_of(form, payload["answers"], same_definition=how == CURRENT)
+    tally(found, facts, _day(payload.get("finished")))
     found.versions[(form.id, str(made_with["version"]), how)] += 1
+
+
+def _day(stamp: object) -> datetime.date | None:
+    """The day of a record's ``finished`` time (``YYYY-MM-DDTHH:00Z``); the hour is not kept."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.date.fromisoformat(stamp[:10])
+    except ValueError:
+        return None

@@ -26,13 +26,14 @@ from typing import Any
 from fieldkit.core.formengine.answers import check_answer, expression_answers, expression_value
 from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
-from fieldkit.core.formengine.model import LEVELS, OFFERS, RATED_TAGS, Form, Item
+from fieldkit.core.formengine.model import DONT_KNOW, LEVELS, OFFERS, PREFER_NOT, RATED_TAGS, Form, Item
 
 __all__ = [
     "CENTRE_FORMS",
     "RecordFacts",
     "answers_by_item_id",
     "facts_of",
+    "harm_reduction_items",
     "item_level",
     "normalise_code",
     "red_flag_items",
@@ -47,6 +48,11 @@ CENTRE_FORMS = frozenset({"centre-assessment"})
 VISIT_SOURCES_ITEM = "visit_sources"
 RED_FLAG_SOURCES_ITEM = "rf_sources"
 KNOWN_SOURCES = ("observation", "documents", "staff_talk")
+
+# The centre assessment's section asking where each harm-reduction service can be had.
+HARM_REDUCTION_SECTION = "harm_reduction"
+# The answers of a "where can people get this service" question (choice lists hr_offer, hr_offer_legal).
+SERVICE_ANSWERS = frozenset({"on_site", "by_referral", "not_offered", "not_legal"})
 
 _LEVEL_ORDER = {level: index for index, level in enumerate(LEVELS)}
 
@@ -63,6 +69,19 @@ def normalise_code(value: Any) -> str | None:
 def red_flag_items(form: Form) -> tuple[Item, ...]:
     """The form's human-rights red-flag questions: sensitive yes/no items tagged ``rights``."""
     return tuple(item for item in form.items if item.is_red_flag)
+
+
+def harm_reduction_items(form: Form) -> tuple[Item, ...]:
+    """The harm-reduction services a centre form asks about: its "where can people get ..." questions."""
+    if form.id not in CENTRE_FORMS:
+        return ()
+    return tuple(
+        item
+        for section in form.sections
+        if section.id == HARM_REDUCTION_SECTION
+        for item in section.items
+        if item.type == "select_one" and item.choices and set(item.choice_ids()) <= SERVICE_ANSWERS
+    )
 
 
 def item_level(item: Item, answer: Any, values: Mapping[str, Any]) -> str | None:
@@ -100,6 +119,10 @@ class RecordFacts:
     denials: frozenset[str] = frozenset()  # ids of red-flag items answered "no"
     sources: frozenset[str] = frozenset()  # visit sources of a centre assessment
     red_flag_sources: frozenset[str] = frozenset()
+    answered: int = 0  # questions answered, for the data-quality figures (counts only)
+    prefer_not: int = 0  # of those, "prefer not to answer"
+    dont_know: int = 0  # of those, "don't know"
+    services: Mapping[str, str] = field(default_factory=dict)  # harm-reduction item -> answer (centre forms)
 
 
 def _ticked(answers: Mapping[str, Any], item_id: str) -> frozenset[str]:
@@ -148,6 +171,12 @@ def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = 
     flags = frozenset(item.id for item in asked if answers.get(item.id) == "yes")
     denials = frozenset(item.id for item in asked if answers.get(item.id) == "no")
     about_people = form.id not in CENTRE_FORMS
+    given = [answers[item.id] for item in form.items if item.takes_answer and answers.get(item.id) is not None]
+    services = {
+        item.id: answers[item.id]
+        for item in harm_reduction_items(form)
+        if isinstance(answers.get(item.id), str) and answers[item.id] in item.choice_ids()
+    }
     return RecordFacts(
         form_id=form.id,
         about_people=about_people,
@@ -158,4 +187,8 @@ def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = 
         denials=denials,
         sources=frozenset() if about_people else _ticked(answers, VISIT_SOURCES_ITEM),
         red_flag_sources=frozenset() if about_people else _ticked(answers, RED_FLAG_SOURCES_ITEM),
+        answered=len(given),
+        prefer_not=sum(1 for value in given if value == PREFER_NOT),
+        dont_know=sum(1 for value in given if value == DONT_KNOW),
+        services=services,
     )

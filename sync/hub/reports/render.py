@@ -4,7 +4,8 @@ Renderers decide nothing: every word and figure comes from
 :class:`~sync.hub.reports.view.ReportView`. The page marks each figure with
 ``data-fig`` (its key), and ``figures.csv`` is the view's figure list, so the two
 cannot disagree. Charts are drawn here (:mod:`sync.hub.reports.svg`) from the
-view's chart descriptions. A PDF renderer will take the same view.
+view's chart descriptions. The PDF is this page printed (:mod:`sync.hub.reports.pdf`),
+so it shows exactly the same view.
 """
 
 from __future__ import annotations

@@ -2,16 +2,19 @@
 
 The stages, each its own module, each importing only the ones before it::
 
-    facts -> collect -> score -> suppress -> view -> render -> run
+    facts -> collect -> score -> suppress -> view -> render -> pdf -> run
 
 ``collect`` tallies records while reading them (nothing grows with their number);
 ``score`` applies the rules (ratings, red flags decide); ``suppress`` decides on
 whole tables which counts are published; ``view`` makes every word and figure;
-``render`` lays the view out as HTML and CSV.
+``render`` lays the view out as HTML and CSV; ``pdf`` prints that HTML page to
+``report.pdf`` with headless Chromium (without Chromium the HTML and CSV are still
+written, and :attr:`ReportResult.pdf` says why there is no PDF).
 
-Outputs in the folder asked for: ``report.html`` (one static page, CSS inline) and
-``figures.csv`` (every figure the page shows). The same files, plus a copy of the page
-that links its stylesheet (the hub's web pages allow no inline style) and ``about.json``,
+Outputs in the folder asked for: ``report.html`` (one static page, CSS inline),
+``figures.csv`` (every figure the page shows) and ``report.pdf`` (the page on A4). The
+HTML and CSV, plus a copy of the page that links its stylesheet (the hub's web pages allow
+no inline style) and ``about.json``,
 replace ``HUBDIR/reports/latest/`` in one rename, so the hub's page always shows one
 whole report. They hold aggregate, suppressed figures only; still, the folder is 0700
 and its files 0600, like everything else in the hub folder.
@@ -36,6 +39,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from sync.hub.reports.collect import Collected, collect
 from sync.hub.reports.facts import normalise_code
+from sync.hub.reports.pdf import PDF_FILE, PdfOutcome, print_pdf
 from sync.hub.reports.render import CSS_FILE, figures_csv, render_html, report_css
 from sync.hub.reports.score import Scored, score
 from sync.hub.reports.suppress import Protected, protect
@@ -49,6 +53,7 @@ __all__ = [
     "FIGURES_FILE",
     "HUB_VIEW_FILE",
     "LATEST_DIR",
+    "PDF_FILE",
     "REPORT_FILE",
     "REPORT_FORMAT",
     "ReportError",
@@ -83,6 +88,7 @@ class ReportResult:
     protected: Protected
     collected: Collected
     figures: int
+    pdf: PdfOutcome
 
 
 def _check_out_dir(out_dir: Path, hub_dir: Path) -> None:
@@ -161,6 +167,11 @@ def write_report(
     ensure_private_dir(out_dir)
     write_atomic(out_dir / REPORT_FILE, page)
     write_atomic(out_dir / FIGURES_FILE, figures)
+    # Printed from the page just written: the PDF cannot say anything the page does not.
+    pdf = print_pdf(out_dir / REPORT_FILE, out_dir / PDF_FILE)
+    if pdf.path is None:
+        # An older report.pdf beside this report.html would tell another story; take it away.
+        (out_dir / PDF_FILE).unlink(missing_ok=True)
     about = {
         "format": REPORT_FORMAT,
         "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ"),
@@ -183,4 +194,4 @@ def write_report(
             NOTE_FILE: LATEST_NOTE.encode("utf-8"),
         },
     )
-    return ReportResult(out_dir, latest, cards, protected, collected, len(view.figures))
+    return ReportResult(out_dir, latest, cards, protected, collected, len(view.figures), pdf)

@@ -26,6 +26,7 @@ nothing is hidden yet (that is the next stage, :mod:`sync.hub.reports.suppress`)
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from sync.hub.reports.facts import CENTRE_FORMS, red_flag_items
 __all__ = [
     "AREAS",
     "CRITICAL",
+    "HARM_REDUCTION",
     "NOT_CRITICAL",
     "NO_DATA",
     "RIGHTS",
@@ -55,6 +57,7 @@ __all__ = [
 
 AREAS = RATED_TAGS
 RIGHTS = "rights"
+HARM_REDUCTION = "harm_reduction"
 NO_DATA = "no_data"
 NOT_APPLICABLE = "not_applicable"
 SCORES = {"full": 4, "partial": 3, "initiated": 2, "not_initiated": 1}
@@ -150,6 +153,12 @@ class CentreScore:
     disagreements: tuple[Disagreement, ...]
     flags: Mapping[tuple[str, str], int]  # (form, item) -> "yes" answers, for the tables
     records: Mapping[str, int]  # per form id
+    answered: Mapping[bool, int]  # about people -> questions answered (data quality)
+    prefer_not: Mapping[bool, int]
+    dont_know: Mapping[bool, int]
+    services: Mapping[str, Mapping[str, int]]  # harm-reduction item -> answers of the assessments
+    first_day: datetime.date | None
+    last_day: datetime.date | None
 
     @property
     def status(self) -> str:
@@ -197,6 +206,13 @@ class Scored:
     @property
     def used(self) -> int:
         return sum(centre.total for centre in self.centres)
+
+    @property
+    def period(self) -> tuple[datetime.date, datetime.date] | None:
+        """The first and last day an interview or visit of the report's centres was finished."""
+        firsts = [centre.first_day for centre in self.centres if centre.first_day is not None]
+        lasts = [centre.last_day for centre in self.centres if centre.last_day is not None]
+        return (min(firsts), max(lasts)) if firsts and lasts else None
 
 
 def _rate(tally: CentreTally, area: str, threshold: int, critical: bool) -> Rating:
@@ -266,6 +282,12 @@ def _centre(tally: CentreTally, threshold: int) -> CentreScore:
         disagreements=_disagreements(tally, threshold),
         flags=dict(tally.flags),
         records=dict(tally.records),
+        answered=dict(tally.answered),
+        prefer_not=dict(tally.prefer_not),
+        dont_know=dict(tally.dont_know),
+        services={item: dict(answers) for item, answers in tally.services.items()},
+        first_day=tally.first_day,
+        last_day=tally.last_day,
     )
 
 

@@ -8,11 +8,14 @@ a text is not translated yet). The literal ``_("...")`` calls below are what
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from babel.numbers import format_percent
+
 from fieldkit.core.formengine.model import Form, Item
-from fieldkit.core.formengine.wording import item_context
+from fieldkit.core.formengine.wording import choice_context, item_context
 from fieldkit.core.i18n.languages import text_direction
 from sync.hub.export.wording import Wording
 from sync.hub.reports.score import NO_DATA
@@ -79,6 +82,18 @@ class ReportWords:
 
     def question(self, form: Form, item: Item) -> str:
         return self.wording.form(item_context(form, item), item.label).text
+
+    def choice(self, form: Form, item: Item, choice_id: str) -> str:
+        english = next((choice.label for choice in item.choices if choice.id == choice_id), choice_id)
+        return self.wording.form(choice_context(form, item, choice_id), english).text
+
+    def percent(self, share: float) -> str:
+        """A share as the language writes a whole percentage ("12 %", "١٢٪"), by Babel."""
+        return format_percent(share, locale=self.language)
+
+    def day(self, day: datetime.date) -> str:
+        """A day as the report shows dates: ISO, which reads the same in every language."""
+        return day.isoformat()
 
     def form_title(self, form: Form) -> str:
         return self.wording.form(f"{form.id}/:title", form.title).text

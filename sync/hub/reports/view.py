@@ -2,7 +2,7 @@
 
 Made once from :class:`~sync.hub.reports.suppress.Protected` in the report's
 language, as plain frozen dataclasses; the renderers (:mod:`sync.hub.reports.render`:
-HTML and CSV, and a PDF later) only lay it out. Every figure is a :class:`Figure`
+HTML and CSV; :mod:`sync.hub.reports.pdf` prints that HTML) only lay it out. Every figure is a :class:`Figure`
 made here once, with the text it is shown as ("<5", or the secondary mark, for a
 hidden count). The page prints figures only from the view, marking each with
 ``data-fig`` (its key), and ``figures.csv`` is :attr:`ReportView.figures`, so the
@@ -16,9 +16,10 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fieldkit.core.formengine.model import Form
+from fieldkit.core.formengine.model import DONT_KNOW, Form
 from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
-from sync.hub.reports.score import AREAS, CRITICAL, RIGHTS, CentreScore, Finding
+from sync.hub.reports.facts import CENTRE_FORMS, KNOWN_SOURCES, harm_reduction_items
+from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, RIGHTS, CentreScore, Finding
 from sync.hub.reports.suppress import FlagTable, Protected
 from sync.hub.reports.suppression import SECONDARY_MARK, Cell
 from sync.hub.reports.text import ReportWords
@@ -47,8 +48,14 @@ CSV_COLUMNS = (
     "respondents",
     "sources",
 )
-CENTRES_PER_TABLE = 5  # red-flag tables are split into column groups that fit an A4 page
+CENTRES_PER_TABLE = 10  # red-flag tables are split into column groups that fit an A4 page (fixed layout)
 CENTRES_PER_CHART = 6
+CENTRES_PER_SERVICE_TABLE = 10  # narrow symbol columns: ten centres fit an A4 page beside the services
+TOP_FLAGS = 5  # the most frequent red flags in the executive summary
+# How the harm-reduction table marks each answer; the legend names them with the form's own words.
+SERVICE_MARKS = {"on_site": "●", "by_referral": "◐", "not_offered": "○", "not_legal": "⊘"}
+NO_ANSWER_MARK = "–"
+MISSING_SERVICE = frozenset({"not_offered", "not_legal"})
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,48 @@ class RegionView:
 
 
 @dataclass(frozen=True)
+class TopFlag:
+    """One of the most frequent red flags: a region's published total, as its table shows it."""
+
+    question: str
+    region: str
+    who: str
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    service: str
+    cells: tuple[Figure, ...]  # one per centre of the chunk: the marks of its assessments' answers
+
+
+@dataclass(frozen=True)
+class ServiceChunk:
+    centres: tuple[str, ...]
+    rows: tuple[ServiceRow, ...]
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """Data-quality figures of one centre."""
+
+    code: str
+    assessments: Figure
+    interviews: Figure
+    prefer_not: Figure
+    dont_know: Figure
+    missing_sources: Figure
+
+
+@dataclass(frozen=True)
+class AreaItems:
+    """The questions behind a rating in one area, per form."""
+
+    area: str
+    forms: tuple[tuple[str, tuple[str, ...]], ...]  # (form title, questions)
+
+
+@dataclass(frozen=True)
 class VersionRow:
     form: str
     version: str
@@ -187,6 +236,14 @@ class ReportView:
     versions: tuple[VersionRow, ...]
     not_used: tuple[Figure, ...]
     level_names: Mapping[str, str]
+    period: Figure
+    counts: tuple[Figure, ...]  # centre assessments, peer interviews (of centres whose count is shown)
+    top_flags: tuple[TopFlag, ...]
+    service_gaps: tuple[Figure, ...]  # services no assessment found offered, with how many centres
+    service_legend: tuple[Figure, ...]
+    services: tuple[ServiceChunk, ...]
+    quality: tuple[QualityRow, ...]
+    area_items: tuple[AreaItems, ...]
     figures: tuple[Figure, ...]
 
     @property
@@ -589,6 +646,203 @@ class _Builder:
             )
         return tuple(found)
 
+    # --- For advocates: the summary, services, data quality, the questions behind a rating ---
+
+    def period(self) -> Figure:
+        _ = self.words.gettext
+        found = self.protected.scored.period
+        if found is None:
+            value = _("no dates recorded")
+        else:
+            value = _("%(first)s to %(last)s") % {"first": self.words.day(found[0]), "last": self.words.day(found[1])}
+        return self.book.add(Figure("hub|period", "", "", "", "period", _("Period covered"), value))
+
+    def counts(self) -> tuple[Figure, ...]:
+        _ = self.words.gettext
+        centres = self.protected.scored.centres
+        # Centre assessments are not about people: their sum is published as it is. Peer
+        # interviews are summed only over centres whose count is shown, so that the total
+        # minus the shown counts cannot give a hidden one back.
+        shown = sum(centre.interviews for centre in centres if not self.protected.interviews[centre.code].hidden)
+        found = (
+            ("centre_assessments_total", _("Centre assessments"), str(sum(c.assessments for c in centres)), ""),
+            (
+                "peer_interviews_total",
+                _("Peer interviews"),
+                str(shown),
+                _("at centres with %(n)s or more; fewer are not counted here") % {"n": self.threshold},
+            ),
+        )
+        return tuple(
+            self.book.add(Figure(f"hub|count|{measure}", "", "", "", measure, label, value, note))
+            for measure, label, value, note in found
+        )
+
+    def top_flags(self, regions: Sequence[RegionView]) -> tuple[TopFlag, ...]:
+        """The red flags with the largest published region totals (hidden totals never rank)."""
+        _ = self.words.gettext
+        found = []
+        for region in regions:
+            for table in region.flag_tables:
+                who = _("peer interviews answered “yes”") if table.about_people else _("centre assessments found it")
+                for row in table.chunks[-1].rows:
+                    total = row.total
+                    if total is not None and total.value.isdigit() and int(total.value) > 0:
+                        found.append(TopFlag(row.question, region.label, who, total))
+        found.sort(key=lambda flag: -int(flag.figure.value))
+        return tuple(found[:TOP_FLAGS])
+
+    def services(self) -> tuple[tuple[Figure, ...], tuple[Figure, ...], tuple[ServiceChunk, ...]]:
+        """Harm-reduction services per centre, as the centre assessments found them (not about people)."""
+        _ = self.words.gettext
+        add = self.book.add
+        form = next((self.forms[form_id] for form_id in sorted(CENTRE_FORMS) if form_id in self.forms), None)
+        if form is None:
+            return (), (), ()
+        items = harm_reduction_items(form)
+        legend = []
+        for choice_id, mark in SERVICE_MARKS.items():
+            owner = next((item for item in items if choice_id in item.choice_ids()), None)
+            if owner is not None:  # named with the form's own words for that answer
+                label = self.words.choice(form, owner, choice_id)
+                legend.append(add(Figure(f"hub|service_mark|{choice_id}", "", "", HARM_REDUCTION, "mark", label, mark)))
+        legend.append(
+            add(
+                Figure(
+                    "hub|service_mark|none",
+                    "",
+                    "",
+                    HARM_REDUCTION,
+                    "mark",
+                    _("no answer, or “don't know”"),
+                    NO_ANSWER_MARK,
+                )
+            )
+        )
+        centres = self.protected.scored.centres
+        gaps = []
+        rows: list[tuple[str, list[Figure]]] = []
+        for item in items:
+            service = self.question(form.id, item.id)
+            cells, assessed, missing = [], 0, 0
+            for centre in centres:
+                answers = {a: n for a, n in centre.services.get(item.id, {}).items() if a != DONT_KNOW}
+                marks = "".join(SERVICE_MARKS[a] for a in SERVICE_MARKS if a in answers) or NO_ANSWER_MARK
+                if answers:
+                    assessed += 1
+                    missing += set(answers) <= MISSING_SERVICE
+                cells.append(
+                    add(
+                        Figure(
+                            f"{self.keys[centre.code]}|service|{item.id}",
+                            self.words.region(centre.region),
+                            centre.code,
+                            HARM_REDUCTION,
+                            f"harm_reduction_service:{item.id}",
+                            service,
+                            marks,
+                        )
+                    )
+                )
+            rows.append((service, cells))
+            if missing:
+                gaps.append(
+                    add(
+                        Figure(
+                            f"hub|service_gap|{item.id}",
+                            "",
+                            "",
+                            HARM_REDUCTION,
+                            f"service_missing:{item.id}",
+                            service,
+                            str(missing),
+                            _("centres where no assessment found it offered, of %(count)s assessed")
+                            % {"count": assessed},
+                        )
+                    )
+                )
+        gaps.sort(key=lambda figure: -int(figure.value))
+        chunks = tuple(
+            ServiceChunk(
+                tuple(centre.code for centre in centres[start : start + CENTRES_PER_SERVICE_TABLE]),
+                tuple(
+                    ServiceRow(service, tuple(cells[start : start + CENTRES_PER_SERVICE_TABLE]))
+                    for service, cells in rows
+                ),
+            )
+            for start in range(0, len(centres), CENTRES_PER_SERVICE_TABLE)
+        )
+        return tuple(gaps), tuple(legend), chunks
+
+    def quality(self, views: Sequence[CentreView]) -> tuple[QualityRow, ...]:
+        """Interviews per centre, shares of "prefer not to answer" and "don't know", sources never used."""
+        _ = self.words.gettext
+        add, rows = self.book.add, []
+        by_code = {centre.code: centre for centre in self.protected.scored.centres}
+        for view in views:
+            centre, key = by_code[view.code], self.keys[view.code]
+            # A share over fewer than THRESHOLD people's answers could say what one person did.
+            use_people = centre.interviews >= self.threshold
+            answered = centre.answered.get(False, 0) + (centre.answered.get(True, 0) if use_people else 0)
+
+            def share(
+                kind: str,
+                counts: Mapping[bool, int],
+                centre: CentreScore = centre,
+                use_people: bool = use_people,
+                answered: int = answered,
+                view: CentreView = view,
+                key: str = key,
+            ) -> Figure:
+                count = counts.get(False, 0) + (counts.get(True, 0) if use_people else 0)
+                value = self.words.percent(count / answered) if answered else _("no answers")
+                note = "" if use_people or not centre.interviews else _("centre assessments only")
+                label = _("“Prefer not to answer”") if kind == "prefer_not" else _("“Don't know”")
+                return add(
+                    Figure(f"{key}|quality|{kind}", view.region, view.code, "", f"share_{kind}", label, value, note)
+                )
+
+            if centre.assessments:
+                unused = [name for name in KNOWN_SOURCES if name not in centre.sources]
+                missing = self.words.sources(unused) if unused else _("none")
+            else:
+                missing = _("no centre assessment")
+            rows.append(
+                QualityRow(
+                    view.code,
+                    view.assessments,
+                    view.interviews,
+                    share("prefer_not", centre.prefer_not),
+                    share("dont_know", centre.dont_know),
+                    add(
+                        Figure(
+                            f"{key}|quality|missing_sources",
+                            view.region,
+                            view.code,
+                            "",
+                            "missing_sources",
+                            _("Sources not used"),
+                            missing,
+                        )
+                    ),
+                )
+            )
+        return tuple(rows)
+
+    def area_items(self) -> tuple[AreaItems, ...]:
+        found = []
+        for area in AREAS:
+            per_form = []
+            for form_id in sorted(self.forms, key=lambda form_id: (form_id not in CENTRE_FORMS, form_id)):
+                form = self.forms[form_id]
+                questions = tuple(
+                    self.question(form_id, item.id) for item in form.items if item.scoring and area in item.tags
+                )
+                if questions:
+                    per_form.append((self.words.form_title(form), questions))
+            found.append(AreaItems(self.words.areas[area], tuple(per_form)))
+        return tuple(found)
+
 
 def build_view(
     protected: Protected,
@@ -606,6 +860,12 @@ def build_view(
     unplaced = builder.unplaced()
     versions = builder.versions()
     not_used = builder.not_used()
+    period = builder.period()
+    counts = builder.counts()
+    top_flags = builder.top_flags(regions)
+    service_gaps, service_legend, services = builder.services()
+    quality = builder.quality([centre for region in regions for centre in region.centres])
+    area_items = builder.area_items()
     return ReportView(
         language=words.language,
         direction=words.direction,
@@ -620,5 +880,13 @@ def build_view(
         versions=versions,
         not_used=not_used,
         level_names=dict(words.levels),
+        period=period,
+        counts=counts,
+        top_flags=top_flags,
+        service_gaps=service_gaps,
+        service_legend=service_legend,
+        services=services,
+        quality=quality,
+        area_items=area_items,
         figures=tuple(builder.book.figures.values()),
     )
