@@ -97,11 +97,12 @@ class _GuardedServer(TcpWSGIServer):  # type: ignore[misc]  # waitress has no ty
         return bool(super().readable())
 
     def _sweep(self, now: float, guard: Guard) -> None:
-        waiting = _waiting(self.active_channels.values())
+        channels: Any = self.active_channels  # a dict of channels; the stubs say one channel
+        waiting = _waiting(channels.values())
         for since, channel in waiting:
             if channel.request is not None and since < now - guard.request_seconds:
                 channel.will_close = True
-        if len(self._map) >= self.adj.connection_limit:
+        if len(self._map) >= self.adj.connection_limit:  # type: ignore[attr-defined]  # set by asyncore, untyped
             # Full: the longest waiting connection goes, so the next phone gets in.
             for _since, channel in waiting:
                 if not channel.will_close:
@@ -115,8 +116,9 @@ def create_guarded_server(app: Any, guard: Guard, **adjustments: Any) -> Any:
     socket_map: dict[int, Any] = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
-    servers = []
-    for sockinfo in adj.listen:
+    servers: list[Any] = []
+    listen: list[Any] = list(adj.listen)  # (family, type, proto, address) tuples; the stubs say str
+    for sockinfo in listen:
         server = _GuardedServer(app, socket_map, True, None, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
         server.guard = guard
         servers.append(server)
