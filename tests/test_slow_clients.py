@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from fieldkit.kit.serving import SERVER_OPTIONS
+from fieldkit.webbase.guard import Guard
 from tests.browser import serve
 from tests.conftest import PASSPHRASE
-from tests.http_servers import OPERATOR_PASSWORD, start_hub_process
+from tests.http_servers import OPERATOR_PASSWORD, ServerThread, start_hub_process
 from tests.sync_cli import init_hub_folder
 
 BYTE_EVERY_SECONDS = 2.0
@@ -121,3 +122,63 @@ def test_the_hub_answers_while_105_slow_connections_are_open(tmp_path: Path, hub
         assert max(took) < ANSWER_WITHIN_SECONDS, took
     finally:
         process.stop()
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+def _closed_within(connection: socket.socket, seconds: float) -> bool:
+    """True once the server closed ``connection`` (recv sees the end), within ``seconds``."""
+    connection.settimeout(seconds)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_request_still_arriving_after_its_time_is_closed_and_an_idle_one_is_not() -> None:
+    server = ServerThread(_hello, guard=Guard(per_address=16, request_seconds=2.0), channel_timeout=60)
+    dripping = socket.create_connection(("127.0.0.1", server.port))
+    idle = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200"), "a whole request is answered"
+        dripping.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < 15:
+            try:
+                dripping.sendall(b"a")
+            except OSError:
+                closed = True
+                break
+            closed = _closed_within(dripping, 0.5)
+        assert closed, "the dripping request was never closed"
+        assert time.monotonic() - started >= 2.0, "closed before its time was up"
+        assert not _closed_within(idle, 1.0), "a connection waiting between requests is left to channel_timeout"
+    finally:
+        dripping.close()
+        idle.close()
+        server.stop()
+
+
+def test_an_address_over_its_cap_loses_its_longest_waiting_connection_not_the_new_one() -> None:
+    server = ServerThread(_hello, guard=Guard(per_address=3, request_seconds=60.0))
+    connections = []
+    try:
+        for _ in range(5):
+            connections.append(socket.create_connection(("127.0.0.1", server.port)))
+            time.sleep(0.1)  # each waits a little longer than the next
+        assert [_closed_within(c, 2.0) for c in connections[:2]] == [True, True]
+        newest = connections[-1]
+        newest.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        newest.settimeout(5)
+        assert newest.recv(4096).startswith(b"HTTP/1.1 200"), "the newest connection is served"
+    finally:
+        for connection in connections:
+            connection.close()
+        server.stop()
