@@ -18,6 +18,7 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.wasyncore import close_all
 
+from fieldkit.webbase.guard import Guard, create_guarded_server
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings, create_hub_app
 from sync.hub.web.auth import OperatorPassword
@@ -31,9 +32,12 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 class ServerThread:
     """A WSGI app served by waitress on 127.0.0.1 in a thread; ``stop()`` ends it cleanly."""
 
-    def __init__(self, app: WSGIApp, port: int = 0, **options: Any) -> None:
+    def __init__(self, app: WSGIApp, port: int = 0, *, guard: Guard | None = None, **options: Any) -> None:
         options = {"threads": 4, "ident": "test", **options}  # or an app's own waitress options
-        self.server = create_server(app, host="127.0.0.1", port=port, **options)
+        if guard is not None:  # the kit's and hub's rules against slow clients
+            self.server = create_guarded_server(app, guard, host="127.0.0.1", port=port, **options)
+        else:
+            self.server = create_server(app, host="127.0.0.1", port=port, **options)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.run, daemon=True)

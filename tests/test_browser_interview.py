@@ -142,7 +142,10 @@ def test_peer_interview_in_chromium(kit, tmp_path: Path, artifacts_dir: Path, ja
             driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         else:
             driver.find_element(By.ID, "quick-exit").click()
-        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/x"))
+        # kit.js shows /x in the address bar at once, before the neutral page has come.
+        WebDriverWait(driver, 10).until(
+            lambda d: d.current_url.endswith("/x") and d.find_elements(By.CSS_SELECTOR, "body.neutral h1")
+        )
         assert driver.find_elements(By.ID, "quick-exit") == [] and driver.find_elements(By.TAG_NAME, "form") == []
         full_page_screenshot(driver, artifacts_dir / f"peer-{tag}-5-exit.png")
         driver.get(served.url + "home")

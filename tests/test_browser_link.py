@@ -66,7 +66,25 @@ def _to_second_page(driver, base: str, code: str, language: str) -> str:
 def _sessions_on_kit(served_url: str) -> int:
     """How many phones the operator page lists (it is read on the kit, not through the link)."""
     with urllib.request.urlopen(served_url + "operator/", timeout=10) as response:
-        return len(re.findall(r'name="session"', response.read().decode()))
+        return len(re.findall(r'action="/operator/revoke"', response.read().decode()))
+
+
+def operator_hands_over(served_url: str) -> int:
+    """Press every "Give it ... unfinished interviews" button on the operator page (on the kit); how many."""
+    import html
+    import http.cookiejar
+    import urllib.parse
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(served_url + "operator/", timeout=10) as response:
+        page = response.read().decode()
+    token = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
+    sessions = re.findall(r'action="/operator/hand-over">.*?name="session" value="([^"]+)"', page)
+    for session in sessions:
+        body = urllib.parse.urlencode({"csrf_token": token, "session": session}).encode()
+        with opener.open(served_url + "operator/hand-over", data=body, timeout=10) as response:
+            assert response.status == 200  # the redirect back to the operator page, followed
+    return len(sessions)
 
 
 def _until(check, seconds: float, what: str) -> None:
@@ -214,12 +232,30 @@ def test_a_restart_mid_interview_says_so_and_the_draft_keeps_the_saved_pages(
         message = driver.find_element(By.CSS_SELECTOR, "main p").text
         if language == "en":
             assert "the kit was restarted" in message and "Unfinished interviews" in message
+            assert "ask the kit's operator to give this phone its interviews" in message
             assert "reload" not in message.lower()
         _screen(driver, artifacts_dir, f"restart-session-ended-{language}")
-        # What the page promises: pair again, and the draft opens where the phone was.
+        # What the page promises: pair again, the operator gives this pairing its drafts
+        # (drafts are bound to the pairing that made them, and a restart forgets every
+        # pairing), and the draft opens where the phone was.
         driver.get(base + "pair")
         driver.find_element(By.ID, "code").send_keys(served.code)
         _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
+        assert draft_id not in driver.page_source
+        assert driver.find_element(By.ID, "elsewhere").is_displayed()
+        if language != "en":  # the restart forgot the phone's language: choose it again
+            from selenium.webdriver.support.ui import Select
+
+            Select(driver.find_element(By.ID, "ui-lang")).select_by_value(language)
+            _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.lang button"))
+        driver.execute_script("document.getElementById('elsewhere').scrollIntoView()")
+        _screen(driver, artifacts_dir, f"restart-held-elsewhere-{language}")
+        driver.get(served.url + "operator/")  # what the kit's screen shows beside the new pairing
+        driver.execute_script("document.querySelector('form[action=\"/operator/hand-over\"]').scrollIntoView()")
+        _screen(driver, artifacts_dir, f"restart-operator-give-{language}")
+        assert operator_hands_over(served.url) == 1
+        driver.get(base + "home")
+        assert draft_id in driver.page_source
         driver.get(base + f"d/{draft_id}")
         assert driver.current_url.endswith("/s/coming_to_the_centre")
     finally:

@@ -365,7 +365,11 @@ def test_quick_exit_ends_the_session_and_keeps_the_draft_encrypted(client, app, 
     assert services.pairing.sessions() == []
     (draft_id,) = list(services.drafts.ids())
     assert services.drafts.load(draft_id).answers == {"consent": "given"}
-    interviewer.pair()  # pairing again gives the same interviewer their draft back
+    interviewer.pair()
+    # Pairing again is a new pairing: the draft waits for the operator to give it back
+    # (a phone that picks the same interviewer code cannot take it; test_pairing_attacks.py).
+    assert f"/d/{draft_id}" not in client.get("/home").get_data(as_text=True)
+    interviewer.drafts_handed_over()
     assert f"/d/{draft_id}" in client.get("/home").get_data(as_text=True)
 
 

@@ -45,6 +45,14 @@ class Interviewer:
         )
         assert response.status_code == 302, response.get_data(as_text=True)
 
+    def drafts_handed_over(self) -> None:
+        """The operator, on the kit's own screen, gives this phone its interviewer code's drafts."""
+        operator = self.app.test_client()
+        page = operator.get("/operator/").get_data(as_text=True)
+        newest = self.pairing.sessions()[-1].session_id
+        response = operator.post("/operator/hand-over", data={"csrf_token": csrf_token(page), "session": newest})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
     def start(self, form_id: str, language: str = "en") -> str:
         home = self.client.get("/home")
         assert home.status_code == 200

@@ -26,9 +26,18 @@ DEFAULT_PORT = 8080
 #   the phone's next tap opens a new one (one round trip);
 # - bodies refused by waitress above 320 KiB: a little over the app's own limit
 #   (WebSettings.max_request_bytes, 256 KiB), so an over-long form still gets the app's
-#   translated page, and below waitress's in-memory buffer, so no body ever goes to disk.
+#   translated page, and below waitress's in-memory buffer, so no body ever goes to disk;
+# - 16 connections per address waiting for a request (a phone's browser opens about 6),
+#   and 20 s for a request to arrive in full (a 256 KiB page over weak Wi-Fi takes a few):
+#   slow clients cannot hold every connection (fieldkit/webbase/guard.py).
 SERVER_OPTIONS = ServerOptions(
-    threads=8, ident="fieldkit", connection_limit=400, channel_timeout=60, max_request_body_size=320 * 1024
+    threads=8,
+    ident="fieldkit",
+    connection_limit=400,
+    channel_timeout=60,
+    max_request_body_size=320 * 1024,
+    per_address=16,
+    request_seconds=20.0,
 )
 
 _SHOWN_PROBLEMS = 5

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from waitress import create_server  # type: ignore[attr-defined]  # waitress exports it here; types-waitress omits it
-
 from fieldkit.core.errors import FieldkitError
+from fieldkit.webbase.guard import Guard, create_guarded_server
 
 __all__ = ["WAITRESS_INBUF_OVERFLOW", "BoundServer", "ServerOptions", "bind"]
 
@@ -39,6 +38,9 @@ class ServerOptions:
     keep-alive). ``channel_timeout``: seconds an idle connection is kept. Bodies over
     ``max_request_body_size`` are refused by waitress with 413 before the app runs.
     Sockets are watched with poll(), not select(), which stops at 1,024 descriptors.
+    ``per_address``: connections one address may hold waiting for a request before its
+    longest waiting one is closed; ``request_seconds``: time a request may take to
+    arrive in full (see fieldkit/webbase/guard.py, which slow clients made necessary).
     """
 
     threads: int
@@ -46,6 +48,12 @@ class ServerOptions:
     connection_limit: int
     channel_timeout: int
     max_request_body_size: int
+    per_address: int = 16
+    request_seconds: float = 20.0
+
+    @property
+    def guard(self) -> Guard:
+        return Guard(per_address=self.per_address, request_seconds=self.request_seconds)
 
     def as_waitress(self) -> dict[str, Any]:
         return {
@@ -134,7 +142,7 @@ def bind(host: str, port: int, options: ServerOptions) -> BoundServer:
     """Listen on ``host:port`` (``port`` 0: any free one); FieldkitError when that fails."""
     late = _LateApp()
     try:
-        server = create_server(late, host=host, port=port, **options.as_waitress())
+        server = create_guarded_server(late, options.guard, host=host, port=port, **options.as_waitress())
     except OSError as error:
         raise FieldkitError(f"cannot listen on {host}:{port}: {error.strerror or error}; try another --port") from None
     return BoundServer(server, late)

@@ -30,6 +30,9 @@ def server_options(store: HubStore) -> ServerOptions:
     a large bundle. Waitress refuses a body larger than the store's largest bundle (plus
     the request around it) before the app reads any of it; a bundle that large is
     buffered in a temporary file, which holds only sealed records, never answers.
+    16 connections per address may wait for a request (a kit pushes on one or two); a
+    request must arrive in full within 120 s, as long as the idle timeout, so a large
+    bundle over a slow link still fits while a client that drips bytes is closed.
     """
     return ServerOptions(
         threads=6,
@@ -37,6 +40,8 @@ def server_options(store: HubStore) -> ServerOptions:
         connection_limit=100,
         channel_timeout=120,
         max_request_body_size=store.limits.max_bundle_bytes + _ENVELOPE_BYTES,
+        per_address=16,
+        request_seconds=120.0,
     )
 
 

@@ -5,7 +5,8 @@ Sessions live in the kit's memory only, so a restart, a quick exit, the operator
 the phone then posts into nothing: without this, a restart shows the CSRF refusal
 ("reload the page"), and reloading leads to pairing with no word about the draft.
 This runs before the CSRF check and says what really happened: the pages saved
-before are in the draft, which the same interviewer code gets back after pairing.
+before are in the draft, which the same interviewer code gets back after pairing and
+the operator's "Give it ... unfinished interviews" (drafts are bound to a pairing).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _ended_page() -> ResponseReturnValue | None:
         reason = _("Session ended: it was not used for a while, or it was ended on the kit.")
     kept = _(
         "The answers on this page were not saved. The pages saved before are kept: pair again with "
-        "the same interviewer code and continue the interview under “Unfinished interviews”."
+        "the same interviewer code, ask the kit's operator to give this phone its interviews, "
+        "and continue under “Unfinished interviews”."
     )
     return render_template("error.html", title=_("Session ended"), message=f"{reason} {kept}"), 403
 

@@ -128,23 +128,28 @@ def quick_exit() -> str:
 def home() -> str:
     kit = services()
     mine = []
+    elsewhere = 0  # this interviewer code's drafts that another pairing holds (or none, after a restart)
     for draft_id in kit.drafts.ids():
         try:
             draft = kit.drafts.load(draft_id)
         except DraftUnreadable:
             continue
         if draft.owner == g.paired.interviewer and draft.form_id in kit.forms:
-            mine.append(draft)
+            if kit.pairing.holds(g.paired, draft_id):
+                mine.append(draft)
+            else:
+                elsewhere += 1
     discarded = [
         {**views.draft_summary(kit.forms[r.draft.form_id], r.draft), "until": local_time(from_epoch(r.wiped_at))}
         for r in kit.discarded.restorable(g.paired.interviewer)
-        if r.draft.form_id in kit.forms
+        if r.draft.form_id in kit.forms and kit.pairing.holds(g.paired, r.draft.draft_id)
     ]
     return render_template(
         "home.html",
         forms=[views.form_choice(form) for form in kit.forms.values()],
         drafts=[views.draft_summary(kit.forms[d.form_id], d) for d in mine],
         discarded=discarded,
+        elsewhere=elsewhere,
         device=g.paired,
     )
 
@@ -176,6 +181,7 @@ def start() -> Any:
         kit.drafts.save(draft)
     except StorageError as error:
         return views.storage_failure(error)
+    kit.pairing.hold(g.paired, draft.draft_id)
     return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=draft.section))
 
 
@@ -187,6 +193,8 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
         abort(404)
     form = kit.forms.get(draft.form_id)
     if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
+        abort(404)
+    if not kit.pairing.holds(g.paired, draft_id):  # same interviewer code, another pairing
         abort(404)
     g.language = draft.language
     remember_interview_language(draft.draft_id, draft.language)
@@ -231,7 +239,8 @@ def discard(draft_id: str) -> Any:
 def restore(draft_id: str) -> Any:
     kit = services()
     try:
-        restored = kit.discarded.restore(draft_id, g.paired.interviewer)
+        held = kit.pairing.holds(g.paired, draft_id)
+        restored = held and kit.discarded.restore(draft_id, g.paired.interviewer)
     except StorageError as error:
         return views.storage_failure(error)
     except DraftUnreadable:
@@ -438,6 +447,7 @@ def _declined(form: Form, draft: Draft) -> Any:
         kit.drafts.delete(draft.draft_id)
     except StorageError as error:
         return views.storage_failure(error)
+    kit.pairing.release(draft.draft_id)
     return render_template("declined.html")
 
 
@@ -521,6 +531,7 @@ def finalise(draft_id: str) -> Any:
         log.warning("finalise refused an answer in a draft of %s", form.key)
         message = _("Not sealed: an answer no longer fits the form. Nothing was lost; check the pages and try again.")
         return _render_review(form, draft, message, 422)
+    kit.pairing.release(draft_id)
     return redirect(url_for("interview.done", receipt=receipt_code(record_id), lang=draft.language))
 
 

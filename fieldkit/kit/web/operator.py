@@ -8,6 +8,7 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
+from fieldkit.kit.drafts import DraftUnreadable
 from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
@@ -57,6 +58,7 @@ def overview() -> Response:
                 "interviewer": s.interviewer,
                 "tag": s.tag,
                 "paired": local_time(from_epoch(s.paired_wall)),
+                "elsewhere": sum(1 for d in _drafts_of(s.interviewer) if not kit.pairing.holds(s, d)),
             }
             for s in kit.pairing.sessions()
         ],
@@ -77,6 +79,34 @@ def overview() -> Response:
 def revoke() -> Response:
     services().pairing.end(request.form.get("session", ""))
     return redirect(url_for("operator.overview"))
+
+
+@bp.route("/hand-over", methods=["POST"])
+def hand_over() -> Response:
+    """Give a paired phone every unfinished (and restorable) interview of its interviewer code.
+
+    The one way a draft moves to another pairing: after a restart, or when an
+    interviewer changes phones. Only the operator, on the kit's own screen, decides.
+    """
+    kit = services()
+    wanted = request.form.get("session", "")
+    current = next((s for s in kit.pairing.sessions() if s.session_id == wanted), None)
+    if current is not None:
+        kit.pairing.hand_over(current.session_id, _drafts_of(current.interviewer))
+    return redirect(url_for("operator.overview"))
+
+
+def _drafts_of(interviewer: str) -> list[str]:
+    """Ids of the unfinished and the still restorable drafts an interviewer code started."""
+    kit = services()
+    found = []
+    for draft_id in kit.drafts.ids():
+        try:
+            if kit.drafts.load(draft_id).owner == interviewer:
+                found.append(draft_id)
+        except DraftUnreadable:
+            continue
+    return found + [r.draft.draft_id for r in kit.discarded.restorable(interviewer)]
 
 
 @bp.route("/new-code", methods=["POST"])

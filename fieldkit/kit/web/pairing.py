@@ -2,9 +2,20 @@
 
 The local Wi-Fi is not trusted, so a phone must prove it can see the kit's
 screen (or its operator) before it can start an interview. Each code works
-once; wrong codes are rate-limited per client and in total, so guessing a
-six-digit code is not practical. A code also expires after a few minutes, so
-a code photographed or overheard earlier is of no use later. Sessions live only
+once and expires after a few minutes, so a code photographed or overheard
+earlier is of no use later. Wrong codes are limited per client (that client is
+refused for the rest of the minute); the total of wrong codes from everyone is
+not a reason to refuse anyone, since then a flood from a few addresses would lock
+the right code out: at TOTAL_FAILURES_PER_MINUTE the code is changed instead, so
+a steady flood never faces the same code for long (the operator page shows the new
+one). The table of clients is bounded (FailureThrottle's ``max_keys``).
+
+Drafts are bound to the pairing that made them: only the session that started a
+draft (or the one the operator gave it to on the operator page) can list, open,
+discard or restore it. Another phone that pairs with the same interviewer code
+sees only how many are held elsewhere. The binding is in memory, as the sessions
+are: after a restart no session holds any draft, and the operator gives the
+interviewer's new pairing their drafts with one button. Sessions live only
 in memory: restarting the server, revoking a session, a quick exit or
 ``idle_seconds`` without a request ends them (a phone that left with no link
 cannot say it has gone). Each session has a short random tag, shown on the phone
@@ -80,6 +91,7 @@ class Pairing:
             per_key=failures_per_minute, overall=TOTAL_FAILURES_PER_MINUTE, window_seconds=WINDOW_SECONDS, clock=clock
         )
         self._sessions: dict[str, PairedSession] = {}
+        self._holders: dict[str, str] = {}  # draft id -> the session id that may open it
 
     @property
     def code(self) -> str:
@@ -105,18 +117,21 @@ class Pairing:
     def pair(self, client: str, code: str, interviewer: str) -> PairedSession | None:
         """A new session when ``code`` is the current one; None when it is wrong.
 
-        Raises :class:`RateLimited` once a client (or everyone together) has
-        given too many wrong codes in the last minute.
+        Raises :class:`RateLimited` once this client has given too many wrong
+        codes in the last minute; too many from everyone change the code instead.
         """
         # The check, the compare and the count happen under one lock, so parallel
         # guesses cannot all slip in before the first of them is counted.
         with self._lock:
-            wait = self._throttle.retry_after(client)
+            wait = self._throttle.retry_after(client, overall=False)
             if wait > 0:
                 raise RateLimited(int(wait) + 1)
             self._renew_if_expired()
             if interviewer not in self.interviewer_codes or not secrets.compare_digest(code.strip(), self._code):
-                self._throttle.failed(client)
+                if self._throttle.failed(client):
+                    # Everyone together guessed too often: a new code, not a refusal of all.
+                    self._set_new_code()
+                    self._throttle.clear_overall()
                 return None
             # A success does not clear the client's failures: they expire within the
             # window anyway, and a client that needed many tries stays slowed down.
@@ -154,6 +169,31 @@ class Pairing:
         with self._lock:
             self._expire()
             return sorted(self._sessions.values(), key=lambda s: s.paired_at)
+
+    # -- which pairing holds which draft ---------------------------------------------------
+
+    def hold(self, session: PairedSession, draft_id: str) -> None:
+        """``session`` started ``draft_id`` (or restored it): only it may open it from now."""
+        with self._lock:
+            self._holders[draft_id] = session.session_id
+
+    def holds(self, session: PairedSession, draft_id: str) -> bool:
+        with self._lock:
+            return self._holders.get(draft_id) == session.session_id
+
+    def release(self, draft_id: str) -> None:
+        """The draft is sealed or gone: nothing holds it any more."""
+        with self._lock:
+            self._holders.pop(draft_id, None)
+
+    def hand_over(self, session_id: object, draft_ids: list[str]) -> bool:
+        """The operator gives ``draft_ids`` to a live session; False when there is no such session."""
+        with self._lock:
+            if not isinstance(session_id, str) or session_id not in self._sessions:
+                return False
+            for draft_id in draft_ids:
+                self._holders[draft_id] = session_id
+            return True
 
     def new_code(self) -> str:
         with self._lock:
