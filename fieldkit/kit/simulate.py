@@ -43,7 +43,9 @@ _WORDS = (
 _TRIES = 20
 
 # How often a red-flag question is answered "yes", and how a rating leans, by kind of centre.
-_RED_FLAG_YES = {"abusive": 0.55, "ordinary": 0.02, "rarely-visited": 0.02}
+# An assessment team's one "yes" makes a centre critical, so an ordinary centre's rate is
+# low enough that, with a few visits of some ten red-flag questions, most stay clear.
+_RED_FLAG_YES = {"abusive": 0.55, "ordinary": 0.002, "rarely-visited": 0.002}
 _LIKERT_LEAN = {"abusive": (1, 3), "ordinary": (2, 5), "rarely-visited": (2, 5)}
 # Rarely visited centres get this share of a usual centre's interviews.
 _RARE_WEIGHT = 0.03
