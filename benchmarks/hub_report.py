@@ -64,7 +64,7 @@ class ReportSettings:
 
 
 FULL = ReportSettings(small=10_000, large=100_000, per_bundle=1_000, pool=2_000)
-QUICK = ReportSettings(small=500, large=2_000, per_bundle=500, pool=200)
+QUICK = ReportSettings(small=100, large=400, per_bundle=100, pool=50)
 
 SAMPLE_SECONDS = 0.005
 REPORT_TIMEOUT_SECONDS = 1_800.0
