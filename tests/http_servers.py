@@ -19,9 +19,10 @@ from waitress.channel import HTTPChannel
 from waitress.wasyncore import close_all
 
 from fieldkit.webbase.guard import Guard, create_guarded_server
-from sync.hub.store import HubStore
+from sync.hub.store import HubStore, init_hub
 from sync.hub.web import HubSettings, create_hub_app
 from sync.hub.web.auth import OperatorPassword
+from tests.bundle_corpus import HUB_RECIPIENT
 from tests.processes import start_until_ready, stop
 
 OPERATOR_PASSWORD = "an operator password for tests"
@@ -69,6 +70,13 @@ class RunningHub:
     url: str
     store: HubStore
     server: ServerThread
+
+
+def hub_with_operator(folder: Path, hub_id: str) -> Path:
+    """A new hub folder sealing to the test recipient, with the tests' operator password set."""
+    init_hub(folder, HUB_RECIPIENT, hub_id=hub_id)
+    OperatorPassword.for_hub(folder).set(OPERATOR_PASSWORD, work_factor=10)
+    return folder
 
 
 @contextmanager

@@ -12,21 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from sync.hub.store import DB_FILE, HubStore, init_hub
+from sync.hub.store import DB_FILE, HubStore
 from sync.hub.web import HubSettings, create_hub_app
-from sync.hub.web.password import OperatorPassword
-from tests.bundle_corpus import HUB_RECIPIENT
-from tests.http_servers import OPERATOR_PASSWORD
+from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
 
 @pytest.fixture
 def hub_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "hub"
-    init_hub(folder, HUB_RECIPIENT, hub_id="hub-sessions")
-    OperatorPassword.for_hub(folder).set(OPERATOR_PASSWORD, work_factor=10)
-    return folder
+    return hub_with_operator(tmp_path / "hub", "hub-sessions")
 
 
 @pytest.fixture

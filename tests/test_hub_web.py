@@ -42,7 +42,7 @@ from tests.bundle_corpus import (
     make_bundle,
     sealed_records,
 )
-from tests.http_servers import OPERATOR_PASSWORD, running_hub
+from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator, running_hub
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
@@ -51,10 +51,7 @@ TOKEN = re.compile(r'<p class="token" id="token"><bdi>([A-Z2-7]{5}(?:-[A-Z2-7]{5
 
 @pytest.fixture
 def hub_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "hub"
-    init_hub(folder, HUB_RECIPIENT, hub_id="hub-web")
-    OperatorPassword.for_hub(folder).set(OPERATOR_PASSWORD, work_factor=10)
-    return folder
+    return hub_with_operator(tmp_path / "hub", "hub-web")
 
 
 @pytest.fixture
