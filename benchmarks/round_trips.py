@@ -11,7 +11,6 @@ figure is not measured (``None``).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import tempfile
@@ -23,52 +22,27 @@ from benchmarks.browser_check import _driver
 from benchmarks.kits import make_hub_keys, make_kit
 from benchmarks.phones import operator_code_source
 from benchmarks.served import start_serve
+from tests.flaky_link import FlakyLink
 
 SETTLE_SECONDS = 1.0  # after the next page is shown, a late request would still be counted
 
 
-class CountingRelay:
-    """Relays 127.0.0.1:<port> to the kit and notes each request line it carries.
+class CountingRelay(FlakyLink):
+    """The tests' loopback relay to the kit, noting each request line a phone sends.
 
     Requests are framed by their ``Content-Length`` (Chromium sends one for form posts
     and for ``fetch`` with ``FormData``); pages are not sent chunked.
     """
 
     def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self._running = True
-        self._sockets: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._framing: dict[socket.socket, tuple[bytes, int]] = {}  # per phone connection: unread head, body left
+        super().__init__(target_port)
 
-    def _accept(self) -> None:
-        while self._running:
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
-        pending = b""
-        body_left = 0
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-                if count:
-                    pending, body_left = self._note(pending + data, body_left)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
+    def carried(self, client: socket.socket, data: bytes) -> None:
+        pending, body_left = self._framing.get(client, (b"", 0))
+        self._framing[client] = self._note(pending + data, body_left)
 
     def _note(self, data: bytes, body_left: int) -> tuple[bytes, int]:
         while data:
@@ -89,14 +63,6 @@ class CountingRelay:
     def pages_since(self, start: int) -> list[str]:
         with self._lock:
             return [line for line in self.requests[start:] if " /static/" not in line]
-
-    def close(self) -> None:
-        self._running = False
-        self._listener.close()
-        self._thread.join(timeout=2)
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
 
 
 def measure() -> tuple[dict[str, float], list[str]]:

@@ -83,16 +83,21 @@ class FlakyLink:
                 continue
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(source, sink, outbound), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket | None) -> None:
+    def carried(self, client: socket.socket, data: bytes) -> None:
+        """Called with each piece a phone sent that reached the target; a hook for subclasses."""
+
+    def _pipe(self, source: socket.socket, sink: socket.socket | None, outbound: bool = False) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 if sink is None or source in self._holes or sink in self._holes:
                     self.swallowed += 1
                 else:
                     sink.sendall(data)
+                    if outbound:
+                        self.carried(source, data)
         if sink is not None:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
