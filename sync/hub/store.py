@@ -77,7 +77,7 @@ HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS sources(
 CREATE TABLE IF NOT EXISTS tokens(
     token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
     used TEXT, used_by TEXT);
-{_SCHEMA_2}CREATE TABLE IF NOT EXISTS versions(
+{_SCHEMA_2}{_SCHEMA_3}CREATE TABLE IF NOT EXISTS versions(
     id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
     form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
@@ -131,7 +131,39 @@ CREATE TABLE IF NOT EXISTS set_aside(
     reason TEXT NOT NULL, at TEXT NOT NULL,
     UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
 """
-_SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2)
+
+# Added in schema 3, the monitoring programme (issue: centres, cycles and form packs):
+# centres is the registry (names and locations never leave the hub); cycles are the
+# assessment rounds (forms and centres are JSON lists of ids; an empty centre list means
+# every active centre); packs lists every form pack the hub signed, in version order;
+# form_versions keeps the YAML of every form version the hub ever packed, so records of
+# an old version are still read by its own definition; tallies keeps, per kit key epoch,
+# the newest sealed tally of declined interviews that kit sent (cumulative counts, so
+# only the newest counts; opened with the hub identity at report time).
+_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS centres(
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,
+    location TEXT, active INTEGER NOT NULL, added TEXT NOT NULL, changed TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cycles(
+    cycle_id TEXT PRIMARY KEY, name TEXT NOT NULL, start_day TEXT NOT NULL, end_day TEXT NOT NULL,
+    forms TEXT NOT NULL, centres TEXT NOT NULL, added TEXT NOT NULL, closed TEXT);
+CREATE TABLE IF NOT EXISTS packs(
+    version INTEGER PRIMARY KEY, made TEXT NOT NULL, sha256 TEXT NOT NULL, summary TEXT NOT NULL,
+    body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS form_versions(
+    form_id TEXT NOT NULL, version INTEGER NOT NULL, content_hash TEXT NOT NULL,
+    source TEXT NOT NULL, added TEXT NOT NULL, PRIMARY KEY(form_id, version));
+CREATE TABLE IF NOT EXISTS tallies(
+    source_kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, ciphertext BLOB NOT NULL, received TEXT NOT NULL,
+    PRIMARY KEY(source_kind, source_id, epoch));
+"""
+_SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2).replace("{_SCHEMA_3}", _SCHEMA_3)
+# Each older schema: the next one, and the statements that get there (constants only).
+_MIGRATIONS = {
+    "1": ("2", f"{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"),
+    "2": ("3", _SCHEMA_3),
+}
 
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
@@ -375,20 +407,22 @@ class HubStore:
             raise HubStoreError(
                 f"cannot open the hub database in {self.data_dir}: {error}; restore the hub folder from a backup"
             ) from error
-        if found is not None and found[0] == "1":
-            self._migrate_from_1()
+        if found is not None and found[0] in _MIGRATIONS:
+            self._migrate(found[0])
         elif found is None or found[0] != SCHEMA_VERSION:
             self._db.close()
             raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
         self._receipt_key: Ed25519PrivateKey | None = None
 
-    def _migrate_from_1(self) -> None:
-        """Schema 1 to 2 in one transaction: new tables, and the revocation point column."""
+    def _migrate(self, found: str) -> None:
+        """From schema ``found`` to the current one in one transaction, each step in turn."""
+        steps = []
+        while found != SCHEMA_VERSION:
+            found, step = _MIGRATIONS[found]
+            steps.append(step)
         try:
-            script = (  # constants only
-                f"BEGIN IMMEDIATE;{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"  # noqa: S608  # nosec B608
-                f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema';COMMIT;"  # nosec B608
-            )
+            done = f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema';COMMIT;"  # noqa: S608  # nosec B608
+            script = "BEGIN IMMEDIATE;" + "".join(steps) + done  # constants only
             self._db.executescript(script)
         except sqlite3.Error as error:
             if self._db.in_transaction:
