@@ -85,9 +85,10 @@ def kind(block: list[str]) -> str:
 def command_for(args: list[str]) -> click.Command:
     command: click.Command = cli
     for word in args:
-        if not isinstance(command, click.Group) or word not in command.commands:
+        found = command.get_command(click.Context(command), word) if isinstance(command, click.Group) else None
+        if found is None:
             break
-        command = command.commands[word]
+        command = found
     return command
 
 

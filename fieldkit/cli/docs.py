@@ -21,8 +21,11 @@ Every `fieldkit` command with its options, written from the code by
 def _walk(command: click.Command, path: list[str]):
     yield path, command
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from _walk(command.commands[name], [*path, name])
+        context = click.Context(command)
+        for name in sorted(command.list_commands(context)):  # lazy groups import theirs here
+            sub = command.get_command(context, name)
+            if sub is not None:
+                yield from _walk(sub, [*path, name])
 
 
 def _option_line(parameter: click.Parameter) -> str:
