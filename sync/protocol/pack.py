@@ -258,7 +258,7 @@ def _forms(value: object) -> tuple[PackForm, ...]:
 
 def _code(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > _CODE_MAX or canonical_code(value) != value:
-        raise PackError(f"the form pack has a {what} that is not a clean code: {str(value)[:40]!r}")
+        raise PackError(f"the form pack has a {what} that is not a well-formed code: {str(value)[:40]!r}")
     return value
 
 
