@@ -36,7 +36,7 @@ def cli() -> None:
 
 def _register_commands() -> None:
     """Attach every sub-command group to the top-level ``fieldkit`` group."""
-    from fieldkit.cli import demo, forms, hub, kit, serve, sync, translations
+    from fieldkit.cli import demo, forms, hub, kit, pack, serve, sync, translations
 
     cli.add_command(demo.demo)
     cli.add_command(forms.forms)
@@ -44,6 +44,7 @@ def _register_commands() -> None:
     cli.add_command(kit.init)
     cli.add_command(kit.simulate)
     cli.add_command(kit.wipe)
+    cli.add_command(pack.pack)
     cli.add_command(sync.sync)
     cli.add_command(serve.serve)
     cli.add_command(translations.translations)
