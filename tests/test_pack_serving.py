@@ -171,3 +171,42 @@ def test_a_pull_request_copied_from_a_kit_is_signed_and_names_the_hub() -> None:
     envelope = json.loads(make_pull_request("kit-a", 1, "hub-b", 3, key))
     payload = json.loads(base64.b64decode(envelope["payload"]))
     assert payload["format"] == "fieldkit-pack-request/1" and payload["hub_id"] == "hub-b" and payload["have"] == 3
+
+
+def test_the_push_worker_pulls_a_newer_pack_when_the_hub_answers(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    from fieldkit.kit.config import unlock
+    from fieldkit.kit.packs import kept_packs
+    from fieldkit.kit.push import HubLinks
+    from fieldkit.kit.pushworker import PushWorker
+    from tests.http_servers import running_hub
+    from tests.sync_cli import PASSPHRASE
+
+    hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
+    publish(hub, _pack_with_title(hub, 1, "Peer interview from the worker"), 1)
+    arrived = []
+    with running_hub(hub) as server:
+        HubLinks(kit).set_url(server.store.config.hub_id, server.url)
+        worker = PushWorker(unlock(kit, PASSPHRASE), poll_seconds=30.0, on_pack=arrived.append)
+        assert worker.step() == 30.0  # nothing to push: it asks for a pack instead
+        assert [applied.version for applied in arrived] == [1]
+        assert [p.version for p in kept_packs(kit)] == [1]
+        worker.step()  # the next pull is not due yet: nothing asked, nothing applied
+        assert len(arrived) == 1
+
+
+def test_the_demo_serves_its_demo_pack_with_centres(tmp_path: Path) -> None:
+    started = time.monotonic()
+    process, output = start_until_ready("demo", "--host", "127.0.0.1", "--port", "0")
+    took = time.monotonic() - started
+    try:
+        assert "DEMO hub demo-hub: pack 1 with 4 DEMO centres in 2 regions" in output
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
+        assert port, output
+        operator = Browser(f"http://127.0.0.1:{port.group(1)}").get("/operator/")
+        assert "Form pack 1 from hub demo-hub" in operator and "DEMO cycle" in operator
+        assert "NOT AVAILABLE" not in output
+    finally:
+        stop(process)
+    assert took < 30, took
