@@ -57,6 +57,81 @@ def _phone_home(kit: Path, passphrase_file: Path) -> tuple[str, str]:
         stop(process)
 
 
+def _french_home(kit: Path, passphrase_file: Path, *extra: str) -> tuple[str, str]:
+    """Serve the kit, pair a phone in French; its home page and what serve printed."""
+    process, output = start_until_ready(
+        "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
+        *extra,
+    )  # fmt: skip
+    try:
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
+        assert port, output
+        base = f"http://127.0.0.1:{port.group(1)}"
+        code = re.search(r'<p class="code"><bdi>([^<]+)</bdi>', Browser(base).get("/operator/"))
+        assert code
+        phone = Browser(base)
+        page = phone.get("/pair")
+        page = phone.post("/lang", {"csrf_token": csrf_token(page), "lang": "fr", "next": "/pair"})
+        home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
+        return home, output
+    finally:
+        stop(process)
+
+
+def test_a_packs_wording_and_settings_are_what_the_kit_serves(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    from fieldkit.core import paths
+
+    hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
+    french = (paths.translations_dir() / "fr" / "LC_MESSAGES" / "forms.po").read_text(encoding="utf-8")
+    reworded = french.replace('msgid "Peer interview"\nmsgstr "Entretien entre pairs"',
+                              'msgid "Peer interview"\nmsgstr "Entretien entre pairs (paquet)"', 1)  # fmt: skip
+    assert reworded != french
+    data = make_test_pack(hub, 1, translations={"fr": reworded}, settings={"idle_minutes": 45})
+    applied = fieldkit("pack", "apply", "--data", kit, write_pack(tmp_path, data))
+    assert applied.returncode == 0 and "languages: fr" in applied.stdout, applied.stdout + applied.stderr
+    home, output = _french_home(kit, passphrase_file)
+    assert "Entretien entre pairs (paquet)" in home
+    assert "settings from the form pack: idle_minutes 45" in output
+    _home, output = _french_home(kit, passphrase_file, "--idle-minutes", "20")
+    assert "settings from the form pack" not in output  # the command line wins
+
+
+def test_the_hub_refuses_a_pull_whose_clock_is_far_off(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
+    import datetime
+
+    from fieldkit.kit.config import load_config, unlock
+    from tests.http_servers import running_hub
+    from tests.sync_cli import PASSPHRASE
+
+    hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
+    config = load_config(kit)
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    with running_hub(hub) as server:
+        body = make_pull_request(
+            config.kit_id, config.epoch, server.store.config.hub_id, 0, unlock(kit, PASSPHRASE).signing_key,
+            now=long_ago,
+        )  # fmt: skip
+        request = urllib.request.Request(
+            server.url + "/api/v1/pack", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            raise AssertionError("a request three days old was answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 403
+            answer = json.loads(error.read())
+        assert answer["error"] == "clock" and "set the kit's clock" in answer["reason"]
+        fresh = make_pull_request(config.kit_id, config.epoch, server.store.config.hub_id, 0,
+                                  unlock(kit, PASSPHRASE).signing_key)  # fmt: skip
+        request = urllib.request.Request(
+            server.url + "/api/v1/pack", data=fresh, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 204  # enrolled, but the hub has no pack yet
+
+
 def _pack_with_title(hub: Path, version: int, title: str) -> bytes:
     return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 2)),))
 

@@ -100,7 +100,12 @@ def serve(
     forms, broken_forms = load_serving_forms(forms_dir or paths.forms_dir())
     prune_for_drafts(kit)  # older packs no unfinished interview needs any more
     programme = load_programme(data_dir, forms)
-    settings = pack_settings(settings, programme.settings, click.get_current_context())
+    given = pack_settings(settings, programme.settings, click.get_current_context())
+    if given != settings:
+        changed = ", ".join(f"{name} {value}" for name, value in sorted(programme.settings.items())
+                            if getattr(given, name) != getattr(settings, name))  # fmt: skip
+        click.echo(f"  settings from the form pack: {changed}")
+    settings = given
     if programme.pack_version is not None:
         settings = dataclasses.replace(
             settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir)
