@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import translations_option
@@ -12,6 +16,7 @@ from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core import paths
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.kit.packs import load_programme, pack_translations, prune_for_drafts, serving_summary
 from fieldkit.kit.serving import DEFAULT_PORT, serve_kit
 from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
 
@@ -93,4 +98,39 @@ def serve(
     )
     kit = open_unlocked(data_dir, passphrase_file)
     forms, broken_forms = load_serving_forms(forms_dir or paths.forms_dir())
-    serve_kit(kit, forms, settings, host=host, port=port, broken_forms=broken_forms)
+    prune_for_drafts(kit)  # older packs no unfinished interview needs any more
+    programme = load_programme(data_dir, forms)
+    given = pack_settings(settings, programme.settings, click.get_current_context())
+    if given != settings:
+        changed = ", ".join(f"{name} {value}" for name, value in sorted(programme.settings.items())
+                            if getattr(given, name) != getattr(settings, name))  # fmt: skip
+        click.echo(f"  settings from the form pack: {changed}")
+    settings = given
+    if programme.pack_version is not None:
+        settings = dataclasses.replace(
+            settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir)
+        )
+    serve_kit(
+        kit, programme.current_forms(), settings, host=host, port=port, broken_forms=broken_forms,
+        pack=serving_summary(data_dir), shipped=tuple(forms.values()),
+    )  # fmt: skip
+
+
+# Pack settings and the WebSettings field each sets; the option of the same name, when
+# given on the command line, wins over the pack.
+_PACK_SETTINGS = {"idle_minutes": "idle_minutes", "discard_minutes": "discard_minutes",
+                  "pairing_code_minutes": "pairing_code_minutes"}  # fmt: skip
+
+
+def pack_settings(settings: WebSettings, from_pack: Mapping[str, object], ctx: click.Context) -> WebSettings:
+    """``settings`` with the pack's kit settings, except those given on the command line."""
+    changes: dict[str, Any] = {}
+    for name, value in from_pack.items():
+        field_name = _PACK_SETTINGS.get(name)
+        if field_name is None:
+            continue
+        source = ctx.get_parameter_source(name) if name in ctx.params else None
+        if source is ParameterSource.COMMANDLINE:
+            continue
+        changes[field_name] = float(value) if field_name == "idle_minutes" else value  # type: ignore[arg-type]
+    return dataclasses.replace(settings, **changes) if changes else settings

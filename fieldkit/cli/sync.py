@@ -4,7 +4,7 @@
 or all at once over HTTP with ``--hub URL``), ``push`` sends unacknowledged records to
 the hub over HTTP, ``export`` writes a signed bundle of them for a USB stick,
 ``receipt`` applies the hub's signed receipt, ``prune`` deletes acknowledged
-ciphertext, ``status`` says where things stand.
+ciphertext, ``status`` says where things stand, ``pull`` fetches the hub's newest form pack.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import click
 from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
+from fieldkit.cli.pack import describe, shipped_forms
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
@@ -23,8 +24,9 @@ from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from fieldkit.kit.outbox import Outbox
+from fieldkit.kit.pull import pull_with_retries
 from fieldkit.kit.push import HubLinks, choose_target, enrol_over_http, push_with_retries
-from sync.protocol.client import DEFAULT_BATCH, Backoff
+from sync.protocol.client import DEFAULT_BATCH, Backoff, HubClient
 from sync.protocol.enrolment import EnrolmentToken
 
 
@@ -254,3 +256,42 @@ def push(
         f"Done: {outcome.marked} records marked as synced in {outcome.bundles} bundle(s); "
         f"{outcome.remaining} wait. Remove synced ciphertext with 'fieldkit sync prune' when you wish."
     )
+
+
+@sync.command("pull")
+@DATA_OPTION
+@click.option("--hub", "hub_url", default=None, metavar="URL",
+              help="The hub's address (default: the one given at enrolment).")  # fmt: skip
+@click.option("--attempts", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Give up after this many failed tries.")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=60.0, show_default=True,
+              help="Seconds to wait for the hub at each step before giving up on a try.")  # fmt: skip
+@click.option("--max-wait", type=click.FloatRange(0.01, 86_400), default=30.0, show_default=True,
+              help="Longest wait between tries, in seconds.")  # fmt: skip
+@PASSPHRASE_FILE_OPTION
+def pull(
+    data_dir: Path, hub_url: str | None, attempts: int, timeout: float, max_wait: float, passphrase_file: Path | None
+) -> None:
+    """Fetch the hub's newest form pack over HTTP and apply it, if it is newer than this kit's.
+
+    The request is signed with the kit's key; the pack must be signed by the enrolled
+    hub and passes every check of 'fieldkit pack apply'. A refused pack changes nothing.
+    """
+    target = choose_target(data_dir, hub_url)
+    kit = open_unlocked(data_dir, passphrase_file)
+    click.echo(f"Asking {target.url} for a newer form pack...")
+    outcome = pull_with_retries(
+        kit,
+        target,
+        attempts=attempts,
+        backoff=Backoff(first=min(2.0, max_wait), cap=max_wait),
+        shipped=shipped_forms(),
+        client=HubClient(target.url, timeout=timeout),
+        echo=click.echo,
+    )
+    if outcome.error is not None:
+        raise FieldkitError(f"pull stopped: {outcome.error}; nothing changed")
+    if outcome.applied is None:
+        click.echo(f"Nothing newer: hub {outcome.hub_id} has no form pack newer than this kit's.")
+        return
+    click.echo("Applied " + "\n".join(describe(outcome.applied)))

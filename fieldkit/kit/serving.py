@@ -10,6 +10,7 @@ import click
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import urls_for
+from fieldkit.kit.packs import AppliedPack, PackSummary, summary
 from fieldkit.kit.pushworker import start_push_worker
 from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.web.app import WebSettings, create_app
@@ -67,6 +68,8 @@ def serve_kit(
     port: int,
     broken_forms: Mapping[str, Sequence[object]] | None = None,
     echo: Callable[[str], None] = click.echo,
+    pack: PackSummary | None = None,
+    shipped: Sequence[Form] = (),
 ) -> None:
     """Serve until interrupted; prints every address, the pairing code and its QR code.
 
@@ -78,8 +81,19 @@ def serve_kit(
     urls = tuple(urls_for(host, server.port))
     app = create_app(dataclasses.replace(settings, urls=urls), kit, forms, broken_forms)
     pairing = app.extensions["fieldkit"].pairing
+    # The operator page shows the pack served, and a newer one the push worker applied:
+    # the running kit keeps its programme (drafts and pages agree on it) until a restart.
+    app.config["FIELDKIT_PACK"] = pack
+    app.config["FIELDKIT_PACK_WAITING"] = None
+
+    def pack_arrived(applied: AppliedPack) -> None:
+        app.config["FIELDKIT_PACK_WAITING"] = summary(applied)
+        echo(f"  form pack {applied.version} from hub {applied.hub_id} applied; restart 'fieldkit serve' to use it")
+
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    if pack is not None:
+        echo(f"  form pack {pack.version} from hub {pack.hub_id} (made {pack.made})")
     # At every start, so an added or swapped key is seen by the person at the kit.
     for line in recipient_lines(kit.config.recipients):
         echo(f"  records are sealed to {line}")
@@ -90,7 +104,8 @@ def serve_kit(
     minutes = settings.pairing_code_minutes
     echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
-    worker = start_push_worker(kit, echo)  # only when a hub's URL is known; never blocks requests
+    # Only when a hub's URL is known; never blocks requests.
+    worker = start_push_worker(kit, echo, shipped=shipped or tuple(forms.values()), on_pack=pack_arrived)
     server.serve(
         app,
         echo=echo,

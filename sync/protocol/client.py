@@ -2,8 +2,8 @@
 
 The client uses ``urllib.request`` from the standard library on purpose. A kit runs on
 a Raspberry Pi and installs from a wheel; each dependency is one more thing to audit and
-keep working offline. The kit needs only three requests (``GET /api/v1/hello``,
-``POST /api/v1/bundles``, ``POST /api/v1/enrol``), so urllib is enough once we add what
+keep working offline. The kit needs only four requests (``GET /api/v1/hello``,
+``POST /api/v1/bundles``, ``POST /api/v1/enrol``, ``POST /api/v1/pack``), so urllib is enough once we add what
 it lacks by default:
 
 - a timeout on every socket operation, so a dead link never hangs a worker;
@@ -160,7 +160,7 @@ class HubClient:
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
-    # -- the three requests ----------------------------------------------------------
+    # -- the four requests ----------------------------------------------------------
 
     def hello(self) -> HubHello:
         """The hub's id and receipt key; a :class:`TransportError` if this is no hub."""
@@ -189,9 +189,19 @@ class HubClient:
         """Send an enrolment request; the answer's body (a response, still to be verified)."""
         return self._request("POST", "/enrol", data, JSON_CONTENT_TYPE)
 
+    def post_pack_request(self, data: bytes) -> bytes | None:
+        """Ask for the hub's newest form pack; its bytes (still to be verified), or None: nothing newer."""
+        status, answer = self._exchange("POST", "/pack", data, JSON_CONTENT_TYPE)
+        if status == 204:
+            return None
+        return answer
+
     # -- plumbing --------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: bytes | None, content_type: str | None) -> bytes:
+        return self._exchange(method, path, body, content_type)[1]
+
+    def _exchange(self, method: str, path: str, body: bytes | None, content_type: str | None) -> tuple[int, bytes]:
         target = self.url + API_PREFIX + path
         request = urllib.request.Request(target, data=body, method=method)  # noqa: S310 (scheme checked)
         request.add_header("User-Agent", _USER_AGENT)
@@ -200,7 +210,7 @@ class HubClient:
             request.add_header("Content-Type", content_type)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                return self._read_bounded(response)
+                return int(response.status), self._read_bounded(response)
         except urllib.error.HTTPError as error:
             with error:
                 raise self._http_error(error) from None

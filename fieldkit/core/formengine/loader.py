@@ -106,12 +106,19 @@ def load_form(path: Path) -> model.Form:
 
 def load_form_collecting(path: Path, display: str | None = None) -> tuple[model.Form | None, list[Problem]]:
     """Load one form file, returning the form (when usable) and every problem found."""
-    report = _Reporter(display or str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        report.add(0, "", f"cannot read the file: {error}")
-        return None, report.problems
+        return None, [Problem(display or str(path), 0, "", f"cannot read the file: {error}")]
+    return load_form_text(text, path, display)
+
+
+def load_form_text(text: str, path: Path, display: str | None = None) -> tuple[model.Form | None, list[Problem]]:
+    """Load a form from its YAML text, as if read from ``path`` (its id must match the name).
+
+    For forms that arrive in a form pack: nothing is written to disk to load them.
+    """
+    report = _Reporter(display or str(path))
     try:
         data = load_with_lines(text)
     except YamlSyntaxError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
@@ -69,6 +69,8 @@ def overview() -> Response:
         outbox=kit.outbox_summary(),
         free_mb=kit.free_disk_bytes() // (1024 * 1024),
         unavailable=unavailable_notices(),
+        pack=current_app.config.get("FIELDKIT_PACK"),
+        pack_waiting=current_app.config.get("FIELDKIT_PACK_WAITING"),
     )
     response = make_response(page)
     response.headers["Refresh"] = str(max(1, min(REFRESH_SECONDS, math.ceil(seconds_left) + 1)))

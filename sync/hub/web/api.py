@@ -9,6 +9,10 @@
 - ``POST /api/v1/enrol`` (``application/json``): a kit's or a hub's enrolment request,
   signed and proved with a one-time token; 200 with the signed, proved response, or a
   JSON refusal.
+- ``POST /api/v1/pack`` (``application/json``): an enrolled, active kit's signed request
+  for the hub's newest form pack (``sync.protocol.pull``); 200 with the signed pack when
+  it is newer than the version the kit has, 204 when not; 403 with nothing said about why
+  to a request that does not verify as from an enrolled, active kit.
 
 These endpoints are exempt from CSRF: they take bytes from machines, not forms from a
 browser session, and carry their own authentication (a bundle's signature by an
@@ -30,9 +34,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.core.storage.atomic import ensure_private_dir
 from sync.hub.enrolment import accept_enrolment
-from sync.hub.store import HubStoreError
+from sync.hub.store import HubStore, HubStoreError
+from sync.protocol.bundle import BundleError, SourceRef
 from sync.protocol.client import BUNDLE_CONTENT_TYPE, HELLO_FORMAT, JSON_CONTENT_TYPE
 from sync.protocol.enrolment import EnrolmentError, EnrolmentFormatError
+from sync.protocol.pull import MAX_REQUEST_BYTES, PullRequestError, clock_problem, read_pull_request
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -176,3 +182,45 @@ def enrol() -> Response:
         current_app.logger.error("hub store error during an enrolment: %s", error)
         return json_error(503, "hub-unavailable", "the hub cannot enrol right now; try again later")
     return Response(answer, status=200, mimetype=JSON_CONTENT_TYPE)
+
+
+# The one answer to every pull the hub cannot verify: whether the kit is unknown, revoked,
+# or the signature wrong is none of the asker's business.
+_NOT_ALLOWED = "this hub gives form packs only to kits enrolled with it"
+
+
+def _newest_pack(store: HubStore) -> tuple[int, bytes] | None:
+    rows = store._query("SELECT version, body FROM packs ORDER BY version DESC LIMIT 1")
+    return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+
+@bp.post("/pack")
+def pack() -> Response:
+    refused = _wrong_type(JSON_CONTENT_TYPE)
+    if refused is not None:
+        return refused
+    hub = _hub()
+    request.max_content_length = MAX_REQUEST_BYTES
+    try:
+        asked = read_pull_request(request.get_data(cache=False))
+        if asked.hub_id != hub.store.config.hub_id:
+            raise PullRequestError("for another hub")
+        key = hub.store.key_for(SourceRef("kit", asked.kit_id, asked.epoch))
+        if not asked.document.verify(key):
+            raise PullRequestError("bad signature")
+    except (PullRequestError, BundleError):
+        return json_error(403, "not-allowed", _NOT_ALLOWED)
+    except HubStoreError as error:
+        current_app.logger.error("hub store error during a pack pull: %s", error)
+        return json_error(503, "hub-unavailable", "the hub cannot answer right now; try again later")
+    clock = clock_problem(asked)
+    if clock is not None:
+        return json_error(403, "clock", clock)
+    try:
+        newest = _newest_pack(hub.store)
+    except HubStoreError as error:
+        current_app.logger.error("hub store error during a pack pull: %s", error)
+        return json_error(503, "hub-unavailable", "the hub cannot answer right now; try again later")
+    if newest is None or newest[0] <= asked.have:
+        return Response(status=204)
+    return Response(newest[1], status=200, mimetype=JSON_CONTENT_TYPE)

@@ -1,0 +1,113 @@
+"""Form packs for the tests: made as a hub makes them, signed with a real hub folder's receipt key.
+
+``make_test_pack(hub_dir, version)`` packs the shipped forms (or the ones given) with a few
+test centres; ``pack_form`` turns a form's YAML text into the pack's entry, with the hash
+the form engine computes, and ``retitled`` gives a shipped form a new title and version,
+so a test sees a pack change what the phone offers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from fieldkit.core import paths
+from fieldkit.core.formengine.loader import load_form_text
+from sync.hub.store import HubStore, load_hub_config
+from sync.protocol.pack import PackCentre, PackContents, PackCycle, PackForm, make_pack
+
+TEST_CENTRES = (
+    PackCentre("T-01", "NORTH", "residential"),
+    PackCentre("T-02", "NORTH", "community"),
+    PackCentre("T-03", "SOUTH", "specialised_outpatient"),
+)
+
+
+def shipped_text(form_id: str) -> str:
+    return (paths.forms_dir() / f"{form_id}.yaml").read_text(encoding="utf-8")
+
+
+def pack_form(text: str, form_id: str | None = None) -> PackForm:
+    """The pack entry for a form's YAML text; the text must load without problems."""
+    found = re.search(r"^id:\s*(\S+)", text, re.MULTILINE)
+    name = form_id or (found.group(1) if found else "form")
+    form, problems = load_form_text(text, Path(f"{name}.yaml"))
+    assert form is not None and not problems, problems
+    return PackForm(form.id, form.version, form.content_hash, text)
+
+
+def retitled(form_id: str, title: str, version: int) -> str:
+    """A shipped form's text with another title and version number."""
+    text = shipped_text(form_id)
+    text = re.sub(r"^title: .*$", f"title: {title}", text, count=1, flags=re.MULTILINE)
+    return re.sub(r"^version: \d+$", f"version: {version}", text, count=1, flags=re.MULTILINE)
+
+
+def shipped_pack_forms() -> tuple[PackForm, ...]:
+    return tuple(pack_form(shipped_text(name)) for name in ("centre-assessment", "peer-interview"))
+
+
+def cycle_over(forms: Iterable[PackForm], cycle_id: str = "2027-q1") -> PackCycle:
+    return PackCycle(
+        cycle_id, "First quarter 2027", datetime.date(2027, 1, 1), datetime.date(2027, 3, 31),
+        tuple(form.form_id for form in forms),
+    )  # fmt: skip
+
+
+def make_test_pack(
+    hub_dir: Path,
+    version: int,
+    *,
+    forms: Iterable[PackForm] | None = None,
+    centres: Iterable[PackCentre] = TEST_CENTRES,
+    cycle: PackCycle | bool | None = True,
+    translations: Mapping[str, str] | None = None,
+    settings: Mapping[str, int] | None = None,
+) -> bytes:
+    """A pack signed with ``hub_dir``'s receipt key (``cycle=True``: a cycle over every form)."""
+    packed = tuple(forms) if forms is not None else shipped_pack_forms()
+    chosen = cycle_over(packed) if cycle is True else (cycle or None)
+    contents = PackContents(
+        hub_id=load_hub_config(hub_dir).hub_id,
+        version=version,
+        forms=packed,
+        centres=tuple(centres),
+        cycle=chosen,
+        translations=dict(translations or {}),
+        settings=dict(settings or {}),
+    )
+    with HubStore(hub_dir) as store:
+        return make_pack(contents, store.receipt_signing_key)
+
+
+def write_pack(folder: Path, data: bytes, name: str = "pack.json") -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes, to show a refusal changed nothing."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def publish(hub_dir: Path, data: bytes, version: int) -> None:
+    """Put a signed pack in the hub's ``packs`` table, as ``fieldkit hub pack`` does."""
+    import hashlib
+    import sqlite3
+
+    from sync.hub.store import DB_FILE
+
+    db = sqlite3.connect(hub_dir / DB_FILE)
+    try:
+        with db:
+            db.execute(
+                "INSERT INTO packs(version, made, sha256, summary, body) VALUES (?, ?, ?, ?, ?)",
+                (version, "2027-01-01T00:00:00Z", hashlib.sha256(data).hexdigest(), "test pack", data),
+            )
+    finally:
+        db.close()
