@@ -90,7 +90,7 @@ def test_a_pack_edited_after_signing_is_refused(key) -> None:
         (lambda p: p["forms"][0].update(id="../../etc"), "unsafe id"),
         (lambda p: p["translations"].update({"../x": {"forms": ""}}), "unsafe code"),
         (lambda p: p["centres"].append(dict(p["centres"][0])), "twice"),
-        (lambda p: p["centres"][0].update(code="C\u200b01"), "not a clean code"),
+        (lambda p: p["centres"][0].update(code="C\u200b01"), "not a well-formed code"),
         (lambda p: p["cycle"].update(end="2026-01-01"), "ends before it starts"),
         (lambda p: p["cycle"].update(forms=["no-such-form"]), "does not hold"),
         (lambda p: p["cycle"].update(centres=["C77"]), "does not list"),
