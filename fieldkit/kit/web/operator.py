@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.drafts import DraftUnreadable
-from fieldkit.kit.web.clock import from_epoch, local_time
+from fieldkit.kit.web.clock import from_epoch, from_stamp, local_time
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
 from fieldkit.kit.web.views import unavailable_notices
@@ -69,12 +69,25 @@ def overview() -> Response:
         outbox=kit.outbox_summary(),
         free_mb=kit.free_disk_bytes() // (1024 * 1024),
         unavailable=unavailable_notices(),
-        pack=current_app.config.get("FIELDKIT_PACK"),
+        pack=_pack_shown(current_app.config.get("FIELDKIT_PACK")),
         pack_waiting=current_app.config.get("FIELDKIT_PACK_WAITING"),
     )
     response = make_response(page)
     response.headers["Refresh"] = str(max(1, min(REFRESH_SECONDS, math.ceil(seconds_left) + 1)))
     return response
+
+
+def _pack_shown(pack: object) -> dict[str, object] | None:
+    """The applied pack as the page shows it: when it was made in the kit's local time."""
+    if pack is None:
+        return None
+    made = from_stamp(str(getattr(pack, "made", "")))
+    return {
+        "version": getattr(pack, "version", None),
+        "hub_id": getattr(pack, "hub_id", None),
+        "made": local_time(made) if made is not None else getattr(pack, "made", ""),
+        "cycle": getattr(pack, "cycle", None),
+    }
 
 
 @bp.route("/revoke", methods=["POST"])
