@@ -323,3 +323,11 @@ hub.add_command(forward)
 from fieldkit.cli.report import report  # noqa: E402 - as above
 
 hub.add_command(report)
+
+
+from fieldkit.cli.hub_programme import centres, cycles, pack, packs  # noqa: E402 - as above
+
+hub.add_command(centres)
+hub.add_command(cycles)
+hub.add_command(pack)
+hub.add_command(packs)
