@@ -306,8 +306,8 @@ def pack(
     recorded at the hub, then written to OUT.
     """
     parsed = parse_settings(settings)
-    if out.is_dir() or not out.parent.is_dir():
-        raise FieldkitError(f"{out} is a folder or in a folder that does not exist; give the pack file's name")
+    if not out.parent.is_dir():  # checked before the pack is made and recorded
+        raise FieldkitError(f"the folder {out.parent} does not exist; nothing was done")
     with HubStore(data_dir) as store:
         made = make_hub_pack(
             store, forms_dir=forms_dir or paths.forms_dir(),
