@@ -20,7 +20,7 @@ from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
 
 @click.group()
 def hub() -> None:
-    """Run a regional hub: keys, enrolment, imports, exports and reports."""
+    """Run a regional hub: keys, enrolment, imports, exports, reports, and the programme (centres, cycles, packs)."""
 
 
 @hub.command("keygen")
