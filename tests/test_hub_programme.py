@@ -376,6 +376,7 @@ def test_versions_go_up_and_a_retired_centre_leaves_the_next_pack(hub: Path, tmp
     fieldkit("hub", "centres", "retire", "--data", hub, "C02")
     made = fieldkit("hub", "pack", "--data", hub, "--out", second)
     assert "Made pack 2" in made.stdout and "cycle: none" in made.stdout
+    assert "Warning" not in made.stderr
     assert verified(hub, second).contents.version == 2
     assert [c.code for c in verified(hub, second).contents.centres] == ["C01"]
 
@@ -458,6 +459,25 @@ def test_a_catalogue_with_errors_is_left_out_with_its_reason(hub: Path, tmp_path
     broken.write_text(broken.read_text(encoding="utf-8") + '\nmsgid "unterminated\n', encoding="utf-8")
     out = tmp_path / "p.pack"
     made = fieldkit("hub", "pack", "--data", hub, "--out", out, "--translations", translations)
+    assert "Warning: the registry has no active centre, so kits that apply this pack cannot start" in made.stderr
     assert "languages: ar, es, pt, ru" in made.stdout
     assert "left out fr: line" in made.stderr
     assert sorted(verified(hub, out).contents.translations) == ["ar", "es", "pt", "ru"]
+
+
+def test_a_cycles_retired_centres_are_left_out_of_its_pack(hub: Path, tmp_path: Path) -> None:
+    for code in ("C01", "C02", "C03"):
+        add(hub, code)
+    add_cycle(hub, "round", "2020-01-01", "2020-03-31", "--centres", "C01,C02")
+    fieldkit("hub", "centres", "retire", "--data", hub, "C02")
+    out = tmp_path / "p.pack"
+    made = fieldkit("hub", "pack", "--data", hub, "--out", out, "--cycle", "round")
+    assert "the cycle's retired centres left out: C02" in made.stdout
+    pack = verified(hub, out).contents
+    assert pack.cycle is not None and pack.cycle.centres == ("C01",)
+    assert [c.code for c in pack.centres] == ["C01", "C03"]
+    fieldkit("hub", "centres", "retire", "--data", hub, "C01")
+    error = refused("hub", "pack", "--data", hub, "--out", out, "--cycle", "round")
+    assert "every centre cycle round covers has been retired (C01, C02)" in error
+    assert verified(hub, out).contents.version == 1  # the file and the hub's packs are as they were
+    assert len(fieldkit("hub", "packs", "--data", hub).stdout.splitlines()) == 1

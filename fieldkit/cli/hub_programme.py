@@ -328,6 +328,12 @@ def pack(
     for skipped in made.skipped_languages:
         click.echo(f"  left out {skipped}", err=True)
     click.echo(f"  centres: {len(contents.centres)} active (codes, regions and kinds only)")
+    if not contents.centres:
+        click.echo(
+            "Warning: the registry has no active centre, so kits that apply this pack cannot start "
+            "interviews ('fieldkit hub centres add').",
+            err=True,
+        )
     if contents.cycle is None:
         click.echo("  cycle: none (no open cycle includes today; give --cycle ID to carry one)")
     else:
