@@ -20,7 +20,7 @@ from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
 
 @click.group()
 def hub() -> None:
-    """Run a regional hub: keys, enrolment, imports, exports and reports."""
+    """Run a regional hub: keys, enrolment, imports, exports, reports, and the programme (centres, cycles, packs)."""
 
 
 @hub.command("keygen")
@@ -323,3 +323,11 @@ hub.add_command(forward)
 from fieldkit.cli.report import report  # noqa: E402 - as above
 
 hub.add_command(report)
+
+
+from fieldkit.cli.hub_programme import centres, cycles, pack, packs  # noqa: E402 - as above
+
+hub.add_command(centres)
+hub.add_command(cycles)
+hub.add_command(pack)
+hub.add_command(packs)

@@ -475,6 +475,11 @@ class HubStore:
                     raise self._db_error(error, "save in") from error
                 raise
 
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One all-or-nothing write, for the modules beside the store that keep their own
+        tables (the centre registry, cycles and packs: ``sync.hub.registry`` and others)."""
+        return self._transaction()
+
     def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
             try:

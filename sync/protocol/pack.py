@@ -40,6 +40,7 @@ from sync.protocol.receipts import MAX_DOCUMENT_BYTES, SignedDocumentError, read
 from sync.protocol.stamps import format_stamp, parse_stamp, utcnow
 
 __all__ = [
+    "CYCLE_ID",
     "MAX_PACK_BYTES",
     "PACK_FORMAT",
     "SETTINGS",
@@ -71,6 +72,7 @@ SETTINGS: Mapping[str, tuple[type, float, float]] = {
 _FORM_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 _CYCLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+CYCLE_ID = _CYCLE_ID  # public: the hub checks a new cycle's id by the same rule
 _CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _CODE_MAX = 32
 _PAYLOAD_FIELDS = frozenset(
