@@ -34,7 +34,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.core.storage.atomic import ensure_private_dir
 from sync.hub.enrolment import accept_enrolment
-from sync.hub.store import HubStore, HubStoreError
+from sync.hub.packing import stored_pack
+from sync.hub.store import HubStoreError
 from sync.protocol.bundle import BundleError, SourceRef
 from sync.protocol.client import BUNDLE_CONTENT_TYPE, HELLO_FORMAT, JSON_CONTENT_TYPE
 from sync.protocol.enrolment import EnrolmentError, EnrolmentFormatError
@@ -189,11 +190,6 @@ def enrol() -> Response:
 _NOT_ALLOWED = "this hub gives form packs only to kits enrolled with it"
 
 
-def _newest_pack(store: HubStore) -> tuple[int, bytes] | None:
-    rows = store._query("SELECT version, body FROM packs ORDER BY version DESC LIMIT 1")
-    return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
-
-
 @bp.post("/pack")
 def pack() -> Response:
     refused = _wrong_type(JSON_CONTENT_TYPE)
@@ -217,10 +213,10 @@ def pack() -> Response:
     if clock is not None:
         return json_error(403, "clock", clock)
     try:
-        newest = _newest_pack(hub.store)
+        newest = stored_pack(hub.store)
     except HubStoreError as error:
         current_app.logger.error("hub store error during a pack pull: %s", error)
         return json_error(503, "hub-unavailable", "the hub cannot answer right now; try again later")
-    if newest is None or newest[0] <= asked.have:
+    if newest is None or newest[0].version <= asked.have:
         return Response(status=204)
     return Response(newest[1], status=200, mimetype=JSON_CONTENT_TYPE)
