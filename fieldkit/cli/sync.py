@@ -45,7 +45,7 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
     'fieldkit sync prune' removes them.
     """
     outbox = Outbox(data_dir)
-    if not outbox.pending_ids():
+    if not outbox.pending_ids() and not outbox.tally_waiting():
         click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
         return
     if not outbox.state.hubs():
@@ -60,7 +60,8 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
         click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
         return
     click.echo(
-        f"Wrote {out}: {prepared.count} records (sequence {prepared.first_seq}-"
+        f"Wrote {out}: {prepared.count} records{' and the tally of declined interviews' if prepared.tally else ''} "
+        f"(sequence {prepared.first_seq}-"
         f"{prepared.last_seq}). Import it at the hub, then apply the receipt with "
         "'fieldkit sync receipt'."
     )
@@ -79,7 +80,8 @@ def receipt(data_dir: Path, receipt_file: Path) -> None:
     result = Outbox(data_dir).apply_receipt(read_file_bytes(receipt_file))
     click.echo(
         f"Receipt from hub {result.hub_id}: {result.marked} records marked as synced "
-        f"({result.already} already synced, {result.ignored} not recognised)."
+        f"({result.already} already synced, {result.ignored} not recognised)"
+        f"{'; the hub holds the tally of declined interviews' if result.tally_marked else ''}."
     )
 
 
@@ -232,7 +234,7 @@ def push(
     target = choose_target(data_dir, hub_url)
     outbox = Outbox(data_dir)
     waiting = len(outbox.pending_ids())
-    if not waiting:
+    if not waiting and not outbox.tally_waiting():
         click.echo("Nothing to push: a hub has acknowledged every record on this kit.")
         return
     kit = open_unlocked(data_dir, passphrase_file)

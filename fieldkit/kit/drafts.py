@@ -49,6 +49,11 @@ class Draft:
     # Every language the interview was shown in, in the order first used; ``language``
     # is the one it is shown in now. Drafts saved before the field have none: [language].
     languages: list[str] = field(default_factory=list)
+    # Where and under what the interview started (docs/formats.md): the centre picked, the
+    # pack's current cycle and the pack version. Drafts saved before these fields have none.
+    centre: str | None = None
+    cycle: str | None = None
+    pack_version: int | None = None
 
     def show_in(self, language: str) -> None:
         """Go on in ``language``, remembering every language the interview was shown in."""

@@ -90,7 +90,8 @@ class PushWorker:
         due = parse_stamp(link.next_attempt)
         if due is not None and due > moment:
             return min((due - moment).total_seconds(), self.poll_seconds)
-        if not Outbox(self.kit.data_dir).pending_ids():
+        outbox = Outbox(self.kit.data_dir)
+        if not outbox.pending_ids() and not outbox.tally_waiting():
             return self.poll_seconds
         client = HubClient(link.url, timeout=self.timeout)
         outcome = push_pass(self.kit, PushTarget(link.url, link.hub_id), batch=self.batch, client=client)
