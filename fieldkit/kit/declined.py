@@ -41,7 +41,7 @@ _TOTALS = "declined"
 _CELLS = "declined_cells"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class DeclinedCell:
     form: str
     centre: str | None
@@ -91,8 +91,10 @@ def declined_cells(data_dir: Path) -> tuple[DeclinedCell, ...]:
         in_cells = sum(count for (cell_form, _c, _y), count in found.items() if cell_form == form)
         if total > in_cells:
             found[(form, None, None)] = found.get((form, None, None), 0) + total - in_cells
+    cells = [DeclinedCell(form, centre, cycle, count) for (form, centre, cycle), count in found.items() if count > 0]
+    # Named centres and cycles first, then "none": a stable order, so the same counts give the same digest.
     return tuple(
-        sorted(DeclinedCell(form, centre, cycle, count) for (form, centre, cycle), count in found.items() if count > 0)
+        sorted(cells, key=lambda c: (c.form, c.centre is None, c.centre or "", c.cycle is None, c.cycle or ""))
     )
 
 
