@@ -392,7 +392,9 @@ def test_a_report_for_one_cycle_uses_its_records_and_compares_with_the_previous_
         (CENTRE, centre_answers("A", "north", **{item: low}), "A", "2026-q3"),
     ]
     # E: peer interviews only, too few to publish (3 < 5) in 2027-q1, six in 2026-q4.
-    records += [(PEER, peer_answers("E"), "E", "2027-q1")] * 3 + [(PEER, peer_answers("E"), "E", "2026-q4")] * 6
+    # E answers a P2 question, so its 2026-q4 rating rests on six people (published).
+    said = peer_answers("E", can_leave="leave_any_time")
+    records += [(PEER, said, "E", "2027-q1")] * 3 + [(PEER, said, "E", "2026-q4")] * 6
     assessments_for(hub, recipient, key, records)
     with HubStore(hub) as store:
         count = OutgoingTally(100, sealed_tally(recipient, [("peer-interview", "E", "2027-q1", 2)]))
@@ -418,7 +420,11 @@ def test_a_report_for_one_cycle_uses_its_records_and_compares_with_the_previous_
     assert found[("D", "P1")]["value"] == "not comparable"
     assert "not assessed" in found[("D", "P1")]["note"]
     # E's 2027-q1 rating rests on three peer interviews: suppressed, so no change is shown.
+    assert found[("E", "P2")]["value"] == "not comparable"
+    assert "too few answers" in found[("E", "P2")]["note"]
     assert all(row["value"] == "not comparable" for (centre, _area), row in found.items() if centre == "E")
+    # A principle rated in neither cycle is left out, not listed as "not comparable".
+    assert ("B", "P7") not in found
     # No difference of counts anywhere: a change is a word, never a number.
     assert all(not any(ch.isdigit() for ch in row["value"]) for row in found.values())
     # The response rate for E in 2027-q1: three completed, two declined: both hidden, no rate.
@@ -443,3 +449,29 @@ def test_an_unknown_cycle_is_a_clear_error_and_writes_nothing(hub_and_key, tmp_p
     assert "--cycle '2031-q9': the hub has no cycle of that id" in result.output
     assert result.output.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_by_usb_a_kit_with_only_new_declines_exports_its_tally_and_the_receipt_acknowledges_it(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    hub = init_hub_folder(tmp_path, hub_keys)
+    kit = new_kit(tmp_path, hub_keys, passphrase_file)
+    enrol(hub, kit, passphrase_file, tmp_path)
+    nothing = run("sync", "export", "--data", kit, "--out", tmp_path / "b0.tar", "--passphrase-file", passphrase_file)
+    assert "Nothing to export" in nothing.output, "no record and nobody declined: no bundle"
+    count_declined(kit, "peer-interview", "C07", None)
+    bundle = tmp_path / "usb" / "b1.tar"
+    bundle.parent.mkdir()
+    written = run("sync", "export", "--data", kit, "--out", bundle, "--passphrase-file", passphrase_file)
+    assert "0 records and the tally of declined interviews" in written.output
+    with BundleReader.open(bundle) as reader:
+        names = [reader.manifest.tally is not None, len(reader.manifest.records)]
+    assert names == [True, 0]
+    imported = run("hub", "import", "--data", hub, bundle)
+    assert "accepted" in imported.output
+    [receipt] = list(bundle.parent.glob("receipt-*.json"))
+    applied = run("sync", "receipt", "--data", kit, receipt)
+    assert "the hub holds the tally of declined interviews" in applied.output
+    assert not Outbox(kit).tally_waiting()
+    again = run("sync", "export", "--data", kit, "--out", tmp_path / "b2.tar", "--passphrase-file", passphrase_file)
+    assert "Nothing to export" in again.output

@@ -21,7 +21,7 @@ from sync.hub.cycles_read import CycleRow
 from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_CYCLE, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
 from sync.hub.reports.facts import CENTRE_FORMS, KNOWN_SOURCES, harm_reduction_items
 from sync.hub.reports.responses import Responses
-from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, RIGHTS, CentreScore, Finding
+from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, NO_DATA, RIGHTS, CentreScore, Finding
 from sync.hub.reports.suppress import FlagTable, Protected
 from sync.hub.reports.suppression import SECONDARY_MARK, Cell
 from sync.hub.reports.text import ReportWords
@@ -935,7 +935,9 @@ class _Programme:
         unrated = _("no rating in one of the two cycles")
         not_assessed = _("not assessed")
         lines = []
-        for index, change in enumerate(changes):
+        # A principle rated in neither cycle says nothing: left out (the page says so).
+        shown = [c for c in changes if {c.before, c.after} - {None, NO_DATA}]
+        for index, change in enumerate(shown):
             value = outcomes.get(change.outcome, _("not comparable"))
             note = "" if change.outcome in outcomes else reasons.get(change.why or "", unrated)
             figure = self.add(
