@@ -40,6 +40,7 @@ from sync.hub.cycles_read import add_cycle_row, cycle_by_id, previous_cycle
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import (
     MANIFEST_NAME,
+    SIGNATURE_NAME,
     TALLY_NAME,
     BundleReader,
     OutgoingRecord,
@@ -475,3 +476,74 @@ def test_by_usb_a_kit_with_only_new_declines_exports_its_tally_and_the_receipt_a
     assert not Outbox(kit).tally_waiting()
     again = run("sync", "export", "--data", kit, "--out", tmp_path / "b2.tar", "--passphrase-file", passphrase_file)
     assert "Nothing to export" in again.output
+
+
+def _signed_tar(key: Ed25519PrivateKey, manifest: dict[str, Any], members: list[tuple[str, bytes]]) -> bytes:
+    """A bundle whose manifest is signed properly, with exactly these other members."""
+    from tests.bundle_corpus import raw_tar, regular
+
+    body = canonical_json(manifest)
+    return raw_tar(
+        [regular(MANIFEST_NAME, body), regular(SIGNATURE_NAME, key.sign(body))]
+        + [regular(name, data) for name, data in members],
+        fmt=tarfile.USTAR_FORMAT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("tally-not-listed", "extra-record"),
+        ("tally-listed-not-present", "missing-record"),
+        ("tally-size-differs", "size-mismatch"),
+        ("tally-seq-is-a-records", "bad-manifest"),
+        ("tally-entry-with-extra-key", "bad-manifest"),
+        ("tally-null", "bad-manifest"),
+        ("tally-oversized", "bad-manifest"),
+        ("no-record-no-tally", "bad-manifest"),
+        ("tally-twice", "duplicate-member"),
+    ],
+)
+def test_every_malformed_tally_refuses_the_bundle_with_its_reason(hub_and_key, case: str, code: str) -> None:
+    hub, key, recipient, _identity = hub_and_key
+    record = a_record(recipient, 1)
+    sealed = sealed_tally(recipient, [("peer-interview", "C01", None, 3)])
+    entry = {
+        "record_id": record.record_id, "kit_id": "kit-a", "seq": 1,
+        "sha256": hashlib.sha256(record.ciphertext).hexdigest(), "size": len(record.ciphertext),
+        "form_id": record.form_id, "form_version": record.form_version, "day": record.day,
+    }  # fmt: skip
+    tally = {"seq": 2, "sha256": hashlib.sha256(sealed).hexdigest(), "size": len(sealed)}
+    manifest: dict[str, Any] = {
+        "format": "fieldkit-bundle/1", "source": {"kind": "kit", "id": "kit-a", "epoch": 1}, "created": "2027-01-31",
+        "seq": {"first": 1, "last": 2}, "records": [entry], "tally": tally,
+    }  # fmt: skip
+    members = [(TALLY_NAME, sealed), (f"records/{record.record_id}.age", record.ciphertext)]
+    if case == "tally-not-listed":
+        del manifest["tally"]
+        manifest["seq"]["last"] = 1
+    elif case == "tally-listed-not-present":
+        members = members[1:]
+    elif case == "tally-size-differs":
+        tally["size"] += 1
+    elif case == "tally-seq-is-a-records":
+        tally["seq"] = 1
+        manifest["seq"]["last"] = 1
+    elif case == "tally-entry-with-extra-key":
+        tally["counts"] = 3
+    elif case == "tally-null":
+        manifest["tally"] = None
+    elif case == "tally-oversized":
+        tally["size"] = 2 * 1024 * 1024
+    elif case == "no-record-no-tally":
+        del manifest["tally"]
+        manifest["records"] = []
+        members = []
+    elif case == "tally-twice":
+        members = [(TALLY_NAME, sealed), *members]
+    data = _signed_tar(key, manifest, members)
+    with HubStore(hub) as store:
+        result = store.import_bundle(data)
+        assert result.code == code, result.reason
+        assert result.reason and "\n" not in result.reason
+        assert store.tallies() == [] and store.record_count() == 0, "a refused bundle changes nothing"
