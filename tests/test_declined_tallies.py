@@ -330,6 +330,16 @@ def test_the_hub_keeps_the_newest_tally_whatever_the_order_and_refuses_a_malform
         refused = store.import_bundle(not_age)
         assert refused.code == "bad-tally" and "not as an age file" in (refused.reason or "")
         assert [t.last_seq for t in store.tallies()] == [3]
+        digest = store.state_digest()
+    # Another hub merging the same bundles in the other order ends in the same state.
+    other = hub.parent / "other-hub"
+    init_hub(other, recipient, hub_id="hub-tally")
+    with HubStore(other) as store:
+        enrol_key(store, key, "kit-a")
+        assert store.import_bundle(older).status == "accepted"
+        assert store.import_bundle(newer).status == "accepted"
+        assert [t.last_seq for t in store.tallies()] == [3]
+        assert store.state_digest() == digest
 
 
 # --- Reports per cycle ----------------------------------------------------------------------

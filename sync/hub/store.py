@@ -1230,7 +1230,7 @@ class HubStore:
     def state_digest(self) -> str:
         """SHA-256 over the hub's state (record versions with their bytes, bundles, sources).
 
-        Record versions count whether accepted or set aside, so two hubs that merged the
+        Record versions count whether accepted or set aside, and each kit key epoch's newest tally, so two hubs that merged the
         same bundles in any order have the same digest. (Which of two kits' versions of
         one record id is accepted does depend on order, by design: the first held is never
         displaced by another kit; the other is set aside for the operator.) The log,
@@ -1254,6 +1254,9 @@ class HubStore:
             "SELECT kind, source_id, epoch, public_key, status FROM sources ORDER BY kind, source_id, epoch"
         ):
             digest.update(json.dumps(["source", *row]).encode() + b"\n")
+        for tally in self.tallies():  # the newest per kit key epoch: the same in any order
+            line = [tally.source_kind, tally.source_id, tally.epoch, tally.last_seq]
+            digest.update(json.dumps(["tally", *line, hashlib.sha256(tally.ciphertext).hexdigest()]).encode() + b"\n")
         return digest.hexdigest()
 
 
