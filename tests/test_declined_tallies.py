@@ -445,6 +445,15 @@ def test_a_report_for_one_cycle_uses_its_records_and_compares_with_the_previous_
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Winter 2027" in page and "Change since the previous cycle" in page
 
+    # Every cycle together: one row per centre, never split by cycle beside the centre's total
+    # of peer interviews (9 = 3 + 6: a hidden 3 would come back as 9 - 6).
+    every = tmp_path / "all"
+    report(hub, identity, every)
+    together = [row for row in figures(every).values() if row["measure"].startswith("interviews_completed")]
+    assert [(row["centre"], row["value"]) for row in together] == [("E", "9")]
+    assert responses(every)[("E", "interviews_declined")]["value"] == "<5"
+    assert "hub|cycle" not in figures(every) and "hub|trend1" not in figures(every)
+
     # The first cycle has none before it: every change is not comparable.
     first = tmp_path / "q3"
     report(hub, identity, first, "--cycle", "2026-q3")

@@ -1230,8 +1230,9 @@ class HubStore:
     def state_digest(self) -> str:
         """SHA-256 over the hub's state (record versions with their bytes, bundles, sources).
 
-        Record versions count whether accepted or set aside, and each kit key epoch's newest tally, so two hubs that merged the
-        same bundles in any order have the same digest. (Which of two kits' versions of
+        Record versions count whether accepted or set aside, and so does each kit key
+        epoch's newest tally, so two hubs that merged the same bundles in any order have
+        the same digest. (Which of two kits' versions of
         one record id is accepted does depend on order, by design: the first held is never
         displaced by another kit; the other is set aside for the operator.) The log,
         tokens and sessions are history, not state, and are left out.

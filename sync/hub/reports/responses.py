@@ -8,8 +8,11 @@ adds them up, and sets them beside the completed interviews :mod:`collect` count
 The rate is completed / (completed + declined). Both counts are about people, so each
 is published only from the threshold up ("<5" below, zero included), and a rate is
 published only where both counts are: a rate from a small count would give it back.
-No totals are published beside the rows, so nothing hidden can be worked out by
-subtraction. A tally that cannot be opened is named (by kit, with a reason) and left out.
+Rows are per form and centre, for the report's cycle (``--cycle``) or for every cycle
+together, never split by cycle beside a centre total: the report publishes each
+centre's peer interviews elsewhere, and a total minus the shown cycles would give a
+hidden one back. No totals are published beside the rows either. A tally that cannot
+be opened is named (by kit, with a reason) and left out.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sync.hub.store import HubStore
 __all__ = ["Declined", "ResponseRow", "Responses", "read_declined", "response_rates"]
 
 Key = tuple[str, str | None, str | None]  # (form id, centre code, cycle id)
+Row = tuple[str, str | None]  # (form id, centre code): one row of the table
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Declined:
 class ResponseRow:
     form_id: str
     centre: str | None
-    cycle: str | None
+    cycle: str | None  # the report's cycle; None: every cycle together
     completed: Cell
     declined: Cell
     rate: float | None  # None: not published (a count under the threshold)
@@ -79,24 +83,30 @@ def read_declined(hub_dir: Path, identities: Sequence[age.Identity]) -> Declined
 def response_rates(
     collected: Collected, declined: Declined, *, threshold: int, centres: frozenset[str] | None = None
 ) -> Responses:
-    """One row per form about people, centre and cycle that has completed or declined interviews.
+    """One row per form about people and centre that has completed or declined interviews.
 
-    With ``collected.cycle`` set only that cycle's declines count; ``centres`` (a region
+    With ``collected.cycle`` set only that cycle's interviews and declines count (the
+    completed ones were already chosen by :func:`collect`); ``centres`` (a region
     filter) keeps only those centres' rows.
     """
     check_threshold(threshold)
-    keys = {key for key in collected.completed if key[0] not in CENTRE_FORMS}
-    keys |= {key for key in declined.counts if key[0] not in CENTRE_FORMS}
-    if collected.cycle is not None:
-        keys = {key for key in keys if key[2] == collected.cycle}
+    completed_by: Counter[Row] = Counter()
+    declined_by: Counter[Row] = Counter()
+    for (form, centre, cycle), count in collected.completed.items():
+        if form not in CENTRE_FORMS and (collected.cycle is None or cycle == collected.cycle):
+            completed_by[(form, centre)] += count
+    for (form, centre, cycle), count in declined.counts.items():
+        if form not in CENTRE_FORMS and (collected.cycle is None or cycle == collected.cycle):
+            declined_by[(form, centre)] += count
+    keys = set(completed_by) | set(declined_by)
     if centres is not None:
         keys = {key for key in keys if key[1] in centres}
     rows = []
-    for key in sorted(keys, key=lambda key: (key[0], key[1] is None, key[1] or "", key[2] is None, key[2] or "")):
-        done, refused = collected.completed.get(key, 0), declined.counts.get(key, 0)
+    for key in sorted(keys, key=lambda key: (key[0], key[1] is None, key[1] or "")):
+        done, refused = completed_by[key], declined_by[key]
         completed, said_no = _people(done, threshold), _people(refused, threshold)
         rate = None if completed.hidden or said_no.hidden else done / (done + refused)
-        rows.append(ResponseRow(key[0], key[1], key[2], completed, said_no, rate))
+        rows.append(ResponseRow(key[0], key[1], collected.cycle, completed, said_no, rate))
     return Responses(tuple(rows), declined.kits, declined.problems)
 
 

@@ -903,7 +903,7 @@ class _Programme:
             form = self.builder.forms.get(row.form_id)
             title = self.words.form_title(form) if form is not None else row.form_id
             centre = row.centre or _("no centre recorded")
-            cycle = row.cycle or _("no cycle recorded")
+            cycle = row.cycle or _("every cycle")
             base = f"hub|response{index + 1}"
             completed = self.add(
                 Figure(f"{base}|completed", "", centre, "", f"interviews_completed:{row.form_id}", title,
