@@ -480,6 +480,8 @@ def test_by_usb_a_kit_with_only_new_declines_exports_its_tally_and_the_receipt_a
     nothing = run("sync", "export", "--data", kit, "--out", tmp_path / "b0.tar", "--passphrase-file", passphrase_file)
     assert "Nothing to export" in nothing.output, "no record and nobody declined: no bundle"
     count_declined(kit, "peer-interview", "C07", None)
+    waiting = run("sync", "status", "--data", kit)
+    assert "Declined interviews: 1 counted on this kit; the latest counts wait for the hub." in waiting.output
     bundle = tmp_path / "usb" / "b1.tar"
     bundle.parent.mkdir()
     written = run("sync", "export", "--data", kit, "--out", bundle, "--passphrase-file", passphrase_file)
@@ -493,6 +495,8 @@ def test_by_usb_a_kit_with_only_new_declines_exports_its_tally_and_the_receipt_a
     applied = run("sync", "receipt", "--data", kit, receipt)
     assert "the hub holds the tally of declined interviews" in applied.output
     assert not Outbox(kit).tally_waiting()
+    status = run("sync", "status", "--data", kit)
+    assert "Declined interviews: 1 counted on this kit; the latest counts are held by the hub" in status.output
     again = run("sync", "export", "--data", kit, "--out", tmp_path / "b2.tar", "--passphrase-file", passphrase_file)
     assert "Nothing to export" in again.output
 

@@ -21,6 +21,7 @@ from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
+from fieldkit.kit.declined import declined_cells
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from fieldkit.kit.outbox import Outbox
 from fieldkit.kit.push import HubLinks, choose_target, enrol_over_http, push_with_retries
@@ -113,7 +114,8 @@ def prune(data_dir: Path) -> None:
 @DATA_OPTION
 def status(data_dir: Path) -> None:
     """Show the hubs this kit is enrolled with and how many records wait."""
-    state = Outbox(data_dir).status()
+    outbox = Outbox(data_dir)
+    state = outbox.status()
     links = {link.hub_id: link for link in HubLinks(data_dir).all()}
     for hub in state.hubs:
         click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
@@ -135,6 +137,10 @@ def status(data_dir: Path) -> None:
         f"Records: {state.records} held, {state.pending} not yet acknowledged, "
         f"{state.acknowledged} acknowledged (removable with 'fieldkit sync prune')."
     )
+    declined = sum(cell.count for cell in declined_cells(data_dir))
+    if declined:
+        where = "wait for the hub" if outbox.tally_waiting() else "are held by the hub (its latest receipt says so)"
+        click.echo(f"Declined interviews: {declined} counted on this kit; the latest counts {where}.")
 
 
 @sync.command("enrol")
