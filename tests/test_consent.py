@@ -175,7 +175,11 @@ def test_declined_keeps_only_the_counter_whatever_the_page_held(client, app, kit
     assert _sealed_count(kit) == 0
     assert app.extensions["fieldkit"].declined_counts() == {form_id: 1}
     counters = json.loads((kit.data_dir / "counters.json").read_text(encoding="utf-8"))
-    assert counters == {"declined": {"1": {form_id: 1}}}, "the counter file holds the count and nothing else"
+    # Issue 18: the count is also kept per centre and cycle (here none: no pack); still only counts.
+    assert counters == {
+        "declined": {"1": {form_id: 1}},
+        "declined_cells": {"1": {"form": form_id, "centre": None, "cycle": None, "count": 1}},
+    }, "the counter file holds the count and nothing else"
     assert scan_for(CANARY, kit.data_dir) == []
     assert client.get(f"/d/{draft_id}").status_code == 404
 

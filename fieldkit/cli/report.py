@@ -35,6 +35,11 @@ from sync.hub.store import HubStore
 @click.option("--lang", "language", default="en", show_default=True, help="Language of the report.")
 @click.option("--region", default=None, help="Only the centres whose region code is this.")
 @click.option(
+    "--cycle",
+    default=None,
+    help="Only the records of this assessment cycle (its id), compared with the cycle before it.",
+)
+@click.option(
     "--threshold",
     type=int,
     default=DEFAULT_THRESHOLD,
@@ -50,6 +55,7 @@ def report(
     out_dir: Path,
     language: str,
     region: str | None,
+    cycle: str | None,
     threshold: int,
     translations_dir: Path | None,
     progress: bool | None,
@@ -78,6 +84,7 @@ def report(
             identities,
             language=language,
             region=region,
+            cycle=cycle,
             threshold=threshold,
             translations_dir=translations_dir,
             advance=advance,
@@ -85,6 +92,9 @@ def report(
     collected, cards = result.collected, result.cards
     for line in collected.problem_lines():
         click.echo(line, err=True)
+    if result.responses is not None:
+        for kit_id, reason in result.responses.problems:
+            click.echo(f"tally of declined interviews from kit {kit_id}: not used in the report: {reason}", err=True)
     if region is not None and not cards.centres:
         click.echo(f"Warning: no centre has the region code {region!r}; the report lists no centre.", err=True)
     click.echo(f"Wrote {result.out_dir / REPORT_FILE} and {result.out_dir / FIGURES_FILE}:")
@@ -93,6 +103,11 @@ def report(
         f"{result.figures} figures, threshold {threshold}"
     )
     click.echo(f"  {cards.used} records used of {collected.read}")
+    if result.cycle is not None:
+        before = result.previous.cycle_id if result.previous is not None else "none"
+        click.echo(f"  cycle {result.cycle.cycle_id} ({result.cycle.name}); compared with the previous cycle: {before}")
+    if result.responses is not None:
+        click.echo(f"  declined interviews: tallies of {result.responses.kits} kit key(s) read")
     if cards.region_filter is not None:
         click.echo(f"  {cards.other_regions} records not used: centres in other regions")
         for found in result.protected.unplaced:

@@ -22,6 +22,7 @@ from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
+from fieldkit.kit.declined import declined_cells
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from fieldkit.kit.outbox import Outbox
 from fieldkit.kit.pull import pull_with_retries
@@ -47,7 +48,7 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
     'fieldkit sync prune' removes them.
     """
     outbox = Outbox(data_dir)
-    if not outbox.pending_ids():
+    if not outbox.pending_ids() and not outbox.tally_waiting():
         click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
         return
     if not outbox.state.hubs():
@@ -62,7 +63,8 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
         click.echo("Nothing to export: a hub has acknowledged every record on this kit.")
         return
     click.echo(
-        f"Wrote {out}: {prepared.count} records (sequence {prepared.first_seq}-"
+        f"Wrote {out}: {prepared.count} records{' and the tally of declined interviews' if prepared.tally else ''} "
+        f"(sequence {prepared.first_seq}-"
         f"{prepared.last_seq}). Import it at the hub, then apply the receipt with "
         "'fieldkit sync receipt'."
     )
@@ -81,7 +83,8 @@ def receipt(data_dir: Path, receipt_file: Path) -> None:
     result = Outbox(data_dir).apply_receipt(read_file_bytes(receipt_file))
     click.echo(
         f"Receipt from hub {result.hub_id}: {result.marked} records marked as synced "
-        f"({result.already} already synced, {result.ignored} not recognised)."
+        f"({result.already} already synced, {result.ignored} not recognised)"
+        f"{'; the hub holds the tally of declined interviews' if result.tally_marked else ''}."
     )
 
 
@@ -113,7 +116,8 @@ def prune(data_dir: Path) -> None:
 @DATA_OPTION
 def status(data_dir: Path) -> None:
     """Show the hubs this kit is enrolled with and how many records wait."""
-    state = Outbox(data_dir).status()
+    outbox = Outbox(data_dir)
+    state = outbox.status()
     links = {link.hub_id: link for link in HubLinks(data_dir).all()}
     for hub in state.hubs:
         click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
@@ -135,6 +139,10 @@ def status(data_dir: Path) -> None:
         f"Records: {state.records} held, {state.pending} not yet acknowledged, "
         f"{state.acknowledged} acknowledged (removable with 'fieldkit sync prune')."
     )
+    declined = sum(cell.count for cell in declined_cells(data_dir))
+    if declined:
+        where = "wait for the hub" if outbox.tally_waiting() else "are held by the hub (its latest receipt says so)"
+        click.echo(f"Declined interviews: {declined} counted on this kit; the latest counts {where}.")
 
 
 @sync.command("enrol")
@@ -234,7 +242,7 @@ def push(
     target = choose_target(data_dir, hub_url)
     outbox = Outbox(data_dir)
     waiting = len(outbox.pending_ids())
-    if not waiting:
+    if not waiting and not outbox.tally_waiting():
         click.echo("Nothing to push: a hub has acknowledged every record on this kit.")
         return
     kit = open_unlocked(data_dir, passphrase_file)

@@ -11,7 +11,11 @@ lock), written only at export, receipt, enrolment and prune:
 - table ``outbox``, one document: ``next_seq`` and, per record that was ever exported,
   its sequence number, SHA-256 and which hub acknowledged it (``acked_by``);
 - table ``hubs``: hubs this kit is enrolled with, with their receipt public keys;
-- table ``pending``: the enrolment in progress (what the token told us about the hub).
+- table ``pending``: the enrolment in progress (what the token told us about the hub);
+- table ``tally``, one document: the last tally of declined interviews given a sequence
+  number (its ``seq``, a digest of its counts, and which hub acknowledged it). A tally
+  is sealed afresh into each bundle until a hub acknowledges it; when the counts change
+  it gets a new sequence number, so the hub can tell the newest (docs/sync.md).
 
 Sequence numbers are assigned once, at a record's first export, and never reused
 (``next_seq`` only grows, even when pruned records leave the table).
@@ -34,7 +38,9 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import UnlockedKit, load_config
-from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, SourceRef, build_bundle
+from fieldkit.kit.declined import declined_cells, tally_digest, tally_payload
+from fieldkit.kit.sealing import seal
+from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, OutgoingTally, SourceRef, build_bundle
 from sync.protocol.receipts import ReceiptError, load_public_key, read_receipt
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
 
 SYNC_STATE_FILE = "sync.json"
 _STATE_DOC_ID = 1
+_TALLY_TABLE = "tally"
 # Room kept per record for its tar header and padding and its manifest entry, so a
 # bundle built from records that fit stays under the size limit.
 _PER_RECORD_OVERHEAD = 2048
@@ -94,6 +101,7 @@ class PreparedBundle:
     first_seq: int
     last_seq: int
     remaining: int
+    tally: bool = False  # the bundle carries the kit's tally of declined interviews
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ class ReceiptResult:
     marked: int
     already: int
     ignored: int
+    tally_marked: bool = False  # the receipt acknowledged the tally this kit waits to hear of
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,9 @@ class SyncState:
                 entry["acked_by"] = None
                 entry["acked"] = None
         outbox.upsert(Document({"next_seq": doc["next_seq"], "records": records}, doc_id=_STATE_DOC_ID))
+        tally = db.table(_TALLY_TABLE).get(doc_id=_STATE_DOC_ID)
+        if isinstance(tally, dict) and tally.get("acked_by") == hub_id:
+            db.table(_TALLY_TABLE).upsert(Document({**tally, "acked_by": None}, doc_id=_STATE_DOC_ID))
 
     def pending_enrolment(self) -> PendingEnrolment | None:
         with self._open() as db:
@@ -228,6 +240,18 @@ class SyncState:
         with writer_lock(self.data_dir), self._open() as db:
             db.table("outbox").upsert(Document(state, doc_id=_STATE_DOC_ID))
 
+    # -- the tally of declined interviews ---------------------------------------------
+
+    def tally(self) -> dict[str, Any] | None:
+        """``{"seq", "digest", "acked_by"}`` of the last numbered tally, or None."""
+        with self._open() as db:
+            doc = db.table(_TALLY_TABLE).get(doc_id=_STATE_DOC_ID)
+        return dict(doc) if isinstance(doc, dict) else None
+
+    def save_tally(self, tally: dict[str, Any]) -> None:
+        with writer_lock(self.data_dir), self._open() as db:
+            db.table(_TALLY_TABLE).upsert(Document(tally, doc_id=_STATE_DOC_ID))
+
 
 class Outbox:
     """Pending records of one kit: export them as bundles, apply receipts, prune."""
@@ -243,6 +267,14 @@ class Outbox:
         """Ids of records in the store that no hub has acknowledged, sorted."""
         acked = {rid for rid, entry in self.state.load_outbox()["records"].items() if entry.get("acked_by")}
         return [rid for rid in self.records.ids() if rid not in acked]
+
+    def tally_waiting(self) -> bool:
+        """True when the kit's declined counts changed since a hub last acknowledged them."""
+        cells = declined_cells(self.data_dir)
+        if not cells:
+            return False
+        sent = self.state.tally()
+        return sent is None or sent.get("digest") != tally_digest(cells) or not sent.get("acked_by")
 
     def held_and_waiting(self) -> tuple[int, int]:
         """Records held, and how many of them wait for a hub, without listing the records.
@@ -281,7 +313,8 @@ class Outbox:
             state = self.state.load_outbox()
             entries: dict[str, dict[str, Any]] = state["records"]
             pending = [rid for rid in self.records.ids() if not entries.get(rid, {}).get("acked_by")]
-            if not pending:
+            tally = self._tally_to_send(kit, state)
+            if not pending and tally is None:
                 return None
             fresh = [rid for rid in pending if rid not in entries]
             if fresh:
@@ -319,14 +352,39 @@ class Outbox:
                 )
             )
         source = SourceRef("kit", self.config.kit_id, self.config.epoch)
-        data = build_bundle(kit.signing_key, source, chosen, created=created, limits=self.limits)
+        data = build_bundle(kit.signing_key, source, chosen, created=created, limits=self.limits, tally=tally)
+        seqs = [record.seq for record in chosen] + ([tally.seq] if tally is not None else [])
         return PreparedBundle(
             data=data,
             count=len(chosen),
-            first_seq=chosen[0].seq,
-            last_seq=chosen[-1].seq,
+            first_seq=min(seqs),
+            last_seq=max(seqs),
             remaining=len(pending) - len(chosen),
+            tally=tally is not None,
         )
+
+    def _tally_to_send(self, kit: UnlockedKit, state: dict[str, Any]) -> OutgoingTally | None:
+        """The sealed tally of declined interviews when no hub has acknowledged it yet.
+
+        Called under the writer lock, with the outbox ``state`` just loaded: counts that
+        changed since the last numbered tally get the next sequence number (saved before
+        the bundle is built, like a record's), so a newer tally always has a higher one.
+        """
+        cells = declined_cells(self.data_dir)
+        if not cells:
+            return None  # nobody declined on this kit: bundles are as they always were
+        digest = tally_digest(cells)
+        sent = self.state.tally()
+        if sent is None or sent.get("digest") != digest:
+            sent = {"seq": state["next_seq"], "digest": digest, "acked_by": None, "acked": None}
+            state["next_seq"] += 1
+            self.state.save_outbox(state)
+            self.state.save_tally(sent)
+        if sent.get("acked_by"):
+            return None
+        # The day only: a finer time would help nobody but someone tracing who declined.
+        payload = tally_payload(self.config.kit_id, self.config.epoch, cells, _today())
+        return OutgoingTally(int(sent["seq"]), seal(payload, kit.config.age_recipients()))
 
     def export(self, kit: UnlockedKit, out: Path) -> PreparedBundle | None:
         """Write a bundle of pending records to ``out`` atomically; ``None`` (no file) if none."""
@@ -378,7 +436,13 @@ class Outbox:
                     marked += 1
             if marked:
                 self.state.save_outbox(state)
-        return ReceiptResult(hub.hub_id, marked, already, ignored)
+            tally_marked = False
+            sent = self.state.tally()
+            if receipt.tally is not None and sent is not None and receipt.tally[0] == sent["seq"]:
+                tally_marked = not sent.get("acked_by")
+                if tally_marked:
+                    self.state.save_tally({**sent, "acked_by": hub.hub_id, "acked": _today()})
+        return ReceiptResult(hub.hub_id, marked, already, ignored, tally_marked)
 
     # -- prune ---------------------------------------------------------------------
 

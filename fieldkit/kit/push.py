@@ -256,8 +256,10 @@ def push_pass(
             prepared = outbox.prepare_bundle(kit)
             if prepared is None:
                 break
+            with_tally = " and the tally of declined interviews" if prepared.tally else ""
             say(
-                f"Sending {_records(prepared.count)} (sequence {prepared.first_seq}-{prepared.last_seq}) to {hub_id}..."
+                f"Sending {_records(prepared.count)}{with_tally} (sequence {prepared.first_seq}-{prepared.last_seq}) "
+                f"to {hub_id}..."
             )
             answer = client.post_bundle(prepared.data)
             try:
@@ -270,7 +272,9 @@ def push_pass(
             say(
                 f"  receipt from {result.hub_id}: {_records(result.marked)} marked as synced, {prepared.remaining} left"
             )
-            if result.marked == 0:
+            if result.tally_marked:
+                say(f"  the hub {result.hub_id} holds this kit's tally of declined interviews")
+            if result.marked == 0 and not result.tally_marked:
                 raise TransportError(
                     f"the receipt from {result.hub_id} acknowledged none of the records sent; nothing more "
                     "is sent this time",

@@ -109,7 +109,8 @@ class PushWorker:
             return min((due - moment).total_seconds(), self.poll_seconds)
         client = HubClient(link.url, timeout=self.timeout)
         target = PushTarget(link.url, link.hub_id)
-        if not Outbox(self.kit.data_dir).pending_ids():
+        outbox = Outbox(self.kit.data_dir)
+        if not outbox.pending_ids() and not outbox.tally_waiting():
             if time.monotonic() >= self._next_pull:
                 self.pull(target, client)
             return self.poll_seconds

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fieldkit.core.crypto import age
-from sync.hub.store import StoredRecord
+from sync.hub.store import StoredRecord, StoredTally
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.sealed_record import RECORD_FORMAT
+from sync.protocol.tally import Tally, TallyError, parse_tally
 
-__all__ = ["UnreadableRecord", "open_record"]
+__all__ = ["UnreadableRecord", "open_record", "open_tally"]
 
 
 class UnreadableRecord(Exception):
@@ -81,3 +82,25 @@ def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dic
     if not isinstance(answers, dict):
         raise UnreadableRecord("the payload has no answers object")
     return payload
+
+
+def open_tally(stored: StoredTally, identities: Sequence[age.Identity]) -> Tally:
+    """The declined counts of one kit key epoch's newest tally, checked like a record."""
+    try:
+        plaintext = age.decrypt(stored.ciphertext, identities)
+    except age.DecryptionError as error:
+        if error.kind == "no_match":
+            raise UnreadableRecord("the identity does not open it (it was sealed to another key)") from None
+        raise UnreadableRecord(f"the sealed tally is damaged ({error.kind}: {error.reason})") from None
+    try:
+        document = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+        tally = parse_tally(document)
+    except (UnicodeDecodeError, ValueError) as error:
+        reason = str(error) if isinstance(error, TallyError) else "it is not UTF-8 JSON"
+        raise UnreadableRecord(f"the decrypted tally is not valid: {reason}") from None
+    finally:
+        del plaintext
+    if (tally.kit_id, tally.epoch) != (stored.source_id, stored.epoch):
+        # The kit that signed the bundle is the truth, as for records.
+        raise UnreadableRecord(f"sealed as another kit or key epoch than {stored.source_id} (epoch {stored.epoch})")
+    return tally

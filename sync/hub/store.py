@@ -69,6 +69,7 @@ __all__ = [
     "SetAside",
     "Source",
     "StoredRecord",
+    "StoredTally",
     "init_hub",
     "load_hub_config",
 ]
@@ -248,6 +249,18 @@ class StoredRecord:
     size: int
     sha256: str
     ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class StoredTally:
+    """The newest sealed tally of declined interviews of one kit key epoch."""
+
+    source_kind: str
+    source_id: str
+    epoch: int
+    last_seq: int
+    ciphertext: bytes
+    received: str
 
 
 @dataclass(frozen=True)
@@ -889,6 +902,8 @@ class HubStore:
                     duplicates += 1
                 else:
                     quarantined += 1
+            if reader.tally is not None:
+                self._merge_tally(db, manifest, reader.tally, approved)
             receipt = make_receipt(self.receipt_signing_key, self.config.hub_id, manifest, bundle_sha256)
             db.execute(
                 "INSERT INTO bundles VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -975,6 +990,52 @@ class HubStore:
             record_id=entry.record_id,
         )
         return "quarantined"
+
+    @staticmethod
+    def _merge_tally(
+        db: sqlite3.Connection, manifest: Manifest, ciphertext: bytes, approved: tuple[str, ...] | None
+    ) -> None:
+        """Keep the bundle's tally if it is the newest of its kit key epoch.
+
+        Tallies are cumulative, so only the newest counts: the one of the bundle with the
+        highest last sequence number (the kit numbers a changed tally after every record
+        and tally before it). A tally not sealed as the kit's records are refuses the whole
+        bundle (the transaction is rolled back), so the kit hears why.
+        """
+        if manifest.source.kind != "kit":
+            raise BundleError(
+                "bad-tally", f"{manifest.source.label()} sent a tally; only kits count declined interviews"
+            )
+        problem = _unapproved_sealing(ciphertext, approved) if approved is not None else None
+        if problem is None and approved is None:
+            try:
+                age.recipient_stanzas(ciphertext)
+            except age.DecryptionError:
+                problem = "not as an age file"
+        if problem is not None:
+            raise BundleError(
+                "bad-tally",
+                f"the tally of declined interviews from {manifest.source.label()} is sealed {problem}; "
+                "the bundle is refused",
+            )
+        db.execute(
+            "INSERT INTO tallies(source_kind, source_id, epoch, last_seq, ciphertext, received) "
+            "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(source_kind, source_id, epoch) DO UPDATE SET "
+            "last_seq=excluded.last_seq, ciphertext=excluded.ciphertext, received=excluded.received "
+            "WHERE excluded.last_seq > tallies.last_seq",
+            (
+                manifest.source.kind, manifest.source.id, manifest.source.epoch, manifest.last_seq,
+                ciphertext, _now()[:10],
+            ),
+        )  # fmt: skip
+
+    def tallies(self) -> list[StoredTally]:
+        """The newest sealed tally of every kit key epoch, in order of kit and epoch."""
+        rows = self._query(
+            "SELECT source_kind, source_id, epoch, last_seq, ciphertext, received FROM tallies "
+            "ORDER BY source_kind, source_id, epoch"
+        )
+        return [StoredTally(row[0], row[1], int(row[2]), int(row[3]), bytes(row[4]), row[5]) for row in rows]
 
     @staticmethod
     def _set_aside(db: sqlite3.Connection, entry: RecordEntry, ciphertext: bytes, reason: str) -> None:
@@ -1174,8 +1235,9 @@ class HubStore:
     def state_digest(self) -> str:
         """SHA-256 over the hub's state (record versions with their bytes, bundles, sources).
 
-        Record versions count whether accepted or set aside, so two hubs that merged the
-        same bundles in any order have the same digest. (Which of two kits' versions of
+        Record versions count whether accepted or set aside, and so does each kit key
+        epoch's newest tally, so two hubs that merged the same bundles in any order have
+        the same digest. (Which of two kits' versions of
         one record id is accepted does depend on order, by design: the first held is never
         displaced by another kit; the other is set aside for the operator.) The log,
         tokens and sessions are history, not state, and are left out.
@@ -1198,6 +1260,9 @@ class HubStore:
             "SELECT kind, source_id, epoch, public_key, status FROM sources ORDER BY kind, source_id, epoch"
         ):
             digest.update(json.dumps(["source", *row]).encode() + b"\n")
+        for tally in self.tallies():  # the newest per kit key epoch: the same in any order
+            line = [tally.source_kind, tally.source_id, tally.epoch, tally.last_seq]
+            digest.update(json.dumps(["tally", *line, hashlib.sha256(tally.ciphertext).hexdigest()]).encode() + b"\n")
         return digest.hexdigest()
 
 

@@ -5,7 +5,13 @@ hub. Its layout, in this order::
 
     manifest.json            what the bundle holds (format ``fieldkit-bundle/1``)
     manifest.sig             64 bytes: Ed25519 signature over the exact manifest bytes
+    tally.age                optional: the kit's sealed tally of declined interviews
     records/<record_id>.age  one sealed record per manifest entry
+
+A bundle holds at least one record or a tally (a kit whose only news is more declined
+interviews sends a bundle of its tally alone). The tally's size and SHA-256 are in the
+signed manifest, and it takes a sequence number from the same counter as records, so
+the newest tally is always in the bundle with the highest last sequence number.
 
 Reading is done for a hub that must assume the file was made by someone hostile. The
 reader never extracts anything to disk: it walks the tar headers, accepts only regular
@@ -45,8 +51,10 @@ __all__ = [
     "Limits",
     "Manifest",
     "OutgoingRecord",
+    "OutgoingTally",
     "RecordEntry",
     "SourceRef",
+    "TallyEntry",
     "VerifiedBundle",
     "build_bundle",
     "read_bundle",
@@ -57,6 +65,7 @@ MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 RECORDS_PREFIX = "records/"
 RECORD_SUFFIX = ".age"
+TALLY_NAME = "tally.age"
 SIGNATURE_SIZE = 64
 SOURCE_KINDS = ("kit", "hub")
 
@@ -91,6 +100,7 @@ REFUSAL_CODES: dict[str, str] = {
     "missing-record": "a record listed in the manifest is not in the tar",
     "size-mismatch": "a record's size differs from the manifest",
     "hash-mismatch": "a record's SHA-256 differs from the manifest",
+    "bad-tally": "the sealed tally of declined interviews is not an age file sealed as the kit's records are",
 }
 
 
@@ -112,10 +122,11 @@ class Limits:
     max_manifest_bytes: int = 8 * _MiB
     max_record_bytes: int = 16 * _MiB
     max_records: int = 10_000
+    max_tally_bytes: int = 1 * _MiB
 
     @property
     def max_members(self) -> int:
-        return self.max_records + 2
+        return self.max_records + 3
 
 
 DEFAULT_LIMITS = Limits()
@@ -167,6 +178,18 @@ class RecordEntry:
 
 
 @dataclass(frozen=True)
+class TallyEntry:
+    """The sealed tally as the manifest lists it: its sequence number, SHA-256 and size."""
+
+    seq: int
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
 class Manifest:
     """The signed description of a bundle's content."""
 
@@ -175,15 +198,18 @@ class Manifest:
     first_seq: int
     last_seq: int
     records: tuple[RecordEntry, ...]
+    tally: TallyEntry | None = None
 
     def to_bytes(self) -> bytes:
-        document = {
+        document: dict[str, Any] = {
             "format": BUNDLE_FORMAT,
             "source": self.source.to_json(),
             "created": self.created,
             "seq": {"first": self.first_seq, "last": self.last_seq},
             "records": [entry.to_json() for entry in self.records],
         }
+        if self.tally is not None:  # absent, not null: a bundle without one is as before
+            document["tally"] = self.tally.to_json()
         return canonical_json(document)
 
     @classmethod
@@ -206,12 +232,21 @@ class OutgoingRecord:
 
 
 @dataclass(frozen=True)
+class OutgoingTally:
+    """A sealed tally to put into a bundle, with the sequence number it was given."""
+
+    seq: int
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
 class VerifiedBundle:
     """A bundle whose signature and every record hash were checked, held in memory."""
 
     manifest: Manifest
     manifest_sha256: str
     records: dict[str, bytes]
+    tally: bytes | None = None
 
 
 def canonical_json(document: object) -> bytes:
@@ -229,14 +264,15 @@ def build_bundle(
     *,
     created: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    tally: OutgoingTally | None = None,
 ) -> bytes:
-    """The bytes of a bundle holding ``records``, signed with ``signing_key``.
+    """The bytes of a bundle holding ``records`` (and ``tally``), signed with ``signing_key``.
 
     Records go in sequence order. The result is checked against the same rules a hub
     applies, so fieldkit never writes a bundle it would itself refuse.
     """
-    if not records:
-        raise ValueError("a bundle holds at least one record")
+    if not records and tally is None:
+        raise ValueError("a bundle holds at least one record or a tally")
     ordered = sorted(records, key=lambda record: record.seq)
     entries = tuple(
         RecordEntry(
@@ -251,12 +287,19 @@ def build_bundle(
         )
         for record in ordered
     )
+    tally_entry = (
+        TallyEntry(tally.seq, hashlib.sha256(tally.ciphertext).hexdigest(), len(tally.ciphertext))
+        if tally is not None
+        else None
+    )
+    seqs = [record.seq for record in ordered] + ([tally.seq] if tally is not None else [])
     manifest = Manifest(
         source=source,
         created=created or datetime.datetime.now(datetime.UTC).date().isoformat(),
-        first_seq=ordered[0].seq,
-        last_seq=ordered[-1].seq,
+        first_seq=min(seqs),
+        last_seq=max(seqs),
         records=entries,
+        tally=tally_entry,
     )
     manifest_bytes = manifest.to_bytes()
     try:
@@ -268,6 +311,8 @@ def build_bundle(
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         _add_member(tar, MANIFEST_NAME, manifest_bytes)
         _add_member(tar, SIGNATURE_NAME, signature)
+        if tally is not None:
+            _add_member(tar, TALLY_NAME, tally.ciphertext)
         for entry, record in zip(entries, ordered, strict=True):
             _add_member(tar, entry.member_name, record.ciphertext)
     data = buffer.getvalue()
@@ -368,7 +413,8 @@ def _parse_manifest(data: bytes, limits: Limits) -> Manifest:
                 f"(it reads {BUNDLE_FORMAT}); update fieldkit on the hub",
             )
         raise _bad(f"its format is {str(found)[:40]!r}, not {BUNDLE_FORMAT!r}")
-    _object(document, {"format", "source", "created", "seq", "records"}, "the manifest")
+    keys = {"format", "source", "created", "seq", "records"}
+    _object(document, keys | ({"tally"} if "tally" in document else set()), "the manifest")
     raw_source = _object(document["source"], {"kind", "id", "epoch"}, "source")
     if raw_source["kind"] not in SOURCE_KINDS:
         raise _bad(f"source kind must be one of {list(SOURCE_KINDS)}")
@@ -381,9 +427,10 @@ def _parse_manifest(data: bytes, limits: Limits) -> Manifest:
     seq = _object(document["seq"], {"first", "last"}, "seq")
     first_seq = _whole(seq["first"], "seq first", minimum=1)
     last_seq = _whole(seq["last"], "seq last", minimum=1)
+    tally = _parse_tally_entry(document["tally"], limits) if "tally" in document else None
     raw_records = document["records"]
-    if not isinstance(raw_records, list) or not raw_records:
-        raise _bad("records must be a non-empty list")
+    if not isinstance(raw_records, list) or not (raw_records or tally is not None):
+        raise _bad("records must be a non-empty list (or the bundle must hold a tally)")
     if len(raw_records) > limits.max_records:
         raise _bad(f"it lists {len(raw_records)} records; a bundle holds at most {limits.max_records}")
     entries = tuple(_parse_entry(raw, index, source, limits) for index, raw in enumerate(raw_records))
@@ -391,12 +438,21 @@ def _parse_manifest(data: bytes, limits: Limits) -> Manifest:
     if len(set(ids)) != len(ids):
         twice = sorted({rid for rid in ids if ids.count(rid) > 1})
         raise _bad(f"record {twice[0]} is listed more than once")
-    seqs = [entry.seq for entry in entries]
+    seqs = [entry.seq for entry in entries] + ([tally.seq] if tally is not None else [])
     if len(set(seqs)) != len(seqs):
-        raise _bad("two records share one sequence number")
+        raise _bad("two records (or a record and the tally) share one sequence number")
     if min(seqs) != first_seq or max(seqs) != last_seq:
         raise _bad(f"seq first/last ({first_seq}/{last_seq}) do not match the records' numbers")
-    return Manifest(source, created, first_seq, last_seq, entries)
+    return Manifest(source, created, first_seq, last_seq, entries, tally)
+
+
+def _parse_tally_entry(raw: Any, limits: Limits) -> TallyEntry:
+    entry = _object(raw, {"seq", "sha256", "size"}, "tally")
+    return TallyEntry(
+        seq=_whole(entry["seq"], "tally seq", minimum=1),
+        sha256=_matching(entry["sha256"], _SHA256, "tally sha256"),
+        size=_whole(entry["size"], "tally size", minimum=1, maximum=limits.max_tally_bytes),
+    )
 
 
 _ENTRY_KEYS = {"record_id", "kit_id", "seq", "sha256", "size", "form_id", "form_version", "day"}
@@ -468,6 +524,7 @@ class BundleReader:
         self.limits = limits
         self._verified = False
         self._manifest: Manifest | None = None
+        self.tally: bytes | None = None  # set by iter_records once its size and hash match
         self._check_head()
         try:
             # "r:" never decompresses. The reader outlives this call; close() ends it.
@@ -558,7 +615,11 @@ class BundleReader:
         expected = {entry.record_id: entry for entry in manifest.records}
         members = self._walk_rest()
         present: dict[str, tarfile.TarInfo] = {}
+        tally_member: tarfile.TarInfo | None = None
         for member in members:
+            if member.name == TALLY_NAME:
+                tally_member = self._check_tally_member(member, manifest)
+                continue
             match = _RECORD_MEMBER.fullmatch(member.name)
             assert match is not None  # _check_member allowed only these names here
             record_id = match.group(1)
@@ -581,6 +642,16 @@ class BundleReader:
                 "missing-record",
                 f"record {missing[0]}{more} is listed in the manifest but not in the bundle",
             )
+        if manifest.tally is not None:
+            if tally_member is None:
+                raise BundleError("missing-record", f"the tally is listed in the manifest but {TALLY_NAME} is missing")
+            data = self._read(tally_member)
+            if hashlib.sha256(data).hexdigest() != manifest.tally.sha256:
+                raise BundleError(
+                    "hash-mismatch",
+                    f"{TALLY_NAME} does not match its SHA-256 in the manifest: it was changed or damaged in transit",
+                )
+            self.tally = data
         for record_id, member in present.items():
             entry = expected[record_id]
             data = self._read(member)
@@ -591,6 +662,16 @@ class BundleReader:
                     "changed or damaged in transit",
                 )
             yield entry, data
+
+    @staticmethod
+    def _check_tally_member(member: tarfile.TarInfo, manifest: Manifest) -> tarfile.TarInfo:
+        if manifest.tally is None:
+            raise BundleError("extra-record", f"{TALLY_NAME} is in the bundle but not in its signed manifest")
+        if member.size != manifest.tally.size:
+            raise BundleError(
+                "size-mismatch", f"{TALLY_NAME} has {member.size} bytes; the manifest says {manifest.tally.size}"
+            )
+        return member
 
     # -- tar walking -----------------------------------------------------------------
 
@@ -625,14 +706,16 @@ class BundleReader:
         parts = name.split("/")
         if name.startswith("/") or "\\" in name or "\x00" in name or ".." in parts:
             raise BundleError("unsafe-member", f"member {shown} has a path that would leave the bundle")
-        if name not in (MANIFEST_NAME, SIGNATURE_NAME) and not _RECORD_MEMBER.fullmatch(name):
+        if name not in (MANIFEST_NAME, SIGNATURE_NAME, TALLY_NAME) and not _RECORD_MEMBER.fullmatch(name):
             raise BundleError("unexpected-member", f"member {shown} is not a name bundles use")
         if name in self._names:
             raise BundleError("duplicate-member", f"member {shown} appears more than once")
         self._names.add(name)
         if name == SIGNATURE_NAME and member.size != SIGNATURE_SIZE:
             raise BundleError("bad-signature", f"{SIGNATURE_NAME} must be {SIGNATURE_SIZE} bytes, not {member.size}")
-        limit = self.limits.max_manifest_bytes if name == MANIFEST_NAME else self.limits.max_record_bytes
+        limit = {MANIFEST_NAME: self.limits.max_manifest_bytes, TALLY_NAME: self.limits.max_tally_bytes}.get(
+            name, self.limits.max_record_bytes
+        )
         if member.size > limit:
             raise BundleError(
                 "oversized-member",
@@ -648,7 +731,7 @@ class BundleReader:
             if member is None:
                 return members
             members.append(member)
-            if len(members) > self.limits.max_records:
+            if len(members) > self.limits.max_records + (1 if self.manifest.tally is not None else 0):
                 raise BundleError(
                     "too-many-members",
                     f"the bundle has more than {self.limits.max_members} members",
@@ -688,4 +771,4 @@ def read_bundle(
         manifest = reader.manifest
         reader.verify_signature(public_key_for(manifest.source))
         records = dict((entry.record_id, data) for entry, data in reader.iter_records())
-        return VerifiedBundle(manifest, reader.manifest_sha256, records)
+        return VerifiedBundle(manifest, reader.manifest_sha256, records, reader.tally)

@@ -147,9 +147,12 @@ class Receipt:
     bundle_sha256: str
     issued: str
     records: tuple[tuple[str, str], ...]
+    # The bundle's sealed tally (sequence number, SHA-256) when it held one: the kit then
+    # knows the hub keeps it. Absent from receipts of bundles without a tally.
+    tally: tuple[int, str] | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "format": RECEIPT_FORMAT,
             "hub_id": self.hub_id,
             "source": self.source.to_json(),
@@ -157,6 +160,9 @@ class Receipt:
             "issued": self.issued,
             "records": [{"record_id": rid, "sha256": sha} for rid, sha in self.records],
         }
+        if self.tally is not None:
+            payload["tally"] = {"seq": self.tally[0], "sha256": self.tally[1]}
+        return payload
 
 
 def make_receipt(
@@ -179,6 +185,7 @@ def make_receipt(
         bundle_sha256=bundle_sha256,
         issued=moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         records=listed,
+        tally=(manifest.tally.seq, manifest.tally.sha256) if manifest.tally is not None else None,
     )
     return sign_document(receipt.to_payload(), signing_key)
 
@@ -202,6 +209,7 @@ def read_receipt(data: bytes) -> tuple[Receipt, SignedDocument]:
             bundle_sha256=str(payload["bundle_sha256"]),
             issued=str(payload["issued"]),
             records=records,
+            tally=_receipt_tally(payload["tally"]) if "tally" in payload else None,
         )
     except (KeyError, TypeError, ValueError, BundleError):
         raise ReceiptError("the receipt is damaged (missing or malformed fields)") from None
@@ -215,3 +223,12 @@ def _receipt_record(item: Any) -> tuple[str, str]:
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValueError("bad sha256")
     return record_id, sha256
+
+
+def _receipt_tally(item: Any) -> tuple[int, str]:
+    seq, sha256 = item["seq"], item["sha256"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError("bad tally seq")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError("bad tally sha256")
+    return seq, sha256

@@ -443,7 +443,7 @@ def _check_page(form: Form, current: Section, answers: dict[str, Any], errors: d
 def _declined(form: Form, draft: Draft) -> Any:
     kit = services()
     try:
-        kit.count_declined(form.id)
+        kit.count_declined(form.id, draft.centre, draft.cycle)
         kit.drafts.delete(draft.draft_id)
     except StorageError as error:
         return views.storage_failure(error)

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 from fieldkit.core.formengine.model import Form
-from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
-from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.declined import COUNTERS_FILE, count_declined, declined_totals
 from fieldkit.kit.discarded import DiscardedDrafts
 from fieldkit.kit.drafts import DraftStore, DraftUnreadable
 from fieldkit.kit.sealing import Finaliser
@@ -23,7 +22,7 @@ from fieldkit.kit.web.pairing import Pairing
 if TYPE_CHECKING:
     from fieldkit.kit.web.app import WebSettings
 
-COUNTERS_FILE = "counters.json"
+__all__ = ["COUNTERS_FILE", "KitServices", "services"]
 
 
 @dataclass
@@ -69,28 +68,12 @@ class KitServices:
             broken_forms=broken_forms,
         )
 
-    def count_declined(self, form_id: str) -> None:
-        """Declined consent keeps nothing but this counter."""
-        with writer_lock(self.kit.data_dir):
-            db = open_db(self.kit.data_dir / COUNTERS_FILE)
-            try:
-                table = db.table("declined")
-                row: Mapping[str, int] = table.get(doc_id=1) or {}
-                counts = dict(row)
-                counts[form_id] = int(counts.get(form_id, 0)) + 1
-                if row:
-                    table.update(counts, doc_ids=[1])
-                else:
-                    table.insert(counts)
-            finally:
-                db.close()
+    def count_declined(self, form_id: str, centre: str | None = None, cycle: str | None = None) -> None:
+        """Declined consent keeps nothing but this counter (per form, centre and cycle)."""
+        count_declined(self.kit.data_dir, form_id, centre, cycle)
 
     def declined_counts(self) -> dict[str, int]:
-        db = open_db(self.kit.data_dir / COUNTERS_FILE)
-        try:
-            return dict(db.table("declined").get(doc_id=1) or {})
-        finally:
-            db.close()
+        return declined_totals(self.kit.data_dir)
 
     def record_counts(self) -> Counter[str]:
         # Kept counts: the same cost at 100 records and at 100,000 (docs/storage.md).

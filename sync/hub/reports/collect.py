@@ -26,12 +26,13 @@ from pathlib import Path
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.model import Form
 from sync.hub.opening import UnreadableRecord, open_record
-from sync.hub.reports.facts import RecordFacts, facts_of
+from sync.hub.reports.facts import RecordFacts, cycle_of, facts_of
 from sync.hub.store import HubStore
 
 __all__ = [
     "CURRENT",
     "OLDER_VERSION",
+    "OTHER_CYCLE",
     "OTHER_DEFINITION",
     "UNKNOWN_FORM",
     "UNREADABLE",
@@ -44,6 +45,7 @@ __all__ = [
 
 UNREADABLE = "unreadable"
 UNKNOWN_FORM = "unknown_form"  # no shipped form of that id
+OTHER_CYCLE = "other_cycle"  # a report for one cycle: a record of another cycle, or of none
 # How a record's form compares with the shipped one (the version table).
 CURRENT = "current"
 OLDER_VERSION = "other_version"  # another version: read by item id
@@ -96,6 +98,10 @@ class Collected:
     not_used: Counter[str] = field(default_factory=Counter)
     read: int = 0  # records read from the store, used or not
     quarantined: int = 0
+    cycle: str | None = None  # the only cycle whose records were used (None: every record)
+    # Peer interviews (forms about people) completed, per (form, centre, cycle): the
+    # response rate's numerator. Centre None: the record names none; cycle None: older.
+    completed: Counter[tuple[str, str | None, str | None]] = field(default_factory=Counter)
 
     @property
     def used(self) -> int:
@@ -105,10 +111,13 @@ class Collected:
         return [f"record {record_id}: not used in the report: {reason}" for record_id, reason in self.problems]
 
 
-def tally(found: Collected, facts: RecordFacts, day: datetime.date | None = None) -> None:
-    """Add one record's facts (and the day it was finished) to the running tallies."""
+def tally(
+    found: Collected, facts: RecordFacts, day: datetime.date | None = None, cycle: str | None = None
+) -> None:
+    """Add one record's facts (the day it was finished, its cycle) to the running tallies."""
     if facts.about_people:
         found.people_forms.add(facts.form_id)
+        found.completed[(facts.form_id, facts.centre, cycle)] += 1
     if facts.centre is None:
         found.unlinked[facts.form_id] += 1
         return
@@ -150,9 +159,12 @@ def collect(
     forms: Mapping[str, Form],
     *,
     advance: Callable[[int], None] | None = None,
+    cycle: str | None = None,
 ) -> Collected:
-    """Every accepted record of the hub, tallied for the report."""
-    found = Collected()
+    """Every accepted record of the hub (of ``cycle`` only, when given), tallied for the report."""
+    found = Collected(cycle=cycle)
+    if cycle is not None:
+        found.not_used[OTHER_CYCLE] = 0  # said even when none: the reader sees the filter worked
     with HubStore(hub_dir) as store, contextlib.closing(store.iter_records()) as records:
         found.quarantined = len(store.quarantine())
         for stored in records:
@@ -171,6 +183,10 @@ def collect(
 
 
 def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
+    made_in = cycle_of(payload)
+    if found.cycle is not None and made_in != found.cycle:
+        found.not_used[OTHER_CYCLE] += 1
+        return
     made_with = payload["form"]
     form = forms.get(made_with["id"])
     if form is None:
@@ -183,7 +199,7 @@ def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
     else:
         how = CURRENT
     facts = facts_of(form, payload["answers"], same_definition=how == CURRENT)
-    tally(found, facts, _day(payload.get("finished")))
+    tally(found, facts, _day(payload.get("finished")), made_in)
     found.versions[(form.id, str(made_with["version"]), how)] += 1
 
 

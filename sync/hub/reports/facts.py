@@ -32,6 +32,7 @@ __all__ = [
     "CENTRE_FORMS",
     "RecordFacts",
     "answers_by_item_id",
+    "cycle_of",
     "facts_of",
     "harm_reduction_items",
     "item_level",
@@ -64,6 +65,12 @@ def normalise_code(value: Any) -> str | None:
         return None
     code = canonical_code(value).upper()
     return code or None
+
+
+def cycle_of(payload: Mapping[str, Any]) -> str | None:
+    """The assessment cycle a record was made in (its payload's ``cycle``); None for older records."""
+    cycle = payload.get("cycle")
+    return cycle if isinstance(cycle, str) and cycle else None
 
 
 def red_flag_items(form: Form) -> tuple[Item, ...]:

@@ -2,7 +2,7 @@
 
 The stages, each its own module, each importing only the ones before it::
 
-    facts -> collect -> score -> suppress -> view -> render -> pdf -> run
+    facts -> collect -> score -> suppress -> responses, trends -> view -> render -> pdf -> run
 
 ``collect`` tallies records while reading them (nothing grows with their number);
 ``score`` applies the rules (ratings, red flags decide); ``suppress`` decides on
@@ -37,14 +37,17 @@ from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
+from sync.hub.cycles import HubCycle, cycle_by_id, previous_cycle
 from sync.hub.reports.collect import Collected, collect
 from sync.hub.reports.facts import normalise_code
 from sync.hub.reports.pdf import PDF_FILE, PdfOutcome, print_pdf
 from sync.hub.reports.render import CSS_FILE, figures_csv, render_html, report_css
+from sync.hub.reports.responses import Responses, read_declined, response_rates
 from sync.hub.reports.score import Scored, score
 from sync.hub.reports.suppress import Protected, protect
 from sync.hub.reports.suppression import SuppressionError, check_threshold
 from sync.hub.reports.text import ReportWords
+from sync.hub.reports.trends import Change, compare
 from sync.hub.reports.view import build_view
 from sync.hub.store import HubStore
 
@@ -89,6 +92,10 @@ class ReportResult:
     collected: Collected
     figures: int
     pdf: PdfOutcome
+    responses: Responses | None = None
+    cycle: HubCycle | None = None
+    previous: HubCycle | None = None
+    changes: tuple[Change, ...] = ()
 
 
 def _check_out_dir(out_dir: Path, hub_dir: Path) -> None:
@@ -141,6 +148,7 @@ def write_report(
     translations_dir: Path | None = None,
     advance: Callable[[int], None] | None = None,
     today: datetime.date | None = None,
+    cycle: str | None = None,
 ) -> ReportResult:
     """Read every record of the hub once and write the report (see the module docstring)."""
     try:
@@ -152,15 +160,37 @@ def write_report(
     words = ReportWords(language, Path(translations_dir) if translations_dir else paths.translations_dir())
     if forms is None:
         forms = load_directory(paths.forms_dir())
-    with HubStore(hub_dir) as store:
-        hub_id = store.config.hub_id
     region_code = normalise_code(region) if region is not None else None
     if region is not None and region_code is None:
         raise ReportError("--region is empty; give a region code, or leave it out for every region")
-    collected = collect(hub_dir, identities, forms, advance=advance)
+    chosen = previous = None
+    with HubStore(hub_dir) as store:
+        hub_id = store.config.hub_id
+        if cycle is not None:
+            chosen = cycle_by_id(store, cycle)
+            if chosen is None:
+                raise ReportError(
+                    f"--cycle {cycle[:60]!r}: the hub has no cycle of that id ('fieldkit hub cycles list' shows them)"
+                )
+            previous = previous_cycle(store, chosen)
+    collected = collect(hub_dir, identities, forms, advance=advance, cycle=cycle)
     cards = score(collected, threshold=threshold, region=region_code)
     protected = protect(cards, forms)
-    view = build_view(protected, words, hub_id=hub_id, forms=forms, today=today)
+    centres = frozenset(centre.code for centre in cards.centres) if region_code is not None else None
+    responses = response_rates(collected, read_declined(hub_dir, identities), threshold=threshold, centres=centres)
+    changes: tuple[Change, ...] = ()
+    if chosen is not None:
+        before = None
+        if previous is not None:
+            # The previous cycle's records, scored by the same rules, for the comparison only.
+            before = score(
+                collect(hub_dir, identities, forms, cycle=previous.cycle_id), threshold=threshold, region=region_code
+            )
+        changes = compare(cards, before)
+    view = build_view(
+        protected, words, hub_id=hub_id, forms=forms, today=today, responses=responses, cycle=chosen,
+        previous=previous, changes=changes,
+    )  # fmt: skip
     page = render_html(view, words).encode("utf-8")
     figures = figures_csv(view).encode("utf-8")
     # These raise StorageError, whose message says what failed and what to do.
@@ -178,6 +208,7 @@ def write_report(
         "language": words.language,
         "direction": words.direction,
         "region": region_code,
+        "cycle": cycle,
         "threshold": threshold,
         "centres": len(cards.centres),
         "critical": len(cards.critical),
@@ -194,4 +225,6 @@ def write_report(
             NOTE_FILE: LATEST_NOTE.encode("utf-8"),
         },
     )
-    return ReportResult(out_dir, latest, cards, protected, collected, len(view.figures), pdf)
+    return ReportResult(
+        out_dir, latest, cards, protected, collected, len(view.figures), pdf, responses, chosen, previous, changes
+    )

@@ -17,12 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fieldkit.core.formengine.model import DONT_KNOW, Form
-from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
+from sync.hub.cycles import HubCycle
+from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_CYCLE, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
 from sync.hub.reports.facts import CENTRE_FORMS, KNOWN_SOURCES, harm_reduction_items
-from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, RIGHTS, CentreScore, Finding
+from sync.hub.reports.responses import Responses
+from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, NO_DATA, RIGHTS, CentreScore, Finding
 from sync.hub.reports.suppress import FlagTable, Protected
 from sync.hub.reports.suppression import SECONDARY_MARK, Cell
 from sync.hub.reports.text import ReportWords
+from sync.hub.reports.trends import IMPROVED, NO_PREVIOUS, NOT_ASSESSED, SAME, TOO_FEW, WORSE, Change
 
 __all__ = [
     "CENTRES_PER_CHART",
@@ -222,6 +225,29 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class ResponseLine:
+    """One row of the response-rate table: a form about people, at one centre, in one cycle."""
+
+    form: str
+    centre: str
+    cycle: str
+    completed: Figure
+    declined: Figure
+    rate: Figure
+
+
+@dataclass(frozen=True)
+class TrendLine:
+    """One centre's rating in one principle, this cycle against the previous one."""
+
+    centre: str
+    area: str
+    before: str
+    after: str
+    change: Figure
+
+
+@dataclass(frozen=True)
 class ReportView:
     language: str
     direction: str
@@ -245,6 +271,10 @@ class ReportView:
     quality: tuple[QualityRow, ...]
     area_items: tuple[AreaItems, ...]
     figures: tuple[Figure, ...]
+    cycle: Figure | None = None  # the report's cycle (name and days); None: every record
+    previous_cycle: Figure | None = None
+    responses: tuple[ResponseLine, ...] = ()
+    trends: tuple[TrendLine, ...] = ()
 
     @property
     def centres(self) -> list[CentreView]:
@@ -608,6 +638,8 @@ class _Builder:
             UNREADABLE: _("Records that could not be opened"),
             UNKNOWN_FORM: _("Records of a form this report does not know"),
         }
+        if OTHER_CYCLE in scored.not_used:
+            reasons[OTHER_CYCLE] = _("Records of another cycle, or of none")
         found = []
         for reason, label in reasons.items():
             value = str(scored.not_used.get(reason, 0))
@@ -844,6 +876,80 @@ class _Builder:
         return tuple(found)
 
 
+class _Programme:
+    """The parts of the view about cycles and response rates (issue 18)."""
+
+    def __init__(self, builder: _Builder) -> None:
+        self.builder = builder
+        self.words = builder.words
+        self.add = builder.book.add
+
+    def cycle(self, key: str, label: str, cycle: HubCycle | None) -> Figure:
+        _ = self.words.gettext
+        if cycle is None:
+            value = _("none: there is no earlier cycle to compare with")
+        else:
+            value = _("%(name)s (%(first)s to %(last)s)") % {
+                "name": cycle.name,
+                "first": self.words.day(cycle.start),
+                "last": self.words.day(cycle.end),
+            }
+        return self.add(Figure(f"hub|{key}", "", "", "", key, label, value))
+
+    def responses(self, responses: Responses) -> tuple[ResponseLine, ...]:
+        _ = self.words.gettext
+        lines = []
+        for index, row in enumerate(responses.rows):
+            form = self.builder.forms.get(row.form_id)
+            title = self.words.form_title(form) if form is not None else row.form_id
+            centre = row.centre or _("no centre recorded")
+            cycle = row.cycle or _("every cycle")
+            base = f"hub|response{index + 1}"
+            completed = self.add(
+                Figure(f"{base}|completed", "", centre, "", f"interviews_completed:{row.form_id}", title,
+                       self.builder.shown(row.completed))
+            )  # fmt: skip
+            declined = self.add(
+                Figure(f"{base}|declined", "", centre, "", f"interviews_declined:{row.form_id}", title,
+                       self.builder.shown(row.declined))
+            )  # fmt: skip
+            if row.rate is None:
+                value = _("suppressed")
+                note = _("a count is under %(n)s") % {"n": self.builder.threshold}
+            else:
+                value, note = self.words.percent(row.rate), ""
+            rate = self.add(
+                Figure(f"{base}|rate", "", centre, "", f"response_rate:{row.form_id}", title, value, note)
+            )
+            lines.append(ResponseLine(title, centre, cycle, completed, declined, rate))
+        return tuple(lines)
+
+    def trends(self, changes: Sequence[Change]) -> tuple[TrendLine, ...]:
+        _ = self.words.gettext
+        outcomes = {IMPROVED: _("improved"), SAME: _("same"), WORSE: _("worse")}
+        reasons = {
+            NO_PREVIOUS: _("no previous cycle"),
+            NOT_ASSESSED: _("the centre was not assessed in one of the two cycles"),
+            TOO_FEW: _("too few answers to publish a rating in one of the two cycles"),
+        }
+        unrated = _("no rating in one of the two cycles")
+        not_assessed = _("not assessed")
+        lines = []
+        # A principle rated in neither cycle says nothing: left out (the page says so).
+        shown = [c for c in changes if {c.before, c.after} - {None, NO_DATA}]
+        for index, change in enumerate(shown):
+            value = outcomes.get(change.outcome, _("not comparable"))
+            note = "" if change.outcome in outcomes else reasons.get(change.why or "", unrated)
+            figure = self.add(
+                Figure(f"hub|trend{index + 1}", "", change.centre, change.area, "change_from_previous_cycle",
+                       self.words.areas[change.area], value, note)
+            )  # fmt: skip
+            before = self.words.levels[change.before] if change.before is not None else not_assessed
+            after = self.words.levels[change.after] if change.after is not None else not_assessed
+            lines.append(TrendLine(change.centre, self.words.areas[change.area], before, after, figure))
+        return tuple(lines)
+
+
 def build_view(
     protected: Protected,
     words: ReportWords,
@@ -851,9 +957,19 @@ def build_view(
     hub_id: str,
     forms: Mapping[str, Form],
     today: datetime.date | None = None,
+    responses: Responses | None = None,
+    cycle: HubCycle | None = None,
+    previous: HubCycle | None = None,
+    changes: Sequence[Change] = (),
 ) -> ReportView:
     """Everything the report shows, in the report's language, with every figure listed once."""
     builder = _Builder(protected, words, forms)
+    programme = _Programme(builder)
+    _ = words.gettext
+    cycle_figure = programme.cycle("cycle", _("Cycle"), cycle) if cycle is not None else None
+    previous_figure = programme.cycle("previous_cycle", _("Previous cycle"), previous) if cycle is not None else None
+    response_lines = programme.responses(responses) if responses is not None else ()
+    trend_lines = programme.trends(changes) if cycle is not None else ()
     regions = builder.regions()
     by_code = {centre.code: centre for region in regions for centre in region.centres}
     critical = tuple(by_code[centre.code] for centre in protected.scored.critical)
@@ -889,4 +1005,8 @@ def build_view(
         quality=quality,
         area_items=area_items,
         figures=tuple(builder.book.figures.values()),
+        cycle=cycle_figure,
+        previous_cycle=previous_figure,
+        responses=response_lines,
+        trends=trend_lines,
     )

@@ -1,0 +1,102 @@
+"""The sealed tally of declined interviews: what a kit seals to the hub and the hub opens.
+
+A kit puts its tally in a bundle as the member ``tally.age``, age-encrypted to the same
+recipients as its records and padded like them, so its size says nothing. The plaintext
+(``docs/formats.md``, "Declined tally") is JSON::
+
+    {"format": "fieldkit-tally/1", "kit_id": "...", "epoch": 1, "as_of": "2027-01-31",
+     "declined": [{"form": "peer-interview", "centre": "C01", "cycle": "2027-q1", "count": 3}]}
+
+Counts are cumulative since the kit was made, per form, centre and cycle: never per
+person, and the only date is the day the tally was made. The hub keeps the newest tally
+of each kit key epoch; :func:`parse_tally` checks an opened one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MAX_TALLY_CELLS", "TALLY_FORMAT", "Tally", "TallyCell", "TallyError", "parse_tally"]
+
+TALLY_FORMAT = "fieldkit-tally/1"
+MAX_TALLY_CELLS = 10_000
+_FORM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CODE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+_KEYS = {"format", "kit_id", "epoch", "as_of", "declined"}
+_CELL_KEYS = {"form", "centre", "cycle", "count"}
+
+
+class TallyError(ValueError):
+    """An opened tally is not a valid ``fieldkit-tally/1`` document; ``str()`` says why."""
+
+
+@dataclass(frozen=True)
+class TallyCell:
+    form: str
+    centre: str | None
+    cycle: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    kit_id: str
+    epoch: int
+    as_of: str
+    declined: tuple[TallyCell, ...]
+
+
+def _whole(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TallyError(f"{where} is not a whole number")
+    return value
+
+
+def _code(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or _CODE.fullmatch(value) is None:
+        raise TallyError(f"{where} is not a code")
+    return value
+
+
+def parse_tally(document: Any) -> Tally:
+    """The tally in an opened, parsed plaintext; :class:`TallyError` when it is not one."""
+    if not isinstance(document, dict) or document.get("format") != TALLY_FORMAT:
+        raise TallyError(f"it is not a {TALLY_FORMAT} document")
+    if set(document) != _KEYS:
+        raise TallyError(f"it must hold exactly {sorted(_KEYS)}")
+    kit_id = document["kit_id"]
+    if not isinstance(kit_id, str) or not kit_id:
+        raise TallyError("it names no kit")
+    as_of = document["as_of"]
+    try:
+        datetime.date.fromisoformat(as_of if isinstance(as_of, str) and len(as_of) == 10 else "")
+    except ValueError:
+        raise TallyError("its as_of is not a day (YYYY-MM-DD)") from None
+    raw = document["declined"]
+    if not isinstance(raw, list) or len(raw) > MAX_TALLY_CELLS:
+        raise TallyError(f"declined must be a list of at most {MAX_TALLY_CELLS} counts")
+    cells = []
+    for index, cell in enumerate(raw):
+        where = f"count {index + 1}"
+        if not isinstance(cell, dict) or set(cell) != _CELL_KEYS:
+            raise TallyError(f"{where} must hold exactly {sorted(_CELL_KEYS)}")
+        form = cell["form"]
+        if not isinstance(form, str) or _FORM_ID.fullmatch(form) is None:
+            raise TallyError(f"{where}: the form id is malformed")
+        cells.append(
+            TallyCell(
+                form,
+                _code(cell["centre"], f"{where} centre"),
+                _code(cell["cycle"], f"{where} cycle"),
+                _whole(cell["count"], f"{where} count"),
+            )
+        )
+    keys = [(cell.form, cell.centre, cell.cycle) for cell in cells]
+    if len(set(keys)) != len(keys):
+        raise TallyError("a form, centre and cycle is counted twice")
+    return Tally(kit_id, _whole(document["epoch"], "epoch"), as_of, tuple(cells))
