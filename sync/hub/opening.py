@@ -39,14 +39,19 @@ def _finite_float(text: str) -> float:
     return number
 
 
-def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dict[str, Any]:
-    """The payload of one sealed record, checked enough to be read by the hub's tools."""
+def _decrypted(ciphertext: bytes, identities: Sequence[age.Identity], what: str) -> bytes:
+    """The plaintext of a sealed record or tally; one reason for each way opening fails."""
     try:
-        plaintext = age.decrypt(stored.ciphertext, identities)
+        return age.decrypt(ciphertext, identities)
     except age.DecryptionError as error:
         if error.kind == "no_match":
             raise UnreadableRecord("the identity does not open it (it was sealed to another key)") from None
-        raise UnreadableRecord(f"the sealed record is damaged ({error.kind}: {error.reason})") from None
+        raise UnreadableRecord(f"the sealed {what} is damaged ({error.kind}: {error.reason})") from None
+
+
+def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dict[str, Any]:
+    """The payload of one sealed record, checked enough to be read by the hub's tools."""
+    plaintext = _decrypted(stored.ciphertext, identities, "record")
     try:
         payload = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError):
@@ -86,12 +91,7 @@ def open_record(stored: StoredRecord, identities: Sequence[age.Identity]) -> dic
 
 def open_tally(stored: StoredTally, identities: Sequence[age.Identity]) -> Tally:
     """The declined counts of one kit key epoch's newest tally, checked like a record."""
-    try:
-        plaintext = age.decrypt(stored.ciphertext, identities)
-    except age.DecryptionError as error:
-        if error.kind == "no_match":
-            raise UnreadableRecord("the identity does not open it (it was sealed to another key)") from None
-        raise UnreadableRecord(f"the sealed tally is damaged ({error.kind}: {error.reason})") from None
+    plaintext = _decrypted(stored.ciphertext, identities, "tally")
     try:
         document = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
         tally = parse_tally(document)
