@@ -73,6 +73,22 @@ def test_no_pack_means_shipped_forms_and_no_centres(pair) -> None:
     assert programme.pack_version is None and programme.centres == ()
 
 
+def test_a_kept_pack_edited_on_the_kits_disk_is_left_out(pair) -> None:
+    """A seized kit's pack file with one more centre written in: never trusted, never served."""
+    hub, kit = pair
+    shipped = {form.id: form for form in _shipped()}
+    apply(kit, make_test_pack(hub, 1), shipped.values())
+    (kept,) = kept_packs(kit)
+    envelope = json.loads(kept.path.read_bytes())
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    payload["centres"].append({"code": "X-99", "region": "NORTH", "kind": "residential"})
+    envelope["payload"] = base64.b64encode(canonical_json(payload)).decode("ascii")
+    kept.path.write_text(json.dumps(envelope), encoding="utf-8")
+    assert kept_packs(kit) == []
+    programme = load_programme(kit, shipped)
+    assert programme.pack_version is None and programme.centres == ()
+
+
 def test_older_and_same_versions_are_refused(pair, tmp_path: Path) -> None:
     hub, kit = pair
     run("pack", "apply", "--data", kit, write_pack(tmp_path, make_test_pack(hub, 5)))
