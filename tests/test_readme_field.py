@@ -14,11 +14,13 @@ changes, all of it here:
   block ends.
 - The kit block (``fieldkit init``) runs again before each route block (HTTP, USB), each
   time with a kit folder of its own, as a newcomer follows one route per kit.
+- ``CENTRES`` is a CSV file of three centres in two regions (``CENTRES_CSV``).
 - Right after ``fieldkit serve`` the test makes interviews with ``fieldkit simulate``,
   standing in for the phones.
 
 At the end every interview made on either kit is at the hub, marked synced on its kit
-and pruned there, and the export and the report were written.
+and pruned there, each kit follows the hub's form pack (pulled or applied from the stick),
+and the export and the report were written.
 """
 
 from __future__ import annotations
@@ -37,12 +39,19 @@ import pytest
 from fieldkit.cli import cli
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.outbox import Outbox
+from fieldkit.kit.packs import serving_summary
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import held, write_passphrase_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## In the field"
 FOLDERS = {"HUBKEYS": "hub-keys", "HUB": "hub", "STICK": "usb-stick", "EXPORT": "export", "REPORT": "report"}
+# The registry the README's CENTRES file stands for: two regions, two kinds of centre.
+CENTRES_CSV = """code,name,region,kind,location,active
+C01,Hope House,NORTH,residential,Lyon,yes
+C02,Harbour Clinic,NORTH,specialised_outpatient,Lyon,yes
+C03,Hill Centre,SOUTH,closed_centre,,yes
+"""
 PRINTED = {
     "URL": re.compile(r"kits push to: (\S+)"),
     "T": re.compile(r"Enrolment token: (\S+)"),
@@ -109,6 +118,8 @@ class Walkthrough:
         self.passphrase_file = write_passphrase_file(tmp_path)
         self.values: dict[str, str] = {name: str(tmp_path / folder) for name, folder in FOLDERS.items()}
         (tmp_path / FOLDERS["STICK"]).mkdir()
+        self.values["CENTRES"] = str(tmp_path / "centres.csv")
+        Path(self.values["CENTRES"]).write_text(CENTRES_CSV, encoding="utf-8")
         self.background: list[tuple[str, subprocess.Popen]] = []
         self.made: dict[Path, list[str]] = {}
         self.kit: Path | None = None
@@ -190,7 +201,7 @@ class Walkthrough:
 
 def test_the_readme_blocks_are_the_route_a_newcomer_follows() -> None:
     kinds = [kind(block) for block in readme_blocks()]
-    assert kinds == ["hub", "kit", "http", "usb", "hub"], kinds
+    assert kinds == ["hub", "hub", "kit", "http", "usb", "hub"], kinds
 
 
 @pytest.mark.slow
@@ -221,5 +232,7 @@ def test_the_readme_field_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert Outbox(kit).held_and_waiting() == (0, 0), kit.name  # the kept counts agree after prune
         assert RecordStore(kit).counts() == {}, kit.name
         assert list(RecordStore(kit).ids()) == [], kit.name
+        pack = serving_summary(kit)  # pulled by HTTP, or applied from the stick
+        assert pack is not None and (pack.version, pack.cycle) == (1, "First quarter 2027"), kit.name
     assert any(Path(walk.values["EXPORT"]).glob("*.csv"))
     assert (Path(walk.values["REPORT"]) / "report.html").is_file()
