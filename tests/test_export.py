@@ -525,9 +525,8 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     assert old_rows[0]["form_hash"] == "sha256:" + "1" * 64
     _header, codebook = read_rows(out, resources["codebook"])
     old_notes = {row["column"]: row["note"] for row in codebook if row["table"] == "peer-interview-v1"}
-    assert "labels unavailable: version 1 of peer-interview is not among the forms this hub knows" in (
-        old_notes["old_rating"]
-    )
+    unavailable = "labels unavailable: version 1 of peer-interview is not among the forms this hub knows"
+    assert unavailable in old_notes["old_rating"]
     assert "(shipped, archived or packed: version 2)" in old_notes["old_rating"]
     # The other definition of version 2: flagged, its extra answer kept in a column of its own.
     _header, rows = read_rows(out, resources["peer-interview"])
