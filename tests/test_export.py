@@ -163,7 +163,7 @@ def assert_export_matches(out: Path, truth: dict[str, dict[str, Any]], table_for
     descriptor = descriptor_of(out)
     seen: dict[str, str] = {}
     for resource in descriptor["resources"]:
-        if resource["name"] == "codebook":
+        if resource["name"] in ("codebook", "versions"):
             continue
         fields = {field["name"]: field for field in resource["schema"]["fields"]}
         _header, rows = read_rows(out, resource)
@@ -207,15 +207,17 @@ def test_export_holds_every_record_once_with_exactly_its_answers(
     assert len(truth) == 28
     assert_export_matches(out, truth, table_format)
     assert "plaintext" in result.output and "keep them on an encrypted disk" in result.output
-    assert "centre-assessment-v1" in result.output and "peer-interview-v2" in result.output
+    assert "centre-assessment.csv" in result.output or "centre-assessment.json" in result.output
+    assert f"peer-interview.{table_format}" in result.output
     assert CANARY not in result.output
     # Private: the folder 0700, every file 0600, and nothing else in it.
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     names = {path.name: stat.S_IMODE(path.stat().st_mode) for path in out.iterdir()}
     assert names == {
-        f"centre-assessment-v1.{table_format}": 0o600,
-        f"peer-interview-v2.{table_format}": 0o600,
+        f"centre-assessment.{table_format}": 0o600,
+        f"peer-interview.{table_format}": 0o600,
         f"codebook.{table_format}": 0o600,
+        f"versions.{table_format}": 0o600,
         "datapackage.json": 0o600,
     }
     # No staging folder is left beside it.
@@ -225,10 +227,10 @@ def test_export_holds_every_record_once_with_exactly_its_answers(
 def test_free_text_is_guarded_against_formulas_in_csv_and_exact_in_json(world: World, tmp_path: Path) -> None:
     run(*world.export_args(world.hub, tmp_path / "csv"))
     run(*world.export_args(world.hub, tmp_path / "json", "--format", "json"))
-    json_rows = json.loads((tmp_path / "json" / "peer-interview-v2.json").read_text(encoding="utf-8"))
+    json_rows = json.loads((tmp_path / "json" / "peer-interview.json").read_text(encoding="utf-8"))
     # The formula text is in the CSV only behind an apostrophe; JSON keeps it as typed.
     guarded = "'" + FORMULA_TEXT
-    with (tmp_path / "csv" / "peer-interview-v2.csv").open(encoding="utf-8", newline="") as handle:
+    with (tmp_path / "csv" / "peer-interview.csv").open(encoding="utf-8", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert guarded in cells and FORMULA_TEXT not in cells
     assert not [cell for cell in cells if cell[:1] in FORMULA_TRIGGERS]
@@ -285,17 +287,16 @@ def _recent_files_holding(needle: str, root: Path, *, since: float, skip: Path) 
     return hits
 
 
-@pytest.mark.parametrize("table_format", ["csv", "json"])
-def test_datapackage_describes_the_files_exactly(world: World, tmp_path: Path, table_format: str) -> None:
-    out = tmp_path / "export"
-    run(*world.export_args(world.hub, out, "--format", table_format))
+def assert_valid_package(out: Path, table_format: str) -> dict[str, Any]:
+    """``datapackage.json`` describes the folder's files exactly, as a Frictionless validator checks it."""
     descriptor = descriptor_of(out)
     for key in ("profile", "name", "title", "created", "resources"):
         assert key in descriptor
     assert FRICTIONLESS_NAME.fullmatch(descriptor["name"])
     assert descriptor["fieldkit"]["format"] == "fieldkit-export/1"
-    assert descriptor["fieldkit"]["records_exported"] == 28
     described = set()
+    names = [resource["name"] for resource in descriptor["resources"]]
+    assert len(names) == len(set(names)), "resource names are unique"
     for resource in descriptor["resources"]:
         for key in ("name", "path", "format", "mediatype", "encoding", "schema", "bytes", "hash"):
             assert key in resource, (resource["name"], key)
@@ -311,6 +312,7 @@ def test_datapackage_describes_the_files_exactly(world: World, tmp_path: Path, t
         schema = resource["schema"]
         assert "" in schema["missingValues"]
         fields = schema["fields"]
+        assert len({field["name"] for field in fields}) == len(fields), "field names are unique"
         for field in fields:
             assert {"name", "type", "title", "description"} <= set(field)
             assert field["type"] in {"string", "integer", "number", "boolean", "date", "datetime"}
@@ -332,10 +334,21 @@ def test_datapackage_describes_the_files_exactly(world: World, tmp_path: Path, t
                     datetime.datetime.strptime(value, field["format"])
                 if field["type"] == "date":
                     datetime.date.fromisoformat(value)
-        if resource["name"] != "codebook":
+                if field["type"] == "integer" and table_format == "json":
+                    assert type(value) is int, (field["name"], value)
+        if resource["name"] not in ("codebook", "versions"):
             assert schema["primaryKey"] == "record_id"
             assert len({row["record_id"] for row in rows}) == len(rows)
     assert described | {"datapackage.json"} == {path.name for path in out.iterdir()}
+    return descriptor
+
+
+@pytest.mark.parametrize("table_format", ["csv", "json"])
+def test_datapackage_describes_the_files_exactly(world: World, tmp_path: Path, table_format: str) -> None:
+    out = tmp_path / "export"
+    run(*world.export_args(world.hub, out, "--format", table_format))
+    descriptor = assert_valid_package(out, table_format)
+    assert descriptor["fieldkit"]["records_exported"] == 28
 
 
 def _write_catalogue(path: Path, entries: list[tuple[str | None, str, str, bool]]) -> None:
@@ -378,7 +391,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     by_place = {(row["table"], row["column"], row["value"]): row for row in rows}
 
     def row(column: str, value: str = "") -> dict[str, str]:
-        return by_place[("peer-interview-v2", column, value)]
+        return by_place[("peer-interview", column, value)]
 
     assert row(select.id)["label"] == "Question traduite"
     assert (row(select.id)["label_language"], row(select.id)["label_fallback"]) == ("fr", "false")
@@ -398,7 +411,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     assert row(select.id)["item_type"] == "select_one" and row(select.id)["kind"] == "item"
     descriptor = descriptor_of(out)
     titles = {resource["name"]: resource["title"] for resource in descriptor["resources"]}
-    assert titles["peer-interview-v2"] == "Entretien entre pairs (version 2)"
+    assert titles["peer-interview"] == "Entretien entre pairs (version 2)"
     fields = {f["name"]: f for f in descriptor["resources"][1]["schema"]["fields"]}
     assert fields[select.id]["title"] == "Question traduite"
     assert descriptor["fieldkit"]["label_language"] == "fr"
@@ -501,7 +514,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
 
     descriptor = descriptor_of(out)
     resources = {resource["name"]: resource for resource in descriptor["resources"]}
-    assert set(resources) == {"centre-assessment-v1", "peer-interview-v1", "peer-interview-v2", "codebook"}
+    assert set(resources) == {"centre-assessment", "peer-interview-v1", "peer-interview", "codebook", "versions"}
     assert descriptor["fieldkit"]["records_not_exported"] == 3
     # The older version: columns from its answers, labels unavailable, types inferred.
     old_fields = {f["name"]: f for f in resources["peer-interview-v1"]["schema"]["fields"]}
@@ -512,15 +525,16 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     assert old_rows[0]["form_hash"] == "sha256:" + "1" * 64
     _header, codebook = read_rows(out, resources["codebook"])
     old_notes = {row["column"]: row["note"] for row in codebook if row["table"] == "peer-interview-v1"}
-    assert "labels unavailable: version 1 of peer-interview is not among the shipped forms" in old_notes["old_rating"]
-    assert "(shipped: version 2)" in old_notes["old_rating"]
+    unavailable = "labels unavailable: version 1 of peer-interview is not among the forms this hub knows"
+    assert unavailable in old_notes["old_rating"]
+    assert "(shipped, archived or packed: version 2)" in old_notes["old_rating"]
     # The other definition of version 2: flagged, its extra answer kept in a column of its own.
-    _header, rows = read_rows(out, resources["peer-interview-v2"])
+    _header, rows = read_rows(out, resources["peer-interview"])
     changed = next(row for row in rows if row["record_id"] == ids["changed"])
     assert changed["form_hash"] == "sha256:" + "2" * 64 and changed["dropped_item"] == "kept anyway"
     assert changed["staff_respect"] == "9"
     assert {row["form_hash"] for row in rows if row["record_id"] != ids["changed"]} == {""}
-    fields = {f["name"]: f for f in resources["peer-interview-v2"]["schema"]["fields"]}
+    fields = {f["name"]: f for f in resources["peer-interview"]["schema"]["fields"]}
     assert "enum" not in fields["staff_respect"].get("constraints", {}), "9 is outside the scale"
     assert "1 made with another definition of this form version" in result.output
 
@@ -545,7 +559,7 @@ def test_the_output_folder_is_never_overwritten_by_mistake(world: World, tmp_pat
     again = invoke(*world.export_args(world.hub, empty, "--format", "json"))
     assert again.exit_code == 1 and "is not empty" in again.output
     run(*world.export_args(world.hub, empty, "--format", "json", "--force"))
-    assert sorted(path.suffix for path in empty.iterdir()) == [".json"] * 4
+    assert sorted(path.suffix for path in empty.iterdir()) == [".json"] * 5
     assert sorted(path.name for path in tmp_path.iterdir()) == ["empty", "export"]
 
 
@@ -562,12 +576,12 @@ def test_an_unprotected_identity_needs_no_passphrase(world: World, tmp_path: Pat
     plain.write_text(identities[0].to_string() + "\n")
     out = tmp_path / "export"
     run("hub", "export", "--data", world.hub, "--identity", plain, "--out", out)
-    assert len(list(out.glob("*.csv"))) == 3
+    assert len(list(out.glob("*.csv"))) == 4
     # A key that is not the hub's opens nothing: every record is reported, none leaks.
     stranger = tmp_path / "stranger.txt"
     stranger.write_text(age.X25519Identity.generate().to_string() + "\n")
     result = invoke("hub", "export", "--data", world.hub, "--identity", stranger, "--out", tmp_path / "x")
     assert result.exit_code == 1 and "is not the key of this hub" in result.stderr
     assert result.stderr.count("the identity does not open it") == 28
-    _header, rows = read_rows(tmp_path / "x", {"path": "peer-interview-v2.csv", "format": "csv"})
+    _header, rows = read_rows(tmp_path / "x", {"path": "peer-interview.csv", "format": "csv"})
     assert rows == []

@@ -51,7 +51,7 @@ def test_answer_keys_and_cells_that_start_like_formulas_are_guarded_in_csv(tmp_p
                                    ).status == "accepted"  # fmt: skip
     out = tmp_path / "export"
     run("hub", "export", "--data", hub, "--identity", hub_keys / "hub-identity.txt", "--out", out)
-    table = out / "peer-interview-v2.csv"
+    table = out / "peer-interview.csv"
     with table.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     header, cells = rows[0], [cell for row in rows for cell in row]

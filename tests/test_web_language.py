@@ -223,7 +223,7 @@ def test_the_export_has_a_languages_column_and_old_records_keep_their_one_langua
         cli, ["hub", "export", "--data", str(hub), "--identity", str(kit.hub_identity), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    (table,) = out.glob("centre-assessment-v*.csv")
+    (table,) = out.glob("centre-assessment.csv")
     with table.open(encoding="utf-8", newline="") as handle:
         rows = {row["record_id"]: row for row in csv.DictReader(handle)}
     assert rows[new_id]["languages"] == "pt;es" and rows[new_id]["language"] == "es"

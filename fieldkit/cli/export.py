@@ -72,11 +72,14 @@ def export(
     force: bool,
     progress: bool | None,
 ) -> None:
-    """Decrypt the hub's records into one table per form version, with a codebook.
+    """Decrypt the hub's records into one table per form, with a codebook.
 
-    Writes OUT/<form>-v<version>.csv (or .json), the codebook and a Frictionless
-    datapackage.json. A record that cannot be decrypted is listed with the reason
-    and the others are still exported; the exit status is then 1.
+    Writes OUT/<form>.csv (or .json) with the records of every version of the form
+    the hub knows (shipped, archived or packed), columns by item id; a version it
+    knows no definition of gets OUT/<form>-v<version>.csv. Then the codebook, its
+    version table (versions.csv) and a Frictionless datapackage.json. A record
+    that cannot be decrypted is listed with the reason and the others are still
+    exported; the exit status is then 1.
     """
     plan = plan_export(
         data_dir, out_dir, table_format=table_format, language=language,

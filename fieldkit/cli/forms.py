@@ -29,25 +29,28 @@ def forms() -> None:
 @click.option(
     "--update-lock",
     is_flag=True,
-    help=f"Record new form versions in {LOCK_NAME} once everything else is correct.",
+    help=f"Record new form versions (hash and item meanings) in {LOCK_NAME} once everything else is correct.",
 )
 def check(forms_dir: Path | None, update_lock: bool) -> None:
-    """Load every form and report every problem at once.
+    """Load every form, and the older versions in archive/, and report every problem at once.
 
     Exits with status 1 when any form has a problem: a YAML error, an unknown
     key, type or tag, a missing choice list, a duplicate id, a condition that
     names an unknown item or mixes kinds of values, conditions that depend on
-    each other in a circle, or a form that changed without a new version.
+    each other in a circle, a form that changed without a new version, an
+    archived file not named <form id>.v<version>.yaml, or an item id whose type,
+    choice values or scale differ between two versions (give the changed
+    question a new id).
     """
     directory = forms_dir or paths.forms_dir()
-    result = check_directory(directory, lock=not update_lock)
+    result = check_directory(directory, lock=not update_lock, archive=True)
     for problem in result.problems:
         click.echo(str(problem), err=True)
     if result.problems:
         raise click.ClickException(f"{len(result.problems)} problem(s) in {len(result.forms) or 'the'} form file(s)")
     if update_lock:
-        added = catalogue.update_lock(result.forms, directory / LOCK_NAME)
-        lock_problems = check_directory(directory).problems
+        added = catalogue.update_lock([*result.forms.values(), *result.archived], directory / LOCK_NAME)
+        lock_problems = check_directory(directory, archive=True).problems
         for problem in lock_problems:
             click.echo(str(problem), err=True)
         if lock_problems:
@@ -55,6 +58,8 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
         click.echo(f"{LOCK_NAME}: recorded {', '.join(added) if added else 'nothing new'}")
     for form in result.forms.values():
         click.echo(f"ok  {form.key}  {len(form.sections)} sections, {len(form.items)} items")
+    for form in result.archived:
+        click.echo(f"ok  {form.key}  archived, {len(form.sections)} sections, {len(form.items)} items")
 
 
 forms.add_command(lint)

@@ -49,8 +49,10 @@ __all__ = [
     "AppliedPack",
     "PackError",
     "apply",
+    "forms_needed_by_drafts",
     "kept_packs",
     "load_programme",
+    "missing_forms",
     "pack_translations",
     "prune",
     "prune_for_drafts",
@@ -238,25 +240,28 @@ def _programme_parts(contents: PackContents) -> tuple[tuple[Centre, ...], Cycle 
     return centres, Cycle(cycle.cycle_id, cycle.name, cycle.start, cycle.end, cycle.forms, cycle.centres)
 
 
-def load_programme(kit_dir: Path, shipped_forms: Mapping[str, Form]) -> Programme:
+def load_programme(kit_dir: Path, shipped_forms: Mapping[str, Form], archived: Iterable[Form] = ()) -> Programme:
     """What this kit serves: the newest applied pack, with the forms of the older ones it keeps.
 
     The newest pack's forms are the current ones (new interviews start with them); forms
-    of older kept packs and the shipped forms stay available by (id, version), for
-    drafts started under them. With no pack: the shipped forms and no centre list.
+    of older kept packs, the shipped forms and the ``archived`` versions (older published
+    versions, ``fieldkit.core.formengine.archive``) stay available by (id, version), for
+    drafts started under them. With no pack: the shipped forms are the current ones and
+    there is no centre list. An archived version never becomes current.
     """
+    older: dict[tuple[str, int], Form] = {(form.id, form.version): form for form in archived}
     kept = kept_packs(kit_dir)
     if not kept:
-        return Programme.from_forms(shipped_forms.values())
+        return _shipped_programme(shipped_forms, older)
     newest = kept[-1]
-    forms: dict[tuple[str, int], Form] = {(form.id, form.version): form for form in shipped_forms.values()}
+    forms = older | {(form.id, form.version): form for form in shipped_forms.values()}
     for applied in kept[:-1]:
         forms.update({(form.id, form.version): form for form in _forms_or_none(applied)})
     try:
         current = pack_forms(newest.contents)
     except PackError as error:
         log.error("the newest form pack %s cannot be used: %s; serving the shipped forms", newest.path.name, error)
-        return Programme.from_forms(shipped_forms.values())
+        return _shipped_programme(shipped_forms, older)
     forms.update({(form.id, form.version): form for form in current.values()})
     centres, cycle = _programme_parts(newest.contents)
     return Programme(
@@ -268,6 +273,36 @@ def load_programme(kit_dir: Path, shipped_forms: Mapping[str, Form]) -> Programm
         hub_id=newest.hub_id,
         settings=dict(newest.contents.settings),
     )
+
+
+def _shipped_programme(shipped_forms: Mapping[str, Form], older: Mapping[tuple[str, int], Form]) -> Programme:
+    forms = dict(older) | {(form.id, form.version): form for form in shipped_forms.values()}
+    return Programme(forms=forms, current={form.id: form.version for form in shipped_forms.values()})
+
+
+def forms_needed_by_drafts(kit: UnlockedKit) -> set[tuple[str, int]] | None:
+    """The (form id, version) of every unfinished and discarded draft; None if one cannot be read."""
+    drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
+    needed: set[tuple[str, int]] = set()
+    try:
+        for draft_id in drafts.ids():
+            draft = drafts.load(draft_id)
+            needed.add((draft.form_id, draft.form_version))
+        for draft_id in drafts.discarded_ids():
+            draft = drafts.load_discarded(draft_id)
+            needed.add((draft.form_id, draft.form_version))
+    except DraftUnreadable:
+        return None
+    return needed
+
+
+def missing_forms(programme: Programme, needed: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (form id, version) drafts need that the programme has no definition of, sorted.
+
+    Empty when every draft can be finished with the form it started with; ``serve`` can
+    say which drafts cannot (their form version is in no kept pack, shipped form or archive).
+    """
+    return sorted(key for key in set(needed) if key not in programme.forms)
 
 
 def prune(kit_dir: Path, needed_versions: Iterable[int]) -> list[Path]:

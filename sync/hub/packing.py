@@ -6,8 +6,12 @@ translations folder, the registry and the cycles, signs it with the hub's receip
 row (with the signed bytes, so any pack can be written again and served) and a
 ``form_versions`` row for each form version not packed before. A form version the hub
 already packed with other content is refused: records name a form by id and version,
-so two contents under one version would be read by the wrong definition. Only after
-the commit does the caller write the file (``fieldkit.cli.hub_programme``).
+so two contents under one version would be read by the wrong definition. So is a
+form version that gives an item id another meaning (type, choice values or scale,
+``fieldkit.core.formengine.meanings``) than any version the hub packed before or
+holds in the forms folder's ``archive/``: records of every version are read together
+by item id. Only after the commit does the caller write the file
+(``fieldkit.cli.hub_programme``).
 
 Only what a kit needs leaves the hub: for each active centre its code, region and
 kind; never a name or a location.
@@ -22,11 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.archive import load_archived_forms
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.loader import FormDefinitionError
+from fieldkit.core.formengine.meanings import Meaning, find_conflicts, item_meanings
+from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n.layout import FORMS, Layout
 from fieldkit.core.i18n.pofile import parse_po
 from sync.hub.cycles import HubCycle, current_cycle, cycle_by_id
+from sync.hub.definitions import held_forms
 from sync.hub.registry import centres
 from sync.hub.store import HubStore
 from sync.protocol.pack import (
@@ -157,9 +165,11 @@ def pack_translations(translations_dir: Path) -> tuple[dict[str, str], list[str]
     return found, skipped
 
 
-def _forms(forms_dir: Path) -> tuple[PackForm, ...]:
+def _forms(forms_dir: Path) -> tuple[tuple[PackForm, ...], dict[str, Form], list[Form]]:
+    """The pack's forms, the same loaded, and the archived versions of the forms folder."""
     try:
         forms = load_directory(forms_dir)
+        archived = load_archived_forms(forms_dir)
     except FormDefinitionError as error:
         raise PackingError(f"the forms in {forms_dir} have problems, so no pack was made:\n{error}") from None
     found = []
@@ -167,7 +177,21 @@ def _forms(forms_dir: Path) -> tuple[PackForm, ...]:
         form = forms[form_id]
         assert form.path is not None  # loaded from a file
         found.append(PackForm(form.id, form.version, form.content_hash, form.path.read_text(encoding="utf-8")))
-    return tuple(found)
+    return tuple(found), forms, archived
+
+
+def _check_meanings(forms: dict[str, Form], known: list[Form]) -> None:
+    """Refuse a form that gives an item id another meaning than a version packed or archived before."""
+    conflicts = []
+    for form_id, form in sorted(forms.items()):
+        versions: dict[int, dict[str, Meaning]] = {
+            other.version: item_meanings(other) for other in known if other.id == form_id
+        }
+        versions[form.version] = item_meanings(form)
+        conflicts.extend(find_conflicts(form_id, versions, checked=[form.version]))
+    if conflicts:
+        lines = "\n".join(f"  {conflict}" for conflict in conflicts)
+        raise PackingError(f"no pack was made: {len(conflicts)} item id(s) would change meaning:\n{lines}")
 
 
 def _cycle(
@@ -215,7 +239,7 @@ def make_hub_pack(
     today: datetime.date | None = None,
 ) -> MadePack:
     """Gather, sign and record the next pack (see the module's docstring)."""
-    forms = _forms(forms_dir)
+    forms, loaded, archived = _forms(forms_dir)
     translations, skipped = pack_translations(translations_dir)
     active = centres(store)
     active_codes = {centre.code for centre in active}
@@ -229,6 +253,8 @@ def make_hub_pack(
             tuple(code for code in cycle.centres if code in active_codes),
         )  # fmt: skip
     key = store.receipt_signing_key
+    packed_before, _unreadable = held_forms(store)
+    _check_meanings(loaded, [*archived, *packed_before])
     with store.transaction() as db:
         for form in forms:
             held = db.execute(

@@ -1,5 +1,6 @@
-"""Hub export: the merged records, decrypted into one table per form version, a codebook
-and a Frictionless Data Package descriptor (``docs/export.md`` describes the files).
+"""Hub export: the merged records, decrypted into one table per form (the records of
+every version it knows, columns by item id), a codebook with its version table and a
+Frictionless Data Package descriptor (``docs/export.md`` describes the files).
 
 One module per job, each importing only those before it:
 
@@ -8,7 +9,7 @@ One module per job, each importing only those before it:
 - ``columns``: the columns of a table and their types;
 - ``writers``: CSV and JSON cells and files (formula guard, private fsynced files);
 - ``staging``: the hidden folder an export is built in, and each table's staged rows;
-- ``codebook``: the codebook's rows;
+- ``codebook``: the codebook's rows, and its version table's;
 - ``descriptor``: ``datapackage.json``;
 - ``run``: checking the plan, then decrypting, writing and renaming into place.
 

@@ -118,7 +118,7 @@ class Column:
 
     name: str
     key: str  # the metadata name or the answer's item id
-    kind: str  # "metadata", "item" (of the shipped form) or "answer" (no definition at hand)
+    kind: str  # "metadata", "item" (of a known version of the form) or "answer" (no definition at hand)
     field_type: str
     item: Item | None = None
     field_format: str | None = None
@@ -130,7 +130,11 @@ class Column:
 METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "record_id": ("string", "uuid", "The record's id, a random UUID."),
     "kit_id": ("string", None, "The kit that sealed the record."),
-    "form_version": ("integer", None, "The version of the form the interview used."),
+    "form_version": (
+        "integer", None,
+        "The version of the form the interview used; items that version did not ask are empty "
+        "(the versions resource lists which version asked which item).",
+    ),
     "language": ("string", None, "The language the interview was shown in last (when it was sealed)."),
     "languages": (
         "string", None,
@@ -145,9 +149,9 @@ METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "interviewer": ("string", None, "The interviewer code chosen when pairing (never a name)."),
     "form_hash": (
         "string", None,
-        "Empty when the record was made with the shipped definition of this form version; "
-        "otherwise the content hash of the definition it was made with, whose items or "
-        "wording may differ from this codebook.",
+        "Empty when the record was made with the definition of its form version this hub knows "
+        "(shipped, archived or packed); otherwise the content hash of the definition it was made "
+        "with, whose items or wording may differ from this codebook.",
     ),
 }  # fmt: skip
 
@@ -194,8 +198,9 @@ def plan_columns(
 ) -> list[Column]:
     """A table's columns, once every record is in: metadata, the form's items, then other answers.
 
-    ``form`` is the shipped definition of exactly the table's version (``items`` are its
-    items that take an answer), or None; ``stats`` are by answer key.
+    ``form`` is the newest definition the table's records were read with (``items`` are
+    the items of all its versions that take an answer, by id), or None when the hub
+    knows no definition; ``stats`` are by answer key.
     """
     taken = set(METADATA_COLUMNS)
     columns = []
@@ -226,7 +231,7 @@ def plan_columns(
         # A hostile kit chooses these keys: a header cell must never be a formula either.
         name = _unique_name(neutralise_formula(key), taken)
         notes = (unavailable_note,) if form is None else (
-            f"not an item of the shipped form {form.key}; some records (see form_hash) "
+            f"not an item of any version of {form.id} this hub knows; some records (see form_hash) "
             "were made with another definition",
         )  # fmt: skip
         if name != key:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldkit.core.formengine.wording import item_context
-from sync.hub.export.codebook import CODEBOOK, CODEBOOK_FIELDS
+from sync.hub.export.codebook import CODEBOOK, CODEBOOK_FIELDS, VERSIONS, VERSIONS_FIELDS
 from sync.hub.export.columns import METADATA_FIELDS, MISSING_VALUES, Column
 from sync.hub.export.staging import StagedTable
 from sync.hub.export.wording import Wording
@@ -24,6 +24,7 @@ __all__ = [
     "is_earlier_export",
     "package_descriptor",
     "table_resource",
+    "versions_resource",
 ]
 
 EXPORT_FORMAT = "fieldkit-export/1"
@@ -36,8 +37,10 @@ def is_earlier_export(folder: Path) -> bool:
         descriptor = json.loads((folder / DESCRIPTOR).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(descriptor, dict) and isinstance(descriptor.get("fieldkit"), dict) and (
-        descriptor["fieldkit"].get("format") == EXPORT_FORMAT
+    return (
+        isinstance(descriptor, dict)
+        and isinstance(descriptor.get("fieldkit"), dict)
+        and (descriptor["fieldkit"].get("format") == EXPORT_FORMAT)
     )
 
 
@@ -55,6 +58,9 @@ def _field_descriptor(table: StagedTable, column: Column, wording: Wording) -> d
             parts.append("Standards: " + ", ".join(item.tags))
         if item.sensitive:
             parts.append("sensitive question")
+        asked = table.asked.get(item.id, ())
+        if len(table.definitions) > 1 and len(asked) < len(table.definitions):
+            parts.append(f"asked in version{'s' if len(asked) > 1 else ''} {', '.join(map(str, asked))} only")
         if item.type == "select_multiple":
             parts.append("ticked choice ids joined with ';'")
         if item.offer:
@@ -100,17 +106,20 @@ def table_resource(table: StagedTable, table_format: str, wording: Wording) -> d
     assert table.path is not None
     if table.form is not None:
         title = wording.form(f"{table.form.id}/:title", table.form.title).text
-        title = f"{title} (version {table.version})"
-        description = f"One row per record made with form {table.form_id} version {table.version}."
+        title = f"{title} ({table.versions_text()})"
+        description = (
+            f"One row per record made with form {table.form_id}, {table.versions_text()} (form_version "
+            "says which); columns by item id, the items of every version; an item a version did not ask "
+            "is empty in its rows (the versions resource says which version asked which item)."
+        )
     else:
         title = f"{table.form_id} version {table.version}"
         description = (
-            f"One row per record made with form {table.form_id} version {table.version}; "
-            f"{table.unavailable_note()}."
+            f"One row per record made with form {table.form_id} version {table.version}; {table.unavailable_note()}."
         )
     if table.hash_differs and table.form is not None:
         description += (
-            f" {table.hash_differs} records were made with another definition of this version (see form_hash)."
+            f" {table.hash_differs} records were made with another definition of their version (see form_hash)."
         )
     return {
         "name": table.name,
@@ -143,6 +152,29 @@ def codebook_resource(path: Path, table_format: str, wording: Wording) -> dict[s
             "fields": [
                 {"name": name, "type": field_type, "title": name, "description": description}
                 for name, field_type, description in CODEBOOK_FIELDS
+            ],
+            "missingValues": [""],
+        },
+    }
+
+
+def versions_resource(path: Path, table_format: str) -> dict[str, Any]:
+    """The resource describing the written version table at ``path``."""
+    return {
+        "name": VERSIONS,
+        "path": path.name,
+        "title": "Codebook: form versions",
+        "description": (
+            "For each form and each of its versions: where its definition came from and how many "
+            "records it has, then one row per item of the form saying whether that version asked it, "
+            "and the first and last version that did."
+        ),
+        **_format_facts(table_format),
+        **_file_facts(path),
+        "schema": {
+            "fields": [
+                {"name": name, "type": field_type, "title": name, "description": description}
+                for name, field_type, description in VERSIONS_FIELDS
             ],
             "missingValues": [""],
         },

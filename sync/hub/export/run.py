@@ -1,6 +1,11 @@
 """Running an export: check the plan before anything is decrypted, then decrypt the
-records one at a time into staged tables, write the tables, the codebook and the
-descriptor in a hidden folder, and rename it into place.
+records one at a time into staged tables, write the tables, the codebook, its version
+table and the descriptor in a hidden folder, and rename it into place.
+
+A record goes to the table of its form when the hub knows a definition of its version
+(shipped, archived or packed: ``sync.hub.definitions``), so each form's table holds
+the records of every version, columns by item id; a record of a version the hub knows
+no definition of goes to a table of that version alone, its columns inferred.
 
 Plaintext exists in memory one record at a time, and on disk only in the export
 folder. That folder is built under a hidden sibling name (mode 0700, files 0600) and
@@ -22,16 +27,26 @@ from pathlib import Path
 
 from fieldkit.core import paths
 from fieldkit.core.crypto import age
+from fieldkit.core.formengine.archive import load_archived_forms
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE
-from sync.hub.export.codebook import CODEBOOK, CODEBOOK_COLUMNS, codebook_rows
+from sync.hub.definitions import Definitions, gather, held_forms
+from sync.hub.export.codebook import (
+    CODEBOOK,
+    CODEBOOK_COLUMNS,
+    VERSIONS,
+    VERSIONS_COLUMNS,
+    codebook_rows,
+    version_rows,
+)
 from sync.hub.export.descriptor import (
     DESCRIPTOR,
     codebook_resource,
     is_earlier_export,
     package_descriptor,
     table_resource,
+    versions_resource,
 )
 from sync.hub.export.errors import ExportError, RecordProblem
 from sync.hub.export.staging import ExportFolder, StagedTable, table_name
@@ -78,18 +93,18 @@ class ExportPlan:
     out_dir: Path
     table_format: str
     wording: Wording
-    forms: Mapping[str, Form]
+    forms: Mapping[str, Form]  # the shipped (current) forms
     force: bool
     total: int
     quarantined: int
+    definitions: Definitions  # every definition known: shipped, archived, packed
 
 
 def _check_out_dir(out_dir: Path, hub_dir: Path, force: bool) -> None:
     out_real, hub_real = out_dir.resolve(), hub_dir.resolve()
     if out_real.is_relative_to(hub_real) or hub_real.is_relative_to(out_real):
         raise ExportError(
-            f"--out {out_dir} overlaps the hub folder; the hub keeps ciphertext only, so "
-            "export to a folder outside it"
+            f"--out {out_dir} overlaps the hub folder; the hub keeps ciphertext only, so export to a folder outside it"
         )
     if out_dir.is_symlink():
         raise ExportError(f"--out {out_dir} is a symbolic link; give the folder itself")
@@ -117,10 +132,16 @@ def plan_export(
     table_format: str = "csv",
     language: str = SOURCE_LANGUAGE,
     forms: Mapping[str, Form] | None = None,
+    archived: Sequence[Form] | None = None,
     translations_dir: Path | None = None,
     force: bool = False,
 ) -> ExportPlan:
-    """Check everything an export needs before any record is decrypted."""
+    """Check everything an export needs before any record is decrypted.
+
+    ``forms``: the current forms (the shipped ones by default); ``archived``: older
+    versions (by default those of the shipped ``forms/archive/`` when ``forms`` is the
+    default too, else none). The versions the hub packed are added from its store.
+    """
     if table_format not in FORMATS:
         raise ExportError(f"unknown format {table_format!r}; use one of {', '.join(FORMATS)}")
     hub_dir, out_dir = Path(hub_dir), Path(out_dir)
@@ -128,21 +149,56 @@ def plan_export(
     wording = Wording(language, Path(translations_dir) if translations_dir else paths.translations_dir())
     if forms is None:
         forms = load_directory(paths.forms_dir())
+        if archived is None:
+            archived = load_archived_forms(paths.forms_dir())
     with HubStore(hub_dir) as store:
         total = store.record_count()
         quarantined = len(store.quarantine())
         config = store.config
+        packed, unreadable = held_forms(store)
+    definitions = gather(forms.values(), archived or (), packed, unreadable)
     return ExportPlan(
         hub_dir, config.hub_id, config.recipient, out_dir, table_format, wording, dict(forms),
-        force, total, quarantined,
+        force, total, quarantined, definitions,
     )  # fmt: skip
 
 
-def _new_table(key: tuple[str, int], plan: ExportPlan, folder: ExportFolder) -> StagedTable:
-    form_id, version = key
-    shipped = plan.forms.get(form_id)
-    exact = shipped if shipped is not None and shipped.version == version else None
-    return StagedTable(form_id, version, exact, shipped, folder.path)
+class _Tables:
+    """The export's tables: one per form with a known definition, one per unknown form version."""
+
+    def __init__(self, plan: ExportPlan, folder: ExportFolder) -> None:
+        self.plan = plan
+        self.folder = folder
+        self.tables: dict[tuple[str, int | None], StagedTable] = {}
+        self.names: set[str] = set()
+        for form_id in plan.definitions.form_ids():
+            self._make(form_id, None)
+
+    def _make(self, form_id: str, version: int | None) -> StagedTable:
+        definitions = self.plan.definitions
+        known = definitions.versions_of(form_id)
+        name = table_name(form_id, version)
+        while name in self.names:  # a hostile form id such as "x-v1" beside version 1 of "x"
+            name += "-" + str(len(self.names))
+        self.names.add(name)
+        sources = {number: definitions.sources[(form_id, number)] for number in known}
+        if version is None:
+            table = StagedTable(form_id, known, self.folder.path, sources=sources, name=name)
+        else:
+            table = StagedTable(form_id, {}, self.folder.path, version=version, known_versions=tuple(known), name=name)
+        self.tables[(form_id, version)] = table
+        return table
+
+    def for_record(self, form_id: str, version: int) -> StagedTable:
+        """The table of the form's known versions, or the table of this version the hub knows nothing of."""
+        key: tuple[str, int | None] = (form_id, None) if (form_id, version) in self.plan.definitions.forms else (
+            form_id, version
+        )  # fmt: skip
+        return self.tables.get(key) or self._make(*key)
+
+    def close(self) -> None:
+        for table in self.tables.values():
+            table.close_staging()
 
 
 def run_export(
@@ -170,25 +226,21 @@ def _build(
     folder: ExportFolder,
     advance: Callable[[int], None] | None,
 ) -> ExportReport:
-    tables: dict[tuple[str, int], StagedTable] = {}
-    for form in sorted(plan.forms.values(), key=lambda f: f.id):
-        tables[(form.id, form.version)] = _new_table((form.id, form.version), plan, folder)
+    tables = _Tables(plan, folder)
     problems: list[RecordProblem] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(plan.definitions.warnings)
     try:
-        exported = _decrypt_into(plan, identities, tables, folder, problems, warnings, advance)
-        ordered = sorted(tables.values(), key=lambda t: t.name)
+        exported = _decrypt_into(plan, identities, tables, problems, warnings, advance)
+        ordered = sorted(tables.tables.values(), key=lambda t: t.name)
         return _write_outputs(plan, folder, ordered, problems, warnings, exported)
     finally:
-        for table in tables.values():
-            table.close_staging()
+        tables.close()
 
 
 def _decrypt_into(
     plan: ExportPlan,
     identities: Sequence[age.Identity],
-    tables: dict[tuple[str, int], StagedTable],
-    folder: ExportFolder,
+    tables: _Tables,
     problems: list[RecordProblem],
     warnings: list[str],
     advance: Callable[[int], None] | None,
@@ -203,16 +255,14 @@ def _decrypt_into(
                 problems.append(RecordProblem(stored.record_id, error.reason))
             else:
                 form = payload["form"]
-                key = (form["id"], form["version"])
-                if key != (stored.form_id, stored.form_version):
+                table = tables.for_record(form["id"], form["version"])
+                if (form["id"], form["version"]) != (stored.form_id, stored.form_version):
                     warnings.append(
                         f"record {stored.record_id}: its kit listed it as {stored.form_id} version "
                         f"{stored.form_version} but sealed it with another form or version; "
-                        f"exported in table {table_name(*key)}"
+                        f"exported in table {table.name}"
                     )
-                if key not in tables:
-                    tables[key] = _new_table(key, plan, folder)
-                tables[key].add(stored, payload)
+                table.add(stored, payload)
                 del payload
                 exported += 1
             if advance is not None:
@@ -241,6 +291,10 @@ def _write_outputs(
     rows = ([row[name] for name in CODEBOOK_COLUMNS] for table in tables for row in codebook_rows(table, plan.wording))
     write(codebook_path, CODEBOOK_COLUMNS, rows)
     resources.append(codebook_resource(codebook_path, fmt, plan.wording))
+    versions_path = folder.path / f"{VERSIONS}.{fmt}"
+    version_table = ([row[name] for name in VERSIONS_COLUMNS] for table in tables for row in version_rows(table))
+    write(versions_path, VERSIONS_COLUMNS, version_table)
+    resources.append(versions_resource(versions_path, fmt))
     descriptor = package_descriptor(
         hub_id=plan.hub_id,
         table_format=fmt,

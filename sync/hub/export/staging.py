@@ -1,5 +1,7 @@
 """Staging: the hidden folder an export is built in, and each table's decrypted rows.
 
+A table holds the records of every version of one form the hub has a definition of
+(columns by item id: the items of every version), or of one version it has none of.
 A table's columns (for a form version the hub has no definition of) are known only once
 every record has been read, so each record's row goes to its table's staging file as it
 is decrypted and is read back when the table is written. A staging file is an unnamed
@@ -16,11 +18,13 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from fieldkit.core.formengine.model import Form
+from fieldkit.core.formengine.model import Choice, Form, Item
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir
 from sync.hub.export.columns import Column, ValueStats, plan_columns, value_kind, within
 from sync.hub.export.errors import ExportError
@@ -32,10 +36,10 @@ _TABLE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 _PRIVATE_DIR = 0o700
 
 
-def table_name(form_id: str, version: int) -> str:
-    """A file and resource name for a form version, safe whatever the record says."""
+def table_name(form_id: str, version: int | None = None) -> str:
+    """A file and resource name for a form (``version`` None) or one form version, safe whatever the record says."""
     base = form_id if _TABLE_NAME.fullmatch(form_id) else "form-" + hashlib.sha256(form_id.encode()).hexdigest()[:12]
-    return f"{base}-v{version}"
+    return base if version is None else f"{base}-v{version}"
 
 
 def _languages(payload: dict[str, Any]) -> str | None:
@@ -52,28 +56,83 @@ def _languages(payload: dict[str, Any]) -> str | None:
     return ";".join(languages)
 
 
-class StagedTable:
-    """One form version: its shipped definition if any, row count, value kinds, staged rows."""
+def _joined_items(definitions: Mapping[int, Form]) -> tuple[dict[str, Item], dict[str, tuple[int, ...]]]:
+    """The items of every version by id, and which versions asked each, newest version's order first.
 
-    def __init__(self, form_id: str, version: int, form: Form | None, shipped: Form | None, staging: Path) -> None:
+    Each item is the newest version's definition of it, with the choices of every
+    version that asked it (a later version may add choices, never drop one:
+    ``fieldkit.core.formengine.meanings``), so the column's values are those of every version.
+    """
+    items: dict[str, Item] = {}
+    asked: dict[str, list[int]] = {}
+    choices: dict[str, dict[str, Choice]] = {}
+    for version in sorted(definitions, reverse=True):
+        for item in definitions[version].items:
+            if not item.takes_answer:
+                continue
+            asked.setdefault(item.id, []).append(version)
+            if item.id not in items:
+                items[item.id] = item
+            known = choices.setdefault(item.id, {})
+            for choice in item.choices:
+                known.setdefault(choice.id, choice)
+    joined = {
+        item_id: item if len(choices[item_id]) == len(item.choices) else replace(
+            item, choices=tuple(choices[item_id].values())
+        )
+        for item_id, item in items.items()
+    }  # fmt: skip
+    return joined, {item_id: tuple(sorted(found)) for item_id, found in asked.items()}
+
+
+class StagedTable:
+    """One table: every known version of a form, or one version of which no definition is known.
+
+    ``definitions``: each version of the form the hub has a definition of (empty for a
+    table of an unknown version, which then gives ``version``). Its rows are staged as
+    the records are read; its columns are planned once every record is in.
+    """
+
+    def __init__(
+        self,
+        form_id: str,
+        definitions: Mapping[int, Form],
+        staging: Path,
+        *,
+        version: int | None = None,
+        known_versions: tuple[int, ...] = (),
+        sources: Mapping[int, str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.form_id = form_id
-        self.version = version
-        self.form = form  # the shipped definition of exactly this version
-        self.shipped_version = shipped.version if shipped is not None else None
-        self.name = table_name(form_id, version)
+        self.definitions = dict(sorted(definitions.items()))
+        self.version = version  # None: a table of every known version
+        # The newest definition: the form's title and the wording of its items.
+        self.form = self.definitions[max(self.definitions)] if self.definitions else None
+        self.known_versions = tuple(sorted(self.definitions)) if self.definitions else known_versions
+        self.sources = dict(sources or {})
+        self.name = name or table_name(form_id, version if not self.definitions else None)
         self.rows = 0
         self.hash_differs = 0
+        self.version_rows: Counter[int] = Counter()  # rows per form version
         self.stats: dict[str, ValueStats] = {}  # by answer key
         self.metadata_stats: dict[str, ValueStats] = {}
-        self.items = {item.id: item for item in form.items if item.takes_answer} if form else {}
+        self.items, self.asked = _joined_items(self.definitions)
+        self._version_items = {
+            number: {item.id: item for item in form.items if item.takes_answer}
+            for number, form in self.definitions.items()
+        }
         self._staging_dir = staging
         self._staging: IO[str] | None = None
         self.columns: list[Column] = []
         self.path: Path | None = None
 
     def add(self, stored: StoredRecord, payload: dict[str, Any]) -> None:
-        form_hash = payload["form"]["hash"]
-        if self.form is not None and form_hash == self.form.content_hash:
+        made_with = payload["form"]
+        version = made_with["version"]
+        form_hash = made_with["hash"]
+        definition = self.definitions.get(version)
+        if definition is not None and form_hash == definition.content_hash:
             form_hash = None
         else:
             self.hash_differs += 1
@@ -81,7 +140,7 @@ class StagedTable:
         metadata = {
             "record_id": stored.record_id,
             "kit_id": payload.get("kit_id", stored.kit_id),
-            "form_version": self.version,
+            "form_version": version,
             "language": payload.get("language"),
             "languages": _languages(payload),
             "translation_complete": translation.get("complete") if isinstance(translation, dict) else None,
@@ -94,18 +153,20 @@ class StagedTable:
         for key, value in metadata.items():
             if value is not None:
                 self.metadata_stats.setdefault(key, ValueStats()).kinds.add(value_kind(value))
+        own_items = self._version_items.get(version, {})
         for key, value in answers.items():
             if value is None:
                 continue
             stats = self.stats.setdefault(key, ValueStats())
             stats.kinds.add(value_kind(value))
-            item = self.items.get(key)
+            item = own_items.get(key) or self.items.get(key)
             if item is not None and not within(item, value):
                 stats.outside = True
         if self._staging is None:
             self._staging = self._open_staging()
         self._staging.write(json.dumps([metadata, answers], ensure_ascii=False) + "\n")
         self.rows += 1
+        self.version_rows[version] += 1
 
     def _open_staging(self) -> IO[str]:
         try:
@@ -132,7 +193,7 @@ class StagedTable:
             yield metadata, answers
 
     def plan_columns(self) -> list[Column]:
-        """The columns, once every record is in: metadata, the form's items, then other answers."""
+        """The columns, once every record is in: metadata, the items of every version, then other answers."""
         self.columns = plan_columns(self.form, self.items, self.stats, self.metadata_stats, self.unavailable_note())
         return self.columns
 
@@ -144,13 +205,18 @@ class StagedTable:
                 for column in self.columns
             ]
 
+    def versions_text(self) -> str:
+        """``versions 1, 2`` (or ``version 2``): the versions this table's definitions cover."""
+        numbers = self.known_versions
+        return f"version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
     def unavailable_note(self) -> str:
-        if self.shipped_version is None:
-            where = f"no shipped form has the id {self.form_id}"
+        if not self.known_versions:
+            where = f"no form this hub knows has the id {self.form_id}"
         else:
             where = (
-                f"version {self.version} of {self.form_id} is not among the shipped forms "
-                f"(shipped: version {self.shipped_version})"
+                f"version {self.version} of {self.form_id} is not among the forms this hub knows "
+                f"(shipped, archived or packed: {self.versions_text()})"
             )
         return f"labels unavailable: {where}; columns come from the answers in the records"
 
