@@ -111,7 +111,7 @@ def serve(
             settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir)
         )
     serve_kit(
-        kit, programme.current_forms(), settings, host=host, port=port, broken_forms=broken_forms,
+        kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
         pack=serving_summary(data_dir), shipped=tuple(forms.values()),
     )  # fmt: skip
 
