@@ -178,6 +178,42 @@
     if (saving && saving.form.contains(event.target)) { saving.edits++; }
   });
 
+  // -- the centre picker's search: the kit's own rule (fieldkit/kit/web/centres.py search_key):
+  // NFKC, no invisible formatting characters, white space collapsed, case folded.
+  var invisible;
+  try { invisible = new RegExp("\\p{Cf}", "gu"); } catch (e) { invisible = /[\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]/g; }
+  function searchKey(text) {
+    var t = text.normalize ? text.normalize("NFKC") : text;
+    return t.replace(invisible, "").split(/\s+/).filter(Boolean).join(" ").toLowerCase();
+  }
+  function filterCentres(box) {
+    var list = document.getElementById("centre-list"), none = document.getElementById("no-match");
+    if (!list || !none) { return; }
+    var wanted = searchKey(box.value), groups = list.querySelectorAll("[data-region]"), shown = 0, g, i, all, n, hit;
+    for (g = 0; g < groups.length; g++) {
+      all = groups[g].querySelectorAll("[data-match]");
+      n = 0;
+      for (i = 0; i < all.length; i++) {
+        hit = !wanted || all[i].getAttribute("data-match").indexOf(wanted) >= 0;
+        all[i].hidden = !hit;
+        if (!hit) { all[i].querySelector("input").checked = false; }  // nothing hidden is sent
+        if (hit) { n++; }
+      }
+      groups[g].hidden = n === 0;
+      shown += n;
+    }
+    none.hidden = shown > 0;
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "centre-q") { filterCentres(event.target); }
+  });
+  document.addEventListener("submit", function (event) {
+    // The list on the page is the whole list unless the kit filtered it (then the kit searches again).
+    if (!event.target.hasAttribute("data-centre-search") || document.getElementById("centre-count")) { return; }
+    event.preventDefault();
+    filterCentres(document.getElementById("centre-q"));
+  });
+
   function ready() {
     applySkipLogic();
     var summary = document.getElementById("error-summary");
