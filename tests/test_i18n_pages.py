@@ -18,6 +18,7 @@ from fieldkit.core.formengine.wording import form_strings
 from fieldkit.core.i18n.catalogues import load_catalogue
 from fieldkit.core.i18n.pofile import parse_po, render_po
 from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
 from tests.test_web_pages import BUDGET_BYTES, _assets
@@ -129,7 +130,7 @@ def test_a_fuzzy_string_withholds_the_form_unless_piloting(kit, shipped_forms, t
     settings = WebSettings(
         testing=True, translations_dir=_with_one_fuzzy_entry(tmp_path), allow_incomplete_translations=pilot
     )
-    app = create_app(settings, kit.unlock(), shipped_forms)
+    app = create_app(settings, kit.unlock(), Programme.from_forms(shipped_forms.values()))
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()
@@ -164,7 +165,9 @@ def _break(catalogue: Path) -> int:
 def test_a_catalogue_broken_at_run_time_falls_back_to_english(kit, shipped_forms, tmp_path: Path, caplog) -> None:
     copy = tmp_path / "translations"
     shutil.copytree(paths.translations_dir(), copy, ignore=shutil.ignore_patterns("*.mo"))
-    app = create_app(WebSettings(testing=True, translations_dir=copy), kit.unlock(), shipped_forms)
+    app = create_app(
+        WebSettings(testing=True, translations_dir=copy), kit.unlock(), Programme.from_forms(shipped_forms.values())
+    )
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()

@@ -20,6 +20,7 @@ from fieldkit.core.formengine.loader import load_form
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit import web
 from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.kit.web.pairing import Pairing
 from tests.conftest import scan_for
@@ -101,7 +102,9 @@ def test_discard_without_confirmation_and_bad_ids_change_nothing(client, app) ->
 
 def test_discarded_drafts_are_wiped_when_time_runs_out_and_at_restart(kit, shipped_forms) -> None:
     unlocked = kit.unlock()
-    app = create_app(WebSettings(testing=True, discard_minutes=0), unlocked, shipped_forms)
+    app = create_app(
+        WebSettings(testing=True, discard_minutes=0), unlocked, Programme.from_forms(shipped_forms.values())
+    )
     client = app.test_client()
     _, draft_id, _next = _started_with_words(client, app)
     token = csrf_token(client.get("/home").get_data(as_text=True))
@@ -110,13 +113,13 @@ def test_discarded_drafts_are_wiped_when_time_runs_out_and_at_restart(kit, shipp
     home = client.get("/home").get_data(as_text=True)  # zero minutes: wiped at the next look
     assert "Discarded interviews" not in home and not discarded.exists()
 
-    app = create_app(WebSettings(testing=True), unlocked, shipped_forms)
+    app = create_app(WebSettings(testing=True), unlocked, Programme.from_forms(shipped_forms.values()))
     client = app.test_client()
     _, second, _next = _started_with_words(client, app)
     token = csrf_token(client.get("/home").get_data(as_text=True))
     client.post(f"/d/{second}/discard", data={"csrf_token": token, "confirm": "yes"})
     assert (kit.data_dir / "drafts" / "discarded" / f"{second}.draft").is_file()
-    create_app(WebSettings(testing=True), unlocked, shipped_forms)  # the kit restarts
+    create_app(WebSettings(testing=True), unlocked, Programme.from_forms(shipped_forms.values()))  # the kit restarts
     assert list((kit.data_dir / "drafts" / "discarded").iterdir()) == []
     assert list(DraftStore(kit.data_dir / "drafts", unlocked.draft_key).ids()) == []
 
@@ -247,7 +250,7 @@ sections:
 def test_follow_up_questions_say_when_to_ask_them_without_javascript(kit, tmp_path) -> None:
     (tmp_path / "cue-form.yaml").write_text(CUE_FORM, encoding="utf-8")
     form = load_form(tmp_path / "cue-form.yaml")
-    app = create_app(WebSettings(testing=True), kit.unlock(), {form.id: form})
+    app = create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms([form]))
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()

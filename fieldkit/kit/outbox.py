@@ -450,7 +450,11 @@ class Outbox:
         """Records acknowledged only by hubs whose key was never verified (kept by prune)."""
         verified = {hub.hub_id for hub in self.state.hubs() if hub.verified}
         entries = self.state.load_outbox()["records"]
-        return sum(1 for entry in entries.values() if entry.get("acked_by") and entry["acked_by"] not in verified)
+        return sum(
+            1
+            for entry in entries.values()
+            if entry.get("acked_by") and entry["acked_by"] not in verified
+        )
 
     def prune(self) -> int:
         """Delete the ciphertext of acknowledged records; return how many were removed.

@@ -111,9 +111,7 @@ class Collected:
         return [f"record {record_id}: not used in the report: {reason}" for record_id, reason in self.problems]
 
 
-def tally(
-    found: Collected, facts: RecordFacts, day: datetime.date | None = None, cycle: str | None = None
-) -> None:
+def tally(found: Collected, facts: RecordFacts, day: datetime.date | None = None, cycle: str | None = None) -> None:
     """Add one record's facts (the day it was finished, its cycle) to the running tallies."""
     if facts.about_people:
         found.people_forms.add(facts.form_id)

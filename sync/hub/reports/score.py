@@ -19,7 +19,8 @@ The rules, in the words ``docs/scorecards.md`` gives advocates:
 - A centre's region is the region code its records give (the most frequent): the
   centre list's region in every record made with it, and in older records the typed
   region code of the centre assessments (older peer interviews carry none). With a
-  region filter, a centre with no region cannot be placed: it is left out, but counted and named (:attr:`Scored.unplaced`).
+  region filter, a centre with no region cannot be placed: it is left out, but
+  counted and named (:attr:`Scored.unplaced`).
 
 Everything here is worked out from the tallies of :mod:`sync.hub.reports.collect`;
 nothing is hidden yet (that is the next stage, :mod:`sync.hub.reports.suppress`).
