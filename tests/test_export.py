@@ -207,14 +207,14 @@ def test_export_holds_every_record_once_with_exactly_its_answers(
     assert len(truth) == 28
     assert_export_matches(out, truth, table_format)
     assert "plaintext" in result.output and "keep them on an encrypted disk" in result.output
-    assert "centre-assessment-v1" in result.output and "peer-interview-v2" in result.output
+    assert "centre-assessment-v2" in result.output and "peer-interview-v3" in result.output
     assert CANARY not in result.output
     # Private: the folder 0700, every file 0600, and nothing else in it.
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     names = {path.name: stat.S_IMODE(path.stat().st_mode) for path in out.iterdir()}
     assert names == {
-        f"centre-assessment-v1.{table_format}": 0o600,
-        f"peer-interview-v2.{table_format}": 0o600,
+        f"centre-assessment-v2.{table_format}": 0o600,
+        f"peer-interview-v3.{table_format}": 0o600,
         f"codebook.{table_format}": 0o600,
         "datapackage.json": 0o600,
     }
@@ -225,10 +225,10 @@ def test_export_holds_every_record_once_with_exactly_its_answers(
 def test_free_text_is_guarded_against_formulas_in_csv_and_exact_in_json(world: World, tmp_path: Path) -> None:
     run(*world.export_args(world.hub, tmp_path / "csv"))
     run(*world.export_args(world.hub, tmp_path / "json", "--format", "json"))
-    json_rows = json.loads((tmp_path / "json" / "peer-interview-v2.json").read_text(encoding="utf-8"))
+    json_rows = json.loads((tmp_path / "json" / "peer-interview-v3.json").read_text(encoding="utf-8"))
     # The formula text is in the CSV only behind an apostrophe; JSON keeps it as typed.
     guarded = "'" + FORMULA_TEXT
-    with (tmp_path / "csv" / "peer-interview-v2.csv").open(encoding="utf-8", newline="") as handle:
+    with (tmp_path / "csv" / "peer-interview-v3.csv").open(encoding="utf-8", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert guarded in cells and FORMULA_TEXT not in cells
     assert not [cell for cell in cells if cell[:1] in FORMULA_TRIGGERS]
@@ -378,7 +378,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     by_place = {(row["table"], row["column"], row["value"]): row for row in rows}
 
     def row(column: str, value: str = "") -> dict[str, str]:
-        return by_place[("peer-interview-v2", column, value)]
+        return by_place[("peer-interview-v3", column, value)]
 
     assert row(select.id)["label"] == "Question traduite"
     assert (row(select.id)["label_language"], row(select.id)["label_fallback"]) == ("fr", "false")
@@ -398,7 +398,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     assert row(select.id)["item_type"] == "select_one" and row(select.id)["kind"] == "item"
     descriptor = descriptor_of(out)
     titles = {resource["name"]: resource["title"] for resource in descriptor["resources"]}
-    assert titles["peer-interview-v2"] == "Entretien entre pairs (version 2)"
+    assert titles["peer-interview-v3"] == "Entretien entre pairs (version 3)"
     fields = {f["name"]: f for f in descriptor["resources"][1]["schema"]["fields"]}
     assert fields[select.id]["title"] == "Question traduite"
     assert descriptor["fieldkit"]["label_language"] == "fr"
@@ -428,7 +428,7 @@ def test_a_protected_identity_with_a_wrong_passphrase_is_one_line_and_writes_not
 
 
 def _crafted_records(recipient: str, kit_id: str) -> tuple[list[OutgoingRecord], dict[str, str]]:
-    """Records a kit may send: an older form version, another definition of version 2,
+    """Records a kit may send: an older form version, another definition of version 3 (the shipped one),
     and three the hub cannot read (other key, damaged, not a record)."""
     hub = [age.parse_recipient(recipient)]
     other = [age.X25519Identity.generate().recipient()]
@@ -449,17 +449,17 @@ def _crafted_records(recipient: str, kit_id: str) -> tuple[list[OutgoingRecord],
         hub,
     )  # fmt: skip
     changed = seal(
-        payload(ids["changed"], 2, "sha256:" + "2" * 64,
+        payload(ids["changed"], 3, "sha256:" + "2" * 64,
                 {"consent": "given", "staff_respect": 9, "dropped_item": "kept anyway"}),
         hub,
     )  # fmt: skip
-    other_key = seal(payload(ids["other-key"], 2, "sha256:" + "3" * 64, {"consent": "given"}), other)
-    damaged = bytearray(seal(payload(ids["damaged"], 2, "sha256:" + "4" * 64, {"consent": "given"}), hub))
+    other_key = seal(payload(ids["other-key"], 3, "sha256:" + "3" * 64, {"consent": "given"}), other)
+    damaged = bytearray(seal(payload(ids["damaged"], 3, "sha256:" + "4" * 64, {"consent": "given"}), hub))
     damaged[-5] ^= 0x01
     not_a_record = age.encrypt(json.dumps({"record_id": ids["not-a-record"]}).encode(), hub)
     sealed = [
-        ("old", 1, old), ("changed", 2, changed), ("other-key", 2, other_key),
-        ("damaged", 2, bytes(damaged)), ("not-a-record", 2, not_a_record),
+        ("old", 1, old), ("changed", 3, changed), ("other-key", 3, other_key),
+        ("damaged", 3, bytes(damaged)), ("not-a-record", 3, not_a_record),
     ]  # fmt: skip
     records = [
         OutgoingRecord(ids[name], kit_id, seq, "peer-interview", version, "2025-03-01", data)
@@ -501,7 +501,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
 
     descriptor = descriptor_of(out)
     resources = {resource["name"]: resource for resource in descriptor["resources"]}
-    assert set(resources) == {"centre-assessment-v1", "peer-interview-v1", "peer-interview-v2", "codebook"}
+    assert set(resources) == {"centre-assessment-v2", "peer-interview-v1", "peer-interview-v3", "codebook"}
     assert descriptor["fieldkit"]["records_not_exported"] == 3
     # The older version: columns from its answers, labels unavailable, types inferred.
     old_fields = {f["name"]: f for f in resources["peer-interview-v1"]["schema"]["fields"]}
@@ -513,14 +513,14 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     _header, codebook = read_rows(out, resources["codebook"])
     old_notes = {row["column"]: row["note"] for row in codebook if row["table"] == "peer-interview-v1"}
     assert "labels unavailable: version 1 of peer-interview is not among the shipped forms" in old_notes["old_rating"]
-    assert "(shipped: version 2)" in old_notes["old_rating"]
-    # The other definition of version 2: flagged, its extra answer kept in a column of its own.
-    _header, rows = read_rows(out, resources["peer-interview-v2"])
+    assert "(shipped: version 3)" in old_notes["old_rating"]
+    # The other definition of version 3: flagged, its extra answer kept in a column of its own.
+    _header, rows = read_rows(out, resources["peer-interview-v3"])
     changed = next(row for row in rows if row["record_id"] == ids["changed"])
     assert changed["form_hash"] == "sha256:" + "2" * 64 and changed["dropped_item"] == "kept anyway"
     assert changed["staff_respect"] == "9"
     assert {row["form_hash"] for row in rows if row["record_id"] != ids["changed"]} == {""}
-    fields = {f["name"]: f for f in resources["peer-interview-v2"]["schema"]["fields"]}
+    fields = {f["name"]: f for f in resources["peer-interview-v3"]["schema"]["fields"]}
     assert "enum" not in fields["staff_respect"].get("constraints", {}), "9 is outside the scale"
     assert "1 made with another definition of this form version" in result.output
 
@@ -569,5 +569,5 @@ def test_an_unprotected_identity_needs_no_passphrase(world: World, tmp_path: Pat
     result = invoke("hub", "export", "--data", world.hub, "--identity", stranger, "--out", tmp_path / "x")
     assert result.exit_code == 1 and "is not the key of this hub" in result.stderr
     assert result.stderr.count("the identity does not open it") == 28
-    _header, rows = read_rows(tmp_path / "x", {"path": "peer-interview-v2.csv", "format": "csv"})
+    _header, rows = read_rows(tmp_path / "x", {"path": "peer-interview-v3.csv", "format": "csv"})
     assert rows == []

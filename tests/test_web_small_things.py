@@ -38,8 +38,11 @@ def _started_with_words(client, app) -> tuple[Interviewer, str, str]:
     interviewer = Interviewer(client, app)
     interviewer.pair()
     url = interviewer.start("centre-assessment")
-    after_consent = interviewer.submit(url, [("consent", "given"), ("region_code", CANARY)])
+    after_consent = interviewer.submit(url, [("consent", "given")])
     assert after_consent.status_code == 302, after_consent.get_data(as_text=True)
+    # The form's free text is on its last page; any page after consent can be saved.
+    words = interviewer.submit(url.rsplit("/", 1)[0] + "/closing", [("interviewer_notes", CANARY)])
+    assert words.status_code == 302, words.get_data(as_text=True)
     return interviewer, _draft_id(url), after_consent.headers["Location"]
 
 
@@ -82,7 +85,7 @@ def test_discard_asks_first_then_keeps_the_draft_restorable_and_encrypted(client
     back = client.post(f"/d/{draft_id}/restore", data={"csrf_token": csrf_token(home)})
     assert back.status_code == 302
     assert list(drafts.ids()) == [draft_id] and list(drafts.discarded_ids()) == []
-    assert drafts.load(draft_id).answers == {"consent": "given", "region_code": CANARY}
+    assert drafts.load(draft_id).answers == {"consent": "given", "interviewer_notes": CANARY}
     assert f'href="/d/{draft_id}"' in client.get("/home").get_data(as_text=True)
 
 
@@ -144,6 +147,7 @@ def test_drafts_say_when_they_started_in_local_time_and_how_far_they_got(client,
     draft = drafts.load(draft_id)
     today = datetime.datetime.now(kolkata).date()
     draft.started = f"{today.isoformat()}T02:00Z"  # 07:30 in Kolkata, the same day there
+    draft.section = "p1_access"  # the second page: where "Save and continue" after consent leads
     drafts.save(draft)
     if language != "en":
         page = client.get("/home").get_data(as_text=True)
