@@ -214,8 +214,8 @@ def _error_pages(client, app, kit, shipped_forms, language: str):
     yield "consent-needed", interviewer.submit(url, []), 422
     assert interviewer.submit(url, [("consent", "given")]).status_code == 302
     profile = f"{base}/centre_profile"
-    wrong = [("centre_code", "C" * 25), ("visit_date", "2099-01-01"), ("capacity", "many")]
-    yield "wrong-type-too-long-constraint", interviewer.submit(profile, wrong), 422
+    wrong = [("ownership", "perhaps"), ("visit_date", "2099-01-01"), ("capacity", "many")]
+    yield "wrong-type-wrong-choice-constraint", interviewer.submit(profile, wrong), 422
     yield "out-of-range", interviewer.submit(profile, [("capacity", "6000"), ("visit_date", "31/12/2025")]), 422
     yield "identifying", interviewer.submit(f"{base}/closing", [("interviewer_notes", "call +44 20 7946 0958")]), 422
     yield "required-missing", client.get(base.replace("/s", "") + "/review"), 200
@@ -234,9 +234,9 @@ def _error_pages(client, app, kit, shipped_forms, language: str):
     yield "404-path", client.get("/no/such/page"), 404
     yield "405", client.get("/start"), 405
     page = client.get(profile).get_data(as_text=True)
-    too_big = {"csrf_token": csrf_token(page), "centre_code": "x" * (300 * 1024)}
+    too_big = {"csrf_token": csrf_token(page), "capacity": "x" * (300 * 1024)}
     yield "413", client.post(profile, data=too_big), 413
-    yield "expired-400", client.post(profile, data={"csrf_token": "stale", "centre_code": "C1"}), 400
+    yield "expired-400", client.post(profile, data={"csrf_token": "stale", "capacity": "1"}), 400
 
     drafts = kit.data_dir / "drafts"  # a file where the drafts folder was: no draft can be written
     shutil.rmtree(drafts)
@@ -265,7 +265,7 @@ def test_every_error_state_is_fully_translated(client, app, kit, shipped_forms, 
         assert "Traceback" not in text and "/drafts" not in text, f"{language} {name}"
         assert len(page.encode()) + assets <= BUDGET_BYTES, f"{language} {name}"
         seen.add(name)
-        if name == "wrong-type-too-long-constraint":  # the form's own message, from forms.po
+        if name == "wrong-type-wrong-choice-constraint":  # the form's own message, from forms.po
             visit = forms_po.get("centre-assessment/visit_date:constraint", "The visit date cannot be in the future.")
             assert visit and visit in html.unescape(page), f"{language}: the reviewed constraint message is not used"
         if name == "none-of-these":

@@ -178,42 +178,33 @@
     if (saving && saving.form.contains(event.target)) { saving.edits++; }
   });
 
-  // -- the centre picker's search: the kit's own rule (fieldkit/kit/web/centres.py search_key):
+  // -- the centre picker's search, by the kit's rule (fieldkit/kit/web/centres.py search_key):
   // NFKC, no invisible formatting characters, white space collapsed, case folded.
-  var invisible;
-  try { invisible = new RegExp("\\p{Cf}", "gu"); } catch (e) { invisible = /[\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]/g; }
-  function searchKey(text) {
-    var t = text.normalize ? text.normalize("NFKC") : text;
-    return t.replace(invisible, "").split(/\s+/).filter(Boolean).join(" ").toLowerCase();
-  }
+  var cf;
+  try { cf = new RegExp("\\p{Cf}", "gu"); } catch (e) { cf = /[\u200b-\u200f\u2060\ufeff]/g; }
+  function key(t) { return t.normalize("NFKC").replace(cf, "").trim().split(/\s+/).join(" ").toLowerCase(); }
   function filterCentres(box) {
-    var list = document.getElementById("centre-list"), none = document.getElementById("no-match");
-    if (!list || !none) { return; }
-    var wanted = searchKey(box.value), groups = list.querySelectorAll("[data-region]"), shown = 0, g, i, all, n, hit;
-    for (g = 0; g < groups.length; g++) {
-      all = groups[g].querySelectorAll("[data-match]");
-      n = 0;
-      for (i = 0; i < all.length; i++) {
-        hit = !wanted || all[i].getAttribute("data-match").indexOf(wanted) >= 0;
-        all[i].hidden = !hit;
-        if (!hit) { all[i].querySelector("input").checked = false; }  // nothing hidden is sent
-        if (hit) { n++; }
-      }
-      groups[g].hidden = n === 0;
+    var w = key(box.value), shown = 0, none = document.getElementById("no-match");
+    document.querySelectorAll("#centre-list [data-region]").forEach(function (g) {
+      var n = 0;
+      g.querySelectorAll("[data-match]").forEach(function (c) {
+        var hit = c.getAttribute("data-match").indexOf(w) >= 0;
+        c.hidden = !hit;
+        if (hit) { n++; } else { c.firstChild.checked = false; }  // nothing hidden is sent
+      });
+      g.hidden = !n;
       shown += n;
-    }
-    none.hidden = shown > 0;
+    });
+    if (none) { none.hidden = shown > 0; }
   }
-  document.addEventListener("input", function (event) {
-    if (event.target && event.target.id === "centre-q") { filterCentres(event.target); }
+  document.addEventListener("input", function (e) { if (e.target.id === "centre-q") { filterCentres(e.target); } });
+  document.addEventListener("submit", function (e) {
+    // The page holds the whole list unless the kit filtered it (#centre-count): then the kit searches.
+    if (e.target.hasAttribute("data-centre-search") && !document.getElementById("centre-count")) {
+      e.preventDefault();
+      filterCentres(document.getElementById("centre-q"));
+    }
   });
-  document.addEventListener("submit", function (event) {
-    // The list on the page is the whole list unless the kit filtered it (then the kit searches again).
-    if (!event.target.hasAttribute("data-centre-search") || document.getElementById("centre-count")) { return; }
-    event.preventDefault();
-    filterCentres(document.getElementById("centre-q"));
-  });
-
   function ready() {
     applySkipLogic();
     var summary = document.getElementById("error-summary");
