@@ -362,7 +362,8 @@ def test_a_javascript_next_is_answered_with_the_next_page_itself(client, app) ->
     assert 'name="in_centre_when"' in page and 'name="consent"' not in page
     assert response.headers["Cache-Control"] == client.get(next_url).headers["Cache-Control"]  # no-store too
     # The page it gave saves like the one a GET shows: its token works.
-    saved = client.post(next_url, data={"csrf_token": csrf_token(page), "in_centre_when": "in_centre_now"}, headers={"Fk-Save": "1"})
+    fields = {"csrf_token": csrf_token(page), "in_centre_when": "in_centre_now"}
+    saved = client.post(next_url, data=fields, headers={"Fk-Save": "1"})
     assert saved.status_code == 200 and saved.headers["Fk-Url"].endswith("/coming_to_the_centre")
     without_script = interviewer.submit(next_url, [("in_centre_when", "left_earlier")])
     assert without_script.status_code == 302 and "Fk-Url" not in without_script.headers
