@@ -63,6 +63,15 @@ def _to_second_page(driver, base: str, code: str, language: str) -> str:
     return driver.current_url.split("/d/")[1].split("/")[0]
 
 
+def _pick(driver, name: str, value: str) -> None:
+    """Tick an answer after bringing it to the middle of the screen (the sticky header covers the top)."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.find_element(By.XPATH, "..").click()
+
+
 def _sessions_on_kit(served_url: str) -> int:
     """How many phones the operator page lists (it is read on the kit, not through the link)."""
     with urllib.request.urlopen(served_url + "operator/", timeout=10) as response:
@@ -110,7 +119,7 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
         draft_id = _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, language)
         page_url = driver.current_url
         code_box = driver.find_element(By.CSS_SELECTOR, "input[name='in_centre_when'][value='in_centre_now']")
-        _choose(driver, "in_centre_when", "in_centre_now")
+        _pick(driver, "in_centre_when", "in_centre_now")
         link.stalled = True
         tapped = time.monotonic()
         driver.find_element(By.CSS_SELECTOR, "button[value='next']").click()
@@ -124,7 +133,7 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
         assert code_box.is_enabled() and driver.find_element(By.CSS_SELECTOR, "button[value='next']").is_enabled()
         assert driver.current_url == page_url
         _screen(driver, artifacts_dir, f"stalled-try-now-{language}", "#save-status")
-        _choose(driver, "in_centre_when", "left_last_12_months")  # changed while the kit did not answer
+        _pick(driver, "in_centre_when", "left_last_12_months")  # changed while the kit did not answer
         link.stalled = False
         # "Try now", unless the next automatic try (at most 8 s away) was quicker.
         with contextlib.suppress(StaleElementReferenceException, NoSuchElementException):
@@ -151,13 +160,13 @@ def test_an_answer_changed_while_a_try_is_on_its_way_is_sent_again(kit, tmp_path
     driver = chromium(javascript=True)
     try:
         draft_id = _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, "en")
-        _choose(driver, "in_centre_when", "in_centre_now")
+        _pick(driver, "in_centre_when", "in_centre_now")
         link.stalled = True
         driver.find_element(By.CSS_SELECTOR, "button[value='next']").click()
         status = driver.find_element(By.ID, "save-status")
         WebDriverWait(driver, 5).until(lambda d: status.text == status.get_attribute("data-saving"))
         _until(lambda: link.swallowed >= 1, 5, "the first try is in the stall")
-        _choose(driver, "in_centre_when", "left_earlier")  # before the try gives up
+        _pick(driver, "in_centre_when", "left_earlier")  # before the try gives up
         assert status.find_elements(By.TAG_NAME, "button") == [], "still the first try"
         link.stalled = False
         WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/s/coming_to_the_centre"))
@@ -181,7 +190,7 @@ def test_without_javascript_next_offline_then_back_keeps_the_page(
     driver = chromium(javascript=False)
     try:
         _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, language)
-        _choose(driver, "in_centre_when", "left_last_12_months")
+        _pick(driver, "in_centre_when", "left_last_12_months")
         _next(driver)  # saved: the draft now holds this page
         _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[value='back']"))
         assert driver.current_url.endswith("/s/about_your_stay")
@@ -218,7 +227,7 @@ def test_a_restart_mid_interview_says_so_and_the_draft_keeps_the_saved_pages(
     driver = chromium(javascript=True)
     try:
         draft_id = _to_second_page(driver, base, served.code, language)
-        _choose(driver, "in_centre_when", "in_centre_now")
+        _pick(driver, "in_centre_when", "in_centre_now")
         _next(driver)
         served.stop()
         served = serve(kit.data_dir, passphrase_file)
