@@ -49,7 +49,7 @@ from benchmarks.stats import Stopwatch
 from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
-from fieldkit.kit.sealing import TranslationInfo, build_payload, seal, to_hour
+from fieldkit.kit.sealing import RecordCentre, TranslationInfo, build_payload, seal, to_hour
 from fieldkit.kit.simulate import World, random_answers
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
@@ -75,6 +75,7 @@ _USED = re.compile(r"(\d+) records used of (\d+)")
 class Interview:
     form: Form
     answers: dict[str, Any]
+    centre: RecordCentre | None = None
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Filler:
                     payload = build_payload(
                         record_id=record_id, form=interview.form, answers=interview.answers,
                         kit_id=config.kit_id, started=hour, finished=hour,
-                        translation=TranslationInfo("en"), interviewer="SIM01",
+                        translation=TranslationInfo("en"), interviewer="SIM01", centre=interview.centre,
                     )  # fmt: skip
                     records.append(
                         OutgoingRecord(
@@ -132,8 +133,11 @@ def simulated_pool(forms: Mapping[str, Form], count: int, *, seed: int = 15) -> 
     pool = []
     for index in range(count):
         form = ordered[index % len(ordered)]
-        answers = random_answers(form, rng, today=today, centre=world.pick(rng))
-        pool.append(Interview(form, dict(validate_record(form, answers, today=today))))
+        centre = world.pick(rng)
+        answers = random_answers(form, rng, today=today, centre=centre)
+        pool.append(
+            Interview(form, dict(validate_record(form, answers, today=today)), RecordCentre(centre.code, centre.region))
+        )
     return pool
 
 

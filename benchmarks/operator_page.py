@@ -28,6 +28,7 @@ from benchmarks.stats import Stopwatch, milliseconds
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.outbox import SyncState
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.web.app import WebSettings, create_app
 
 FORM_ID = "peer-interview"
@@ -74,7 +75,7 @@ def measure(settings: OperatorSettings, forms: Mapping[str, Form]) -> dict[str, 
             if size == settings.large:
                 figures["operator_counts_rebuild_s_100k"] = watch.seconds()
             assert counted == {form.id: size}, counted
-            app = create_app(WebSettings(testing=True), kit.unlock(), forms)
+            app = create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms(forms.values()))
             clients[size] = app.test_client()
         times: dict[int, list[float]] = {size: [] for size in clients}
         for _ in range(settings.fetches):

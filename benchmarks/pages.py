@@ -34,6 +34,7 @@ from benchmarks.kits import make_hub_keys, make_kit
 from fieldkit.core import paths
 from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form
 from fieldkit.core.i18n.catalogues import catalogue_languages
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.webbase.compression import MIN_BYTES, gzip_bytes
@@ -189,7 +190,7 @@ def measure(forms: Mapping[str, Form]) -> tuple[dict[str, float], list[PageWeigh
     with tempfile.TemporaryDirectory(prefix="fieldkit-bench-pages-") as folder_name:
         folder = Path(folder_name)
         kit = make_kit(folder, make_hub_keys(folder)).unlock()
-        app = create_app(WebSettings(testing=True), kit, forms)
+        app = create_app(WebSettings(testing=True), kit, Programme.from_forms(forms.values()))
         for language in languages:
             weights += weigh_pages(app, forms, language)
     heaviest = max(weights, key=lambda weight: weight.total_bytes)

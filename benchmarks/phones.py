@@ -30,9 +30,12 @@ from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.sealing import receipt_code
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES
-from tests.webclient import SHOWN_ITEM, csrf_token, form_values
+from tests.webclient import CENTRE_CHOICE, SHOWN_ITEM, csrf_token, form_values
 
-PAGE_TYPES = ("pair_get", "pair_post", "home", "start", "section_get", "section_post", "review", "finalise", "done")
+PAGE_TYPES = (
+    "pair_get", "pair_post", "home", "start", "centre_get", "centre_post",
+    "section_get", "section_post", "review", "finalise", "done",
+)  # fmt: skip
 OPERATOR_CODE = re.compile(r'class="code"><bdi>(\d+)</bdi>')
 RECEIPT = re.compile(r"/done/([0-9A-F]{8})")
 MAX_PAGES_PER_INTERVIEW = 100
@@ -164,9 +167,17 @@ class Phone:
     def interview(self, form: Form, answers: Mapping[str, Any], language: str) -> str:
         """One whole interview; returns the receipt code the phone was shown."""
         home = self.get("home", "/home")
-        path = self.post_redirect(
-            "start", "/start", [("csrf_token", csrf_token(home)), ("form", form.id), ("lang", language)]
-        )
+        chosen = [("form", form.id), ("lang", language)]
+        path = self.post_redirect("start", "/start", [("csrf_token", csrf_token(home)), *chosen])
+        if path.startswith("/centre"):
+            # The kit follows a form pack with centres: pick one, as the interviewer does.
+            picker = self.get("centre_get", path)
+            listed = CENTRE_CHOICE.findall(picker)
+            if not listed:
+                raise PhoneError("the centre picker lists no centre")
+            path = self.post_redirect(
+                "centre_post", "/centre", [("csrf_token", csrf_token(picker)), *chosen, ("centre", listed[0])]
+            )
         for _ in range(MAX_PAGES_PER_INTERVIEW):
             if path.endswith("/review"):
                 break

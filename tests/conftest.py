@@ -86,9 +86,10 @@ def shipped_forms():
 
 @pytest.fixture
 def app(kit: KitFixture, shipped_forms):
+    from fieldkit.kit.programme import Programme
     from fieldkit.kit.web.app import WebSettings, create_app
 
-    return create_app(WebSettings(testing=True), kit.unlock(), shipped_forms)
+    return create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms(shipped_forms.values()))
 
 
 @pytest.fixture

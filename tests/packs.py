@@ -1,7 +1,9 @@
 """Form packs for the tests: made as a hub makes them, signed with a real hub folder's receipt key.
 
 ``make_test_pack(hub_dir, version)`` packs the shipped forms (or the ones given) with a few
-test centres; ``pack_form`` turns a form's YAML text into the pack's entry, with the hash
+test centres; ``give_test_pack(kit_dir, passphrase)`` enrols a kit with a throwaway hub
+in-process (as ``fieldkit demo`` does) and applies such a pack, so a served kit offers the
+centre picker; ``pack_form`` turns a form's YAML text into the pack's entry, with the hash
 the form engine computes, and ``retitled`` gives a shipped form a new title and version,
 so a test sees a pack change what the phone offers.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from fieldkit.core import paths
@@ -111,3 +114,71 @@ def publish(hub_dir: Path, data: bytes, version: int) -> None:
             )
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class GivenPack:
+    """The throwaway hub a kit was enrolled with, and the pack it applied."""
+
+    hub_dir: Path
+    version: int
+
+
+def _passphrase(passphrase: str | Path) -> str:
+    if isinstance(passphrase, Path):
+        return passphrase.read_text(encoding="utf-8").splitlines()[0]
+    return passphrase
+
+
+def give_test_pack(
+    kit_dir: Path,
+    passphrase: str | Path,
+    *,
+    centres: Iterable[PackCentre] = TEST_CENTRES,
+    cycle: PackCycle | bool | None = True,
+    hub_dir: Path | None = None,
+    version: int | None = None,
+    translations: Mapping[str, str] | None = None,
+) -> GivenPack:
+    """Enrol ``kit_dir`` with a throwaway test hub (made beside it, once) and apply a pack of the shipped forms.
+
+    ``passphrase``: the kit's passphrase, or a file whose first line is it. Called again with
+    the returned ``hub_dir``, it applies the next version (another centre list, say), as a
+    kit does when the hub's registry changes. The pack carries the shipped form wording, so
+    every language the install offers is offered with it.
+    """
+    from fieldkit.core.formengine.catalogue import load_directory
+    from fieldkit.kit.config import unlock
+    from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
+    from fieldkit.kit.packs import apply, kept_packs
+    from sync.hub.enrolment import accept_enrolment, create_token
+    from sync.hub.store import init_hub
+
+    kit_dir = Path(kit_dir)
+    if hub_dir is None:
+        hub_dir = kit_dir.parent / f"{kit_dir.name}-test-hub"
+        kit = unlock(kit_dir, _passphrase(passphrase))
+        # The hub whose key the kit seals to: the one that opens the kit's records.
+        init_hub(hub_dir, kit.config.recipients[0], hub_id="test-hub")
+        with HubStore(hub_dir) as store:
+            token = create_token(store, valid_days=1)
+            response = accept_enrolment(store, make_enrolment_request(kit, token))
+        apply_enrolment_response(kit.data_dir, response)
+    if version is None:
+        version = max((p.version for p in kept_packs(kit_dir)), default=0) + 1
+    wording = dict(translations) if translations is not None else shipped_form_wording()
+    data = make_test_pack(hub_dir, version, centres=centres, cycle=cycle, translations=wording)
+    apply(kit_dir, data, load_directory(paths.forms_dir()).values())
+    return GivenPack(hub_dir, version)
+
+
+def shipped_form_wording() -> dict[str, str]:
+    """Each shipped language's ``forms.po`` text, as ``hub pack`` puts it in a pack."""
+    from fieldkit.core.i18n.catalogues import catalogue_languages, catalogue_path
+
+    folder = paths.translations_dir()
+    return {
+        language: catalogue_path(folder, language, "forms").read_text("utf-8")
+        for language in catalogue_languages(folder)
+        if catalogue_path(folder, language, "forms").is_file()
+    }

@@ -313,7 +313,7 @@ def test_nothing_goes_past_consent_in_chromium(
         driver.get(served.url + f"d/{centre_draft}/review")
         confirm = driver.find_element(By.CSS_SELECTOR, "input[name='confirm_missing']")
         draft = drafts.load(centre_draft)
-        draft.answers = {"region_code": "R-CANARY"}
+        draft.answers = {"capacity": 4242}
         drafts.save(draft)
         confirm.find_element(By.XPATH, "..").click()
         _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action$='/finalise'] button"))

@@ -98,16 +98,14 @@ def test_switching_language_mid_interview_keeps_the_answers(
         assert chosen == language, "the interview should start in the interface language"
         _wait_for_new_page(driver, card.find_element(By.TAG_NAME, "button").click)
 
-        # The first page, half answered: consent given, a centre code typed, nothing saved yet.
+        # The first page, half answered: consent given, a number typed, nothing saved yet.
         consent = driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']")
         consent.find_element(By.XPATH, "..").click()
-        driver.find_element(By.ID, "i-centre_code").send_keys("C-42")
         driver.find_element(By.ID, "i-capacity").send_keys("35")
         title = driver.find_element(By.TAG_NAME, "h1").text
         _switch_to(driver, other)
         assert _html(driver) == (other, "rtl" if other == "ar" else "ltr")
         assert driver.find_element(By.TAG_NAME, "h1").text != title, "the page's wording should change"
-        assert driver.find_element(By.ID, "i-centre_code").get_attribute("value") == "C-42"
         assert driver.find_element(By.ID, "i-capacity").get_attribute("value") == "35"
         assert driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']").is_selected()
         _screenshot_of_control(driver, artifacts_dir / f"language-switch-{tag}-to-{other}.png")
@@ -132,4 +130,4 @@ def test_switching_language_mid_interview_keeps_the_answers(
     payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
     assert payload["languages"] == [language, other]
     assert payload["language"] == language
-    assert payload["answers"]["centre_code"] == "C-42" and payload["answers"]["capacity"] == 35
+    assert payload["answers"]["capacity"] == 35

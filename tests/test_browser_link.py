@@ -63,6 +63,15 @@ def _to_second_page(driver, base: str, code: str, language: str) -> str:
     return driver.current_url.split("/d/")[1].split("/")[0]
 
 
+def _pick(driver, name: str, value: str) -> None:
+    """Tick an answer after bringing it to the middle of the screen (the sticky header covers the top)."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.find_element(By.XPATH, "..").click()
+
+
 def _sessions_on_kit(served_url: str) -> int:
     """How many phones the operator page lists (it is read on the kit, not through the link)."""
     with urllib.request.urlopen(served_url + "operator/", timeout=10) as response:
@@ -109,8 +118,8 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
     try:
         draft_id = _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, language)
         page_url = driver.current_url
-        code_box = driver.find_element(By.ID, "i-centre_code")
-        code_box.send_keys("OLD-1")
+        code_box = driver.find_element(By.CSS_SELECTOR, "input[name='in_centre_when'][value='in_centre_now']")
+        _pick(driver, "in_centre_when", "in_centre_now")
         link.stalled = True
         tapped = time.monotonic()
         driver.find_element(By.CSS_SELECTOR, "button[value='next']").click()
@@ -124,8 +133,7 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
         assert code_box.is_enabled() and driver.find_element(By.CSS_SELECTOR, "button[value='next']").is_enabled()
         assert driver.current_url == page_url
         _screen(driver, artifacts_dir, f"stalled-try-now-{language}", "#save-status")
-        code_box.clear()
-        code_box.send_keys("NEW-2")  # changed while the kit did not answer
+        _pick(driver, "in_centre_when", "left_last_12_months")  # changed while the kit did not answer
         link.stalled = False
         # "Try now", unless the next automatic try (at most 8 s away) was quicker.
         with contextlib.suppress(StaleElementReferenceException, NoSuchElementException):
@@ -137,7 +145,7 @@ def test_a_stalled_link_times_out_and_the_page_as_it_is_now_is_saved(
         link.close()
         served.stop()
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
-    assert draft.answers.get("centre_code") == "NEW-2", draft.answers
+    assert draft.answers.get("in_centre_when") == "left_last_12_months", draft.answers
     assert draft.section == "coming_to_the_centre"
 
 
@@ -152,14 +160,13 @@ def test_an_answer_changed_while_a_try_is_on_its_way_is_sent_again(kit, tmp_path
     driver = chromium(javascript=True)
     try:
         draft_id = _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, "en")
-        code_box = driver.find_element(By.ID, "i-centre_code")
-        code_box.send_keys("OLD-1")
+        _pick(driver, "in_centre_when", "in_centre_now")
         link.stalled = True
         driver.find_element(By.CSS_SELECTOR, "button[value='next']").click()
         status = driver.find_element(By.ID, "save-status")
         WebDriverWait(driver, 5).until(lambda d: status.text == status.get_attribute("data-saving"))
         _until(lambda: link.swallowed >= 1, 5, "the first try is in the stall")
-        code_box.send_keys("-NEW")  # before the try gives up
+        _pick(driver, "in_centre_when", "left_earlier")  # before the try gives up
         assert status.find_elements(By.TAG_NAME, "button") == [], "still the first try"
         link.stalled = False
         WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/s/coming_to_the_centre"))
@@ -168,7 +175,7 @@ def test_an_answer_changed_while_a_try_is_on_its_way_is_sent_again(kit, tmp_path
         link.close()
         served.stop()
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
-    assert draft.answers.get("centre_code") == "OLD-1-NEW", draft.answers
+    assert draft.answers.get("in_centre_when") == "left_earlier", draft.answers
 
 
 @pytest.mark.slow
@@ -183,7 +190,7 @@ def test_without_javascript_next_offline_then_back_keeps_the_page(
     driver = chromium(javascript=False)
     try:
         _to_second_page(driver, f"http://127.0.0.1:{link.port}/", served.code, language)
-        driver.find_element(By.ID, "i-centre_code").send_keys("KEPT-1")
+        _pick(driver, "in_centre_when", "left_last_12_months")
         _next(driver)  # saved: the draft now holds this page
         _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[value='back']"))
         assert driver.current_url.endswith("/s/about_your_stay")
@@ -193,7 +200,8 @@ def test_without_javascript_next_offline_then_back_keeps_the_page(
         link.down = False
         driver.back()
         assert driver.current_url.endswith("/s/about_your_stay"), driver.current_url
-        assert driver.find_element(By.ID, "i-centre_code").get_attribute("value") == "KEPT-1"
+        kept = driver.find_element(By.CSS_SELECTOR, "input[name='in_centre_when'][value='left_last_12_months']")
+        assert kept.is_selected()
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
         _screen(driver, artifacts_dir, f"js-off-back-after-offline-{language}", "h1")
         _next(driver)  # the page shown after Back still saves
@@ -219,7 +227,7 @@ def test_a_restart_mid_interview_says_so_and_the_draft_keeps_the_saved_pages(
     driver = chromium(javascript=True)
     try:
         draft_id = _to_second_page(driver, base, served.code, language)
-        driver.find_element(By.ID, "i-centre_code").send_keys("SAVED-1")
+        _pick(driver, "in_centre_when", "in_centre_now")
         _next(driver)
         served.stop()
         served = serve(kit.data_dir, passphrase_file)
@@ -263,7 +271,7 @@ def test_a_restart_mid_interview_says_so_and_the_draft_keeps_the_saved_pages(
         link.close()
         served.stop()
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
-    assert draft.answers.get("centre_code") == "SAVED-1"
+    assert draft.answers.get("in_centre_when") == "in_centre_now"
 
 
 @pytest.mark.slow
@@ -360,12 +368,13 @@ def test_a_javascript_next_is_answered_with_the_next_page_itself(client, app) ->
     next_url = response.headers["Fk-Url"]
     assert next_url == url.rsplit("/", 1)[0] + "/about_your_stay"
     page = response.get_data(as_text=True)
-    assert 'name="centre_code"' in page and 'name="consent"' not in page
+    assert 'name="in_centre_when"' in page and 'name="consent"' not in page
     assert response.headers["Cache-Control"] == client.get(next_url).headers["Cache-Control"]  # no-store too
     # The page it gave saves like the one a GET shows: its token works.
-    saved = client.post(next_url, data={"csrf_token": csrf_token(page), "centre_code": "C-7"}, headers={"Fk-Save": "1"})
+    fields = {"csrf_token": csrf_token(page), "in_centre_when": "in_centre_now"}
+    saved = client.post(next_url, data=fields, headers={"Fk-Save": "1"})
     assert saved.status_code == 200 and saved.headers["Fk-Url"].endswith("/coming_to_the_centre")
-    without_script = interviewer.submit(next_url, [("centre_code", "C-8")])
+    without_script = interviewer.submit(next_url, [("in_centre_when", "left_earlier")])
     assert without_script.status_code == 302 and "Fk-Url" not in without_script.headers
 
 

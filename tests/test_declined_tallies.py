@@ -71,7 +71,10 @@ def peer_answers(centre: str, **answers: Any) -> dict[str, Any]:
 
 
 def centre_answers(centre: str, region: str, **answers: Any) -> dict[str, Any]:
-    return {"consent": "given", "centre_code": centre, "region_code": region, **answers}
+    found: dict[str, Any] = {"consent": "given", **answers}
+    if any(item.id == "centre_code" for item in CENTRE.items):  # older forms: typed codes too
+        found.update(centre_code=centre, region_code=region)
+    return found
 
 
 def sealed_payload(

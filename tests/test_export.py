@@ -411,7 +411,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     assert row(select.id)["item_type"] == "select_one" and row(select.id)["kind"] == "item"
     descriptor = descriptor_of(out)
     titles = {resource["name"]: resource["title"] for resource in descriptor["resources"]}
-    assert titles["peer-interview"] == "Entretien entre pairs (version 2)"
+    assert titles["peer-interview"] == "Entretien entre pairs (version 3)"
     fields = {f["name"]: f for f in descriptor["resources"][1]["schema"]["fields"]}
     assert fields[select.id]["title"] == "Question traduite"
     assert descriptor["fieldkit"]["label_language"] == "fr"
@@ -441,7 +441,7 @@ def test_a_protected_identity_with_a_wrong_passphrase_is_one_line_and_writes_not
 
 
 def _crafted_records(recipient: str, kit_id: str) -> tuple[list[OutgoingRecord], dict[str, str]]:
-    """Records a kit may send: an older form version, another definition of version 2,
+    """Records a kit may send: an older form version, another definition of version 3 (the shipped one),
     and three the hub cannot read (other key, damaged, not a record)."""
     hub = [age.parse_recipient(recipient)]
     other = [age.X25519Identity.generate().recipient()]
@@ -462,17 +462,17 @@ def _crafted_records(recipient: str, kit_id: str) -> tuple[list[OutgoingRecord],
         hub,
     )  # fmt: skip
     changed = seal(
-        payload(ids["changed"], 2, "sha256:" + "2" * 64,
+        payload(ids["changed"], 3, "sha256:" + "2" * 64,
                 {"consent": "given", "staff_respect": 9, "dropped_item": "kept anyway"}),
         hub,
     )  # fmt: skip
-    other_key = seal(payload(ids["other-key"], 2, "sha256:" + "3" * 64, {"consent": "given"}), other)
-    damaged = bytearray(seal(payload(ids["damaged"], 2, "sha256:" + "4" * 64, {"consent": "given"}), hub))
+    other_key = seal(payload(ids["other-key"], 3, "sha256:" + "3" * 64, {"consent": "given"}), other)
+    damaged = bytearray(seal(payload(ids["damaged"], 3, "sha256:" + "4" * 64, {"consent": "given"}), hub))
     damaged[-5] ^= 0x01
     not_a_record = age.encrypt(json.dumps({"record_id": ids["not-a-record"]}).encode(), hub)
     sealed = [
-        ("old", 1, old), ("changed", 2, changed), ("other-key", 2, other_key),
-        ("damaged", 2, bytes(damaged)), ("not-a-record", 2, not_a_record),
+        ("old", 1, old), ("changed", 3, changed), ("other-key", 3, other_key),
+        ("damaged", 3, bytes(damaged)), ("not-a-record", 3, not_a_record),
     ]  # fmt: skip
     records = [
         OutgoingRecord(ids[name], kit_id, seq, "peer-interview", version, "2025-03-01", data)

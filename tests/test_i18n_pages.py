@@ -18,6 +18,7 @@ from fieldkit.core.formengine.wording import form_strings
 from fieldkit.core.i18n.catalogues import load_catalogue
 from fieldkit.core.i18n.pofile import parse_po, render_po
 from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
 from tests.test_web_pages import BUDGET_BYTES, _assets
@@ -129,7 +130,7 @@ def test_a_fuzzy_string_withholds_the_form_unless_piloting(kit, shipped_forms, t
     settings = WebSettings(
         testing=True, translations_dir=_with_one_fuzzy_entry(tmp_path), allow_incomplete_translations=pilot
     )
-    app = create_app(settings, kit.unlock(), shipped_forms)
+    app = create_app(settings, kit.unlock(), Programme.from_forms(shipped_forms.values()))
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()
@@ -164,7 +165,9 @@ def _break(catalogue: Path) -> int:
 def test_a_catalogue_broken_at_run_time_falls_back_to_english(kit, shipped_forms, tmp_path: Path, caplog) -> None:
     copy = tmp_path / "translations"
     shutil.copytree(paths.translations_dir(), copy, ignore=shutil.ignore_patterns("*.mo"))
-    app = create_app(WebSettings(testing=True, translations_dir=copy), kit.unlock(), shipped_forms)
+    app = create_app(
+        WebSettings(testing=True, translations_dir=copy), kit.unlock(), Programme.from_forms(shipped_forms.values())
+    )
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()
@@ -211,8 +214,8 @@ def _error_pages(client, app, kit, shipped_forms, language: str):
     yield "consent-needed", interviewer.submit(url, []), 422
     assert interviewer.submit(url, [("consent", "given")]).status_code == 302
     profile = f"{base}/centre_profile"
-    wrong = [("centre_code", "C" * 25), ("visit_date", "2099-01-01"), ("capacity", "many")]
-    yield "wrong-type-too-long-constraint", interviewer.submit(profile, wrong), 422
+    wrong = [("ownership", "perhaps"), ("visit_date", "2099-01-01"), ("capacity", "many")]
+    yield "wrong-type-wrong-choice-constraint", interviewer.submit(profile, wrong), 422
     yield "out-of-range", interviewer.submit(profile, [("capacity", "6000"), ("visit_date", "31/12/2025")]), 422
     yield "identifying", interviewer.submit(f"{base}/closing", [("interviewer_notes", "call +44 20 7946 0958")]), 422
     yield "required-missing", client.get(base.replace("/s", "") + "/review"), 200
@@ -231,9 +234,9 @@ def _error_pages(client, app, kit, shipped_forms, language: str):
     yield "404-path", client.get("/no/such/page"), 404
     yield "405", client.get("/start"), 405
     page = client.get(profile).get_data(as_text=True)
-    too_big = {"csrf_token": csrf_token(page), "centre_code": "x" * (300 * 1024)}
+    too_big = {"csrf_token": csrf_token(page), "capacity": "x" * (300 * 1024)}
     yield "413", client.post(profile, data=too_big), 413
-    yield "expired-400", client.post(profile, data={"csrf_token": "stale", "centre_code": "C1"}), 400
+    yield "expired-400", client.post(profile, data={"csrf_token": "stale", "capacity": "1"}), 400
 
     drafts = kit.data_dir / "drafts"  # a file where the drafts folder was: no draft can be written
     shutil.rmtree(drafts)
@@ -262,7 +265,7 @@ def test_every_error_state_is_fully_translated(client, app, kit, shipped_forms, 
         assert "Traceback" not in text and "/drafts" not in text, f"{language} {name}"
         assert len(page.encode()) + assets <= BUDGET_BYTES, f"{language} {name}"
         seen.add(name)
-        if name == "wrong-type-too-long-constraint":  # the form's own message, from forms.po
+        if name == "wrong-type-wrong-choice-constraint":  # the form's own message, from forms.po
             visit = forms_po.get("centre-assessment/visit_date:constraint", "The visit date cannot be in the future.")
             assert visit and visit in html.unescape(page), f"{language}: the reviewed constraint message is not used"
         if name == "none-of-these":

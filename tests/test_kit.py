@@ -186,17 +186,16 @@ def test_simulated_interviews_are_about_a_fixed_world_with_abusive_and_rarely_vi
     for record_id in result.output.split():
         payload = json.loads(age.decrypt(store.get(record_id), identities))
         answers = payload["answers"]
-        centre = answers.get("centre_code", "skipped")
-        # A few skip it or say "prefer not to answer", as people do; the rest name a centre of the world.
-        assert centre in {c.code for c in world.centres} | {"prefer_not", "skipped"}
-        if "region_code" in answers:
-            assert answers["region_code"] == next(c.region for c in world.centres if c.code == centre)
+        # Every record names a centre of the world and its region, as picked from a centre list.
+        centre = payload["centre"]["code"]
+        assert payload["centre"]["region"] == next(c.region for c in world.centres if c.code == centre)
+        assert "centre_code" not in answers and "region_code" not in answers
         interviews[centre] += 1
         for item in forms[payload["form"]["id"]].items:
             if item.is_red_flag and answers.get(item.id) in ("yes", "no"):
                 asked[centre] += 1
                 flags[centre] += answers[item.id] == "yes"
-    assert sum(interviews.values()) == 240 and interviews["prefer_not"] + interviews["skipped"] < 36
+    assert sum(interviews.values()) == 240 and set(interviews) <= {c.code for c in world.centres}
     assert interviews["C07"] < min(interviews[c] for c in ("C01", "C02", "C03", "C05")) / 4
     rate = {centre: flags[centre] / asked[centre] for centre in asked}
     assert min(rate["C04"], rate["C08"]) > 4 * max(rate[c] for c in ("C01", "C02", "C03", "C05", "C06"))

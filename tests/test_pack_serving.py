@@ -133,7 +133,7 @@ def test_the_hub_refuses_a_pull_whose_clock_is_far_off(tmp_path: Path, hub_keys:
 
 
 def _pack_with_title(hub: Path, version: int, title: str) -> bytes:
-    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 2)),))
+    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 3)),))
 
 
 def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
@@ -147,7 +147,7 @@ def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
     stick = write_pack(tmp_path, _pack_with_title(hub, 1, "Peer interview on the stick"))
     applied = fieldkit("pack", "apply", "--data", kit, stick)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "pack 1 from hub" in applied.stdout and "peer-interview v3" in applied.stdout
+    assert "pack 1 from hub" in applied.stdout and "peer-interview v4" in applied.stdout
 
     after, operator = _phone_home(kit, passphrase_file)
     assert "Peer interview on the stick" in after

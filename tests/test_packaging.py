@@ -69,6 +69,9 @@ def test_wheel_in_fresh_venv_finds_forms_and_translations(tmp_path: Path) -> Non
     ).stdout.split()
     assert all(line.startswith(str(venv)) for line in where), where
     assert (Path(where[1]) / "centre-assessment.yaml").is_file()
+    # Older form versions travel too, in their own folder that is not served as current.
+    assert (Path(where[1]) / "archive" / "centre-assessment.v1.yaml").is_file()
+    assert (Path(where[1]) / "archive" / "peer-interview.v2.yaml").is_file()
     assert Path(where[2]).is_dir()
 
     check = subprocess.run(

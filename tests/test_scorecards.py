@@ -30,8 +30,8 @@ from fieldkit.core.crypto.hubkeys import generate_hub_keys
 from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
-from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
-from sync.hub.reports.facts import answers_by_item_id, facts_of, item_level
+from fieldkit.kit.sealing import RecordCentre, TranslationInfo, build_payload, seal
+from sync.hub.reports.facts import answers_by_item_id, facts_of, item_level, place_of
 from sync.hub.reports.score import level_of
 from sync.hub.reports.svg import Bar, Series, centre_chart, region_chart
 from sync.hub.store import HubStore, init_hub
@@ -61,6 +61,13 @@ OPERATOR_PASSWORD = "an operator password for the report tests"
 
 
 # --- Records with known answers --------------------------------------------------------
+
+
+# The region each test centre has in the kit's centre list: peer interviews carry it too.
+REGIONS = {"N-1": "north", "n-2 ": "NORTH", "N-2": "North", "S-1": " south "}
+# Written here as answers for brevity; ``sealed`` puts them where the kit does, in the
+# payload's ``centre`` (picked from the list), as the current forms ask for no codes.
+PLACE_KEYS = ("centre_code", "region_code")
 
 
 def assessment(centre: str, region: str, **answers: Any) -> tuple[Form, dict[str, Any]]:
@@ -154,8 +161,15 @@ EXPECTED_RATINGS = {
 
 
 def sealed(form: Form, answers: dict[str, Any], recipient: str, *, version: int | None = None) -> tuple[str, bytes]:
-    kept = validate_record(form, answers)
+    """A record as a kit seals it; with ``version``, one of an older form version whose answers held the codes."""
+    answers = dict(answers)
+    place = {key: answers.pop(key) for key in PLACE_KEYS if key in answers and version is None}
+    kept = validate_record(form, answers) if version is None else answers
     assert kept == answers, "the test answers are ones a phone could send"
+    code = place.get("centre_code")
+    centre = None
+    if code is not None and code != "prefer_not":
+        centre = RecordCentre(code, place.get("region_code") or REGIONS.get(code, ""))
     record_id = str(uuid.uuid4())
     payload = build_payload(
         record_id=record_id,
@@ -166,9 +180,12 @@ def sealed(form: Form, answers: dict[str, Any], recipient: str, *, version: int 
         finished="2026-03-02T10:00Z",
         translation=TranslationInfo("en"),
         interviewer="PI07",
+        centre=centre,
     )
-    if version is not None:
+    if version is not None:  # made by a kit before centre lists: no centre, cycle or pack in the payload
         payload["form"]["version"] = version
+        for key in ("centre", "cycle", "pack"):
+            del payload[key]
     return record_id, seal(payload, [age.parse_recipient(recipient)])
 
 
@@ -324,7 +341,7 @@ def test_counts_of_people_below_the_threshold_are_hidden(english: Path) -> None:
     # The record made with form version 1 is used, read by item id, and counted as such.
     assert by_centre[("", "records_not_used:unknown_form")]["value"] == "0"
     assert rows["hub|version|peer-interview|1|other_version"]["value"] == "1"
-    assert rows["hub|version|peer-interview|2|current"]["value"] == "15"
+    assert rows["hub|version|peer-interview|3|current"]["value"] == "15"
 
 
 def test_no_respondent_detail_reaches_the_report(english: Path) -> None:
@@ -652,12 +669,14 @@ def test_a_record_of_another_form_version_is_read_by_item_id() -> None:
     }
     assert answers_by_item_id(PEER, answers) == {
         "consent": "given",
-        "centre_code": "N-1",
         "staff_respect": 5,
         "forced_work": "yes",
-    }
+    }, "the typed centre code is no item of the current form"
     facts = facts_of(PEER, answers, same_definition=False)
-    assert facts.centre == "N-1" and facts.red_flags == frozenset({"forced_work"})
+    # Its centre still counts: read from the typed answer, as records of older versions give it.
+    assert facts.centre == "N-1" and facts.region is None and facts.red_flags == frozenset({"forced_work"})
+    placed = facts_of(PEER, answers, same_definition=False, place=place_of({"centre": {"code": "n-1", "region": "x"}}))
+    assert (placed.centre, placed.region) == ("N-1", "X"), "a payload's centre wins over typed answers"
     assert sorted(facts.levels["P2"]) == ["full", "not_initiated"], "respect 5 and forced work; nothing else"
     # Read as the shipped definition, the answer that no longer fits would count: it does not here.
     assert facts_of(PEER, {**answers, "staff_respect": "very"}, same_definition=False).levels["P2"] == (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sync.hub.reports.suppression import (
@@ -170,6 +170,9 @@ def test_a_partner_that_the_marks_would_give_away_is_not_enough() -> None:
 
 @settings(max_examples=examples(150), deadline=None)
 @given(tables, st.sampled_from([3, 4, 5]), st.booleans())
+# Every count small: the other mark on a row total ("at least 4") pins each cell, so this
+# table is published without its row totals (found by Hypothesis).
+@example([[3, 1], [3, 1], [3, 1]], 4, False)
 def test_with_zeros_hidden_no_count_below_the_threshold_can_be_told_from_another(counts, threshold, columns) -> None:
     """Red flags at a centre: 0 and 4 look the same, and neither can be worked out."""
     table = suppress(counts, threshold, hide_zeros=True, column_totals_only=columns)

@@ -443,6 +443,7 @@ def test_update_marks_changed_strings_fuzzy_adds_new_ones_and_keeps_removed_ones
 def test_update_brings_back_a_removed_string_with_its_translation(workspace: Layout) -> None:
     fr = workspace.catalogue("fr", "forms")
     translate(fr, {"peer-interview/closing_note": "Lire à voix haute : merci."})
+    kept_before = set(read(fr).catalog.obsolete)  # wording of archived form versions, kept for them
     original = (workspace.forms / "peer-interview.yaml").read_bytes()
     change_peer_interview(workspace.forms)
     run(workspace, "extract")
@@ -454,7 +455,7 @@ def test_update_brings_back_a_removed_string_with_its_translation(workspace: Lay
     run(workspace, "update", "fr")
     back = message(read(fr), "peer-interview/closing_note")
     assert back.string == "Lire à voix haute : merci." and not back.fuzzy
-    assert not read(fr).catalog.obsolete
+    assert set(read(fr).catalog.obsolete) == kept_before
 
 
 def test_update_keeps_what_translators_tools_wrote_and_matches_changed_interface_text() -> None:

@@ -13,6 +13,7 @@ from fieldkit.core.formengine.answers import validate_record
 from fieldkit.core.formengine.loader import load_form
 from fieldkit.core.formengine.model import ITEM_TYPES
 from fieldkit.core.storage.records import RecordStore
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.sealing import receipt_code
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
@@ -167,7 +168,7 @@ def test_every_item_type_is_rendered_and_accepted(shipped_forms, kit, tmp_path) 
     (tmp_path / "forms" / "every-type.yaml").write_text(EVERY_TYPE_FORM, encoding="utf-8")
     form = load_form(tmp_path / "forms" / "every-type.yaml")
     assert {item.type for item in form.items} == set(ITEM_TYPES), "one item of every type the engine has"
-    app = create_app(WebSettings(testing=True), kit.unlock(), {form.id: form})
+    app = create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms([form]))
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()

@@ -113,18 +113,18 @@ def test_switching_mid_interview_keeps_every_answer_and_the_record_lists_each_la
     profile = f"{base}/centre_profile"  # the first page: consent, then the centre's profile
     assert url == profile
     # Half the page typed, not yet saved: switching sends it along and keeps it.
-    typed = [("consent", "given"), ("centre_code", "C-17"), ("region_code", "R2"), ("capacity", "40")]
+    typed = [("consent", "given"), ("capacity", "40"), ("fees_charged", "no")]
     switched = _switch(client, profile, "en", typed)
     assert switched.status_code == 302 and switched.headers["Location"].endswith("/centre_profile")
     page = html.unescape(client.get(profile).get_data(as_text=True))
     assert _page_language(page) == ("en", "ltr")
     assert next(s for s in shipped_forms["centre-assessment"].sections if s.id == "centre_profile").title in page
     assert re.search(r'<input type="radio" name="consent" value="given" checked>', page)
-    for name, value in typed[1:]:
-        assert re.search(rf'<input [^>]*name="{name}" [^>]*value="{value}"', page), name
+    assert re.search(r'<input [^>]*name="capacity" [^>]*value="40"', page)
+    assert re.search(r'<input type="radio" name="fees_charged" value="no" checked>', page)
 
     # A problem on the page is shown again in the new language, and the good answers are kept.
-    refused = _switch(client, profile, "ru", [*typed[:1], ("centre_code", "C-18"), ("visit_date", "2099-01-01")])
+    refused = _switch(client, profile, "ru", [*typed[:1], ("setting", "residential"), ("visit_date", "2099-01-01")])
     assert refused.status_code == 422
     shown = html.unescape(refused.get_data(as_text=True))
     assert _page_language(shown)[0] == "ru"
@@ -133,11 +133,11 @@ def test_switching_mid_interview_keeps_every_answer_and_the_record_lists_each_la
     draft_id = url.split("/d/")[1].split("/")[0]
     draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(draft_id)
     assert draft.language == "ru" and draft.languages == ["ar", "en", "ru"]
-    assert draft.answers["centre_code"] == "C-18" and "capacity" not in draft.answers  # cleared on the page
+    assert draft.answers["setting"] == "residential" and "capacity" not in draft.answers  # cleared on the page
     assert "visit_date" not in draft.answers
 
     # Back to Arabic: a language already used is not listed twice. Then finish.
-    again = [*typed[:1], ("centre_code", "C-18"), ("capacity", "40"), ("visit_date", "2025-01-31")]
+    again = [*typed[:1], ("setting", "residential"), ("capacity", "40"), ("visit_date", "2025-01-31")]
     assert _switch(client, profile, "ar", again).status_code == 302
     review = client.get(f"{base.replace('/s', '')}/review").get_data(as_text=True)
     assert _page_language(review)[0] == "ar"
@@ -149,7 +149,7 @@ def test_switching_mid_interview_keeps_every_answer_and_the_record_lists_each_la
     payload = json.loads(age.decrypt(RecordStore(kit.data_dir).get(record_id), kit.identities()))
     assert payload["language"] == "ar"
     assert payload["languages"] == ["ar", "en", "ru"]
-    assert payload["answers"]["centre_code"] == "C-18" and payload["answers"]["visit_date"] == "2025-01-31"
+    assert payload["answers"]["setting"] == "residential" and payload["answers"]["visit_date"] == "2025-01-31"
     assert payload["answers"]["capacity"] == 40
 
 
@@ -185,7 +185,7 @@ def test_the_export_has_a_languages_column_and_old_records_keep_their_one_langua
 ) -> None:
     interviewer = _pair_in(client, app, "pt")
     url = interviewer.start("centre-assessment", "pt")
-    assert _switch(client, url, "es", [("consent", "given"), ("centre_code", "C-9")]).status_code == 302
+    assert _switch(client, url, "es", [("consent", "given"), ("capacity", "9")]).status_code == 302
     review_url = url.rsplit("/s/", 1)[0] + "/review"
     review = client.get(review_url).get_data(as_text=True)
     finalise = review_url.replace("/review", "/finalise")

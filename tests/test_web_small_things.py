@@ -20,6 +20,7 @@ from fieldkit.core.formengine.loader import load_form
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit import web
 from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.web.app import WebSettings, create_app
 from fieldkit.kit.web.pairing import Pairing
 from tests.conftest import scan_for
@@ -37,8 +38,11 @@ def _started_with_words(client, app) -> tuple[Interviewer, str, str]:
     interviewer = Interviewer(client, app)
     interviewer.pair()
     url = interviewer.start("centre-assessment")
-    after_consent = interviewer.submit(url, [("consent", "given"), ("region_code", CANARY)])
+    after_consent = interviewer.submit(url, [("consent", "given")])
     assert after_consent.status_code == 302, after_consent.get_data(as_text=True)
+    # The form's free text is on its last page; any page after consent can be saved.
+    words = interviewer.submit(url.rsplit("/", 1)[0] + "/closing", [("interviewer_notes", CANARY)])
+    assert words.status_code == 302, words.get_data(as_text=True)
     return interviewer, _draft_id(url), after_consent.headers["Location"]
 
 
@@ -81,7 +85,7 @@ def test_discard_asks_first_then_keeps_the_draft_restorable_and_encrypted(client
     back = client.post(f"/d/{draft_id}/restore", data={"csrf_token": csrf_token(home)})
     assert back.status_code == 302
     assert list(drafts.ids()) == [draft_id] and list(drafts.discarded_ids()) == []
-    assert drafts.load(draft_id).answers == {"consent": "given", "region_code": CANARY}
+    assert drafts.load(draft_id).answers == {"consent": "given", "interviewer_notes": CANARY}
     assert f'href="/d/{draft_id}"' in client.get("/home").get_data(as_text=True)
 
 
@@ -101,7 +105,9 @@ def test_discard_without_confirmation_and_bad_ids_change_nothing(client, app) ->
 
 def test_discarded_drafts_are_wiped_when_time_runs_out_and_at_restart(kit, shipped_forms) -> None:
     unlocked = kit.unlock()
-    app = create_app(WebSettings(testing=True, discard_minutes=0), unlocked, shipped_forms)
+    app = create_app(
+        WebSettings(testing=True, discard_minutes=0), unlocked, Programme.from_forms(shipped_forms.values())
+    )
     client = app.test_client()
     _, draft_id, _next = _started_with_words(client, app)
     token = csrf_token(client.get("/home").get_data(as_text=True))
@@ -110,13 +116,13 @@ def test_discarded_drafts_are_wiped_when_time_runs_out_and_at_restart(kit, shipp
     home = client.get("/home").get_data(as_text=True)  # zero minutes: wiped at the next look
     assert "Discarded interviews" not in home and not discarded.exists()
 
-    app = create_app(WebSettings(testing=True), unlocked, shipped_forms)
+    app = create_app(WebSettings(testing=True), unlocked, Programme.from_forms(shipped_forms.values()))
     client = app.test_client()
     _, second, _next = _started_with_words(client, app)
     token = csrf_token(client.get("/home").get_data(as_text=True))
     client.post(f"/d/{second}/discard", data={"csrf_token": token, "confirm": "yes"})
     assert (kit.data_dir / "drafts" / "discarded" / f"{second}.draft").is_file()
-    create_app(WebSettings(testing=True), unlocked, shipped_forms)  # the kit restarts
+    create_app(WebSettings(testing=True), unlocked, Programme.from_forms(shipped_forms.values()))  # the kit restarts
     assert list((kit.data_dir / "drafts" / "discarded").iterdir()) == []
     assert list(DraftStore(kit.data_dir / "drafts", unlocked.draft_key).ids()) == []
 
@@ -141,6 +147,7 @@ def test_drafts_say_when_they_started_in_local_time_and_how_far_they_got(client,
     draft = drafts.load(draft_id)
     today = datetime.datetime.now(kolkata).date()
     draft.started = f"{today.isoformat()}T02:00Z"  # 07:30 in Kolkata, the same day there
+    draft.section = "p1_access"  # the second page: where "Save and continue" after consent leads
     drafts.save(draft)
     if language != "en":
         page = client.get("/home").get_data(as_text=True)
@@ -247,7 +254,7 @@ sections:
 def test_follow_up_questions_say_when_to_ask_them_without_javascript(kit, tmp_path) -> None:
     (tmp_path / "cue-form.yaml").write_text(CUE_FORM, encoding="utf-8")
     form = load_form(tmp_path / "cue-form.yaml")
-    app = create_app(WebSettings(testing=True), kit.unlock(), {form.id: form})
+    app = create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms([form]))
     client = app.test_client()
     interviewer = Interviewer(client, app)
     interviewer.pair()

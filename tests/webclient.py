@@ -8,6 +8,7 @@ from typing import Any
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SHOWN_ITEM = re.compile(r'<div class="q[^"]*" id="q-([a-z0-9_]+)"')
+CENTRE_CHOICE = re.compile(r'<input type="radio" name="centre" value="([^"]+)"')
 ERROR = re.compile(r'<p class="error" id="e-([a-z0-9_]+)">([^<]*)</p>')
 
 
@@ -53,23 +54,38 @@ class Interviewer:
         response = operator.post("/operator/hand-over", data={"csrf_token": csrf_token(page), "session": newest})
         assert response.status_code == 302, response.get_data(as_text=True)
 
-    def start(self, form_id: str, language: str = "en") -> str:
+    def start(self, form_id: str, language: str = "en", centre: str | None = None) -> str:
+        """Start an interview; where the kit asks for the centre, pick ``centre`` (default: the first listed)."""
         home = self.client.get("/home")
         assert home.status_code == 200
         response = self.client.post(
             "/start", data={"csrf_token": csrf_token(home.get_data(as_text=True)), "form": form_id, "lang": language}
         )
         assert response.status_code == 302, response.get_data(as_text=True)
-        return response.headers["Location"]
+        location = response.headers["Location"]
+        if location.startswith("/centre"):
+            picker = self.client.get(location).get_data(as_text=True)
+            listed = CENTRE_CHOICE.findall(picker)
+            assert listed, "the centre picker lists no centre"
+            chosen = centre or listed[0]
+            response = self.client.post(
+                "/centre",
+                data={"csrf_token": csrf_token(picker), "form": form_id, "lang": language, "centre": chosen},
+            )
+            assert response.status_code == 302, response.get_data(as_text=True)
+            location = response.headers["Location"]
+        return location
 
     def submit(self, url: str, pairs: list[tuple[str, str]], action: str = "next"):
         page = self.client.get(url).get_data(as_text=True)
         data = [("csrf_token", csrf_token(page)), ("action", action), *pairs]
         return self.client.post(url, data=_multidict(data))
 
-    def complete(self, form_id: str, answers: dict[str, Any], language: str = "en") -> tuple[str, list[str]]:
+    def complete(
+        self, form_id: str, answers: dict[str, Any], language: str = "en", centre: str | None = None
+    ) -> tuple[str, list[str]]:
         """Walk every page, answering what is shown; return the receipt and every item id seen."""
-        url = self.start(form_id, language)
+        url = self.start(form_id, language, centre)
         seen: list[str] = []
         for _ in range(100):
             if url.endswith("/review"):

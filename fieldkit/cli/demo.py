@@ -103,7 +103,7 @@ def demo(host: str, port: int, keep: bool) -> None:
         programme = load_programme(config.data_dir, forms)
         settings = WebSettings(translations_dir=pack_translations(config.data_dir, programme, paths.translations_dir()))
         serve_kit(
-            kit, programme.current_forms(), settings, host=host, port=port, broken_forms=broken_forms,
+            kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
             pack=summary(applied), shipped=tuple(forms.values()),
         )  # fmt: skip
     finally:

@@ -13,6 +13,7 @@ from fieldkit.cli.kit import DATA_OPTION
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
 from fieldkit.core import paths
 from fieldkit.core.counts import count_of
+from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import load_config
@@ -21,9 +22,10 @@ from sync.protocol.pack import MAX_PACK_BYTES, PackError
 
 
 def shipped_forms() -> list[Form]:
-    """The forms installed with fieldkit: a pack may not give their (id, version) other content."""
+    """The installed forms, archived versions too: a pack may not give their (id, version) other content."""
     forms, _broken = load_serving_forms(paths.forms_dir())
-    return list(forms.values())
+    archived, _broken_archive = load_archive_for_serving(paths.forms_dir())
+    return [*forms.values(), *archived]
 
 
 def describe(applied: AppliedPack) -> list[str]:

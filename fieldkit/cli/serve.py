@@ -14,9 +14,17 @@ from fieldkit.cli.kit import DATA_OPTION, open_unlocked
 from fieldkit.cli.options import translations_option
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core import paths
+from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
-from fieldkit.kit.packs import load_programme, pack_translations, prune_for_drafts, serving_summary
+from fieldkit.kit.packs import (
+    forms_needed_by_drafts,
+    load_programme,
+    missing_forms,
+    pack_translations,
+    prune_for_drafts,
+    serving_summary,
+)  # fmt: skip
 from fieldkit.kit.serving import DEFAULT_PORT, serve_kit
 from fieldkit.kit.web.app import DEFAULT_INTERVIEWER_CODES, WebSettings
 
@@ -97,9 +105,18 @@ def serve(
         translations_dir=translations_dir or paths.translations_dir(),
     )
     kit = open_unlocked(data_dir, passphrase_file)
-    forms, broken_forms = load_serving_forms(forms_dir or paths.forms_dir())
+    forms_folder = forms_dir or paths.forms_dir()
+    forms, broken_forms = load_serving_forms(forms_folder)
+    # Older published versions, so that drafts started under them can be finished.
+    archived, broken_archive = load_archive_for_serving(forms_folder)
+    broken_forms.update(broken_archive)
     prune_for_drafts(kit)  # older packs no unfinished interview needs any more
-    programme = load_programme(data_dir, forms)
+    programme = load_programme(data_dir, forms, archived)
+    for form_id, version in missing_forms(programme, forms_needed_by_drafts(kit) or ()):
+        click.echo(
+            f"  NOT AVAILABLE: form {form_id} version {version}, which unfinished drafts were started "
+            "under: no kept pack, shipped form or archived version has it, so they cannot be finished"
+        )
     given = pack_settings(settings, programme.settings, click.get_current_context())
     if given != settings:
         changed = ", ".join(f"{name} {value}" for name, value in sorted(programme.settings.items())
@@ -111,8 +128,8 @@ def serve(
             settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir)
         )
     serve_kit(
-        kit, programme.current_forms(), settings, host=host, port=port, broken_forms=broken_forms,
-        pack=serving_summary(data_dir), shipped=tuple(forms.values()),
+        kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
+        pack=serving_summary(data_dir), shipped=(*forms.values(), *archived),
     )  # fmt: skip
 
 

@@ -49,10 +49,12 @@ class Draft:
     # Every language the interview was shown in, in the order first used; ``language``
     # is the one it is shown in now. Drafts saved before the field have none: [language].
     languages: list[str] = field(default_factory=list)
-    # Where and under what the interview started (docs/formats.md): the centre picked, the
-    # pack's current cycle, and the pack version (None: the shipped forms; the kit keeps
-    # that pack until no draft needs it, fieldkit.kit.packs.prune). Older drafts have none.
+    # Where and under what the interview started (docs/formats.md): the centre picked and
+    # its region (as the pack listed it then), the pack's current cycle, and the pack
+    # version (None: the shipped forms; the kit keeps that pack until no draft needs it,
+    # fieldkit.kit.packs.prune). Older drafts have none.
     centre: str | None = None
+    region: str | None = None
     cycle: str | None = None
     pack_version: int | None = None
 

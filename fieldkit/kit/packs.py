@@ -38,7 +38,7 @@ from fieldkit.core.i18n.checks import catalogue_problems
 from fieldkit.core.storage.atomic import ensure_private_dir, remove_durably, write_atomic
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.kit.config import UnlockedKit, load_config
-from fieldkit.kit.drafts import DraftStore, DraftUnreadable
+from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.programme import Centre, Cycle, Programme
 from sync.protocol.pack import PackContents, PackError, VerifiedPack, read_pack
@@ -280,20 +280,22 @@ def _shipped_programme(shipped_forms: Mapping[str, Form], older: Mapping[tuple[s
     return Programme(forms=forms, current={form.id: form.version for form in shipped_forms.values()})
 
 
-def forms_needed_by_drafts(kit: UnlockedKit) -> set[tuple[str, int]] | None:
-    """The (form id, version) of every unfinished and discarded draft; None if one cannot be read."""
+def _kept_drafts(kit: UnlockedKit) -> list[Draft] | None:
+    """Every unfinished and discarded (still restorable) draft; None if one cannot be read."""
     drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
-    needed: set[tuple[str, int]] = set()
     try:
-        for draft_id in drafts.ids():
-            draft = drafts.load(draft_id)
-            needed.add((draft.form_id, draft.form_version))
-        for draft_id in drafts.discarded_ids():
-            draft = drafts.load_discarded(draft_id)
-            needed.add((draft.form_id, draft.form_version))
+        return [
+            *(drafts.load(draft_id) for draft_id in drafts.ids()),
+            *(drafts.load_discarded(draft_id) for draft_id in drafts.discarded_ids()),
+        ]
     except DraftUnreadable:
         return None
-    return needed
+
+
+def forms_needed_by_drafts(kit: UnlockedKit) -> set[tuple[str, int]] | None:
+    """The (form id, version) of every unfinished and discarded draft; None if one cannot be read."""
+    drafts = _kept_drafts(kit)
+    return None if drafts is None else {(draft.form_id, draft.form_version) for draft in drafts}
 
 
 def missing_forms(programme: Programme, needed: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -360,20 +362,8 @@ def needed_by_drafts(kit: UnlockedKit) -> set[int] | None:
 
     A draft that cannot be opened could need any pack, so then nothing is pruned.
     """
-    drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
-    needed: set[int] = set()
-    try:
-        for draft_id in drafts.ids():
-            version = drafts.load(draft_id).pack_version
-            if version is not None:
-                needed.add(version)
-        for draft_id in drafts.discarded_ids():
-            version = drafts.load_discarded(draft_id).pack_version
-            if version is not None:
-                needed.add(version)
-    except DraftUnreadable:
-        return None
-    return needed
+    drafts = _kept_drafts(kit)
+    return None if drafts is None else {draft.pack_version for draft in drafts if draft.pack_version is not None}
 
 
 def prune_for_drafts(kit: UnlockedKit) -> list[Path]:

@@ -49,6 +49,14 @@ class TranslationInfo:
     languages: tuple[str, ...] = ()  # every language shown, first used first; () means (language,)
 
 
+@dataclass(frozen=True)
+class RecordCentre:
+    """The centre a record is about, as its payload names it."""
+
+    code: str
+    region: str
+
+
 def build_payload(
     *,
     record_id: str,
@@ -59,7 +67,16 @@ def build_payload(
     finished: str,
     translation: TranslationInfo,
     interviewer: str | None = None,
+    centre: RecordCentre | None = None,
+    cycle: str | None = None,
+    pack: int | None = None,
 ) -> dict[str, Any]:
+    """The record's payload (docs/formats.md, ``fieldkit-record/1``).
+
+    ``centre`` is the centre picked from the form pack's list (None: no list, or the
+    person preferred not to say), ``cycle`` the pack's cycle the interview started in
+    and ``pack`` that pack's version: each always present, null when unknown.
+    """
     payload: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "record_id": record_id,
@@ -71,6 +88,9 @@ def build_payload(
         "started": started,
         "finished": finished,
         "answers": dict(answers),
+        "centre": {"code": centre.code, "region": centre.region} if centre is not None else None,
+        "cycle": cycle,
+        "pack": pack,
     }
     if interviewer:
         payload["interviewer"] = interviewer
@@ -135,6 +155,9 @@ class Finaliser:
             finished=to_hour(now),
             translation=TranslationInfo(draft.language, catalogue_hash, not draft.pilot, tuple(draft.shown_in())),
             interviewer=draft.interviewer,
+            centre=RecordCentre(draft.centre, draft.region or "") if draft.centre is not None else None,
+            cycle=draft.cycle,
+            pack=draft.pack_version,
         )
         ciphertext = seal(payload, self._recipients)
         del payload, answers  # the sealed bytes are all this process needs from here

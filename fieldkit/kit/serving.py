@@ -11,6 +11,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.packs import AppliedPack, PackSummary, summary
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.pushworker import start_push_worker
 from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.web.app import WebSettings, create_app
@@ -61,7 +62,7 @@ def _echo_unavailable(
 
 def serve_kit(
     kit: UnlockedKit,
-    forms: Mapping[str, Form],
+    programme: Programme,
     settings: WebSettings,
     *,
     host: str,
@@ -79,7 +80,8 @@ def serve_kit(
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
     server = bind(host, port, SERVER_OPTIONS)
     urls = tuple(urls_for(host, server.port))
-    app = create_app(dataclasses.replace(settings, urls=urls), kit, forms, broken_forms)
+    app = create_app(dataclasses.replace(settings, urls=urls), kit, programme, broken_forms)
+    current = programme.current_forms()  # not the older versions kept for drafts
     pairing = app.extensions["fieldkit"].pairing
     # The operator page shows the pack served, and a newer one the push worker applied:
     # the running kit keeps its programme (drafts and pages agree on it) until a restart.
@@ -91,7 +93,7 @@ def serve_kit(
         echo(f"  form pack {applied.version} from hub {applied.hub_id} applied; restart 'fieldkit serve' to use it")
 
     phone_url = next((url for url in urls if not url.startswith("http://127.")), urls[0])
-    echo(f"fieldkit kit {kit.config.kit_id} is serving {len(forms)} forms")
+    echo(f"fieldkit kit {kit.config.kit_id} is serving {len(current)} forms")
     if pack is not None:
         echo(f"  form pack {pack.version} from hub {pack.hub_id} (made {pack.made})")
     # At every start, so an added or swapped key is seen by the person at the kit.
@@ -105,7 +107,7 @@ def serve_kit(
     echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     # Only when a hub's URL is known; never blocks requests.
-    worker = start_push_worker(kit, echo, shipped=shipped or tuple(forms.values()), on_pack=pack_arrived)
+    worker = start_push_worker(kit, echo, shipped=shipped or tuple(current.values()), on_pack=pack_arrived)
     server.serve(
         app,
         echo=echo,

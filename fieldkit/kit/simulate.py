@@ -100,10 +100,6 @@ def _candidate(
 ) -> Any:
     kind = item.type
     if centre is not None:
-        if item.id == "centre_code":
-            return centre.code
-        if item.id == "region_code":
-            return centre.region
         if item.is_red_flag:
             return "yes" if rng.random() < _RED_FLAG_YES[centre.kind] else "no"
         if kind == "likert":
@@ -137,8 +133,9 @@ def random_answers(
 ) -> dict[str, Any]:
     """Answers for one interview, item by item, each checked as the server would.
 
-    With a ``centre``, the interview is about it: its codes, and red flags and ratings
-    as its kind makes likely. Without one, every answer is random.
+    With a ``centre``, the interview is about it: red flags and ratings as its kind
+    makes likely (the centre itself goes into the draft, not the answers). Without
+    one, every answer is random.
     """
     today = today or datetime.date.today()
     answers: dict[str, Any] = {}
@@ -169,13 +166,15 @@ def simulate(
     world: World | None = None,
 ) -> Iterator[str]:
     """Make ``count`` interviews, spread over the forms, about the centres of ``world``
-    (by default 20 centres in 2 regions); yield each record id once durable."""
+    (by default 20 centres in 2 regions; each record's ``centre`` names one); yield each
+    record id once durable."""
     rng = random.Random(seed)  # noqa: S311 - synthetic answers, not secrets
     world = world or World.make()
     ordered = [forms[key] for key in sorted(forms)]
     for index in range(count):
         form = ordered[index % len(ordered)]
         now = datetime.datetime.now(datetime.UTC)
+        centre = world.pick(rng)
         draft = Draft(
             form_id=form.id,
             form_version=form.version,
@@ -183,7 +182,9 @@ def simulate(
             owner="simulate",
             started=to_hour(now),
             interviewer=f"SIM{rng.randint(1, 9):02d}",
+            centre=centre.code,  # as if picked from a centre list: the record carries it and its region
+            region=centre.region,
         )
-        draft.answers = random_answers(form, rng, text_answer=text_answer, today=now.date(), centre=world.pick(rng))
+        draft.answers = random_answers(form, rng, text_answer=text_answer, today=now.date(), centre=centre)
         finaliser.drafts.save(draft)
         yield finaliser.finalise(form, draft, now=now)

@@ -19,7 +19,14 @@ from pathlib import Path
 from fieldkit.core.formengine.loader import FormDefinitionError, Problem, load_form_text
 from fieldkit.core.formengine.model import Form
 
-__all__ = ["ARCHIVE_DIR", "archive_files", "archived_name", "load_archive_collecting", "load_archived_forms"]
+__all__ = [
+    "ARCHIVE_DIR",
+    "archive_files",
+    "archived_name",
+    "load_archive_collecting",
+    "load_archive_for_serving",
+    "load_archived_forms",
+]  # fmt: skip
 
 ARCHIVE_DIR = "archive"
 _ARCHIVED = re.compile(r"([a-z][a-z0-9-]{0,63})\.v([1-9][0-9]{0,8})\.yaml")
@@ -98,3 +105,17 @@ def load_archived_forms(forms_dir: Path) -> list[Form]:
     if problems:
         raise FormDefinitionError(problems)
     return sorted(forms, key=lambda form: (form.id, form.version))
+
+
+def load_archive_for_serving(forms_dir: Path) -> tuple[list[Form], dict[str, tuple[Problem, ...]]]:
+    """The archived versions a kit can serve, and each broken archive file with its problems.
+
+    Lenient, as :func:`fieldkit.core.formengine.catalogue.load_serving_forms` is: a broken
+    archive file only leaves its drafts unfinished (``serve`` names it); ``forms check``
+    stays strict.
+    """
+    forms, problems = load_archive_collecting(forms_dir)
+    broken: dict[str, tuple[Problem, ...]] = {}
+    for problem in problems:
+        broken[problem.path] = (*broken.get(problem.path, ()), problem)
+    return sorted(forms, key=lambda form: (form.id, form.version)), broken

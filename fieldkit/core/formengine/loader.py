@@ -24,7 +24,7 @@ FORM_ID = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 RESERVED_NAMES = frozenset({"and", "or", "not", "in", "true", "false"})  # words of the condition language
 
-FORM_KEYS = {"id", "version", "title", "description", "choice_lists", "sections"}
+FORM_KEYS = {"id", "version", "title", "description", "centre", "choice_lists", "sections"}
 SECTION_KEYS = {"id", "title", "relevant", "items"}
 ITEM_KEYS = {
     "id",
@@ -229,6 +229,11 @@ class _FormBuilder:
             version = 0
         title = self._text(form_data, "title", "form", required=True)
         description = self._text(form_data, "description", "form")
+        centre = form_data.get("centre", model.CENTRE_REQUIRED)
+        if centre not in model.CENTRE_RULES:
+            shown = " or ".join(f"'{rule}'" for rule in model.CENTRE_RULES)
+            self.report.add(_line(form_data, "centre"), "form", f"'centre' must be {shown}")
+            centre = model.CENTRE_REQUIRED
         self._choice_lists(form_data.get("choice_lists"), _line(form_data, "choice_lists"))
         sections = self._sections(form_data)
         form = model.Form(
@@ -236,6 +241,7 @@ class _FormBuilder:
             version=version,
             title=title,
             description=description,
+            centre=centre,
             sections=tuple(sections),
             content_hash=content_hash(_plain(data)),
             path=self.path,

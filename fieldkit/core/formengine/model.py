@@ -39,6 +39,11 @@ PREFER_NOT = "prefer_not"
 DONT_KNOW = "dont_know"
 OFFERS = (PREFER_NOT, DONT_KNOW)
 
+# A form's ``centre`` key: must an interview name its centre, or may the person prefer not to say?
+CENTRE_REQUIRED = "required"
+CENTRE_OPTIONAL = "optional"
+CENTRE_RULES = (CENTRE_REQUIRED, CENTRE_OPTIONAL)
+
 CONSENT_GIVEN = "given"
 CONSENT_DECLINED = "declined"
 
@@ -147,6 +152,10 @@ class Form:
     sections: tuple[Section, ...]
     content_hash: str
     description: str = ""
+    # Whether an interview of this form must name the centre it is about (CENTRE_REQUIRED),
+    # or may record that the person prefers not to say (CENTRE_OPTIONAL). The kit asks
+    # for the centre only when its form pack lists centres.
+    centre: str = CENTRE_REQUIRED
     path: Path | None = None
     choice_lists: Mapping[str, tuple[Choice, ...]] = field(default_factory=dict)
 

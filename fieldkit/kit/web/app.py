@@ -17,10 +17,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import SecurityError
 
 from fieldkit.core import paths
-from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import trusted_host_names
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.web import ended, errorpages
 from fieldkit.kit.web.i18n import init_i18n
 from fieldkit.kit.web.services import KitServices
@@ -64,10 +64,14 @@ log = logging.getLogger("fieldkit.kit.web")
 def create_app(
     settings: WebSettings,
     kit: UnlockedKit,
-    forms: Mapping[str, Form],
+    programme: Programme,
     broken_forms: Mapping[str, Sequence[object]] | None = None,
 ) -> Flask:
-    """Build the kit's web app for one unlocked kit and its forms.
+    """Build the kit's web app for one unlocked kit and the programme it follows.
+
+    ``programme`` (``fieldkit.kit.packs.load_programme``) holds every form version the
+    kit serves, the centres interviewers pick from and the current cycle; with no pack
+    applied, ``Programme.from_forms(shipped forms)``.
 
     ``broken_forms`` names form files that could not be loaded (with their
     problems): the operator page says they are unavailable. A language whose
@@ -90,7 +94,7 @@ def create_app(
     languages = compile_for_serving(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
     )
-    app.extensions["fieldkit"] = KitServices.create(kit, forms, settings, dict(broken_forms or {}))
+    app.extensions["fieldkit"] = KitServices.create(kit, programme, settings, dict(broken_forms or {}))
     ended.register(app)  # before the CSRF check: a page sent after a restart is told why
     csrf.init_app(app)
     init_i18n(app, settings.translations_dir, languages)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import flask_babel
 from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -24,11 +25,12 @@ from fieldkit.core.formengine.answers import (
     missing_consent,
     section_is_relevant,
 )
-from fieldkit.core.formengine.model import CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
+from fieldkit.core.formengine.model import CENTRE_OPTIONAL, CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
+from fieldkit.kit.programme import Centre
 from fieldkit.kit.sealing import receipt_code, to_hour
-from fieldkit.kit.web import views
+from fieldkit.kit.web import centres, views
 from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.i18n import (
     current_language,
@@ -134,37 +136,85 @@ def home() -> str:
             draft = kit.drafts.load(draft_id)
         except DraftUnreadable:
             continue
-        if draft.owner == g.paired.interviewer and draft.form_id in kit.forms:
+        if draft.owner == g.paired.interviewer and kit.form_of(draft) is not None:
             if kit.pairing.holds(g.paired, draft_id):
                 mine.append(draft)
             else:
                 elsewhere += 1
     discarded = [
-        {**views.draft_summary(kit.forms[r.draft.form_id], r.draft), "until": local_time(from_epoch(r.wiped_at))}
+        {**views.draft_summary(form, r.draft), "until": local_time(from_epoch(r.wiped_at))}
         for r in kit.discarded.restorable(g.paired.interviewer)
-        if r.draft.form_id in kit.forms and kit.pairing.holds(g.paired, r.draft.draft_id)
+        if (form := kit.form_of(r.draft)) is not None and kit.pairing.holds(g.paired, r.draft.draft_id)
     ]
     return render_template(
         "home.html",
         forms=[views.form_choice(form) for form in kit.forms.values()],
-        drafts=[views.draft_summary(kit.forms[d.form_id], d) for d in mine],
+        drafts=[views.draft_summary(form, d) for d in mine if (form := kit.form_of(d)) is not None],
         discarded=discarded,
         elsewhere=elsewhere,
         device=g.paired,
     )
 
 
-@bp.route("/start", methods=["POST"])
-@require_pairing
-def start() -> Any:
-    kit = services()
-    form = kit.forms.get(request.form.get("form", ""))
+def _chosen_form_and_language(values: Any) -> tuple[Form, str, views.Availability]:
+    """The current form and a language it may be used in, from a request's fields; 404/400 otherwise."""
+    form = services().forms.get(values.get("form", ""))
     if form is None:
         abort(404)
-    language = request.form.get("lang", "")
+    language = values.get("lang", "")
     availability = views.form_languages(form)
     if language not in availability or not availability[language].usable:
         abort(400, description=_("This form is not available in that language."))
+    return form, language, availability[language]
+
+
+@bp.route("/start", methods=["POST"])
+@require_pairing
+def start() -> Any:
+    form, language, availability = _chosen_form_and_language(request.form)
+    if services().programme.centres_for(form.id):
+        # The pack lists centres: the interviewer picks one before the first page.
+        return redirect(url_for("interview.centre", form=form.id, lang=language))
+    return _start_draft(form, language, availability, None)
+
+
+@bp.route("/centre", methods=["GET", "POST"])
+@require_pairing
+def centre() -> Any:
+    """Pick the centre the new interview is about, from the pack's list (works with JavaScript off).
+
+    GET shows the list, filtered by ``q`` when given (the search without a script);
+    POST starts the interview about the chosen centre. Nothing is created until a
+    centre on the list (or, where the form allows it, "prefers not to say") is posted.
+    """
+    values = request.form if request.method == "POST" else request.args
+    form, language, availability = _chosen_form_and_language(values)
+    kit = services()
+    offered = kit.programme.centres_for(form.id)
+    if not offered:
+        return redirect(url_for("interview.home"))
+    g.language = language  # the picker is the interview's first page: in its language
+    flask_babel.refresh()  # in case a message above was already translated in the phone's language
+    query = request.args.get("q", "") if request.method == "GET" else ""
+    if request.method == "GET":
+        return centres.render_picker(kit.programme, form, language, offered, query=query)
+    chosen = request.form.get("centre", "")
+    if not chosen:
+        error = _("Choose the centre this interview is about.")
+        return centres.render_picker(kit.programme, form, language, offered, error=error, status=422)
+    if chosen == centres.PREFERS_NOT and form.centre == CENTRE_OPTIONAL:
+        return _start_draft(form, language, availability, None)
+    found = next((c for c in offered if c.code == chosen), None)
+    if found is None:
+        error = _("That centre is not on this kit's list. Choose a centre from the list.")
+        return centres.render_picker(kit.programme, form, language, offered, error=error, status=422)
+    return _start_draft(form, language, availability, found)
+
+
+def _start_draft(form: Form, language: str, availability: views.Availability, about: Centre | None) -> Any:
+    kit = services()
+    programme = kit.programme
+    cycle = programme.cycle
     now = datetime.datetime.now(datetime.UTC)
     draft = Draft(
         form_id=form.id,
@@ -172,9 +222,13 @@ def start() -> Any:
         language=language,
         owner=g.paired.interviewer,
         started=to_hour(now),
-        pilot=not availability[language].complete,
+        pilot=not availability.complete,
         interviewer=g.paired.interviewer,
         languages=[language],
+        centre=about.code if about is not None else None,
+        region=about.region if about is not None else None,
+        cycle=cycle.cycle_id if cycle is not None and cycle.covers_form(form.id) else None,
+        pack_version=programme.pack_version,
     )
     draft.section = form.sections[0].id
     try:
@@ -191,8 +245,8 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
         draft = kit.drafts.load(draft_id)
     except DraftUnreadable:
         abort(404)
-    form = kit.forms.get(draft.form_id)
-    if form is None or form.version != draft.form_version or draft.owner != g.paired.interviewer:
+    form = kit.form_of(draft)  # the version it started with, which need not be the current one
+    if form is None or draft.owner != g.paired.interviewer:
         abort(404)
     if not kit.pairing.holds(g.paired, draft_id):  # same interviewer code, another pairing
         abort(404)

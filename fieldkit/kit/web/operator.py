@@ -71,6 +71,7 @@ def overview() -> Response:
         unavailable=unavailable_notices(),
         pack=_pack_shown(current_app.config.get("FIELDKIT_PACK")),
         pack_waiting=current_app.config.get("FIELDKIT_PACK_WAITING"),
+        centres=len(kit.programme.centres),
     )
     response = make_response(page)
     response.headers["Refresh"] = str(max(1, min(REFRESH_SECONDS, math.ceil(seconds_left) + 1)))

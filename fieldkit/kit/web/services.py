@@ -15,7 +15,8 @@ from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.declined import COUNTERS_FILE, count_declined, declined_totals
 from fieldkit.kit.discarded import DiscardedDrafts
-from fieldkit.kit.drafts import DraftStore, DraftUnreadable
+from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
+from fieldkit.kit.programme import Programme
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.web.pairing import Pairing
 
@@ -28,7 +29,9 @@ __all__ = ["COUNTERS_FILE", "KitServices", "services"]
 @dataclass
 class KitServices:
     kit: UnlockedKit
-    forms: Mapping[str, Form]
+    # What the kit follows: every form version it serves, the centres and the cycle.
+    programme: Programme
+    forms: Mapping[str, Form]  # the current form of each id: what a new interview starts with
     settings: WebSettings
     pairing: Pairing
     records: RecordStore
@@ -41,7 +44,7 @@ class KitServices:
     def create(
         cls,
         kit: UnlockedKit,
-        forms: Mapping[str, Form],
+        programme: Programme,
         settings: WebSettings,
         broken_forms: Mapping[str, Sequence[object]],
     ) -> KitServices:
@@ -53,7 +56,8 @@ class KitServices:
         discarded.wipe_all()  # restorable only until the kit restarts
         return cls(
             kit=kit,
-            forms=dict(forms),
+            programme=programme,
+            forms=programme.current_forms(),
             settings=settings,
             pairing=Pairing(
                 settings.interviewer_codes,
@@ -67,6 +71,10 @@ class KitServices:
             discarded=discarded,
             broken_forms=broken_forms,
         )
+
+    def form_of(self, draft: Draft) -> Form | None:
+        """The form a draft was started with: its own id and version, not necessarily the current one."""
+        return self.programme.form(draft.form_id, draft.form_version)
 
     def count_declined(self, form_id: str, centre: str | None = None, cycle: str | None = None) -> None:
         """Declined consent keeps nothing but this counter (per form, centre and cycle)."""

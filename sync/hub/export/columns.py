@@ -35,6 +35,10 @@ METADATA_COLUMNS = (
     "started",
     "finished",
     "interviewer",
+    "centre",
+    "region",
+    "cycle",
+    "pack",
     "form_hash",
 )
 SPECIAL_CODES = (PREFER_NOT, DONT_KNOW)
@@ -147,6 +151,27 @@ METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "started": ("datetime", HOUR_FORMAT, "When the interview started: UTC, rounded down to the hour."),
     "finished": ("datetime", HOUR_FORMAT, "When the record was sealed: UTC, rounded down to the hour."),
     "interviewer": ("string", None, "The interviewer code chosen when pairing (never a name)."),
+    "centre": (
+        "string", None,
+        "The code of the centre the interview is about, picked from the kit's centre list (the form "
+        "pack's). Empty when the kit had no list, when the person preferred not to say, and in records "
+        "made before the list: older form versions have the typed code as their item centre_code.",
+    ),
+    "region": (
+        "string", None,
+        "The region of that centre, as the centre list gave it when the interview started; empty "
+        "when centre is empty (older centre assessments: their item region_code).",
+    ),
+    "cycle": (
+        "string", None,
+        "The assessment cycle the interview started in (the form pack's current cycle); empty "
+        "without one, and in records made before cycles.",
+    ),
+    "pack": (
+        "integer", None,
+        "The version of the hub's form pack the kit served when the interview started; empty "
+        "with the forms installed with fieldkit.",
+    ),
     "form_hash": (
         "string", None,
         "Empty when the record was made with the definition of its form version this hub knows "

@@ -56,6 +56,24 @@ def _languages(payload: dict[str, Any]) -> str | None:
     return ";".join(languages)
 
 
+def _place(payload: dict[str, Any]) -> dict[str, Any]:
+    """The record's centre, region, cycle and pack, as the kit wrote them; None for what is absent or odd."""
+    centre = payload.get("centre")
+    centre = centre if isinstance(centre, dict) else {}
+    cycle = payload.get("cycle")
+    pack = payload.get("pack")
+    return {
+        "centre": _text_or_none(centre.get("code")),
+        "region": _text_or_none(centre.get("region")),
+        "cycle": _text_or_none(cycle),
+        "pack": pack if isinstance(pack, int) and not isinstance(pack, bool) and pack > 0 else None,
+    }
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _joined_items(definitions: Mapping[int, Form]) -> tuple[dict[str, Item], dict[str, tuple[int, ...]]]:
     """The items of every version by id, and which versions asked each, newest version's order first.
 
@@ -147,6 +165,7 @@ class StagedTable:
             "started": payload.get("started"),
             "finished": payload.get("finished"),
             "interviewer": payload.get("interviewer"),
+            **_place(payload),
             "form_hash": form_hash,
         }
         answers = payload["answers"]

@@ -26,7 +26,7 @@ from pathlib import Path
 from fieldkit.core.crypto import age
 from fieldkit.core.formengine.model import Form
 from sync.hub.opening import UnreadableRecord, open_record
-from sync.hub.reports.facts import RecordFacts, cycle_of, facts_of
+from sync.hub.reports.facts import RecordFacts, cycle_of, facts_of, place_of
 from sync.hub.store import HubStore
 
 __all__ = [
@@ -70,7 +70,7 @@ class CentreTally:
     code: str
     assessments: int = 0
     interviews: int = 0
-    regions: Counter[str] = field(default_factory=Counter)  # region codes its assessments give
+    regions: Counter[str] = field(default_factory=Counter)  # region codes its records give
     sources: set[str] = field(default_factory=set)
     areas: dict[str, AreaTally] = field(default_factory=dict)
     records: Counter[str] = field(default_factory=Counter)  # per form id
@@ -111,9 +111,7 @@ class Collected:
         return [f"record {record_id}: not used in the report: {reason}" for record_id, reason in self.problems]
 
 
-def tally(
-    found: Collected, facts: RecordFacts, day: datetime.date | None = None, cycle: str | None = None
-) -> None:
+def tally(found: Collected, facts: RecordFacts, day: datetime.date | None = None, cycle: str | None = None) -> None:
     """Add one record's facts (the day it was finished, its cycle) to the running tallies."""
     if facts.about_people:
         found.people_forms.add(facts.form_id)
@@ -128,13 +126,13 @@ def tally(
     if day is not None:
         centre.first_day = day if centre.first_day is None else min(centre.first_day, day)
         centre.last_day = day if centre.last_day is None else max(centre.last_day, day)
+    if facts.region is not None:
+        centre.regions[facts.region] += 1
     if facts.about_people:
         centre.interviews += 1
     else:
         centre.assessments += 1
         centre.sources |= facts.sources
-        if facts.region is not None:
-            centre.regions[facts.region] += 1
     for area, levels in facts.levels.items():
         area_tally = centre.areas.setdefault(area, AreaTally())
         if facts.about_people:
@@ -198,7 +196,7 @@ def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
         how = OTHER_DEFINITION
     else:
         how = CURRENT
-    facts = facts_of(form, payload["answers"], same_definition=how == CURRENT)
+    facts = facts_of(form, payload["answers"], same_definition=how == CURRENT, place=place_of(payload))
     tally(found, facts, _day(payload.get("finished")), made_in)
     found.versions[(form.id, str(made_with["version"]), how)] += 1
 

@@ -1,7 +1,8 @@
 """Stage 0 of the report, for one record: what it contributes (item levels per area, red flags, sources).
 
 A record is read once, while its plaintext is in memory, and reduced here to
-:class:`RecordFacts`: the centre and region codes, the QualityRights level of each
+:class:`RecordFacts`: the centre and region codes (the payload's ``centre``, or the
+typed answers of older records), the QualityRights level of each
 scored answer (grouped by area), which red-flag questions were answered "yes", and
 which sources a centre visit used. Free text, dates, interviewer and kit codes are
 never kept, so nothing that could point at a person reaches the report.
@@ -37,6 +38,7 @@ __all__ = [
     "harm_reduction_items",
     "item_level",
     "normalise_code",
+    "place_of",
     "red_flag_items",
 ]
 
@@ -65,6 +67,24 @@ def normalise_code(value: Any) -> str | None:
         return None
     code = canonical_code(value).upper()
     return code or None
+
+
+def place_of(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The centre and region codes a record is about.
+
+    Records of kits with a centre list carry them in the payload's ``centre``
+    (``{"code", "region"}``, picked from the form pack's list). Older records, and
+    records of form versions that asked for them, have them as typed answers
+    (``centre_code``, and ``region_code`` in the centre assessment). Both are made
+    comparable with :func:`normalise_code`.
+    """
+    centre = payload.get("centre")
+    if isinstance(centre, Mapping):
+        return normalise_code(centre.get("code")), normalise_code(centre.get("region"))
+    answers = payload.get("answers")
+    if not isinstance(answers, Mapping):
+        return None, None
+    return normalise_code(answers.get(CENTRE_CODE_ITEM)), normalise_code(answers.get(REGION_CODE_ITEM))
 
 
 def cycle_of(payload: Mapping[str, Any]) -> str | None:
@@ -155,12 +175,21 @@ def answers_by_item_id(form: Form, answers: Mapping[str, Any]) -> dict[str, Any]
     return kept
 
 
-def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = True) -> RecordFacts:
+def facts_of(
+    form: Form,
+    answers: Mapping[str, Any],
+    *,
+    same_definition: bool = True,
+    place: tuple[str | None, str | None] | None = None,
+) -> RecordFacts:
     """Reduce one record's answers to what the report uses.
 
     ``same_definition`` says the record was made with exactly ``form``; otherwise its
-    answers are matched to ``form``'s items by id first (module docstring).
+    answers are matched to ``form``'s items by id first (module docstring). ``place``
+    is the record's centre and region (:func:`place_of`); without it they are read
+    from the answers, as records made before the centre list carried them.
     """
+    centre, region = place if place is not None else place_of({"answers": answers})
     if not same_definition:
         answers = answers_by_item_id(form, answers)
     values = expression_answers(form, answers)
@@ -187,8 +216,8 @@ def facts_of(form: Form, answers: Mapping[str, Any], *, same_definition: bool = 
     return RecordFacts(
         form_id=form.id,
         about_people=about_people,
-        centre=normalise_code(answers.get(CENTRE_CODE_ITEM)),
-        region=None if about_people else normalise_code(answers.get(REGION_CODE_ITEM)),
+        centre=centre,
+        region=region,
         levels={area: tuple(found) for area, found in levels.items()},
         red_flags=flags,
         denials=denials,

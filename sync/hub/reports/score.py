@@ -16,9 +16,11 @@ The rules, in the words ``docs/scorecards.md`` gives advocates:
   or staff said so), makes the centre's rights status *critical*; its human-rights
   rating is then at most "not initiated", whatever the other answers average to.
   Critical centres come first, with the flags that caused it.
-- A centre's region is the region code its assessments give (the most frequent);
-  peer interviews carry none. With a region filter, a centre with no region cannot
-  be placed: it is left out, but counted and named (:attr:`Scored.unplaced`).
+- A centre's region is the region code its records give (the most frequent): the
+  centre list's region in every record made with it, and in older records the typed
+  region code of the centre assessments (older peer interviews carry none). With a
+  region filter, a centre with no region cannot be placed: it is left out, but
+  counted and named (:attr:`Scored.unplaced`).
 
 Everything here is worked out from the tallies of :mod:`sync.hub.reports.collect`;
 nothing is hidden yet (that is the next stage, :mod:`sync.hub.reports.suppress`).

@@ -92,6 +92,10 @@ def _small(value: int, threshold: int, hide_zeros: bool = False) -> bool:
     return (0 if hide_zeros else 1) <= value < threshold
 
 
+class _NoCover(SuppressionError):
+    """No choice of totals to hide keeps every small count unknown."""
+
+
 def suppress(
     counts: Sequence[Sequence[int]],
     threshold: int = DEFAULT_THRESHOLD,
@@ -103,7 +107,25 @@ def suppress(
     """Hide small cells and totals, then enough others that no published figure gives one back.
 
     ``hidden_rows``, ``hide_zeros`` and ``column_totals_only`` are described in the module docstring.
+    A table that cannot be protected with its row totals and grand total published (every
+    count small, say: the "other" mark on a total, "at least the threshold", can then pin
+    the cells down) is published without them, as ``column_totals_only`` does.
     """
+    try:
+        return _suppress(counts, threshold, hidden_rows, hide_zeros, column_totals_only)
+    except _NoCover:
+        if column_totals_only:
+            raise SuppressionError("cannot protect this table, even without its row totals") from None
+        return _suppress(counts, threshold, hidden_rows, hide_zeros, True)
+
+
+def _suppress(
+    counts: Sequence[Sequence[int]],
+    threshold: int,
+    hidden_rows: Collection[int],
+    hide_zeros: bool,
+    column_totals_only: bool,
+) -> SuppressedTable:
     check_threshold(threshold)
     rows = [list(row) for row in counts]
     if any(value < 0 for row in rows for value in row):
@@ -233,7 +255,7 @@ def suppress(
         # shown figure that leaves the fewest cells given away (rare, and the tables are small).
         shown = [entry for entry in values if entry not in hidden and values[entry] > 0]
         if not shown:
-            raise SuppressionError("cannot protect this table; publish it without totals")
+            raise _NoCover("cannot protect this table; publish it without totals")
         scores = {}
         for entry in shown:
             hidden.add(entry)

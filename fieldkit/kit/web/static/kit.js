@@ -178,6 +178,33 @@
     if (saving && saving.form.contains(event.target)) { saving.edits++; }
   });
 
+  // -- the centre picker's search, by the kit's rule (fieldkit/kit/web/centres.py search_key):
+  // NFKC, no invisible formatting characters, white space collapsed, case folded.
+  var cf;
+  try { cf = new RegExp("\\p{Cf}", "gu"); } catch (e) { cf = /[\u200b-\u200f\u2060\ufeff]/g; }
+  function key(t) { return t.normalize("NFKC").replace(cf, "").trim().split(/\s+/).join(" ").toLowerCase(); }
+  function filterCentres(box) {
+    var w = key(box.value), shown = 0, none = document.getElementById("no-match");
+    document.querySelectorAll("#centre-list [data-region]").forEach(function (g) {
+      var n = 0;
+      g.querySelectorAll("[data-match]").forEach(function (c) {
+        var hit = c.getAttribute("data-match").indexOf(w) >= 0;
+        c.hidden = !hit;
+        if (hit) { n++; } else { c.firstChild.checked = false; }  // nothing hidden is sent
+      });
+      g.hidden = !n;
+      shown += n;
+    });
+    if (none) { none.hidden = shown > 0; }
+  }
+  document.addEventListener("input", function (e) { if (e.target.id === "centre-q") { filterCentres(e.target); } });
+  document.addEventListener("submit", function (e) {
+    // The page holds the whole list unless the kit filtered it (#centre-count): then the kit searches.
+    if (e.target.hasAttribute("data-centre-search") && !document.getElementById("centre-count")) {
+      e.preventDefault();
+      filterCentres(document.getElementById("centre-q"));
+    }
+  });
   function ready() {
     applySkipLogic();
     var summary = document.getElementById("error-summary");
