@@ -411,7 +411,7 @@ def test_codebook_labels_come_in_the_chosen_language_with_english_fallback_flagg
     assert row(select.id)["item_type"] == "select_one" and row(select.id)["kind"] == "item"
     descriptor = descriptor_of(out)
     titles = {resource["name"]: resource["title"] for resource in descriptor["resources"]}
-    assert titles["peer-interview"] == "Entretien entre pairs (version 3)"
+    assert titles["peer-interview"] == "Entretien entre pairs (versions 2, 3)"
     fields = {f["name"]: f for f in descriptor["resources"][1]["schema"]["fields"]}
     assert fields[select.id]["title"] == "Question traduite"
     assert descriptor["fieldkit"]["label_language"] == "fr"
@@ -527,8 +527,8 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     old_notes = {row["column"]: row["note"] for row in codebook if row["table"] == "peer-interview-v1"}
     unavailable = "labels unavailable: version 1 of peer-interview is not among the forms this hub knows"
     assert unavailable in old_notes["old_rating"]
-    assert "(shipped, archived or packed: version 2)" in old_notes["old_rating"]
-    # The other definition of version 2: flagged, its extra answer kept in a column of its own.
+    assert "(shipped, archived or packed: versions 2, 3)" in old_notes["old_rating"]
+    # Another definition of the current version: flagged, its extra answer kept in a column of its own.
     _header, rows = read_rows(out, resources["peer-interview"])
     changed = next(row for row in rows if row["record_id"] == ids["changed"])
     assert changed["form_hash"] == "sha256:" + "2" * 64 and changed["dropped_item"] == "kept anyway"
