@@ -212,7 +212,7 @@ def test_a_kit_from_before_signs_its_hub_list_once_and_keeps_serving_its_pack(
     as_before_hub_list_signing(kit, PASSPHRASE)
     assert "hub_list_signed" not in json.loads((kit / "kit.json").read_text())
     assert "(serving)" in run("pack", "list", "--data", kit).output  # trusted as an older kit trusted it
-    output, home, operator = _serve(kit, passphrase_file)
+    output, home, _operator = _serve(kit, passphrase_file)
     assert "now signs its list of hubs" in output
     hub_config = load_hub_config(hub)
     assert f"hub {hub_config.hub_id}: receipt key {key_fingerprint(hub_config.receipt_public_key)}" in output
