@@ -53,7 +53,7 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
         )
         for line in recipient_lines(kit.config.recipients):
             click.echo(f"  {line}", err=True)
-    if kit.hubs_vouched_now is not None:
+    if kit.hubs_vouched_now:
         # Said once: from now on a hub added to sync.json without the passphrase is refused.
         click.echo(
             "This kit now signs its list of hubs with its key, so a hub added to sync.json without the "
@@ -63,8 +63,6 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
         )
         for entry in kit.hubs_vouched_now:
             click.echo(f"  hub {entry['hub_id']}: receipt key {key_fingerprint(entry['receipt_public_key'])}", err=True)
-        if not kit.hubs_vouched_now:
-            click.echo("  (no hub yet)", err=True)
     return kit
 
 
