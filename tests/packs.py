@@ -163,7 +163,7 @@ def give_test_pack(
         with HubStore(hub_dir) as store:
             token = create_token(store, valid_days=1)
             response = accept_enrolment(store, make_enrolment_request(kit, token))
-        apply_enrolment_response(kit.data_dir, response)
+        apply_enrolment_response(kit, response)
     if version is None:
         version = max((p.version for p in kept_packs(kit_dir)), default=0) + 1
     wording = dict(translations) if translations is not None else shipped_form_wording()

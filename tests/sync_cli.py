@@ -74,7 +74,7 @@ def enrol(hub: Path, kit: Path, passphrase_file: Path, workdir: Path) -> None:
     )  # fmt: skip
     response = workdir / f"response-{name}.json"
     run("hub", "enrol", "--data", hub, "--accept", request, "--out", response)
-    run("sync", "enrol", "--data", kit, "--response", response)
+    run("sync", "enrol", "--data", kit, "--response", response, "--passphrase-file", passphrase_file)
 
 
 def enrolled_pair(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> tuple[Path, Path]:

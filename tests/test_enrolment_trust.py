@@ -34,7 +34,8 @@ from sync.protocol.enrolment import (
 from sync.protocol.receipts import public_key_text, sign_document
 from tests.bundle_corpus import HUB_RECIPIENT, make_bundle, sealed_records
 from tests.http_servers import ServerThread, impostor_hub, running_hub
-from tests.sync_cli import enrolled_pair, init_hub_folder, new_kit, run, simulate
+from tests.old_kits import as_before_hub_list_signing
+from tests.sync_cli import PASSPHRASE, enrolled_pair, init_hub_folder, new_kit, run, simulate
 
 
 def _sync_enrol(kit: Path, url: str, token: str, passphrase_file: Path, expect: int = 0):
@@ -122,11 +123,13 @@ def test_prune_keeps_records_acknowledged_by_a_hub_whose_key_was_never_verified(
         token = create_token(server.store)
         _sync_enrol(kit, server.url, token.display, passphrase_file)
         run("sync", "push", "--data", kit, "--passphrase-file", passphrase_file, "--once")
-    # As an older version wrote the hub entry: no word on how its key was verified.
+    # As an older version wrote the hub entry: no word on how its key was verified (and,
+    # older still, no signature over the hub list).
     state = json.loads((kit / "sync.json").read_text())
     for doc in state["hubs"].values():
         doc.pop("verified")
     (kit / "sync.json").write_text(json.dumps(state))
+    as_before_hub_list_signing(kit, PASSPHRASE)
     assert "its key was never verified" in run("sync", "status", "--data", kit).output
     pruned = run("sync", "prune", "--data", kit)
     assert "Removed 0 acknowledged records" in pruned.output

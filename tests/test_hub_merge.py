@@ -243,7 +243,7 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
 
     # The response is for kit one only (proved with its token), and from the hub the token named.
     with pytest.raises(EnrolmentError, match="does not prove it comes from the hub"):
-        apply_enrolment_response(kit_two.data_dir, response)
+        apply_enrolment_response(kit_two, response)
     assert SyncState(kit_two.data_dir).hubs() == []
     recipient = (hub_keys / "hub-recipient.txt").read_text().strip()
     impostor = init_hub(tmp_path / "impostor", recipient, hub_id=token.hub_id)
@@ -252,9 +252,9 @@ def test_enrolment_tokens_are_one_time_and_checked(tmp_path: Path, hub_keys: Pat
         forged = accept_enrolment_for(other, kit_one, enrol_token)
     make_enrolment_request(kit_one, token)  # kit one is waiting for the real hub again
     with pytest.raises(EnrolmentError, match="does not prove it comes from the hub that made this kit's token"):
-        apply_enrolment_response(kit_one.data_dir, forged)
+        apply_enrolment_response(kit_one, forged)
     assert SyncState(kit_one.data_dir).hubs() == []
-    hub_entry = apply_enrolment_response(kit_one.data_dir, response)
+    hub_entry = apply_enrolment_response(kit_one, response)
     assert hub_entry.hub_id == token.hub_id
     assert SyncState(kit_one.data_dir).pending_enrolment() is None
 

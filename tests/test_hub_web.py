@@ -417,7 +417,7 @@ def test_enrolment_over_the_api(client, store: HubStore, tmp_path: Path) -> None
     assert answer.status_code == 200
     again = client.post("/api/v1/enrol", data=request, content_type="application/json")
     assert again.status_code == 200  # a lost response can be fetched again
-    hub = apply_enrolment_response(config.data_dir, answer.get_data())
+    hub = apply_enrolment_response(kit, answer.get_data())
     assert hub.hub_id == "hub-web"
 
     other = init_kit(tmp_path / "kit2", HUB_RECIPIENT, "a kit passphrase", work_factor=10)

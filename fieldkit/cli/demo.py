@@ -49,7 +49,7 @@ def _enrol(kit: UnlockedKit, hub_dir: Path) -> None:
     with HubStore(hub_dir) as store:
         token = create_token(store, valid_days=1)
         response = accept_enrolment(store, make_enrolment_request(kit, token))
-    apply_enrolment_response(kit.data_dir, response)
+    apply_enrolment_response(kit, response)
 
 
 def demo_pack(hub_dir: Path, forms: dict[str, Form], translations: Path) -> bytes:

@@ -16,6 +16,7 @@ from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.store import HubStore, ImportResult, init_hub
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
+from sync.protocol.receipts import key_fingerprint
 
 
 @click.group()
@@ -62,6 +63,7 @@ def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
     """
     config = init_hub(data_dir, read_recipient_file(recipient_file), hub_id=hub_id)
     click.echo(f"Created hub {config.hub_id} in {data_dir} for recipient {config.recipient}")
+    click.echo(f"Its receipt key fingerprint: {key_fingerprint(config.receipt_public_key)} (each kit prints it)")
     click.echo("Enrol each kit with 'fieldkit hub enrol'.")
 
 
@@ -95,6 +97,10 @@ def enrol(
             what = f"a {kind}" + (f" ({for_source} only)" if for_source else "")
             click.echo(f"Enrolment token: {token.display}")
             click.echo(f"It enrols {what}, once, until {token.expires}.")
+            click.echo(
+                f"This hub's receipt key fingerprint: {key_fingerprint(store.config.receipt_public_key)} "
+                "(the kit prints the fingerprints of the hubs it trusts)"
+            )
             if out is not None:
                 write_atomic(out, token.to_file_bytes(), mode=0o600)
                 click.echo(f"Wrote {out}: on the kit, run 'fieldkit sync enrol --token-file FILE'.")

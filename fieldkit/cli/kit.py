@@ -23,6 +23,7 @@ from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.simulate import World
 from fieldkit.kit.simulate import simulate as run_simulation
+from sync.protocol.receipts import key_fingerprint
 
 DATA_OPTION = click.option(
     "--data",
@@ -52,6 +53,16 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
         )
         for line in recipient_lines(kit.config.recipients):
             click.echo(f"  {line}", err=True)
+    if kit.hubs_vouched_now:
+        # Said once: from now on a hub added to sync.json without the passphrase is refused.
+        click.echo(
+            "This kit now signs its list of hubs with its key, so a hub added to sync.json without the "
+            "passphrase is refused. It vouches for the hubs listed now; check each receipt key fingerprint "
+            "with your hub's ('fieldkit hub init' and 'fieldkit hub enrol' print it):",
+            err=True,
+        )
+        for entry in kit.hubs_vouched_now:
+            click.echo(f"  hub {entry['hub_id']}: receipt key {key_fingerprint(entry['receipt_public_key'])}", err=True)
     return kit
 
 

@@ -17,6 +17,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
     forms_needed_by_drafts,
     load_programme,
@@ -105,6 +106,8 @@ def serve(
         translations_dir=translations_dir or paths.translations_dir(),
     )
     kit = open_unlocked(data_dir, passphrase_file)
+    # Checked after the unlock checked kit.json (and its public key) against the seal.
+    refused_hubs = SyncState(data_dir).hub_trust(kit.config).refused
     forms_folder = forms_dir or paths.forms_dir()
     forms, broken_forms = load_serving_forms(forms_folder)
     # Older published versions, so that drafts started under them can be finished.
@@ -129,7 +132,7 @@ def serve(
         )
     serve_kit(
         kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
-        pack=serving_summary(data_dir), shipped=(*forms.values(), *archived),
+        pack=serving_summary(data_dir), shipped=(*forms.values(), *archived), refused_hubs=refused_hubs,
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from fieldkit.kit.pull import pull_with_retries
 from fieldkit.kit.push import HubLinks, choose_target, enrol_over_http, push_with_retries
 from sync.protocol.client import DEFAULT_BATCH, Backoff, HubClient
 from sync.protocol.enrolment import EnrolmentToken
+from sync.protocol.receipts import key_fingerprint
 
 
 @click.group("sync")
@@ -97,6 +98,7 @@ def prune(data_dir: Path) -> None:
     the token file named its key).
     """
     outbox = Outbox(data_dir)
+    _say_refused(outbox)
     removed = outbox.prune()
     waiting = len(outbox.pending_ids())
     removed_text = count_of(removed, "acknowledged record", "acknowledged records")
@@ -112,6 +114,11 @@ def prune(data_dir: Path) -> None:
         )
 
 
+def _say_refused(outbox: Outbox) -> None:
+    for hub in outbox.state.hub_trust(outbox.config).refused:
+        click.echo(f"Warning: {hub.line()}", err=True)
+
+
 @sync.command("status")
 @DATA_OPTION
 def status(data_dir: Path) -> None:
@@ -119,7 +126,8 @@ def status(data_dir: Path) -> None:
     outbox = Outbox(data_dir)
     state = outbox.status()
     links = {link.hub_id: link for link in HubLinks(data_dir).all()}
-    for hub in state.hubs:
+    refused = outbox.state.hub_trust(outbox.config).refused
+    for hub in outbox.state.trusted_hubs(outbox.config):
         click.echo(f"Enrolled with hub {hub.hub_id} since {hub.enrolled}")
         if not hub.verified:
             click.echo(
@@ -131,7 +139,9 @@ def status(data_dir: Path) -> None:
             click.echo(f"  address {link.url}; last sent {link.last_success or 'never'}")
             if link.last_error:
                 click.echo(f"  last try {link.last_attempt} failed: {link.last_error}; next try {link.next_attempt}")
-    if not state.hubs:
+    for refused_hub in refused:
+        click.echo(f"Listed but refused: {refused_hub.line()}")
+    if len(refused) == len(state.hubs):
         click.echo("Not enrolled with any hub yet ('fieldkit sync enrol').")
     if state.pending_enrolment is not None:
         click.echo(f"Enrolment in progress since {state.pending_enrolment.created}")
@@ -171,6 +181,8 @@ def enrol(
     key to the hub and stores the hub's receipt key from its answer. Without --hub: first
     --token-file (or --token) writes the request for the hub operator ('fieldkit hub
     enrol --accept FILE'); then --response stores the hub's receipt key from its response.
+    Every route asks for the kit passphrase: the kit signs its list of hubs, so a hub
+    added without it is refused.
     """
     given = [option for option in (token_file, token_text, response_file) if option is not None]
     if len(given) != 1:
@@ -186,11 +198,19 @@ def enrol(
         hub = enrol_over_http(open_unlocked(data_dir, passphrase_file), hub_url, token)
         link = HubLinks(data_dir).get(hub.hub_id)
         where = link.url if link else hub_url
-        click.echo(f"Enrolled with hub {hub.hub_id} at {where}: 'fieldkit sync push' now sends records there.")
+        click.echo(
+            f"Enrolled with hub {hub.hub_id} at {where} (receipt key {key_fingerprint(hub.receipt_public_key)}): "
+            "'fieldkit sync push' now sends records there."
+        )
         return
     if response_file is not None:
-        hub = apply_enrolment_response(data_dir, read_file_bytes(response_file))
-        click.echo(f"Enrolled with hub {hub.hub_id}: its receipts can now mark records as synced.")
+        response = read_file_bytes(response_file)
+        # Unlocked: the kit signs its new list of hubs, so no hub gets on it without the passphrase.
+        hub = apply_enrolment_response(open_unlocked(data_dir, passphrase_file), response)
+        click.echo(
+            f"Enrolled with hub {hub.hub_id} (receipt key {key_fingerprint(hub.receipt_public_key)}): "
+            "its receipts can now mark records as synced."
+        )
         return
     config = load_config(data_dir)
     token = (

@@ -13,6 +13,12 @@ wrapped with additional data that says so, so neither adding a recipient nor rem
 the seal goes unnoticed at unlock. A kit made before sealing existed is sealed at its
 next unlock (``UnlockedKit.sealed_now`` says when that happened).
 
+The kit also signs its list of enrolled hubs (``fieldkit.kit.hub_list``). ``kit.json``
+says so (``hub_list_signed``, sealed like every setting) and the signing key is wrapped
+with additional data that says so too, so removing the mark does not pass for a kit
+from before. A sealed kit from before signs its hub list as it is at its next unlock,
+once (``UnlockedKit.hubs_vouched_now`` lists the entries it then vouched for).
+
 Destroying ``kit-keys.json`` (``fieldkit wipe``) makes the drafts unreadable
 even to someone who later learns the passphrase.
 """
@@ -20,6 +26,7 @@ even to someone who later learns the passphrase.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import json
 import os
@@ -40,7 +47,15 @@ from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
-from fieldkit.kit.settings_seal import SEAL_FIELD, SettingsChanged, check_seal, seal_settings, wrap_aad
+from fieldkit.kit.hub_list import sign_as_it_is
+from fieldkit.kit.settings_seal import (
+    HUB_LIST_FIELD,
+    SEAL_FIELD,
+    SettingsChanged,
+    check_seal,
+    seal_settings,
+    wrap_aad,
+)
 
 KIT_FILE = "kit.json"
 KEYS_FILE = "kit-keys.json"
@@ -61,6 +76,7 @@ class KitConfig:
     created: str
     recipients: tuple[str, ...]  # hub first, then escrow
     signing_public_key: str  # base64 of the raw Ed25519 public key
+    hub_list_signed: bool = False  # the kit signs its hub list: a missing signature is tampering
 
     @property
     def hub_recipient(self) -> str:
@@ -81,6 +97,9 @@ class UnlockedKit:
     signing_key: Ed25519PrivateKey
     draft_key: bytes
     sealed_now: bool = False  # this unlock sealed the settings of a kit made before sealing existed
+    # This unlock signed the hub list of a kit made before it was signed, as it was: these
+    # entries (hub_id, receipt_public_key, verified), for the operator to compare; else None.
+    hubs_vouched_now: tuple[dict[str, Any], ...] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -143,6 +162,7 @@ def init_kit(
         "created": created,
         "recipients": recipients,
         "signing_public_key": _b64(public),
+        HUB_LIST_FIELD: True,
     }
     config[SEAL_FIELD] = seal_settings(config, derived.seal)
     # Keys first: a kit.json without keys would look like a kit that cannot be unlocked.
@@ -152,12 +172,12 @@ def init_kit(
 
 
 def _wrap_signing_key(signing_key: Ed25519PrivateKey, wrap_key: bytes, kit_id: str) -> dict[str, str]:
-    """The signing key encrypted under ``wrap_key``, bound to the kit id and to sealed settings."""
+    """The signing key encrypted under ``wrap_key``, bound to the kit id, sealed settings and a signed hub list."""
     nonce = os.urandom(12)
     private = signing_key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    wrapped = AESGCM(wrap_key).encrypt(nonce, private, wrap_aad(kit_id, sealed=True))
+    wrapped = AESGCM(wrap_key).encrypt(nonce, private, wrap_aad(kit_id, sealed=True, hub_list=True))
     return {"nonce": _b64(nonce), "wrapped": _b64(wrapped)}
 
 
@@ -188,6 +208,7 @@ def _config_from(data_dir: Path, data: dict[str, Any]) -> KitConfig:
             created=str(data["created"]),
             recipients=tuple(str(r) for r in data["recipients"]),
             signing_public_key=str(data["signing_public_key"]),
+            hub_list_signed=data.get(HUB_LIST_FIELD) is True,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise FieldkitError(f"{data_dir / KIT_FILE} is incomplete ({error}); restore it from a backup") from None
@@ -213,22 +234,45 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     if not 10 <= work_factor <= 22:
         raise FieldkitError(f"{keys_path} asks for an unreasonable scrypt work factor ({work_factor})")
     derived = _derive(passphrase, salt, work_factor)
-    try:
-        private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=True))
-    except InvalidTag:
-        private = None
+    kit_file = Path(data_dir) / KIT_FILE
+    private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=True, hub_list=True))
     if private is not None:
         # Only the passphrase could have wrapped the key this way, so the settings were
-        # sealed: a missing or wrong seal means someone changed kit.json since.
-        check_seal(settings, derived.seal, Path(data_dir) / KIT_FILE)
+        # sealed and the hub list signed: a missing or wrong seal, or a missing mark,
+        # means someone changed kit.json since.
+        check_seal(settings, derived.seal, kit_file)
+        if settings.get(HUB_LIST_FIELD) is not True:
+            raise SettingsChanged(
+                f"{kit_file} was changed without the kit passphrase ('{HUB_LIST_FIELD}' was removed), so it cannot "
+                "be trusted: without it, a hub added to sync.json by someone else could pass for one this kit "
+                f"enrolled with. The kit was not unlocked and nothing was changed. Restore {KIT_FILE} from a backup."
+            )
         return UnlockedKit(config, _matching_key(private, config), derived.draft)
-    try:
-        private = AESGCM(derived.wrap).decrypt(nonce, wrapped, wrap_aad(config.kit_id, sealed=False))
-    except InvalidTag:
-        raise FieldkitError("wrong passphrase for this kit") from None  # or an edited kit id: both fail here
+    private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=True))
+    if private is not None:
+        # A sealed kit from before the hub list was signed.
+        check_seal(settings, derived.seal, kit_file)
+        signing_key = _matching_key(private, config)
+        # The mark with this wrap only follows a migration stopped half-way, after the
+        # list was signed: then it is not signed again (that would vouch for what is there now).
+        already = settings.get(HUB_LIST_FIELD) is True
+        vouched = _sign_hub_list(Path(data_dir), settings, keys, signing_key, derived, sign=not already)
+        marked = dataclasses.replace(config, hub_list_signed=True)
+        return UnlockedKit(marked, signing_key, derived.draft, hubs_vouched_now=None if already else vouched)
+    private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=False))
+    if private is None:
+        raise FieldkitError("wrong passphrase for this kit")  # or an edited kit id: both fail here
     signing_key = _matching_key(private, config)
-    _seal_legacy_kit(Path(data_dir), settings, keys, signing_key, derived)
-    return UnlockedKit(config, signing_key, derived.draft, sealed_now=True)
+    vouched = _sign_hub_list(Path(data_dir), settings, keys, signing_key, derived, sign=True)
+    marked = dataclasses.replace(config, hub_list_signed=True)
+    return UnlockedKit(marked, signing_key, derived.draft, sealed_now=True, hubs_vouched_now=vouched)
+
+
+def _unwrap(wrap_key: bytes, nonce: bytes, wrapped: bytes, aad: bytes) -> bytes | None:
+    try:
+        return AESGCM(wrap_key).decrypt(nonce, wrapped, aad)
+    except InvalidTag:
+        return None
 
 
 def _matching_key(private: bytes, config: KitConfig) -> Ed25519PrivateKey:
@@ -243,20 +287,30 @@ def _matching_key(private: bytes, config: KitConfig) -> Ed25519PrivateKey:
     return key
 
 
-def _seal_legacy_kit(
-    data_dir: Path, settings: dict[str, Any], keys: dict[str, Any], signing_key: Ed25519PrivateKey, derived: _Keys
-) -> None:
-    """Seal the settings of a kit made before sealing existed, as they are now.
+def _sign_hub_list(
+    data_dir: Path,
+    settings: dict[str, Any],
+    keys: dict[str, Any],
+    signing_key: Ed25519PrivateKey,
+    derived: _Keys,
+    *,
+    sign: bool,
+) -> tuple[dict[str, Any], ...]:
+    """Sign the hub list of a kit from before as it is now, mark it, and seal its settings.
 
-    ``kit.json`` gets its seal first, then the signing key is wrapped again to say
-    "sealed": a crash between the two leaves a kit that is simply sealed again at the
-    next unlock, never one that refuses to open.
+    Used for a kit whose settings were not sealed yet as for a sealed one: the hub list
+    is signed first (when ``sign``), then ``kit.json`` gets the mark and its seal, then the
+    signing key is wrapped again to say both. A crash before the last step leaves a kit
+    that simply does the rest at its next unlock, never one that refuses to open.
     """
+    vouched = tuple(sign_as_it_is(data_dir, str(settings["kit_id"]), signing_key)) if sign else ()
     settings = {name: value for name, value in settings.items() if name != SEAL_FIELD}
+    settings[HUB_LIST_FIELD] = True
     settings[SEAL_FIELD] = seal_settings(settings, derived.seal)
     write_atomic(data_dir / KIT_FILE, _json(settings))
     keys = dict(keys, signing_key=_wrap_signing_key(signing_key, derived.wrap, str(settings["kit_id"])))
     write_atomic(data_dir / KEYS_FILE, _json(keys))
+    return vouched
 
 
 __all__ = ["KitConfig", "SettingsChanged", "UnlockedKit", "init_kit", "load_config", "unlock"]

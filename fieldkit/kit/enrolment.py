@@ -6,9 +6,8 @@ The exchange itself is described in :mod:`sync.protocol.enrolment`.
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
-from fieldkit.kit.config import UnlockedKit, load_config
+from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.outbox import EnrolledHub, PendingEnrolment, SyncState
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.enrolment import (
@@ -67,10 +66,13 @@ def make_enrolment_request(kit: UnlockedKit, token: EnrolmentToken, *, now: date
     return request
 
 
-def apply_enrolment_response(kit_dir: Path, response: bytes) -> EnrolledHub:
-    """Store the hub's receipt key from a response that proves it knows this kit's token."""
-    config = load_config(kit_dir)
-    state = SyncState(Path(kit_dir))
+def apply_enrolment_response(kit: UnlockedKit, response: bytes) -> EnrolledHub:
+    """Store the hub's receipt key from a response that proves it knows this kit's token.
+
+    The kit is unlocked: the new hub list is signed with its key (``fieldkit.kit.hub_list``).
+    """
+    config = kit.config
+    state = SyncState(kit.data_dir)
     pending = state.pending_enrolment()
     if pending is None:
         raise EnrolmentError("this kit has no enrolment in progress; run 'fieldkit sync enrol --token-file FILE' first")
@@ -107,6 +109,6 @@ def apply_enrolment_response(kit_dir: Path, response: bytes) -> EnrolledHub:
         raise EnrolmentError("the enrolment response's signature does not verify: it is forged or damaged")
     verified = "token-file" if pending.receipt_public_key is not None else "token-proof"
     hub = EnrolledHub(hub_id=hub_id, receipt_public_key=key_text, enrolled=format_stamp(utcnow()), verified=verified)
-    state.add_hub(hub)
+    state.add_hub(hub, kit)
     state.clear_pending_enrolment()
     return hub

@@ -10,7 +10,9 @@ lock), written only at export, receipt, enrolment and prune:
 
 - table ``outbox``, one document: ``next_seq`` and, per record that was ever exported,
   its sequence number, SHA-256 and which hub acknowledged it (``acked_by``);
-- table ``hubs``: hubs this kit is enrolled with, with their receipt public keys;
+- table ``hubs``: hubs this kit is enrolled with, with their receipt public keys, and
+  table ``hubs_signature``: the kit's signature over that list (``fieldkit.kit.hub_list``:
+  only the hubs it covers are trusted, for packs, receipts, push, pull and prune);
 - table ``pending``: the enrolment in progress (what the token told us about the hub);
 - table ``tally``, one document: the last tally of declined interviews given a sequence
   number (its ``seq``, a digest of its counts, and which hub acknowledged it). A tally
@@ -37,8 +39,9 @@ from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.core.storage.tinydb_storage import open_db
-from fieldkit.kit.config import UnlockedKit, load_config
+from fieldkit.kit.config import KitConfig, UnlockedKit, load_config
 from fieldkit.kit.declined import declined_cells, tally_digest, tally_payload
+from fieldkit.kit.hub_list import SYNC_STATE_FILE, HubTrust, check_hub_list, read_hub_list, write_hub_list
 from fieldkit.kit.sealing import seal
 from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, OutgoingTally, SourceRef, build_bundle
 from sync.protocol.receipts import ReceiptError, load_public_key, read_receipt
@@ -54,7 +57,6 @@ __all__ = [
     "SyncState",
 ]
 
-SYNC_STATE_FILE = "sync.json"
 _STATE_DOC_ID = 1
 _TALLY_TABLE = "tally"
 # Room kept per record for its tar header and padding and its manifest entry, so a
@@ -145,37 +147,51 @@ class SyncState:
     # -- hubs and enrolment --------------------------------------------------------
 
     def hubs(self) -> list[EnrolledHub]:
+        """Every entry of the hub list as stored, trusted or not (see :meth:`trusted_hubs`)."""
         with self._open() as db:
-            return [
-                EnrolledHub(
-                    hub_id=doc["hub_id"],
-                    receipt_public_key=doc["receipt_public_key"],
-                    enrolled=doc["enrolled"],
-                    verified=doc.get("verified"),
-                )
-                for doc in db.table("hubs").all()
-            ]
+            return [_hub_from(doc) for doc in db.table("hubs").all()]
 
-    def add_hub(self, hub: EnrolledHub) -> None:
-        """Enrol with ``hub`` (replacing an earlier entry for the same hub id)."""
+    def hub_trust(self, config: KitConfig) -> HubTrust:
+        """Which hub entries the kit's signature covers, checked with the public key in ``config``."""
+        with self._open() as db:
+            docs, signature = read_hub_list(db)
+        return check_hub_list(docs, signature, config.kit_id, config.verify_key(), required=config.hub_list_signed)
+
+    def trusted_hubs(self, config: KitConfig) -> list[EnrolledHub]:
+        """The hubs this kit enrolled with and vouches for: the only ones whose packs and receipts count."""
+        with self._open() as db:
+            docs, signature = read_hub_list(db)
+        trust = check_hub_list(docs, signature, config.kit_id, config.verify_key(), required=config.hub_list_signed)
+        return [_hub_from(doc) for doc in docs if trust.covers(doc)]
+
+    def add_hub(self, hub: EnrolledHub, kit: UnlockedKit) -> None:
+        """Enrol with ``hub`` (replacing an earlier entry for the same hub id) and sign the new list.
+
+        The signature covers the new entry and those the old signature covered; an entry
+        it did not cover stays in the list, refused, and is not signed now either.
+        """
+        config = kit.config
         with writer_lock(self.data_dir), self._open() as db:
-            table = db.table("hubs")
-            earlier = table.get(tinydb.Query().hub_id == hub.hub_id)
-            if isinstance(earlier, dict) and (
-                earlier.get("receipt_public_key") != hub.receipt_public_key or not earlier.get("verified")
+            docs, signature = read_hub_list(db)
+            trust = check_hub_list(docs, signature, config.kit_id, config.verify_key(), required=config.hub_list_signed)
+            earlier = next((doc for doc in docs if doc.get("hub_id") == hub.hub_id), None)
+            if earlier is not None and (
+                earlier.get("receipt_public_key") != hub.receipt_public_key
+                or not earlier.get("verified")
+                or not trust.covers(earlier)
             ):
                 # What the earlier, other or unverified key acknowledged is not known to be
                 # at the hub: those records wait again (the hub counts a re-send as a duplicate).
                 self._forget_acknowledgements(db, hub.hub_id)
-            table.remove(tinydb.Query().hub_id == hub.hub_id)
-            table.insert(
-                {
-                    "hub_id": hub.hub_id,
-                    "receipt_public_key": hub.receipt_public_key,
-                    "enrolled": hub.enrolled,
-                    "verified": hub.verified,
-                }
-            )
+            new = {
+                "hub_id": hub.hub_id,
+                "receipt_public_key": hub.receipt_public_key,
+                "enrolled": hub.enrolled,
+                "verified": hub.verified,
+            }
+            kept = [doc for doc in docs if doc.get("hub_id") != hub.hub_id]
+            signed = [doc for doc in kept if trust.covers(doc)] + [new]
+            write_hub_list(db, [*kept, new], signed, config.kit_id, kit.signing_key)
 
     @staticmethod
     def _forget_acknowledgements(db: tinydb.TinyDB, hub_id: str) -> None:
@@ -251,6 +267,17 @@ class SyncState:
     def save_tally(self, tally: dict[str, Any]) -> None:
         with writer_lock(self.data_dir), self._open() as db:
             db.table(_TALLY_TABLE).upsert(Document(tally, doc_id=_STATE_DOC_ID))
+
+
+def _hub_from(doc: dict[str, Any]) -> EnrolledHub:
+    """An entry as stored; one edited by hand shows as what it holds, never a crash."""
+    verified = doc.get("verified")
+    return EnrolledHub(
+        hub_id=str(doc.get("hub_id")),
+        receipt_public_key=str(doc.get("receipt_public_key")),
+        enrolled=str(doc.get("enrolled")),
+        verified=verified if isinstance(verified, str) else None,
+    )
 
 
 class Outbox:
@@ -403,9 +430,12 @@ class Outbox:
         else changes nothing (and a bad signature raises :class:`ReceiptError`).
         """
         receipt, document = read_receipt(data)
-        hubs = {hub.hub_id: hub for hub in self.state.hubs()}
+        hubs = {hub.hub_id: hub for hub in self.state.trusted_hubs(self.config)}
         hub = hubs.get(receipt.hub_id)
         if hub is None:
+            refused = next((r for r in self.state.hub_trust(self.config).refused if r.hub_id == receipt.hub_id), None)
+            if refused is not None:
+                raise ReceiptError(f"the receipt is refused: {refused.line()} Nothing was marked as synced")
             raise ReceiptError(
                 f"the receipt comes from hub {receipt.hub_id}, which this kit is not enrolled "
                 "with; nothing was marked as synced"
@@ -448,13 +478,9 @@ class Outbox:
 
     def unverified_acknowledged(self) -> int:
         """Records acknowledged only by hubs whose key was never verified (kept by prune)."""
-        verified = {hub.hub_id for hub in self.state.hubs() if hub.verified}
+        verified = {hub.hub_id for hub in self.state.trusted_hubs(self.config) if hub.verified}
         entries = self.state.load_outbox()["records"]
-        return sum(
-            1
-            for entry in entries.values()
-            if entry.get("acked_by") and entry["acked_by"] not in verified
-        )
+        return sum(1 for entry in entries.values() if entry.get("acked_by") and entry["acked_by"] not in verified)
 
     def prune(self) -> int:
         """Delete the ciphertext of acknowledged records; return how many were removed.
@@ -462,9 +488,10 @@ class Outbox:
         Only records acknowledged by a hub whose key the kit verified at enrolment (the
         hub proved it knows the token, or a token file named its key) are deleted: a
         receipt from a key an impostor slipped in must never cost an interview. Records
-        no hub acknowledged are never touched.
+        no hub acknowledged are never touched, nor those of a hub entry the kit's signature
+        over its hub list does not cover (``fieldkit.kit.hub_list``).
         """
-        verified = {hub.hub_id for hub in self.state.hubs() if hub.verified}
+        verified = {hub.hub_id for hub in self.state.trusted_hubs(self.config) if hub.verified}
         with writer_lock(self.data_dir):
             state = self.state.load_outbox()
             acked = [rid for rid, entry in state["records"].items() if entry.get("acked_by") in verified]

@@ -86,9 +86,13 @@ def packs_dir(kit_dir: Path) -> Path:
 
 
 def trusted_hubs(kit_dir: Path) -> dict[str, Ed25519PublicKey]:
-    """The receipt key of every hub this kit enrolled with: the only keys a pack may be signed by."""
+    """The receipt key of every hub this kit enrolled with: the only keys a pack may be signed by.
+
+    Only hubs the kit's signature over its hub list covers (``fieldkit.kit.hub_list``):
+    a key added to ``sync.json`` without the passphrase signs no pack this kit uses.
+    """
     trusted: dict[str, Ed25519PublicKey] = {}
-    for hub in SyncState(Path(kit_dir)).hubs():
+    for hub in SyncState(Path(kit_dir)).trusted_hubs(load_config(kit_dir)):
         with contextlib.suppress(SignedDocumentError):
             trusted[hub.hub_id] = load_public_key(hub.receipt_public_key, f"receipt key of hub {hub.hub_id}")
     return trusted
@@ -177,13 +181,23 @@ def _check_known(forms: Mapping[str, Form], known: Iterable[Form]) -> None:
 
 def check(kit_dir: Path, data: bytes, shipped: Iterable[Form] = ()) -> tuple[VerifiedPack, dict[str, Form]]:
     """Everything :func:`apply` checks, writing nothing: the pack and its loaded forms."""
-    load_config(kit_dir)  # a clear error for a folder that is not a kit, before anything is read
+    config = load_config(kit_dir)  # a clear error for a folder that is not a kit, before anything is read
     trusted = trusted_hubs(kit_dir)
+    refused = SyncState(Path(kit_dir)).hub_trust(config).refused
     if not trusted:
+        if refused:
+            raise PackError(refused[0].line())
         raise PackError(
             "this kit is not enrolled with a hub yet, so it trusts no form pack; enrol it first ('fieldkit sync enrol')"
         )
-    pack = read_pack(data, trusted)
+    try:
+        pack = read_pack(data, trusted)
+    except PackError:
+        # A pack from a hub whose entry was changed without the passphrase: say that, not "not enrolled".
+        for hub in refused:
+            if _signed_by(data, hub.hub_id, hub.receipt_public_key):
+                raise PackError(hub.line()) from None
+        raise
     contents = pack.contents
     kept = kept_packs(kit_dir, trusted)
     newest = max((p.version for p in kept if p.hub_id == contents.hub_id), default=None)
@@ -197,6 +211,14 @@ def check(kit_dir: Path, data: bytes, shipped: Iterable[Form] = ()) -> tuple[Ver
     known = list(shipped) + [form for p in kept for form in _forms_or_none(p)]
     _check_known(forms, known)
     return pack, forms
+
+
+def _signed_by(data: bytes, hub_id: str, key_text: str) -> bool:
+    try:
+        read_pack(data, {hub_id: load_public_key(key_text, "receipt key")})
+    except (PackError, SignedDocumentError):
+        return False
+    return True
 
 
 def _forms_or_none(applied: AppliedPack) -> list[Form]:

@@ -48,7 +48,7 @@ def pull_pack(
     hub_id = target.hub_id
     try:
         hello = client.hello()
-        enrolled = {hub.hub_id for hub in SyncState(kit.data_dir).hubs()}
+        enrolled = {hub.hub_id for hub in SyncState(kit.data_dir).trusted_hubs(kit.config)}
         if hub_id is not None and hello.hub_id != hub_id:
             raise TransportError(
                 f"{client.url} is hub {hello.hub_id}, not hub {hub_id} this kit is enrolled with; nothing was asked",

@@ -156,7 +156,7 @@ def enrol_over_http(
     named = dataclasses.replace(token, hub_id=hello.hub_id)
     request = make_enrolment_request(kit, named)
     response = client.post_enrolment(request)
-    hub = apply_enrolment_response(kit.data_dir, response)
+    hub = apply_enrolment_response(kit, response)
     HubLinks(kit.data_dir).set_url(hub.hub_id, client.url)
     return hub
 
@@ -237,7 +237,7 @@ def push_pass(
     bundles = marked = already = 0
     try:
         hello = client.hello()
-        enrolled = {hub.hub_id for hub in outbox.state.hubs()}
+        enrolled = {hub.hub_id for hub in outbox.state.trusted_hubs(kit.config)}
         if target.hub_id is not None and hello.hub_id != target.hub_id:
             raise TransportError(
                 f"{client.url} is hub {hello.hub_id}, not hub {target.hub_id} this kit pushes to; nothing was sent",

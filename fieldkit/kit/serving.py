@@ -9,6 +9,7 @@ import click
 
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
+from fieldkit.kit.hub_list import RefusedHub
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.packs import AppliedPack, PackSummary, summary
 from fieldkit.kit.programme import Programme
@@ -71,11 +72,14 @@ def serve_kit(
     echo: Callable[[str], None] = click.echo,
     pack: PackSummary | None = None,
     shipped: Sequence[Form] = (),
+    refused_hubs: Sequence[RefusedHub] = (),
 ) -> None:
     """Serve until interrupted; prints every address, the pairing code and its QR code.
 
     Also prints every form file and language that is not offered, with why: one
-    broken catalogue or form must never stop the kit, nor pass unnoticed.
+    broken catalogue or form must never stop the kit, nor pass unnoticed; and every
+    hub entry of ``sync.json`` the kit's signature does not cover (``refused_hubs``),
+    whose packs are not used.
     """
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
     server = bind(host, port, SERVER_OPTIONS)
@@ -87,6 +91,9 @@ def serve_kit(
     # the running kit keeps its programme (drafts and pages agree on it) until a restart.
     app.config["FIELDKIT_PACK"] = pack
     app.config["FIELDKIT_PACK_WAITING"] = None
+    app.config["FIELDKIT_REFUSED_HUBS"] = tuple(
+        {"hub_id": hub.hub_id, "fingerprint": hub.fingerprint} for hub in refused_hubs
+    )
 
     def pack_arrived(applied: AppliedPack) -> None:
         app.config["FIELDKIT_PACK_WAITING"] = summary(applied)
@@ -96,6 +103,10 @@ def serve_kit(
     echo(f"fieldkit kit {kit.config.kit_id} is serving {len(current)} forms")
     if pack is not None:
         echo(f"  form pack {pack.version} from hub {pack.hub_id} (made {pack.made})")
+    for hub in refused_hubs:
+        echo(f"  REFUSED: {hub.line()}")
+    if refused_hubs and pack is None:
+        echo("  serving the forms installed with fieldkit (no form pack from a trusted hub)")
     # At every start, so an added or swapped key is seen by the person at the kit.
     for line in recipient_lines(kit.config.recipients):
         echo(f"  records are sealed to {line}")

@@ -28,8 +28,19 @@ from fieldkit.core.errors import FieldkitError
 SEAL_FIELD = "seal"
 SEAL_KIND = "fieldkit-settings-hmac-sha256/1"
 _SEALED_AAD = b"fieldkit/v1 sealed settings\n"
+_HUB_LIST_AAD = b"fieldkit/v1 signed hub list\n"
+HUB_LIST_FIELD = "hub_list_signed"  # in kit.json: this kit signs its list of hubs (fieldkit.kit.hub_list)
 
-__all__ = ["SEAL_FIELD", "SEAL_KIND", "SettingsChanged", "check_seal", "recipient_lines", "seal_settings", "wrap_aad"]
+__all__ = [
+    "HUB_LIST_FIELD",
+    "SEAL_FIELD",
+    "SEAL_KIND",
+    "SettingsChanged",
+    "check_seal",
+    "recipient_lines",
+    "seal_settings",
+    "wrap_aad",
+]
 
 
 class SettingsChanged(FieldkitError):
@@ -44,9 +55,15 @@ def recipient_lines(recipients: Sequence[str]) -> list[str]:
     ]
 
 
-def wrap_aad(kit_id: str, *, sealed: bool) -> bytes:
-    """Additional data of the wrapped signing key: the kit id, and whether settings are sealed."""
-    return (_SEALED_AAD if sealed else b"") + kit_id.encode("utf-8")  # ids are ASCII; an edited one must not crash
+def wrap_aad(kit_id: str, *, sealed: bool, hub_list: bool = False) -> bytes:
+    """Additional data of the wrapped signing key: the kit id, whether settings are sealed and the hub list signed.
+
+    ``hub_list``: the kit signs its hub list, so removing the ``kit.json`` mark (with its
+    seal entry) to pose as a kit from before cannot pass: only the passphrase could wrap
+    the key again without it.
+    """
+    prefix = (_SEALED_AAD if sealed else b"") + (_HUB_LIST_AAD if hub_list else b"")
+    return prefix + kit_id.encode("utf-8")  # ids are ASCII; an edited one must not crash
 
 
 def _mac(key: bytes, name: str, value: object) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ __all__ = [
     "ReceiptError",
     "SignedDocument",
     "SignedDocumentError",
+    "key_fingerprint",
     "load_public_key",
     "make_receipt",
     "public_key_text",
@@ -79,6 +81,22 @@ def load_public_key(text: object, what: str = "public key") -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, binascii.Error):
         raise SignedDocumentError(f"the {what} is not an Ed25519 public key") from None
+
+
+def key_fingerprint(key_text: object) -> str:
+    """A short name of a hub's receipt key (base64 Ed25519), for a person to compare at a glance.
+
+    80 bits of SHA-256 over the raw key, in five groups of four hex digits, like a
+    recipient's fingerprint; ``fieldkit hub init`` and ``hub enrol`` print the hub's, the kit
+    prints those it vouches for and refuses. Text that is not a key gets a fingerprint of
+    the text, so a forged entry is named too.
+    """
+    try:
+        raw = base64.b64decode(str(key_text), validate=True)
+    except (ValueError, binascii.Error):
+        raw = str(key_text).encode("utf-8", "replace")
+    digest = hashlib.sha256(b"fieldkit receipt key\n" + raw).hexdigest()
+    return " ".join(digest[start : start + 4] for start in range(0, 20, 4))
 
 
 @dataclass(frozen=True)

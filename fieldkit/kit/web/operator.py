@@ -71,6 +71,7 @@ def overview() -> Response:
         unavailable=unavailable_notices(),
         pack=_pack_shown(current_app.config.get("FIELDKIT_PACK")),
         pack_waiting=current_app.config.get("FIELDKIT_PACK_WAITING"),
+        refused_hubs=current_app.config.get("FIELDKIT_REFUSED_HUBS", ()),
         centres=len(kit.programme.centres),
     )
     response = make_response(page)
