@@ -20,6 +20,9 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.loader import load_form_text
 from sync.hub.store import HubStore, load_hub_config
 from sync.protocol.pack import PackCentre, PackContents, PackCycle, PackForm, make_pack
+from tests.processes import start_until_ready, stop
+from tests.test_degradation import Browser
+from tests.webclient import csrf_token
 
 TEST_CENTRES = (
     PackCentre("T-01", "NORTH", "residential"),
@@ -182,3 +185,24 @@ def shipped_form_wording() -> dict[str, str]:
         for language in catalogue_languages(folder)
         if catalogue_path(folder, language, "forms").is_file()
     }
+
+
+def served_pages(kit: Path, passphrase_file: Path) -> tuple[str, str, str]:
+    """Serve the kit (a real ``fieldkit serve``) and pair a phone; what serve printed, the phone's
+    home page and the operator page. The kit stops before this returns."""
+    process, output = start_until_ready(
+        "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
+    )  # fmt: skip
+    try:
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
+        assert port, output
+        base = f"http://127.0.0.1:{port.group(1)}"
+        operator = Browser(base).get("/operator/")
+        code = re.search(r'<p class="code"><bdi>([^<]+)</bdi>', operator)
+        assert code, operator
+        phone = Browser(base)
+        page = phone.get("/pair")
+        home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
+        return output, home, operator
+    finally:
+        stop(process)

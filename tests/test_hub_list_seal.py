@@ -11,7 +11,6 @@ never let that key's receipts cost a record.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from fieldkit.kit.outbox import Outbox
@@ -21,11 +20,8 @@ from sync.protocol.bundle import Manifest, SourceRef
 from sync.protocol.receipts import key_fingerprint, make_receipt
 from tests.http_servers import running_hub
 from tests.old_kits import as_before_hub_list_signing
-from tests.packs import make_test_pack, pack_form, publish, retitled, write_pack
-from tests.processes import start_until_ready, stop
+from tests.packs import make_test_pack, pack_form, publish, retitled, served_pages, write_pack
 from tests.sync_cli import PASSPHRASE, enrolled_pair, export, init_hub_folder, new_kit, run, simulate
-from tests.test_degradation import Browser
-from tests.webclient import csrf_token
 
 HONEST_TITLE = "Peer interview from our hub"
 FORGED_TITLE = "Please give your full name and address"
@@ -33,26 +29,6 @@ FORGED_TITLE = "Please give your full name and address"
 
 def _pack(hub: Path, version: int, title: str) -> bytes:
     return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 3)),))
-
-
-def _serve(kit: Path, passphrase_file: Path) -> tuple[str, str, str]:
-    """Serve the kit and pair a phone: what serve printed, the phone's home page, the operator page."""
-    process, output = start_until_ready(
-        "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
-    )  # fmt: skip
-    try:
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
-        assert port, output
-        base = f"http://127.0.0.1:{port.group(1)}"
-        operator = Browser(base).get("/operator/")
-        code = re.search(r'<p class="code"><bdi>([^<]+)</bdi>', operator)
-        assert code, operator
-        phone = Browser(base)
-        page = phone.get("/pair")
-        home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
-        return output, home, operator
-    finally:
-        stop(process)
 
 
 def _attacker_hub(tmp_path: Path, hub_keys: Path, hub_id: str = "hub-of-someone-else") -> Path:
@@ -94,7 +70,7 @@ def test_a_hub_added_by_hand_and_its_pack_are_not_served(tmp_path: Path, hub_key
 
     _edit_sync_state(kit, add)
     _drop_pack(kit, attacker, 1, 1, FORGED_TITLE)
-    output, home, operator = _serve(kit, passphrase_file)
+    output, home, operator = served_pages(kit, passphrase_file)
     _assert_refused(output, operator, "hub-of-someone-else", key)
     assert FORGED_TITLE not in home and FORGED_TITLE not in operator
     assert "Peer interview" in home and 'value="centre-assessment"' in home  # the shipped forms
@@ -126,7 +102,7 @@ def test_a_changed_receipt_key_of_the_enrolled_hub_is_refused_for_packs_receipts
 
     _edit_sync_state(kit, swap)
     _drop_pack(kit, attacker, 2, 2, FORGED_TITLE)
-    output, home, operator = _serve(kit, passphrase_file)
+    output, home, operator = served_pages(kit, passphrase_file)
     _assert_refused(output, operator, hub_id, key)
     assert FORGED_TITLE not in home and HONEST_TITLE not in home  # the entry is refused, with all it signed
     # Its receipts mark nothing, so prune deletes nothing on its word.
@@ -151,7 +127,7 @@ def test_a_signature_deleted_or_a_mark_removed_after_signing_is_refused(
     key = load_hub_config(hub).receipt_public_key
     assert run("pack", "apply", "--data", kit, write_pack(tmp_path, _pack(hub, 1, HONEST_TITLE))).exit_code == 0
     _edit_sync_state(kit, lambda state: state.pop("hubs_signature"))
-    output, home, operator = _serve(kit, passphrase_file)
+    output, home, operator = served_pages(kit, passphrase_file)
     _assert_refused(output, operator, load_hub_config(hub).hub_id, key)
     assert "signature over its hub list is missing" in output
     assert HONEST_TITLE not in home
@@ -171,7 +147,7 @@ def test_honest_enrolments_over_http_and_by_usb_are_trusted_and_their_packs_serv
 ) -> None:
     hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
     assert run("pack", "apply", "--data", kit, write_pack(tmp_path, _pack(hub, 1, HONEST_TITLE))).exit_code == 0
-    output, home, operator = _serve(kit, passphrase_file)
+    output, home, operator = served_pages(kit, passphrase_file)
     assert "REFUSED" not in output and "refused-hub" not in operator
     assert HONEST_TITLE in home and "Form pack 1" in operator
     # Over HTTP: enrol with a typed token, then pull the hub's pack.
@@ -184,7 +160,7 @@ def test_honest_enrolments_over_http_and_by_usb_are_trusted_and_their_packs_serv
         assert key_fingerprint(server.store.config.receipt_public_key) in enrolled.output
         pulled = run("sync", "pull", "--data", other, "--hub", server.url, "--passphrase-file", passphrase_file)
         assert "Applied pack 2" in pulled.output
-    output, home, _operator = _serve(other, passphrase_file)
+    output, home, _operator = served_pages(other, passphrase_file)
     assert "REFUSED" not in output and HONEST_TITLE + " over the air" in home
 
 
@@ -212,14 +188,14 @@ def test_a_kit_from_before_signs_its_hub_list_once_and_keeps_serving_its_pack(
     as_before_hub_list_signing(kit, PASSPHRASE)
     assert "hub_list_signed" not in json.loads((kit / "kit.json").read_text())
     assert "(serving)" in run("pack", "list", "--data", kit).output  # trusted as an older kit trusted it
-    output, home, _operator = _serve(kit, passphrase_file)
+    output, home, _operator = served_pages(kit, passphrase_file)
     assert "now signs its list of hubs" in output
     hub_config = load_hub_config(hub)
     assert f"hub {hub_config.hub_id}: receipt key {key_fingerprint(hub_config.receipt_public_key)}" in output
     assert HONEST_TITLE in home and "REFUSED" not in output
     assert json.loads((kit / "kit.json").read_text())["hub_list_signed"] is True
     assert "hubs_signature" in json.loads((kit / "sync.json").read_text())
-    output, home, _operator = _serve(kit, passphrase_file)
+    output, home, _operator = served_pages(kit, passphrase_file)
     assert "now signs" not in output and HONEST_TITLE in home  # said once
     # From now on an added hub is refused.
     attacker = _attacker_hub(tmp_path, hub_keys)
@@ -231,6 +207,6 @@ def test_a_kit_from_before_signs_its_hub_list_once_and_keeps_serving_its_pack(
 
     _edit_sync_state(kit, add)
     _drop_pack(kit, attacker, 5, 1, FORGED_TITLE)
-    output, home, _operator = _serve(kit, passphrase_file)
+    output, home, _operator = served_pages(kit, passphrase_file)
     assert "REFUSED: hub hub-of-someone-else" in output
     assert HONEST_TITLE in home and FORGED_TITLE not in home  # its own hub's pack is still served

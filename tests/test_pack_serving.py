@@ -24,7 +24,7 @@ from sync.hub.web.auth import OperatorPassword
 from sync.protocol.pull import make_pull_request
 from tests.flaky_link import FlakyLink
 from tests.http_servers import OPERATOR_PASSWORD, start_hub_process
-from tests.packs import make_test_pack, pack_form, publish, retitled, write_pack
+from tests.packs import make_test_pack, pack_form, publish, retitled, served_pages, write_pack
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import enrolled_pair
 from tests.test_degradation import Browser
@@ -35,26 +35,6 @@ def fieldkit(*args: object, timeout: float = 120) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "fieldkit", *map(str, args)], capture_output=True, text=True, timeout=timeout
     )
-
-
-def _phone_home(kit: Path, passphrase_file: Path) -> tuple[str, str]:
-    """Serve the kit, pair a phone; the phone's home page and the operator page."""
-    process, output = start_until_ready(
-        "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
-    )  # fmt: skip
-    try:
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
-        assert port, output
-        base = f"http://127.0.0.1:{port.group(1)}"
-        operator = Browser(base).get("/operator/")
-        code = re.search(r'<p class="code"><bdi>([^<]+)</bdi>', operator)
-        assert code, operator
-        phone = Browser(base)
-        page = phone.get("/pair")
-        home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
-        return home, operator
-    finally:
-        stop(process)
 
 
 def _french_home(kit: Path, passphrase_file: Path, *extra: str) -> tuple[str, str]:
@@ -140,7 +120,7 @@ def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
     tmp_path: Path, hub_keys: Path, passphrase_file: Path
 ) -> None:
     hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
-    before, operator = _phone_home(kit, passphrase_file)
+    _output, before, operator = served_pages(kit, passphrase_file)
     assert "Peer interview" in before and "Peer interview on the stick" not in before
     assert "No form pack applied" in operator
 
@@ -149,7 +129,7 @@ def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "pack 1 from hub" in applied.stdout and "peer-interview v4" in applied.stdout
 
-    after, operator = _phone_home(kit, passphrase_file)
+    _output, after, operator = served_pages(kit, passphrase_file)
     assert "Peer interview on the stick" in after
     assert 'value="centre-assessment"' not in after  # the pack holds only the peer interview
     assert "Form pack 1" in operator
@@ -175,7 +155,7 @@ def test_sync_pull_gets_the_hubs_newest_pack_over_http(tmp_path: Path, hub_keys:
         assert again.returncode == 0 and "Nothing newer" in again.stdout, again.stdout + again.stderr
     finally:
         server.stop()
-    home, _operator = _phone_home(kit, passphrase_file)
+    _output, home, _operator = served_pages(kit, passphrase_file)
     assert "Peer interview over the air" in home
 
 
