@@ -10,6 +10,7 @@ from fieldkit.cli.lint import lint
 from fieldkit.core import paths
 from fieldkit.core.formengine import catalogue
 from fieldkit.core.formengine.catalogue import LOCK_NAME, check_directory
+from fieldkit.core.formengine.timing import form_timing
 
 FORMS_DIR_OPTION = click.option(
     "--forms-dir",
@@ -41,6 +42,10 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
     archived file not named <form id>.v<version>.yaml, or an item id whose type,
     choice values or scale differ between two versions (give the changed
     question a new id).
+
+    For each current form it also prints how long an interview takes: the words read
+    aloud at 130 a minute, plus time to answer each question (forms/README.md, "How
+    long a form takes").
     """
     directory = forms_dir or paths.forms_dir()
     result = check_directory(directory, lock=not update_lock, archive=True)
@@ -58,6 +63,7 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
         click.echo(f"{LOCK_NAME}: recorded {', '.join(added) if added else 'nothing new'}")
     for form in result.forms.values():
         click.echo(f"ok  {form.key}  {len(form.sections)} sections, {len(form.items)} items")
+        click.echo(f"    {form_timing(form).summary()}")
     for form in result.archived:
         click.echo(f"ok  {form.key}  archived, {len(form.sections)} sections, {len(form.items)} items")
 
