@@ -34,7 +34,7 @@ from fieldkit.kit.packs import apply, forms_needed_by_drafts, load_programme, mi
 from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
 from sync.hub.export.run import plan_export, run_export
 from sync.hub.packing import PackingError, make_hub_pack
-from sync.hub.reports.collect import OLDER_VERSION, collect
+from sync.hub.reports.collect import OLDER_VERSION, OWN_DEFINITION, collect
 from sync.hub.reports.run import write_report
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord
@@ -461,10 +461,20 @@ def test_records_of_two_versions_are_scored_together_by_item_id(two_versions: Tw
     assert dict(centre.areas["P1"].assessment_levels) == {"full": 2, "not_initiated": 1}
     # added (P3) is only in version 2, so only that record gives it a level.
     assert dict(centre.areas["P3"].assessment_levels) == {"full": 1}
-    # removed (P2) is not in the current version: the report, read with it, no longer scores it.
+    # removed (P2) is not in the current version: read by item id with it, it is not scored.
     assert "P2" not in centre.areas
     assert collected.versions[(FORM_ID, "1", OLDER_VERSION)] == 2
     assert collected.versions[(FORM_ID, "7", OLDER_VERSION)] == 1
+    # With version 1's own definition (archived or packed), its records are scored with its
+    # own questions and rules: removed (P2) counts in the two records that asked it.
+    known = {(FORM_ID, 1): V1, (FORM_ID, 2): V2}
+    collected = collect(two_versions.hub, two_versions.identities, {FORM_ID: V2}, definitions=known)
+    centre = collected.centres["C-1"]
+    assert centre.areas["P2"].assessments == 2
+    assert dict(centre.areas["P1"].assessment_levels) == {"full": 2, "not_initiated": 1}
+    assert dict(centre.areas["P3"].assessment_levels) == {"full": 1}
+    assert collected.versions[(FORM_ID, "1", OWN_DEFINITION)] == 2
+    assert collected.versions[(FORM_ID, "7", OLDER_VERSION)] == 1, "no definition of version 7 anywhere"
     # The whole report runs over them.
     result = write_report(
         two_versions.hub, tmp_path / "report", two_versions.identities, forms={FORM_ID: V2}, threshold=3
@@ -519,3 +529,19 @@ def test_the_shipped_archive_if_any_loads_and_is_older_than_each_current_form() 
     for form in load_archived_forms(paths.forms_dir()):
         assert form.id in current and form.version < current[form.id].version
         assert re.fullmatch(rf"{form.id}\.v{form.version}\.yaml", form.path.name if form.path else "")
+
+
+def test_a_red_flag_only_an_older_version_asked_still_makes_its_centre_critical(tmp_path: Path) -> None:
+    flag = "{id: locked_in, type: yes_no, sensitive: true, label: Were people locked in their rooms?, tags: [rights]}"
+    older = loaded(form_text(1, ("consent", "centre_code", "kept", "removed"), replace={"removed": flag}))
+    current = loaded(form_text(2, ("consent", "centre_code", "kept")))
+    hub, identities, recipient = _hub(tmp_path)
+    answers = {"consent": "given", "centre_code": "C-9", "kept": "yes", "locked_in": "yes"}
+    _push(hub, [_sealed(older, answers, recipient)])
+
+    result = write_report(hub, tmp_path / "report", identities, forms={FORM_ID: current}, archived=[older], threshold=3)
+    assert result.collected.versions[(FORM_ID, "1", OWN_DEFINITION)] == 1
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Were people locked in their rooms?" in page, "named with the words of the version that asked it"
+    figures = (tmp_path / "report" / "figures.csv").read_text(encoding="utf-8")
+    assert "C-9" in figures and "Critical" in figures

@@ -34,6 +34,7 @@ __all__ = [
     "OLDER_VERSION",
     "OTHER_CYCLE",
     "OTHER_DEFINITION",
+    "OWN_DEFINITION",
     "UNKNOWN_FORM",
     "UNREADABLE",
     "AreaTally",
@@ -49,6 +50,7 @@ OTHER_CYCLE = "other_cycle"  # a report for one cycle: a record of another cycle
 # How a record's form compares with the shipped one (the version table).
 CURRENT = "current"
 OLDER_VERSION = "other_version"  # another version: read by item id
+OWN_DEFINITION = "own_definition"  # another version the hub has the definition of: read with it
 OTHER_DEFINITION = "other_definition"  # same version, another definition: read by item id
 
 
@@ -158,8 +160,16 @@ def collect(
     *,
     advance: Callable[[int], None] | None = None,
     cycle: str | None = None,
+    definitions: Mapping[tuple[str, int], Form] | None = None,
 ) -> Collected:
-    """Every accepted record of the hub (of ``cycle`` only, when given), tallied for the report."""
+    """Every accepted record of the hub (of ``cycle`` only, when given), tallied for the report.
+
+    ``definitions``: every form version the hub knows (shipped, archived, packed; see
+    :mod:`sync.hub.definitions`). A record of an older version is scored with its own
+    version's questions and rules when they are known, so a question a later version
+    dropped still counts in the records that asked it; otherwise its answers are read
+    by item id with the current form.
+    """
     found = Collected(cycle=cycle)
     if cycle is not None:
         found.not_used[OTHER_CYCLE] = 0  # said even when none: the reader sees the filter worked
@@ -173,14 +183,16 @@ def collect(
                 found.problems.append((stored.record_id, error.reason))
                 found.not_used[UNREADABLE] += 1
             else:
-                _add(found, forms, payload)
+                _add(found, forms, payload, definitions or {})
                 del payload
             if advance is not None:
                 advance(1)
     return found
 
 
-def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
+def _add(
+    found: Collected, forms: Mapping[str, Form], payload: Mapping, definitions: Mapping[tuple[str, int], Form]
+) -> None:
     made_in = cycle_of(payload)
     if found.cycle is not None and made_in != found.cycle:
         found.not_used[OTHER_CYCLE] += 1
@@ -190,13 +202,17 @@ def _add(found: Collected, forms: Mapping[str, Form], payload: Mapping) -> None:
     if form is None:
         found.not_used[UNKNOWN_FORM] += 1
         return
-    if made_with["version"] != form.version:
+    own = definitions.get((made_with["id"], made_with["version"])) if made_with["version"] != form.version else None
+    if own is not None and made_with["hash"] == own.content_hash:
+        form, how = own, OWN_DEFINITION
+    elif made_with["version"] != form.version:
         how = OLDER_VERSION
     elif made_with["hash"] != form.content_hash:
         how = OTHER_DEFINITION
     else:
         how = CURRENT
-    facts = facts_of(form, payload["answers"], same_definition=how == CURRENT, place=place_of(payload))
+    exact = how in (CURRENT, OWN_DEFINITION)
+    facts = facts_of(form, payload["answers"], same_definition=exact, place=place_of(payload))
     tally(found, facts, _day(payload.get("finished")), made_in)
     found.versions[(form.id, str(made_with["version"]), how)] += 1
 

@@ -34,10 +34,12 @@ from pathlib import Path
 from fieldkit.core import paths
 from fieldkit.core.crypto import age
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from sync.hub.cycles import HubCycle, cycle_by_id, previous_cycle
+from sync.hub.definitions import gather, held_forms
 from sync.hub.reports.collect import Collected, collect
 from sync.hub.reports.facts import normalise_code
 from sync.hub.reports.pdf import PDF_FILE, PdfOutcome, print_pdf
@@ -149,8 +151,13 @@ def write_report(
     advance: Callable[[int], None] | None = None,
     today: datetime.date | None = None,
     cycle: str | None = None,
+    archived: Sequence[Form] = (),
 ) -> ReportResult:
-    """Read every record of the hub once and write the report (see the module docstring)."""
+    """Read every record of the hub once and write the report (see the module docstring).
+
+    ``forms`` and ``archived``: the current forms and older versions (default: the shipped
+    forms and ``forms/archive/``); the versions this hub packed are added to them.
+    """
     try:
         check_threshold(threshold)
     except SuppressionError as error:
@@ -160,12 +167,14 @@ def write_report(
     words = ReportWords(language, Path(translations_dir) if translations_dir else paths.translations_dir())
     if forms is None:
         forms = load_directory(paths.forms_dir())
+        archived, _broken = load_archive_for_serving(paths.forms_dir())  # forms check names broken files
     region_code = normalise_code(region) if region is not None else None
     if region is not None and region_code is None:
         raise ReportError("--region is empty; give a region code, or leave it out for every region")
     chosen = previous = None
     with HubStore(hub_dir) as store:
         hub_id = store.config.hub_id
+        packed, _unloadable = held_forms(store)  # hub export lists the versions it leaves out
         if cycle is not None:
             chosen = cycle_by_id(store, cycle)
             if chosen is None:
@@ -173,7 +182,9 @@ def write_report(
                     f"--cycle {cycle[:60]!r}: the hub has no cycle of that id ('fieldkit hub cycles list' shows them)"
                 )
             previous = previous_cycle(store, chosen)
-    collected = collect(hub_dir, identities, forms, advance=advance, cycle=cycle)
+    # Every version the hub knows: older records are scored with their own questions and rules.
+    definitions = gather(forms.values(), archived, packed).forms
+    collected = collect(hub_dir, identities, forms, advance=advance, cycle=cycle, definitions=definitions)
     cards = score(collected, threshold=threshold, region=region_code)
     protected = protect(cards, forms)
     centres = frozenset(centre.code for centre in cards.centres) if region_code is not None else None
@@ -184,12 +195,14 @@ def write_report(
         if previous is not None:
             # The previous cycle's records, scored by the same rules, for the comparison only.
             before = score(
-                collect(hub_dir, identities, forms, cycle=previous.cycle_id), threshold=threshold, region=region_code
+                collect(hub_dir, identities, forms, cycle=previous.cycle_id, definitions=definitions),
+                threshold=threshold,
+                region=region_code,
             )
         changes = compare(cards, before)
     view = build_view(
         protected, words, hub_id=hub_id, forms=forms, today=today, responses=responses, cycle=chosen,
-        previous=previous, changes=changes,
+        previous=previous, changes=changes, definitions=definitions,
     )  # fmt: skip
     page = render_html(view, words).encode("utf-8")
     figures = figures_csv(view).encode("utf-8")

@@ -321,11 +321,20 @@ def score(collected: Collected, *, threshold: int, region: str | None = None) ->
     )
 
 
-def flag_forms(forms: Mapping[str, Form]) -> list[tuple[Form, tuple[str, ...]]]:
-    """Forms with red-flag questions, interviews with people first: theirs is the testimony."""
+def flag_forms(
+    forms: Mapping[str, Form], flagged: Iterable[tuple[str, str]] = ()
+) -> list[tuple[Form, tuple[str, ...]]]:
+    """Forms with red-flag questions, interviews with people first: theirs is the testimony.
+
+    ``flagged``: the (form, item) red flags records reported. One that only an older
+    version of the form asked (records are scored with their own version) gets a column
+    after the current version's, so no report of it is left out of the tables.
+    """
     found = []
+    older = sorted(set(flagged))
     for form_id in sorted(forms, key=lambda form_id: (form_id in CENTRE_FORMS, form_id)):
         items = tuple(item.id for item in red_flag_items(forms[form_id]))
+        items += tuple(item for form, item in older if form == form_id and item not in items)
         if items:
             found.append((forms[form_id], items))
     return found

@@ -126,9 +126,10 @@ def protect(scored: Scored, forms: Mapping[str, Form]) -> Protected:
     """Decide every published count of the report (the rules in the module docstring)."""
     threshold = check_threshold(scored.threshold)
     tables = []
+    flagged = {flag for centre in scored.centres for flag in centre.flags}
     for region in scored.regions():
         centres = scored.centres_in(region)
-        for form, items in flag_forms(forms):
+        for form, items in flag_forms(forms, flagged):
             table = _table(form, items, region, centres, threshold)
             if table is not None:
                 tables.append(table)

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 from fieldkit.core.formengine.model import DONT_KNOW, Form
 from sync.hub.cycles import HubCycle
-from sync.hub.reports.collect import CURRENT, OLDER_VERSION, OTHER_CYCLE, OTHER_DEFINITION, UNKNOWN_FORM, UNREADABLE
+from sync.hub.reports.collect import (
+    CURRENT,
+    OLDER_VERSION,
+    OTHER_CYCLE,
+    OTHER_DEFINITION,
+    OWN_DEFINITION,
+    UNKNOWN_FORM,
+    UNREADABLE,
+)  # fmt: skip
 from sync.hub.reports.facts import CENTRE_FORMS, KNOWN_SOURCES, harm_reduction_items
 from sync.hub.reports.responses import Responses
 from sync.hub.reports.score import AREAS, CRITICAL, HARM_REDUCTION, NO_DATA, RIGHTS, CentreScore, Finding
@@ -305,7 +313,14 @@ def flag_key(centre_key: str, form_id: str, item_id: str) -> str:
 class _Builder:
     """Builds the view; holds what every part needs (words, book, keys, threshold)."""
 
-    def __init__(self, protected: Protected, words: ReportWords, forms: Mapping[str, Form]) -> None:
+    def __init__(
+        self,
+        protected: Protected,
+        words: ReportWords,
+        forms: Mapping[str, Form],
+        definitions: Mapping[tuple[str, int], Form] | None = None,
+    ) -> None:
+        self.definitions = definitions or {}
         self.protected = protected
         self.words = words
         self.forms = forms
@@ -317,8 +332,19 @@ class _Builder:
         return cell.shown(self.threshold)
 
     def question(self, form_id: str, item_id: str) -> str:
-        form = self.forms[form_id]
-        return self.words.question(form, form.item(item_id))
+        """A question's wording: the current form's, or the newest older version's that asked it.
+
+        A red flag only an older version asked still counts (collect.py scores records with
+        their own version), so it is named with the words that version used.
+        """
+        asking = [self.forms[form_id]] + [
+            form for (known_id, _version), form in sorted(self.definitions.items(), reverse=True) if known_id == form_id
+        ]
+        for form in asking:
+            found = next((item for item in form.items if item.id == item_id), None)
+            if found is not None:
+                return self.words.question(form, found)
+        return item_id
 
     # --- Red-flag tables ------------------------------------------------------------
 
@@ -610,6 +636,7 @@ class _Builder:
         how_text = {
             CURRENT: _("the shipped definition"),
             OLDER_VERSION: _("another version: answers read by question id"),
+            OWN_DEFINITION: _("another version: read with its own questions and rules"),
             OTHER_DEFINITION: _("another definition of this version: answers read by question id"),
         }
         rows = []
@@ -918,9 +945,7 @@ class _Programme:
                 note = _("a count is under %(n)s") % {"n": self.builder.threshold}
             else:
                 value, note = self.words.percent(row.rate), ""
-            rate = self.add(
-                Figure(f"{base}|rate", "", centre, "", f"response_rate:{row.form_id}", title, value, note)
-            )
+            rate = self.add(Figure(f"{base}|rate", "", centre, "", f"response_rate:{row.form_id}", title, value, note))
             lines.append(ResponseLine(title, centre, cycle, completed, declined, rate))
         return tuple(lines)
 
@@ -961,9 +986,10 @@ def build_view(
     cycle: HubCycle | None = None,
     previous: HubCycle | None = None,
     changes: Sequence[Change] = (),
+    definitions: Mapping[tuple[str, int], Form] | None = None,
 ) -> ReportView:
     """Everything the report shows, in the report's language, with every figure listed once."""
-    builder = _Builder(protected, words, forms)
+    builder = _Builder(protected, words, forms, definitions)
     programme = _Programme(builder)
     _ = words.gettext
     cycle_figure = programme.cycle("cycle", _("Cycle"), cycle) if cycle is not None else None
