@@ -187,11 +187,13 @@ def shipped_form_wording() -> dict[str, str]:
     }
 
 
-def served_pages(kit: Path, passphrase_file: Path) -> tuple[str, str, str]:
-    """Serve the kit (a real ``fieldkit serve``) and pair a phone; what serve printed, the phone's
-    home page and the operator page. The kit stops before this returns."""
+def served_pages(kit: Path, passphrase_file: Path, *extra: str, language: str | None = None) -> tuple[str, str, str]:
+    """Serve the kit (a real ``fieldkit serve`` with ``extra`` options) and pair a phone,
+    switched to ``language`` first when given; what serve printed, the phone's home page
+    and the operator page. The kit stops before this returns."""
     process, output = start_until_ready(
         "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
+        *extra,
     )  # fmt: skip
     try:
         port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
@@ -202,6 +204,8 @@ def served_pages(kit: Path, passphrase_file: Path) -> tuple[str, str, str]:
         assert code, operator
         phone = Browser(base)
         page = phone.get("/pair")
+        if language is not None:
+            page = phone.post("/lang", {"csrf_token": csrf_token(page), "lang": language, "next": "/pair"})
         home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
         return output, home, operator
     finally:

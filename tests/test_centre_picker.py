@@ -44,6 +44,15 @@ def _app(kit: KitFixture):
     return create_app(WebSettings(testing=True), kit.unlock(), programme)
 
 
+def _paired(kit: KitFixture):
+    """The kit's app, a phone's test client, and its interviewer, paired."""
+    app = _app(kit)
+    client = app.test_client()
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    return app, client, interviewer
+
+
 @pytest.fixture
 def passphrase_file(tmp_path: Path) -> Path:
     """The test kit's passphrase, for ``fieldkit serve --passphrase-file``."""
@@ -99,10 +108,7 @@ def test_searching_without_javascript_filters_on_the_kit_by_code_and_region(pack
 
 
 def test_the_sealed_record_has_centre_region_cycle_and_pack(packed: KitFixture) -> None:
-    app = _app(packed)
-    client = app.test_client()
-    interviewer = Interviewer(client, app)
-    interviewer.pair()
+    _web_app, _client, interviewer = _paired(packed)
     receipt, _seen = interviewer.complete("centre-assessment", {"consent": "given", "capacity": 12}, centre="T-03")
     (record_id,) = RecordStore(packed.data_dir).ids()
     payload = json.loads(age.decrypt(RecordStore(packed.data_dir).get(record_id), packed.identities()))
@@ -113,10 +119,7 @@ def test_the_sealed_record_has_centre_region_cycle_and_pack(packed: KitFixture) 
 
 
 def test_the_centre_is_shown_small_on_every_page_and_on_review(packed: KitFixture) -> None:
-    app = _app(packed)
-    client = app.test_client()
-    interviewer = Interviewer(client, app)
-    interviewer.pair()
+    _web_app, client, interviewer = _paired(packed)
     url = interviewer.start("peer-interview", centre="T-02")
     page = client.get(url).get_data(as_text=True)
     assert '<p class="centre-tag" id="centre-tag">Centre <bdi dir="ltr">T-02</bdi></p>' in page
@@ -127,10 +130,7 @@ def test_the_centre_is_shown_small_on_every_page_and_on_review(packed: KitFixtur
 
 
 def test_prefers_not_to_say_gives_a_record_without_a_centre_in_the_peer_interview_only(packed: KitFixture) -> None:
-    app = _app(packed)
-    client = app.test_client()
-    interviewer = Interviewer(client, app)
-    interviewer.pair()
+    app, client, interviewer = _paired(packed)
     interviewer.complete("peer-interview", {"consent": "given"}, centre="_prefers_not")
     (record_id,) = RecordStore(packed.data_dir).ids()
     payload = json.loads(age.decrypt(RecordStore(packed.data_dir).get(record_id), packed.identities()))
@@ -195,10 +195,7 @@ def test_without_a_centre_list_the_interview_starts_at_once_and_the_operator_is_
 
 
 def test_no_page_of_either_form_asks_for_a_typed_code(packed: KitFixture) -> None:
-    app = _app(packed)
-    client = app.test_client()
-    interviewer = Interviewer(client, app)
-    interviewer.pair()
+    app, client, interviewer = _paired(packed)
     for form in app.extensions["fieldkit"].forms.values():
         assert not {"centre_code", "region_code"} & {item.id for item in form.items}, form.key
         url = interviewer.start(form.id, centre="T-01")

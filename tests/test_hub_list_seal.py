@@ -59,16 +59,22 @@ def _assert_refused(output: str, operator: str, hub_id: str, key: str) -> None:
     assert 'id="no-centres"' in operator  # no centre list, so no picker on the phone
 
 
+def _add_hub_by_hand(kit: Path, entry: str, key: str) -> None:
+    """What someone with the disk but not the passphrase can do: list a hub of their own in sync.json."""
+
+    def add(state: dict) -> None:
+        state["hubs"][entry] = {"hub_id": "hub-of-someone-else", "receipt_public_key": key,
+                                "enrolled": "2027-01-01T00:00:00Z", "verified": "token-proof"}  # fmt: skip
+
+    _edit_sync_state(kit, add)
+
+
 def test_a_hub_added_by_hand_and_its_pack_are_not_served(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
     _hub, kit = enrolled_pair(tmp_path, hub_keys, passphrase_file)
     attacker = _attacker_hub(tmp_path, hub_keys)
     key = load_hub_config(attacker).receipt_public_key
 
-    def add(state: dict) -> None:
-        state["hubs"]["2"] = {"hub_id": "hub-of-someone-else", "receipt_public_key": key,
-                              "enrolled": "2027-01-01T00:00:00Z", "verified": "token-proof"}  # fmt: skip
-
-    _edit_sync_state(kit, add)
+    _add_hub_by_hand(kit, "2", key)
     _drop_pack(kit, attacker, 1, 1, FORGED_TITLE)
     output, home, operator = served_pages(kit, passphrase_file)
     _assert_refused(output, operator, "hub-of-someone-else", key)
@@ -201,11 +207,7 @@ def test_a_kit_from_before_signs_its_hub_list_once_and_keeps_serving_its_pack(
     attacker = _attacker_hub(tmp_path, hub_keys)
     key = load_hub_config(attacker).receipt_public_key
 
-    def add(state: dict) -> None:
-        state["hubs"]["9"] = {"hub_id": "hub-of-someone-else", "receipt_public_key": key,
-                              "enrolled": "2027-01-01T00:00:00Z", "verified": "token-proof"}  # fmt: skip
-
-    _edit_sync_state(kit, add)
+    _add_hub_by_hand(kit, "9", key)
     _drop_pack(kit, attacker, 5, 1, FORGED_TITLE)
     output, home, _operator = served_pages(kit, passphrase_file)
     assert "REFUSED: hub hub-of-someone-else" in output

@@ -28,34 +28,12 @@ from tests.packs import make_test_pack, pack_form, publish, retitled, served_pag
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import enrolled_pair
 from tests.test_degradation import Browser
-from tests.webclient import csrf_token
 
 
 def fieldkit(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "fieldkit", *map(str, args)], capture_output=True, text=True, timeout=timeout
     )
-
-
-def _french_home(kit: Path, passphrase_file: Path, *extra: str) -> tuple[str, str]:
-    """Serve the kit, pair a phone in French; its home page and what serve printed."""
-    process, output = start_until_ready(
-        "serve", "--data", str(kit), "--passphrase-file", str(passphrase_file), "--host", "127.0.0.1", "--port", "0",
-        *extra,
-    )  # fmt: skip
-    try:
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
-        assert port, output
-        base = f"http://127.0.0.1:{port.group(1)}"
-        code = re.search(r'<p class="code"><bdi>([^<]+)</bdi>', Browser(base).get("/operator/"))
-        assert code
-        phone = Browser(base)
-        page = phone.get("/pair")
-        page = phone.post("/lang", {"csrf_token": csrf_token(page), "lang": "fr", "next": "/pair"})
-        home = phone.post("/pair", {"csrf_token": csrf_token(page), "code": code.group(1), "interviewer": "P01"})
-        return home, output
-    finally:
-        stop(process)
 
 
 def test_a_packs_wording_and_settings_are_what_the_kit_serves(
@@ -71,10 +49,10 @@ def test_a_packs_wording_and_settings_are_what_the_kit_serves(
     data = make_test_pack(hub, 1, translations={"fr": reworded}, settings={"idle_minutes": 45})
     applied = fieldkit("pack", "apply", "--data", kit, write_pack(tmp_path, data))
     assert applied.returncode == 0 and "languages: fr" in applied.stdout, applied.stdout + applied.stderr
-    home, output = _french_home(kit, passphrase_file)
+    output, home, _operator = served_pages(kit, passphrase_file, language="fr")
     assert "Entretien entre pairs (paquet)" in home
     assert "settings from the form pack: idle_minutes 45" in output
-    _home, output = _french_home(kit, passphrase_file, "--idle-minutes", "20")
+    output, _home, _operator = served_pages(kit, passphrase_file, "--idle-minutes", "20", language="fr")
     assert "settings from the form pack" not in output  # the command line wins
 
 
