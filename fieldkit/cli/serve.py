@@ -20,6 +20,7 @@ from fieldkit.core.hardening import forbid_core_dumps
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
     forms_needed_by_drafts,
+    kept_packs,
     load_programme,
     missing_forms,
     pack_translations,
@@ -114,7 +115,8 @@ def serve(
     archived, broken_archive = load_archive_for_serving(forms_folder)
     broken_forms.update(broken_archive)
     prune_for_drafts(kit)  # older packs no unfinished interview needs any more
-    programme = load_programme(data_dir, forms, archived)
+    kept = kept_packs(data_dir)  # read and verified once, for the programme, its wording and the summary
+    programme = load_programme(data_dir, forms, archived, kept)
     for form_id, version in missing_forms(programme, forms_needed_by_drafts(kit) or ()):
         click.echo(
             f"  NOT AVAILABLE: form {form_id} version {version}, which unfinished drafts were started "
@@ -128,11 +130,11 @@ def serve(
     settings = given
     if programme.pack_version is not None:
         settings = dataclasses.replace(
-            settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir)
+            settings, translations_dir=pack_translations(data_dir, programme, settings.translations_dir, kept)
         )
     serve_kit(
         kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
-        pack=serving_summary(data_dir), shipped=(*forms.values(), *archived), refused_hubs=refused_hubs,
+        pack=serving_summary(data_dir, kept), shipped=(*forms.values(), *archived), refused_hubs=refused_hubs,
     )  # fmt: skip
 
 

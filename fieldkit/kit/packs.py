@@ -25,7 +25,7 @@ import contextlib
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,17 +262,23 @@ def _programme_parts(contents: PackContents) -> tuple[tuple[Centre, ...], Cycle 
     return centres, Cycle(cycle.cycle_id, cycle.name, cycle.start, cycle.end, cycle.forms, cycle.centres)
 
 
-def load_programme(kit_dir: Path, shipped_forms: Mapping[str, Form], archived: Iterable[Form] = ()) -> Programme:
+def load_programme(
+    kit_dir: Path,
+    shipped_forms: Mapping[str, Form],
+    archived: Iterable[Form] = (),
+    kept: Sequence[AppliedPack] | None = None,
+) -> Programme:
     """What this kit serves: the newest applied pack, with the forms of the older ones it keeps.
 
     The newest pack's forms are the current ones (new interviews start with them); forms
     of older kept packs, the shipped forms and the ``archived`` versions (older published
     versions, ``fieldkit.core.formengine.archive``) stay available by (id, version), for
     drafts started under them. With no pack: the shipped forms are the current ones and
-    there is no centre list. An archived version never becomes current.
+    there is no centre list. An archived version never becomes current. ``kept``: the
+    kit's :func:`kept_packs`, when the caller has already read them.
     """
     older: dict[tuple[str, int], Form] = {(form.id, form.version): form for form in archived}
-    kept = kept_packs(kit_dir)
+    kept = kept_packs(kit_dir) if kept is None else kept
     if not kept:
         return _shipped_programme(shipped_forms, older)
     newest = kept[-1]
@@ -348,7 +354,9 @@ def prune(kit_dir: Path, needed_versions: Iterable[int]) -> list[Path]:
     return removed
 
 
-def pack_translations(kit_dir: Path, programme: Programme, install: Path) -> Path:
+def pack_translations(
+    kit_dir: Path, programme: Programme, install: Path, kept: Sequence[AppliedPack] | None = None
+) -> Path:
     """A translations folder for the programme's pack: the install's interface, the pack's form wording.
 
     Each language the install has an interface catalogue for gets that ``messages.po``
@@ -357,8 +365,8 @@ def pack_translations(kit_dir: Path, programme: Programme, install: Path) -> Pat
     """
     if programme.pack_version is None:
         return install
-    kept = {p.version: p for p in kept_packs(kit_dir) if p.hub_id == programme.hub_id}
-    pack = kept.get(programme.pack_version)
+    held = kept_packs(kit_dir) if kept is None else kept
+    pack = next((p for p in held if (p.hub_id, p.version) == (programme.hub_id, programme.pack_version)), None)
     if pack is None:
         return install
     out = Path(kit_dir) / "cache" / "pack-translations" / str(programme.pack_version)
@@ -415,7 +423,7 @@ def summary(applied: AppliedPack | None) -> PackSummary | None:
     )
 
 
-def serving_summary(kit_dir: Path) -> PackSummary | None:
+def serving_summary(kit_dir: Path, kept: Sequence[AppliedPack] | None = None) -> PackSummary | None:
     """The newest applied pack (the one ``serve`` uses), or None when the kit has none."""
-    kept = kept_packs(kit_dir)
+    kept = kept_packs(kit_dir) if kept is None else kept
     return summary(kept[-1] if kept else None)
