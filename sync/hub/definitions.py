@@ -24,7 +24,7 @@ from fieldkit.core.formengine.loader import load_form_text
 from fieldkit.core.formengine.model import Form
 from sync.hub.store import HubStore
 
-__all__ = ["ARCHIVE", "PACKED", "SHIPPED", "Definitions", "gather", "held_forms"]
+__all__ = ["ARCHIVE", "PACKED", "SHIPPED", "Definitions", "gather", "held_forms", "known_to_hub"]
 
 SHIPPED = "shipped"
 ARCHIVE = "archive"
@@ -89,3 +89,9 @@ def gather(
                     f"{sources[key]} one; records are read with the {sources[key]} one"
                 )
     return Definitions(forms, sources, tuple(said))
+
+
+def known_to_hub(store: HubStore, current: Iterable[Form], archived: Iterable[Form] = ()) -> Definitions:
+    """Every definition the hub reads records with: the current forms, archived versions, and what it packed."""
+    packed, unloadable = held_forms(store)
+    return gather(current, archived, packed, unloadable)

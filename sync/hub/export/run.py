@@ -31,7 +31,7 @@ from fieldkit.core.formengine.archive import load_archived_forms
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE
-from sync.hub.definitions import Definitions, gather, held_forms
+from sync.hub.definitions import Definitions, known_to_hub
 from sync.hub.export.codebook import (
     CODEBOOK,
     CODEBOOK_COLUMNS,
@@ -155,8 +155,7 @@ def plan_export(
         total = store.record_count()
         quarantined = len(store.quarantine())
         config = store.config
-        packed, unreadable = held_forms(store)
-    definitions = gather(forms.values(), archived or (), packed, unreadable)
+        definitions = known_to_hub(store, forms.values(), archived or ())
     return ExportPlan(
         hub_dir, config.hub_id, config.recipient, out_dir, table_format, wording, dict(forms),
         force, total, quarantined, definitions,

@@ -39,7 +39,7 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from sync.hub.cycles import HubCycle, cycle_by_id, previous_cycle
-from sync.hub.definitions import gather, held_forms
+from sync.hub.definitions import known_to_hub
 from sync.hub.reports.collect import Collected, collect
 from sync.hub.reports.facts import normalise_code
 from sync.hub.reports.pdf import PDF_FILE, PdfOutcome, print_pdf
@@ -174,7 +174,8 @@ def write_report(
     chosen = previous = None
     with HubStore(hub_dir) as store:
         hub_id = store.config.hub_id
-        packed, _unloadable = held_forms(store)  # hub export lists the versions it leaves out
+        # Every version the hub knows: older records are scored with their own questions and rules.
+        definitions = known_to_hub(store, forms.values(), archived).forms
         if cycle is not None:
             chosen = cycle_by_id(store, cycle)
             if chosen is None:
@@ -182,8 +183,6 @@ def write_report(
                     f"--cycle {cycle[:60]!r}: the hub has no cycle of that id ('fieldkit hub cycles list' shows them)"
                 )
             previous = previous_cycle(store, chosen)
-    # Every version the hub knows: older records are scored with their own questions and rules.
-    definitions = gather(forms.values(), archived, packed).forms
     collected = collect(hub_dir, identities, forms, advance=advance, cycle=cycle, definitions=definitions)
     cards = score(collected, threshold=threshold, region=region_code)
     protected = protect(cards, forms)
