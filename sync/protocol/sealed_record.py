@@ -5,6 +5,10 @@ The kit builds it (``fieldkit.kit.sealing``) and the hub reads it
 anything else that might be encrypted to the same key.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 RECORD_FORMAT = "fieldkit-record/1"
 
 # Sealed payloads are padded with spaces to one of these sizes, so the clear ``size``
@@ -25,3 +29,32 @@ def padded_size(length: int) -> int:
     if length > size:
         size = -(-length // LARGEST_DOUBLING_BUCKET) * LARGEST_DOUBLING_BUCKET
     return size
+
+
+@dataclass(frozen=True)
+class RecordPlace:
+    """Where and under what a record was made, as its kit wrote it: None for what is absent or odd."""
+
+    centre: str | None  # the code of the centre picked from the pack's list
+    region: str | None  # that centre's region, as the list gave it
+    centre_named: bool  # the payload has a ``centre`` object (records before the list have none)
+    cycle: str | None
+    pack: int | None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def record_place(payload: Mapping[str, Any]) -> RecordPlace:
+    """The payload's ``centre`` (``{"code", "region"}``), ``cycle`` and ``pack`` (docs/formats.md)."""
+    centre = payload.get("centre")
+    named = isinstance(centre, Mapping)
+    pack = payload.get("pack")
+    return RecordPlace(
+        centre=_text(centre.get("code")) if isinstance(centre, Mapping) else None,
+        region=_text(centre.get("region")) if isinstance(centre, Mapping) else None,
+        centre_named=named,
+        cycle=_text(payload.get("cycle")),
+        pack=pack if isinstance(pack, int) and not isinstance(pack, bool) and pack > 0 else None,
+    )

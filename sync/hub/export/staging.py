@@ -29,6 +29,7 @@ from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir
 from sync.hub.export.columns import Column, ValueStats, plan_columns, value_kind, within
 from sync.hub.export.errors import ExportError
 from sync.hub.store import StoredRecord
+from sync.protocol.sealed_record import record_place
 
 __all__ = ["ExportFolder", "StagedTable", "table_name"]
 
@@ -57,21 +58,9 @@ def _languages(payload: dict[str, Any]) -> str | None:
 
 
 def _place(payload: dict[str, Any]) -> dict[str, Any]:
-    """The record's centre, region, cycle and pack, as the kit wrote them; None for what is absent or odd."""
-    centre = payload.get("centre")
-    centre = centre if isinstance(centre, dict) else {}
-    cycle = payload.get("cycle")
-    pack = payload.get("pack")
-    return {
-        "centre": _text_or_none(centre.get("code")),
-        "region": _text_or_none(centre.get("region")),
-        "cycle": _text_or_none(cycle),
-        "pack": pack if isinstance(pack, int) and not isinstance(pack, bool) and pack > 0 else None,
-    }
-
-
-def _text_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """The record's centre, region, cycle and pack columns, as the kit wrote them (None: absent or odd)."""
+    place = record_place(payload)
+    return {"centre": place.centre, "region": place.region, "cycle": place.cycle, "pack": place.pack}
 
 
 def _joined_items(definitions: Mapping[int, Form]) -> tuple[dict[str, Item], dict[str, tuple[int, ...]]]:

@@ -28,6 +28,7 @@ from fieldkit.core.formengine.answers import check_answer, expression_answers, e
 from fieldkit.core.formengine.codes import CENTRE_CODE_ITEM, REGION_CODE_ITEM, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError
 from fieldkit.core.formengine.model import DONT_KNOW, LEVELS, OFFERS, PREFER_NOT, RATED_TAGS, Form, Item
+from sync.protocol.sealed_record import record_place
 
 __all__ = [
     "CENTRE_FORMS",
@@ -78,9 +79,9 @@ def place_of(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
     (``centre_code``, and ``region_code`` in the centre assessment). Both are made
     comparable with :func:`normalise_code`.
     """
-    centre = payload.get("centre")
-    if isinstance(centre, Mapping):
-        return normalise_code(centre.get("code")), normalise_code(centre.get("region"))
+    place = record_place(payload)
+    if place.centre_named:
+        return normalise_code(place.centre), normalise_code(place.region)
     answers = payload.get("answers")
     if not isinstance(answers, Mapping):
         return None, None
@@ -89,8 +90,7 @@ def place_of(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def cycle_of(payload: Mapping[str, Any]) -> str | None:
     """The assessment cycle a record was made in (its payload's ``cycle``); None for older records."""
-    cycle = payload.get("cycle")
-    return cycle if isinstance(cycle, str) and cycle else None
+    return record_place(payload).cycle
 
 
 def red_flag_items(form: Form) -> tuple[Item, ...]:
