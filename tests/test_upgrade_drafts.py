@@ -76,6 +76,17 @@ def test_a_draft_started_before_an_upgrade_finishes_under_its_own_version(kit: K
     finally:
         stop_gently(served, *opened)
 
+    # An upgrade that forgot the archive: the kit still serves, and says which drafts it cannot finish.
+    without_archive = tmp_path / "forms-without-archive"
+    without_archive.mkdir()
+    shutil.copyfile(paths.forms_dir() / "peer-interview.yaml", without_archive / "peer-interview.yaml")
+    served = serve(kit.data_dir, passphrase_file, "--forms", str(without_archive))
+    stop_gently(served)
+    assert any(
+        line.startswith(f"  NOT AVAILABLE: form peer-interview version {OLD_VERSION}, which unfinished drafts")
+        for line in served.output
+    ), served.output
+
     # After the upgrade: the shipped forms (version 3 current, version 2 archived).
     served = serve(kit.data_dir, passphrase_file)
     try:
