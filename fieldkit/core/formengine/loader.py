@@ -25,7 +25,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 RESERVED_NAMES = frozenset({"and", "or", "not", "in", "true", "false"})  # words of the condition language
 
 FORM_KEYS = {"id", "version", "title", "description", "centre", "choice_lists", "sections"}
-SECTION_KEYS = {"id", "title", "relevant", "items"}
+SECTION_KEYS = {"id", "title", "topic", "relevant", "items"}
 ITEM_KEYS = {
     "id",
     "type",
@@ -46,14 +46,15 @@ ITEM_KEYS = {
     "min",
     "max",
     "scale",
+    "read_choices",
 }
 CHOICE_KEYS = {"id", "label", "translator_note"}
 TYPE_KEYS = {
     "text": {"max_length"},
     "integer": {"min", "max"},
     "decimal": {"min", "max"},
-    "select_one": {"choices"},
-    "select_multiple": {"choices"},
+    "select_one": {"choices", "read_choices"},
+    "select_multiple": {"choices", "read_choices"},
     "likert": {"scale"},
 }
 VALUE_SCORED_TYPES = {"select_one", "yes_no", "likert", "consent"}
@@ -323,6 +324,7 @@ class _FormBuilder:
                 model.Section(
                     id=section_id,
                     title=self._text(data, "title", where, required=True),
+                    topic=self._text(data, "topic", where),
                     items=tuple(items),
                     line=data.line,
                     relevant=self._expression(data, "relevant", where),
@@ -383,6 +385,7 @@ class _FormBuilder:
             min=self._number(data, "min", where, integer=item_type == "integer"),
             max=self._number(data, "max", where, integer=item_type == "integer"),
             scale=self._scale(data, item_type, where),
+            read_choices=self._flag(data, "read_choices", where) if "read_choices" in data else True,
         )
         self._item_rules(data, item, where)
         return item

@@ -114,6 +114,10 @@ class Item:
     min: float | None = None
     max: float | None = None
     scale: str | None = None
+    # False when the interviewer ticks what the person says instead of reading the
+    # answers out (how they came, who they are): the phone says so, and reading time
+    # leaves the answers out.
+    read_choices: bool = True
 
     @property
     def takes_answer(self) -> bool:
@@ -138,10 +142,18 @@ class Item:
 @dataclass(frozen=True)
 class Section:
     id: str
+    # ``title`` is the page heading anyone near the phone can read, so it stays neutral;
+    # ``topic`` says what the section is about, for the codebook and the report.
     title: str
     items: tuple[Item, ...]
     line: int = 0
     relevant: Expression | None = None
+    topic: str = ""
+
+    @property
+    def described(self) -> str:
+        """What the section is about: its topic, or its title when it has none."""
+        return self.topic or self.title
 
 
 @dataclass(frozen=True)

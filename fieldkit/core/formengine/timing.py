@@ -6,7 +6,8 @@ same way every time:
 
 - **Reading**: the words read aloud, at ``WORDS_PER_MINUTE`` (130, an unhurried speaking
   pace). Read aloud are every question's label, the labels of the choices of
-  ``select_one`` and ``select_multiple`` questions, and a likert question's five scale
+  ``select_one`` and ``select_multiple`` questions (unless the form says the interviewer
+  does not read them out, ``read_choices: false``), and a likert question's five scale
   labels. Hints are for the interviewer and never count. A note is an instruction to the
   interviewer unless it says otherwise: only the words after a "Read aloud:" marker count
   (matched without regard to case), and a note without one counts nothing.
@@ -81,7 +82,7 @@ def words_read_aloud(item: Item) -> int:
         marker = _READ_ALOUD.search(item.label)
         return _words(item.label[marker.end() :]) if marker else 0
     words = _words(item.label)
-    if item.type in ("select_one", "select_multiple"):
+    if item.type in ("select_one", "select_multiple") and item.read_choices:
         words += sum(_words(choice.label) for choice in item.choices)
     elif item.type == "likert" and item.scale in LIKERT_LABELS:
         words += sum(_words(label) for label in LIKERT_LABELS[item.scale])

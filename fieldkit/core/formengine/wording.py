@@ -54,6 +54,15 @@ def form_strings(form: Form) -> list[FormString]:
         strings.append(FormString(f"{form.id}/:description", form.description, "form description", 0))
     for section in form.sections:
         strings.append(FormString(section_context(form, section.id), section.title, "section title", section.line))
+        if section.topic:
+            strings.append(
+                FormString(
+                    section_context(form, section.id) + ":topic",
+                    section.topic,
+                    "what the section is about, for the codebook and the report; never shown on the phone",
+                    section.line,
+                )
+            )
         for item in section.items:
             comment = _item_comment(item, item.translator_note)
             strings.append(FormString(item_context(form, item), item.label, comment, item.line))

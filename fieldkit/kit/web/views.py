@@ -177,6 +177,7 @@ class ItemView:
     attrs: dict[str, Any] = field(default_factory=dict)
     when: str | None = None
     cue: str = ""  # "answer only if ...", shown while no script applies the skip logic
+    read_choices: bool = True  # False: the interviewer ticks what the person says
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -247,6 +248,7 @@ def item_view(
         attrs={key: value for key, value in _attrs(item).items() if value is not None},
         when=when,
         cue=cue_text,
+        read_choices=item.read_choices,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fieldkit.core.formengine.model import LEVELS, LIKERT_VALUES, Form, Item
-from fieldkit.core.formengine.wording import BUILT_IN_CHOICE_TYPES, choice_context, item_context
+from fieldkit.core.formengine.wording import BUILT_IN_CHOICE_TYPES, choice_context, item_context, section_context
 from sync.hub.export.columns import METADATA_FIELDS
 from sync.hub.export.staging import StagedTable
 from sync.hub.export.wording import Label, Wording
@@ -39,6 +39,7 @@ CODEBOOK_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("label", "string", "The question, or the value's label, in label_language."),
     ("label_language", "string", "The language of the label; empty when no label is available."),
     ("label_fallback", "boolean", "true when the label is English because the chosen language lacks it."),
+    ("section", "string", "What the form's page holding the item is about (its topic), in label_language."),
     ("tags", "string", "The Standards tags of the item, separated by ';'."),
     ("sensitive", "boolean", "true for questions about human-rights red flags."),
     ("scoring", "string", "Which answers count as which QualityRights level."),
@@ -131,7 +132,10 @@ def codebook_rows(table: StagedTable, wording: Wording) -> Iterator[dict[str, An
             item = column.item
             label = wording.form(item_context(table.form, item), item.label)
             asked = table.asked.get(item.id, ())
+            section = table.form.section_of(item.id)
+            topic_context = section_context(table.form, section.id) + (":topic" if section.topic else "")
             row |= {
+                "section": wording.form(topic_context, section.described).text,
                 "item_type": item.type,
                 "tags": ";".join(item.tags),
                 "sensitive": item.sensitive,

@@ -67,20 +67,22 @@ CRITICAL, NOT_CRITICAL = "critical", "not_critical"
 CAP = "not_initiated"  # the best human-rights rating a critical centre can have
 
 # The same red flag asked of the assessment team and of people in treatment
-# (centre-assessment item -> peer-interview item), to show where the sources disagree.
-SOURCE_PAIRS = {
-    "rf_detention_no_process": "held_without_hearing",
-    "rf_no_way_to_leave": "stopped_from_leaving",
-    "rf_forced_labour": "forced_work",
-    "rf_beatings": "physically_hurt",
-    "rf_restraint_isolation": "restrained_or_isolated",
-    "rf_sexual_violence": "sexual_violence",
-    "rf_forced_testing": "tested_without_consent",
-    "rf_medical_care_refused": "denied_medical_care",
-    "rf_withdrawal_no_medication": "withdrawal_medicine_withheld",
-    "rf_public_humiliation": "publicly_shamed",
-    "rf_documents_taken": "documents_taken",
-    "rf_fees_extorted": "family_pressed_to_pay",
+# (centre-assessment item -> the peer-interview items that ask it), to show where the
+# sources disagree. Peer interview version 4 split "refused a doctor or medicine" in two;
+# records of earlier versions still answer the old question.
+SOURCE_PAIRS: dict[str, tuple[str, ...]] = {
+    "rf_detention_no_process": ("held_without_hearing",),
+    "rf_no_way_to_leave": ("stopped_from_leaving",),
+    "rf_forced_labour": ("forced_work",),
+    "rf_beatings": ("physically_hurt",),
+    "rf_restraint_isolation": ("restrained_or_isolated",),
+    "rf_sexual_violence": ("sexual_violence",),
+    "rf_forced_testing": ("tested_without_consent",),
+    "rf_medical_care_refused": ("denied_medical_care", "refused_doctor", "refused_medicine"),
+    "rf_withdrawal_no_medication": ("withdrawal_medicine_withheld",),
+    "rf_public_humiliation": ("publicly_shamed",),
+    "rf_documents_taken": ("documents_taken",),
+    "rf_fees_extorted": ("family_pressed_to_pay",),
 }
 
 
@@ -264,9 +266,9 @@ def _disagreements(tally: CentreTally, threshold: int) -> tuple[Disagreement, ..
     for (form_id, item_id), said_no in sorted(tally.denials.items()):
         if form_id not in CENTRE_FORMS or tally.flags.get((form_id, item_id)):
             continue  # only where no assessment answered "yes"
-        partner = SOURCE_PAIRS.get(item_id)
+        partners = SOURCE_PAIRS.get(item_id, ())
         for (other_form, other_item), said_yes in sorted(tally.flags.items()):
-            if other_form not in CENTRE_FORMS and other_item == partner and said_yes >= threshold:
+            if other_form not in CENTRE_FORMS and other_item in partners and said_yes >= threshold:
                 found.append(Disagreement(item_id, said_no, other_form, other_item, said_yes))
     return tuple(found)
 
