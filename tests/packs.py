@@ -44,6 +44,17 @@ def pack_form(text: str, form_id: str | None = None) -> PackForm:
     return PackForm(form.id, form.version, form.content_hash, text)
 
 
+def shipped_version(form_id: str) -> int:
+    """The version number of a shipped form, so that tests name the next one without hard-coding it."""
+    found = re.search(r"^version: (\d+)$", shipped_text(form_id), re.MULTILINE)
+    assert found, form_id
+    return int(found.group(1))
+
+
+# The shipped peer interview's version: packs in tests carry PEER + 1, PEER + 2...
+PEER = shipped_version("peer-interview")
+
+
 def retitled(form_id: str, title: str, version: int) -> str:
     """A shipped form's text with another title and version number."""
     text = shipped_text(form_id)

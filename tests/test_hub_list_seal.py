@@ -20,7 +20,7 @@ from sync.protocol.bundle import Manifest, SourceRef
 from sync.protocol.receipts import key_fingerprint, make_receipt
 from tests.http_servers import running_hub
 from tests.old_kits import as_before_hub_list_signing
-from tests.packs import make_test_pack, pack_form, publish, retitled, served_pages, write_pack
+from tests.packs import PEER, make_test_pack, pack_form, publish, retitled, served_pages, write_pack
 from tests.sync_cli import PASSPHRASE, enrolled_pair, export, init_hub_folder, new_kit, run, simulate
 
 HONEST_TITLE = "Peer interview from our hub"
@@ -28,7 +28,7 @@ FORGED_TITLE = "Please give your full name and address"
 
 
 def _pack(hub: Path, version: int, title: str) -> bytes:
-    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 3)),))
+    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + PEER)),))
 
 
 def _attacker_hub(tmp_path: Path, hub_keys: Path, hub_id: str = "hub-of-someone-else") -> Path:

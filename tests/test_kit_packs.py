@@ -17,7 +17,7 @@ from fieldkit.kit.packs import apply, kept_packs, load_programme, prune_for_draf
 from sync.hub.store import HubStore
 from sync.protocol.pack import MAX_PACK_BYTES, PackError, PackForm
 from sync.protocol.receipts import canonical_json
-from tests.packs import folder_state, make_test_pack, pack_form, retitled, shipped_pack_forms, write_pack
+from tests.packs import PEER, folder_state, make_test_pack, pack_form, retitled, shipped_pack_forms, write_pack
 from tests.sync_cli import PASSPHRASE, enrolled_pair, init_hub_folder, run
 
 
@@ -52,9 +52,9 @@ def _signed(payload: dict, hub: Path) -> bytes:
 
 def test_a_good_pack_is_applied_listed_and_gives_the_programme(pair, tmp_path: Path) -> None:
     hub, kit = pair
-    forms = (pack_form(retitled("peer-interview", "Peer interview (pack 1)", 4)),)
+    forms = (pack_form(retitled("peer-interview", "Peer interview (pack 1)", PEER + 1)),)
     result = run("pack", "apply", "--data", kit, write_pack(tmp_path, make_test_pack(hub, 1, forms=forms)))
-    assert "pack 1 from hub" in result.output and "peer-interview v4" in result.output
+    assert "pack 1 from hub" in result.output and f"peer-interview v{PEER + 1}" in result.output
     assert "3 centres" in result.output and "2027-q1" in result.output
     listed = run("pack", "list", "--data", kit).output
     assert "pack 1 from hub" in listed and "(serving)" in listed
@@ -63,7 +63,7 @@ def test_a_good_pack_is_applied_listed_and_gives_the_programme(pair, tmp_path: P
     assert programme.current_forms()["peer-interview"].title == "Peer interview (pack 1)"
     assert [c.code for c in programme.centres] == ["T-01", "T-02", "T-03"]
     assert programme.cycle is not None and programme.cycle.cycle_id == "2027-q1"
-    assert programme.form("peer-interview", 3) is not None  # the shipped version, for older drafts
+    assert programme.form("peer-interview", PEER) is not None  # the shipped version, for older drafts
 
 
 def test_no_pack_means_shipped_forms_and_no_centres(pair) -> None:
@@ -117,21 +117,21 @@ def test_a_wrong_signature_is_refused(pair, tmp_path: Path, hub_keys: Path) -> N
 
 def test_broken_form_yaml_is_refused(pair, tmp_path: Path) -> None:
     hub, kit = pair
-    text = retitled("peer-interview", "Broken", 4).replace("sections:", "sections: [", 1)
-    broken = PackForm("peer-interview", 3, "sha256:" + "0" * 64, text)
+    text = retitled("peer-interview", "Broken", PEER + 1).replace("sections:", "sections: [", 1)
+    broken = PackForm("peer-interview", PEER, "sha256:" + "0" * 64, text)
     _refused(kit, tmp_path, make_test_pack(hub, 1, forms=(broken,)), "form peer-interview has problems")
 
 
 def test_a_form_that_does_not_match_its_hash_is_refused(pair, tmp_path: Path) -> None:
     hub, kit = pair
-    good = pack_form(retitled("peer-interview", "Changed", 4))
+    good = pack_form(retitled("peer-interview", "Changed", PEER + 1))
     changed = dataclasses.replace(good, yaml=good.yaml.replace("title: Changed", "title: Changed again"))
     _refused(kit, tmp_path, make_test_pack(hub, 1, forms=(changed,)), "does not match its content hash")
 
 
 def test_a_known_form_version_with_other_content_is_refused(pair, tmp_path: Path) -> None:
     hub, kit = pair
-    same_version = pack_form(retitled("peer-interview", "Same number, other words", 3))
+    same_version = pack_form(retitled("peer-interview", "Same number, other words", PEER))
     _refused(kit, tmp_path, make_test_pack(hub, 1, forms=(same_version,)), "needs a new version number")
 
 
@@ -187,21 +187,21 @@ def test_not_enrolled_kit_trusts_no_pack(tmp_path: Path, hub_keys: Path, passphr
 def test_an_older_pack_stays_while_a_draft_needs_it(pair, tmp_path: Path) -> None:
     hub, kit = pair
     shipped = _shipped()
-    apply(kit, make_test_pack(hub, 1, forms=(pack_form(retitled("peer-interview", "One", 4)),)), shipped)
-    apply(kit, make_test_pack(hub, 2, forms=(pack_form(retitled("peer-interview", "Two", 5)),)), shipped)
+    apply(kit, make_test_pack(hub, 1, forms=(pack_form(retitled("peer-interview", "One", PEER + 1)),)), shipped)
+    apply(kit, make_test_pack(hub, 2, forms=(pack_form(retitled("peer-interview", "Two", PEER + 2)),)), shipped)
     unlocked = unlock(kit, PASSPHRASE)
     drafts = DraftStore(kit / "drafts", unlocked.draft_key)
-    draft = Draft("peer-interview", 4, "en", "P01", "2027-01-02T10:00:00Z", pack_version=1)
+    draft = Draft("peer-interview", PEER + 1, "en", "P01", "2027-01-02T10:00:00Z", pack_version=1)
     drafts.save(draft)
     assert prune_for_drafts(unlocked) == []
     programme = load_programme(kit, {form.id: form for form in shipped})
-    assert programme.form("peer-interview", 4) is not None  # the draft's form, kept
-    assert programme.current_forms()["peer-interview"].version == 5
+    assert programme.form("peer-interview", PEER + 1) is not None  # the draft's form, kept
+    assert programme.current_forms()["peer-interview"].version == PEER + 2
     drafts.delete(draft.draft_id)
     removed = prune_for_drafts(unlocked)
     assert [path.name for path in removed] == [f"1-v1-{kept_packs(kit)[0].hub_id}.pack"]
     assert [p.version for p in kept_packs(kit)] == [2]
-    assert load_programme(kit, {form.id: form for form in shipped}).form("peer-interview", 4) is None
+    assert load_programme(kit, {form.id: form for form in shipped}).form("peer-interview", PEER + 1) is None
 
 
 def test_a_refused_pack_via_apply_raises_pack_error(pair) -> None:

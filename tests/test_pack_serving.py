@@ -24,7 +24,7 @@ from sync.hub.web.auth import OperatorPassword
 from sync.protocol.pull import make_pull_request
 from tests.flaky_link import FlakyLink
 from tests.http_servers import OPERATOR_PASSWORD, start_hub_process
-from tests.packs import make_test_pack, pack_form, publish, retitled, served_pages, write_pack
+from tests.packs import PEER, make_test_pack, pack_form, publish, retitled, served_pages, write_pack
 from tests.processes import start_until_ready, stop
 from tests.sync_cli import enrolled_pair
 from tests.test_degradation import Browser
@@ -91,7 +91,7 @@ def test_the_hub_refuses_a_pull_whose_clock_is_far_off(tmp_path: Path, hub_keys:
 
 
 def _pack_with_title(hub: Path, version: int, title: str) -> bytes:
-    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + 3)),))
+    return make_test_pack(hub, version, forms=(pack_form(retitled("peer-interview", title, version + PEER)),))
 
 
 def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
@@ -105,7 +105,7 @@ def test_a_pack_from_a_usb_stick_changes_what_the_phone_offers(
     stick = write_pack(tmp_path, _pack_with_title(hub, 1, "Peer interview on the stick"))
     applied = fieldkit("pack", "apply", "--data", kit, stick)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "pack 1 from hub" in applied.stdout and "peer-interview v4" in applied.stdout
+    assert "pack 1 from hub" in applied.stdout and f"peer-interview v{PEER + 1}" in applied.stdout
 
     _output, after, operator = served_pages(kit, passphrase_file)
     assert "Peer interview on the stick" in after

@@ -244,8 +244,8 @@ def test_skip_logic_drops_hidden_answers_on_the_server(client, app, kit, shipped
     payload = json.loads(age.decrypt(store.get(record_id), kit.identities()))
     assert payload["answers"] == validate_record(form, answers)
     # Independently of the validator: the gate's own condition, read from the form file.
-    assert gated.id == "times_refused_leave"
-    if answers.get("can_leave") not in ("leave_with_conditions", "cannot_leave"):
+    assert gated.id == "oat_continued"
+    if answers.get("on_oat_before") != "yes":
         assert gated.id not in payload["answers"]
 
 
@@ -253,22 +253,26 @@ def test_skip_logic_drops_hidden_answers_on_the_server(client, app, kit, shipped
 # Every gated item below is answered too, as a hostile or JS-less phone might post it.
 SKIP_ANSWERS = {
     "before_we_start": [("consent", "given")],
-    "leaving": [("can_leave", "leave_any_time"), ("times_refused_leave", "3")],  # same page: hidden by JS
     "medication": [
         ("on_oat_before", "no"),
         ("oat_continued", "continued_as_before"),  # only when on_oat_before is yes
         ("oat_offered", "offered"),
-        ("had_withdrawal", "no"),
-        ("withdrawal_medicine", "enough_medicine"),  # only when had_withdrawal is yes
+        ("withdrawal_medicine", "no_withdrawal"),
     ],
-    "hard_experiences": [("withdrawal_medicine_withheld", "yes")],  # another page's answer hides it
+    "your_say": [("plan_made_together", "no"), ("plan_fits_needs", "yes")],  # same page: hidden by JS
+    "hard_experiences": [
+        ("withdrawal_medicine_withheld", "yes"),  # another page's answer hides it
+        ("physically_hurt", "no"),
+        ("who_did_it", "staff"),  # same page: only when a red flag above is "yes"
+    ],
 }
 SKIP_RECORD = {
     "consent": "given",
-    "can_leave": "leave_any_time",
     "on_oat_before": "no",
     "oat_offered": "offered",
-    "had_withdrawal": "no",
+    "withdrawal_medicine": "no_withdrawal",
+    "plan_made_together": "no",
+    "physically_hurt": "no",
 }
 HIDDEN_BY_EARLIER_PAGES = {"hard_experiences": "withdrawal_medicine_withheld"}
 
@@ -291,7 +295,8 @@ def test_skip_logic_hides_items_from_the_page_and_the_sealed_record(client, app,
         url = response.headers["Location"]
     assert set(SKIP_ANSWERS) <= set(pages), "the walk reached every page it answers"
     # Without JS, a question gated by an answer on its own page must still be there to answer.
-    assert 'id="q-times_refused_leave"' in pages["leaving"] and 'id="q-oat_continued"' in pages["medication"]
+    assert 'id="q-plan_fits_needs"' in pages["your_say"] and 'id="q-oat_continued"' in pages["medication"]
+    assert 'id="q-who_did_it"' in pages["hard_experiences"]
     review = client.get(url).get_data(as_text=True)
     done = client.post(
         url.replace("/review", "/finalise"), data={"csrf_token": csrf_token(review), "confirm_missing": "yes"}

@@ -115,6 +115,16 @@ def _offered(table: StagedTable, item_id: str, value: str) -> tuple[int, ...]:
     return tuple(found)
 
 
+def _section_topic(table: StagedTable, item: Item, wording: Wording) -> str:
+    """What the page holding ``item`` is about, in the newest version that asked it."""
+    for form in [table.form, *(table.definitions[number] for number in sorted(table.definitions, reverse=True))]:
+        if form is not None and any(asked.id == item.id for asked in form.items):
+            section = form.section_of(item.id)
+            context = section_context(form, section.id) + (":topic" if section.topic else "")
+            return wording.form(context, section.described).text
+    return ""
+
+
 def codebook_rows(table: StagedTable, wording: Wording) -> Iterator[dict[str, Any]]:
     """The codebook rows of one table whose columns are planned, by codebook column name."""
     base = {"table": table.name, "form_id": table.form_id, "form_version": table.version}
@@ -132,10 +142,8 @@ def codebook_rows(table: StagedTable, wording: Wording) -> Iterator[dict[str, An
             item = column.item
             label = wording.form(item_context(table.form, item), item.label)
             asked = table.asked.get(item.id, ())
-            section = table.form.section_of(item.id)
-            topic_context = section_context(table.form, section.id) + (":topic" if section.topic else "")
             row |= {
-                "section": wording.form(topic_context, section.described).text,
+                "section": _section_topic(table, item, wording),
                 "item_type": item.type,
                 "tags": ";".join(item.tags),
                 "sensitive": item.sensitive,

@@ -888,17 +888,39 @@ class _Builder:
             )
         return tuple(rows)
 
+    def rated_questions(self, form_id: str, area: str) -> tuple[str, ...]:
+        """The questions of a form that rate ``area``: the current version's, then those
+        only older versions asked (their records still count), named with those versions."""
+        _ = self.words.gettext
+        current = self.forms[form_id]
+        questions = [self.question(form_id, item.id) for item in current.items if item.scoring and area in item.tags]
+        read_with_own = {
+            int(version)
+            for (known_id, version, how) in self.protected.scored.versions
+            if known_id == form_id and how == OWN_DEFINITION
+        }
+        older: dict[str, list[int]] = {}
+        for (known_id, version), form in sorted(self.definitions.items()):
+            if known_id != form_id or version not in read_with_own:
+                continue
+            for item in form.items:
+                if item.scoring and area in item.tags and not any(i.id == item.id for i in current.items):
+                    older.setdefault(item.id, []).append(version)
+        for item_id, versions in older.items():
+            questions.append(
+                _("%(question)s (asked by version %(versions)s only)")
+                % {"question": self.question(form_id, item_id), "versions": ", ".join(map(str, versions))}
+            )
+        return tuple(questions)
+
     def area_items(self) -> tuple[AreaItems, ...]:
         found = []
         for area in AREAS:
             per_form = []
             for form_id in sorted(self.forms, key=lambda form_id: (form_id not in CENTRE_FORMS, form_id)):
-                form = self.forms[form_id]
-                questions = tuple(
-                    self.question(form_id, item.id) for item in form.items if item.scoring and area in item.tags
-                )
+                questions = self.rated_questions(form_id, area)
                 if questions:
-                    per_form.append((self.words.form_title(form), questions))
+                    per_form.append((self.words.form_title(self.forms[form_id]), questions))
             found.append(AreaItems(self.words.areas[area], tuple(per_form)))
         return tuple(found)
 
