@@ -50,6 +50,8 @@ def test_every_listed_form_is_found_with_its_severity(language: str) -> None:
     term_list = TERMS[language]
     missed = []
     for entry in term_list.entries:
+        if entry.near is not None:
+            continue  # a judging word alone is not a hit: see the next test
         for term in entry.match:
             for form in term_list.word_forms(entry, term):
                 variants = [form] if entry.match_case else [form, form.upper()]
@@ -57,6 +59,30 @@ def test_every_listed_form_is_found_with_its_severity(language: str) -> None:
                     found = lint_text(f"« {variant} ».", language)
                     if not any(f.matched_text == variant and f.severity == entry.severity for f in found):
                         missed.append((variant, entry.severity, _summary(found)))
+    assert missed == []
+
+
+@pytest.mark.parametrize("language", sorted(TERMS))
+def test_every_near_rule_finds_each_word_beside_each_noun(language: str) -> None:
+    # Both orders, so that "clean test" and "prueba limpia" are each found by some rule
+    # (a rule with noun_first only in the second).
+    term_list = TERMS[language]
+    missed = []
+    for entry in term_list.entries:
+        if entry.near is None:
+            continue
+        for word in entry.near.words:
+            for noun in entry.near.of:
+                noun = noun.rstrip("*")
+                pairs = []
+                if noun not in entry.near.not_after:
+                    pairs.append(f"{noun} {word.rstrip('*')}")
+                if not entry.near.noun_first and noun not in entry.near.not_before:
+                    pairs.append(f"{word.rstrip('*')} {noun}")
+                for pair in pairs:
+                    found = lint_text(f"« {pair} ».", language)
+                    if not any(f.matched_text.casefold() == pair.casefold() and f.is_error for f in found):
+                        missed.append((pair, _summary(found)))
     assert missed == []
 
 
@@ -95,8 +121,8 @@ def test_clean_water_only_warns() -> None:
 
 
 def test_a_phrase_hides_the_single_word_inside_it() -> None:
-    findings = lint_text("She stayed clean for a year; the clean needle was new.", "en")
-    assert _summary(findings) == [(1, "avoid", "stayed clean"), (1, "avoid", "clean needle")]
+    findings = lint_text("Staying clean for a year; the clean needle was new.", "en")
+    assert _summary(findings) == [(1, "avoid", "Staying clean"), (1, "avoid", "clean needle")]
 
 
 def test_abuse_alone_warns_but_drug_abuse_fails() -> None:
@@ -331,7 +357,6 @@ def test_python_comments_and_strings_are_checked(tmp_path: Path) -> None:
     ]
 
 
-
 def test_python_names_and_machine_strings_are_not_wording(tmp_path: Path) -> None:
     source = _write(
         tmp_path / "transport.py",
@@ -383,6 +408,7 @@ def test_python_that_does_not_tokenize_is_read_whole(tmp_path: Path) -> None:
 def test_the_shipped_tree_has_no_findings_at_all() -> None:
     report = lint_paths()
     assert [finding.format() for finding in report.findings] == []
+
 
 def test_default_paths_cover_forms_and_exclude_the_term_lists() -> None:
     chosen = {path.resolve() for path in default_paths()}

@@ -30,8 +30,10 @@ import fieldkit
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.i18n.pofile import PoFile, SourceField, parse_po
 from fieldkit.core.lint.terms import (
+    LETTER,
     SEVERITIES,
     SOURCE_LANGUAGE,
+    NearPatterns,
     TermEntry,
     TermList,
     TermLists,
@@ -162,6 +164,7 @@ class _Hit:
 def _find_hits(text: str, terms: TermList) -> list[_Hit]:
     """Every term of ``terms`` in ``text`` (NFC), keeping the outermost of nested hits."""
     prepared: dict[bool, tuple[str, list[int] | None]] = {}
+    words: dict[bool, _Words] = {}
     hits: list[_Hit] = []
     for entry, pattern, groups in terms.compiled():
         fold = not entry.match_case
@@ -170,10 +173,77 @@ def _find_hits(text: str, terms: TermList) -> list[_Hit]:
         haystack, origin = prepared[fold]
         for match in pattern.finditer(haystack):
             start, end = match.start(), match.end()
+            if entry.near is not None:
+                if fold not in words:
+                    words[fold] = _Words(haystack)
+                span = _judged_span(words[fold], start, terms.near_patterns(entry))
+                if span is None:
+                    continue
+                start, end = span
             if origin is not None:
                 start, end = origin[start], origin[end]
             hits.append(_Hit(start, end, entry, groups[match.lastgroup or "t0"]))
     return _outermost(hits)
+
+
+# --- a judging word near the noun it judges -------------------------------------------
+
+_WORD = re.compile(f"{LETTER}+")
+# A near rule looks only within a sentence: these end one (as do a blank line, a
+# Markdown list item and a table cell). Commas and line breaks do not.
+_SENTENCE_BREAK = re.compile(r"[.!?;\u2026|\u00bf\u00a1\u061f\u061b]|\n[ \t]*\n|\n[ \t]*[-*+][ \t]")
+
+
+class _Words:
+    """The words of a text with the sentence each belongs to, made once per text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.spans = [match.span() for match in _WORD.finditer(text)]
+        self.starts = [start for start, _ in self.spans]
+        breaks = [match.start() for match in _SENTENCE_BREAK.finditer(text)]
+        self.sentence = [bisect.bisect_right(breaks, start) for start in self.starts]
+
+    def fits(self, index: int, pattern: re.Pattern[str] | None) -> bool:
+        if pattern is None:
+            return False
+        start, end = self.spans[index]
+        return pattern.fullmatch(self.text, start, end) is not None
+
+
+def _judged_span(words: _Words, start: int, near: NearPatterns) -> tuple[int, int] | None:
+    """Where the judging word at ``start`` and the noun it judges stand, if it judges one.
+
+    The word judges the nearest listed word in its sentence: a noun of the rule
+    (the hit) or a neutral one (no hit; a tie goes to the neutral one).
+    """
+    index = bisect.bisect_left(words.starts, start)
+    if index >= len(words.spans) or words.starts[index] != start:
+        return None
+    sentence = words.sentence[index]
+    last = len(words.spans) - 1
+
+    def same_sentence(other: int) -> bool:
+        return 0 <= other <= last and words.sentence[other] == sentence
+
+    if same_sentence(index + 1) and words.fits(index + 1, near.not_before):
+        return None
+    if same_sentence(index - 1) and words.fits(index - 1, near.not_after):
+        return None
+    for distance in range(1, near.rule.within + 1):
+        sides = [index - distance, index + distance]
+        sides = [other for other in sides if same_sentence(other)]
+        if not sides:
+            return None
+        if any(words.fits(other, near.unless) for other in sides):
+            return None
+        for other in sides:
+            if near.rule.noun_first and other > index:
+                continue
+            if words.fits(other, near.of):
+                first, last_word = min(index, other), max(index, other)
+                return words.spans[first][0], words.spans[last_word][1]
+    return None
 
 
 def _outermost(hits: list[_Hit]) -> list[_Hit]:
