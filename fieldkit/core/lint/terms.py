@@ -213,11 +213,13 @@ class TermList:
         if found is None:
             rule = entry.near
             assert rule is not None
-            nouns = self.inflects(entry)
+            # The neutral things always take plural endings; the judged nouns unless the
+            # entry says "inflect: false" (pronouns: "I" must not find "is").
+            plurals = self.inflect == "english"
             found = NearPatterns(
                 rule=rule,
-                of=self._word_list(entry, rule.of, plurals=nouns, prefixed=True),
-                unless=self._word_list(entry, rule.unless, plurals=nouns, prefixed=True) if rule.unless else None,
+                of=self._word_list(entry, rule.of, plurals=self.inflects(entry), prefixed=True),
+                unless=self._word_list(entry, rule.unless, plurals=plurals, prefixed=True) if rule.unless else None,
                 not_before=self._word_list(entry, rule.not_before) if rule.not_before else None,
                 not_after=self._word_list(entry, rule.not_after) if rule.not_after else None,
             )
