@@ -531,3 +531,75 @@ def test_cli_help_explains_marks_and_exit_status() -> None:
     assert code == 0
     assert "lint-allow: TERM -- REASON" in output
     assert "--strict" in output
+
+
+# --- near rules: a judging word near the noun it judges ------------------------------------
+
+_NEAR_ENTRY = """
+  - near:
+      words: [dusty]
+      of: [report, person]
+      unless: [shelf]
+      not_before: [the]
+      within: 3
+    severity: avoid
+    use: old
+"""
+
+
+def test_near_rule_finds_the_word_either_side_within_the_window(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text(f"language: en\ninflect: english\nterms:{_NEAR_ENTRY}", encoding="utf-8")
+
+    def errors(text: str) -> list[str]:
+        return [f.matched_text for f in lint_text(text, "en", terms_dir=tmp_path)]
+
+    assert errors("The reports were dusty.") == ["reports were dusty"]
+    assert errors("A dusty old report.") == ["dusty old report"]
+    assert errors("The report, they said, was dusty.") == []  # four words away
+    assert errors("The report was read. Dusty shelves.") == []  # another sentence
+    assert errors("The report on the shelf was dusty.") == []  # the shelf is nearer
+    assert errors("Dusty the report.") == []  # 'the' right after: another sense
+    assert errors("Dusty, the report.") == ["Dusty, the report"]  # not touching
+
+
+def test_near_rule_keeps_lint_allow_working() -> None:
+    text = "# lint-allow: clean -- quoting what staff said\nThey said the test was clean.\n"
+    assert lint_text(text, "en") == []
+    assert _summary(lint_text("They said the test was clean.\n", "en")) == [(1, "avoid", "test was clean")]
+
+
+def test_near_rule_message_names_the_alternative() -> None:
+    [finding] = lint_text("Is your urine test clean?", "en")
+    assert finding.format() == '<text>:1:15: avoid: "test clean" -> use "negative (of a test)" (en)'
+    [finding] = lint_text("How long has she been clean?", "en")
+    assert (finding.matched_text, finding.suggestion) == ("she been clean", "not using drugs now (of a person)")
+
+
+def test_near_rule_gives_one_reading_per_word() -> None:
+    # A person and a sample are both near; the error for the sample is the one reported.
+    assert _summary(lint_text("Il voulait un échantillon propre.", "fr")) == [(1, "avoid", "échantillon propre")]
+
+
+@pytest.mark.parametrize(
+    ("near", "message"),
+    [
+        ("words: [dusty]", r"'near: of' must be a word or a list of words"),
+        ("words: [dusty]\n      of: [old report]", r"'near: of' takes single words"),
+        ("words: [dusty]\n      of: [report]\n      within: 9", r"'near: within' must be a whole number"),
+        ("words: [dusty]\n      of: [report]\n      not_before: [off]", r"'near: not_before' holds False: put quotes"),
+        ("words: [dusty]\n      of: [dusty]", r"'dusty' is in both 'near: words' and 'near: of'"),
+        ("words: [dusty]\n      of: [report]\n      colour: red", r"unknown key\(s\) 'colour' under 'near'"),
+    ],
+)
+def test_malformed_near_rule_names_file_and_entry(tmp_path: Path, near: str, message: str) -> None:
+    entry = f"  - near:\n      {near}\n    severity: avoid\n    use: old\n"
+    (tmp_path / "en.yaml").write_text(f"language: en\nterms:{_GOOD_ENTRY}{entry}", encoding="utf-8")
+    with pytest.raises(TermFileError, match=r"en\.yaml: entry 2 near 'dusty' \(line 6\): " + message):
+        load_term_lists(tmp_path)
+
+
+def test_entry_with_both_match_and_near_is_refused(tmp_path: Path) -> None:
+    entry = "  - match: [dusty]\n    near: {words: [dusty], of: [report]}\n    severity: avoid\n    use: old\n"
+    (tmp_path / "en.yaml").write_text(f"language: en\nterms:{_GOOD_ENTRY}{entry}", encoding="utf-8")
+    with pytest.raises(TermFileError, match="either 'match' or 'near', not both"):
+        load_term_lists(tmp_path)
