@@ -168,10 +168,15 @@ def _find_hits(text: str, terms: TermList) -> list[_Hit]:
     hits: list[_Hit] = []
     # Per judging word (by where it stands): the rank of its reading and the hits.
     judged: dict[int, tuple[tuple[int, int], list[_Hit]]] = {}
+    possible: dict[bool, bool] = {}
     for entry, pattern, groups in terms.compiled():
         fold = not entry.match_case
         if fold not in prepared:
             prepared[fold] = normalise(text, fold_case=fold)
+            screen = terms.screen(fold)
+            possible[fold] = screen is not None and screen.search(prepared[fold][0]) is not None
+        if not possible[fold]:
+            continue
         haystack, origin = prepared[fold]
         for match in pattern.finditer(haystack):
             start, end = match.start(), match.end()

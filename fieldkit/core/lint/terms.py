@@ -40,6 +40,7 @@ LETTER = r"[^\W_]"
 # "well being", "wellbeing"); a hyphen in a term accepts all three.
 _HYPHEN = r"(?:[-\u2010\u2011]|\s+)?"
 _ALLOWED_PUNCTUATION = set("-'.\u2019")
+_GROUP_NAME = re.compile(r"\(\?P<\w+>")
 
 # Arabic vowel marks and the tatweel are optional in writing, so they are dropped
 # before matching; the letter pairs below are spelled either way in everyday text.
@@ -180,6 +181,7 @@ class TermList:
     prefixes: tuple[str, ...] = ()
     _compiled: list[tuple[TermEntry, re.Pattern[str], dict[str, str]]] | None = field(default=None, repr=False)
     _near: dict[int, NearPatterns] | None = field(default=None, repr=False)
+    _screens: dict[bool, re.Pattern[str] | None] | None = field(default=None, repr=False)
 
     def inflects(self, entry: TermEntry) -> bool:
         """Whether regular English endings are added to this entry's terms."""
@@ -204,6 +206,22 @@ class TermList:
         if self._compiled is None:
             self._compiled = [self._compile(entry) for entry in self.entries]
         return self._compiled
+
+    def screen(self, fold_case: bool) -> re.Pattern[str] | None:
+        """One pattern that finds where any entry might match (folded text or not).
+
+        Most texts hold no term at all; one search with it spares a search per entry.
+        ``None`` when no entry reads text that way.
+        """
+        if self._screens is None:
+            self._screens = {}
+            for fold in (True, False):
+                bodies = [pattern.pattern for entry, pattern, _ in self.compiled() if entry.match_case != fold]
+                # The groups are renamed away: a combined pattern may not repeat a name.
+                self._screens[fold] = (
+                    re.compile("|".join(f"(?:{_GROUP_NAME.sub('(?:', body)})" for body in bodies)) if bodies else None
+                )
+        return self._screens[fold_case]
 
     def near_patterns(self, entry: TermEntry) -> NearPatterns:
         """The compiled word lists of a near rule (``entry.near`` must be set)."""
