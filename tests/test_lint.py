@@ -50,6 +50,8 @@ def test_every_listed_form_is_found_with_its_severity(language: str) -> None:
     term_list = TERMS[language]
     missed = []
     for entry in term_list.entries:
+        if entry.near is not None:
+            continue  # a judging word alone is not a hit: see the next test
         for term in entry.match:
             for form in term_list.word_forms(entry, term):
                 variants = [form] if entry.match_case else [form, form.upper()]
@@ -57,6 +59,32 @@ def test_every_listed_form_is_found_with_its_severity(language: str) -> None:
                     found = lint_text(f"« {variant} ».", language)
                     if not any(f.matched_text == variant and f.severity == entry.severity for f in found):
                         missed.append((variant, entry.severity, _summary(found)))
+    assert missed == []
+
+
+@pytest.mark.parametrize("language", sorted(TERMS))
+def test_every_near_rule_finds_each_word_beside_each_noun(language: str) -> None:
+    # Both orders, so that "clean test" and "prueba limpia" are each found by some rule
+    # (a rule with noun_first only in the second).
+    term_list = TERMS[language]
+    missed = []
+    for entry in term_list.entries:
+        if entry.near is None:
+            continue
+        for word in entry.near.words:
+            for noun in entry.near.of:
+                noun = noun.rstrip("*")
+                pairs = []
+                if noun not in entry.near.not_after:
+                    pairs.append(f"{noun} {word.rstrip('*')}")
+                if not entry.near.noun_first and noun not in entry.near.not_before:
+                    pairs.append(f"{word.rstrip('*')} {noun}")
+                for pair in pairs:
+                    found = lint_text(f"« {pair} ».", language)
+                    if not any(
+                        f.matched_text.casefold() == pair.casefold() and f.severity == entry.severity for f in found
+                    ):
+                        missed.append((pair, _summary(found)))
     assert missed == []
 
 
@@ -95,8 +123,8 @@ def test_clean_water_only_warns() -> None:
 
 
 def test_a_phrase_hides_the_single_word_inside_it() -> None:
-    findings = lint_text("She stayed clean for a year; the clean needle was new.", "en")
-    assert _summary(findings) == [(1, "avoid", "stayed clean"), (1, "avoid", "clean needle")]
+    findings = lint_text("Staying clean for a year; the clean needle was new.", "en")
+    assert _summary(findings) == [(1, "avoid", "Staying clean"), (1, "avoid", "clean needle")]
 
 
 def test_abuse_alone_warns_but_drug_abuse_fails() -> None:
@@ -331,7 +359,6 @@ def test_python_comments_and_strings_are_checked(tmp_path: Path) -> None:
     ]
 
 
-
 def test_python_names_and_machine_strings_are_not_wording(tmp_path: Path) -> None:
     source = _write(
         tmp_path / "transport.py",
@@ -383,6 +410,7 @@ def test_python_that_does_not_tokenize_is_read_whole(tmp_path: Path) -> None:
 def test_the_shipped_tree_has_no_findings_at_all() -> None:
     report = lint_paths()
     assert [finding.format() for finding in report.findings] == []
+
 
 def test_default_paths_cover_forms_and_exclude_the_term_lists() -> None:
     chosen = {path.resolve() for path in default_paths()}
@@ -503,3 +531,75 @@ def test_cli_help_explains_marks_and_exit_status() -> None:
     assert code == 0
     assert "lint-allow: TERM -- REASON" in output
     assert "--strict" in output
+
+
+# --- near rules: a judging word near the noun it judges ------------------------------------
+
+_NEAR_ENTRY = """
+  - near:
+      words: [dusty]
+      of: [report, person]
+      unless: [shelf]
+      not_before: [the]
+      within: 3
+    severity: avoid
+    use: old
+"""
+
+
+def test_near_rule_finds_the_word_either_side_within_the_window(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text(f"language: en\ninflect: english\nterms:{_NEAR_ENTRY}", encoding="utf-8")
+
+    def errors(text: str) -> list[str]:
+        return [f.matched_text for f in lint_text(text, "en", terms_dir=tmp_path)]
+
+    assert errors("The reports were dusty.") == ["reports were dusty"]
+    assert errors("A dusty old report.") == ["dusty old report"]
+    assert errors("The report, they said, was dusty.") == []  # four words away
+    assert errors("The report was read. Dusty shelves.") == []  # another sentence
+    assert errors("The report on the shelf was dusty.") == []  # the shelf is nearer
+    assert errors("Dusty the report.") == []  # 'the' right after: another sense
+    assert errors("Dusty, the report.") == ["Dusty, the report"]  # not touching
+
+
+def test_near_rule_keeps_lint_allow_working() -> None:
+    text = "# lint-allow: clean -- quoting what staff said\nThey said the test was clean.\n"
+    assert lint_text(text, "en") == []
+    assert _summary(lint_text("They said the test was clean.\n", "en")) == [(1, "avoid", "test was clean")]
+
+
+def test_near_rule_message_names_the_alternative() -> None:
+    [finding] = lint_text("Is your urine test clean?", "en")
+    assert finding.format() == '<text>:1:15: avoid: "test clean" -> use "negative (of a test)" (en)'
+    [finding] = lint_text("How long has she been clean?", "en")
+    assert (finding.matched_text, finding.suggestion) == ("she been clean", "not using drugs now (of a person)")
+
+
+def test_near_rule_gives_one_reading_per_word() -> None:
+    # A person and a sample are both near; the error for the sample is the one reported.
+    assert _summary(lint_text("Il voulait un échantillon propre.", "fr")) == [(1, "avoid", "échantillon propre")]
+
+
+@pytest.mark.parametrize(
+    ("near", "message"),
+    [
+        ("words: [dusty]", r"'near: of' must be a word or a list of words"),
+        ("words: [dusty]\n      of: [old report]", r"'near: of' takes single words"),
+        ("words: [dusty]\n      of: [report]\n      within: 9", r"'near: within' must be a whole number"),
+        ("words: [dusty]\n      of: [report]\n      not_before: [off]", r"'near: not_before' holds False: put quotes"),
+        ("words: [dusty]\n      of: [dusty]", r"'dusty' is in both 'near: words' and 'near: of'"),
+        ("words: [dusty]\n      of: [report]\n      colour: red", r"unknown key\(s\) 'colour' under 'near'"),
+    ],
+)
+def test_malformed_near_rule_names_file_and_entry(tmp_path: Path, near: str, message: str) -> None:
+    entry = f"  - near:\n      {near}\n    severity: avoid\n    use: old\n"
+    (tmp_path / "en.yaml").write_text(f"language: en\nterms:{_GOOD_ENTRY}{entry}", encoding="utf-8")
+    with pytest.raises(TermFileError, match=r"en\.yaml: entry 2 near 'dusty' \(line 6\): " + message):
+        load_term_lists(tmp_path)
+
+
+def test_entry_with_both_match_and_near_is_refused(tmp_path: Path) -> None:
+    entry = "  - match: [dusty]\n    near: {words: [dusty], of: [report]}\n    severity: avoid\n    use: old\n"
+    (tmp_path / "en.yaml").write_text(f"language: en\nterms:{_GOOD_ENTRY}{entry}", encoding="utf-8")
+    with pytest.raises(TermFileError, match="either 'match' or 'near', not both"):
+        load_term_lists(tmp_path)

@@ -30,8 +30,10 @@ import fieldkit
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.i18n.pofile import PoFile, SourceField, parse_po
 from fieldkit.core.lint.terms import (
+    LETTER,
     SEVERITIES,
     SOURCE_LANGUAGE,
+    NearPatterns,
     TermEntry,
     TermList,
     TermLists,
@@ -162,18 +164,116 @@ class _Hit:
 def _find_hits(text: str, terms: TermList) -> list[_Hit]:
     """Every term of ``terms`` in ``text`` (NFC), keeping the outermost of nested hits."""
     prepared: dict[bool, tuple[str, list[int] | None]] = {}
+    words: dict[bool, _Words] = {}
     hits: list[_Hit] = []
+    # Per judging word (by where it stands): the rank of its reading and the hits.
+    judged: dict[int, tuple[tuple[int, int], list[_Hit]]] = {}
+    possible: dict[bool, bool] = {}
     for entry, pattern, groups in terms.compiled():
         fold = not entry.match_case
         if fold not in prepared:
             prepared[fold] = normalise(text, fold_case=fold)
+            screen = terms.screen(fold)
+            possible[fold] = screen is not None and screen.search(prepared[fold][0]) is not None
+        if not possible[fold]:
+            continue
         haystack, origin = prepared[fold]
         for match in pattern.finditer(haystack):
             start, end = match.start(), match.end()
+            anchor = start
+            distance = 0
+            if entry.near is not None:
+                if fold not in words:
+                    words[fold] = _Words(haystack)
+                found = _judged_span(words[fold], start, terms.near_patterns(entry))
+                if found is None:
+                    continue
+                start, end, distance = found
             if origin is not None:
-                start, end = origin[start], origin[end]
-            hits.append(_Hit(start, end, entry, groups[match.lastgroup or "t0"]))
+                start, end, anchor = origin[start], origin[end], origin[anchor]
+            hit = _Hit(start, end, entry, groups[match.lastgroup or "t0"])
+            if entry.near is None:
+                hits.append(hit)
+                continue
+            # One word judges one noun, so of the rules that find one, one reading is
+            # reported: an error before a warning (a word that may judge a sample or
+            # a pronoun is an error), then the nearest noun.
+            rank = (_SEVERITY_RANK[entry.severity], distance)
+            best, kept = judged.get(anchor, (rank, []))
+            if rank < best:
+                judged[anchor] = (rank, [hit])
+            elif rank == best:
+                judged[anchor] = (rank, [*kept, hit])
+    for _, kept in judged.values():
+        hits.extend(kept)
     return _outermost(hits)
+
+
+# --- a judging word near the noun it judges -------------------------------------------
+
+_WORD = re.compile(f"{LETTER}+")
+# A near rule looks only within a sentence: these end one (as do a blank line, a
+# Markdown list item and a table cell). Commas and line breaks do not.
+_SENTENCE_BREAK = re.compile(r"[.!?;\u2026|\u00bf\u00a1\u061f\u061b]|\n[ \t]*\n|\n[ \t]*[-*+][ \t]")
+
+
+class _Words:
+    """The words of a text with the sentence each belongs to, made once per text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.spans = [match.span() for match in _WORD.finditer(text)]
+        self.starts = [start for start, _ in self.spans]
+        breaks = [match.start() for match in _SENTENCE_BREAK.finditer(text)]
+        self.sentence = [bisect.bisect_right(breaks, start) for start in self.starts]
+
+    def touching(self, first: int, second: int) -> bool:
+        """Whether two words stand next to each other with only spaces between."""
+        if first < 0 or second >= len(self.spans):
+            return False
+        return not self.text[self.spans[first][1] : self.spans[second][0]].strip()
+
+    def fits(self, index: int, pattern: re.Pattern[str] | None) -> bool:
+        if pattern is None:
+            return False
+        start, end = self.spans[index]
+        return pattern.fullmatch(self.text, start, end) is not None
+
+
+def _judged_span(words: _Words, start: int, near: NearPatterns) -> tuple[int, int, int] | None:
+    """Where the judging word at ``start`` and the noun it judges stand, and how far apart.
+
+    The word judges the nearest listed word in its sentence: a noun of the rule
+    (the hit) or a neutral one (no hit; a tie goes to the neutral one). ``None`` when
+    it judges no noun of the rule.
+    """
+    index = bisect.bisect_left(words.starts, start)
+    if index >= len(words.spans) or words.starts[index] != start:
+        return None
+    sentence = words.sentence[index]
+    last = len(words.spans) - 1
+
+    def same_sentence(other: int) -> bool:
+        return 0 <= other <= last and words.sentence[other] == sentence
+
+    if words.touching(index, index + 1) and words.fits(index + 1, near.not_before):
+        return None
+    if words.touching(index - 1, index) and words.fits(index - 1, near.not_after):
+        return None
+    for distance in range(1, near.rule.within + 1):
+        sides = [index - distance, index + distance]
+        sides = [other for other in sides if same_sentence(other)]
+        if not sides:
+            return None
+        if any(words.fits(other, near.unless) for other in sides):
+            return None
+        for other in sides:
+            if near.rule.noun_first and other > index:
+                continue
+            if words.fits(other, near.of):
+                first, last_word = min(index, other), max(index, other)
+                return words.spans[first][0], words.spans[last_word][1], distance
+    return None
 
 
 def _outermost(hits: list[_Hit]) -> list[_Hit]:

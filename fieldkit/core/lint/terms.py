@@ -25,7 +25,12 @@ SEVERITIES = ("avoid", "prefer")
 SOURCE_LANGUAGE = "en"
 
 _FILE_KEYS = {"language", "name", "inflect", "prefixes", "terms"}
-_ENTRY_KEYS = {"match", "severity", "use", "note", "inflect", "match_case"}
+_ENTRY_KEYS = {"match", "near", "severity", "use", "note", "inflect", "match_case"}
+_NEAR_KEYS = {"words", "of", "within", "unless", "not_before", "not_after", "noun_first"}
+# How far apart, in words, a judging word and its noun may stand (three words apart
+# is a distance of 3); a rule may choose 1 to NEAR_MAX_WITHIN.
+NEAR_DEFAULT_WITHIN = 4
+NEAR_MAX_WITHIN = 8
 _INFLECTIONS = ("english",)
 
 # A letter or digit. Underscore counts as a separator so that identifiers such as
@@ -35,6 +40,7 @@ LETTER = r"[^\W_]"
 # "well being", "wellbeing"); a hyphen in a term accepts all three.
 _HYPHEN = r"(?:[-\u2010\u2011]|\s+)?"
 _ALLOWED_PUNCTUATION = set("-'.\u2019")
+_GROUP_NAME = re.compile(r"\(\?P<\w+>")
 
 # Arabic vowel marks and the tatweel are optional in writing, so they are dropped
 # before matching; the letter pairs below are spelled either way in everyday text.
@@ -103,6 +109,46 @@ def english_forms(word: str) -> list[str]:
     return sorted(forms, key=lambda form: (-len(form), form))
 
 
+def english_plurals(word: str) -> list[str]:
+    """The noun plus its regular plural (-s, -es, -ies), longest first."""
+    forms = {word, word + "s", word + "es"}
+    if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
+        forms.add(word[:-1] + "ies")
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
+@dataclass(frozen=True)
+class NearRule:
+    """A judging word that stigmatises only when it judges a test or a person.
+
+    ``words`` are the judging words, ``of`` the nouns (and pronouns) they must judge
+    to count, at most ``within`` words away on either side, in one sentence. The word
+    judges the nearest listed noun, so one of ``unless`` (water, a room) standing
+    nearer (or as near) makes it neutral. ``not_before`` and ``not_after`` are the
+    words that, right after or right before it, show it is used in another sense
+    (a verb followed by "the"). With ``noun_first`` the word counts only after its noun.
+    """
+
+    words: tuple[str, ...]
+    of: tuple[str, ...]
+    within: int = NEAR_DEFAULT_WITHIN
+    unless: tuple[str, ...] = ()
+    not_before: tuple[str, ...] = ()
+    not_after: tuple[str, ...] = ()
+    noun_first: bool = False
+
+
+@dataclass(frozen=True)
+class NearPatterns:
+    """A near rule compiled: each list as one pattern that a whole word must match."""
+
+    rule: NearRule
+    of: re.Pattern[str]
+    unless: re.Pattern[str] | None
+    not_before: re.Pattern[str] | None
+    not_after: re.Pattern[str] | None
+
+
 @dataclass(frozen=True)
 class TermEntry:
     """One entry of a term file: the words to find and what to say instead."""
@@ -115,6 +161,7 @@ class TermEntry:
     note: str = ""
     inflect: bool = True
     match_case: bool = False
+    near: NearRule | None = None
 
     @property
     def term(self) -> str:
@@ -133,14 +180,21 @@ class TermList:
     inflect: str | None = None
     prefixes: tuple[str, ...] = ()
     _compiled: list[tuple[TermEntry, re.Pattern[str], dict[str, str]]] | None = field(default=None, repr=False)
+    _near: dict[int, NearPatterns] | None = field(default=None, repr=False)
+    _screens: dict[bool, re.Pattern[str] | None] | None = field(default=None, repr=False)
 
     def inflects(self, entry: TermEntry) -> bool:
         """Whether regular English endings are added to this entry's terms."""
         return self.inflect == "english" and entry.inflect
 
     def word_forms(self, entry: TermEntry, term: str) -> list[str]:
-        """Concrete spellings that ``term`` of ``entry`` matches (a stem stands bare)."""
+        """Concrete spellings that ``term`` of ``entry`` matches (a stem stands bare).
+
+        For a near rule the judging words are never inflected: list every form.
+        """
         words = term.split()
+        if entry.near is not None:
+            return [term.rstrip("*")]
         last = words[-1]
         fixed = last.endswith("*") or not self.inflects(entry)
         endings = [last.rstrip("*")] if fixed else english_forms(last)
@@ -153,6 +207,68 @@ class TermList:
             self._compiled = [self._compile(entry) for entry in self.entries]
         return self._compiled
 
+    def screen(self, fold_case: bool) -> re.Pattern[str] | None:
+        """One pattern that finds where any entry might match (folded text or not).
+
+        Most texts hold no term at all; one search with it spares a search per entry.
+        ``None`` when no entry reads text that way.
+        """
+        if self._screens is None:
+            self._screens = {}
+            for fold in (True, False):
+                bodies = [pattern.pattern for entry, pattern, _ in self.compiled() if entry.match_case != fold]
+                # The groups are renamed away: a combined pattern may not repeat a name.
+                self._screens[fold] = (
+                    re.compile("|".join(f"(?:{_GROUP_NAME.sub('(?:', body)})" for body in bodies)) if bodies else None
+                )
+        return self._screens[fold_case]
+
+    def near_patterns(self, entry: TermEntry) -> NearPatterns:
+        """The compiled word lists of a near rule (``entry.near`` must be set)."""
+        if self._near is None:
+            self._near = {}
+        found = self._near.get(entry.number)
+        if found is None:
+            rule = entry.near
+            assert rule is not None
+            # The neutral things always take plural endings; the judged nouns unless the
+            # entry says "inflect: false" (pronouns: "I" must not find "is").
+            plurals = self.inflect == "english"
+            found = NearPatterns(
+                rule=rule,
+                of=self._word_list(entry, rule.of, plurals=self.inflects(entry), prefixed=True),
+                unless=self._word_list(entry, rule.unless, plurals=plurals, prefixed=True) if rule.unless else None,
+                not_before=self._word_list(entry, rule.not_before) if rule.not_before else None,
+                not_after=self._word_list(entry, rule.not_after) if rule.not_after else None,
+            )
+            self._near[entry.number] = found
+        return found
+
+    def _word_list(
+        self, entry: TermEntry, words: Sequence[str], *, plurals: bool = False, prefixed: bool = False
+    ) -> re.Pattern[str]:
+        # One pattern that a whole word (as the scanner splits text into words) must match.
+        options: set[str] = set()
+        for word in words:
+            prepared = _prepare(word, entry.match_case)
+            if prepared.endswith("*"):
+                options.add(f"{re.escape(prepared[:-1])}{LETTER}*")
+            elif plurals:
+                options.update(re.escape(form) for form in english_plurals(prepared))
+            else:
+                options.add(re.escape(prepared))
+        body = "|".join(sorted(options, key=lambda option: (-len(option), option)))
+        return re.compile(f"{self._prefix_pattern(entry) if prefixed else ''}(?:{body})")
+
+    def _prefix_pattern(self, entry: TermEntry) -> str:
+        if not self.prefixes:
+            return ""
+        options = sorted(
+            {re.escape(_prepare(p, entry.match_case)) for p in self.prefixes},
+            key=lambda p: (-len(p), p),
+        )
+        return f"(?:{'|'.join(options)})?"
+
     def _compile(self, entry: TermEntry) -> tuple[TermEntry, re.Pattern[str], dict[str, str]]:
         groups: dict[str, str] = {}
         alternatives: list[tuple[int, str]] = []
@@ -163,13 +279,7 @@ class TermList:
             alternatives.append((len(term), f"(?P<{group}>{body})"))
         # Longer terms first, so that the fullest phrase wins at a given position.
         alternatives.sort(key=lambda item: -item[0])
-        prefix = ""
-        if self.prefixes:
-            options = sorted(
-                {re.escape(_prepare(p, entry.match_case)) for p in self.prefixes},
-                key=lambda p: (-len(p), p),
-            )
-            prefix = f"(?:{'|'.join(options)})?"
+        prefix = self._prefix_pattern(entry)
         body = "|".join(pattern for _, pattern in alternatives)
         pattern = re.compile(rf"(?<!{LETTER}){prefix}(?:{body})(?!{LETTER})")
         return entry, pattern, groups
@@ -181,7 +291,7 @@ class TermList:
             is_last = position == len(words) - 1
             if word.endswith("*"):
                 parts.append(f"{_word_pattern(word[:-1])}{LETTER}*")
-            elif is_last and self.inflects(entry):
+            elif is_last and self.inflects(entry) and entry.near is None:
                 forms = english_forms(word)
                 parts.append(f"(?:{'|'.join(_word_pattern(form) for form in forms)})")
             else:
@@ -301,6 +411,9 @@ def _load_file(path: Path) -> TermList:
     seen: dict[str, int] = {}
     for number, (raw, line) in enumerate(zip(raw_entries, entry_lines, strict=True), start=1):
         entry = _parse_entry(raw, number, line, where)
+        if entry.near is not None:
+            entries.append(entry)  # a near rule's words may also stand alone in another entry
+            continue
         for term in entry.match:
             key = normalised_key(term) + ("*" if term.endswith("*") else "")
             if key in seen:
@@ -333,18 +446,28 @@ def _entry_lines(root: Any, count: int) -> list[int]:
 def _parse_entry(raw: object, number: int, line: int, where: str) -> TermEntry:
     label = f"{where}: entry {number} (line {line})"
     if not isinstance(raw, dict):
-        raise TermFileError(f"{label}: expected keys 'match', 'severity' and 'use'")
+        raise TermFileError(f"{label}: expected keys 'match' (or 'near'), 'severity' and 'use'")
     match = raw.get("match")
     if isinstance(match, str):
         match = [match]
+    near_raw = raw.get("near")
     if isinstance(match, list) and match:
         label = f"{where}: entry {number} {str(match[0])!r} (line {line})"
+    elif isinstance(near_raw, dict) and isinstance(near_raw.get("words"), list) and near_raw["words"]:
+        label = f"{where}: entry {number} near {str(near_raw['words'][0])!r} (line {line})"
     unknown = set(raw) - _ENTRY_KEYS
     if unknown:
         raise TermFileError(f"{label}: unknown key(s) {_listed(unknown)}; allowed: {_listed(_ENTRY_KEYS)}")
-    if not isinstance(match, list) or not match:
-        raise TermFileError(f"{label}: 'match' must be a term or a list of terms")
-    terms = tuple(_check_term(term, label) for term in match)
+    near: NearRule | None = None
+    if near_raw is not None:
+        if match is not None:
+            raise TermFileError(f"{label}: an entry has either 'match' or 'near', not both")
+        near = _parse_near(near_raw, label)
+        terms = near.words
+    elif not isinstance(match, list) or not match:
+        raise TermFileError(f"{label}: 'match' must be a term or a list of terms (or give 'near')")
+    else:
+        terms = tuple(_check_term(term, label) for term in match)
     severity = raw.get("severity")
     if severity not in SEVERITIES:
         raise TermFileError(
@@ -369,8 +492,55 @@ def _parse_entry(raw: object, number: int, line: int, where: str) -> TermEntry:
         severity=severity,
         use=" ".join(use.split()),
         note=" ".join(note.split()),
+        near=near,
         **flags,
     )
+
+
+def _parse_near(raw: object, label: str) -> NearRule:
+    if not isinstance(raw, dict):
+        raise TermFileError(f"{label}: 'near' must have the keys 'words' and 'of' (see the README)")
+    unknown = set(raw) - _NEAR_KEYS
+    if unknown:
+        raise TermFileError(f"{label}: unknown key(s) {_listed(unknown)} under 'near'; allowed: {_listed(_NEAR_KEYS)}")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("words", "of", "unless", "not_before", "not_after"):
+        value = raw.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        required = key in ("words", "of")
+        if not isinstance(value, list) or (required and not value):
+            need = "a word or a list of words" if required else "a list of words"
+            raise TermFileError(f"{label}: 'near: {key}' must be {need}")
+        lists[key] = tuple(_check_near_word(word, key, label) for word in value)
+    within = raw.get("within", NEAR_DEFAULT_WITHIN)
+    if isinstance(within, bool) or not isinstance(within, int) or not 1 <= within <= NEAR_MAX_WITHIN:
+        raise TermFileError(
+            f"{label}: 'near: within' must be a whole number of words from 1 to {NEAR_MAX_WITHIN}, not {within!r}"
+        )
+    noun_first = raw.get("noun_first", False)
+    if not isinstance(noun_first, bool):
+        raise TermFileError(f"{label}: 'near: noun_first' must be true or false, not {noun_first!r}")
+    for first, second in (("words", "of"), ("words", "unless"), ("of", "unless")):
+        shared = {normalised_key(word) for word in lists[first]} & {normalised_key(word) for word in lists[second]}
+        if shared:
+            raise TermFileError(f"{label}: {_listed(shared)} is in both 'near: {first}' and 'near: {second}'")
+    return NearRule(within=within, noun_first=noun_first, **lists)
+
+
+def _check_near_word(word: object, key: str, label: str) -> str:
+    if isinstance(word, bool):
+        # YAML reads a bare yes, no, on or off as true or false.
+        raise TermFileError(f"{label}: 'near: {key}' holds {word!r}: put quotes around the word (\"off\")")
+    if not isinstance(word, str) or not word.strip():
+        raise TermFileError(f"{label}: every word in 'near: {key}' must be non-empty text")
+    checked = _check_term(word, label)
+    if " " in checked or "-" in checked or "'" in checked or "." in checked:
+        raise TermFileError(
+            f"{label}: 'near: {key}' takes single words, each on its own, not {checked!r} "
+            "(the check splits text into words at spaces, hyphens and apostrophes)"
+        )
+    return checked
 
 
 def _check_term(term: object, label: str) -> str:
