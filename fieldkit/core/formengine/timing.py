@@ -7,7 +7,8 @@ same way every time:
 - **Reading**: the words read aloud, at ``WORDS_PER_MINUTE`` (130, an unhurried speaking
   pace). Read aloud are every question's label, the labels of the choices of
   ``select_one`` and ``select_multiple`` questions, and a likert question's five scale
-  labels. Hints are for the interviewer and never count. A note is an instruction to the
+  labels. Hints are for the interviewer and never count, nor does a ``stop_note``: it is
+  read only when an answer stops the interview, so a whole interview never reads it. A note is an instruction to the
   interviewer unless it says otherwise: only the words after a "Read aloud:" marker count
   (matched without regard to case), and a note without one counts nothing.
 - **Answering**: a fixed time per question, by its type (``ANSWER_SECONDS``): thinking
