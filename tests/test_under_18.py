@@ -333,6 +333,10 @@ def test_stops_reach_a_real_hub_serve_and_the_report_shows_them_suppressed_below
         # One more stop and nothing else: a bundle of the tally alone carries it.
         count_stopped(kit_dir, "peer-interview", "C02", "2027-q1", AGE.id, UNDER_18)
         assert Outbox(kit_dir).tally_waiting()
+        status = run("sync", "status", "--data", kit_dir)
+        assert "Interviews a form's rule stopped (such as under 18): 8 counted on this kit; the latest counts wait" in (
+            status.output
+        )
         third = run("sync", "push", "--data", kit_dir, "--hub", server.url, "--passphrase-file", passphrase_file)
         assert "Sending 0 records and the tally of declined interviews" in third.output
     finally:
