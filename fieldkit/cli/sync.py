@@ -22,7 +22,7 @@ from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.kit.config import load_config
-from fieldkit.kit.declined import declined_cells
+from fieldkit.kit.declined import declined_cells, stopped_cells
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from fieldkit.kit.outbox import Outbox
 from fieldkit.kit.pull import pull_with_retries
@@ -150,9 +150,16 @@ def status(data_dir: Path) -> None:
         f"{state.acknowledged} acknowledged (removable with 'fieldkit sync prune')."
     )
     declined = sum(cell.count for cell in declined_cells(data_dir))
-    if declined:
+    stopped = sum(cell.count for cell in stopped_cells(data_dir))
+    if declined or stopped:
         where = "wait for the hub" if outbox.tally_waiting() else "are held by the hub (its latest receipt says so)"
-        click.echo(f"Declined interviews: {declined} counted on this kit; the latest counts {where}.")
+        if declined:
+            click.echo(f"Declined interviews: {declined} counted on this kit; the latest counts {where}.")
+        if stopped:
+            click.echo(
+                f"Interviews a form's rule stopped (such as under 18): {stopped} counted on this kit; "
+                f"the latest counts {where}."
+            )
 
 
 @sync.command("enrol")

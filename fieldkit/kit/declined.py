@@ -1,4 +1,7 @@
-"""Counts of people who declined an interview: the only thing a declined consent leaves.
+"""Counts of people who declined an interview, or whose interview a stop rule ended.
+
+A declined consent, and an answer that stops the interview (an item's ``stop_if``, such
+as "under 18" in the peer interview), leave nothing but these counters.
 
 Kept in ``DATA/counters.json`` (TinyDB on atomic writes, under the kit's writer lock):
 
@@ -7,7 +10,11 @@ Kept in ``DATA/counters.json`` (TinyDB on atomic writes, under the kit's writer 
 - table ``declined_cells``: one document per form, centre and cycle the interview was
   started for, with its count.
 
-Both are changed in one write of the file, so they always agree. Counts are cumulative
+- table ``stopped_cells``: one document per form, centre, cycle, item and answer whose
+  ``stop_if`` ended an interview, with its count (the item and its answer, a choice id,
+  say why: ``age_band`` / ``age_under_18``).
+
+Totals and cells are changed in one write of the file, so they always agree. Counts are cumulative
 since the kit was made and carry no time at all: nothing here can be traced to one
 person. Declines counted before cells existed appear in the tally as "no centre, no
 cycle" (the total less what the cells hold).
@@ -24,14 +31,18 @@ from typing import Any
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.tinydb_storage import AtomicJSONStorage
 from sync.protocol.bundle import canonical_json
-from sync.protocol.tally import TALLY_FORMAT
+from sync.protocol.tally import TALLY_FORMAT, TALLY_FORMAT_STOPPED
 
 __all__ = [
     "COUNTERS_FILE",
     "DeclinedCell",
+    "StoppedCell",
     "count_declined",
+    "count_stopped",
     "declined_cells",
     "declined_totals",
+    "stopped_cells",
+    "stopped_totals",
     "tally_digest",
     "tally_payload",
 ]
@@ -39,6 +50,7 @@ __all__ = [
 COUNTERS_FILE = "counters.json"
 _TOTALS = "declined"
 _CELLS = "declined_cells"
+_STOPPED = "stopped_cells"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,28 @@ class DeclinedCell:
 
     def to_json(self) -> dict[str, Any]:
         return {"form": self.form, "centre": self.centre, "cycle": self.cycle, "count": self.count}
+
+
+@dataclass(frozen=True)
+class StoppedCell:
+    """Interviews of ``form`` that the answer ``answer`` to ``item`` stopped, at a centre in a cycle."""
+
+    form: str
+    centre: str | None
+    cycle: str | None
+    item: str
+    answer: str
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "centre": self.centre,
+            "cycle": self.cycle,
+            "item": self.item,
+            "answer": self.answer,
+            "count": self.count,
+        }
 
 
 def _storage(data_dir: Path) -> AtomicJSONStorage:
@@ -72,6 +106,56 @@ def count_declined(data_dir: Path, form_id: str, centre: str | None, cycle: str 
             next_id = max((int(key) for key in cells), default=0) + 1
             cells[str(next_id)] = {"form": form_id, "centre": centre, "cycle": cycle, "count": 1}
         storage.write(data)
+
+
+def count_stopped(
+    data_dir: Path, form_id: str, centre: str | None, cycle: str | None, item_id: str, answer: str
+) -> None:
+    """Add one interview of ``form_id`` that the answer ``answer`` to ``item_id`` stopped."""
+    with writer_lock(data_dir):
+        storage = _storage(data_dir)
+        data = storage.read() or {}
+        cells = data.setdefault(_STOPPED, {})
+        key = (form_id, centre, cycle, item_id, answer)
+        for doc in cells.values():
+            if (doc.get("form"), doc.get("centre"), doc.get("cycle"), doc.get("item"), doc.get("answer")) == key:
+                doc["count"] = int(doc.get("count", 0)) + 1
+                break
+        else:
+            next_id = max((int(key) for key in cells), default=0) + 1
+            cells[str(next_id)] = {
+                "form": form_id,
+                "centre": centre,
+                "cycle": cycle,
+                "item": item_id,
+                "answer": answer,
+                "count": 1,
+            }
+        storage.write(data)
+
+
+def stopped_cells(data_dir: Path) -> tuple[StoppedCell, ...]:
+    """Stopped interviews per form, centre, cycle, item and answer, in a stable order."""
+    data = _storage(data_dir).read() or {}
+    found: dict[tuple[str, str | None, str | None, str, str], int] = {}
+    for doc in (data.get(_STOPPED) or {}).values():
+        key = (str(doc["form"]), doc.get("centre"), doc.get("cycle"), str(doc["item"]), str(doc["answer"]))
+        found[key] = found.get(key, 0) + int(doc.get("count", 0))
+    cells = [StoppedCell(*key, count) for key, count in found.items() if count > 0]
+    return tuple(
+        sorted(
+            cells,
+            key=lambda c: (c.form, c.centre is None, c.centre or "", c.cycle is None, c.cycle or "", c.item, c.answer),
+        )
+    )
+
+
+def stopped_totals(data_dir: Path) -> dict[str, int]:
+    """Stopped interviews per form id on this kit (the operator page)."""
+    totals: dict[str, int] = {}
+    for cell in stopped_cells(data_dir):
+        totals[cell.form] = totals.get(cell.form, 0) + cell.count
+    return totals
 
 
 def declined_totals(data_dir: Path) -> dict[str, int]:
@@ -98,17 +182,33 @@ def declined_cells(data_dir: Path) -> tuple[DeclinedCell, ...]:
     )
 
 
-def tally_digest(cells: Iterable[DeclinedCell]) -> str:
-    """What the tally says, as one hash: a changed digest means a new tally must be sent."""
-    return hashlib.sha256(canonical_json([cell.to_json() for cell in cells])).hexdigest()
+def tally_digest(cells: Iterable[DeclinedCell], stopped: Iterable[StoppedCell] = ()) -> str:
+    """What the tally says, as one hash: a changed digest means a new tally must be sent.
+
+    Without stopped interviews it is the digest kits made before stops existed, so an
+    upgraded kit does not send again a tally a hub already acknowledged.
+    """
+    declined = [cell.to_json() for cell in cells]
+    ended = [cell.to_json() for cell in stopped]
+    return hashlib.sha256(canonical_json({"declined": declined, "stopped": ended} if ended else declined)).hexdigest()
 
 
-def tally_payload(kit_id: str, epoch: int, cells: Iterable[DeclinedCell], as_of: str) -> dict[str, Any]:
-    """The plaintext of a sealed tally (``fieldkit-tally/1``, docs/formats.md). ``as_of`` is a day."""
-    return {
-        "format": TALLY_FORMAT,
+def tally_payload(
+    kit_id: str, epoch: int, cells: Iterable[DeclinedCell], as_of: str, stopped: Iterable[StoppedCell] = ()
+) -> dict[str, Any]:
+    """The plaintext of a sealed tally (docs/formats.md). ``as_of`` is a day.
+
+    ``fieldkit-tally/1`` while no interview was stopped (what every hub reads), and
+    ``fieldkit-tally/2``, the same with ``stopped`` beside ``declined``, once one was.
+    """
+    ended = [cell.to_json() for cell in stopped]
+    payload: dict[str, Any] = {
+        "format": TALLY_FORMAT_STOPPED if ended else TALLY_FORMAT,
         "kit_id": kit_id,
         "epoch": epoch,
         "as_of": as_of,
         "declined": [cell.to_json() for cell in cells],
     }
+    if ended:
+        payload["stopped"] = ended
+    return payload

@@ -40,7 +40,7 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import KitConfig, UnlockedKit, load_config
-from fieldkit.kit.declined import declined_cells, tally_digest, tally_payload
+from fieldkit.kit.declined import declined_cells, stopped_cells, tally_digest, tally_payload
 from fieldkit.kit.hub_list import SYNC_STATE_FILE, HubTrust, check_hub_list, read_hub_list, write_hub_list
 from fieldkit.kit.sealing import seal
 from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, OutgoingTally, SourceRef, build_bundle
@@ -296,12 +296,12 @@ class Outbox:
         return [rid for rid in self.records.ids() if rid not in acked]
 
     def tally_waiting(self) -> bool:
-        """True when the kit's declined counts changed since a hub last acknowledged them."""
-        cells = declined_cells(self.data_dir)
-        if not cells:
+        """True when the kit's declined or stopped counts changed since a hub last acknowledged them."""
+        cells, stopped = declined_cells(self.data_dir), stopped_cells(self.data_dir)
+        if not cells and not stopped:
             return False
         sent = self.state.tally()
-        return sent is None or sent.get("digest") != tally_digest(cells) or not sent.get("acked_by")
+        return sent is None or sent.get("digest") != tally_digest(cells, stopped) or not sent.get("acked_by")
 
     def held_and_waiting(self) -> tuple[int, int]:
         """Records held, and how many of them wait for a hub, without listing the records.
@@ -391,16 +391,16 @@ class Outbox:
         )
 
     def _tally_to_send(self, kit: UnlockedKit, state: dict[str, Any]) -> OutgoingTally | None:
-        """The sealed tally of declined interviews when no hub has acknowledged it yet.
+        """The sealed tally of declined (and stopped) interviews when no hub has acknowledged it yet.
 
         Called under the writer lock, with the outbox ``state`` just loaded: counts that
         changed since the last numbered tally get the next sequence number (saved before
         the bundle is built, like a record's), so a newer tally always has a higher one.
         """
-        cells = declined_cells(self.data_dir)
-        if not cells:
-            return None  # nobody declined on this kit: bundles are as they always were
-        digest = tally_digest(cells)
+        cells, stopped = declined_cells(self.data_dir), stopped_cells(self.data_dir)
+        if not cells and not stopped:
+            return None  # nobody declined, no interview stopped: bundles are as they always were
+        digest = tally_digest(cells, stopped)
         sent = self.state.tally()
         if sent is None or sent.get("digest") != digest:
             sent = {"seq": state["next_seq"], "digest": digest, "acked_by": None, "acked": None}
@@ -410,7 +410,7 @@ class Outbox:
         if sent.get("acked_by"):
             return None
         # The day only: a finer time would help nobody but someone tracing who declined.
-        payload = tally_payload(self.config.kit_id, self.config.epoch, cells, _today())
+        payload = tally_payload(self.config.kit_id, self.config.epoch, cells, _today(), stopped)
         return OutgoingTally(int(sent["seq"]), seal(payload, kit.config.age_recipients()))
 
     def export(self, kit: UnlockedKit, out: Path) -> PreparedBundle | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fieldkit.core.formengine.answers import check_answer, is_relevant
+from fieldkit.core.formengine.answers import check_answer, is_relevant, stop_holds
 from fieldkit.core.formengine.model import CONSENT_GIVEN, Form, Item
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.sealing import Finaliser, to_hour
@@ -149,9 +149,12 @@ def random_answers(
             continue
         for _ in range(_TRIES):
             value = _candidate(rng, item, text_answer, today, centre)
-            if check_answer(form, item, value, answers, today=today) is None:
-                answers[item.id] = value
-                break
+            if check_answer(form, item, value, answers, today=today) is not None:
+                continue
+            if stop_holds(form, item, {**answers, item.id: value}, today=today):
+                continue  # an answer that stops the interview leaves no record to simulate
+            answers[item.id] = value
+            break
     return answers
 
 

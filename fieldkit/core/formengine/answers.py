@@ -143,6 +143,37 @@ def section_is_relevant(form: Form, section_id: str, answers: Answers, *, today:
     raise KeyError(section_id)
 
 
+def stop_holds(form: Form, item: Item, answers: Answers, *, today: datetime.date | None = None) -> bool:
+    """Whether ``item``'s ``stop_if`` holds for the answers given: the interview must stop.
+
+    Only a valid, shown answer can stop an interview: an item without a rule, without an
+    answer, hidden by skip logic, or with an answer its checks refuse, does not.
+    """
+    if item.stop_if is None:
+        return False
+    value = answers.get(item.id)
+    if value is None or check_answer(form, item, value, answers, today=today) is not None:
+        return False
+    if not is_relevant(form, item, answers, today=today):
+        return False
+    values = expression_answers(form, answers)
+    values[SELF] = values[item.id]
+    try:
+        return item.stop_if.evaluate(values, today=today) is True
+    except ExpressionError:
+        return False
+
+
+def stopping_item(
+    form: Form, answers: Answers, items: Sequence[Item] | None = None, *, today: datetime.date | None = None
+) -> Item | None:
+    """The first of ``items`` (every item of the form by default) whose stop rule holds, or None."""
+    for item in form.items if items is None else items:
+        if stop_holds(form, item, answers, today=today):
+            return item
+    return None
+
+
 def check_answer(
     form: Form, item: Item, value: Any, answers: Answers, *, today: datetime.date | None = None
 ) -> Message | None:
@@ -260,5 +291,7 @@ __all__ = [
     "missing_consent",
     "parse_answer",
     "section_is_relevant",
+    "stop_holds",
+    "stopping_item",
     "validate_record",
 ]

@@ -35,6 +35,8 @@ ITEM_KEYS = {
     "relevant",
     "constraint",
     "constraint_message",
+    "stop_if",
+    "stop_note",
     "choices",
     "offer",
     "tags",
@@ -373,6 +375,8 @@ class _FormBuilder:
             relevant=self._expression(data, "relevant", where),
             constraint=self._expression(data, "constraint", where),
             constraint_message=self._text(data, "constraint_message", where),
+            stop_if=self._expression(data, "stop_if", where),
+            stop_note=self._text(data, "stop_note", where),
             choice_list=choice_list,
             choices=choices,
             offer=offer,
@@ -504,6 +508,22 @@ class _FormBuilder:
     def _item_rules(self, data: LineDict, item: model.Item, where: str) -> None:
         if item.constraint is not None and not item.constraint_message:
             self.report.add(_line(data, "constraint"), where, "a 'constraint' needs a 'constraint_message'")
+        if "stop_if" in data and "stop_note" not in data:
+            self.report.add(
+                _line(data, "stop_if"),
+                where,
+                "a 'stop_if' needs a 'stop_note': the words read when the interview stops",
+            )
+        if "stop_note" in data and "stop_if" not in data:
+            self.report.add(_line(data, "stop_note"), where, "a 'stop_note' is read only with a 'stop_if'; add one")
+        if "stop_if" in data and item.type not in model.STOP_TYPES:
+            self.report.add(
+                _line(data, "stop_if"),
+                where,
+                f"'stop_if' does not apply to {item.type} items: only a {' or '.join(model.STOP_TYPES)} answer "
+                "can stop an interview (a stop is counted by its answer, so it must be one choice)"
+                + ("; consent has its own stop: 'declined'" if item.type == "consent" else ""),
+            )
         if item.type == "note":
             for key in ("required", "constraint", "scoring"):
                 if key in data:
@@ -574,6 +594,15 @@ class _FormChecker:
                     self.report.add(
                         item.line, where, "a consent item cannot have 'relevant': consent must always be asked"
                     )
+            if item.stop_if is not None and item.type in model.STOP_TYPES and item.value_type is not None:
+                self._check_expression(
+                    item.stop_if,
+                    where,
+                    item.line,
+                    "stop_if",
+                    {**types, SELF: item.value_type},
+                    {**choices, SELF: choices.get(item.id, frozenset())},
+                )
             conditions = [("constraint", item.constraint)]
             conditions += [(f"scoring {rule.level}", rule.condition) for rule in item.scoring]
             for name, expression in conditions:
@@ -590,7 +619,23 @@ class _FormChecker:
                     {**types, SELF: item.value_type},
                     {**choices, SELF: choices.get(item.id, frozenset())},
                 )
+        self._check_stops_after_consent()
         self._check_cycles()
+
+    def _check_stops_after_consent(self) -> None:
+        """A stop rule may only follow the consent question: nothing is asked before consent."""
+        order = [item.id for item in self.form.items]
+        consent = next((index for index, item in enumerate(self.form.items) if item.type == "consent"), None)
+        if consent is None:
+            return
+        for index, item in enumerate(self.form.items):
+            if item.stop_if is not None and index < consent:
+                self.report.add(
+                    item.line,
+                    f"item {item.id}",
+                    f"stop_if: this item comes before the consent item '{order[consent]}'; "
+                    "a question that can stop the interview must be asked after consent",
+                )
 
     def _types(self) -> dict[str, ValueType]:
         return {item_id: item.value_type for item_id, item in self.items.items() if item.value_type}

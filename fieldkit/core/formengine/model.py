@@ -47,6 +47,10 @@ CENTRE_RULES = (CENTRE_REQUIRED, CENTRE_OPTIONAL)
 CONSENT_GIVEN = "given"
 CONSENT_DECLINED = "declined"
 
+# Item types that may carry ``stop_if``: the kit counts a stop by the item and the answer
+# given, so that answer must be one choice (a category), never a number or words.
+STOP_TYPES = ("select_one", "yes_no")
+
 LIKERT_SCALES = ("agreement", "frequency", "quality")
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 
@@ -102,6 +106,10 @@ class Item:
     relevant: Expression | None = None
     constraint: Expression | None = None
     constraint_message: str = ""
+    # Stop the interview at once when this holds for the answer given (``forms/README.md``,
+    # "Stopping an interview"): the draft is deleted and only a counter is kept.
+    stop_if: Expression | None = None
+    stop_note: str = ""
     choice_list: str | None = None
     choices: tuple[Choice, ...] = ()
     offer: tuple[str, ...] = ()

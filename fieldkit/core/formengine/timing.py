@@ -8,9 +8,11 @@ same way every time:
   pace). Read aloud are every question's label, the labels of the choices of
   ``select_one`` and ``select_multiple`` questions (unless the form says the interviewer
   does not read them out, ``read_choices: false``), and a likert question's five scale
-  labels. Hints are for the interviewer and never count. A note is an instruction to the
-  interviewer unless it says otherwise: only the words after a "Read aloud:" marker count
-  (matched without regard to case), and a note without one counts nothing.
+  labels. Hints are for the interviewer and never count, nor does a ``stop_note``: it is
+  read only when an answer stops the interview, so a whole interview never reads it. A
+  note is an instruction to the interviewer unless it says otherwise: only the words
+  after a "Read aloud:" marker count (matched without regard to case), and a note
+  without one counts nothing.
 - **Answering**: a fixed time per question, by its type (``ANSWER_SECONDS``): thinking
   and answering a yes/no question is quicker than choosing among many answers or saying
   something in one's own words.

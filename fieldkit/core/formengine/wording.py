@@ -5,7 +5,8 @@ English text in two places can be translated differently, and a changed source
 string is matched to its old translation and marked fuzzy, not silently reused:
 
     <form>/:title  <form>/:description  <form>/section:<section>
-    <form>/<item>  <form>/<item>:hint  <form>/<item>:constraint  <form>/<item>/<choice>
+    <form>/<item>  <form>/<item>:hint  <form>/<item>:constraint  <form>/<item>:stop
+    <form>/<item>/<choice>
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ def form_strings(form: Form) -> list[FormString]:
             if item.constraint_message:
                 context = item_context(form, item, ":constraint")
                 strings.append(FormString(context, item.constraint_message, "error message", item.line))
+            if item.stop_note:
+                context = item_context(form, item, ":stop")
+                comment = "read aloud to the person when this answer stops the interview; keep it warm and plain"
+                strings.append(FormString(context, item.stop_note, comment, item.line))
             if item.type in BUILT_IN_CHOICE_TYPES:
                 continue
             for choice in item.choices:

@@ -6,7 +6,8 @@ The JSON is a prefix notation that ``static/app.js`` interprets:
 ``["not", x]``, ``["and"|"or", [xs]]``, ``["cmp", op, a, b]``, ``["in", a, list, negated]``,
 ``["math", op, a, b]``, ``["neg", x]``, ``["sel", x, choice]``, ``["count", x]``, ``["today"]``.
 References to items on other pages become their saved values, so a page carries
-no other data than its own.
+no other data than its own. In an item's own condition (a ``stop_if``), ``.`` is
+that item's answer on the page: ``["ref", item id]``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import Any
 from fieldkit.core.formengine import expressions as ex
 
 
-def condition_json(expression: ex.Expression, known: Mapping[str, Any]) -> Any:
-    """The condition as JSON; ``known`` maps ids not on this page to their values."""
-    return _Converter(known).convert(expression.tree)
+def condition_json(expression: ex.Expression, known: Mapping[str, Any], self_id: str | None = None) -> Any:
+    """The condition as JSON; ``known`` maps ids not on this page to their values.
+
+    ``self_id`` names the item that ``.`` stands for, in a condition about one answer.
+    """
+    return _Converter(known, self_id).convert(expression.tree)
 
 
 def _value(value: Any) -> Any:
@@ -32,11 +36,14 @@ def _value(value: Any) -> Any:
 
 
 class _Converter:
-    def __init__(self, known: Mapping[str, Any]) -> None:
+    def __init__(self, known: Mapping[str, Any], self_id: str | None = None) -> None:
         self.known = known
+        self.self_id = self_id
 
     def convert(self, node: Any) -> Any:
         c = self.convert
+        if isinstance(node, ex.Reference) and node.name == ex.SELF and self.self_id is not None:
+            return ["ref", self.self_id]
         if isinstance(node, ex.Reference):
             return _value(self.known[node.name]) if node.name in self.known else ["ref", node.name]
         if isinstance(node, ex.Literal):

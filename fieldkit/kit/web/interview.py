@@ -24,8 +24,11 @@ from fieldkit.core.formengine.answers import (
     is_relevant,
     missing_consent,
     section_is_relevant,
+    stop_holds,
+    stopping_item,
 )
 from fieldkit.core.formengine.model import CENTRE_OPTIONAL, CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
+from fieldkit.core.formengine.wording import item_context
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.programme import Centre
@@ -34,6 +37,7 @@ from fieldkit.kit.web import centres, views
 from fieldkit.kit.web.clock import from_epoch, local_time
 from fieldkit.kit.web.i18n import (
     current_language,
+    form_text,
     interface_languages,
     remember_interview_language,
     translate_message,
@@ -259,7 +263,7 @@ def _own_draft(draft_id: str) -> tuple[Form, Draft]:
 @require_pairing
 def resume(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
-    refused = _consent_first(form, draft, draft.section or form.sections[0].id)
+    refused = _consent_first(form, draft, draft.section or form.sections[0].id) or _stop_first(form, draft)
     if refused is not None:
         return refused
     section_id = draft.section or form.sections[0].id
@@ -369,7 +373,7 @@ def section(draft_id: str, section_id: str) -> Any:
     current = next((s for s in form.sections if s.id == section_id), None)
     if current is None:
         abort(404)
-    refused = _consent_first(form, draft, section_id)
+    refused = _consent_first(form, draft, section_id) or _stop_first(form, draft)
     if refused is not None:
         return refused
     consent_items = [item for item in current.items if item.type == "consent"]
@@ -396,6 +400,11 @@ def section(draft_id: str, section_id: str) -> Any:
     for item in consent_items:
         if answers.get(item.id) == CONSENT_DECLINED and not switching:
             return _declined(form, draft)  # whatever else the page holds is dropped with it
+    if not switching and missing_consent(form, answers, through=section_id) is None:
+        # An answer whose stop_if holds ends the interview at once, whatever else the page holds.
+        stopping = stopping_item(form, answers, [item for item in current.items if item.id not in errors])
+        if stopping is not None:
+            return _stopped(form, draft, stopping, answers[stopping.id])
     errors.update(_check_page(form, current, answers, errors))
     for item in consent_items:
         if answers.get(item.id) != CONSENT_GIVEN and not switching:  # blank, or hidden by a skip rule
@@ -453,7 +462,12 @@ def _save_switched(
     Before consent stands nothing of the page is saved: only the language changes.
     """
     if missing_consent(form, answers, through=current.id) is None:
-        draft.answers = {key: value for key, value in answers.items() if value is not None and key not in errors}
+        # An answer that would stop the interview is not saved: it stays picked on the page,
+        # and "Save and continue" stops the interview.
+        stops = {item.id for item in current.items if item.id not in errors and stop_holds(form, item, answers)}
+        draft.answers = {
+            key: value for key, value in answers.items() if value is not None and key not in stops and key not in errors
+        }
     draft.section = current.id
     try:
         services().drafts.save(draft)
@@ -505,6 +519,37 @@ def _declined(form: Form, draft: Draft) -> Any:
     return render_template("declined.html")
 
 
+# -- stop rules (an item's stop_if, such as "under 18") --------------------------------------------
+
+
+def _stop_first(form: Form, draft: Draft) -> Any:
+    """End the interview when a saved answer already stops it (a draft saved before the rule held).
+
+    The page that takes such an answer stops at once, so a draft should never hold one;
+    every route that shows, saves or seals answers asks this too, so none can get past it.
+    """
+    stopping = stopping_item(form, draft.answers)
+    return None if stopping is None else _stopped(form, draft, stopping, draft.answers[stopping.id])
+
+
+def _stopped(form: Form, draft: Draft, item: Item, answer: Any) -> Any:
+    """Count the stop, delete the draft (nothing of it is kept) and show the item's stop note."""
+    kit = services()
+    try:
+        kit.count_stopped(form.id, draft.centre, draft.cycle, item.id, str(answer))
+        kit.drafts.delete(draft.draft_id)
+    except StorageError as error:
+        return views.storage_failure(error)
+    kit.pairing.release(draft.draft_id)
+    g.language = draft.language  # the note is read aloud in the interview's language
+    flask_babel.refresh()
+    note = form_text(draft.language, item_context(form, item, ":stop"), item.stop_note)
+    response = make_response(render_template("stopped.html", note=note))
+    if request.headers.get(IN_PLACE_HEADER):
+        response.headers[PAGE_URL_HEADER] = url_for("interview.home")  # the phone keeps no address of it
+    return response
+
+
 # -- review and finalise -----------------------------------------------------------------------
 
 
@@ -553,7 +598,7 @@ def _render_review(form: Form, draft: Draft, refusal: str | None = None, status:
 @require_pairing
 def review(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
-    refused = _consent_first(form, draft, "review")
+    refused = _consent_first(form, draft, "review") or _stop_first(form, draft)
     if refused is not None:
         return refused
     return _render_review(form, draft)
@@ -564,6 +609,7 @@ def review(draft_id: str) -> Any:
 def finalise(draft_id: str) -> Any:
     form, draft = _own_draft(draft_id)
     refused = _consent_first(form, draft, "review")  # "Finish without these answers" cannot skip it
+    refused = refused or _stop_first(form, draft)  # nor can a saved answer that stops the interview
     if refused is not None:
         return refused
     if _answer_problems(form, draft):

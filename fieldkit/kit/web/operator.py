@@ -36,6 +36,7 @@ def overview() -> Response:
     records = kit.record_counts()
     drafts = kit.draft_counts()
     declined = kit.declined_counts()
+    stopped = kit.stopped_counts()
     rows = [
         {
             "form": form.key,
@@ -43,6 +44,7 @@ def overview() -> Response:
             "drafts": drafts.get(form.id, 0),
             "records": records.get(form.id, 0),
             "declined": declined.get(form.id, 0),
+            "stopped": stopped.get(form.id, 0),
         }
         for form in kit.forms.values()
     ]

@@ -13,7 +13,7 @@ from flask import current_app
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import UnlockedKit
-from fieldkit.kit.declined import COUNTERS_FILE, count_declined, declined_totals
+from fieldkit.kit.declined import COUNTERS_FILE, count_declined, count_stopped, declined_totals, stopped_totals
 from fieldkit.kit.discarded import DiscardedDrafts
 from fieldkit.kit.drafts import Draft, DraftStore, DraftUnreadable
 from fieldkit.kit.programme import Programme
@@ -82,6 +82,13 @@ class KitServices:
 
     def declined_counts(self) -> dict[str, int]:
         return declined_totals(self.kit.data_dir)
+
+    def count_stopped(self, form_id: str, centre: str | None, cycle: str | None, item_id: str, answer: str) -> None:
+        """An interview that a stop rule ended keeps nothing but this counter (as a decline)."""
+        count_stopped(self.kit.data_dir, form_id, centre, cycle, item_id, answer)
+
+    def stopped_counts(self) -> dict[str, int]:
+        return stopped_totals(self.kit.data_dir)
 
     def record_counts(self) -> Counter[str]:
         # Kept counts: the same cost at 100 records and at 100,000 (docs/storage.md).

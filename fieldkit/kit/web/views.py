@@ -178,6 +178,8 @@ class ItemView:
     when: str | None = None
     cue: str = ""  # "answer only if ...", shown while no script applies the skip logic
     read_choices: bool = True  # False: the interviewer ticks what the person says
+    stop: str | None = None  # the item's stop_if as JSON: the script's skip logic shows stop_note at once
+    stop_note: str = ""
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -249,7 +251,23 @@ def item_view(
         when=when,
         cue=cue_text,
         read_choices=item.read_choices,
+        **_stop(form, section, item, language, answers),
     )
+
+
+def _stop(form: Form, section: Section, item: Item, language: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """What the page script needs to show an item's stop note as soon as the answer is picked.
+
+    Only a hint for the interviewer: the server decides on the POST (interview.py).
+    """
+    if item.stop_if is None:
+        return {}
+    on_page = {other.id for other in section.items}
+    known = {key: value for key, value in expression_answers(form, answers).items() if key not in on_page}
+    return {
+        "stop": json.dumps(condition_json(item.stop_if, known, self_id=item.id), separators=(",", ":")),
+        "stop_note": form_text(language, item_context(form, item, ":stop"), item.stop_note),
+    }
 
 
 def _shown_on_page(form: Form, section: Section, item: Item, answers: dict[str, Any]) -> bool:

@@ -242,6 +242,7 @@ class ResponseLine:
     completed: Figure
     declined: Figure
     rate: Figure
+    stopped: tuple[tuple[str, Figure], ...] = ()  # (what stopped it, such as "Under 18"; its count)
 
 
 @dataclass(frozen=True)
@@ -968,8 +969,23 @@ class _Programme:
             else:
                 value, note = self.words.percent(row.rate), ""
             rate = self.add(Figure(f"{base}|rate", "", centre, "", f"response_rate:{row.form_id}", title, value, note))
-            lines.append(ResponseLine(title, centre, cycle, completed, declined, rate))
+            stopped = []
+            for stop in row.stopped:
+                reason = self._stop_reason(form, stop.item, stop.answer)
+                figure = self.add(
+                    Figure(f"{base}|stopped:{stop.item}:{stop.answer}", "", centre, "",
+                           f"interviews_stopped:{row.form_id}:{stop.item}:{stop.answer}", f"{title}: {reason}",
+                           self.builder.shown(stop.count))
+                )  # fmt: skip
+                stopped.append((reason, figure))
+            lines.append(ResponseLine(title, centre, cycle, completed, declined, rate, tuple(stopped)))
         return tuple(lines)
+
+    def _stop_reason(self, form: Form | None, item_id: str, answer: str) -> str:
+        """The answer that stopped an interview, in the form's own words ("Under 18")."""
+        if form is not None and any(item.id == item_id for item in form.items):
+            return self.words.choice(form, form.item(item_id), answer)
+        return f"{item_id}: {answer}"
 
     def trends(self, changes: Sequence[Change]) -> tuple[TrendLine, ...]:
         _ = self.words.gettext
