@@ -47,6 +47,11 @@ CENTRE_RULES = (CENTRE_REQUIRED, CENTRE_OPTIONAL)
 CONSENT_GIVEN = "given"
 CONSENT_DECLINED = "declined"
 
+# The one placeholder a consent script may hold: replaced, when the page is shown, by who
+# can open the sealed answers (the roles of the kit's recipients, in the interview's language).
+WHO_CAN_OPEN = "who_can_open"
+SCRIPT_PLACEHOLDERS = (WHO_CAN_OPEN,)
+
 LIKERT_SCALES = ("agreement", "frequency", "quality")
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 
@@ -114,6 +119,8 @@ class Item:
     min: float | None = None
     max: float | None = None
     scale: str | None = None
+    # A consent item's words read aloud (its label is then the question asked after them).
+    script: str = ""
 
     @property
     def takes_answer(self) -> bool:
