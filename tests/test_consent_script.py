@@ -405,3 +405,53 @@ def test_translations_check_and_msgfmt_refuse_a_dropped_placeholder_in_a_copy(tm
     compiled = subprocess.run([msgfmt, "-c", "-o", "/dev/null", str(broken)], capture_output=True, text=True,
                               check=False)  # fmt: skip
     assert compiled.returncode != 0 and "who_can_open" in compiled.stderr
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_the_consent_page_on_a_small_phone(tmp_path: Path, artifacts_dir: Path, language: str) -> None:
+    """Real Chromium at 360 px against a real ``fieldkit serve``: the script reads as plain text, apart."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.browser import chromium, full_page_screenshot, serve
+    from tests.test_browser_language import _wait_for_new_page
+
+    data = _kit(tmp_path, "--escrow-recipient", ESCROW, "--escrow-role", "national-network")
+    served = serve(data, tmp_path / "pass.txt")
+    driver = chromium()
+    try:
+        assert any("escrow (national-network)" in line for line in served.output)
+        driver.get(served.url + "pair")
+        if language != "en":
+            Select(driver.find_element(By.ID, "ui-lang")).select_by_value(language)
+            _wait_for_new_page(driver, driver.find_element(By.CSS_SELECTOR, "form.lang button").click)
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _wait_for_new_page(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button").click)
+        card = next(
+            f for f in driver.find_elements(By.CSS_SELECTOR, "form.card")
+            if f.find_element(By.CSS_SELECTOR, "input[name='form']").get_attribute("value") == "peer-interview"
+        )  # fmt: skip
+        _wait_for_new_page(driver, card.find_element(By.TAG_NAME, "button").click)
+        full_page_screenshot(driver, artifacts_dir / f"consent-script-{language}.png")
+
+        block = driver.find_element(By.CSS_SELECTOR, "#q-consent .aloud")
+        legend = driver.find_element(By.CSS_SELECTOR, "#q-consent legend")
+        paragraphs = block.find_elements(By.CSS_SELECTOR, "p:not(:first-child)")
+        assert len(paragraphs) == 4
+        assert all(int(p.value_of_css_property("font-weight")) < 600 for p in paragraphs), "the script is not bold"
+        assert int(legend.value_of_css_property("font-weight")) >= 600, "the question is"
+        hint = driver.find_element(By.ID, "h-consent")
+        assert hint.location["y"] < block.location["y"] < legend.location["y"]
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= width, "no sideways scroll"
+        national = _message(language, ROLES["national-network"])
+        assert national in block.text
+        direction = driver.find_element(By.TAG_NAME, "html").get_attribute("dir")
+        assert direction == ("rtl" if language == "ar" else "ltr")
+    finally:
+        driver.quit()
+        served.stop()
