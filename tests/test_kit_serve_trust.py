@@ -61,7 +61,7 @@ def _get(port: int, path: str, host: str) -> tuple[int, str]:
 
 def test_serve_prints_the_recipients_at_start_and_on_the_operator_page(serving: Serving) -> None:
     fingerprint = recipient_fingerprint(serving.recipient)
-    assert f"records are sealed to hub: {fingerprint}  {serving.recipient}" in serving.output
+    assert f"records are sealed to hub (regional-team): {fingerprint}  {serving.recipient}" in serving.output
     status, page = _get(serving.port, "/operator/", f"127.0.0.1:{serving.port}")
     assert status == 200
     assert fingerprint in page

@@ -106,9 +106,10 @@ def test_an_old_kit_is_sealed_once_at_its_next_unlock(tmp_path: Path, hub_keys: 
 def test_serve_start_and_init_print_the_recipients(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
     recipient = (hub_keys / "hub-recipient.txt").read_text().strip()
     created = run("init", "--data", tmp_path / "k", "--hub-recipient", recipient, "--escrow-recipient", ATTACKER,
+                  "--escrow-role", "partner-organisation",
                   "--passphrase-file", passphrase_file, "--kdf-work-factor", "10")  # fmt: skip
-    assert f"hub: {recipient_fingerprint(recipient)}  {recipient}" in created.output
-    assert f"escrow: {recipient_fingerprint(ATTACKER)}  {ATTACKER}" in created.output
+    assert f"hub (regional-team): {recipient_fingerprint(recipient)}  {recipient}" in created.output
+    assert f"escrow (partner-organisation): {recipient_fingerprint(ATTACKER)}  {ATTACKER}" in created.output
     assert recipient_fingerprint(recipient) != recipient_fingerprint(ATTACKER)
 
 

@@ -19,6 +19,7 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.roles import HUB_ROLE_DEFAULT, ROLES
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.simulate import World
@@ -51,7 +52,7 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
             "so a change made without it stops the kit from unlocking. Check that these are your hub's keys:",
             err=True,
         )
-        for line in recipient_lines(kit.config.recipients):
+        for line in recipient_lines(kit.config.recipients, kit.config.roles):
             click.echo(f"  {line}", err=True)
     if kit.hubs_vouched_now:
         # Said once: from now on a hub added to sync.json without the passphrase is refused.
@@ -97,6 +98,10 @@ def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
 @click.option("--hub-recipient", metavar="age1...", default=None,
               help="The hub's public key itself, instead of --hub-recipient-file.")  # fmt: skip
 @click.option("--escrow-recipient", metavar="age1...", default=None, help="Also seal every record to this key.")
+@click.option("--hub-role", type=click.Choice(list(ROLES)), default=HUB_ROLE_DEFAULT, show_default=True,
+              help="Who holds the hub's key: the consent script tells each person who can open answers.")  # fmt: skip
+@click.option("--escrow-role", type=click.Choice(list(ROLES)), default=None,
+              help="Who holds --escrow-recipient's key (needed with it), named in the consent script too.")  # fmt: skip
 @PASSPHRASE_FILE_OPTION
 @WORK_FACTOR_OPTION
 @refuse_together(("hub_recipient", "hub_recipient_file"))
@@ -105,6 +110,8 @@ def init(
     hub_recipient_file: Path | None,
     hub_recipient: str | None,
     escrow_recipient: str | None,
+    hub_role: str,
+    escrow_role: str | None,
     passphrase_file: Path | None,
     kdf_work_factor: int,
 ) -> None:
@@ -113,15 +120,34 @@ def init(
     Give the hub's public key with --hub-recipient-file (or the key itself with
     --hub-recipient). The kit passphrase protects the signing key and the drafts;
     it is asked for twice unless --passphrase-file is given.
+
+    The consent script read before each interview says who can open the answers, by
+    the role of each key's holder: --hub-role (our network's regional team unless
+    given) and, with --escrow-recipient, --escrow-role.
     """
     # Every key is checked before the passphrase is asked for, so a mistake costs no typing.
     recipient = hub_recipient_from(hub_recipient, hub_recipient_file)
     escrow = parse_recipient_text(escrow_recipient.strip()) if escrow_recipient is not None else None
+    if escrow is not None and escrow_role is None:
+        raise click.UsageError(
+            f"--escrow-recipient needs --escrow-role (one of: {', '.join(ROLES)}): the consent script tells "
+            "each person who can open their answers"
+        )
+    if escrow_role is not None and escrow is None:
+        raise click.UsageError("--escrow-role names who holds --escrow-recipient's key; give --escrow-recipient too")
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
-    config = init_kit(data_dir, recipient, passphrase, escrow_recipient=escrow, work_factor=kdf_work_factor)
+    config = init_kit(
+        data_dir,
+        recipient,
+        passphrase,
+        escrow_recipient=escrow,
+        hub_role=hub_role,
+        escrow_role=escrow_role,
+        work_factor=kdf_work_factor,
+    )
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
     click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
-    for line in recipient_lines(config.recipients):
+    for line in recipient_lines(config.recipients, config.roles):
         click.echo(f"  {line}")
 
 

@@ -1,7 +1,7 @@
 """A kit's identity and keys: creating a data folder, and unlocking it with the passphrase.
 
 ``kit.json`` holds what is public (kit id, key epoch, the hub and escrow
-recipients, the signing public key). ``kit-keys.json`` holds the scrypt salt and
+recipients and the role of each, the signing public key). ``kit-keys.json`` holds the scrypt salt and
 the Ed25519 signing key wrapped with a key derived from the passphrase. One
 scrypt run at unlock gives a master key; HKDF splits it into the draft key, the
 key that unwraps the signing key and the key that seals the settings, so unlocking
@@ -48,6 +48,7 @@ from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
 from fieldkit.kit.hub_list import sign_as_it_is
+from fieldkit.kit.roles import HUB_ROLE_DEFAULT, ROLES_FIELD, check_role, role_names, role_texts
 from fieldkit.kit.settings_seal import (
     HUB_LIST_FIELD,
     SEAL_FIELD,
@@ -77,10 +78,21 @@ class KitConfig:
     recipients: tuple[str, ...]  # hub first, then escrow
     signing_public_key: str  # base64 of the raw Ed25519 public key
     hub_list_signed: bool = False  # the kit signs its hub list: a missing signature is tampering
+    # One role per recipient, as kit.json says it (fieldkit.kit.roles); () for a kit from before roles.
+    recipient_roles: tuple[str, ...] = ()
 
     @property
     def hub_recipient(self) -> str:
         return self.recipients[0]
+
+    @property
+    def roles(self) -> list[str]:
+        """Each recipient's role, an older kit's filled in (``fieldkit.kit.roles.role_names``)."""
+        return role_names(self.recipient_roles, len(self.recipients))
+
+    def who_can_open(self) -> list[str]:
+        """The English words for who can open the answers, one per recipient, for the consent script."""
+        return role_texts(self.recipient_roles, len(self.recipients))
 
     def age_recipients(self) -> list[age.X25519Recipient]:
         return [age.parse_recipient(text) for text in self.recipients]
@@ -131,11 +143,27 @@ def init_kit(
     passphrase: str,
     *,
     escrow_recipient: str | None = None,
+    hub_role: str = HUB_ROLE_DEFAULT,
+    escrow_role: str | None = None,
     work_factor: int = DEFAULT_WORK_FACTOR,
     epoch: int = 1,
 ) -> KitConfig:
-    """Create a kit in an empty (or new) folder and return its public config."""
+    """Create a kit in an empty (or new) folder and return its public config.
+
+    ``hub_role`` and ``escrow_role`` name who holds each key (``fieldkit.kit.roles``), for the
+    consent script; an escrow recipient needs its role, and a role needs its recipient.
+    """
     data_dir = Path(data_dir)
+    roles = [check_role(hub_role, "--hub-role")]
+    if escrow_recipient and escrow_role is None:
+        raise FieldkitError(
+            "--escrow-recipient needs --escrow-role: the consent script tells each person who can open "
+            "their answers"
+        )
+    if escrow_role is not None and not escrow_recipient:
+        raise FieldkitError("--escrow-role names the holder of --escrow-recipient, which was not given")
+    if escrow_role is not None:
+        roles.append(check_role(escrow_role, "--escrow-role"))
     if (data_dir / KIT_FILE).exists():
         raise FieldkitError(f"{data_dir} already holds a kit; use another --data folder")
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -161,6 +189,7 @@ def init_kit(
         "epoch": epoch,
         "created": created,
         "recipients": recipients,
+        ROLES_FIELD: roles,
         "signing_public_key": _b64(public),
         HUB_LIST_FIELD: True,
     }
@@ -209,9 +238,17 @@ def _config_from(data_dir: Path, data: dict[str, Any]) -> KitConfig:
             recipients=tuple(str(r) for r in data["recipients"]),
             signing_public_key=str(data["signing_public_key"]),
             hub_list_signed=data.get(HUB_LIST_FIELD) is True,
+            recipient_roles=_roles_from(data.get(ROLES_FIELD)),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise FieldkitError(f"{data_dir / KIT_FILE} is incomplete ({error}); restore it from a backup") from None
+
+
+def _roles_from(value: object) -> tuple[str, ...]:
+    """The roles as kit.json says them. Not checked here: at unlock the seal says whether they were changed."""
+    if isinstance(value, list) and all(isinstance(role, str) for role in value):
+        return tuple(value)
+    return ()
 
 
 def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:

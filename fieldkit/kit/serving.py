@@ -108,7 +108,7 @@ def serve_kit(
     if refused_hubs and pack is None:
         echo("  serving the forms installed with fieldkit (no form pack from a trusted hub)")
     # At every start, so an added or swapped key is seen by the person at the kit.
-    for line in recipient_lines(kit.config.recipients):
+    for line in recipient_lines(kit.config.recipients, kit.config.roles):
         echo(f"  records are sealed to {line}")
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:

@@ -47,12 +47,13 @@ class SettingsChanged(FieldkitError):
     """``kit.json`` no longer matches the seal made with the passphrase: the kit will not unlock."""
 
 
-def recipient_lines(recipients: Sequence[str]) -> list[str]:
-    """One line per recipient: its role, fingerprint and key, for the operator to compare."""
-    return [
-        f"{'hub' if number == 0 else 'escrow'}: {recipient_fingerprint(recipient)}  {recipient}"
-        for number, recipient in enumerate(recipients)
-    ]
+def recipient_lines(recipients: Sequence[str], roles: Sequence[str] = ()) -> list[str]:
+    """One line per recipient: hub or escrow, who holds it (``roles``, when given), fingerprint and key."""
+    lines = []
+    for number, recipient in enumerate(recipients):
+        held = f" ({roles[number]})" if number < len(roles) else ""
+        lines.append(f"{'hub' if number == 0 else 'escrow'}{held}: {recipient_fingerprint(recipient)}  {recipient}")
+    return lines
 
 
 def wrap_aad(kit_id: str, *, sealed: bool, hub_list: bool = False) -> bytes:

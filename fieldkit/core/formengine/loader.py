@@ -49,6 +49,7 @@ ITEM_KEYS = {
     "max",
     "scale",
     "read_choices",
+    "script",
 }
 CHOICE_KEYS = {"id", "label", "translator_note"}
 TYPE_KEYS = {
@@ -58,7 +59,9 @@ TYPE_KEYS = {
     "select_one": {"choices", "read_choices"},
     "select_multiple": {"choices", "read_choices"},
     "likert": {"scale"},
+    "consent": {"script"},
 }
+_SCRIPT_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 VALUE_SCORED_TYPES = {"select_one", "yes_no", "likert", "consent"}
 
 
@@ -361,7 +364,14 @@ class _FormBuilder:
             )
             return None
         for key in set(data) & set().union(*TYPE_KEYS.values()):
-            if key not in TYPE_KEYS.get(item_type, set()):
+            if key == "script" and item_type != "consent":
+                self.report.add(
+                    _line(data, key),
+                    where,
+                    f"'script' is for consent items only, not {item_type} items; words to read aloud "
+                    "before a question go in a note that starts with 'Read aloud:'",
+                )
+            elif key not in TYPE_KEYS.get(item_type, set()):
                 self.report.add(_line(data, key), where, f"'{key}' does not apply to {item_type} items")
         choices, choice_list = self._item_choices(data, item_type, where)
         offer = self._offer(data, item_type, where)
@@ -390,6 +400,7 @@ class _FormBuilder:
             max=self._number(data, "max", where, integer=item_type == "integer"),
             scale=self._scale(data, item_type, where),
             read_choices=self._flag(data, "read_choices", where) if "read_choices" in data else True,
+            script=self._script(data, item_type, where),
         )
         self._item_rules(data, item, where)
         return item
@@ -460,6 +471,26 @@ class _FormBuilder:
             self.report.add(_line(data, "scale"), where, f"'scale' must be one of: {', '.join(model.LIKERT_SCALES)}")
             return "agreement"
         return scale
+
+    def _script(self, data: LineDict, item_type: str, where: str) -> str:
+        if item_type != "consent" or "script" not in data:
+            return ""  # on another type, the type-keys check above has said so
+        script = self._text(data, "script", where, required=True)
+        line = _line(data, "script")
+        placeholders = _SCRIPT_PLACEHOLDER.findall(script)
+        allowed = ", ".join(f"{{{name}}}" for name in model.SCRIPT_PLACEHOLDERS)
+        for name in sorted(set(placeholders) - set(model.SCRIPT_PLACEHOLDERS)):
+            self.report.add(
+                line,
+                where,
+                f"'script' has the placeholder {{{name}}}, which the kit cannot fill in (allowed: {allowed})",
+            )
+        for name in model.SCRIPT_PLACEHOLDERS:
+            if placeholders.count(name) > 1:
+                self.report.add(line, where, f"'script' has {{{name}}} {placeholders.count(name)} times; once at most")
+        if set("{}") & set(_SCRIPT_PLACEHOLDER.sub("", script)):
+            self.report.add(line, where, f"'script' has a '{{' or '}}' that is not a placeholder (allowed: {allowed})")
+        return script
 
     def _scoring(
         self, data: LineDict, item_type: str, choices: tuple[model.Choice, ...], where: str

@@ -51,6 +51,11 @@ CONSENT_DECLINED = "declined"
 # given, so that answer must be one choice (a category), never a number or words.
 STOP_TYPES = ("select_one", "yes_no")
 
+# The one placeholder a consent script may hold: replaced, when the page is shown, by who
+# can open the sealed answers (the roles of the kit's recipients, in the interview's language).
+WHO_CAN_OPEN = "who_can_open"
+SCRIPT_PLACEHOLDERS = (WHO_CAN_OPEN,)
+
 LIKERT_SCALES = ("agreement", "frequency", "quality")
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 
@@ -126,6 +131,8 @@ class Item:
     # answers out (how they came, who they are): the phone says so, and reading time
     # leaves the answers out.
     read_choices: bool = True
+    # A consent item's words read aloud (its label is then the question asked after them).
+    script: str = ""
 
     @property
     def takes_answer(self) -> bool:

@@ -5,14 +5,15 @@ have little time alone. So ``forms check`` prints, for each form, an estimate ma
 same way every time:
 
 - **Reading**: the words read aloud, at ``WORDS_PER_MINUTE`` (130, an unhurried speaking
-  pace). Read aloud are every question's label, the labels of the choices of
-  ``select_one`` and ``select_multiple`` questions (unless the form says the interviewer
-  does not read them out, ``read_choices: false``), and a likert question's five scale
-  labels. Hints are for the interviewer and never count, nor does a ``stop_note``: it is
-  read only when an answer stops the interview, so a whole interview never reads it. A
-  note is an instruction to the interviewer unless it says otherwise: only the words
-  after a "Read aloud:" marker count (matched without regard to case), and a note
-  without one counts nothing.
+  pace). Read aloud are a consent item's script (its ``{who_can_open}`` counted as the
+  default "our network's regional team"), every question's label, the labels of the
+  choices of ``select_one`` and ``select_multiple`` questions (unless the form says the
+  interviewer does not read them out, ``read_choices: false``), and a likert question's
+  five scale labels. Hints are for the interviewer and never count, nor does a
+  ``stop_note``: it is read only when an answer stops the interview, so a whole interview
+  never reads it. A note is an instruction to the interviewer unless it says otherwise:
+  only the words after a "Read aloud:" marker count (matched without regard to case), and
+  a note without one counts nothing.
 - **Answering**: a fixed time per question, by its type (``ANSWER_SECONDS``): thinking
   and answering a yes/no question is quicker than choosing among many answers or saying
   something in one's own words.
@@ -28,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from fieldkit.core.formengine.labels import LIKERT_LABELS
-from fieldkit.core.formengine.model import Form, Item
+from fieldkit.core.formengine.model import WHO_CAN_OPEN, Form, Item
 
 __all__ = ["ANSWER_SECONDS", "WORDS_PER_MINUTE", "FormTiming", "form_timing", "words_read_aloud"]
 
@@ -49,6 +50,7 @@ ANSWER_SECONDS = {
     "note": 0,
 }
 _DEFAULT_ANSWER_SECONDS = 20
+_DEFAULT_WHO_CAN_OPEN = "our network's regional team"  # a kit's hub, unless its init said otherwise
 _READ_ALOUD = re.compile(r"read aloud:", re.IGNORECASE)
 
 
@@ -83,7 +85,8 @@ def words_read_aloud(item: Item) -> int:
     if item.type == "note":
         marker = _READ_ALOUD.search(item.label)
         return _words(item.label[marker.end() :]) if marker else 0
-    words = _words(item.label)
+    script = item.script.replace("{" + WHO_CAN_OPEN + "}", _DEFAULT_WHO_CAN_OPEN)
+    words = _words(item.label) + _words(script)
     if item.type in ("select_one", "select_multiple") and item.read_choices:
         words += sum(_words(choice.label) for choice in item.choices)
     elif item.type == "likert" and item.scale in LIKERT_LABELS:

@@ -5,8 +5,8 @@ English text in two places can be translated differently, and a changed source
 string is matched to its old translation and marked fuzzy, not silently reused:
 
     <form>/:title  <form>/:description  <form>/section:<section>
-    <form>/<item>  <form>/<item>:hint  <form>/<item>:constraint  <form>/<item>:stop
-    <form>/<item>/<choice>
+    <form>/<item>  <form>/<item>:script  <form>/<item>:hint  <form>/<item>:constraint
+    <form>/<item>:stop  <form>/<item>/<choice>
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ def form_strings(form: Form) -> list[FormString]:
             )
         for item in section.items:
             comment = _item_comment(item, item.translator_note)
+            if item.script:
+                note = (
+                    "consent script, read aloud to the person before the question; keep {who_can_open} exactly "
+                    "as it is: the kit puts there who can open the answers (for example \"our network's regional "
+                    "team and our national network\")"
+                )
+                context = item_context(form, item, ":script")
+                strings.append(FormString(context, item.script, note + "; " + comment, item.line))
             strings.append(FormString(item_context(form, item), item.label, comment, item.line))
             if item.hint:
                 strings.append(FormString(item_context(form, item, ":hint"), item.hint, "hint; " + comment, item.line))

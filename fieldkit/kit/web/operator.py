@@ -10,9 +10,10 @@ from werkzeug.wrappers import Response
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.drafts import DraftUnreadable
 from fieldkit.kit.web.clock import from_epoch, from_stamp, local_time
+from fieldkit.kit.web.i18n import current_language
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services
-from fieldkit.kit.web.views import unavailable_notices
+from fieldkit.kit.web.views import unavailable_notices, who_can_open
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
@@ -52,6 +53,7 @@ def overview() -> Response:
         "operator.html",
         kit_id=kit.kit.config.kit_id,
         fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.kit.config.recipients),
+        who_can_open=who_can_open(current_language()),
         code=code,
         code_expires=local_time(from_epoch(expires_at)),
         sessions=[

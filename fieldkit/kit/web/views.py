@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from babel.lists import format_list
 from flask import g, render_template
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from fieldkit.core.formengine.answers import expression_answers, is_relevant
 from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
-from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, Form, Item, Section
+from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, WHO_CAN_OPEN, Form, Item, Section
 from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
 from fieldkit.core.storage.atomic import StorageError
@@ -180,6 +181,7 @@ class ItemView:
     read_choices: bool = True  # False: the interviewer ticks what the person says
     stop: str | None = None  # the item's stop_if as JSON: the script's skip logic shows stop_note at once
     stop_note: str = ""
+    script: list[str] = field(default_factory=list)  # a consent item's words read aloud, by paragraph
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -252,6 +254,7 @@ def item_view(
         cue=cue_text,
         read_choices=item.read_choices,
         **_stop(form, section, item, language, answers),
+        script=consent_script(form, item, language),
     )
 
 
@@ -268,6 +271,22 @@ def _stop(form: Form, section: Section, item: Item, language: str, answers: dict
         "stop": json.dumps(condition_json(item.stop_if, known, self_id=item.id), separators=(",", ":")),
         "stop_note": form_text(language, item_context(form, item, ":stop"), item.stop_note),
     }
+
+
+def who_can_open(language: str) -> str:
+    """Who can open the sealed answers, in ``language``: the roles of the kit's recipients, as a list."""
+    with force_locale(language):
+        names = [_(text) for text in services().kit.config.who_can_open()]
+    return format_list(names, locale=language.replace("-", "_"))
+
+
+def consent_script(form: Form, item: Item, language: str) -> list[str]:
+    """A consent item's script in ``language``, with who can open the answers, as paragraphs (a line each)."""
+    if not item.script:
+        return []
+    text = form_text(language, item_context(form, item, ":script"), item.script)
+    text = text.replace("{" + WHO_CAN_OPEN + "}", who_can_open(language))
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _shown_on_page(form: Form, section: Section, item: Item, answers: dict[str, Any]) -> bool:
