@@ -82,3 +82,42 @@ def test_forms_check_prints_each_shipped_forms_estimate() -> None:
         assert line.group(1) == timing.summary()
         assert f"{timing.words_aloud} words read aloud" in line.group(1)
         assert timing.questions == sum(1 for item in form.items if item.type != "note")
+
+
+def test_answers_the_interviewer_does_not_read_out_leave_the_reading_time() -> None:
+    quiet = FORM.replace("        choices: wait\n", "        choices: wait\n        read_choices: false\n")
+    items = {item.id: item for item in loaded(quiet).items}
+    assert not items["wait"].read_choices and items["respect"].read_choices
+    assert words_read_aloud(items["wait"]) == 5  # the question only; the person's answer is ticked
+    assert form_timing(loaded(quiet)).words_aloud == form_timing(loaded(FORM)).words_aloud - 5
+
+
+def test_read_choices_only_on_questions_with_a_choice_list() -> None:
+    for bad, expected in (
+        ("      - {id: alone2, type: yes_no, label: Alone?, read_choices: false, tags: [P2]}\n", "read_choices"),
+        ("      - {id: w2, type: select_one, choices: wait, label: Wait?, read_choices: 'no', tags: [P1]}\n",
+         "'read_choices' must be true or false"),
+    ):  # fmt: skip
+        form, problems = load_form_text(FORM + bad, Path("visit.yaml"))
+        assert form is None or problems
+        assert any(expected in str(problem) for problem in problems), problems
+
+
+def test_the_shipped_forms_keep_to_their_budgets() -> None:
+    """Issue budgets: a peer interview of 20 minutes at most, a centre assessment of 85 items or fewer."""
+    forms = load_directory(paths.forms_dir())
+    assert form_timing(forms["peer-interview"]).minutes <= 20, form_timing(forms["peer-interview"]).summary()
+    assert len(forms["centre-assessment"].items) <= 85
+
+
+def test_the_phone_tells_the_interviewer_which_answers_not_to_read_out(client, app) -> None:
+    from tests.webclient import Interviewer
+
+    interviewer = Interviewer(client, app)
+    interviewer.pair()
+    url = interviewer.start("peer-interview")
+    first = interviewer.submit(url, [("consent", "given")])
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    gender = page.split('id="q-gender"', 1)[1].split('<div class="q', 1)[0]
+    age = page.split('id="q-age_band"', 1)[1].split('<div class="q', 1)[0]
+    assert "Do not read these answers out" in gender and "Do not read these answers out" not in age
