@@ -335,7 +335,7 @@ def test_with_javascript_off_the_picker_searches_on_the_kit_and_starts(kit: KitF
         ]
         driver.find_element(By.CSS_SELECTOR, "input[value='X-9']").find_element(By.XPATH, "..").click()
         _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[method='post'] .nav button"))
-        assert driver.current_url.endswith("/s/centre_profile")
+        assert driver.current_url.endswith("/s/before_we_start")
         draft = DraftStore(kit.data_dir / "drafts", kit.unlock().draft_key).load(_draft_id(driver))
         assert (draft.centre, draft.region) == ("X-9", "EAST")
     finally:
