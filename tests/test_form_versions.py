@@ -10,6 +10,7 @@ a real signed bundle; the export and the report read them through the hub's stor
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import uuid
@@ -31,7 +32,7 @@ from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import unlock
 from fieldkit.kit.drafts import Draft, DraftStore
 from fieldkit.kit.packs import apply, forms_needed_by_drafts, load_programme, missing_forms
-from fieldkit.kit.sealing import TranslationInfo, build_payload, seal
+from fieldkit.kit.sealing import RecordCentre, TranslationInfo, build_payload, seal
 from sync.hub.export.run import plan_export, run_export
 from sync.hub.packing import PackingError, make_hub_pack
 from sync.hub.reports.collect import OLDER_VERSION, OWN_DEFINITION, collect
@@ -325,13 +326,16 @@ def test_hub_pack_refuses_a_version_that_changes_an_items_meaning(tmp_path: Path
 # --- Records of two versions: export and report ---------------------------------------
 
 
-def _sealed(form: Form, answers: dict[str, Any], recipient: str, *, form_hash: str | None = None) -> OutgoingRecord:
+def _sealed(
+    form: Form, answers: dict[str, Any], recipient: str, *, form_hash: str | None = None, centre: str | None = None
+) -> OutgoingRecord:
     kept = validate_record(form, answers)
     assert kept == answers, "answers a phone could send"
     record_id = str(uuid.uuid4())
     payload = build_payload(
         record_id=record_id, form=form, answers=kept, kit_id="kit-versions", started="2027-01-05T10:00Z",
         finished="2027-01-05T10:00Z", translation=TranslationInfo("en"), interviewer="PI03",
+        centre=RecordCentre(centre, "NORTH") if centre else None,
     )  # fmt: skip
     if form_hash is not None:
         payload["form"]["hash"] = form_hash
@@ -545,3 +549,29 @@ def test_a_red_flag_only_an_older_version_asked_still_makes_its_centre_critical(
     assert "Were people locked in their rooms?" in page, "named with the words of the version that asked it"
     figures = (tmp_path / "report" / "figures.csv").read_text(encoding="utf-8")
     assert "C-9" in figures and "Critical" in figures
+
+
+def test_records_of_the_shipped_peer_interview_v3_still_score_after_the_revision(tmp_path: Path) -> None:
+    """Version 4 split "refused a doctor or medicine" (denied_medical_care) in two and removed
+    it: people who answered it under version 3 still count, with version 3's own question and
+    rule, beside the version 4 answers to the new halves."""
+    from fieldkit.core import paths
+
+    shipped = load_directory(paths.forms_dir())
+    archived = {form.key: form for form in load_archived_forms(paths.forms_dir())}
+    v3, current = archived["peer-interview@3"], shipped["peer-interview"]
+    assert "denied_medical_care" not in {item.id for item in current.items}
+    hub, identities, recipient = _hub(tmp_path)
+    old = [_sealed(v3, {"consent": "given", "denied_medical_care": "yes"}, recipient, centre="C-3") for _ in range(5)]
+    new = [_sealed(current, {"consent": "given", "refused_doctor": "yes"}, recipient, centre="C-4") for _ in range(5)]
+    _push(hub, old + new)
+
+    result = write_report(hub, tmp_path / "report", identities, forms=shipped, archived=archived.values(), threshold=5)
+    assert result.collected.versions[("peer-interview", "3", OWN_DEFINITION)] == 5
+    with (tmp_path / "report" / "figures.csv").open(encoding="utf-8") as handle:
+        figures = {(row["centre"], row["measure"]): row["value"] for row in csv.DictReader(handle)}
+    assert figures[("C-3", "rights_status")] == "Critical" and figures[("C-4", "rights_status")] == "Critical"
+    page = html.unescape((tmp_path / "report" / "report.html").read_text(encoding="utf-8"))
+    assert " ".join(v3.item("denied_medical_care").label.split()) in page  # named as version 3 asked it
+    assert "(asked by version 3 only)" in page  # and listed among the questions behind the rating
+

@@ -147,7 +147,7 @@ def test_drafts_say_when_they_started_in_local_time_and_how_far_they_got(client,
     draft = drafts.load(draft_id)
     today = datetime.datetime.now(kolkata).date()
     draft.started = f"{today.isoformat()}T02:00Z"  # 07:30 in Kolkata, the same day there
-    draft.section = "p1_access"  # the second page: where "Save and continue" after consent leads
+    draft.section = "centre_profile"  # the second page: where "Save and continue" after consent leads
     drafts.save(draft)
     if language != "en":
         page = client.get("/home").get_data(as_text=True)
