@@ -369,8 +369,8 @@ def change_peer_interview(forms: Path) -> None:
     path = forms / "peer-interview.yaml"
     text = path.read_text(encoding="utf-8")
     text = text.replace(
-        "label: If you could change anything about the centre, what would it be?",
         "label: If you could change one thing about the centre, what would it be?",
+        "label: What one thing would you change about the centre?",
     )
     start = text.index("      - id: closing_note")
     text = text[:start] + (
@@ -414,18 +414,18 @@ def test_update_marks_changed_strings_fuzzy_adds_new_ones_and_keeps_removed_ones
 
     po = read(ru)
     changed = message(po, "peer-interview/what_to_change")
-    assert changed.id == "If you could change one thing about the centre, what would it be?"
+    assert changed.id == "What one thing would you change about the centre?"
     assert changed.string == "Что бы вы изменили в центре, если бы могли?"
     assert changed.fuzzy
     assert changed.previous_id == [
-        "If you could change anything about the centre, what would it be?"
+        "If you could change one thing about the centre, what would it be?"
     ]
     assert message(po, "peer-interview/anything_else").string == ""
     assert not message(po, "peer-interview/section:closing").fuzzy
     obsolete = {m.context: m.string for m in po.catalog.obsolete.values()}
     assert obsolete["peer-interview/closing_note"] == "Прочитайте вслух: спасибо за разговор."
     text = ru.read_text(encoding="utf-8")
-    assert '#| msgid "If you could change anything about the centre, what would it be?"' in text
+    assert '#| msgid "If you could change one thing about the centre, what would it be?"' in text
     assert '#~ msgctxt "peer-interview/closing_note"' in text
 
     # Updating again changes nothing, and keeps the #| line for the reviewer.

@@ -259,10 +259,10 @@ SKIP_ANSWERS = {
         ("withdrawal_medicine", "no_withdrawal"),
     ],
     "your_say": [("plan_made_together", "no"), ("plan_fits_needs", "yes")],  # same page: hidden by JS
-    "hard_experiences": [
+    "hard_experiences": [("physically_hurt", "no")],
+    "hard_experiences_2": [
         ("withdrawal_medicine_withheld", "yes"),  # another page's answer hides it
-        ("physically_hurt", "no"),
-        ("who_did_it", "staff"),  # same page: only when a red flag above is "yes"
+        ("who_did_it", "staff"),  # only when a red flag, on this page or the one before, is "yes"
     ],
 }
 SKIP_RECORD = {
@@ -273,7 +273,7 @@ SKIP_RECORD = {
     "plan_made_together": "no",
     "physically_hurt": "no",
 }
-HIDDEN_BY_EARLIER_PAGES = {"hard_experiences": "withdrawal_medicine_withheld"}
+HIDDEN_BY_EARLIER_PAGES = {"hard_experiences_2": "withdrawal_medicine_withheld"}
 
 
 def test_skip_logic_hides_items_from_the_page_and_the_sealed_record(client, app, kit) -> None:
@@ -295,7 +295,7 @@ def test_skip_logic_hides_items_from_the_page_and_the_sealed_record(client, app,
     assert set(SKIP_ANSWERS) <= set(pages), "the walk reached every page it answers"
     # Without JS, a question gated by an answer on its own page must still be there to answer.
     assert 'id="q-plan_fits_needs"' in pages["your_say"] and 'id="q-oat_continued"' in pages["medication"]
-    assert 'id="q-who_did_it"' in pages["hard_experiences"]
+    assert 'id="q-who_did_it"' in pages["hard_experiences_2"]
     review = client.get(url).get_data(as_text=True)
     done = client.post(
         url.replace("/review", "/finalise"), data={"csrf_token": csrf_token(review), "confirm_missing": "yes"}

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from babel.dates import format_time
 
+from fieldkit.core import paths
 from fieldkit.core.formengine.loader import load_form
+from fieldkit.core.i18n.catalogues import load_catalogue
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit import web
 from fieldkit.kit.drafts import DraftStore
@@ -282,7 +284,11 @@ def test_follow_up_cue_in_a_shipped_form_in_arabic(client, app) -> None:
     cue = re.search(r'<p class="cue" id="c-oat_continued">([^<]+)</p>', page)
     assert cue, "the OAT follow-up has its cue"
     # "Answer only if the answer to «...» was: Yes.", with the question's own Arabic wording, shortened.
-    assert cue.group(1).startswith("أجب فقط إذا كانت الإجابة عن «قبل مجيئك إلى المركز"), cue.group(1)
+    english = app.extensions["fieldkit"].forms["peer-interview"].item("on_oat_before").label
+    question = load_catalogue(paths.translations_dir(), "ar", "forms").get("peer-interview/on_oat_before", english)
+    assert question, "the question has its Arabic wording"
+    opening = " ".join(question.split()[:3])
+    assert cue.group(1).startswith(f"أجب فقط إذا كانت الإجابة عن «{opening}"), cue.group(1)
     assert cue.group(1).endswith("» هي: نعم.") and "Answer" not in cue.group(1)
 
 
