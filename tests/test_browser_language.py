@@ -98,16 +98,18 @@ def test_switching_language_mid_interview_keeps_the_answers(
         assert chosen == language, "the interview should start in the interface language"
         _wait_for_new_page(driver, card.find_element(By.TAG_NAME, "button").click)
 
-        # The first page, half answered: consent given, a number typed, nothing saved yet.
+        # Consent on the first page, saved; then the centre's profile, half answered: a
+        # number typed, nothing saved yet.
         consent = driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']")
         consent.find_element(By.XPATH, "..").click()
+        _wait_for_new_page(driver, driver.find_element(By.CSS_SELECTOR, "button[value='next']").click)
+        assert driver.current_url.endswith("/s/centre_profile")
         driver.find_element(By.ID, "i-capacity").send_keys("35")
         title = driver.find_element(By.TAG_NAME, "h1").text
         _switch_to(driver, other)
         assert _html(driver) == (other, "rtl" if other == "ar" else "ltr")
         assert driver.find_element(By.TAG_NAME, "h1").text != title, "the page's wording should change"
         assert driver.find_element(By.ID, "i-capacity").get_attribute("value") == "35"
-        assert driver.find_element(By.CSS_SELECTOR, "input[name='consent'][value='given']").is_selected()
         _screenshot_of_control(driver, artifacts_dir / f"language-switch-{tag}-to-{other}.png")
 
         # On to the next page and back to the first language there; then finish.

@@ -533,7 +533,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     old_notes = {row["column"]: row["note"] for row in codebook if row["table"] == "peer-interview-v1"}
     unavailable = "labels unavailable: version 1 of peer-interview is not among the forms this hub knows"
     assert unavailable in old_notes["old_rating"]
-    assert "(shipped, archived or packed: versions 2, 3)" in old_notes["old_rating"]
+    assert re.search(r"\(shipped, archived or packed: versions 2(, \d+)+\)", old_notes["old_rating"]), old_notes
     # Another definition of the current version: flagged, its extra answer kept in a column of its own.
     _header, rows = read_rows(out, resources["peer-interview"])
     changed = next(row for row in rows if row["record_id"] == ids["changed"])
