@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.tinydb_storage import AtomicJSONStorage
 from sync.protocol.bundle import canonical_json
-from sync.protocol.tally import TALLY_FORMAT, TALLY_FORMAT_STOPPED
+from sync.protocol.tally import TALLY_FORMAT, TALLY_FORMAT_STOPPED, StopCell, TallyCell
 
 __all__ = [
     "COUNTERS_FILE",
@@ -53,37 +52,9 @@ _CELLS = "declined_cells"
 _STOPPED = "stopped_cells"
 
 
-@dataclass(frozen=True)
-class DeclinedCell:
-    form: str
-    centre: str | None
-    cycle: str | None
-    count: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"form": self.form, "centre": self.centre, "cycle": self.cycle, "count": self.count}
-
-
-@dataclass(frozen=True)
-class StoppedCell:
-    """Interviews of ``form`` that the answer ``answer`` to ``item`` stopped, at a centre in a cycle."""
-
-    form: str
-    centre: str | None
-    cycle: str | None
-    item: str
-    answer: str
-    count: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "form": self.form,
-            "centre": self.centre,
-            "cycle": self.cycle,
-            "item": self.item,
-            "answer": self.answer,
-            "count": self.count,
-        }
+# The kit counts in the cells the tally carries on the wire (sync.protocol.tally).
+DeclinedCell = TallyCell
+StoppedCell = StopCell
 
 
 def _storage(data_dir: Path) -> AtomicJSONStorage:

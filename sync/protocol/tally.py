@@ -55,10 +55,15 @@ class TallyError(ValueError):
 
 @dataclass(frozen=True)
 class TallyCell:
+    """Interviews of ``form`` declined at a centre in a cycle."""
+
     form: str
     centre: str | None
     cycle: str | None
     count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"form": self.form, "centre": self.centre, "cycle": self.cycle, "count": self.count}
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,16 @@ class StopCell:
     item: str
     answer: str
     count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "centre": self.centre,
+            "cycle": self.cycle,
+            "item": self.item,
+            "answer": self.answer,
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True)
