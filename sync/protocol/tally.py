@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,49 +128,47 @@ def parse_tally(document: Any) -> Tally:
         datetime.date.fromisoformat(as_of if isinstance(as_of, str) and len(as_of) == 10 else "")
     except ValueError:
         raise TallyError("its as_of is not a day (YYYY-MM-DD)") from None
-    raw = document["declined"]
-    if not isinstance(raw, list) or len(raw) > MAX_TALLY_CELLS:
-        raise TallyError(f"declined must be a list of at most {MAX_TALLY_CELLS} counts")
-    cells = []
-    for index, cell in enumerate(raw):
-        where = f"count {index + 1}"
-        if not isinstance(cell, dict) or set(cell) != _CELL_KEYS:
-            raise TallyError(f"{where} must hold exactly {sorted(_CELL_KEYS)}")
-        form = cell["form"]
-        if not isinstance(form, str) or _FORM_ID.fullmatch(form) is None:
-            raise TallyError(f"{where}: the form id is malformed")
-        cells.append(
-            TallyCell(
-                form,
-                _code(cell["centre"], f"{where} centre"),
-                _code(cell["cycle"], f"{where} cycle"),
-                _whole(cell["count"], f"{where} count"),
-            )
+    cells = [
+        TallyCell(
+            cell["form"],
+            _code(cell["centre"], f"{where} centre"),
+            _code(cell["cycle"], f"{where} cycle"),
+            _whole(cell["count"], f"{where} count"),
         )
-    seen = [(cell.form, cell.centre, cell.cycle) for cell in cells]
-    if len(set(seen)) != len(seen):
-        raise TallyError("a form, centre and cycle is counted twice")
+        for where, cell in _counts(document["declined"], "declined", "count", _CELL_KEYS)
+    ]
+    _counted_once([(c.form, c.centre, c.cycle) for c in cells], "a form, centre and cycle is counted twice")
     stopped = _stopped(document.get("stopped", []))
     return Tally(kit_id, _whole(document["epoch"], "epoch"), as_of, tuple(cells), stopped)
 
 
-def _stopped(raw: Any) -> tuple[StopCell, ...]:
+def _counts(raw: Any, name: str, label: str, keys: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each count of the list ``name`` with where it is, once the checks every count shares pass."""
     if not isinstance(raw, list) or len(raw) > MAX_TALLY_CELLS:
-        raise TallyError(f"stopped must be a list of at most {MAX_TALLY_CELLS} counts")
-    cells = []
+        raise TallyError(f"{name} must be a list of at most {MAX_TALLY_CELLS} counts")
     for index, cell in enumerate(raw):
-        where = f"stopped count {index + 1}"
-        if not isinstance(cell, dict) or set(cell) != _STOP_KEYS:
-            raise TallyError(f"{where} must hold exactly {sorted(_STOP_KEYS)}")
-        form = cell["form"]
-        if not isinstance(form, str) or _FORM_ID.fullmatch(form) is None:
+        where = f"{label} {index + 1}"
+        if not isinstance(cell, dict) or set(cell) != keys:
+            raise TallyError(f"{where} must hold exactly {sorted(keys)}")
+        if not isinstance(cell["form"], str) or _FORM_ID.fullmatch(cell["form"]) is None:
             raise TallyError(f"{where}: the form id is malformed")
+        yield where, cell
+
+
+def _counted_once(places: list[tuple[Any, ...]], refusal: str) -> None:
+    if len(set(places)) != len(places):
+        raise TallyError(refusal)
+
+
+def _stopped(raw: Any) -> tuple[StopCell, ...]:
+    cells = []
+    for where, cell in _counts(raw, "stopped", "stopped count", _STOP_KEYS):
         for key in ("item", "answer"):
             if not isinstance(cell[key], str) or _ANSWER_ID.fullmatch(cell[key]) is None:
                 raise TallyError(f"{where}: the {key} id is malformed")
         cells.append(
             StopCell(
-                form,
+                cell["form"],
                 _code(cell["centre"], f"{where} centre"),
                 _code(cell["cycle"], f"{where} cycle"),
                 cell["item"],
@@ -177,7 +176,6 @@ def _stopped(raw: Any) -> tuple[StopCell, ...]:
                 _whole(cell["count"], f"{where} count"),
             )
         )
-    seen = [(c.form, c.centre, c.cycle, c.item, c.answer) for c in cells]
-    if len(set(seen)) != len(seen):
-        raise TallyError("a form, centre, cycle, item and answer is counted twice among the stopped")
+    places = [(c.form, c.centre, c.cycle, c.item, c.answer) for c in cells]
+    _counted_once(places, "a form, centre, cycle, item and answer is counted twice among the stopped")
     return tuple(cells)
