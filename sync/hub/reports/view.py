@@ -895,6 +895,7 @@ class _Builder:
         _ = self.words.gettext
         current = self.forms[form_id]
         questions = [self.question(form_id, item.id) for item in current.items if item.scoring and area in item.tags]
+        asked_now = {item.id for item in current.items}
         read_with_own = {
             int(version)
             for (known_id, version, how) in self.protected.scored.versions
@@ -905,7 +906,7 @@ class _Builder:
             if known_id != form_id or version not in read_with_own:
                 continue
             for item in form.items:
-                if item.scoring and area in item.tags and not any(i.id == item.id for i in current.items):
+                if item.scoring and area in item.tags and item.id not in asked_now:
                     older.setdefault(item.id, []).append(version)
         for item_id, versions in older.items():
             questions.append(
