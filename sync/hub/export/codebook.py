@@ -117,12 +117,13 @@ def _offered(table: StagedTable, item_id: str, value: str) -> tuple[int, ...]:
 
 def _section_topic(table: StagedTable, item: Item, wording: Wording) -> str:
     """What the page holding ``item`` is about, in the newest version that asked it."""
-    for form in [table.form, *(table.definitions[number] for number in sorted(table.definitions, reverse=True))]:
-        if form is not None and any(asked.id == item.id for asked in form.items):
-            section = form.section_of(item.id)
-            context = section_context(form, section.id) + (":topic" if section.topic else "")
-            return wording.form(context, section.described).text
-    return ""
+    asked = table.asked.get(item.id, ())
+    if not asked:
+        return ""
+    form = table.definitions[asked[-1]]
+    section = form.section_of(item.id)
+    context = section_context(form, section.id) + (":topic" if section.topic else "")
+    return wording.form(context, section.described).text
 
 
 def codebook_rows(table: StagedTable, wording: Wording) -> Iterator[dict[str, Any]]:
