@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -73,7 +74,9 @@ class LoadResult:
 class Phone:
     """One browser: a connection to the kit, its cookies, and what it has timed."""
 
-    def __init__(self, base_url: str, interviewer: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str, interviewer: str, *, timeout: float = 60.0, source_address: str | None = None
+    ) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"phones speak plain http to the kit, not {base_url!r}")
@@ -81,6 +84,10 @@ class Phone:
         self.port = parts.port or 80
         self.timeout = timeout
         self.interviewer = interviewer
+        # The phone's own address: on Wi-Fi every phone has one, and the kit limits
+        # connections per address (fieldkit/webbase/guard.py), so a hundred phones
+        # sharing 127.0.0.1 would be closed as if they were one greedy client.
+        self.source_address = source_address
         self.cookies: dict[str, str] = {}
         self.result = LoadResult()
         self._connection: http.client.HTTPConnection | None = None
@@ -89,7 +96,10 @@ class Phone:
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
-            self._connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            source = (self.source_address, 0) if self.source_address else None
+            self._connection = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.timeout, source_address=source
+            )
         return self._connection
 
     def close(self) -> None:
@@ -233,6 +243,18 @@ def records_lost(result: LoadResult, store: RecordStore, held_before: int = 0) -
     return max(missing_receipts, count_gap)
 
 
+def _own_address(base_url: str, number: int) -> str | None:
+    """A loopback address of phone ``number``'s own (127.0.0.2 on), when the kit is on 127.0.0.1.
+
+    Linux answers the whole of 127.0.0.0/8 on the loopback interface, so each phone can
+    connect from its own address as it would over Wi-Fi.
+    """
+    if urllib.parse.urlsplit(base_url).hostname != "127.0.0.1" or not sys.platform.startswith("linux"):
+        return None
+    host = number + 2
+    return f"127.0.{host // 256}.{host % 256}"
+
+
 def run_phones(
     base_url: str,
     next_code: Callable[[], str],
@@ -256,7 +278,15 @@ def run_phones(
     plans = [
         [random_answers(form, rng, text_answer=text_answer) for _ in range(interviews_each)] for _ in range(phones)
     ]
-    devices = [Phone(base_url, interviewer_codes[n % len(interviewer_codes)], timeout=timeout) for n in range(phones)]
+    devices = [
+        Phone(
+            base_url,
+            interviewer_codes[n % len(interviewer_codes)],
+            timeout=timeout,
+            source_address=_own_address(base_url, n),
+        )
+        for n in range(phones)
+    ]
     pairing_lock = threading.Lock()
     start_line = threading.Barrier(phones)
 
