@@ -29,6 +29,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -400,6 +401,44 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return connection
+
+
+def copy_database(source: Path, dest: Path) -> None:
+    """Copy the SQLite database ``source`` into the new file ``dest`` with SQLite's online backup API.
+
+    The copy is one read transaction: it holds the database as it was at one commit,
+    while ``hub serve`` and imports go on merging (WAL mode lets them write meanwhile).
+    It is opened read-only, so a hub folder on a read-only disk can still be copied; on
+    a disk so read-only that SQLite cannot even share its write-ahead index, the file is
+    read as immutable (nothing can write to it then). The copy is checked with
+    ``PRAGMA integrity_check`` before this returns.
+    """
+    location = "file:" + urllib.parse.quote(str(Path(source).resolve()))
+    if not Path(source).is_file():
+        raise HubStoreError(f"{source} is missing; nothing was backed up")
+    try:
+        reader = sqlite3.connect(location + "?mode=ro", uri=True, timeout=60.0)
+        try:
+            reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            reader.close()
+            reader = sqlite3.connect(location + "?immutable=1", uri=True)
+        try:
+            writer = sqlite3.connect(dest)
+            try:
+                reader.backup(writer)
+                checked = writer.execute("PRAGMA integrity_check").fetchall()
+            finally:
+                writer.close()
+        finally:
+            reader.close()
+    except sqlite3.Error as error:
+        raise HubStoreError(f"cannot copy the hub database {source}: {error}; nothing was backed up") from error
+    if checked != [("ok",)]:
+        raise HubStoreError(
+            f"the copy of {source} fails SQLite's integrity check ({checked[0][0]}); nothing was backed up. "
+            "The database may be damaged: copy the whole hub folder to another disk before anything else."
+        )
 
 
 # --- The store -----------------------------------------------------------------------

@@ -247,14 +247,26 @@ class BackupWriter:
         info.mtime = 0  # a record's file times say no more than its day; the archive says nothing
         return info
 
-    def add_file(self, name: str, path: Path) -> BackupFile:
+    def add_file(self, name: str, path: Path, *, missing_ok: bool = False) -> BackupFile | None:
         """Add the file at ``path`` as ``name``: the bytes it holds when opened.
 
         A file replaced while it is read (every fieldkit write is a rename) is read
-        whole from the version that was opened.
+        whole from the version that was opened. With ``missing_ok``, a file removed
+        since it was listed (a draft finished meanwhile) is left out: ``None``.
         """
         try:
-            with open(path, "rb") as handle:
+            handle = open(path, "rb")  # noqa: SIM115  # closed below
+        except FileNotFoundError:
+            if missing_ok:
+                return None
+            message = f"{path} disappeared while it was backed up; no backup was written"
+            raise StorageError(message, path=Path(path)) from None
+        except OSError as error:
+            raise StorageError.from_os_error(
+                error, Path(path), action="back up", outcome="The backup was not written"
+            ) from error
+        try:
+            with handle:
                 size = os.fstat(handle.fileno()).st_size
                 reader = _HashingReader(handle, size)
                 self._tar.addfile(self._info(name, size), reader)  # type: ignore[arg-type]
