@@ -16,39 +16,17 @@ without the lock (``docs/backup.md``).
 
 from __future__ import annotations
 
-import contextlib
-import errno as errno_codes
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-from fieldkit.core.storage.atomic import StorageError
 from fieldkit.core.storage.backup import BackupError, BackupManifest, BackupWriter, folder_files, restore_backup
-from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.locks import lock_unless_read_only
 from fieldkit.kit.config import load_config
 
 __all__ = ["LEFT_OUT", "backup_kit", "restore_kit"]
 
 LEFT_OUT = ("cache",)
 _LOCK_TIMEOUT_SECONDS = 60.0
-_CANNOT_WRITE = (errno_codes.EROFS, errno_codes.EACCES, errno_codes.EPERM)
-
-
-@contextlib.contextmanager
-def held_for_copy(data_dir: Path) -> Iterator[None]:
-    """The writer lock, or nothing on a folder nobody can write to (a read-only disk)."""
-    try:
-        lock = writer_lock(data_dir, timeout=_LOCK_TIMEOUT_SECONDS)
-        lock.__enter__()
-    except StorageError as error:
-        if error.errno in _CANNOT_WRITE:
-            yield  # no fieldkit process can change this folder either
-            return
-        raise
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def refuse_inside(data_dir: Path, out: Path) -> None:
@@ -66,7 +44,8 @@ def backup_kit(data_dir: Path, out: Path) -> BackupManifest:
     data_dir = Path(data_dir)
     config = load_config(data_dir)  # says clearly when this is not a kit folder
     refuse_inside(data_dir, out)
-    with held_for_copy(data_dir), BackupWriter(out, "kit", config.kit_id) as writer:
+    held = lock_unless_read_only(data_dir, timeout=_LOCK_TIMEOUT_SECONDS)
+    with held, BackupWriter(out, "kit", config.kit_id) as writer:
         for relative in folder_files(data_dir, skip_dirs=LEFT_OUT):
             writer.add_file(relative, data_dir / relative, missing_ok=relative.startswith("drafts/"))
         return writer.commit()
