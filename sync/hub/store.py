@@ -392,9 +392,38 @@ def load_hub_config(data_dir: Path) -> HubConfig:
         raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
 
 
+# Said when the hub folder cannot be trusted to hold what it should. Never "restore over
+# it": a disk going bad, or a folder half copied, may still hold good data that a
+# restore would overwrite.
+_RESCUE = (
+    "copy the whole hub folder to another disk before anything else, and do not restore a backup over it: "
+    "restore the last backup into a new folder ('fieldkit hub restore --from FILE --data NEWFOLDER') "
+    "if the copy cannot be opened either"
+)
+
+
+def _read_only(folder: Path, error: BaseException | None = None) -> bool:
+    """True when the folder's disk is mounted read-only (or SQLite says it cannot write)."""
+    if error is not None and "readonly" in str(error).replace("-", "").replace(" ", "").lower():
+        return True
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def disk_problem(folder: Path, error: BaseException | None = None) -> str:
+    """What is wrong with a hub folder that cannot be opened or written, and what to do first."""
+    if _read_only(folder, error):
+        return f"the disk holding {folder} is read-only, or failing (a failing disk is often remounted read-only); " + (
+            _RESCUE
+        )
+    return _RESCUE
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
-        raise HubStoreError(f"{path} is missing; restore the hub folder from a backup")
+        raise HubStoreError(f"{path} is missing, so {path.parent} is not a whole hub folder: {_RESCUE}")
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60.0)
     # WAL: readers (a hub page, an export) never block the importer. FULL: every commit
     # is fsynced before it returns, which is what allows a receipt to be sent.
@@ -457,7 +486,7 @@ class HubStore:
             found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.Error as error:
             raise HubStoreError(
-                f"cannot open the hub database in {self.data_dir}: {error}; restore the hub folder from a backup"
+                f"cannot open the hub database in {self.data_dir} ({error}): {disk_problem(self.data_dir, error)}"
             ) from error
         if found is not None and found[0] in _MIGRATIONS:
             self._migrate(found[0])
@@ -503,6 +532,11 @@ class HubStore:
         self.close()
 
     def _db_error(self, error: sqlite3.Error, action: str) -> HubStoreError:
+        if _read_only(self.data_dir, error):
+            return HubStoreError(
+                f"Could not {action} the hub database in {self.data_dir}: {error}. Nothing was changed: "
+                f"{disk_problem(self.data_dir, error)}."
+            )
         return HubStoreError(
             f"Could not {action} the hub database in {self.data_dir}: {error}. Nothing was "
             "changed; free disk space or check the disk, then try again."

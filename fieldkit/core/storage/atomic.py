@@ -60,7 +60,10 @@ _ADVICE: dict[int, str] = {
     errno_codes.EDQUOT: "free some space on the kit, then try again",
     errno_codes.EFBIG: "free some space on the kit, then try again",
     errno_codes.EIO: "the disk may be failing: copy the data folder to another disk",
-    errno_codes.EROFS: "the disk may be failing or mounted read-only: ask the kit's operator",
+    errno_codes.EROFS: (
+        "the disk may be failing or mounted read-only: copy the whole data folder to another disk before "
+        "anything else, and do not restore a backup over it"
+    ),
 }
 _DEFAULT_ADVICE = "try again, and tell the kit's operator if it keeps happening"
 
