@@ -30,7 +30,7 @@ import secrets
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,6 +432,25 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """The database on a read-only disk: read-only, or immutable when SQLite cannot share its WAL index.
+
+    Immutable would ignore a write-ahead log, so it is used only when there is none
+    to read (no ``-wal`` file, or an empty one): then the file alone holds every commit.
+    """
+    location = "file:" + urllib.parse.quote(str(Path(path).resolve()))
+    connection = sqlite3.connect(location + "?mode=ro", uri=True, check_same_thread=False, timeout=60.0)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(location + "?immutable=1", uri=True, check_same_thread=False)
+
+
 def copy_database(source: Path, dest: Path) -> None:
     """Copy the SQLite database ``source`` into the new file ``dest`` with SQLite's online backup API.
 
@@ -442,16 +461,10 @@ def copy_database(source: Path, dest: Path) -> None:
     read as immutable (nothing can write to it then). The copy is checked with
     ``PRAGMA integrity_check`` before this returns.
     """
-    location = "file:" + urllib.parse.quote(str(Path(source).resolve()))
     if not Path(source).is_file():
         raise HubStoreError(f"{source} is missing; nothing was backed up")
     try:
-        reader = sqlite3.connect(location + "?mode=ro", uri=True, timeout=60.0)
-        try:
-            reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            reader.close()
-            reader = sqlite3.connect(location + "?immutable=1", uri=True)
+        reader = _connect_read_only(source)
         try:
             writer = sqlite3.connect(dest)
             try:
@@ -482,18 +495,35 @@ class HubStore:
         self.limits = limits
         self._lock = threading.RLock()
         try:
-            self._db = _connect(self.data_dir / DB_FILE)
-            found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            found = self._open(_connect)
         except sqlite3.Error as error:
-            raise HubStoreError(
-                f"cannot open the hub database in {self.data_dir} ({error}): {disk_problem(self.data_dir, error)}"
-            ) from error
+            if not _read_only(self.data_dir, error):
+                raise HubStoreError(
+                    f"cannot open the hub database in {self.data_dir} ({error}): {disk_problem(self.data_dir, error)}"
+                ) from error
+            try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
+                found = self._open(_connect_read_only)
+            except sqlite3.Error as again:
+                raise HubStoreError(
+                    f"cannot open the hub database in {self.data_dir} ({again}): {disk_problem(self.data_dir, again)}"
+                ) from again
         if found is not None and found[0] in _MIGRATIONS:
             self._migrate(found[0])
         elif found is None or found[0] != SCHEMA_VERSION:
             self._db.close()
             raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
         self._receipt_key: Ed25519PrivateKey | None = None
+
+    def _open(self, connect: Callable[[Path], sqlite3.Connection]) -> tuple | None:
+        """Connect with ``connect`` and read the schema version; the connection is closed on failure."""
+        connection = connect(self.data_dir / DB_FILE)
+        try:
+            found = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        self._db = connection
+        return found
 
     def _migrate(self, found: str) -> None:
         """From schema ``found`` to the current one in one transaction, each step in turn."""

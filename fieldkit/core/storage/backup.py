@@ -269,7 +269,7 @@ class BackupWriter:
             with handle:
                 size = os.fstat(handle.fileno()).st_size
                 reader = _HashingReader(handle, size)
-                self._tar.addfile(self._info(name, size), reader)  # type: ignore[arg-type]
+                self._tar.addfile(self._info(name, size), reader)
         except OSError as error:
             raise StorageError.from_os_error(
                 error, Path(path), action="back up", outcome="The backup was not written"
