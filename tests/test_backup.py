@@ -276,6 +276,7 @@ def _closed(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
             process.stdout.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["hub", "kit"])
 def test_sigkill_during_a_backup_leaves_the_previous_backup_and_nothing_restorable(
     tmp_path: Path, hub_keys: Path, passphrase_file: Path, kind: str
@@ -288,7 +289,7 @@ def test_sigkill_during_a_backup_leaves_the_previous_backup_and_nothing_restorab
         _hub, folder = enrolled_pair(tmp_path, hub_keys, passphrase_file)
         # Many records, put through the real store (its fsyncs skipped only to fill it quickly).
         store = RecordStore(folder, fsync=lambda fd: None)
-        for record in sealed_records("kit-big", 2000, size=8_000):
+        for record in sealed_records("kit-big", 1200, size=12_000):
             metadata = {
                 "record_id": record.record_id, "form_id": record.form_id, "form_version": record.form_version,
                 "size": len(record.ciphertext), "day": record.day,
