@@ -253,7 +253,11 @@ def _kill_once_writing(process: subprocess.Popen, folder: Path, seconds: float =
         for name in os.listdir(folder):
             path = folder / name
             if name.startswith(".") and name.endswith(".tmp"):
-                grown = path.stat().st_size > 0 if path.is_file() else any(p.stat().st_size > 0 for p in path.iterdir())
+                try:
+                    files = [path] if path.is_file() else list(path.iterdir())
+                    grown = any(file.stat().st_size > 0 for file in files)
+                except FileNotFoundError:  # renamed or removed between the listing and the look
+                    continue
                 if grown and process.poll() is None:
                     process.send_signal(signal.SIGKILL)
                     process.wait(10)

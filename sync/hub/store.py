@@ -615,7 +615,10 @@ class HubStore:
             if not isinstance(key, Ed25519PrivateKey):
                 raise HubStoreError(f"{path} is not an Ed25519 key")
             if public_key_text(key.public_key()) != self.config.receipt_public_key:
-                raise HubStoreError(f"{path} does not match {HUB_FILE}; restore both from a backup")
+                raise HubStoreError(
+                    f"{path} does not match {HUB_FILE}: one of them was changed or replaced. Copy the hub folder "
+                    "elsewhere first, then restore the last backup into a new folder ('fieldkit hub restore')"
+                )
             self._receipt_key = key
         return self._receipt_key
 
