@@ -439,6 +439,9 @@ def test_a_read_only_kit_can_be_inspected_exported_and_backed_up(
             (view / "probe").write_bytes(b"")
         status = run("sync", "status", "--data", view)
         assert "4 held, 4 not yet acknowledged" in status.output
+        assert "No form pack applied" in run("pack", "list", "--data", view).output
+        refused = run("sync", "prune", "--data", view, expect=1)  # a writing command says what is wrong
+        assert "the disk is read-only" in refused.output and "do not restore a backup over it" in refused.output
         exported = export(view, tmp_path / "rescue.bundle", passphrase_file)
         assert "4 records" in exported.output and "read-only" in exported.output
         run("backup", "--data", view, "--out", tmp_path / "rescue.tar")
