@@ -67,6 +67,11 @@ def restore(source: Path, data_dir: Path) -> None:
     """
     manifest = restore_kit(source, data_dir)
     click.echo(f"Restored kit {manifest.source_id} from {source} into {data_dir} ({_size(manifest)}).")
+    click.echo(
+        f"The backup was made at {manifest.created}. If the kit took interviews after that, send what this "
+        "copy holds ('fieldkit sync export' or 'sync push') and take new interviews on a new kit: this copy "
+        'would give out its sequence numbers again (docs/backup.md, "Limits").'
+    )
 
 
 @click.command("backup")
