@@ -49,11 +49,13 @@ class FieldkitGroup(click.Group):
 
 # Every sub-command, by the module that defines it (imported when it is run).
 COMMANDS = {
+    "backup": "fieldkit.cli.backup:backup",
     "demo": "fieldkit.cli.demo:demo",
     "forms": "fieldkit.cli.forms:forms",
     "hub": "fieldkit.cli.hub:hub",
     "init": "fieldkit.cli.kit:init",
     "pack": "fieldkit.cli.pack:pack",
+    "restore": "fieldkit.cli.backup:restore",
     "simulate": "fieldkit.cli.kit:simulate",
     "wipe": "fieldkit.cli.kit:wipe",
     "sync": "fieldkit.cli.sync:sync",

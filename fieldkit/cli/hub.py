@@ -337,3 +337,8 @@ hub.add_command(centres)
 hub.add_command(cycles)
 hub.add_command(pack)
 hub.add_command(packs)
+
+from fieldkit.cli.backup import hub_backup, hub_restore  # noqa: E402 - as above
+
+hub.add_command(hub_backup)
+hub.add_command(hub_restore)

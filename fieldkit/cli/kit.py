@@ -11,6 +11,7 @@ import click
 from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core import paths
+from fieldkit.core.counts import count_of
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.catalogue import load_directory
@@ -19,6 +20,7 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.outbox import Outbox
 from fieldkit.kit.roles import HUB_ROLE_DEFAULT, ROLES
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.settings_seal import recipient_lines
@@ -194,18 +196,59 @@ def simulate(
         sys.stdout.flush()
 
 
+def refuse_stranding(data_dir: Path, abandon: int | None) -> None:
+    """Refuse to wipe while records wait for a hub, unless --abandon-unsent gives their exact count."""
+    outbox = Outbox(data_dir)
+    waiting = outbox.pending_ids()
+    unsent = len(waiting)
+    if abandon is not None and abandon != unsent:
+        raise FieldkitError(
+            f"--abandon-unsent {abandon} does not match: {count_of(unsent, 'record', 'records')} on this kit "
+            "no hub has acknowledged. Nothing was wiped; check the count with 'fieldkit sync status'."
+        )
+    if unsent and abandon is None:
+        numbered = outbox.state.load_outbox()["records"]
+        in_bundle = sum(1 for record_id in waiting if record_id in numbered)
+        bundled = (
+            f" ({in_bundle} of them went into a bundle already, but no receipt for them came back: "
+            "apply the hub's receipt with 'fieldkit sync receipt')"
+            if in_bundle
+            else ""
+        )
+        raise FieldkitError(
+            f"{count_of(unsent, 'record', 'records')} on this kit no hub has acknowledged yet{bundled}. "
+            "Wiping the keys would strand them for good: without the keys no bundle can be signed. "
+            f"Send them first with 'fieldkit sync export --data {data_dir} --out FILE' (or 'fieldkit sync push'), "
+            "import the bundle at the hub and apply its receipt. To wipe anyway and abandon them, give "
+            f"--abandon-unsent {unsent}. Nothing was wiped."
+        )
+
+
 @click.command("wipe")
 @DATA_OPTION
 @click.option(
     "--confirm", "confirmation", default=None, metavar="KIT_ID", help="Confirm without a prompt by giving the kit id."
 )
-def wipe(data_dir: Path, confirmation: str | None) -> None:
+@click.option(
+    "--abandon-unsent",
+    "abandon",
+    type=click.IntRange(0),
+    default=None,
+    metavar="N",
+    help="Wipe although N records (the count wipe shows) wait for a hub: they can never be sent afterwards.",
+)
+def wipe(data_dir: Path, confirmation: str | None, abandon: int | None) -> None:
     """Destroy this kit's drafts and keys (crypto-erasure).
 
     Sealed records stay: only the hub can read them. Without the keys file, the
     drafts cannot be decrypted even with the passphrase. Type the kit id to confirm.
+
+    While records wait for a hub (no hub has acknowledged them), wipe refuses and
+    shows how many: send them first ('fieldkit sync export'), or give
+    --abandon-unsent with that exact number.
     """
     config = load_config(data_dir)
+    refuse_stranding(data_dir, abandon)
     if confirmation is None:
         if sys.stdin is None or not sys.stdin.isatty():
             raise FieldkitError("wipe needs confirmation: give --confirm KIT_ID (no terminal to ask on)")

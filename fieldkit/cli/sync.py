@@ -69,6 +69,12 @@ def export(data_dir: Path, out: Path, passphrase_file: Path | None) -> None:
         f"{prepared.last_seq}). Import it at the hub, then apply the receipt with "
         "'fieldkit sync receipt'."
     )
+    if prepared.read_only:
+        click.echo(
+            f"The data folder {data_dir} is read-only (the disk may be failing), so this kit saved nothing: "
+            "copy the whole folder to another disk before anything else, and keep this bundle.",
+            err=True,
+        )
     if prepared.remaining:
         click.echo(
             f"{prepared.remaining} more records did not fit in one bundle: apply this bundle's "

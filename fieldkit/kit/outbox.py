@@ -36,7 +36,7 @@ from tinydb.table import Document
 
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
-from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.locks import lock_unless_read_only, writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import KitConfig, UnlockedKit, load_config
@@ -104,6 +104,7 @@ class PreparedBundle:
     last_seq: int
     remaining: int
     tally: bool = False  # the bundle carries the kit's tally of declined interviews
+    read_only: bool = False  # the data folder could not be written: its sequence numbers were not saved
 
 
 @dataclass(frozen=True)
@@ -332,15 +333,18 @@ class Outbox:
         """Sign a bundle of pending records (oldest sequence numbers first); ``None`` if none.
 
         New pending records get sequence numbers here, saved before the bundle is built,
-        so a bundle never carries a number that could be given out again.
+        so a bundle never carries a number that could be given out again. On a read-only
+        data folder (a failing disk) nothing can be saved and nothing else can add a
+        record: the numbers are given in memory, in the same order a later export from a
+        copy of the folder gives them, so a dying kit can still be exported from.
         """
         if kit.config.kit_id != self.config.kit_id:
             raise FieldkitError("the unlocked kit is not the kit of this data folder")
-        with writer_lock(self.data_dir):
+        with lock_unless_read_only(self.data_dir) as writable:
             state = self.state.load_outbox()
             entries: dict[str, dict[str, Any]] = state["records"]
             pending = [rid for rid in self.records.ids() if not entries.get(rid, {}).get("acked_by")]
-            tally = self._tally_to_send(kit, state)
+            tally = self._tally_to_send(kit, state, save=writable)
             if not pending and tally is None:
                 return None
             fresh = [rid for rid in pending if rid not in entries]
@@ -356,7 +360,8 @@ class Outbox:
                         "acked": None,
                     }
                     state["next_seq"] += 1
-                self.state.save_outbox(state)
+                if writable:
+                    self.state.save_outbox(state)
         pending.sort(key=lambda rid: entries[rid]["seq"])
         chosen: list[OutgoingRecord] = []
         budget = self.limits.max_bundle_bytes - _FIXED_OVERHEAD
@@ -388,9 +393,10 @@ class Outbox:
             last_seq=max(seqs),
             remaining=len(pending) - len(chosen),
             tally=tally is not None,
+            read_only=not writable,
         )
 
-    def _tally_to_send(self, kit: UnlockedKit, state: dict[str, Any]) -> OutgoingTally | None:
+    def _tally_to_send(self, kit: UnlockedKit, state: dict[str, Any], *, save: bool = True) -> OutgoingTally | None:
         """The sealed tally of declined (and stopped) interviews when no hub has acknowledged it yet.
 
         Called under the writer lock, with the outbox ``state`` just loaded: counts that
@@ -405,8 +411,9 @@ class Outbox:
         if sent is None or sent.get("digest") != digest:
             sent = {"seq": state["next_seq"], "digest": digest, "acked_by": None, "acked": None}
             state["next_seq"] += 1
-            self.state.save_outbox(state)
-            self.state.save_tally(sent)
+            if save:
+                self.state.save_outbox(state)
+                self.state.save_tally(sent)
         if sent.get("acked_by"):
             return None
         # The day only: a finer time would help nobody but someone tracing who declined.

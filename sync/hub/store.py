@@ -29,7 +29,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,15 +392,95 @@ def load_hub_config(data_dir: Path) -> HubConfig:
         raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
 
 
+# Said when the hub folder cannot be trusted to hold what it should. Never "restore over
+# it": a disk going bad, or a folder half copied, may still hold good data that a
+# restore would overwrite.
+_RESCUE = (
+    "copy the whole hub folder to another disk before anything else, and do not restore a backup over it: "
+    "restore the last backup into a new folder ('fieldkit hub restore --from FILE --data NEWFOLDER') "
+    "if the copy cannot be opened either"
+)
+
+
+def _read_only(folder: Path, error: BaseException | None = None) -> bool:
+    """True when the folder's disk is mounted read-only (or SQLite says it cannot write)."""
+    if error is not None and "readonly" in str(error).replace("-", "").replace(" ", "").lower():
+        return True
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def disk_problem(folder: Path, error: BaseException | None = None) -> str:
+    """What is wrong with a hub folder that cannot be opened or written, and what to do first."""
+    if _read_only(folder, error):
+        return f"the disk holding {folder} is read-only, or failing (a failing disk is often remounted read-only); " + (
+            _RESCUE
+        )
+    return _RESCUE
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
-        raise HubStoreError(f"{path} is missing; restore the hub folder from a backup")
+        raise HubStoreError(f"{path} is missing, so {path.parent} is not a whole hub folder: {_RESCUE}")
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60.0)
     # WAL: readers (a hub page, an export) never block the importer. FULL: every commit
     # is fsynced before it returns, which is what allows a receipt to be sent.
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     return connection
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """The database on a read-only disk: read-only, or immutable when SQLite cannot share its WAL index.
+
+    Immutable would ignore a write-ahead log, so it is used only when there is none
+    to read (no ``-wal`` file, or an empty one): then the file alone holds every commit.
+    """
+    location = "file:" + urllib.parse.quote(str(Path(path).resolve()))
+    connection = sqlite3.connect(location + "?mode=ro", uri=True, check_same_thread=False, timeout=60.0)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(location + "?immutable=1", uri=True, check_same_thread=False)
+
+
+def copy_database(source: Path, dest: Path) -> None:
+    """Copy the SQLite database ``source`` into the new file ``dest`` with SQLite's online backup API.
+
+    The copy is one read transaction: it holds the database as it was at one commit,
+    while ``hub serve`` and imports go on merging (WAL mode lets them write meanwhile).
+    It is opened read-only, so a hub folder on a read-only disk can still be copied; on
+    a disk so read-only that SQLite cannot even share its write-ahead index, the file is
+    read as immutable (nothing can write to it then). The copy is checked with
+    ``PRAGMA integrity_check`` before this returns.
+    """
+    if not Path(source).is_file():
+        raise HubStoreError(f"{source} is missing; nothing was backed up")
+    try:
+        reader = _connect_read_only(source)
+        try:
+            writer = sqlite3.connect(dest)
+            try:
+                reader.backup(writer)
+                checked = writer.execute("PRAGMA integrity_check").fetchall()
+            finally:
+                writer.close()
+        finally:
+            reader.close()
+    except sqlite3.Error as error:
+        raise HubStoreError(f"cannot copy the hub database {source}: {error}; nothing was backed up") from error
+    if checked != [("ok",)]:
+        raise HubStoreError(
+            f"the copy of {source} fails SQLite's integrity check ({checked[0][0]}); nothing was backed up. "
+            "The database may be damaged: copy the whole hub folder to another disk before anything else."
+        )
 
 
 # --- The store -----------------------------------------------------------------------
@@ -414,18 +495,35 @@ class HubStore:
         self.limits = limits
         self._lock = threading.RLock()
         try:
-            self._db = _connect(self.data_dir / DB_FILE)
-            found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            found = self._open(_connect)
         except sqlite3.Error as error:
-            raise HubStoreError(
-                f"cannot open the hub database in {self.data_dir}: {error}; restore the hub folder from a backup"
-            ) from error
+            if not _read_only(self.data_dir, error):
+                raise HubStoreError(
+                    f"cannot open the hub database in {self.data_dir} ({error}): {disk_problem(self.data_dir, error)}"
+                ) from error
+            try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
+                found = self._open(_connect_read_only)
+            except sqlite3.Error as again:
+                raise HubStoreError(
+                    f"cannot open the hub database in {self.data_dir} ({again}): {disk_problem(self.data_dir, again)}"
+                ) from again
         if found is not None and found[0] in _MIGRATIONS:
             self._migrate(found[0])
         elif found is None or found[0] != SCHEMA_VERSION:
             self._db.close()
             raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
         self._receipt_key: Ed25519PrivateKey | None = None
+
+    def _open(self, connect: Callable[[Path], sqlite3.Connection]) -> tuple | None:
+        """Connect with ``connect`` and read the schema version; the connection is closed on failure."""
+        connection = connect(self.data_dir / DB_FILE)
+        try:
+            found = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        self._db = connection
+        return found
 
     def _migrate(self, found: str) -> None:
         """From schema ``found`` to the current one in one transaction, each step in turn."""
@@ -464,6 +562,11 @@ class HubStore:
         self.close()
 
     def _db_error(self, error: sqlite3.Error, action: str) -> HubStoreError:
+        if _read_only(self.data_dir, error):
+            return HubStoreError(
+                f"Could not {action} the hub database in {self.data_dir}: {error}. Nothing was changed: "
+                f"{disk_problem(self.data_dir, error)}."
+            )
         return HubStoreError(
             f"Could not {action} the hub database in {self.data_dir}: {error}. Nothing was "
             "changed; free disk space or check the disk, then try again."
@@ -512,7 +615,10 @@ class HubStore:
             if not isinstance(key, Ed25519PrivateKey):
                 raise HubStoreError(f"{path} is not an Ed25519 key")
             if public_key_text(key.public_key()) != self.config.receipt_public_key:
-                raise HubStoreError(f"{path} does not match {HUB_FILE}; restore both from a backup")
+                raise HubStoreError(
+                    f"{path} does not match {HUB_FILE}: one of them was changed or replaced. Copy the hub folder "
+                    "elsewhere first, then restore the last backup into a new folder ('fieldkit hub restore')"
+                )
             self._receipt_key = key
         return self._receipt_key
 

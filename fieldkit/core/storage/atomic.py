@@ -60,7 +60,10 @@ _ADVICE: dict[int, str] = {
     errno_codes.EDQUOT: "free some space on the kit, then try again",
     errno_codes.EFBIG: "free some space on the kit, then try again",
     errno_codes.EIO: "the disk may be failing: copy the data folder to another disk",
-    errno_codes.EROFS: "the disk may be failing or mounted read-only: ask the kit's operator",
+    errno_codes.EROFS: (
+        "the disk may be failing or mounted read-only: copy the whole data folder to another disk before "
+        "anything else, and do not restore a backup over it"
+    ),
 }
 _DEFAULT_ADVICE = "try again, and tell the kit's operator if it keeps happening"
 
@@ -236,7 +239,11 @@ def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) readable only by the account running fieldkit; return it.
 
     Each folder created is made durable in its parent, so that files later fsynced
-    inside it cannot be lost with a folder that was never recorded on disk.
+    inside it cannot be lost with a folder that was never recorded on disk. A folder
+    that already exists and that nobody but its owner can enter or read (mode 0700 or
+    narrower, such as 0500 on a copy made read-only) is left exactly as it is: no
+    ``chmod``, which would fail on a read-only disk and stop a dying kit from being
+    read or rescued.
     """
     path = Path(path)
     missing: list[Path] = []
@@ -252,7 +259,8 @@ def ensure_private_dir(path: Path) -> Path:
             with contextlib.suppress(FileExistsError):
                 folder.mkdir(mode=PRIVATE_DIR_MODE)
             _fsync_dir_raw(folder.parent, os.fsync)
-        os.chmod(path, PRIVATE_DIR_MODE)
+        if missing or os.stat(path).st_mode & 0o077:
+            os.chmod(path, PRIVATE_DIR_MODE)
     except OSError as exc:
         raise StorageError.from_os_error(exc, path, action="create the folder", outcome="Nothing was saved") from exc
     return path

@@ -12,6 +12,7 @@ so a killed process never leaves the folder locked.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -22,10 +23,12 @@ from pathlib import Path
 
 from fieldkit.core.storage.atomic import PRIVATE_FILE_MODE, StorageError
 
-__all__ = ["LOCK_FILE_NAME", "writer_lock"]
+__all__ = ["CANNOT_WRITE", "LOCK_FILE_NAME", "lock_unless_read_only", "writer_lock"]
 
 LOCK_FILE_NAME = ".lock"
 _POLL_SECONDS = 0.01
+# What opening the lock file fails with on a read-only disk or a folder made read-only.
+CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 _registry_guard = threading.Lock()
 _thread_locks: dict[str, threading.RLock] = {}
@@ -120,3 +123,27 @@ def _open_and_flock(data_dir: Path, deadline: float | None, timeout: float | Non
         if isinstance(exc, OSError):
             raise StorageError.from_os_error(exc, lock_path, action="lock", outcome="Nothing was saved") from exc
         raise
+
+
+@contextmanager
+def lock_unless_read_only(data_dir: Path, *, timeout: float | None = None) -> Iterator[bool]:
+    """The writer lock (yields True), or no lock when the folder cannot be written at all (False).
+
+    On a read-only disk (an SD card going bad is remounted read-only) or a folder made
+    read-only, the lock file cannot be opened for writing; but then no fieldkit process
+    can change the folder either, so reading it without the lock is consistent. The
+    caller must then not try to save anything: a dying kit can still be read, backed
+    up and exported from.
+    """
+    try:
+        held = writer_lock(data_dir, timeout=timeout)
+        held.__enter__()
+    except StorageError as error:
+        if error.errno not in CANNOT_WRITE:
+            raise
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        held.__exit__(None, None, None)

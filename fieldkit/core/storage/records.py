@@ -51,13 +51,14 @@ from fieldkit.core.storage.atomic import (
     write_atomic,
 )
 from fieldkit.core.storage.checksummed import read_checksummed, write_checksummed
-from fieldkit.core.storage.locks import writer_lock
+from fieldkit.core.storage.locks import CANNOT_WRITE, writer_lock
 
 __all__ = ["METADATA_KEYS", "RecordStore", "validate_record_id"]
 
 METADATA_KEYS = frozenset({"record_id", "form_id", "form_version", "size", "day"})
 
 RECORDS_DIR_NAME = "records"
+
 CIPHERTEXT_SUFFIX = ".age"
 SIDECAR_SUFFIX = ".json"
 COUNTS_FILE_NAME = "counts.json"
@@ -139,7 +140,14 @@ class RecordStore:
     def __init__(self, root: Path, *, fsync: FsyncFunc = os.fsync) -> None:
         self.root = Path(root)
         self._fsync = fsync
-        self._records_dir = ensure_private_dir(self.root / RECORDS_DIR_NAME)
+        self._records_dir = self.root / RECORDS_DIR_NAME
+        try:
+            ensure_private_dir(self._records_dir)
+        except StorageError as error:
+            # A read-only disk (an SD card failing): reading must still work, so a dying
+            # kit can be inspected and rescued; a write says what is wrong when it is tried.
+            if error.errno not in CANNOT_WRITE:
+                raise
 
     # -- paths -------------------------------------------------------------------------
 
@@ -285,8 +293,13 @@ class RecordStore:
         """
         doc = self._read_counts()
         if doc is None:
-            with writer_lock(self.root):
-                return _positive(self._counts_for_update())
+            try:
+                with writer_lock(self.root):
+                    return _positive(self._counts_for_update())
+            except StorageError as error:
+                if error.errno not in CANNOT_WRITE:
+                    raise
+                return _positive(self._count_sidecars())  # read-only: counted, not saved
         return _positive(self._resolve(doc))
 
     def rebuild_counts(self) -> dict[str, int]:
