@@ -53,6 +53,7 @@ COMMANDS = {
     "forms": "fieldkit.cli.forms:forms",
     "hub": "fieldkit.cli.hub:hub",
     "init": "fieldkit.cli.kit:init",
+    "operator": "fieldkit.cli.operator:operator",
     "pack": "fieldkit.cli.pack:pack",
     "simulate": "fieldkit.cli.kit:simulate",
     "wipe": "fieldkit.cli.kit:wipe",

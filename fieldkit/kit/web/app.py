@@ -22,8 +22,8 @@ from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import trusted_host_names
 from fieldkit.kit.programme import Programme
 from fieldkit.kit.web import ended, errorpages, operator_login
-from fieldkit.kit.web.operator_access import OperatorAccess
 from fieldkit.kit.web.i18n import init_i18n
+from fieldkit.kit.web.operator_access import OperatorAccess
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.assets import add_hashed_assets
 from fieldkit.webbase.compression import add_compression
@@ -51,6 +51,7 @@ class WebSettings:
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
+    trusted_urls: tuple[str, ...] = ()  # also answered (the operator's https addresses); () : ``urls``
     translations_dir: Path = field(default_factory=paths.translations_dir)
     # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
     # beside the shipped .po files, which may be a read-only installed package.
@@ -94,7 +95,7 @@ def create_app(
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
         # Only the kit's own names and printed addresses (Flask checks it per request).
-        TRUSTED_HOSTS=trusted_host_names(settings.urls),
+        TRUSTED_HOSTS=trusted_host_names(settings.trusted_urls or settings.urls),
         FIELDKIT_OPERATOR_ADDRESSES=settings.operator_addresses,
     )
     languages = compile_for_serving(

@@ -9,8 +9,8 @@ from werkzeug.wrappers import Response
 
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.drafts import DraftUnreadable
-from fieldkit.kit.web.clock import from_epoch, from_stamp, local_time
 from fieldkit.kit.web import operator_login
+from fieldkit.kit.web.clock import from_epoch, from_stamp, local_time
 from fieldkit.kit.web.i18n import current_language
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
 from fieldkit.kit.web.services import services

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Request, Response
+from flask import Request
+from werkzeug.wrappers import Response
 
 from fieldkit.kit.operator_password import OperatorVerifier
 from fieldkit.webbase.throttle import FailureThrottle

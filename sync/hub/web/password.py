@@ -25,7 +25,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from fieldkit.core.crypto.passwords import DEFAULT_WORK_FACTOR, WORK_FACTORS, check_hash, hash_password, hash_work_factor
+from fieldkit.core.crypto.passwords import (
+    DEFAULT_WORK_FACTOR,
+    WORK_FACTORS,
+    check_hash,
+    hash_password,
+    hash_work_factor,
+)
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 
