@@ -269,6 +269,8 @@ def _serve_locked(
         settings, data_dir=data_dir, kit_id=kit_id, operator=operator.access, unlock=unlock_and_serve, urls=bound.urls
     )
     click.echo(f"fieldkit kit {kit_id} is locked: phones are told so until the operator unlocks it")
+    for url in bound.urls:
+        click.echo(f"  phones, once unlocked: {url}")
     for url in bound.operator_urls:
         click.echo(f"  unlock from the operator's phone: {url}operator/unlock")
     click.echo(f"  operator certificate SHA-256 fingerprint: {operator.identity.fingerprint}")
