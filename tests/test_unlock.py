@@ -28,7 +28,7 @@ from tests.conftest import scan_for
 from tests.processes import read_until_ready, stop
 from tests.sync_cli import CHEAP_KDF, PASSPHRASE, make_hub_keys, run
 
-OPERATOR_PASSWORD = "a long operator password"  # noqa: S105 (a test secret)
+OPERATOR_PASSWORD = "a long operator password"
 NETWORK = "127.0.0.2"  # looks like a phone on the Wi-Fi
 WINDOW = "1.5"  # seconds: the throttles' short window in these tests
 
