@@ -440,3 +440,50 @@ def test_a_kit_made_before_gets_its_certificate_at_serve(tmp_path: Path) -> None
         assert page.status == 200 and "fieldkit operator password" in page.body
     finally:
         stop(served.process)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_operator_sessions_end_after_30_idle_minutes_and_on_logout() -> None:
+    from fieldkit.kit.web.operator_access import IDLE_SECONDS, Sessions
+
+    clock = _Clock()
+    sessions = Sessions(clock=clock)
+    token = sessions.start()
+    clock.now += IDLE_SECONDS - 1
+    assert sessions.valid(token)  # used: idle from now
+    clock.now += IDLE_SECONDS - 1
+    assert sessions.valid(token) and not sessions.valid(token + "x") and not sessions.valid(None)
+    clock.now += IDLE_SECONDS + 1
+    assert not sessions.valid(token)
+    other = sessions.start()
+    sessions.end(other)
+    assert not sessions.valid(other)
+
+
+def test_waits_grow_with_failures_but_never_pass_the_long_window() -> None:
+    from fieldkit.kit.web.operator_access import Attempts
+
+    clock = _Clock()
+    attempts = Attempts(60.0, clock=clock)
+    waits = []
+    for _ in range(200):  # a guesser who tries again as soon as allowed, for a long time
+        wait = attempts.retry_after(NETWORK, local=False)
+        if wait:
+            waits.append(wait)
+            clock.now += wait
+            continue
+        attempts.failed(NETWORK, local=False)
+        clock.now += 0.5
+    assert max(waits) > 60 and max(waits) <= 300, waits  # grew past the short window, capped at the long one
+    assert min(waits) <= 60
+    # Meanwhile the person at the kit was never held back by the network's failures.
+    assert attempts.retry_after("127.0.0.1", local=True) == 0
+    attempts.failed("127.0.0.1", local=True)
+    assert attempts.retry_after("127.0.0.1", local=True) == 0

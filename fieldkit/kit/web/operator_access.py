@@ -99,14 +99,14 @@ class Sessions:
 class Attempts:
     """Failed attempts at one secret (the passphrase, the operator password), throttled in two windows."""
 
-    def __init__(self, window_seconds: float = 60.0) -> None:
+    def __init__(self, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         # At most 5 failures per address a window and 20 in all; at most 20 per address in
         # five windows and 60 in all: after that the wait is the long window, never more.
         self._network = (
-            FailureThrottle(per_key=5, overall=20, window_seconds=window_seconds),
-            FailureThrottle(per_key=20, overall=60, window_seconds=5 * window_seconds),
+            FailureThrottle(per_key=5, overall=20, window_seconds=window_seconds, clock=clock),
+            FailureThrottle(per_key=20, overall=60, window_seconds=5 * window_seconds, clock=clock),
         )
-        self._local = FailureThrottle(per_key=5, overall=10**9, window_seconds=window_seconds)
+        self._local = FailureThrottle(per_key=5, overall=10**9, window_seconds=window_seconds, clock=clock)
         self._one_at_a_time = threading.Lock()
 
     @property
