@@ -173,7 +173,7 @@ def serve(
         )
     kit = open_unlocked(data_dir, passphrase_file)
     ready = _ready_to_serve(kit, settings, forms_dir, ctx, click.echo)
-    _load_operator_password(kit, access, click.echo)
+    _load_operator_password(kit, access)
     serve_kit(kit, *ready.args, host=host, port=port, **ready.kwargs, operator=operator)
 
 
@@ -232,7 +232,7 @@ def _ready_to_serve(
                   (*forms.values(), *archived), refused_hubs)  # fmt: skip
 
 
-def _load_operator_password(kit: UnlockedKit, access: OperatorAccess, echo: Callable[[str], None]) -> None:
+def _load_operator_password(kit: UnlockedKit, access: OperatorAccess) -> None:
     """The operator password, when it is set and signed by this kit; else the network login stays off."""
     try:
         access.verifier = load_verifier(kit.config)
@@ -259,7 +259,7 @@ def _serve_locked(
         click.echo(f"kit {kit_id} was unlocked from the operator's page")
         report_unlock(kit)
         ready = _ready_to_serve(kit, settings, forms_dir, ctx, click.echo)
-        _load_operator_password(kit, operator.access, click.echo)
+        _load_operator_password(kit, operator.access)
         app, stop_worker = start_kit(kit, *ready.args, bound=bound, operator=operator, **ready.kwargs)
         if stop_worker is not None:
             cleanup.append(stop_worker)
