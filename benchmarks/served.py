@@ -60,7 +60,8 @@ def start_serve(kit: BenchKit, *extra: str) -> ServedKit:
     """
     command = [
         sys.executable, "-m", "fieldkit", "serve", "--data", str(kit.data_dir),
-        "--passphrase-file", str(kit.passphrase_file), "--host", "127.0.0.1", "--port", "0", *extra,
+        "--passphrase-file", str(kit.passphrase_file), "--host", "127.0.0.1", "--port", "0",
+        "--operator-port", "0", *extra,
     ]  # fmt: skip
     watch = Stopwatch()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -29,7 +29,13 @@ def read_until_ready(process: subprocess.Popen, seconds: float, lines: list[str]
 
 
 def start_until_ready(*args: str) -> tuple[subprocess.Popen, str]:
-    """Run ``python -m fieldkit ARGS``; return once it prints "ready", with all it printed."""
+    """Run ``python -m fieldkit ARGS``; return once it prints "ready", with all it printed.
+
+    A kit's ``serve`` gets ``--operator-port 0`` unless the test gives one: tests run side by
+    side, and the default HTTPS port of the operator's listener can be bound only once.
+    """
+    if args and args[0] == "serve" and "--operator-port" not in args:
+        args = (*args, "--operator-port", "0")
     process = subprocess.Popen(
         [sys.executable, "-m", "fieldkit", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

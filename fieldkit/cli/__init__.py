@@ -54,6 +54,7 @@ COMMANDS = {
     "forms": "fieldkit.cli.forms:forms",
     "hub": "fieldkit.cli.hub:hub",
     "init": "fieldkit.cli.kit:init",
+    "operator": "fieldkit.cli.operator:operator",
     "pack": "fieldkit.cli.pack:pack",
     "restore": "fieldkit.cli.backup:restore",
     "simulate": "fieldkit.cli.kit:simulate",

@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.conflicts import refuse_together
-from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.cli.passphrase import (
+    OPERATOR_PASSWORD_FILE_OPTION,
+    PASSPHRASE_FILE_OPTION,
+    read_operator_password,
+    read_passphrase,
+)
 from fieldkit.core import paths
 from fieldkit.core.counts import count_of
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
@@ -20,12 +25,14 @@ from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
+from fieldkit.kit.operator_password import check_new_password, set_operator_password
 from fieldkit.kit.outbox import Outbox
 from fieldkit.kit.roles import HUB_ROLE_DEFAULT, ROLES
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.settings_seal import recipient_lines
 from fieldkit.kit.simulate import World
 from fieldkit.kit.simulate import simulate as run_simulation
+from fieldkit.kit.tls import make_identity
 from sync.protocol.receipts import key_fingerprint
 
 DATA_OPTION = click.option(
@@ -47,6 +54,12 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
     load_config(data_dir)  # a missing kit is reported before asking for a passphrase
     passphrase = read_passphrase(passphrase_file, prompt="Kit passphrase")
     kit = unlock(data_dir, passphrase)
+    report_unlock(kit)
+    return kit
+
+
+def report_unlock(kit: UnlockedKit) -> None:
+    """Say what an unlock changed once and for all (sealing old settings, signing the hub list)."""
     if kit.sealed_now:
         # Said once: from now on a change to kit.json stops the kit from unlocking.
         click.echo(
@@ -66,7 +79,6 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
         )
         for entry in kit.hubs_vouched_now:
             click.echo(f"  hub {entry['hub_id']}: receipt key {key_fingerprint(entry['receipt_public_key'])}", err=True)
-    return kit
 
 
 def finaliser_for(kit) -> Finaliser:
@@ -105,6 +117,7 @@ def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:
 @click.option("--escrow-role", type=click.Choice(list(ROLES)), default=None,
               help="Who holds --escrow-recipient's key (needed with it), named in the consent script too.")  # fmt: skip
 @PASSPHRASE_FILE_OPTION
+@OPERATOR_PASSWORD_FILE_OPTION
 @WORK_FACTOR_OPTION
 @refuse_together(("hub_recipient", "hub_recipient_file"))
 def init(
@@ -115,9 +128,10 @@ def init(
     hub_role: str,
     escrow_role: str | None,
     passphrase_file: Path | None,
+    operator_password_file: Path | None,
     kdf_work_factor: int,
 ) -> None:
-    """Create a kit: its id, signing key, recipients and draft-key salt.
+    """Create a kit: its id, signing key, recipients, draft-key salt and TLS certificate.
 
     Give the hub's public key with --hub-recipient-file (or the key itself with
     --hub-recipient). The kit passphrase protects the signing key and the drafts;
@@ -126,6 +140,11 @@ def init(
     The consent script read before each interview says who can open the answers, by
     the role of each key's holder: --hub-role (our network's regional team unless
     given) and, with --escrow-recipient, --escrow-role.
+
+    The operator password (asked twice, or --operator-password-file) lets the
+    operator log in from a phone over HTTPS; without a terminal or the file none
+    is set, and 'fieldkit operator password' sets one later. Write the printed
+    certificate fingerprint on the card kept with the kit.
     """
     # Every key is checked before the passphrase is asked for, so a mistake costs no typing.
     recipient = hub_recipient_from(hub_recipient, hub_recipient_file)
@@ -138,6 +157,9 @@ def init(
     if escrow_role is not None and escrow is None:
         raise click.UsageError("--escrow-role names who holds --escrow-recipient's key; give --escrow-recipient too")
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
+    operator_password = read_operator_password(operator_password_file, required=False)
+    if operator_password is not None:
+        check_new_password(operator_password, passphrase)  # before the kit is made
     config = init_kit(
         data_dir,
         recipient,
@@ -151,6 +173,16 @@ def init(
     click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
     for line in recipient_lines(config.recipients, config.roles):
         click.echo(f"  {line}")
+    if operator_password is not None:
+        kit = unlock(data_dir, passphrase)
+        set_operator_password(kit.config, kit.signing_key, operator_password, passphrase=passphrase)
+        click.echo("Set the operator password for the operator's pages from a phone.")
+    else:
+        click.echo("No operator password was set (no terminal to ask on): the operator's pages answer only on this "
+                   "computer until 'fieldkit operator password' sets one.")  # fmt: skip
+    identity = make_identity(data_dir, config.kit_id)
+    click.echo("The kit's certificate for the operator's pages; write its SHA-256 fingerprint on the kit's card:")
+    click.echo(f"  {identity.fingerprint}")
 
 
 @click.command("simulate")

@@ -42,3 +42,28 @@ PASSPHRASE_FILE_OPTION = click.option(
     default=None,
     help="Read the passphrase from the first line of FILE instead of asking (for unattended use).",
 )
+
+
+OPERATOR_PASSWORD_FILE_OPTION = click.option(
+    "--operator-password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the operator password (for the operator's pages from a phone) from the first line of FILE.",
+)
+
+
+def read_operator_password(password_file: Path | None, *, required: bool) -> str | None:
+    """The new operator password from a file or asked twice; None when neither is possible and not ``required``."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise FieldkitError(f"cannot read the operator password file {password_file}: {error}") from None
+        return lines[0] if lines else ""
+    if sys.stdin is not None and sys.stdin.isatty():
+        password: str = click.prompt("New operator password", hide_input=True, confirmation_prompt=True)
+        return password
+    if required:
+        raise FieldkitError("an operator password is needed and there is no terminal to ask on: "
+                            "use --operator-password-file FILE")  # fmt: skip
+    return None

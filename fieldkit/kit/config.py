@@ -157,8 +157,7 @@ def init_kit(
     roles = [check_role(hub_role, "--hub-role")]
     if escrow_recipient and escrow_role is None:
         raise FieldkitError(
-            "--escrow-recipient needs --escrow-role: the consent script tells each person who can open "
-            "their answers"
+            "--escrow-recipient needs --escrow-role: the consent script tells each person who can open their answers"
         )
     if escrow_role is not None and not escrow_recipient:
         raise FieldkitError("--escrow-role names the holder of --escrow-recipient, which was not given")
@@ -251,6 +250,10 @@ def _roles_from(value: object) -> tuple[str, ...]:
     return ()
 
 
+class WrongPassphrase(FieldkitError):
+    """The passphrase does not unlock this kit."""
+
+
 def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
     """Derive the kit's keys from the passphrase; a wrong one is a clear error."""
     # One reading of kit.json, both checked against the seal and used: never two that may differ.
@@ -298,7 +301,7 @@ def unlock(data_dir: Path, passphrase: str) -> UnlockedKit:
         return UnlockedKit(marked, signing_key, derived.draft, hubs_vouched_now=None if already else vouched)
     private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=False))
     if private is None:
-        raise FieldkitError("wrong passphrase for this kit")  # or an edited kit id: both fail here
+        raise WrongPassphrase("wrong passphrase for this kit")  # or an edited kit id: both fail here
     signing_key = _matching_key(private, config)
     vouched = _sign_hub_list(Path(data_dir), settings, keys, signing_key, derived, sign=True)
     marked = dataclasses.replace(config, hub_list_signed=True)
@@ -350,4 +353,4 @@ def _sign_hub_list(
     return vouched
 
 
-__all__ = ["KitConfig", "SettingsChanged", "UnlockedKit", "init_kit", "load_config", "unlock"]
+__all__ = ["KitConfig", "SettingsChanged", "UnlockedKit", "WrongPassphrase", "init_kit", "load_config", "unlock"]

@@ -1,11 +1,13 @@
-"""Running the kit's web app with waitress, and telling the operator where phones connect."""
+"""Running the kit's web app with waitress (phones) and cheroot over TLS (the operator), and saying where."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import click
+from flask import Flask
 
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
@@ -15,9 +17,12 @@ from fieldkit.kit.packs import AppliedPack, PackSummary, summary
 from fieldkit.kit.programme import Programme
 from fieldkit.kit.pushworker import start_push_worker
 from fieldkit.kit.settings_seal import recipient_lines
+from fieldkit.kit.tls import TlsIdentity
 from fieldkit.kit.web.app import WebSettings, create_app
+from fieldkit.kit.web.operator_access import OperatorAccess
 from fieldkit.kit.web.qr import pairing_url, terminal_qr
-from fieldkit.webbase.server import ServerOptions, bind
+from fieldkit.webbase.server import BoundServer, ServerOptions, WSGIApp, bind
+from fieldkit.webbase.tls_server import TlsListener, TlsOptions, bind_tls
 
 DEFAULT_PORT = 8080
 # The kit's waitress options, all of them (docs/deployment.md says why each):
@@ -43,6 +48,12 @@ SERVER_OPTIONS = ServerOptions(
     request_seconds=20.0,
 )
 
+DEFAULT_OPERATOR_PORT = 8443
+# The operator's TLS listener (cheroot): one operator, so 4 threads; a connection silent for
+# 10 s is closed; 16 accepted connections may wait for a thread; bodies above 64 KiB are
+# refused (a login or an unlock sends a few hundred bytes).
+TLS_OPTIONS = TlsOptions(threads=4, timeout=10.0, queue=16, max_request_body_size=64 * 1024)
+
 _SHOWN_PROBLEMS = 5
 
 
@@ -61,30 +72,77 @@ def _echo_unavailable(
             echo(f"    ... and {len(problems) - _SHOWN_PROBLEMS} more")
 
 
-def serve_kit(
+@dataclass(frozen=True)
+class OperatorListener:
+    """The operator's TLS listener: its port (0: any free one), the kit's TLS identity, the login state."""
+
+    port: int
+    identity: TlsIdentity
+    access: OperatorAccess
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Both listeners bound, not yet serving, and the addresses they answer on."""
+
+    server: BoundServer
+    tls: TlsListener | None
+    urls: tuple[str, ...]
+    operator_urls: tuple[str, ...]
+
+
+def bind_listeners(host: str, port: int, operator: OperatorListener | None) -> Bound:
+    """Bind the phones' port and (with ``operator``) the operator's TLS port to one switchable app."""
+    # Bind first, so the app can be told the real port (``--port 0`` picks one).
+    server = bind(host, port, SERVER_OPTIONS)
+    urls = tuple(urls_for(host, server.port))
+    if operator is None:
+        return Bound(server, None, urls, ())
+    try:
+        tls = bind_tls(
+            server.wsgi,
+            host,
+            operator.port,
+            cert=operator.identity.cert_path,
+            key=operator.identity.key_path,
+            options=TLS_OPTIONS,
+        )
+    except BaseException:
+        server.close()
+        raise
+    operator_urls = tuple(url.replace("http://", "https://", 1).replace(f":{server.port}/", f":{tls.port}/")
+                          for url in urls_for(host, tls.port))  # fmt: skip
+    operator.access.https_urls = operator_urls
+    operator.access.fingerprint = operator.identity.fingerprint
+    return Bound(server, tls, urls, operator_urls)
+
+
+def start_kit(
     kit: UnlockedKit,
     programme: Programme,
     settings: WebSettings,
     *,
-    host: str,
-    port: int,
+    bound: Bound,
+    operator: OperatorListener | None,
     broken_forms: Mapping[str, Sequence[object]] | None = None,
     echo: Callable[[str], None] = click.echo,
     pack: PackSummary | None = None,
     shipped: Sequence[Form] = (),
     refused_hubs: Sequence[RefusedHub] = (),
-) -> None:
-    """Serve until interrupted; prints every address, the pairing code and its QR code.
+) -> tuple[Flask, Callable[[], None] | None]:
+    """Build the kit's app for the bound listeners, print what the operator needs, start the push worker.
 
-    Also prints every form file and language that is not offered, with why: one
-    broken catalogue or form must never stop the kit, nor pass unnoticed; and every
-    hub entry of ``sync.json`` the kit's signature does not cover (``refused_hubs``),
-    whose packs are not used.
+    Returns the app and what stops the push worker (None: no worker). Prints every form
+    file and language that is not offered, with why: one broken catalogue or form must
+    never stop the kit, nor pass unnoticed; and every hub entry of ``sync.json`` the
+    kit's signature does not cover (``refused_hubs``), whose packs are not used.
     """
-    # Bind first, so the app can be told the real port (``--port 0`` picks one).
-    server = bind(host, port, SERVER_OPTIONS)
-    urls = tuple(urls_for(host, server.port))
-    app = create_app(dataclasses.replace(settings, urls=urls), kit, programme, broken_forms)
+    urls = bound.urls
+    hosts = (*urls, *bound.operator_urls)
+    app = create_app(
+        dataclasses.replace(settings, urls=urls, trusted_urls=hosts), kit, programme, broken_forms,
+        operator=operator.access if operator is not None else None,
+    )  # fmt: skip
     current = programme.current_forms()  # not the older versions kept for drafts
     pairing = app.extensions["fieldkit"].pairing
     # The operator page shows the pack served, and a newer one the push worker applied:
@@ -113,15 +171,56 @@ def serve_kit(
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")
-    echo(f"  operator page (this computer only): http://127.0.0.1:{server.port}/operator/")
+    echo(f"  operator page (this computer only): http://127.0.0.1:{bound.server.port}/operator/")
+    if operator is not None:
+        echo_operator(bound, operator, echo)
     minutes = settings.pairing_code_minutes
     echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     # Only when a hub's URL is known; never blocks requests.
     worker = start_push_worker(kit, echo, shipped=shipped or tuple(current.values()), on_pack=pack_arrived)
-    server.serve(
-        app,
-        echo=echo,
-        cleanup=[worker.stop] if worker is not None else [],
-        stopped="stopped; the draft key is gone from memory",
-    )
+    return app, worker.stop if worker is not None else None
+
+
+def echo_operator(bound: Bound, operator: OperatorListener, echo: Callable[[str], None]) -> None:
+    """Print where the operator logs in from a phone, and the certificate fingerprint to check."""
+    for url in bound.operator_urls:
+        echo(f"  operator from a phone: {url}operator/")
+    echo(f"  operator certificate SHA-256 fingerprint: {operator.identity.fingerprint}")
+    if operator.access.problem is not None:
+        echo(f"  OPERATOR LOGIN OFF: {operator.access.problem}")
+    elif operator.access.verifier is None:
+        echo(
+            "  operator login from the network is off: no operator password; set one with 'fieldkit operator password'"
+        )
+
+
+def serve_bound(bound: Bound, app: WSGIApp, *, echo: Callable[[str], None], cleanup: list[Callable[[], None]]) -> None:
+    """Serve on both listeners until interrupted, then stop the TLS listener and run ``cleanup``."""
+    if bound.tls is not None:
+        bound.tls.start()
+        cleanup.insert(0, bound.tls.stop)
+    bound.server.serve(app, echo=echo, cleanup=cleanup, stopped="stopped; the draft key is gone from memory")
+
+
+def serve_kit(
+    kit: UnlockedKit,
+    programme: Programme,
+    settings: WebSettings,
+    *,
+    host: str,
+    port: int,
+    broken_forms: Mapping[str, Sequence[object]] | None = None,
+    echo: Callable[[str], None] = click.echo,
+    pack: PackSummary | None = None,
+    shipped: Sequence[Form] = (),
+    refused_hubs: Sequence[RefusedHub] = (),
+    operator: OperatorListener | None = None,
+) -> None:
+    """Serve until interrupted; prints every address, the pairing code and its QR code (see :func:`start_kit`)."""
+    bound = bind_listeners(host, port, operator)
+    app, stop_worker = start_kit(
+        kit, programme, settings, bound=bound, operator=operator, broken_forms=broken_forms, echo=echo,
+        pack=pack, shipped=shipped, refused_hubs=refused_hubs,
+    )  # fmt: skip
+    serve_bound(bound, app, echo=echo, cleanup=[stop_worker] if stop_worker is not None else [])

@@ -18,7 +18,7 @@ from typing import Any
 from fieldkit.core.errors import FieldkitError
 from fieldkit.webbase.guard import Guard, create_guarded_server
 
-__all__ = ["WAITRESS_INBUF_OVERFLOW", "BoundServer", "ServerOptions", "bind"]
+__all__ = ["WAITRESS_INBUF_OVERFLOW", "BoundServer", "ServerOptions", "WSGIApp", "bind"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -72,7 +72,11 @@ class ServerOptions:
 
 
 class _LateApp:
-    """A WSGI callable whose app is set once the socket is bound."""
+    """A WSGI callable whose app is set once the socket is bound, and may be swapped later.
+
+    A kit that boots locked serves its unlock page first and its real app once unlocked:
+    each request reads the current app once, so a request is answered by one app.
+    """
 
     app: WSGIApp | None = None
 
@@ -97,6 +101,19 @@ class BoundServer:
     def port(self) -> int:
         """The port actually bound (the one ``port=0`` picked)."""
         return int(self._server.effective_port)
+
+    @property
+    def wsgi(self) -> WSGIApp:
+        """The callable this server answers with, for another listener to share (see :meth:`switch`)."""
+        return self._late
+
+    def switch(self, app: WSGIApp) -> None:
+        """Answer the next requests with ``app`` (a locked kit, once unlocked)."""
+        self._late.app = app
+
+    def close(self) -> None:
+        """Close the socket of a server that will not serve."""
+        self._server.close()
 
     def serve(
         self,

@@ -21,8 +21,9 @@ from fieldkit.core.i18n import compile_for_serving
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.netinfo import trusted_host_names
 from fieldkit.kit.programme import Programme
-from fieldkit.kit.web import ended, errorpages
+from fieldkit.kit.web import ended, errorpages, operator_login
 from fieldkit.kit.web.i18n import init_i18n
+from fieldkit.kit.web.operator_access import OperatorAccess
 from fieldkit.kit.web.services import KitServices
 from fieldkit.webbase.assets import add_hashed_assets
 from fieldkit.webbase.compression import add_compression
@@ -50,6 +51,7 @@ class WebSettings:
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
+    trusted_urls: tuple[str, ...] = ()  # also answered (the operator's https addresses); () : ``urls``
     translations_dir: Path = field(default_factory=paths.translations_dir)
     # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
     # beside the shipped .po files, which may be a read-only installed package.
@@ -66,6 +68,7 @@ def create_app(
     kit: UnlockedKit,
     programme: Programme,
     broken_forms: Mapping[str, Sequence[object]] | None = None,
+    operator: OperatorAccess | None = None,
 ) -> Flask:
     """Build the kit's web app for one unlocked kit and the programme it follows.
 
@@ -76,6 +79,9 @@ def create_app(
     ``broken_forms`` names form files that could not be loaded (with their
     problems): the operator page says they are unavailable. A language whose
     catalogues have errors is likewise only left out.
+
+    ``operator``: the operator's password and sessions (fieldkit/kit/web/operator_access.py),
+    made before the kit was unlocked when it booted locked; None: no network login.
     """
     app = Flask(__name__, static_folder=None)  # add_hashed_assets serves static/
     app.config.update(
@@ -89,7 +95,8 @@ def create_app(
         WTF_CSRF_SSL_STRICT=False,  # plain HTTP on the local network; see docs/threat-model.md
         TESTING=settings.testing,
         # Only the kit's own names and printed addresses (Flask checks it per request).
-        TRUSTED_HOSTS=trusted_host_names(settings.urls),
+        TRUSTED_HOSTS=trusted_host_names(settings.trusted_urls or settings.urls),
+        FIELDKIT_OPERATOR_ADDRESSES=settings.operator_addresses,
     )
     languages = compile_for_serving(
         settings.translations_dir, settings.compiled_translations_dir or kit.data_dir / "cache" / "translations"
@@ -99,10 +106,12 @@ def create_app(
     csrf.init_app(app)
     init_i18n(app, settings.translations_dir, languages)
 
-    from fieldkit.kit.web import interview, operator
+    from fieldkit.kit.web import interview
+    from fieldkit.kit.web import operator as operator_pages
 
     app.register_blueprint(interview.bp)
-    app.register_blueprint(operator.bp)
+    app.register_blueprint(operator_pages.bp)
+    operator_login.register(app, operator or OperatorAccess())
 
     add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)

@@ -1,14 +1,15 @@
-"""The operator page, for the kit's own screen only: pairing, sessions, counts. Never answers."""
+"""The operator page, for the kit's own screen or a logged-in operator: pairing, sessions, counts. Never answers."""
 
 from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.kit.drafts import DraftUnreadable
+from fieldkit.kit.web import operator_login
 from fieldkit.kit.web.clock import from_epoch, from_stamp, local_time
 from fieldkit.kit.web.i18n import current_language
 from fieldkit.kit.web.qr import pairing_url, svg_data_uri
@@ -23,9 +24,8 @@ REFRESH_SECONDS = 15
 
 
 @bp.before_request
-def local_only() -> None:
-    if request.remote_addr not in services().settings.operator_addresses:
-        abort(404)  # not 403: the page's existence is none of the network's business
+def operator_only() -> Response | None:
+    return operator_login.guard()  # the kit's own screen, or an operator logged in over TLS
 
 
 @bp.route("/")

@@ -1,7 +1,8 @@
 """The hub operator's password: stored as an scrypt hash in ``HUBDIR/operator-password.json``.
 
-The hash is werkzeug's (``werkzeug.security``, method ``scrypt:N:8:1``), so the hashing
-is the well-reviewed code every Flask app uses, not ours. Hubs set up before that hold a
+The hash is in werkzeug's format (``werkzeug.security``, method ``scrypt:N:8:1``), made and
+checked by ``fieldkit.core.crypto.passwords`` with the standard library's scrypt (the call
+werkzeug makes), which the kit's operator password uses too. Hubs set up before that hold a
 hash in the first format (``fieldkit-hub-operator/1``: scrypt through ``cryptography``,
 salt and hash in base64); it still verifies, and the login that proves the password
 rewrites it in the current format with the same cost (:meth:`OperatorPassword.upgrade`).
@@ -16,7 +17,6 @@ import datetime
 import hashlib
 import hmac
 import json
-import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from fieldkit.core.crypto.passwords import (
+    DEFAULT_WORK_FACTOR,
+    WORK_FACTORS,
+    check_hash,
+    hash_password,
+    hash_work_factor,
+)
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 
@@ -34,11 +40,9 @@ __all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "Password
 PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
 PASSWORD_FORMAT = "fieldkit-hub-operator/2"  # noqa: S105 (a format name)
 LEGACY_FORMAT = "fieldkit-hub-operator/1"  # the hand-rolled scrypt hash, verified but no longer written
-DEFAULT_WORK_FACTOR = 15  # scrypt N = 2**15, r = 8: about 32 MiB and a tenth of a second
 MIN_PASSWORD_LENGTH = 10
 # A damaged or hostile file must not make a login take minutes or gigabytes.
-_WORK_FACTORS = range(10, 23)
-_WERKZEUG_HASH = re.compile(r"scrypt:(?P<n>[0-9]{1,8}):8:1\$[A-Za-z0-9]{1,64}\$[0-9a-f]{64,256}")
+_WORK_FACTORS = WORK_FACTORS
 _LEGACY_HASH_BYTES = 32
 # Two logins that both upgrade must not each write a new salt: the second would change
 # the fingerprint and end the session the first had just started.
@@ -76,7 +80,7 @@ class _Stored:
 
     def check(self, password: str) -> bool:
         if not self.legacy:
-            return check_password_hash(self.document["hash"], _normalise(password))
+            return check_hash(self.document["hash"], password)
         salt = base64.b64decode(self.document["salt"], validate=True)
         stored = base64.b64decode(self.document["hash"], validate=True)
         kdf = Scrypt(salt=salt, length=_LEGACY_HASH_BYTES, n=2**self.work_factor, r=8, p=1)
@@ -91,13 +95,7 @@ def _parse(document: Any) -> _Stored:
         base64.b64decode(document["hash"], validate=True)
         legacy = True
     elif document["format"] == PASSWORD_FORMAT:
-        found = _WERKZEUG_HASH.fullmatch(document["hash"])
-        if found is None:
-            raise ValueError("hash")
-        n = int(found["n"])
-        work_factor = n.bit_length() - 1
-        if n != 2**work_factor:
-            raise ValueError("scrypt N")
+        work_factor = hash_work_factor(document["hash"])
         legacy = False
     else:
         raise ValueError("format")
@@ -129,7 +127,7 @@ class OperatorPassword:
         document = {
             "format": PASSWORD_FORMAT,
             "kdf": {"name": "scrypt", "by": "werkzeug.security"},  # N, r, p and the salt are in the hash
-            "hash": generate_password_hash(_normalise(password), method=f"scrypt:{2**work_factor}:8:1"),
+            "hash": hash_password(password, work_factor=work_factor),
             "set": set_at,
         }
         write_atomic(self.path, (json.dumps(document, indent=2) + "\n").encode("ascii"), mode=0o600)
