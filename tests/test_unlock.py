@@ -30,7 +30,9 @@ from tests.sync_cli import CHEAP_KDF, PASSPHRASE, make_hub_keys, run
 
 OPERATOR_PASSWORD = "a long operator password"
 NETWORK = "127.0.0.2"  # looks like a phone on the Wi-Fi
-WINDOW = "1.5"  # seconds: the throttles' short window in these tests
+# Seconds: the throttles' short window in these tests. Long enough that six attempts
+# (a TLS handshake and a scrypt each) fit in it on a loaded machine; a test waits it out once.
+WINDOW = "10"
 
 
 def _loopback_aliases_work() -> bool:
@@ -237,7 +239,7 @@ def test_wrong_passphrases_are_refused_then_throttled_and_the_kit_stays_locked(l
     assert statuses[-1] == 429, statuses
     limited = browser.post("/operator/unlock", {"passphrase": PASSPHRASE})  # even the right one waits
     assert limited.status == 429 and "Wait" in limited.body
-    assert 1 <= int(limited.header("Retry-After")) <= 2
+    assert 1 <= int(limited.header("Retry-After")) <= float(WINDOW)
     assert served.phone().get("/").status == 503  # still locked
     # The person at the kit is not kept out by the network's failures.
     at_the_kit = served.browser(source="127.0.0.1")
