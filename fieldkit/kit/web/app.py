@@ -50,6 +50,7 @@ class WebSettings:
     allow_incomplete_translations: bool = False
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
+    low_disk_bytes: int = 200 * 1024 * 1024  # below this much free space the operator page warns
     translations_dir: Path = field(default_factory=paths.translations_dir)
     # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
     # beside the shipped .po files, which may be a read-only installed package.
