@@ -150,7 +150,7 @@ class BoundServer:
         cleanup: Sequence[Callable[[], None]] = (),
         stopped: str = "stopped",
     ) -> None:
-        """Print "ready", serve ``app`` until SIGINT, SIGTERM or ``request_stop``, then clean up and print ``stopped``.
+        """Print "ready", serve ``app`` until SIGINT, SIGTERM or ``request_stop``; then the cleanup, and ``stopped``.
 
         ``cleanup`` runs in order after the server stops taking requests, before the
         socket closes; each runs even when one before it fails. The signal handlers are
