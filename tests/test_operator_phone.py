@@ -252,3 +252,51 @@ def test_the_operator_pages_fit_a_360_px_phone(kit, tmp_path: Path, artifacts_di
         driver.quit()
         served.stop()
     assert served.process.returncode == 0
+
+
+def test_a_stop_asked_by_the_app_lets_a_request_in_flight_finish() -> None:
+    """``BoundServer.request_stop`` from a view: an answer still being sent goes out in full.
+
+    Larger than the socket takes at once, so the server's own loop must go on sending it.
+    """
+    import threading
+
+    from fieldkit.webbase.server import ServerOptions, bind
+
+    server = bind("127.0.0.1", 0, ServerOptions(4, "test", 10, 30, 1024))
+    BIG = bytes(range(256)) * (64 * 1024)  # 16 MiB
+    slow_started = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            slow_started.set()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(BIG)))])
+            return [BIG]
+        server.request_stop()  # as the kit's stop view does
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"stopping"]
+
+    answers: dict[str, bytes] = {}
+
+    def fetch(path: str) -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10) as response:
+            time.sleep(0.5)  # a slow phone: the answer waits in the kit's buffers
+            answers[path] = response.read()
+
+    def client() -> None:
+        slow = threading.Thread(target=fetch, args=("/slow",))
+        slow.start()
+        assert slow_started.wait(10)
+        fetch("/stop")
+        slow.join(10)
+
+    said: list[str] = []
+    thread = threading.Thread(target=client)
+    thread.start()
+    started = time.monotonic()
+    server.serve(app, echo=said.append, stopped="stopped")  # returns once stopped
+    thread.join(10)
+    assert answers.get("/stop") == b"stopping"
+    assert answers.get("/slow") == BIG
+    assert said == ["ready", "stopped"]
+    assert time.monotonic() - started < 5

@@ -117,8 +117,11 @@ class BoundServer:
             return False
         if time.monotonic() >= self._stop_deadline:
             return True
-        channels = [c for c in self._map().values() if hasattr(c, "requests")]  # not the listeners
-        return not any(c.requests or c.total_outbufs_len for c in channels)
+        return not any(c.requests or c.total_outbufs_len for c in self._channels())
+
+    def _channels(self) -> list[Any]:
+        """The connections being served (not the listening sockets nor waitress's trigger)."""
+        return [c for c in self._map().values() if hasattr(c, "requests")]
 
     def _map(self) -> dict[int, Any]:
         found: dict[int, Any] = getattr(self._server, "map", None) or self._server._map
@@ -136,6 +139,8 @@ class BoundServer:
         except (SystemExit, KeyboardInterrupt):
             pass
         server.task_dispatcher.shutdown()  # lets the threads finish, as waitress's run does
+        for channel in self._channels():
+            channel.handle_close()  # the phones' connections and their buffers; the listener closes in serve()
 
     @property
     def port(self) -> int:
