@@ -238,7 +238,7 @@ def test_the_demo_serves_its_demo_pack_with_centres(tmp_path: Path) -> None:
         port = re.search(r"http://127\.0\.0\.1:(\d+)/operator/", output)
         assert port, output
         operator = Browser(f"http://127.0.0.1:{port.group(1)}").get("/operator/")
-        assert "Form pack 1 from hub demo-hub" in operator and "DEMO cycle" in operator
+        assert 'Form pack 1 from hub <bdi dir="ltr">demo-hub</bdi>' in operator and "DEMO cycle" in operator
         assert "NOT AVAILABLE" not in output
     finally:
         stop(process)

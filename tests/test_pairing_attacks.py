@@ -109,7 +109,7 @@ def test_the_operator_gives_a_phone_its_drafts_after_a_restart_or_a_change_of_ph
     operator = app.test_client()  # the kit's own screen: 127.0.0.1
     overview = operator.get("/operator/").get_data(as_text=True)
     (tag,) = [s.tag for s in app.extensions["fieldkit"].pairing.sessions()][1:]
-    assert "Give it 1 unfinished interview of P01" in overview
+    assert "Give it 1 unfinished interview of <bdi>P01</bdi>" in overview
     sessions = re.findall(r'action="/operator/hand-over">.*?name="session" value="([^"]+)"', overview)
     assert len(sessions) == 1, "only the phone that lacks the draft is offered it"
     handed = operator.post("/operator/hand-over", data={"csrf_token": csrf_token(overview), "session": sessions[0]})

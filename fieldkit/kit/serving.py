@@ -149,6 +149,8 @@ def start_kit(
     # the running kit keeps its programme (drafts and pages agree on it) until a restart.
     app.config["FIELDKIT_PACK"] = pack
     app.config["FIELDKIT_PACK_WAITING"] = None
+    # "Stop the kit" on the operator page: the same stop as Ctrl+C, after its page is sent.
+    app.config["FIELDKIT_STOP"] = server.request_stop
     app.config["FIELDKIT_REFUSED_HUBS"] = tuple(
         {"hub_id": hub.hub_id, "fingerprint": hub.fingerprint} for hub in refused_hubs
     )

@@ -4,12 +4,16 @@ The socket is bound before the app exists, so ``--port 0`` works and the app (th
 shows its addresses to phones) can be built knowing the real port. Ctrl+C, a service
 manager's SIGTERM and a SIGINT sent to a background process (which a shell may have set
 to be ignored) all stop it the same way: waitress finishes what it is doing, the
-caller's cleanup runs, and one "stopped" line is printed; the exit status is 0.
+caller's cleanup runs, and one "stopped" line is printed; the exit status is 0. The app
+can ask for the same stop (the kit's "Stop the kit" button) with ``BoundServer.request_stop``:
+the request that asked is answered first.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -27,6 +31,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # waitress keeps a request body in memory up to this size (its default), and spills it to
 # a temporary file beyond it; a limit below it means nothing sent to us touches the disk.
 WAITRESS_INBUF_OVERFLOW = 512 * 1024
+
+# After a stop is asked for, requests being answered get this long to be sent in full.
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,48 @@ class BoundServer:
     def __init__(self, server: Any, late: _LateApp) -> None:
         self._server = server
         self._late = late
+        self._stop_asked = threading.Event()
+        self._stop_deadline = 0.0
+
+    def request_stop(self) -> None:
+        """Stop as SIGINT does, from any thread, once every request being answered has been sent.
+
+        Safe to call from a view: its own response goes out before the server stops
+        (within ``STOP_GRACE_SECONDS``). Does nothing before ``serve`` or if already asked.
+        """
+        if not self._stop_asked.is_set():
+            self._stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+            self._stop_asked.set()
+
+    def _stop_due(self) -> bool:
+        if not self._stop_asked.is_set():
+            return False
+        if time.monotonic() >= self._stop_deadline:
+            return True
+        return not any(c.requests or c.total_outbufs_len for c in self._channels())
+
+    def _channels(self) -> list[Any]:
+        """The connections being served (not the listening sockets nor waitress's trigger)."""
+        return [c for c in self._map().values() if hasattr(c, "requests")]
+
+    def _map(self) -> dict[int, Any]:
+        found: dict[int, Any] = getattr(self._server, "map", None) or self._server._map
+        return found
+
+    def _run(self) -> None:
+        """waitress's own ``run`` loop, which also ends when a stop was asked for and is due."""
+        server = self._server
+        adj = server.adj
+        try:
+            while self._map() and not self._stop_due():
+                # A short turn while stopping, so the loop notices promptly.
+                timeout = 0.05 if self._stop_asked.is_set() else adj.asyncore_loop_timeout
+                server.asyncore.loop(timeout=timeout, map=self._map(), use_poll=adj.asyncore_use_poll, count=1)
+        except (SystemExit, KeyboardInterrupt):
+            pass
+        server.task_dispatcher.shutdown()  # lets the threads finish, as waitress's run does
+        for channel in self._channels():
+            channel.handle_close()  # the phones' connections and their buffers; the listener closes in serve()
 
     @property
     def port(self) -> int:
@@ -123,7 +172,7 @@ class BoundServer:
         cleanup: Sequence[Callable[[], None]] = (),
         stopped: str = "stopped",
     ) -> None:
-        """Print "ready", serve ``app`` until SIGINT or SIGTERM, then run the cleanup and print ``stopped``.
+        """Print "ready", serve ``app`` until SIGINT, SIGTERM or ``request_stop``; then the cleanup, and ``stopped``.
 
         ``cleanup`` runs in order after the server stops taking requests, before the
         socket closes; each runs even when one before it fails. The signal handlers are
@@ -133,7 +182,7 @@ class BoundServer:
         previous = {number: signal.signal(number, _stop) for number in _STOP_SIGNALS}
         try:
             echo("ready")
-            self._server.run()  # returns when stopped: waitress handles the KeyboardInterrupt itself
+            self._run()  # returns when stopped by a signal or request_stop
         except KeyboardInterrupt:
             pass  # the signal came just before or after waitress's loop
         finally:

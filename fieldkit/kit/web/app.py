@@ -52,6 +52,7 @@ class WebSettings:
     operator_addresses: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     urls: tuple[str, ...] = ()  # where phones reach the kit, shown on the operator page
     trusted_urls: tuple[str, ...] = ()  # also answered (the operator's https addresses); () : ``urls``
+    low_disk_bytes: int = 200 * 1024 * 1024  # below this much free space the operator page warns
     translations_dir: Path = field(default_factory=paths.translations_dir)
     # Where compiled catalogues go; None: the kit's own cache/translations/ folder. Never
     # beside the shipped .po files, which may be a read-only installed package.

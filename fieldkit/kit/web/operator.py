@@ -1,8 +1,13 @@
-"""The operator page, for the kit's own screen or a logged-in operator: pairing, sessions, counts. Never answers."""
+"""The operator page, for the kit's own screen or a logged-in operator: pairing, sessions, counts, stopping the kit.
+
+Never answers. Laid out for a 360 px wide phone as well as the kit's own screen (the
+operator may hold the kit's page on their phone, logged in over TLS).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -38,6 +43,7 @@ def overview() -> Response:
     drafts = kit.draft_counts()
     declined = kit.declined_counts()
     stopped = kit.stopped_counts()
+    free = kit.free_disk_bytes()
     rows = [
         {
             "form": form.key,
@@ -70,8 +76,9 @@ def overview() -> Response:
         qr=svg_data_uri(pairing_url(urls[0], code)),
         rows=rows,
         unreadable_drafts=drafts.get("(unreadable)", 0),
-        outbox=kit.outbox_summary(),
-        free_mb=kit.free_disk_bytes() // (1024 * 1024),
+        sync=_sync_shown(),
+        free_mb=free // (1024 * 1024),
+        disk_low=free < kit.settings.low_disk_bytes,
         unavailable=unavailable_notices(),
         pack=_pack_shown(current_app.config.get("FIELDKIT_PACK")),
         pack_waiting=current_app.config.get("FIELDKIT_PACK_WAITING"),
@@ -81,6 +88,27 @@ def overview() -> Response:
     response = make_response(page)
     response.headers["Refresh"] = str(max(1, min(REFRESH_SECONDS, math.ceil(seconds_left) + 1)))
     return response
+
+
+def _sync_shown() -> dict[str, object]:
+    """Records waiting and the last push, with the stamps in the kit's local time."""
+    state = services().sync_state()
+
+    def shown(stamp: str | None) -> str | None:
+        if not stamp:
+            return None
+        moment = from_stamp(stamp)
+        return local_time(moment) if moment is not None else stamp
+
+    return {
+        "held": state.held,
+        "waiting": state.waiting,
+        "hub_id": state.hub_id,
+        "last_success": shown(state.last_success),
+        "last_attempt": shown(state.last_attempt),
+        "last_error": state.last_error,
+        "next_attempt": shown(state.next_attempt) or "-",
+    }
 
 
 def _pack_shown(pack: object) -> dict[str, object] | None:
@@ -134,3 +162,30 @@ def _drafts_of(interviewer: str) -> list[str]:
 def new_code() -> Response:
     services().pairing.new_code()
     return redirect(url_for("operator.overview"))
+
+
+def _stopper() -> Callable[[], None] | None:
+    """How the running server stops (``serve_kit`` sets it); None when nothing can stop it from here."""
+    stop = current_app.config.get("FIELDKIT_STOP")
+    return stop if callable(stop) else None
+
+
+@bp.route("/stop", methods=["GET", "POST"])
+def stop() -> Response:
+    """Stop the kit as Ctrl+C does, after a page that asks first (and that does not reload itself).
+
+    The POST answers with the "stopped" page, then the server stops: requests being
+    answered finish, the push worker stops, and the process exits with status 0 (a
+    service manager that restarts on failure leaves it stopped).
+    """
+    stopper = _stopper()
+    if request.method == "GET" or stopper is None:
+        page = render_template(
+            "operator_stop.html",
+            waiting=services().sync_state().waiting,
+            cannot_stop=request.method == "POST",
+        )
+        return make_response(page, 200 if request.method == "GET" else 409)
+    response = make_response(render_template("operator_stopped.html"))
+    response.call_on_close(stopper)  # once the page is written out; the server sends it before it stops
+    return response

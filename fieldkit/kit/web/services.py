@@ -23,7 +23,20 @@ from fieldkit.kit.web.pairing import Pairing
 if TYPE_CHECKING:
     from fieldkit.kit.web.app import WebSettings
 
-__all__ = ["COUNTERS_FILE", "KitServices", "services"]
+__all__ = ["COUNTERS_FILE", "KitServices", "SyncShown", "services"]
+
+
+@dataclass(frozen=True)
+class SyncShown:
+    """What the operator page says about sending records: counts, and the latest hub's stamps (UTC)."""
+
+    held: int
+    waiting: int
+    hub_id: str | None  # None: no hub address is set, records go by USB
+    last_success: str | None = None
+    last_attempt: str | None = None
+    last_error: str | None = None  # set while the last attempt failed
+    next_attempt: str | None = None
 
 
 @dataclass
@@ -103,38 +116,27 @@ class KitServices:
                 counts["(unreadable)"] += 1
         return counts
 
-    def outbox_summary(self) -> str:
-        """A few short sentences: records held, how many wait for the hub, the last push."""
-        from flask_babel import gettext as _
-        from flask_babel import ngettext
+    def sync_state(self) -> SyncShown:
+        """Records held and waiting for the hub, and how the last pushes went, for the operator page.
 
+        Counts only (``Outbox.held_and_waiting``): no record is opened.
+        """
         from fieldkit.kit.outbox import Outbox
         from fieldkit.kit.push import HubLinks
 
         held, waiting = Outbox(self.kit.data_dir).held_and_waiting()
-        parts = [
-            ngettext(
-                "%(num)s sealed record is stored on this kit.",
-                "%(num)s sealed records are stored on this kit.",
-                held,
-            ),
-            ngettext("%(num)s record waits for the hub.", "%(num)s records wait for the hub.", waiting),
-        ]
         link = HubLinks(self.kit.data_dir).latest()
         if link is None:
-            parts.append(_("No hub address is set: send records by USB ('fieldkit sync export')."))
-        elif link.last_error:
-            parts.append(
-                _(
-                    "Last try %(when)s failed: %(error)s Next try %(next)s.",
-                    when=link.last_attempt,
-                    error=link.last_error[:160],
-                    next=link.next_attempt or "-",
-                )
-            )
-        elif link.last_success:
-            parts.append(_("Last sent to the hub %(when)s.", when=link.last_success))
-        return " ".join(parts)
+            return SyncShown(held=held, waiting=waiting, hub_id=None)
+        return SyncShown(
+            held=held,
+            waiting=waiting,
+            hub_id=link.hub_id,
+            last_success=link.last_success,
+            last_attempt=link.last_attempt,
+            last_error=link.last_error[:160] if link.last_error else None,
+            next_attempt=link.next_attempt,
+        )
 
     def free_disk_bytes(self) -> int:
         return shutil.disk_usage(self.kit.data_dir).free
