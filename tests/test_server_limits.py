@@ -118,3 +118,23 @@ def test_the_hub_still_takes_its_largest_bundle(tmp_path, hub_keys) -> None:
         options = server_options(store).as_waitress()
         assert options["max_request_body_size"] > store.limits.max_bundle_bytes
         assert options["connection_limit"] >= 50 and options["channel_timeout"] >= 60
+
+
+
+def test_listeners_closed_without_serving_end_their_threads(tmp_path) -> None:
+    """A kit whose start fails after binding must exit: cheroot starts its (not daemon) threads at bind."""
+    from fieldkit.kit.serving import TLS_OPTIONS, Bound
+    from fieldkit.kit.tls import make_identity
+    from fieldkit.webbase.server import bind
+    from fieldkit.webbase.tls_server import bind_tls
+
+    identity = make_identity(tmp_path, "kit-000000000000")
+    before = {thread.ident for thread in threading.enumerate()}
+    server = bind("127.0.0.1", 0, SERVER_OPTIONS)
+    tls = bind_tls(server.wsgi, "127.0.0.1", 0, cert=identity.cert_path, key=identity.key_path, options=TLS_OPTIONS)
+    started = [thread for thread in threading.enumerate() if thread.ident not in before]
+    assert any(not thread.daemon for thread in started), started  # what would keep the process alive
+    Bound(server, tls, (), ()).close()
+    for thread in started:
+        thread.join(timeout=10)
+    assert [thread for thread in started if thread.is_alive() and not thread.daemon] == []

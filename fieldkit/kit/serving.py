@@ -90,6 +90,14 @@ class Bound:
     urls: tuple[str, ...]
     operator_urls: tuple[str, ...]
 
+    def close(self) -> None:
+        """Close both listeners of a kit that will not serve (and end their threads)."""
+        try:
+            if self.tls is not None:
+                self.tls.stop()
+        finally:
+            self.server.close()
+
 
 def bind_listeners(host: str, port: int, operator: OperatorListener | None) -> Bound:
     """Bind the phones' port and (with ``operator``) the operator's TLS port to one switchable app."""
@@ -150,7 +158,7 @@ def start_kit(
     app.config["FIELDKIT_PACK"] = pack
     app.config["FIELDKIT_PACK_WAITING"] = None
     # "Stop the kit" on the operator page: the same stop as Ctrl+C, after its page is sent.
-    app.config["FIELDKIT_STOP"] = server.request_stop
+    app.config["FIELDKIT_STOP"] = bound.server.request_stop
     app.config["FIELDKIT_REFUSED_HUBS"] = tuple(
         {"hub_id": hub.hub_id, "fingerprint": hub.fingerprint} for hub in refused_hubs
     )
@@ -221,8 +229,12 @@ def serve_kit(
 ) -> None:
     """Serve until interrupted; prints every address, the pairing code and its QR code (see :func:`start_kit`)."""
     bound = bind_listeners(host, port, operator)
-    app, stop_worker = start_kit(
-        kit, programme, settings, bound=bound, operator=operator, broken_forms=broken_forms, echo=echo,
-        pack=pack, shipped=shipped, refused_hubs=refused_hubs,
-    )  # fmt: skip
+    try:
+        app, stop_worker = start_kit(
+            kit, programme, settings, bound=bound, operator=operator, broken_forms=broken_forms, echo=echo,
+            pack=pack, shipped=shipped, refused_hubs=refused_hubs,
+        )  # fmt: skip
+    except BaseException:
+        bound.close()  # a start that failed after binding must still exit
+        raise
     serve_bound(bound, app, echo=echo, cleanup=[stop_worker] if stop_worker is not None else [])

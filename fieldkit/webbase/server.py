@@ -161,7 +161,12 @@ class BoundServer:
         self._late.app = app
 
     def close(self) -> None:
-        """Close the socket of a server that will not serve."""
+        """Close the socket of a server that will not serve, and end its threads.
+
+        waitress starts its (non-daemon) threads when the socket is bound: left running,
+        a kit whose start failed after binding would never exit.
+        """
+        self._server.task_dispatcher.shutdown()
         self._server.close()
 
     def serve(
