@@ -120,7 +120,6 @@ def test_the_hub_still_takes_its_largest_bundle(tmp_path, hub_keys) -> None:
         assert options["connection_limit"] >= 50 and options["channel_timeout"] >= 60
 
 
-
 def test_listeners_closed_without_serving_end_their_threads(tmp_path) -> None:
     """A kit whose start fails after binding must exit: cheroot starts its (not daemon) threads at bind."""
     from fieldkit.kit.serving import TLS_OPTIONS, Bound
