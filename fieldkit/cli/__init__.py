@@ -51,9 +51,11 @@ class FieldkitGroup(click.Group):
 COMMANDS = {
     "demo": "fieldkit.cli.demo:demo",
     "forms": "fieldkit.cli.forms:forms",
+    "handover": "fieldkit.cli.handover:handover",
     "hub": "fieldkit.cli.hub:hub",
     "init": "fieldkit.cli.kit:init",
     "pack": "fieldkit.cli.pack:pack",
+    "passphrase": "fieldkit.cli.handover:passphrase",
     "simulate": "fieldkit.cli.kit:simulate",
     "wipe": "fieldkit.cli.kit:wipe",
     "sync": "fieldkit.cli.sync:sync",

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.conflicts import refuse_together
-from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
+from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, WORK_FACTOR_OPTION, kdf_cost, read_passphrase
 from fieldkit.core import paths
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
 from fieldkit.core.errors import FieldkitError
@@ -17,7 +17,7 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.storage.atomic import remove_durably
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
-from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
+from fieldkit.kit.config import KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.roles import HUB_ROLE_DEFAULT, ROLES
 from fieldkit.kit.sealing import Finaliser
@@ -32,12 +32,6 @@ DATA_OPTION = click.option(
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="The kit's data folder.",
-)
-WORK_FACTOR_OPTION = click.option(
-    "--kdf-work-factor",
-    type=click.IntRange(10, 22),
-    default=DEFAULT_WORK_FACTOR,
-    hidden=True,  # tests use a cheaper scrypt; people should keep the default
 )
 
 
@@ -113,7 +107,7 @@ def init(
     hub_role: str,
     escrow_role: str | None,
     passphrase_file: Path | None,
-    kdf_work_factor: int,
+    kdf_work_factor: int | None,
 ) -> None:
     """Create a kit: its id, signing key, recipients and draft-key salt.
 
@@ -136,6 +130,7 @@ def init(
     if escrow_role is not None and escrow is None:
         raise click.UsageError("--escrow-role names who holds --escrow-recipient's key; give --escrow-recipient too")
     passphrase = read_passphrase(passphrase_file, prompt="New kit passphrase", confirm=True)
+    cost = kdf_cost(kdf_work_factor)
     config = init_kit(
         data_dir,
         recipient,
@@ -143,9 +138,11 @@ def init(
         escrow_recipient=escrow,
         hub_role=hub_role,
         escrow_role=escrow_role,
-        work_factor=kdf_work_factor,
+        work_factor=cost.work_factor,
+        parallel=cost.parallel,
     )
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
+    click.echo(f"The passphrase is stretched with {cost.describe()}.")
     click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
     for line in recipient_lines(config.recipients, config.roles):
         click.echo(f"  {line}")

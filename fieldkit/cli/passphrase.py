@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fieldkit.core.errors import FieldkitError
+from fieldkit.kit.config import MAX_WORK_FACTOR, MIN_WORK_FACTOR, KdfCost, choose_kdf_cost
 
 MIN_NEW_PASSPHRASE_LENGTH = 8
 
@@ -42,3 +43,18 @@ PASSPHRASE_FILE_OPTION = click.option(
     default=None,
     help="Read the passphrase from the first line of FILE instead of asking (for unattended use).",
 )
+
+WORK_FACTOR_OPTION = click.option(
+    "--kdf-work-factor",
+    type=click.IntRange(MIN_WORK_FACTOR, MAX_WORK_FACTOR),
+    default=None,
+    hidden=True,  # tests use a cheaper scrypt; people keep the cost measured for the machine
+)
+
+
+def kdf_cost(work_factor: int | None) -> KdfCost:
+    """The scrypt cost for a new passphrase: measured here (about 1 s), or the hidden option's for tests."""
+    if work_factor is not None:
+        return KdfCost(work_factor, 1)
+    click.echo("Measuring how long the passphrase key takes on this machine...", err=True)
+    return choose_kdf_cost()

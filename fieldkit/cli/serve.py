@@ -17,6 +17,8 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.core.storage.locks import in_use
+from fieldkit.kit.config import load_config
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
     forms_needed_by_drafts,
@@ -106,6 +108,9 @@ def serve(
         idle_minutes=idle_minutes,
         translations_dir=translations_dir or paths.translations_dir(),
     )
+    load_config(data_dir)  # a missing kit is reported before the folder is marked as in use
+    # Held while serving: 'fieldkit passphrase' refuses to replace the keys meanwhile.
+    click.get_current_context().with_resource(in_use(data_dir))
     kit = open_unlocked(data_dir, passphrase_file)
     # Checked after the unlock checked kit.json (and its public key) against the seal.
     refused_hubs = SyncState(data_dir).hub_trust(kit.config).refused
