@@ -50,7 +50,9 @@ Command = Sequence[str]
 
 
 def _run(fieldkit: Command, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*fieldkit, *args], capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [*fieldkit, *args], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @contextlib.contextmanager

@@ -183,7 +183,9 @@ def test_every_single_byte_change_is_rejected(identity: X25519Identity, small_fi
             decrypt(bytes(tampered), [identity])
 
 
-def test_tampering_in_each_part_is_reported_by_kind(identity: X25519Identity, small_file: bytes) -> None:
+def test_tampering_in_each_part_is_reported_by_kind(
+    identity: X25519Identity, small_file: bytes
+) -> None:
     header_end = small_file.index(b"\n---") + 1
     mac_start = header_end + len(b"--- ")
     body_start = small_file.index(b"\n", mac_start) + 1
@@ -303,7 +305,9 @@ def test_passphrase_decrypt_inverts_encrypt(plaintext: bytes) -> None:
     assert decrypt(sealed, [ScryptIdentity("pw")]) == plaintext
 
 
-@pytest.mark.parametrize("size", [CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 2 * CHUNK_SIZE + 1])
+@pytest.mark.parametrize(
+    "size", [CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 2 * CHUNK_SIZE + 1]
+)
 def test_round_trip_at_chunk_boundaries(identity: X25519Identity, size: int) -> None:
     plaintext = bytes(range(256)) * (size // 256) + bytes(size % 256)
     sealed = encrypt(plaintext, [identity.recipient()])

@@ -136,11 +136,15 @@ def test_our_key_file_works_with_age_cli(age_cli: str, tmp_path: Path) -> None:
     key_file = tmp_path / "ours.txt"
     public = identity.recipient().to_string()
     key_file.write_text(f"# created by fieldkit\n# public key: {public}\n{identity.to_string()}\n")
-    derived = subprocess.run([AGE_KEYGEN, "-y", str(key_file)], capture_output=True, check=True, timeout=30)
+    derived = subprocess.run(
+        [AGE_KEYGEN, "-y", str(key_file)], capture_output=True, check=True, timeout=30
+    )
     assert derived.stdout.decode().strip() == public
 
     plaintext = payload(70_000)
-    assert run_age(["-d", "-i", str(key_file)], encrypt(plaintext, [identity.recipient()])) == (plaintext)
+    assert run_age(["-d", "-i", str(key_file)], encrypt(plaintext, [identity.recipient()])) == (
+        plaintext
+    )
     assert decrypt(run_age(["-r", public], plaintext), [identity]) == plaintext
 
 
@@ -200,7 +204,9 @@ def test_passphrase_age_cli_encrypts_we_decrypt(age_cli: str, tmp_path: Path) ->
 def test_passphrase_we_encrypt_age_cli_decrypts(age_cli: str, tmp_path: Path) -> None:
     plaintext = payload(65537)
     sealed = tmp_path / "sealed.age"
-    sealed.write_bytes(encrypt(plaintext, [ScryptRecipient("battery staple", work_factor=TEST_WORK_FACTOR)]))
+    sealed.write_bytes(
+        encrypt(plaintext, [ScryptRecipient("battery staple", work_factor=TEST_WORK_FACTOR)])
+    )
     out = tmp_path / "opened"
     run_age_with_passphrase(["-d", "-o", str(out), str(sealed)], "battery staple")
     assert out.read_bytes() == plaintext
@@ -215,7 +221,9 @@ def pyrage_identities(pyrage):
 
 
 @matrix
-def test_we_encrypt_pyrage_decrypts(pyrage, pyrage_identities, size: int, recipient_count: int, armor: bool) -> None:
+def test_we_encrypt_pyrage_decrypts(
+    pyrage, pyrage_identities, size: int, recipient_count: int, armor: bool
+) -> None:
     theirs = pyrage_identities[:recipient_count]
     recipients = [parse_recipient(str(identity.to_public())) for identity in theirs]
     plaintext = payload(size)
@@ -225,7 +233,9 @@ def test_we_encrypt_pyrage_decrypts(pyrage, pyrage_identities, size: int, recipi
 
 
 @matrix
-def test_pyrage_encrypts_we_decrypt(pyrage, pyrage_identities, size: int, recipient_count: int, armor: bool) -> None:
+def test_pyrage_encrypts_we_decrypt(
+    pyrage, pyrage_identities, size: int, recipient_count: int, armor: bool
+) -> None:
     theirs = pyrage_identities[:recipient_count]
     plaintext = payload(size)
     ciphertext = pyrage.encrypt(plaintext, [i.to_public() for i in theirs], armored=armor)
@@ -244,7 +254,9 @@ def test_keys_interchange_with_pyrage(pyrage) -> None:
 def test_passphrase_we_encrypt_pyrage_decrypts(pyrage, armor: bool) -> None:
     plaintext = payload(65537)
     passphrase = "pässwörd with spaces ✓"  # non-ASCII checks both sides use UTF-8
-    ciphertext = encrypt(plaintext, [ScryptRecipient(passphrase, work_factor=TEST_WORK_FACTOR)], armor=armor)
+    ciphertext = encrypt(
+        plaintext, [ScryptRecipient(passphrase, work_factor=TEST_WORK_FACTOR)], armor=armor
+    )
     assert pyrage.passphrase.decrypt(ciphertext, passphrase) == plaintext
 
 

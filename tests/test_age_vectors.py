@@ -84,7 +84,11 @@ def supported_identities(vector: Vector) -> tuple[list[Identity], list[str]]:
     skipped: list[str] = []
     for text in vector.identities:
         reason = next(
-            (why for prefix, why in UNSUPPORTED_IDENTITY_PREFIXES.items() if text.startswith(prefix)),
+            (
+                why
+                for prefix, why in UNSUPPORTED_IDENTITY_PREFIXES.items()
+                if text.startswith(prefix)
+            ),
             None,
         )
         if reason:

@@ -101,7 +101,8 @@ def payloads(hub: Path, identity: Path) -> dict[str, dict[str, Any]]:
     identities = load_hub_identities(identity, PASSPHRASE)
     with HubStore(hub) as store:
         return {
-            stored.record_id: json.loads(age.decrypt(stored.ciphertext, identities)) for stored in store.iter_records()
+            stored.record_id: json.loads(age.decrypt(stored.ciphertext, identities))
+            for stored in store.iter_records()
         }
 
 
@@ -486,7 +487,9 @@ def _crafted_records(recipient: str, kit_id: str) -> tuple[list[OutgoingRecord],
     return records, ids
 
 
-def test_unreadable_records_are_reported_and_every_other_record_is_exported(world: World, tmp_path: Path) -> None:
+def test_unreadable_records_are_reported_and_every_other_record_is_exported(
+    world: World, tmp_path: Path
+) -> None:
     hub = tmp_path / "hub"
     shutil.copytree(world.hub, hub)
     key = Ed25519PrivateKey.generate()
@@ -521,7 +524,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(worl
     assert descriptor["fieldkit"]["records_not_exported"] == 3
     # The older version: columns from its answers, labels unavailable, types inferred.
     old_fields = {f["name"]: f for f in resources["peer-interview-v1"]["schema"]["fields"]}
-    assert [name for name in old_fields][len(METADATA_COLUMNS) :] == ["consent", "old_flags", "old_note", "old_rating"]
+    assert [name for name in old_fields][len(METADATA_COLUMNS):] == ["consent", "old_flags", "old_note", "old_rating"]
     assert old_fields["old_rating"]["type"] == "integer" and old_fields["old_note"]["type"] == "string"
     _header, old_rows = read_rows(out, resources["peer-interview-v1"])
     assert old_rows[0]["old_note"] == "'=" + CANARY and old_rows[0]["old_flags"] == "a;b"

@@ -98,7 +98,9 @@ def test_evaluation(source: str, expected: object) -> None:
     assert type(result) is type(expected)
 
 
-@pytest.mark.parametrize("services", [["naloxone", "testing"], ("naloxone", "testing"), {"naloxone", "testing"}])
+@pytest.mark.parametrize(
+    "services", [["naloxone", "testing"], ("naloxone", "testing"), {"naloxone", "testing"}]
+)
 def test_ticked_choices_may_come_as_any_collection(services: object) -> None:
     answers = {**ANSWERS, "services": services}
     assert value_of("selected(services, 'testing') and count_selected(services) == 2", answers)
@@ -170,7 +172,9 @@ def test_and_or_stop_at_the_first_deciding_operand(source: str, answers: dict) -
         ("visit_date - 1 < today()", {"visit_date": datetime.date.min}, False),
     ],
 )
-def test_arithmetic_without_a_result_is_missing(source: str, answers: dict, expected: object) -> None:
+def test_arithmetic_without_a_result_is_missing(
+    source: str, answers: dict, expected: object
+) -> None:
     assert value_of(source, answers) == expected
 
 
@@ -325,12 +329,16 @@ def test_choice_ids_are_only_checked_when_known() -> None:
         ("has_water in ['yes'] and not flag or selected(services, 'needles')", BOOL, BOOL),
     ],
 )  # fmt: skip
-def test_check_gives_the_result_type(source: str, expect: ValueType | None, result: ValueType) -> None:
+def test_check_gives_the_result_type(
+    source: str, expect: ValueType | None, result: ValueType
+) -> None:
     assert check(source, expect=expect) is result
 
 
 def test_references() -> None:
-    expression = parse("age > 3 and selected(services, 'x') or . == 1 and today() > visit_date + age")
+    expression = parse(
+        "age > 3 and selected(services, 'x') or . == 1 and today() > visit_date + age"
+    )
     assert expression.references() == {"age", "services", SELF, "visit_date"}
     assert parse("1 + 2 > today() - today()").references() == frozenset()
 
@@ -550,7 +558,9 @@ def conditions(draw: st.DrawFn, depth: int = 3) -> tuple[str, Model]:
     return source, lambda a: combine(model(a) for _, model in parts)
 
 
-finite_numbers = st.one_of(st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+finite_numbers = st.one_of(
+    st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+)
 services = st.sampled_from(sorted(CHOICE_IDS["services"]))
 WELL_TYPED_ANSWERS = st.fixed_dictionaries(
     {

@@ -100,7 +100,9 @@ def test_sigkill_while_finalising_never_loses_a_printed_record(kit_and_hub) -> N
             checked.add(record_id)
     print(f"{budget.summary(interrupted)}; {len(printed)} records acknowledged")
     needed = required_interrupted(budget.run)
-    assert interrupted >= needed, f"only {budget.summary(interrupted)}, need {needed}: the kills missed the finalising"
+    assert interrupted >= needed, (
+        f"only {budget.summary(interrupted)}, need {needed}: the kills missed the finalising"
+    )
     store = RecordStore(data_dir)
     store.repair()
     assert set(printed) <= set(store.ids())

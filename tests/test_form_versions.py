@@ -574,3 +574,4 @@ def test_records_of_the_shipped_peer_interview_v3_still_score_after_the_revision
     page = html.unescape((tmp_path / "report" / "report.html").read_text(encoding="utf-8"))
     assert " ".join(v3.item("denied_medical_care").label.split()) in page  # named as version 3 asked it
     assert "(asked by version 3 only)" in page  # and listed among the questions behind the rating
+

@@ -103,10 +103,9 @@ def test_a_re_send_under_another_kit_never_displaces_the_genuine_record(tmp_path
     listed = run("hub", "quarantine", "list", "--data", hub.dir).output
     assert f"Set aside: record {first.record_id} version {first_sha(first)}@{HOSTILE}" in listed
     # What a revoked kit sent can go, and only then.
-    assert (
-        "is not revoked: revoke it first"
-        in run("hub", "quarantine", "drop", "--data", hub.dir, "--from", HOSTILE, expect=1).output
-    )
+    assert "is not revoked: revoke it first" in run(
+        "hub", "quarantine", "drop", "--data", hub.dir, "--from", HOSTILE, expect=1
+    ).output
     run("hub", "revoke", "--data", hub.dir, HOSTILE)
     dropped = run("hub", "quarantine", "drop", "--data", hub.dir, "--from", HOSTILE).output
     assert "Dropped 2 record versions sent as revoked kit kit-hostile" in dropped

@@ -90,7 +90,9 @@ def test_centres_are_added_edited_retired_and_listed(hub: Path) -> None:
     fieldkit("hub", "centres", "edit", "--data", hub, "c01", "--name", "Hope House East", "--kind", "primary_care")
     fieldkit("hub", "centres", "edit", "--data", hub, "C01", "--no-location")
     assert "nothing to change" in refused("hub", "centres", "edit", "--data", hub, "C01", "--name", "Hope House East")
-    assert "not both" in refused("hub", "centres", "edit", "--data", hub, "C01", "--location", "Lyon", "--no-location")
+    assert "not both" in refused(
+        "hub", "centres", "edit", "--data", hub, "C01", "--location", "Lyon", "--no-location"
+    )
     assert "is not a kind of centre" in refused("hub", "centres", "edit", "--data", hub, "C01", "--kind", "clinic")
     (first,) = [c for c in listed(hub) if c["code"] == "C01"]
     assert (first["name"], first["kind"], first["location"], first["active"]) == (
@@ -155,10 +157,9 @@ def test_unknown_kind_lists_the_kinds_the_forms_define(hub: Path) -> None:
      "geo:45.76,4.83", "8FQ6QV4F+6X", "Lyon, 45.76 4.83"],
 )  # fmt: skip
 def test_coordinates_are_refused_as_a_location(hub: Path, location: str) -> None:
-    assert (
-        "looks like coordinates or a map link; give only the city or district"
-        in add(hub, "C01", location=location, expect=1).stderr
-    )
+    assert "looks like coordinates or a map link; give only the city or district" in add(
+        hub, "C01", location=location, expect=1
+    ).stderr
     assert listed(hub, "--all") == []
 
 
@@ -190,7 +191,7 @@ def test_import_with_bad_lines_changes_nothing_and_names_each_line(hub: Path, tm
         tmp_path / "centres.csv",
         "C02,Harbour Clinic,SOUTH,community,,yes",  # line 2: good
         "C03,Riverside,SOUTH,rehab,,yes",  # line 3: no such kind
-        'C04,Hill Centre,EAST,residential,"45.76, 4.83",yes',  # line 4: coordinates
+        "C04,Hill Centre,EAST,residential,\"45.76, 4.83\",yes",  # line 4: coordinates
         "c02,Harbour again,SOUTH,community,,yes",  # line 5: line 2 in another case
         "C05,Too few,EAST",  # line 6: fields missing
         "c01,Hope House,NORTH,residential,,yes",  # line 7: C01 written in another case
@@ -287,15 +288,13 @@ def test_cycles_are_checked_added_closed_and_listed(hub: Path) -> None:
     for args, words in cases:
         assert words in add_cycle(hub, *args, expect=1).stderr, args
     assert "no form nope" in add_cycle(hub, "2027-q2", "2027-04-01", "2027-06-30", forms="nope", expect=1).stderr
-    assert (
-        "centre C09 is not an active centre"
-        in add_cycle(hub, "2027-q2", "2027-04-01", "2027-06-30", "--centres", "C09", expect=1).stderr
-    )
+    assert "centre C09 is not an active centre" in add_cycle(
+        hub, "2027-q2", "2027-04-01", "2027-06-30", "--centres", "C09", expect=1
+    ).stderr
     fieldkit("hub", "centres", "retire", "--data", hub, "C02")
-    assert (
-        "centre C02 is not an active centre"
-        in add_cycle(hub, "2027-q2", "2027-04-01", "2027-06-30", "--centres", "C02", expect=1).stderr
-    )
+    assert "centre C02 is not an active centre" in add_cycle(
+        hub, "2027-q2", "2027-04-01", "2027-06-30", "--centres", "C02", expect=1
+    ).stderr
     cycles = json.loads(fieldkit("hub", "cycles", "list", "--data", hub, "--json").stdout)
     assert [(c["id"], c["centres"], c["closed"]) for c in cycles] == [("2027-q1", ["C01", "C02"], None)]
 
@@ -362,7 +361,9 @@ def test_a_pack_verifies_and_carries_only_codes_regions_and_kinds(hub: Path, tmp
         with store.transaction() as db:
             held = db.execute("SELECT form_id, version, source FROM form_versions ORDER BY form_id").fetchall()
     shipped = {f.form_id: f for f in pack.forms}
-    assert [(form_id, version) for form_id, version, _ in held] == sorted((f.form_id, f.version) for f in pack.forms)
+    assert [(form_id, version) for form_id, version, _ in held] == sorted(
+        (f.form_id, f.version) for f in pack.forms
+    )
     assert all(source == shipped[form_id].yaml for form_id, _, source in held)
 
 

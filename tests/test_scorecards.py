@@ -59,8 +59,6 @@ FORMS = load_directory(paths.forms_dir())
 def opening(form_id: str, item_id: str, words: int = 6) -> str:
     """The first words of a shipped question, as a report prints them (rewording never breaks a test)."""
     return " ".join(FORMS[form_id].item(item_id).label.split()[:words])
-
-
 CENTRE, PEER = FORMS["centre-assessment"], FORMS["peer-interview"]
 PEER_FLAGS = [item.id for item in PEER.items if item.sensitive and "rights" in item.tags and item.type == "yes_no"]
 AREAS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "harm_reduction", "rights")

@@ -206,7 +206,9 @@ def test_tinydb_storage_keeps_non_ascii_text(tmp_path: Path) -> None:
     db = TinyDB(tmp_path / "kit.json", storage=AtomicJSONStorage)
     db.insert({"centre": "مركز العلاج", "note": "centre de traitement"})
     db.close()
-    assert TinyDB(tmp_path / "kit.json", storage=AtomicJSONStorage).all()[0]["centre"] == ("مركز العلاج")
+    assert TinyDB(tmp_path / "kit.json", storage=AtomicJSONStorage).all()[0]["centre"] == (
+        "مركز العلاج"
+    )
 
 
 def test_tinydb_storage_missing_or_empty_file_reads_as_empty(tmp_path: Path) -> None:
@@ -412,7 +414,9 @@ def test_record_store_unknown_id_is_a_key_error(tmp_path: Path) -> None:
         "",
     ],
 )
-def test_record_store_refuses_ids_that_are_not_lowercase_uuids(tmp_path: Path, bad_id: str) -> None:
+def test_record_store_refuses_ids_that_are_not_lowercase_uuids(
+    tmp_path: Path, bad_id: str
+) -> None:
     store = RecordStore(tmp_path / "data")
     with pytest.raises(ValueError, match="lowercase UUID"):
         store.put(bad_id, b"x", meta_for(bad_id, b"x"))

@@ -84,17 +84,13 @@ def _consistent_tables(cells, rows, columns, grand, nonzero=None, marks=None, th
     yield from fill(0)
 
 
-tables = (
-    st.integers(1, 3)
-    .flatmap(
-        lambda height: st.integers(1, 3).flatmap(
-            lambda width: st.lists(
-                st.lists(st.integers(0, MAX_VALUE), min_size=width, max_size=width), min_size=height, max_size=height
-            )
+tables = st.integers(1, 3).flatmap(
+    lambda height: st.integers(1, 3).flatmap(
+        lambda width: st.lists(
+            st.lists(st.integers(0, MAX_VALUE), min_size=width, max_size=width), min_size=height, max_size=height
         )
     )
-    .filter(lambda rows: len(rows) * len(rows[0]) <= 6)
-)
+).filter(lambda rows: len(rows) * len(rows[0]) <= 6)
 
 
 @settings(max_examples=examples(150), deadline=None)

@@ -105,7 +105,9 @@ def extraction_cache() -> SharedExtraction:
 
 
 @pytest.fixture(autouse=True)
-def shared_extraction(extraction_cache: SharedExtraction, monkeypatch: pytest.MonkeyPatch) -> SharedExtraction:
+def shared_extraction(
+    extraction_cache: SharedExtraction, monkeypatch: pytest.MonkeyPatch
+) -> SharedExtraction:
     """Every extraction in this module (CLI commands included) goes through the shared copies."""
     monkeypatch.setattr(extraction, "extract_interface", extraction_cache.interface)
     monkeypatch.setattr(extraction, "extract_forms", extraction_cache.forms)
@@ -140,7 +142,9 @@ def read(path: Path) -> PoFile:
     return po
 
 
-def translate(path: Path, translations: dict[str | tuple[str, str], str], *, fuzzy: bool = False) -> None:
+def translate(
+    path: Path, translations: dict[str | tuple[str, str], str], *, fuzzy: bool = False
+) -> None:
     """Fill in msgstr for messages chosen by msgctxt (form wording) or by (msgid, None)."""
     po = read(path)
     for message in po.catalog:
@@ -169,7 +173,9 @@ def message(po: PoFile, context: str | None, msgid: str | None = None):
     return None
 
 
-def write_catalogue(layout: Layout, language: str, domain: str, body: str, plural_forms: str) -> Path:
+def write_catalogue(
+    layout: Layout, language: str, domain: str, body: str, plural_forms: str
+) -> Path:
     path = layout.catalogue(language, domain)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (
@@ -182,8 +188,14 @@ def write_catalogue(layout: Layout, language: str, domain: str, body: str, plura
     return path
 
 
-RU_PLURALS = "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);"
-AR_PLURALS = "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : n%100>=11 ? 4 : 5);"
+RU_PLURALS = (
+    "nplurals=3; "
+    "plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);"
+)
+AR_PLURALS = (
+    "nplurals=6; "
+    "plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : n%100>=11 ? 4 : 5);"
+)
 
 
 # --- extract -----------------------------------------------------------------------------------
@@ -199,10 +211,14 @@ def test_extract_twice_gives_the_same_bytes(tmp_path: Path, shared_extraction: S
     for domain in DOMAINS:
         assert first.template(domain).read_bytes() == second.template(domain).read_bytes()
 
-    before = {d: (first.template(d).read_bytes(), first.template(d).stat().st_mtime_ns) for d in DOMAINS}
+    before = {
+        d: (first.template(d).read_bytes(), first.template(d).stat().st_mtime_ns) for d in DOMAINS
+    }
     code, output = run(first, "extract")
     assert code == 0 and output.count("(no change)") == 2
-    assert before == {d: (first.template(d).read_bytes(), first.template(d).stat().st_mtime_ns) for d in DOMAINS}
+    assert before == {
+        d: (first.template(d).read_bytes(), first.template(d).stat().st_mtime_ns) for d in DOMAINS
+    }
 
 
 def test_committed_templates_equal_a_fresh_extract() -> None:
@@ -218,7 +234,11 @@ def test_committed_templates_equal_a_fresh_extract() -> None:
 def test_templates_have_no_dates_or_absolute_paths() -> None:
     for domain in DOMAINS:
         text = (ROOT / "translations" / f"{domain}.pot").read_text(encoding="utf-8")
-        assert "Creation-Date" not in text and "Revision-Date" not in text and "Generated-By" not in text
+        assert (
+            "Creation-Date" not in text
+            and "Revision-Date" not in text
+            and "Generated-By" not in text
+        )
         locations = [line[3:] for line in text.splitlines() if line.startswith("#: ")]
         assert locations
         assert all(not place.startswith("/") and ":" not in place for place in locations)
@@ -233,12 +253,16 @@ def test_forms_pot_has_every_form_string_with_its_context_and_comment() -> None:
         for string in form_strings(form):
             found = message(template, string.context, string.text)
             assert found is not None, string.context
-            assert found.auto_comments == ([" ".join(string.comment.split())] if string.comment else [])
+            assert found.auto_comments == (
+                [" ".join(string.comment.split())] if string.comment else []
+            )
             assert [name for name, _line in found.locations] == [place]
             expected += 1
     assert sum(1 for m in template.catalog if m.id) == expected
     consent = message(template, "peer-interview/consent")
-    assert consent is not None and consent.auto_comments[0].startswith("Standards: P2, P7; Keep every promise")
+    assert consent is not None and consent.auto_comments[0].startswith(
+        "Standards: P2, P7; Keep every promise"
+    )
 
 
 def test_interface_extraction_reads_python_and_templates_with_contexts_and_comments(
@@ -283,7 +307,9 @@ def test_interface_extraction_reads_python_and_templates_with_contexts_and_comme
     assert catalog.get("Review", "verb") is not None
     assert catalog.get("Never extracted") is None
     # The stigma lint's mark travels with the string, so the template passes the lint too.
-    assert catalog.get("user").auto_comments == ["lint-allow: user -- quoted on purpose in this test"]
+    assert catalog.get("user").auto_comments == [
+        "lint-allow: user -- quoted on purpose in this test"
+    ]
     layout = Layout(tmp_path / "translations", ROOT / "forms", tmp_path)
     pot = tmp_path / "messages.pot"
     pot.write_bytes(render_template(fresh_templates(layout)["messages"]))
@@ -372,20 +398,28 @@ def test_update_marks_changed_strings_fuzzy_adds_new_ones_and_keeps_removed_ones
     change_peer_interview(workspace.forms)
 
     code, output = run(workspace, "check")
-    assert code == 1 and "translations/forms.pot: stale: the sources have 2 new, 3 removed string(s)" in output
+    assert (
+        code == 1
+        and "translations/forms.pot: stale: the sources have 2 new, 3 removed string(s)" in output
+    )
 
     assert run(workspace, "extract")[0] == 0
     code, output = run(workspace, "update", "ru")
     assert code == 0
     # The closing note's hint was never translated: no obsolete entry is kept for it.
-    assert "translations/ru/LC_MESSAGES/forms.po: 1 new, 1 to review (fuzzy), 1 removed (obsolete)" in output
+    assert (
+        "translations/ru/LC_MESSAGES/forms.po: 1 new, 1 to review (fuzzy), 1 removed (obsolete)"
+        in output
+    )
 
     po = read(ru)
     changed = message(po, "peer-interview/what_to_change")
     assert changed.id == "What one thing would you change about the centre?"
     assert changed.string == "Что бы вы изменили в центре, если бы могли?"
     assert changed.fuzzy
-    assert changed.previous_id == ["If you could change one thing about the centre, what would it be?"]
+    assert changed.previous_id == [
+        "If you could change one thing about the centre, what would it be?"
+    ]
     assert message(po, "peer-interview/anything_else").string == ""
     assert not message(po, "peer-interview/section:closing").fuzzy
     obsolete = {m.context: m.string for m in po.catalog.obsolete.values()}
@@ -398,7 +432,9 @@ def test_update_marks_changed_strings_fuzzy_adds_new_ones_and_keeps_removed_ones
     before = ru.read_bytes()
     code, output = run(workspace, "update")
     assert (
-        code == 0 and "ru/LC_MESSAGES/forms.po: 0 new, 0 to review (fuzzy), 0 removed (obsolete) (no change)" in output
+        code == 0
+        and "ru/LC_MESSAGES/forms.po: 0 new, 0 to review (fuzzy), 0 removed (obsolete) (no change)"
+        in output
     )
     assert ru.read_bytes() == before
     assert run(workspace, "check")[0] == 0
@@ -472,7 +508,9 @@ def test_init_starts_a_language_with_its_plural_forms(workspace: Layout) -> None
         assert po.header("Language") == "uk"
         assert po.header("Plural-Forms").startswith("nplurals=3; ")
         template = read(workspace.template(domain))
-        assert {(m.id, m.context) for m in po.catalog} == {(m.id, m.context) for m in template.catalog}
+        assert {(m.id, m.context) for m in po.catalog} == {
+            (m.id, m.context) for m in template.catalog
+        }
     assert run(workspace, "check")[0] == 0
 
     code, output = run(workspace, "init", "uk")
@@ -523,7 +561,10 @@ def test_check_finds_placeholders_that_differ(workspace: Layout) -> None:
         "exactly as in the source"
     ) in output
     assert "the translation has %(secondes)s, which the source does not have" in output
-    assert 'the translation has %d, which the source does not have (write a percent sign as "%%")' in output
+    assert (
+        'the translation has %d, which the source does not have (write a percent sign as "%%")'
+        in output
+    )
     assert output.strip().endswith("3 problem(s)")
 
 
@@ -546,7 +587,9 @@ def test_check_finds_wrong_plural_forms(workspace: Layout) -> None:
     path = workspace.catalogue("ar", "messages")
     path.write_text(
         path.read_text(encoding="utf-8").replace(
-            next(line for line in path.read_text().splitlines() if line.startswith('"Plural-Forms:')),
+            next(
+                line for line in path.read_text().splitlines() if line.startswith('"Plural-Forms:')
+            ),
             '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"',
         ),
         encoding="utf-8",
@@ -562,7 +605,9 @@ def test_check_finds_wrong_plural_forms(workspace: Layout) -> None:
 
     no_header = write_catalogue(workspace, "es", "messages", "", "x")
     no_header.write_text(no_header.read_text().replace('"Plural-Forms: x\\n"\n', ""))
-    bad_expression = write_catalogue(workspace, "fr", "messages", "", "nplurals=2; plural=(n > 1 ? 2 : 0);")
+    bad_expression = write_catalogue(
+        workspace, "fr", "messages", "", "nplurals=2; plural=(n > 1 ? 2 : 0);"
+    )
     code, output = run(workspace, "check")
     assert (
         f"{workspace.shown(no_header)}:1: no Plural-Forms header: "
@@ -586,10 +631,14 @@ def test_check_finds_plural_entries_with_the_wrong_number_of_forms(workspace: La
     assert code == 1
     shown = workspace.shown(path)
     assert (
-        f"{shown}:8: this plural entry has 2 translations (msgstr[0]…msgstr[1]), but Plural-Forms says nplurals=3"
+        f"{shown}:8: this plural entry has 2 translations (msgstr[0]…msgstr[1]), "
+        "but Plural-Forms says nplurals=3"
     ) in output
     # Russian form 2 is used for many numbers, so it must say which one.
-    assert f"{shown}:14: msgstr[2]: the translation must keep %(num)s exactly as in the source" in output
+    assert (
+        f"{shown}:14: msgstr[2]: the translation must keep %(num)s exactly as in the source"
+        in output
+    )
 
 
 def test_a_plural_form_for_one_number_only_may_say_it_in_words(workspace: Layout) -> None:
@@ -634,7 +683,10 @@ def test_check_reports_a_missing_catalogue(workspace: Layout) -> None:
     workspace.catalogue("pt", "forms").unlink()
     code, output = run(workspace, "check")
     assert code == 1
-    assert "translations/pt/LC_MESSAGES/forms.po: missing: run 'fieldkit translations update' to start it" in output
+    assert (
+        "translations/pt/LC_MESSAGES/forms.po: missing: "
+        "run 'fieldkit translations update' to start it" in output
+    )
     assert run(workspace, "update", "pt")[0] == 0
     assert run(workspace, "check")[0] == 0
 
@@ -648,7 +700,9 @@ def test_compile_refuses_a_catalogue_with_a_placeholder_mismatch(workspace: Layo
     bad = workspace.catalogue("fr", "messages")
     translate(
         bad,
-        {("Free disk space: %(mb)s MB", None): "Espace libre : %(nombre)s Mo"},
+        {
+            ("Free disk space: %(mb)s MB", None): "Espace libre : %(nombre)s Mo"
+        },
     )
     code, output = run(workspace, "compile")
     assert code == 1
@@ -663,7 +717,9 @@ def test_compile_refuses_a_catalogue_with_a_placeholder_mismatch(workspace: Layo
 def test_compile_then_gettext_finds_reviewed_translations_only(workspace: Layout) -> None:
     translate(workspace.catalogue("es", "messages"), {("Yes", None): "Sí"})
     translate(workspace.catalogue("es", "messages"), {("No", None): "No (sin revisar)"}, fuzzy=True)
-    translate(workspace.catalogue("es", "forms"), {"peer-interview/section:closing": "Para terminar"})
+    translate(
+        workspace.catalogue("es", "forms"), {"peer-interview/section:closing": "Para terminar"}
+    )
     assert run(workspace, "compile")[0] == 0
 
     interface = Translations.load(str(workspace.translations), ["es"], domain="messages")
@@ -726,7 +782,9 @@ def test_status_counts_a_small_catalogue(tmp_path: Path) -> None:
         '#~ msgctxt "visit/old"\n#~ msgid "Old"\n#~ msgstr "Viejo"\n'
     )
     write_catalogue(layout, "es", "forms", body, "nplurals=2; plural=(n != 1);")
-    write_catalogue(layout, "es", "messages", 'msgid "Yes"\nmsgstr "Sí"\n', "nplurals=2; plural=(n != 1);")
+    write_catalogue(
+        layout, "es", "messages", 'msgid "Yes"\nmsgstr "Sí"\n', "nplurals=2; plural=(n != 1);"
+    )
 
     lines = status_table(all_status(layout))
     rows = [line.split() for line in lines[:5]]

@@ -36,7 +36,9 @@ def make_enrolment_request(kit: UnlockedKit, token: EnrolmentToken, *, now: date
     use the token.
     """
     if token.kind is not None and token.kind != "kit":
-        raise EnrolmentError(f"this token file enrols a {token.kind}, not a kit; ask the hub operator for a kit token")
+        raise EnrolmentError(
+            f"this token file enrols a {token.kind}, not a kit; ask the hub operator for a kit token"
+        )
     moment = now or utcnow()
     config = kit.config
     keys = token_keys(token.token)

@@ -160,3 +160,4 @@ def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime
         "accepted": format_stamp(moment),
     }
     return sign_document(response, store.receipt_signing_key)
+

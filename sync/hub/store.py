@@ -607,7 +607,9 @@ class HubStore:
         if keep_up_to is not None and keep_up_to < 0:
             raise HubStoreError("--keep-up-to must be a sequence number (0 or more)")
         with self._transaction() as db:
-            rows = db.execute("SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)).fetchall()
+            rows = db.execute(
+                "SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)
+            ).fetchall()
             if not rows:
                 raise HubStoreError(f"no kit or hub with id {source_id!r} is enrolled here")
             if epoch is not None:
@@ -789,7 +791,9 @@ class HubStore:
                     (id_sha256, data, int(operator), now, expires),
                 )
             else:  # the lifetime counts from the start, not from the last page
-                db.execute("UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256))
+                db.execute(
+                    "UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256)
+                )
 
     def delete_session(self, id_sha256: str) -> None:
         with self._transaction() as db:
@@ -1149,8 +1153,7 @@ class HubStore:
         with self._transaction() as db:
             table, kit, row = self._find_version(db, record_id, version)
             others = db.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?",
-                (record_id,),  # noqa: S608  # nosec B608
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?", (record_id,)  # noqa: S608  # nosec B608
             ).fetchall()
             reason = f"record {record_id}: set aside by the operator, who accepted version {row[6][:12]}@{kit}"
             moved = 0

@@ -39,7 +39,8 @@ def _messages() -> dict[int, str]:
         404: _("This page does not exist, or it is not yours to see. Go back to the start."),
         405: _("This page cannot be used that way. Go back and use the buttons on the page."),
         413: _(
-            "This page sent more than the kit accepts, so nothing was saved. Shorten the longest answers and try again."
+            "This page sent more than the kit accepts, so nothing was saved. "
+            "Shorten the longest answers and try again."
         ),
         429: _("Wait a minute, then try again."),
     }
