@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
-from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
+from fieldkit.core.storage.atomic import ensure_private_dir, remove_temp_files, write_atomic
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.settings import read_settings
 from fieldkit.kit.hub_list import sign_as_it_is
@@ -273,13 +273,16 @@ def _checked_cost(work_factor: int, parallel: int) -> KdfCost:
     return KdfCost(work_factor, parallel)
 
 
-def _wrap_signing_key(signing_key: Ed25519PrivateKey, wrap_key: bytes, kit_id: str) -> dict[str, str]:
+def _wrap_signing_key(
+    signing_key: Ed25519PrivateKey, wrap_key: bytes, kit_id: str, keys_format: str = KIT_FORMAT
+) -> dict[str, str]:
     """The signing key encrypted under ``wrap_key``, bound to the kit id, sealed settings and a signed hub list."""
     nonce = os.urandom(12)
     private = signing_key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    wrapped = AESGCM(wrap_key).encrypt(nonce, private, wrap_aad(kit_id, sealed=True, hub_list=True))
+    aad = wrap_aad(kit_id, sealed=True, hub_list=True) + _layout_aad(keys_format)
+    wrapped = AESGCM(wrap_key).encrypt(nonce, private, aad)
     return {"nonce": _b64(nonce), "wrapped": _b64(wrapped)}
 
 
@@ -353,7 +356,7 @@ class PassphraseChange:
         keys = {
             "format": WRAPPED_KEYS_FORMAT,
             "kdf": _kdf_record(salt, cost),
-            "signing_key": _wrap_signing_key(self.kit.signing_key, derived.wrap, kit_id),
+            "signing_key": _wrap_signing_key(self.kit.signing_key, derived.wrap, kit_id, WRAPPED_KEYS_FORMAT),
             "wrapped_keys": _wrap_kit_keys(derived, self._current.draft, self._current.seal, kit_id),
         }
         with writer_lock(data_dir):
@@ -363,6 +366,8 @@ class PassphraseChange:
                     f"{KEYS_FILE} was changed by another process while the passphrase was being changed; "
                     "nothing was changed: try again"
                 )
+            # What a kill during an earlier change left half-written: never a second copy of the keys.
+            remove_temp_files(data_dir / KEYS_FILE)
             write_atomic(data_dir / KEYS_FILE, _json(keys))
 
 
@@ -410,7 +415,11 @@ def _open(data_dir: Path, passphrase: str) -> tuple[UnlockedKit, _Keys]:
     if keys["format"] == WRAPPED_KEYS_FORMAT:
         derived = _unwrap_kit_keys(derived, keys, config.kit_id, keys_path)
     kit_file = data_dir / KIT_FILE
-    private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=True, hub_list=True))
+    layout = _layout_aad(keys["format"])
+    private = _unwrap(derived.wrap, nonce, wrapped, wrap_aad(config.kit_id, sealed=True, hub_list=True) + layout)
+    if private is None and layout:
+        # The wrapped layout is only ever written for a sealed kit with a signed hub list.
+        raise FieldkitError("wrong passphrase for this kit")  # or an edited kit id or format: all fail here
     if private is not None:
         # Only the passphrase could have wrapped the key this way, so the settings were
         # sealed and the hub list signed: a missing or wrong seal, or a missing mark,
@@ -442,6 +451,11 @@ def _open(data_dir: Path, passphrase: str) -> tuple[UnlockedKit, _Keys]:
     vouched = _sign_hub_list(data_dir, settings, keys, signing_key, derived, sign=True)
     marked = dataclasses.replace(config, hub_list_signed=True)
     return UnlockedKit(marked, signing_key, derived.draft, sealed_now=True, hubs_vouched_now=vouched), derived
+
+
+def _layout_aad(keys_format: object) -> bytes:
+    """Added to the signing key's wrap in the wrapped layout, so that it cannot be read as the old one."""
+    return b"\0" + WRAPPED_KEYS_FORMAT.encode("ascii") if keys_format == WRAPPED_KEYS_FORMAT else b""
 
 
 def _keys_aad(kit_id: str) -> bytes:
