@@ -31,8 +31,13 @@ from fieldkit.kit.config import (
     unlock,
 )
 from fieldkit.kit.drafts import DraftStore
+from sync.hub.store import load_hub_config
+from sync.protocol.receipts import key_fingerprint
 from tests.conftest import PASSPHRASE, KitFixture
+from tests.old_kits import as_before_hub_list_signing
 from tests.processes import start_until_ready, stop
+from tests.sync_cli import PASSPHRASE as CLI_PASSPHRASE
+from tests.sync_cli import enrolled_pair
 from tests.webclient import Interviewer
 
 NEW = "a new passphrase for the next holder"
@@ -113,6 +118,25 @@ def test_a_new_passphrase_opens_the_same_drafts_and_settings_and_the_old_one_sto
         with pytest.raises(FieldkitError, match="wrong passphrase"):
             unlock(kit.data_dir, gone)
     assert unlock(kit.data_dir, "a third passphrase, for later").draft_key == before.draft_key
+
+
+def test_a_kit_from_before_the_signed_hub_list_is_brought_up_to_date_then_changed(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    hub, kit_dir = enrolled_pair(tmp_path, hub_keys, passphrase_file)
+    as_before_hub_list_signing(kit_dir, CLI_PASSPHRASE)
+    new_file = write(tmp_path, "new.txt", NEW)
+    output = change(kit_dir, passphrase_file, new_file, *CHEAP)
+    hub_config = load_hub_config(hub)
+    assert "now signs its list of hubs" in output
+    assert f"hub {hub_config.hub_id}: receipt key {key_fingerprint(hub_config.receipt_public_key)}" in output
+    assert json.loads((kit_dir / KIT_FILE).read_text())["hub_list_signed"] is True
+    with pytest.raises(FieldkitError, match="wrong passphrase"):
+        unlock(kit_dir, CLI_PASSPHRASE)
+    unlocked = unlock(kit_dir, NEW)
+    assert unlocked.hubs_vouched_now is None and not unlocked.sealed_now  # nothing left to bring up to date
+    status = run("sync", "status", "--data", str(kit_dir))
+    assert f"Enrolled with hub {hub_config.hub_id}" in status and "refused" not in status.lower()
 
 
 def test_wrong_same_or_short_passphrases_change_nothing(kit: KitFixture, files: tuple[Path, Path]) -> None:

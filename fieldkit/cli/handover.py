@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fieldkit.cli.kit import DATA_OPTION
+from fieldkit.cli.kit import DATA_OPTION, say_what_unlock_did
 from fieldkit.cli.passphrase import (
     MIN_NEW_PASSPHRASE_LENGTH,
     PASSPHRASE_FILE_OPTION,
@@ -47,6 +47,7 @@ def _change_passphrase(
     """
     old = read_passphrase(passphrase_file, prompt="Current kit passphrase")
     change = open_for_change(data_dir, old)  # a wrong passphrase stops here, before the new one is asked
+    say_what_unlock_did(change.kit)
     new = read_passphrase(new_passphrase_file, prompt="New kit passphrase", confirm=True)
     if new == old:
         raise FieldkitError("the new passphrase is the same as the old one; nothing was changed")

@@ -39,6 +39,12 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
     load_config(data_dir)  # a missing kit is reported before asking for a passphrase
     passphrase = read_passphrase(passphrase_file, prompt="Kit passphrase")
     kit = unlock(data_dir, passphrase)
+    say_what_unlock_did(kit)
+    return kit
+
+
+def say_what_unlock_did(kit: UnlockedKit) -> None:
+    """Tell, once, what the first unlock of a kit from before sealed or signed, for the operator to check."""
     if kit.sealed_now:
         # Said once: from now on a change to kit.json stops the kit from unlocking.
         click.echo(
@@ -58,7 +64,6 @@ def open_unlocked(data_dir: Path, passphrase_file: Path | None) -> UnlockedKit:
         )
         for entry in kit.hubs_vouched_now:
             click.echo(f"  hub {entry['hub_id']}: receipt key {key_fingerprint(entry['receipt_public_key'])}", err=True)
-    return kit
 
 
 def finaliser_for(kit) -> Finaliser:
