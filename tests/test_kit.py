@@ -325,7 +325,7 @@ def test_a_damaged_or_newer_kit_file_is_one_clear_error(kit_dir: Path, name: str
     path = kit_dir / name
     settings = json.loads(path.read_text(encoding="utf-8"))
     what = "kit settings file" if name == "kit.json" else "kit keys file"
-    path.write_text(json.dumps({**settings, "format": "fieldkit-kit/2"}), encoding="utf-8")
+    path.write_text(json.dumps({**settings, "format": "fieldkit-kit/3"}), encoding="utf-8")
     with pytest.raises(FieldkitError, match=rf"{name} is a {what} from a newer version of fieldkit"):
         unlock(kit_dir, "correct horse battery staple")
     path.write_text(json.dumps({**settings, "format": "fieldkit-hub/1"}), encoding="utf-8")

@@ -12,6 +12,8 @@ from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.passphrase import (
     OPERATOR_PASSWORD_FILE_OPTION,
     PASSPHRASE_FILE_OPTION,
+    WORK_FACTOR_OPTION,
+    kdf_cost,
     read_operator_password,
     read_passphrase,
 )
@@ -23,7 +25,7 @@ from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.core.storage.atomic import remove_durably
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
-from fieldkit.kit.config import DEFAULT_WORK_FACTOR, KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
+from fieldkit.kit.config import KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
 from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.operator_password import check_new_password, set_operator_password
 from fieldkit.kit.outbox import Outbox
@@ -41,12 +43,6 @@ DATA_OPTION = click.option(
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="The kit's data folder.",
-)
-WORK_FACTOR_OPTION = click.option(
-    "--kdf-work-factor",
-    type=click.IntRange(10, 22),
-    default=DEFAULT_WORK_FACTOR,
-    hidden=True,  # tests use a cheaper scrypt; people should keep the default
 )
 
 
@@ -129,7 +125,7 @@ def init(
     escrow_role: str | None,
     passphrase_file: Path | None,
     operator_password_file: Path | None,
-    kdf_work_factor: int,
+    kdf_work_factor: int | None,
 ) -> None:
     """Create a kit: its id, signing key, recipients, draft-key salt and TLS certificate.
 
@@ -160,6 +156,7 @@ def init(
     operator_password = read_operator_password(operator_password_file, required=False)
     if operator_password is not None:
         check_new_password(operator_password, passphrase)  # before the kit is made
+    cost = kdf_cost(kdf_work_factor)
     config = init_kit(
         data_dir,
         recipient,
@@ -167,9 +164,11 @@ def init(
         escrow_recipient=escrow,
         hub_role=hub_role,
         escrow_role=escrow_role,
-        work_factor=kdf_work_factor,
+        work_factor=cost.work_factor,
+        parallel=cost.parallel,
     )
     click.echo(f"Created kit {config.kit_id} in {data_dir}")
+    click.echo(f"The passphrase is stretched with {cost.describe()}.")
     click.echo(f"Records will be sealed to {len(config.recipients)} recipient(s); this kit cannot read them back:")
     for line in recipient_lines(config.recipients, config.roles):
         click.echo(f"  {line}")

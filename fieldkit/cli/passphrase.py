@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fieldkit.core.errors import FieldkitError
+from fieldkit.kit.config import MAX_WORK_FACTOR, MIN_WORK_FACTOR, KdfCost, choose_kdf_cost
 
 MIN_NEW_PASSPHRASE_LENGTH = 8
 
@@ -67,3 +68,19 @@ def read_operator_password(password_file: Path | None, *, required: bool) -> str
         raise FieldkitError("an operator password is needed and there is no terminal to ask on: "
                             "use --operator-password-file FILE")  # fmt: skip
     return None
+
+
+WORK_FACTOR_OPTION = click.option(
+    "--kdf-work-factor",
+    type=click.IntRange(MIN_WORK_FACTOR, MAX_WORK_FACTOR),
+    default=None,
+    hidden=True,  # tests use a cheaper scrypt; people keep the cost measured for the machine
+)
+
+
+def kdf_cost(work_factor: int | None) -> KdfCost:
+    """The scrypt cost for a new passphrase: measured here (about 1 s), or the hidden option's for tests."""
+    if work_factor is not None:
+        return KdfCost(work_factor, 1)
+    click.echo("Measuring how long the passphrase key takes on this machine...", err=True)
+    return choose_kdf_cost()

@@ -21,6 +21,7 @@ from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.core.storage.locks import in_use
 from fieldkit.kit.config import UnlockedKit, load_config, unlock
 from fieldkit.kit.hub_list import RefusedHub
 from fieldkit.kit.operator_password import VerifierRefused, load_verifier
@@ -157,6 +158,8 @@ def serve(
     )
     ctx = click.get_current_context()
     config = load_config(data_dir)  # a missing kit is reported before anything else
+    # Held while serving: 'fieldkit passphrase' refuses to replace the keys meanwhile.
+    ctx.with_resource(in_use(data_dir))
     identity, made = ensure_identity(data_dir, config.kit_id)
     if made:
         click.echo(f"Made this kit's TLS certificate for the operator's pages; write its fingerprint on the kit's "

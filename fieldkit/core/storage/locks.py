@@ -8,6 +8,11 @@ its locks belong to open files, and the web server's threads share one process);
 across processes (``fieldkit serve`` next to ``fieldkit sync export``) an exclusive
 ``fcntl.flock`` on ``DATA/.lock`` does. The kernel drops a flock when its holder dies,
 so a killed process never leaves the folder locked.
+
+``writer_lock`` is held for one write. A command that must not run while the kit is
+open at all (``fieldkit passphrase`` replaces the keys a running ``fieldkit serve``
+unlocked with) takes ``sole_use``, an exclusive ``flock`` on ``DATA/.in-use`` that it
+never waits for; ``fieldkit serve`` holds ``in_use``, a shared one, for as long as it runs.
 """
 
 from __future__ import annotations
@@ -23,9 +28,19 @@ from pathlib import Path
 
 from fieldkit.core.storage.atomic import PRIVATE_FILE_MODE, StorageError
 
-__all__ = ["CANNOT_WRITE", "LOCK_FILE_NAME", "lock_unless_read_only", "writer_lock"]
+__all__ = [
+    "CANNOT_WRITE",
+    "IN_USE_FILE_NAME",
+    "LOCK_FILE_NAME",
+    "KitInUse",
+    "in_use",
+    "lock_unless_read_only",
+    "sole_use",
+    "writer_lock",
+]
 
 LOCK_FILE_NAME = ".lock"
+IN_USE_FILE_NAME = ".in-use"
 _POLL_SECONDS = 0.01
 # What opening the lock file fails with on a read-only disk or a folder made read-only.
 CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -147,3 +162,47 @@ def lock_unless_read_only(data_dir: Path, *, timeout: float | None = None) -> It
         yield True
     finally:
         held.__exit__(None, None, None)
+
+
+class KitInUse(StorageError):
+    """Another process (``fieldkit serve``) has the data folder open."""
+
+
+def _open_lock_file(path: Path, outcome: str) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, path, action="lock", outcome=outcome) from exc
+
+
+@contextmanager
+def in_use(data_dir: Path) -> Iterator[None]:
+    """Mark the data folder as open for the ``with`` block (``fieldkit serve``); many may hold it at once."""
+    fd = _open_lock_file(Path(data_dir) / IN_USE_FILE_NAME, "The kit was not started")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+@contextmanager
+def sole_use(data_dir: Path, *, action: str) -> Iterator[None]:
+    """Hold the data folder for this process alone, or raise :class:`KitInUse` at once.
+
+    ``action`` says what was refused, for the message ("change the passphrase").
+    """
+    data_dir = Path(data_dir)
+    fd = _open_lock_file(data_dir / IN_USE_FILE_NAME, "Nothing was changed")
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KitInUse(
+                f"Cannot {action}: the kit in {data_dir} is open in another fieldkit process ('fieldkit serve'). "
+                "Stop it first (Ctrl+C, or 'stop the kit' on the operator page), then try again. Nothing was changed.",
+                path=data_dir,
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -20,12 +20,13 @@ def read_settings(
     path: Path,
     *,
     expected_format: str,
+    also_accepted: tuple[str, ...] = (),
     what: str,
     missing: str,
     damaged: str = "restore it from a backup",
     error: type[FieldkitError] = FieldkitError,
 ) -> dict[str, Any]:
-    """The object in ``path``, whose ``format`` must be ``expected_format``.
+    """The object in ``path``, whose ``format`` must be ``expected_format`` (or one of ``also_accepted``).
 
     ``what`` names the file for a person ("kit settings file"); ``missing`` is the whole
     message when there is no file (what the folder is not, and the command that makes
@@ -45,11 +46,17 @@ def read_settings(
     except ValueError as problem:
         raise error(f"{path} cannot be read as a {what}: it is not JSON ({problem}); {damaged}") from None
     found = data.get("format") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or found != expected_format:
-        if isinstance(found, str) and _is_newer(found, expected_format):
+    if not isinstance(data, dict) or (found != expected_format and found not in also_accepted):
+        newest = max((expected_format, *also_accepted), key=_version)
+        if isinstance(found, str) and _is_newer(found, newest):
             raise error(f"{path} is a {what} from a newer version of fieldkit ({found}); upgrade fieldkit to use it")
         raise error(f"{path} is not a {what} this version of fieldkit understands")
     return data
+
+
+def _version(format_name: str) -> int:
+    version = format_name.rpartition("/")[2]
+    return int(version) if version.isdigit() else 0
 
 
 def _is_newer(found: str, expected: str) -> bool:
