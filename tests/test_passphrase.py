@@ -324,7 +324,7 @@ def test_handover_changes_the_passphrase_and_prints_the_checklist(
     refused = run("handover", "--data", str(kit.data_dir), "--passphrase-file", str(old_file),
                   "--new-passphrase-file", str(new_file), "--operator-password-file", str(same_file), *CHEAP,
                   expect=1)  # fmt: skip
-    assert "operator password" in refused.output.lower()
+    assert "operator password" in refused.lower()
     assert unlock(kit.data_dir, PASSPHRASE).draft_key == draft_key  # the old passphrase still opens
     output = run("handover", "--data", str(kit.data_dir), "--passphrase-file", str(old_file),
                  "--new-passphrase-file", str(new_file), "--operator-password-file", str(operator_file),
