@@ -17,6 +17,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.kit.mdns import DEFAULT_MDNS_NAME, MdnsNameError, host_label
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
     forms_needed_by_drafts,
@@ -45,6 +46,25 @@ FORMS_DIR_OPTION = click.option(
     help="Folder of form definitions to serve (default: the shipped forms).",
 )
 TRANSLATIONS_DIR_OPTION = translations_option("Folder of the gettext catalogues (default: the shipped translations).")
+MDNS_NAME_OPTION = click.option(
+    "--mdns-name",
+    default=None,
+    metavar="NAME",
+    help=f"Announce the kit on the local network as NAME.local by mDNS (default: {DEFAULT_MDNS_NAME}).",
+)
+NO_MDNS_OPTION = click.option("--no-mdns", is_flag=True, help="Do not announce the kit by mDNS.")
+
+
+def mdns_label(mdns_name: str | None, no_mdns: bool) -> str | None:
+    """The mDNS host label ``serve`` announces (None: none), from ``--mdns-name`` and ``--no-mdns``."""
+    if no_mdns:
+        if mdns_name is not None:
+            raise click.UsageError("--mdns-name and --no-mdns contradict each other: give one of them")
+        return None
+    try:
+        return host_label(mdns_name if mdns_name is not None else DEFAULT_MDNS_NAME)
+    except MdnsNameError as error:
+        raise click.BadParameter(str(error), param_hint="--mdns-name") from None
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -80,6 +100,8 @@ def _codes(text: str | None) -> tuple[str, ...]:
     show_default=True,
     help="End a phone's session after this many minutes without a request (a quick exit with no link cannot say so).",
 )
+@MDNS_NAME_OPTION
+@NO_MDNS_OPTION
 def serve(
     data_dir: Path,
     host: str,
@@ -90,6 +112,8 @@ def serve(
     interviewer_codes: str | None,
     allow_incomplete_translations: bool,
     idle_minutes: float,
+    mdns_name: str | None,
+    no_mdns: bool,
 ) -> None:
     """Unlock the kit and serve the interview to phones (waitress).
 
@@ -98,7 +122,11 @@ def serve(
 
     A form file or a language catalogue with errors is left out and named in
     the output and on the operator page; the kit serves the rest.
+
+    On a network, the kit announces itself by mDNS as fieldkit.local (or
+    --mdns-name), so phones can open http://fieldkit.local:PORT/.
     """
+    announced_as = mdns_label(mdns_name, no_mdns)  # a bad option changes nothing
     forbid_core_dumps()  # before the passphrase and the keys are in memory
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
@@ -135,6 +163,7 @@ def serve(
     serve_kit(
         kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
         pack=serving_summary(data_dir, kept), shipped=(*forms.values(), *archived), refused_hubs=refused_hubs,
+        mdns_name=announced_as,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import click
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.hub_list import RefusedHub
+from fieldkit.kit.mdns import DEFAULT_MDNS_NAME, plan, start_announcer, with_mdns_url
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.packs import AppliedPack, PackSummary, summary
 from fieldkit.kit.programme import Programme
@@ -73,17 +74,19 @@ def serve_kit(
     pack: PackSummary | None = None,
     shipped: Sequence[Form] = (),
     refused_hubs: Sequence[RefusedHub] = (),
+    mdns_name: str | None = DEFAULT_MDNS_NAME,
 ) -> None:
     """Serve until interrupted; prints every address, the pairing code and its QR code.
 
     Also prints every form file and language that is not offered, with why: one
     broken catalogue or form must never stop the kit, nor pass unnoticed; and every
     hub entry of ``sync.json`` the kit's signature does not cover (``refused_hubs``),
-    whose packs are not used.
+    whose packs are not used. Announces the kit as ``mdns_name``.local (None: not at all).
     """
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
     server = bind(host, port, SERVER_OPTIONS)
-    urls = tuple(urls_for(host, server.port))
+    announced = plan(mdns_name, host, server.port)
+    urls = with_mdns_url(urls_for(host, server.port), announced)
     app = create_app(dataclasses.replace(settings, urls=urls), kit, programme, broken_forms)
     current = programme.current_forms()  # not the older versions kept for drafts
     pairing = app.extensions["fieldkit"].pairing
@@ -119,9 +122,10 @@ def serve_kit(
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     # Only when a hub's URL is known; never blocks requests.
     worker = start_push_worker(kit, echo, shipped=shipped or tuple(current.values()), on_pack=pack_arrived)
+    announcer = start_announcer(announced, kit.config.kit_id, echo)
     server.serve(
         app,
         echo=echo,
-        cleanup=[worker.stop] if worker is not None else [],
+        cleanup=[stopper.stop for stopper in (announcer, worker) if stopper is not None],
         stopped="stopped; the draft key is gone from memory",
     )
