@@ -203,12 +203,17 @@ def plan_install(
             "makes home folders read-only for the kit (ProtectHome=read-only) instead of hiding them; "
             "/var/lib/fieldkit and /opt/fieldkit keep the kit apart from people's files"
         )
-    if (Path(folder) / KIT_FILE).is_file():
+    try:
+        holds_kit = (Path(folder) / KIT_FILE).is_file()
+        unknown = ""
+    except OSError as error:  # a folder this account may not read (the dry run of a non-root user)
+        holds_kit, unknown = False, f" (cannot tell: {error.strerror})"
+    if holds_kit:
         commands.append(("systemctl", "enable", "--now", UNIT_NAME))
     else:
         commands.append(("systemctl", "enable", UNIT_NAME))
         notes.append(
-            f"{folder} holds no kit yet, so the service is enabled but not started: make the kit with "
+            f"{folder} holds no kit yet{unknown}, so the service is enabled but not started: make the kit with "
             f"'sudo -u {account} {program} init --data {folder} ...', then 'systemctl start {UNIT_NAME}'"
         )
     return ServicePlan(
