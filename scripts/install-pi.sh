@@ -6,14 +6,16 @@
 # fieldkit (for the lock and the project), or with --bundle from anywhere.
 #
 #   sudo bash scripts/install-pi.sh [--prefix DIR] [--data DIR] [--user NAME] [--bundle DIR]
-#        [--wifi-ssid NAME --wifi-password-file FILE] [--dry-run]
+#        [--wifi-ssid NAME --wifi-password-file FILE] [--no-apt] [--dry-run]
 #
+# --no-apt: the Debian packages are installed already (on a Pi with no network, from
+# .deb files brought on a stick: docs/raspberry-pi.md).
 # --dry-run prints every change to the system (apt-get, useradd, systemctl, nmcli, swap)
 # instead of making it; the virtual environment under PREFIX is really made, so the dry
 # run shows the installed fieldkit works and prints the unit it would write.
 set -euo pipefail
 usage="usage: scripts/install-pi.sh [--prefix DIR] [--data DIR] [--user NAME] [--bundle DIR]
-       [--wifi-ssid NAME --wifi-password-file FILE] [--dry-run]"
+       [--wifi-ssid NAME --wifi-password-file FILE] [--no-apt] [--dry-run]"
 root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/fieldkit
 data=/var/lib/fieldkit
@@ -22,6 +24,7 @@ bundle=""
 ssid=""
 password_file=""
 dry_run=0
+apt=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix=${2:?--prefix needs a folder}; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
         --wifi-ssid) ssid=${2:?--wifi-ssid needs a network name}; shift 2 ;;
         --wifi-password-file) password_file=${2:?--wifi-password-file needs a file}; shift 2 ;;
         --dry-run) dry_run=1; shift ;;
+        --no-apt) apt=0; shift ;;
         -h|--help) echo "$usage"; exit 0 ;;
         *) echo "unknown argument $1" >&2; echo "$usage" >&2; exit 2 ;;
     esac
@@ -71,10 +75,14 @@ system() {
     if [ "$dry_run" -eq 1 ]; then echo "would run: ${shown% }"; else echo "running: ${shown% }"; "$@"; fi
 }
 
-echo "== 1. Debian packages"
-system apt-get update
-system env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    python3 python3-venv age network-manager
+packages=(python3 python3-venv age network-manager)
+if [ "$apt" -eq 1 ]; then
+    echo "== 1. Debian packages"
+    system apt-get update
+    system env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+else
+    echo "== 1. Debian packages: not installed (--no-apt); they must be there already: ${packages[*]}"
+fi
 
 echo "== 2. fieldkit in $prefix/venv"
 python=${PYTHON:-python3}
