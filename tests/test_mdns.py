@@ -30,6 +30,7 @@ from tests.processes import start_until_ready, stop
 from tests.sync_cli import new_kit
 
 FIND_SECONDS = 20
+NOTHING_SECONDS = 4
 
 
 def _network_address() -> str:
@@ -73,7 +74,7 @@ def test_a_browser_finds_the_kit_by_mdns_and_reaches_it(tmp_path: Path, hub_keys
         try:
             found = _Found()
             browser = ServiceBrowser(browser_zeroconf, SERVICE_TYPE, found)
-            wanted = f"fieldkit {kit_id.group(1)}.{SERVICE_TYPE}"
+            wanted = f"{label} {kit_id.group(1)}.{SERVICE_TYPE}"
             deadline = time.monotonic() + FIND_SECONDS
             while wanted not in found.names and time.monotonic() < deadline:
                 found.event.wait(0.5)
@@ -138,7 +139,11 @@ def test_serve_refuses_bad_mdns_options_before_anything(tmp_path: Path, args: li
     assert not kit.exists()
 
 
-def test_the_kit_trusts_its_mdns_name_and_no_other(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
+def test_with_no_mdns_nothing_is_announced_and_the_name_is_not_trusted(
+    tmp_path: Path, hub_keys: Path, passphrase_file: Path
+) -> None:
+    from zeroconf import IPVersion, ServiceBrowser, Zeroconf
+
     address = _network_address()
     kit = new_kit(tmp_path, hub_keys, passphrase_file)
     process, output = start_until_ready(
@@ -147,8 +152,18 @@ def test_the_kit_trusts_its_mdns_name_and_no_other(tmp_path: Path, hub_keys: Pat
     )  # fmt: skip
     try:
         port = re.search(rf"phones: http://{re.escape(address)}:(\d+)/", output)
-        assert port, output
+        kit_id = re.search(r"fieldkit kit (\S+) is serving", output)
+        assert port and kit_id, output
         assert ".local" not in output
+        browser_zeroconf = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
+        try:
+            found = _Found()
+            browser = ServiceBrowser(browser_zeroconf, SERVICE_TYPE, found)
+            time.sleep(NOTHING_SECONDS)  # the announcing kit above is found within a second or two
+            browser.cancel()
+        finally:
+            browser_zeroconf.close()
+        assert not [name for name in found.names if kit_id.group(1) in name], found.names
         for host, status in ((f"fieldkit.local:{port.group(1)}", 400), (f"{address}:{port.group(1)}", 200)):
             request = urllib.request.Request(f"http://{address}:{port.group(1)}/pair", headers={"Host": host})
             try:

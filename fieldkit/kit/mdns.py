@@ -1,8 +1,10 @@
 """Announcing the kit on the local network by mDNS, so that phones need no IP address.
 
 The kit registers one ``_http._tcp.local.`` service named after the kit ("fieldkit
-kit-…") whose host is ``fieldkit.local`` (or the name given with ``serve --mdns-name``),
-with the addresses of the interfaces it serves on. The announcement runs in the
+kit-…") whose host is ``fieldkit.local``; with ``serve --mdns-name NAME``, the service
+is "NAME kit-…" on NAME.local. Everyone on the network sees the announcement:
+docs/threat-model.md says when a neutral name, or ``--no-mdns``, is wiser. It is sent
+on the addresses of the interfaces the kit serves on. The announcement runs in the
 background: probing the network takes about a second, which the kit's start must not
 wait for, and a failure to announce is a printed warning, never a stopped kit. A kit
 listening only on loopback announces nothing: no phone could reach it.
@@ -98,7 +100,8 @@ class Announcer:
 
     def __init__(self, announced: Plan, kit_id: str, echo: Callable[[str], None]) -> None:
         self.plan = announced
-        self.service_name = f"fieldkit {kit_id}.{SERVICE_TYPE}"
+        # "fieldkit kit-…", or with --mdns-name, that name: a neutral one hides what the kit is.
+        self.service_name = f"{announced.label} {kit_id}.{SERVICE_TYPE}"
         self._echo = echo
         self._zeroconf: Zeroconf | None = None
         self._info: ServiceInfo | None = None
