@@ -57,6 +57,22 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     assert "MemoryDenyWriteExecute" not in settings
 
 
+def test_systemd_analyze_security_rates_the_unit_at_most_2(tmp_path: Path) -> None:
+    """Exposure 1.3 today (0 most confined, 10 not at all); --threshold counts tenths."""
+    plan = plan_install(tmp_path / "kit", unit_dir=tmp_path)
+    plan.unit_path.write_text(plan.unit)
+    tool = require_tool("systemd-analyze")
+    command = [tool, "security", "--offline=yes", "--no-pager"]
+    rated = subprocess.run([*command, "--threshold=20", str(plan.unit_path)], capture_output=True, text=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert rated.returncode == 0, rated.stdout[-2000:] + rated.stderr
+    bare = tmp_path / "bare.service"  # the check can fail: a unit with no hardening is far above
+    bare.write_text(f"[Service]\nExecStart={venv_fieldkit()} serve\n")
+    refused = subprocess.run([*command, "--threshold=20", str(bare)], capture_output=True, text=True,
+                             timeout=60, check=False)  # fmt: skip
+    assert refused.returncode != 0
+
+
 def test_systemd_analyze_verify_refuses_a_unit_whose_program_is_missing(tmp_path: Path) -> None:
     """The check above can fail: the same unit pointing at no program is refused."""
     plan = plan_install(tmp_path / "kit", unit_dir=tmp_path)
