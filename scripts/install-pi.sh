@@ -5,7 +5,7 @@
 # point, and the systemd unit (fieldkit service install). Run as root from a checkout of
 # fieldkit (for the lock and the project), or with --bundle from anywhere.
 #
-#   sudo bash scripts/install-pi.sh [--prefix DIR] [--data DIR] [--user NAME] [--bundle DIR]
+#   sudo bash scripts/install-pi.sh [--prefix DIR] [--data DIR] [--account NAME] [--bundle DIR]
 #        [--wifi-ssid NAME --wifi-password-file FILE] [--no-apt] [--dry-run]
 #
 # --no-apt: the Debian packages are installed already (on a Pi with no network, from
@@ -14,12 +14,12 @@
 # instead of making it; the virtual environment under PREFIX is really made, so the dry
 # run shows the installed fieldkit works and prints the unit it would write.
 set -euo pipefail
-usage="usage: scripts/install-pi.sh [--prefix DIR] [--data DIR] [--user NAME] [--bundle DIR]
+usage="usage: scripts/install-pi.sh [--prefix DIR] [--data DIR] [--account NAME] [--bundle DIR]
        [--wifi-ssid NAME --wifi-password-file FILE] [--no-apt] [--dry-run]"
 root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/fieldkit
 data=/var/lib/fieldkit
-user=fieldkit
+account=fieldkit
 bundle=""
 ssid=""
 password_file=""
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix=${2:?--prefix needs a folder}; shift 2 ;;
         --data) data=${2:?--data needs a folder}; shift 2 ;;
-        --user) user=${2:?--user needs an account name}; shift 2 ;;
+        --account) account=${2:?--account needs an account name}; shift 2 ;;
         --bundle) bundle=${2:?--bundle needs the folder scripts/offline-bundle.sh made}; shift 2 ;;
         --wifi-ssid) ssid=${2:?--wifi-ssid needs a network name}; shift 2 ;;
         --wifi-password-file) password_file=${2:?--wifi-password-file needs a file}; shift 2 ;;
@@ -135,13 +135,13 @@ else
 fi
 
 echo "== 5. the systemd unit"
-service=("$fieldkit" service install --data "$data" --user "$user")
+service=("$fieldkit" service install --data "$data" --account "$account")
 if [ "$dry_run" -eq 1 ]; then
     "${service[@]}" --dry-run
 else
     "${service[@]}"
 fi
-echo "== done. Next (docs/raspberry-pi.md): make the kit as $user if $data holds none:"
-echo "   sudo -u $user $fieldkit init --data $data ...   then: sudo systemctl start fieldkit.service"
+echo "== done. Next (docs/raspberry-pi.md): make the kit as $account if $data holds none:"
+echo "   sudo -u $account $fieldkit init --data $data ...   then: sudo systemctl start fieldkit.service"
 [ "$dry_run" -eq 1 ] && echo "nothing was changed on the system (--dry-run); $prefix/venv was made"
 exit 0

@@ -46,7 +46,7 @@ def test_the_dry_run_makes_the_venv_and_only_prints_system_changes(x86_64_bundle
     password.write_text("a long Wi-Fi password\n")
     unit_before = (DEFAULT_UNIT_DIR / UNIT_NAME).exists()
     done = _install(
-        "--prefix", str(prefix), "--data", str(data), "--user", ACCOUNT, "--bundle", str(x86_64_bundle.parent),
+        "--prefix", str(prefix), "--data", str(data), "--account", ACCOUNT, "--bundle", str(x86_64_bundle.parent),
         "--wifi-ssid", "kit one", "--wifi-password-file", str(password), "--dry-run",
     )  # fmt: skip
     output = done.stdout + done.stderr

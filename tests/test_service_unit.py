@@ -102,7 +102,7 @@ def test_the_dry_run_prints_the_unit_and_every_command_and_changes_nothing(tmp_p
 
 def test_a_folder_holding_a_kit_is_started_at_once(tmp_path: Path, hub_keys: Path, passphrase_file: Path) -> None:
     kit = new_kit(tmp_path, hub_keys, passphrase_file)
-    plan = plan_install(kit, unit_dir=tmp_path, user_exists=lambda name: True)
+    plan = plan_install(kit, unit_dir=tmp_path, account_exists=lambda name: True)
     assert plan.commands[-1] == ("systemctl", "enable", "--now", UNIT_NAME)
     assert not any(command[0] == "useradd" for command in plan.commands)
     assert any("exists already" in note for note in plan.notes)
@@ -123,8 +123,8 @@ def test_a_kit_in_a_home_folder_gets_home_folders_read_only_and_is_told(tmp_path
         (["--data", "/usr/local/kit"], "a folder of the system itself"),
         (["--data", "/var/lib/my kit"], "has a space"),
         (["--data", "/var/lib/kit%i"], "has a space, quote, '%'"),
-        (["--data", "/var/lib/fieldkit", "--user", "root"], "never as root"),
-        (["--data", "/var/lib/fieldkit", "--user", "Field Kit"], "not a valid account name"),
+        (["--data", "/var/lib/fieldkit", "--account", "root"], "never as root"),
+        (["--data", "/var/lib/fieldkit", "--account", "Field Kit"], "not a valid account name"),
         (["--data", "/var/lib/fieldkit", "--unit-dir", "units"], "--unit-dir must be an absolute path"),
     ],
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from fieldkit.kit.service_unit import DEFAULT_UNIT_DIR, DEFAULT_USER, ServiceError, plan_install
+from fieldkit.kit.service_unit import DEFAULT_ACCOUNT, DEFAULT_UNIT_DIR, ServiceError, plan_install
 
 
 @click.group("service")
@@ -25,7 +25,9 @@ def service() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="The kit's data folder (made if missing, owned by the service's account).",
 )
-@click.option("--user", default=DEFAULT_USER, show_default=True, help="The account the kit runs as (made if missing).")
+@click.option(
+    "--account", default=DEFAULT_ACCOUNT, show_default=True, help="The account the kit runs as (made if missing)."
+)
 @click.option(
     "--unit-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -34,7 +36,7 @@ def service() -> None:
     help="Folder the unit file fieldkit.service is written to.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the unit and every system command; change nothing.")
-def install(data_dir: Path, user: str, unit_dir: Path, dry_run: bool) -> None:
+def install(data_dir: Path, account: str, unit_dir: Path, dry_run: bool) -> None:
     """Write a hardened systemd unit for the kit in DATA and start it.
 
     The unit runs 'fieldkit serve --data DATA --wait-for-unlock' as its own
@@ -44,7 +46,7 @@ def install(data_dir: Path, user: str, unit_dir: Path, dry_run: bool) -> None:
     enable while DATA holds no kit yet). Needs root, except with --dry-run.
     """
     try:
-        plan = plan_install(data_dir.absolute(), user=user, unit_dir=unit_dir)
+        plan = plan_install(data_dir.absolute(), account=account, unit_dir=unit_dir)
     except ServiceError as error:
         raise click.UsageError(str(error)) from None
     if dry_run:

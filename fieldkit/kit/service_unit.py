@@ -23,14 +23,14 @@ from pathlib import Path, PurePosixPath
 from fieldkit.core.errors import FieldkitError
 from fieldkit.kit.config import KIT_FILE
 
-DEFAULT_USER = "fieldkit"
+DEFAULT_ACCOUNT = "fieldkit"
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
 UNIT_NAME = "fieldkit.service"
 # scrypt at unlock needs 128 MiB; the kit serving 30 phones needs well under 100 MB more.
 MEMORY_MAX = "256M"
 RESTART_SEC = 5
 
-_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # Characters systemd would read as a specifier, a variable, quoting or a separator in a
 # path on ExecStart= or ReadWritePaths=: such a folder is refused rather than escaped.
 _UNSAFE_PATH = re.compile(r"[\s%$\\\"';`]")
@@ -79,12 +79,12 @@ def check_data_dir(data_dir: Path) -> PurePosixPath:
     return posix
 
 
-def check_user(user: str) -> str:
-    if not _USER.fullmatch(user):
-        raise ServiceError(f"--user {user!r} is not a valid account name: lowercase letters, digits, '_' and '-'")
-    if user == "root":
-        raise ServiceError("--user root: the kit must run as its own account with no privileges, never as root")
-    return user
+def check_account(account: str) -> str:
+    if not _ACCOUNT.fullmatch(account):
+        raise ServiceError(f"--account {account!r} is not a valid account name: lowercase letters, digits, '_' and '-'")
+    if account == "root":
+        raise ServiceError("--account root: the kit must run as its own account with no privileges, never as root")
+    return account
 
 
 def venv_fieldkit() -> Path:
@@ -92,8 +92,8 @@ def venv_fieldkit() -> Path:
     return Path(sys.executable).parent / "fieldkit"
 
 
-def unit_text(data_dir: PurePosixPath, fieldkit: PurePosixPath, user: str) -> str:
-    """The unit file for a kit in ``data_dir`` run by ``fieldkit`` as ``user``."""
+def unit_text(data_dir: PurePosixPath, fieldkit: PurePosixPath, account: str) -> str:
+    """The unit file for a kit in ``data_dir`` run by ``fieldkit`` as ``account``."""
     under_home = any(_under(path, folder) for path in (data_dir, fieldkit) for folder in _HOME_FOLDERS)
     command = shlex.join([str(fieldkit), "serve", "--data", str(data_dir), "--wait-for-unlock"])
     lines = [
@@ -105,8 +105,8 @@ def unit_text(data_dir: PurePosixPath, fieldkit: PurePosixPath, user: str) -> st
         "",
         "[Service]",
         "Type=simple",
-        f"User={user}",
-        f"Group={user}",
+        f"User={account}",
+        f"Group={account}",
         f"ExecStart={command}",
         "Environment=PYTHONUNBUFFERED=1",
         "Restart=on-failure",
@@ -158,9 +158,9 @@ def unit_text(data_dir: PurePosixPath, fieldkit: PurePosixPath, user: str) -> st
     return "\n".join(lines)
 
 
-def _user_exists(user: str) -> bool:
+def _account_exists(account: str) -> bool:
     try:
-        pwd.getpwnam(user)
+        pwd.getpwnam(account)
     except KeyError:
         return False
     return True
@@ -169,14 +169,14 @@ def _user_exists(user: str) -> bool:
 def plan_install(
     data_dir: Path,
     *,
-    user: str = DEFAULT_USER,
+    account: str = DEFAULT_ACCOUNT,
     unit_dir: Path = DEFAULT_UNIT_DIR,
     fieldkit: Path | None = None,
-    user_exists: Callable[[str], bool] = _user_exists,
+    account_exists: Callable[[str], bool] = _account_exists,
 ) -> ServicePlan:
     """The unit and the commands for ``fieldkit service install``; ServiceError for bad options."""
     folder = check_data_dir(data_dir)
-    account = check_user(user)
+    account = check_account(account)
     units = _check_path(unit_dir, "--unit-dir")
     program = _check_path(fieldkit or venv_fieldkit(), "the fieldkit command")
     if not Path(program).is_file():
@@ -185,7 +185,7 @@ def plan_install(
         )
     notes: list[str] = []
     commands: list[tuple[str, ...]] = []
-    if user_exists(account):
+    if account_exists(account):
         notes.append(f"account {account} exists already: used as it is")
     else:
         commands.append(
@@ -206,7 +206,7 @@ def plan_install(
     try:
         holds_kit = (Path(folder) / KIT_FILE).is_file()
         unknown = ""
-    except OSError as error:  # a folder this account may not read (the dry run of a non-root user)
+    except OSError as error:  # a folder this account may not read (the dry run of an account that is not root)
         holds_kit, unknown = False, f" (cannot tell: {error.strerror})"
     if holds_kit:
         commands.append(("systemctl", "enable", "--now", UNIT_NAME))
