@@ -4,6 +4,7 @@
 # is missing; needs root or sudo on a Debian-like system. strace injects disk
 # faults (a failing fsync) into real commands in the fault tests. poppler-utils
 # (pdftoppm) renders the report's PDF pages so a test can check their margins are blank.
+# systemd (systemd-analyze) verifies the unit 'fieldkit service install' writes.
 set -euo pipefail
 
 missing=()
@@ -12,6 +13,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

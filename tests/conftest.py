@@ -122,3 +122,14 @@ def hub_keys(tmp_path: Path) -> Path:
     from tests.sync_cli import make_hub_keys
 
     return make_hub_keys(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def x86_64_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of x86_64 wheels that ``scripts/offline-bundle.sh OUT --platform x86_64`` made."""
+    from tests.offline import make_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "offline"
+    done = make_bundle(out, "--platform", "x86_64")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / "x86_64"

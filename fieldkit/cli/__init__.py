@@ -63,6 +63,7 @@ COMMANDS = {
     "wipe": "fieldkit.cli.kit:wipe",
     "sync": "fieldkit.cli.sync:sync",
     "serve": "fieldkit.cli.serve:serve",
+    "service": "fieldkit.cli.service:service",
     "translations": "fieldkit.cli.translations:translations",
 }
 

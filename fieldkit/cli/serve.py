@@ -24,6 +24,7 @@ from fieldkit.core.hardening import forbid_core_dumps
 from fieldkit.core.storage.locks import in_use
 from fieldkit.kit.config import UnlockedKit, load_config, unlock
 from fieldkit.kit.hub_list import RefusedHub
+from fieldkit.kit.mdns import DEFAULT_MDNS_NAME, MdnsNameError, host_label
 from fieldkit.kit.operator_password import VerifierRefused, load_verifier
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
@@ -66,6 +67,25 @@ FORMS_DIR_OPTION = click.option(
     help="Folder of form definitions to serve (default: the shipped forms).",
 )
 TRANSLATIONS_DIR_OPTION = translations_option("Folder of the gettext catalogues (default: the shipped translations).")
+MDNS_NAME_OPTION = click.option(
+    "--mdns-name",
+    default=None,
+    metavar="NAME",
+    help=f"Announce the kit on the local network as NAME.local by mDNS (default: {DEFAULT_MDNS_NAME}).",
+)
+NO_MDNS_OPTION = click.option("--no-mdns", is_flag=True, help="Do not announce the kit by mDNS.")
+
+
+def mdns_label(mdns_name: str | None, no_mdns: bool) -> str | None:
+    """The mDNS host label ``serve`` announces (None: none), from ``--mdns-name`` and ``--no-mdns``."""
+    if no_mdns:
+        if mdns_name is not None:
+            raise click.UsageError("--mdns-name and --no-mdns contradict each other: give one of them")
+        return None
+    try:
+        return host_label(mdns_name if mdns_name is not None else DEFAULT_MDNS_NAME)
+    except MdnsNameError as error:
+        raise click.BadParameter(str(error), param_hint="--mdns-name") from None
 
 
 def _codes(text: str | None) -> tuple[str, ...]:
@@ -114,6 +134,8 @@ def _codes(text: str | None) -> tuple[str, ...]:
     show_default=True,
     help="End a phone's session after this many minutes without a request (a quick exit with no link cannot say so).",
 )
+@MDNS_NAME_OPTION
+@NO_MDNS_OPTION
 @click.option(
     "--attempt-window",
     type=click.FloatRange(min=0.1, max=3600),
@@ -134,6 +156,8 @@ def serve(
     allow_incomplete_translations: bool,
     idle_minutes: float,
     attempt_window: float,
+    mdns_name: str | None,
+    no_mdns: bool,
 ) -> None:
     """Unlock the kit and serve the interview to phones (waitress), and the operator's pages over HTTPS.
 
@@ -148,7 +172,11 @@ def serve(
 
     A form file or a language catalogue with errors is left out and named in
     the output and on the operator page; the kit serves the rest.
+
+    On a network, the kit announces itself by mDNS as fieldkit.local (or
+    --mdns-name), so phones can open http://fieldkit.local:PORT/.
     """
+    announced_as = mdns_label(mdns_name, no_mdns)  # a bad option changes nothing
     forbid_core_dumps()  # before the passphrase and the keys are in memory
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
@@ -167,7 +195,7 @@ def serve(
     access = OperatorAccess(logins=Attempts(attempt_window), unlocks=Attempts(attempt_window))
     operator = OperatorListener(operator_port, identity, access)
     if wait_for_unlock:
-        _serve_locked(data_dir, config.kit_id, settings, host, port, operator, forms_dir, ctx)
+        _serve_locked(data_dir, config.kit_id, settings, host, port, operator, forms_dir, ctx, announced_as)
         return
     if passphrase_file is None and not (sys.stdin is not None and sys.stdin.isatty()):
         raise FieldkitError(
@@ -177,7 +205,7 @@ def serve(
     kit = open_unlocked(data_dir, passphrase_file)
     ready = _ready_to_serve(kit, settings, forms_dir, ctx, click.echo)
     _load_operator_password(kit, access)
-    serve_kit(kit, *ready.args, host=host, port=port, **ready.kwargs, operator=operator)
+    serve_kit(kit, *ready.args, host=host, port=port, **ready.kwargs, operator=operator, mdns_name=announced_as)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,9 +280,10 @@ def _serve_locked(
     operator: OperatorListener,
     forms_dir: Path | None,
     ctx: click.Context,
+    mdns_name: str | None,
 ) -> None:
     """Serve the unlock page until the operator unlocks the kit, then the kit, on the same listeners."""
-    bound = bind_listeners(host, port, operator)
+    bound = bind_listeners(host, port, operator, mdns_name)
     cleanup: list[Callable[[], None]] = []
 
     def unlock_and_serve(passphrase: str) -> None:
@@ -277,7 +306,7 @@ def _serve_locked(
     for url in bound.operator_urls:
         click.echo(f"  unlock from the operator's phone: {url}operator/unlock")
     click.echo(f"  operator certificate SHA-256 fingerprint: {operator.identity.fingerprint}")
-    serve_bound(bound, locked, echo=click.echo, cleanup=cleanup)
+    serve_bound(bound, locked, kit_id=kit_id, echo=click.echo, cleanup=cleanup)
 
 
 # Pack settings and the WebSettings field each sets; the option of the same name, when

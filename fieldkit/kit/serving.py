@@ -12,6 +12,7 @@ from flask import Flask
 from fieldkit.core.formengine.model import Form
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.hub_list import RefusedHub
+from fieldkit.kit.mdns import DEFAULT_MDNS_NAME, Plan, plan, start_announcer, with_mdns_url
 from fieldkit.kit.netinfo import urls_for
 from fieldkit.kit.packs import AppliedPack, PackSummary, summary
 from fieldkit.kit.programme import Programme
@@ -89,6 +90,7 @@ class Bound:
     tls: TlsListener | None
     urls: tuple[str, ...]
     operator_urls: tuple[str, ...]
+    announced: Plan | None = None  # what mDNS will announce once serving (None: nothing)
 
     def close(self) -> None:
         """Close both listeners of a kit that will not serve (and end their threads)."""
@@ -99,13 +101,20 @@ class Bound:
             self.server.close()
 
 
-def bind_listeners(host: str, port: int, operator: OperatorListener | None) -> Bound:
-    """Bind the phones' port and (with ``operator``) the operator's TLS port to one switchable app."""
+def bind_listeners(
+    host: str, port: int, operator: OperatorListener | None, mdns_name: str | None = DEFAULT_MDNS_NAME
+) -> Bound:
+    """Bind the phones' port and (with ``operator``) the operator's TLS port to one switchable app.
+
+    ``mdns_name``: the kit is announced as that name.local once serving (None: not at all),
+    and its addresses are among those printed and trusted.
+    """
     # Bind first, so the app can be told the real port (``--port 0`` picks one).
     server = bind(host, port, SERVER_OPTIONS)
-    urls = tuple(urls_for(host, server.port))
+    announced = plan(mdns_name, host, server.port)
+    urls = with_mdns_url(urls_for(host, server.port), announced)
     if operator is None:
-        return Bound(server, None, urls, ())
+        return Bound(server, None, urls, (), announced)
     try:
         tls = bind_tls(
             server.wsgi,
@@ -119,10 +128,10 @@ def bind_listeners(host: str, port: int, operator: OperatorListener | None) -> B
         server.close()
         raise
     operator_urls = tuple(url.replace("http://", "https://", 1).replace(f":{server.port}/", f":{tls.port}/")
-                          for url in urls_for(host, tls.port))  # fmt: skip
+                          for url in urls)  # fmt: skip
     operator.access.https_urls = operator_urls
     operator.access.fingerprint = operator.identity.fingerprint
-    return Bound(server, tls, urls, operator_urls)
+    return Bound(server, tls, urls, operator_urls, announced)
 
 
 def start_kit(
@@ -205,11 +214,20 @@ def echo_operator(bound: Bound, operator: OperatorListener, echo: Callable[[str]
         )
 
 
-def serve_bound(bound: Bound, app: WSGIApp, *, echo: Callable[[str], None], cleanup: list[Callable[[], None]]) -> None:
-    """Serve on both listeners until interrupted, then stop the TLS listener and run ``cleanup``."""
+def serve_bound(
+    bound: Bound, app: WSGIApp, *, kit_id: str, echo: Callable[[str], None], cleanup: list[Callable[[], None]]
+) -> None:
+    """Serve on both listeners and announce the kit until interrupted; then stop them and run ``cleanup``.
+
+    Announced from the start, locked or not: the operator's phone finds a locked kit by
+    its name too.
+    """
     if bound.tls is not None:
         bound.tls.start()
         cleanup.insert(0, bound.tls.stop)
+    announcer = start_announcer(bound.announced, kit_id, echo)
+    if announcer is not None:
+        cleanup.insert(0, announcer.stop)
     bound.server.serve(app, echo=echo, cleanup=cleanup, stopped="stopped; the draft key is gone from memory")
 
 
@@ -226,9 +244,13 @@ def serve_kit(
     shipped: Sequence[Form] = (),
     refused_hubs: Sequence[RefusedHub] = (),
     operator: OperatorListener | None = None,
+    mdns_name: str | None = DEFAULT_MDNS_NAME,
 ) -> None:
-    """Serve until interrupted; prints every address, the pairing code and its QR code (see :func:`start_kit`)."""
-    bound = bind_listeners(host, port, operator)
+    """Serve until interrupted; prints every address, the pairing code and its QR code (see :func:`start_kit`).
+
+    Announces the kit as ``mdns_name``.local (None: not at all).
+    """
+    bound = bind_listeners(host, port, operator, mdns_name)
     try:
         app, stop_worker = start_kit(
             kit, programme, settings, bound=bound, operator=operator, broken_forms=broken_forms, echo=echo,
@@ -237,4 +259,4 @@ def serve_kit(
     except BaseException:
         bound.close()  # a start that failed after binding must still exit
         raise
-    serve_bound(bound, app, echo=echo, cleanup=[stop_worker] if stop_worker is not None else [])
+    serve_bound(bound, app, kit_id=kit.config.kit_id, echo=echo, cleanup=[stop_worker] if stop_worker else [])
