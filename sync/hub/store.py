@@ -2,7 +2,8 @@
 
 Layout::
 
-    HUBDIR/hub.json          public settings: hub id, age recipient, receipt public key
+    HUBDIR/hub.json          public settings: hub id, age recipient (and the earlier ones
+                             after a key rotation), receipt public key
     HUBDIR/receipt-key.pem   Ed25519 key that signs receipts (0600: the hub signs unattended)
     HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events,
                              operator sessions
@@ -72,6 +73,7 @@ __all__ = [
     "StoredTally",
     "init_hub",
     "load_hub_config",
+    "set_recipient",
 ]
 
 HUB_FILE = "hub.json"
@@ -213,8 +215,16 @@ class HubConfig:
     data_dir: Path
     hub_id: str
     created: str
-    recipient: str
+    recipient: str  # the current one: what new kits, and kits through the next form pack, seal to
     receipt_public_key: str
+    # The hub's recipients before a rotation ('fieldkit hub recipient'), oldest first:
+    # records sealed to them still come in, from kits that have not applied a newer pack.
+    earlier_recipients: tuple[str, ...] = ()
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every recipient this hub has had, the current one first."""
+        return (self.recipient, *reversed(self.earlier_recipients))
 
 
 @dataclass(frozen=True)
@@ -386,9 +396,33 @@ def load_hub_config(data_dir: Path) -> HubConfig:
             created=str(data["created"]),
             recipient=str(data["recipient"]),
             receipt_public_key=str(data["receipt_public_key"]),
+            earlier_recipients=tuple(str(item) for item in data.get("earlier_recipients") or ()),
         )
     except KeyError as error:
         raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
+
+
+def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]:
+    """Make ``recipient`` the hub's current one (after ``hub keygen --rotate``); the earlier ones are kept.
+
+    Returns the settings before and after. The next form pack carries the new recipient
+    to the kits (``sync.hub.packing``); records sealed to an earlier one still open with
+    the newest identity file, which holds every earlier identity.
+    """
+    recipient = parse_recipient_text(recipient)
+    before = load_hub_config(data_dir)
+    if recipient == before.recipient:
+        raise HubStoreError(f"{recipient} is already this hub's current recipient; nothing was changed")
+    path = Path(data_dir) / HUB_FILE
+    missing = f"{data_dir} is not a hub folder ({HUB_FILE} is missing)"
+    data = read_settings(
+        path, expected_format=HUB_FORMAT, what="hub settings file", missing=missing, error=HubStoreError
+    )
+    earlier = [item for item in (*before.earlier_recipients, before.recipient) if item != recipient]
+    data["recipient"] = recipient
+    data["earlier_recipients"] = earlier
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    return before, load_hub_config(data_dir)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
