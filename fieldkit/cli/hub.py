@@ -90,7 +90,7 @@ def keygen(out_dir: Path, no_passphrase: bool, rotate: bool, paper: bool, passph
             "so it opens every record. No earlier file was changed."
         )
         click.echo(
-            f"Next, on the hub: 'fieldkit hub recipient --data HUBDIR --recipient-file {files.recipient_path.name}'; "
+            f"Next, on the hub: 'fieldkit hub recipient --data HUBDIR --recipient-file {files.recipient_path}'; "
             "its next form pack carries the new recipient to the kits. Use the new identity file for "
             "'hub export' and 'hub report', and make a new paper backup ('hub keygen --paper')."
         )
