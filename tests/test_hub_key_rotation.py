@@ -27,12 +27,12 @@ from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.paths import forms_dir
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.simulate import random_answers
-from sync.hub.store import load_hub_config
+from sync.hub.store import HubStore, load_hub_config
 from sync.protocol.pack import PACK_FORMAT, PackContents, PackError, PackForm, read_pack
 from sync.protocol.receipts import load_public_key, read_signed_document, sign_document
 from tests.browser import serve
 from tests.sync_cli import CHEAP_KDF, PASSPHRASE, enrol, run
-from tests.test_programme_chain import fieldkit, interview, paired_phone, stop_serving
+from tests.test_programme_chain import decline, fieldkit, interview, paired_phone, stop_serving
 
 CENTRES_CSV = "code,name,region,kind,location,active\nC01,Hope House,NORTH,residential,Lyon,yes\n"
 
@@ -191,12 +191,14 @@ def _sealed(kit: Path) -> dict[str, bytes]:
     return {record_id: store.get(record_id) for record_id in store.ids()}
 
 
-def _one_interview(kit: Path, passphrase: Path, form, seed: int) -> list[str]:
-    """A whole interview from a phone on a real ``fieldkit serve``; what serve printed."""
+def _one_interview(kit: Path, passphrase: Path, form, seed: int, *, declined: bool = False) -> list[str]:
+    """A whole interview from a phone on a real ``fieldkit serve`` (and a person who declines); what serve printed."""
     served, opened = serve(kit, passphrase), []
     try:
         phone: Phone = paired_phone(served.url, served.code, opened)
         interview(phone, form, random_answers(form, random.Random(seed)), "C01")
+        if declined:
+            decline(phone, form, "C01")
         port = re.search(r"operator page \(this computer only\): http://127\.0\.0\.1:(\d+)/", "\n".join(served.output))
         assert port, served.output
         with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/operator/", timeout=30) as response:
@@ -247,7 +249,7 @@ def test_after_a_rotation_new_interviews_are_sealed_to_the_new_key_and_the_hub_e
     fieldkit("hub", "recipient", "--data", hub, "--recipient-file", keys / "hub-recipient-2.txt", cwd=tmp_path)
     fieldkit("hub", "pack", "--data", hub, "--out", tmp_path / "pack-2.json", cwd=tmp_path)
     fieldkit("pack", "apply", "--data", kit, tmp_path / "pack-2.json", cwd=tmp_path)
-    *served, operator_page = _one_interview(kit, passphrase, form, seed=2)
+    *served, operator_page = _one_interview(kit, passphrase, form, seed=2, declined=True)
     shown = "\n".join(served)
     assert f"records are sealed to hub (regional-team): {recipient_fingerprint(second)}  {second}" in shown
     escrow_key = escrow.recipient().to_string()
@@ -272,6 +274,10 @@ def test_after_a_rotation_new_interviews_are_sealed_to_the_new_key_and_the_hub_e
     fieldkit("sync", "export", "--data", kit, "--out", tmp_path / "bundle.tar", "--passphrase-file", passphrase,
              cwd=tmp_path)  # fmt: skip
     fieldkit("hub", "import", "--data", hub, tmp_path / "bundle.tar", cwd=tmp_path)
+    with HubStore(hub) as store:
+        (tally,) = store.tallies()
+    assert _opens(tally.ciphertext, keys / "hub-identity-2.txt"), "the count of declines is sealed like records"
+    assert not _opens(tally.ciphertext, keys / "hub-identity.txt")
     both = tmp_path / "export"
     out = fieldkit("hub", "export", "--data", hub, "--identity", keys / "hub-identity-2.txt", "--out", both,
                    cwd=tmp_path)  # fmt: skip
