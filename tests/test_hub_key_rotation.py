@@ -248,7 +248,8 @@ def test_after_a_rotation_new_interviews_are_sealed_to_the_new_key_and_the_hub_e
     second = read_recipient_file(keys / "hub-recipient-2.txt")
     fieldkit("hub", "recipient", "--data", hub, "--recipient-file", keys / "hub-recipient-2.txt", cwd=tmp_path)
     fieldkit("hub", "pack", "--data", hub, "--out", tmp_path / "pack-2.json", cwd=tmp_path)
-    fieldkit("pack", "apply", "--data", kit, tmp_path / "pack-2.json", cwd=tmp_path)
+    applied = fieldkit("pack", "apply", "--data", kit, tmp_path / "pack-2.json", cwd=tmp_path)
+    assert f"hub key: {recipient_fingerprint(second)}  {second} (new records are sealed to it" in applied
     *served, operator_page = _one_interview(kit, passphrase, form, seed=2, declined=True)
     shown = "\n".join(served)
     assert f"records are sealed to hub (regional-team): {recipient_fingerprint(second)}  {second}" in shown
