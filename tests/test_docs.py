@@ -49,3 +49,34 @@ def test_architecture_names_every_package_folder_and_only_real_ones() -> None:
     assert packages - listed == set(), "packages missing from docs/architecture.md"
     missing = {folder for folder in listed if not (ROOT / folder).is_dir()}
     assert missing == set(), "docs/architecture.md names folders that do not exist"
+
+
+def _commands_in(text: str) -> list[list[str]]:
+    """Each ``fieldkit ...`` command a page names: its indented lines, and inline `fieldkit ...` code."""
+    found = [line.split() for line in re.findall(r"^ {4,}(fieldkit [^\n|#]+)", text, flags=re.M)]
+    found += [code.split() for code in re.findall(r"`(fieldkit [^`]+)`", text)]
+    return found
+
+
+def test_every_command_and_option_the_hub_keys_page_names_exists() -> None:
+    import click
+
+    from fieldkit.cli import cli
+
+    commands = _commands_in((ROOT / "docs" / "hub-keys.md").read_text(encoding="utf-8"))
+    assert len(commands) >= 10, "the page's commands were not found"
+    named = set()
+    for words in commands:
+        command: click.Command = cli
+        context = click.Context(cli)
+        rest = words[1:]
+        while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+            sub = command.get_command(context, rest[0])
+            assert sub is not None, f"{' '.join(words)}: no command {rest[0]!r}"
+            command, rest = sub, rest[1:]
+        options = {opt for param in command.params for opt in param.opts}
+        for word in rest:
+            if word.startswith("--"):
+                assert word in options, f"{' '.join(words)}: {command.name} has no option {word}"
+        named.add(command.name)
+    assert {"keygen", "recipient", "pack", "export", "report", "init", "enrol"} <= named

@@ -13,6 +13,7 @@ from fieldkit.cli.options import (
     progress_bar,
     translations_option,
     unlock_hub_identities,
+    warn_missing_keys,
 )
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core.counts import count_of
@@ -86,12 +87,7 @@ def export(
         translations_dir=translations_dir, force=force,
     )  # fmt: skip
     identities = unlock_hub_identities(identity_file, passphrase_file)
-    if plan.recipient not in {identity.recipient().to_string() for identity in identities}:
-        click.echo(
-            f"Warning: {identity_file.name} is not the key of this hub ({plan.recipient}); "
-            "only records also sealed to it (an escrow key) will open.",
-            err=True,
-        )
+    warn_missing_keys(identities, plan.recipients or (plan.recipient,), identity_file)
     with progress_bar(plan.total, progress, "Decrypting records") as advance:
         report = run_export(plan, identities, advance=advance)
     _print_report(report)

@@ -10,11 +10,19 @@ from fieldkit.cli.conflicts import refuse_together
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core.counts import count_of
-from fieldkit.core.crypto.hubkeys import generate_hub_keys, read_recipient_file, recipient_fingerprint
+from fieldkit.core.crypto.hubkeys import (
+    current_identity_file,
+    generate_hub_keys,
+    identity_needs_passphrase,
+    paper_backup,
+    read_recipient_file,
+    recipient_fingerprint,
+    rotate_hub_keys,
+)
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
-from sync.hub.store import HubStore, ImportResult, init_hub
+from sync.hub.store import HubStore, ImportResult, init_hub, load_hub_config, set_recipient
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
 from sync.protocol.receipts import key_fingerprint
 
@@ -30,24 +38,97 @@ def hub() -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the new key files.",
+    help="Folder for the new key files (with --rotate or --paper: the folder of the hub's keys).",
 )
 @click.option("--no-passphrase", is_flag=True, help="Write the identity unprotected (hub-identity.txt).")
+@click.option("--rotate", is_flag=True,
+              help="Make the hub's next key beside the others in OUT (which stay); it becomes current.")  # fmt: skip
+@click.option("--paper", is_flag=True,
+              help="Write the newest identity file as armored text protected by a passphrase, to print.")  # fmt: skip
 @PASSPHRASE_FILE_OPTION
-@refuse_together(("no_passphrase", "passphrase_file"))
-def keygen(out_dir: Path, no_passphrase: bool, passphrase_file: Path | None) -> None:
-    """Create the hub identity and its public recipient.
+@refuse_together(("no_passphrase", "passphrase_file"), ("no_passphrase", "paper"))
+def keygen(out_dir: Path, no_passphrase: bool, rotate: bool, paper: bool, passphrase_file: Path | None) -> None:
+    """Create the hub identity and its public recipient, rotate it, or print it for a paper backup.
 
     Writes OUT/hub-recipient.txt (give it to every kit) and the identity, by
     default as OUT/hub-identity.age protected by a passphrase (age scrypt), or
     with --no-passphrase as OUT/hub-identity.txt, which `age -d -i` accepts.
     Keep the identity offline and backed up: without it no record can be read.
+
+    With --rotate: writes the next key beside the others, never changing a file:
+    OUT/hub-recipient-N.txt and OUT/hub-identity-N.age (or .txt), which holds the
+    new identity and every earlier one, so it alone opens every record. Then run
+    'fieldkit hub recipient' on the hub: its next form pack carries the new
+    recipient to the kits. --passphrase-file gives the passphrase of the current
+    identity and of the new one.
+
+    With --paper: writes OUT/hub-identity-N-paper.txt, every identity of the
+    newest identity file as armored age text protected by a passphrase; print it
+    and store it apart from the hub ('age -d' of it gives the identities back).
     """
-    passphrase = None if no_passphrase else read_passphrase(passphrase_file, prompt="New hub passphrase", confirm=True)
-    files = generate_hub_keys(out_dir, passphrase)
-    click.echo(f"Hub recipient: {files.recipient}")
-    click.echo(f"Its fingerprint: {recipient_fingerprint(files.recipient)} (each kit prints it when it starts)")
-    click.echo(f"Wrote {files.recipient_path} and {files.identity_path}")
+    if not rotate and not paper:
+        passphrase = None if no_passphrase else read_passphrase(passphrase_file, prompt="New hub passphrase",
+                                                                 confirm=True)  # fmt: skip
+        files = generate_hub_keys(out_dir, passphrase)
+        click.echo(f"Hub recipient: {files.recipient}")
+        click.echo(f"Its fingerprint: {recipient_fingerprint(files.recipient)} (each kit prints it when it starts)")
+        click.echo(f"Wrote {files.recipient_path} and {files.identity_path}")
+        return
+    current = current_identity_file(out_dir)
+    old_passphrase = None
+    if identity_needs_passphrase(current):
+        old_passphrase = read_passphrase(passphrase_file, prompt=f"Passphrase of {current.name}")
+    if rotate:
+        new_passphrase = None if no_passphrase else read_passphrase(passphrase_file, prompt="New hub passphrase",
+                                                                    confirm=True)  # fmt: skip
+        files = rotate_hub_keys(out_dir, old_passphrase, new_passphrase)
+        click.echo(f"Hub recipient (current, key {files.generation}): {files.recipient}")
+        click.echo(f"Its fingerprint: {recipient_fingerprint(files.recipient)} (each kit prints it when it starts)")
+        click.echo(
+            f"Wrote {files.recipient_path} and {files.identity_path}, which holds "
+            f"{count_of(files.identities, 'identity', 'identities')}: this one and the earlier ones, "
+            "so it opens every record. No earlier file was changed."
+        )
+        click.echo(
+            f"Next, on the hub: 'fieldkit hub recipient --data HUBDIR --recipient-file {files.recipient_path}'; "
+            "its next form pack carries the new recipient to the kits. Use the new identity file for "
+            "'hub export' and 'hub report', and make a new paper backup ('hub keygen --paper')."
+        )
+        current, old_passphrase = files.identity_path, new_passphrase
+    if paper:
+        target = current.with_name(f"{current.name.rsplit('.', 1)[0]}-paper.txt")
+        if target.exists():
+            raise FieldkitError(f"{target} already exists; nothing was written (never overwrite a hub key)")
+        paper_passphrase = read_passphrase(passphrase_file, prompt="Passphrase for the paper copy", confirm=True)
+        write_atomic(target, paper_backup(current, old_passphrase, paper_passphrase))
+        click.echo(f"Wrote {target}: the identities of {current.name}, armored and protected by the passphrase.")
+        click.echo(
+            "Print it, check the print can be typed or scanned back, store it apart from the hub and its "
+            "passphrase apart from it, then delete the file (docs/hub-keys.md)."
+        )
+
+
+@hub.command("recipient")
+@HUB_DATA_OPTION
+@click.option("--recipient-file", type=EXISTING_FILE, default=None,
+              help="The new key's hub-recipient-N.txt (from 'fieldkit hub keygen --rotate').")  # fmt: skip
+def recipient(data_dir: Path, recipient_file: Path | None) -> None:
+    """Show the hub's recipients, or (--recipient-file) make a new key the current one.
+
+    The earlier recipients stay known: kits that have not applied a newer form pack
+    still seal to them, and the newest identity file opens their records. From the
+    next 'fieldkit hub pack', packs carry the current recipient, and each kit that
+    applies one seals its new records to it.
+    """
+    if recipient_file is None:
+        config = load_hub_config(data_dir)
+    else:
+        before, config = set_recipient(data_dir, read_recipient_file(recipient_file))
+        click.echo(f"Hub {config.hub_id}: records will be sealed to the new recipient once kits apply the next "
+                   f"form pack ('fieldkit hub pack'); until then they seal to {before.recipient}.")  # fmt: skip
+    click.echo(f"Current recipient: {recipient_fingerprint(config.recipient)}  {config.recipient}")
+    for earlier in config.recipients[1:]:
+        click.echo(f"Earlier recipient: {recipient_fingerprint(earlier)}  {earlier}")
 
 
 @hub.command("init")
@@ -216,6 +297,9 @@ def status(data_dir: Path, limit: int) -> None:
         quarantine = store.quarantine()
         refusals = store.events(("refused",), limit=limit)
         click.echo(f"Hub {store.config.hub_id}, recipient {store.config.recipient}")
+        if store.config.earlier_recipients:
+            click.echo(f"  and {count_of(len(store.config.earlier_recipients), 'earlier one', 'earlier ones')} "
+                       "('fieldkit hub recipient' lists them)")  # fmt: skip
         click.echo(f"Enrolled: {count_of(len(kit_ids), 'kit', 'kits')} ({len(revoked)} revoked)")
         in_quarantine = count_of(len(quarantine), "record id", "record ids")
         aside = count_of(len(store.set_aside()), "version", "versions")

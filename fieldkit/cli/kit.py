@@ -78,7 +78,11 @@ def report_unlock(kit: UnlockedKit) -> None:
 
 
 def finaliser_for(kit) -> Finaliser:
-    return Finaliser(kit, RecordStore(kit.data_dir), DraftStore(kit.data_dir / "drafts", kit.draft_key))
+    """A finaliser that seals as ``serve`` would: to the newest pack's hub recipient when it carries one."""
+    from fieldkit.kit.packs import pack_hub_recipient  # only the commands that seal read the packs
+
+    drafts = DraftStore(kit.data_dir / "drafts", kit.draft_key)
+    return Finaliser(kit, RecordStore(kit.data_dir), drafts, hub_recipient=pack_hub_recipient(kit.data_dir))
 
 
 def hub_recipient_from(text: str | None, recipient_file: Path | None) -> str:

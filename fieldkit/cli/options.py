@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -58,6 +58,28 @@ def unlock_hub_identities(identity_file: Path, passphrase_file: Path | None) -> 
     if identity_needs_passphrase(identity_file):
         passphrase = read_passphrase(passphrase_file, prompt="Hub identity passphrase")
     return load_hub_identities(identity_file, passphrase)
+
+
+def warn_missing_keys(identities: Sequence[age.X25519Identity], recipients: Sequence[str], identity_file: Path) -> None:
+    """Say on stderr which of the hub's recipients (current first) ``identity_file`` holds no identity for."""
+    held = {identity.recipient().to_string() for identity in identities}
+    missing = [recipient for recipient in recipients if recipient not in held]
+    if not missing:
+        return
+    if len(missing) == len(recipients):
+        click.echo(
+            f"Warning: {identity_file.name} is not the key of this hub ({recipients[0]}); "
+            "only records also sealed to it (an escrow key) will open.",
+            err=True,
+        )
+        return
+    which = "current" if missing[0] == recipients[0] else "earlier"
+    click.echo(
+        f"Warning: {identity_file.name} does not hold this hub's {which} key {missing[0]}"
+        + (f" (nor {len(missing) - 1} other)" if len(missing) > 1 else "")
+        + "; records sealed to it will not open: use the newest hub-identity-N file, which holds every key.",
+        err=True,
+    )
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from fieldkit.cli.kit import DATA_OPTION
 from fieldkit.cli.options import EXISTING_FILE, read_file_bytes
 from fieldkit.core import paths
 from fieldkit.core.counts import count_of
+from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.formengine.model import Form
@@ -35,13 +36,19 @@ def describe(applied: AppliedPack) -> list[str]:
     languages = ", ".join(sorted(contents.translations)) or "none (the forms' own wording)"
     cycle = contents.cycle
     cycle_text = f"{cycle.cycle_id} ({cycle.name}, {cycle.start} to {cycle.end})" if cycle else "none"
-    return [
+    lines = [
         f"pack {contents.version} from hub {contents.hub_id}, made {contents.made}",
         f"  forms: {forms}",
         f"  languages: {languages}",
         f"  centres: {count_of(len(contents.centres), 'centre', 'centres')}",
         f"  cycle: {cycle_text}",
     ]
+    if contents.recipient is not None:  # the hub rotated its key (docs/hub-keys.md)
+        lines.append(
+            f"  hub key: {recipient_fingerprint(contents.recipient)}  {contents.recipient} "
+            "(new records are sealed to it once 'fieldkit serve' uses this pack)"
+        )
+    return lines
 
 
 @click.group("pack")

@@ -13,6 +13,7 @@ from fieldkit.cli.options import (
     progress_bar,
     translations_option,
     unlock_hub_identities,
+    warn_missing_keys,
 )
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core.errors import FieldkitError
@@ -76,7 +77,9 @@ def report(
         )
     with HubStore(data_dir) as store:
         total = store.record_count()
+        recipients = store.config.recipients
     identities = unlock_hub_identities(identity_file, passphrase_file)
+    warn_missing_keys(identities, recipients, identity_file)
     with progress_bar(total, progress, "Reading records") as advance:
         result = write_report(
             data_dir,

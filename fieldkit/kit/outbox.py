@@ -34,6 +34,7 @@ from typing import Any
 import tinydb
 from tinydb.table import Document
 
+from fieldkit.core.crypto import age
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 from fieldkit.core.storage.locks import lock_unless_read_only, writer_lock
@@ -42,7 +43,7 @@ from fieldkit.core.storage.tinydb_storage import open_db
 from fieldkit.kit.config import KitConfig, UnlockedKit, load_config
 from fieldkit.kit.declined import declined_cells, stopped_cells, tally_digest, tally_payload
 from fieldkit.kit.hub_list import SYNC_STATE_FILE, HubTrust, check_hub_list, read_hub_list, write_hub_list
-from fieldkit.kit.sealing import seal
+from fieldkit.kit.sealing import seal, sealing_recipients
 from sync.protocol.bundle import DEFAULT_LIMITS, Limits, OutgoingRecord, OutgoingTally, SourceRef, build_bundle
 from sync.protocol.receipts import ReceiptError, load_public_key, read_receipt
 
@@ -418,7 +419,11 @@ class Outbox:
             return None
         # The day only: a finer time would help nobody but someone tracing who declined.
         payload = tally_payload(self.config.kit_id, self.config.epoch, cells, _today(), stopped)
-        return OutgoingTally(int(sent["seq"]), seal(payload, kit.config.age_recipients()))
+        # Sealed as new records are: to the newest pack's hub recipient once the hub rotated its key.
+        from fieldkit.kit.packs import pack_hub_recipient  # packs reads this module's SyncState
+
+        recipients = sealing_recipients(kit.config.recipients, pack_hub_recipient(self.data_dir))
+        return OutgoingTally(int(sent["seq"]), seal(payload, [age.parse_recipient(r) for r in recipients]))
 
     def export(self, kit: UnlockedKit, out: Path) -> PreparedBundle | None:
         """Write a bundle of pending records to ``out`` atomically; ``None`` (no file) if none."""

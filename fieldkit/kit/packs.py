@@ -300,7 +300,14 @@ def load_programme(
         pack_version=newest.version,
         hub_id=newest.hub_id,
         settings=dict(newest.contents.settings),
+        hub_recipient=newest.contents.recipient,
     )
+
+
+def pack_hub_recipient(kit_dir: Path) -> str | None:
+    """The hub recipient the newest applied pack carries (a hub that rotated its key), or None."""
+    kept = kept_packs(kit_dir)
+    return kept[-1].contents.recipient if kept else None
 
 
 def _shipped_programme(shipped_forms: Mapping[str, Form], older: Mapping[tuple[str, int], Form]) -> Programme:

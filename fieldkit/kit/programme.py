@@ -58,6 +58,9 @@ class Programme:
     pack_version: int | None = None  # None: the shipped forms, no pack applied
     hub_id: str | None = None
     settings: Mapping[str, object] = field(default_factory=dict)
+    # The hub's current age recipient, from the pack of a hub that rotated its key; None:
+    # new records are sealed to kit.json's hub recipient (``fieldkit.kit.sealing``).
+    hub_recipient: str | None = None
 
     @classmethod
     def from_forms(

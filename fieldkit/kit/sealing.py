@@ -4,6 +4,10 @@ A sealed record is an age file to the hub recipient (and the escrow recipient
 when set). The kit cannot read it back. Beside it, in clear, only the record id,
 form id and version, size and day created. ``docs/formats.md`` describes the
 payload (``fieldkit-record/1``).
+
+The hub recipient is ``kit.json``'s, unless the newest form pack carries another one
+(the hub rotated its key, ``docs/hub-keys.md``): then new records are sealed to the
+pack's, with the escrow recipient unchanged. Records already sealed stay as they are.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,14 +118,31 @@ def seal(payload: Mapping[str, Any], recipients: list[age.X25519Recipient]) -> b
         buffer[:] = bytes(len(buffer))
 
 
-class Finaliser:
-    """Seals drafts into records for one unlocked kit."""
+def sealing_recipients(kit_recipients: Sequence[str], pack_recipient: str | None) -> list[str]:
+    """The keys new records are sealed to: the hub's (the pack's when it carries one), then escrow.
 
-    def __init__(self, kit: UnlockedKit, records: RecordStore, drafts: DraftStore) -> None:
+    ``kit_recipients``: ``kit.json``'s, hub first. A pack's recipient replaces only the
+    hub's; an escrow recipient the pack also names is not added twice.
+    """
+    hub = pack_recipient or kit_recipients[0]
+    return [hub, *(recipient for recipient in kit_recipients[1:] if recipient != hub)]
+
+
+class Finaliser:
+    """Seals drafts into records for one unlocked kit.
+
+    ``hub_recipient``: the hub recipient of the programme's form pack, when it carries
+    one (``Programme.hub_recipient``); None keeps ``kit.json``'s.
+    """
+
+    def __init__(
+        self, kit: UnlockedKit, records: RecordStore, drafts: DraftStore, *, hub_recipient: str | None = None
+    ) -> None:
         self.kit = kit
         self.records = records
         self.drafts = drafts
-        self._recipients = kit.config.age_recipients()
+        self.recipients = tuple(sealing_recipients(kit.config.recipients, hub_recipient))
+        self._recipients = [age.parse_recipient(text) for text in self.recipients]
 
     def finalise(
         self,

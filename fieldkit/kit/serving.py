@@ -185,8 +185,15 @@ def start_kit(
     if refused_hubs and pack is None:
         echo("  serving the forms installed with fieldkit (no form pack from a trusted hub)")
     # At every start, so an added or swapped key is seen by the person at the kit.
-    for line in recipient_lines(kit.config.recipients, kit.config.roles):
+    sealed_to = app.extensions["fieldkit"].finaliser.recipients
+    for line in recipient_lines(sealed_to, kit.config.roles):
         echo(f"  records are sealed to {line}")
+    if sealed_to[0] != kit.config.hub_recipient:
+        echo(
+            f"  the hub's key above comes from form pack {programme.pack_version} of hub {programme.hub_id}: "
+            f"the hub rotated its key (kit.json names {kit.config.hub_recipient}); records sealed before stay "
+            "as they are"
+        )
     _echo_unavailable(app.config["FIELDKIT_LANGUAGES"].unavailable, broken_forms or {}, echo)
     for url in urls:
         echo(f"  phones: {url}")

@@ -140,7 +140,7 @@ def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime
     if payload.get("token_id") != token_id:
         raise EnrolmentError("the enrolment request names another token than the one that proves it")
     recipients = required_field(payload, "recipients")
-    if not isinstance(recipients, list) or store.config.recipient not in recipients:
+    if not isinstance(recipients, list) or not any(item in store.config.recipients for item in recipients):
         raise EnrolmentError(
             f"kit {kit_id} does not seal its records to this hub's recipient "
             f"({store.config.recipient}), so the hub could never read them; create the kit "

@@ -14,7 +14,9 @@ by item id. Only after the commit does the caller write the file
 (``fieldkit.cli.hub_programme``).
 
 Only what a kit needs leaves the hub: for each active centre its code, region and
-kind; never a name or a location.
+kind; never a name or a location. Once the hub has rotated its age key (``hub.json``
+names earlier recipients), every pack also carries the current recipient, which the
+kits seal their new records to.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fieldkit.core.crypto.hubkeys import recipient_fingerprint
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.archive import load_archived_forms
 from fieldkit.core.formengine.catalogue import load_directory
@@ -226,7 +229,10 @@ def _summary(contents: PackContents) -> str:
     forms = ", ".join(f"{form.form_id} v{form.version}" for form in contents.forms)
     languages = ", ".join(sorted(contents.translations)) or "none"
     cycle = contents.cycle.cycle_id if contents.cycle else "none"
-    return f"forms: {forms}; languages: {languages}; centres: {len(contents.centres)}; cycle: {cycle}"
+    summary = f"forms: {forms}; languages: {languages}; centres: {len(contents.centres)}; cycle: {cycle}"
+    if contents.recipient is not None:
+        summary += f"; hub recipient: {recipient_fingerprint(contents.recipient)}"
+    return summary
 
 
 def make_hub_pack(
@@ -278,6 +284,7 @@ def make_hub_pack(
             cycle=pack_cycle,
             translations=translations,
             settings=dict(settings or {}),
+            recipient=store.config.recipient if store.config.earlier_recipients else None,
         )
         try:
             data = make_pack(contents, key)

@@ -2,7 +2,8 @@
 
 Layout::
 
-    HUBDIR/hub.json          public settings: hub id, age recipient, receipt public key
+    HUBDIR/hub.json          public settings: hub id, age recipient (and the earlier ones
+                             after a key rotation), receipt public key
     HUBDIR/receipt-key.pem   Ed25519 key that signs receipts (0600: the hub signs unattended)
     HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events,
                              operator sessions
@@ -73,6 +74,7 @@ __all__ = [
     "StoredTally",
     "init_hub",
     "load_hub_config",
+    "set_recipient",
 ]
 
 HUB_FILE = "hub.json"
@@ -214,8 +216,16 @@ class HubConfig:
     data_dir: Path
     hub_id: str
     created: str
-    recipient: str
+    recipient: str  # the current one: what new kits, and kits through the next form pack, seal to
     receipt_public_key: str
+    # The hub's recipients before a rotation ('fieldkit hub recipient'), oldest first:
+    # records sealed to them still come in, from kits that have not applied a newer pack.
+    earlier_recipients: tuple[str, ...] = ()
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every recipient this hub has had, the current one first."""
+        return (self.recipient, *reversed(self.earlier_recipients))
 
 
 @dataclass(frozen=True)
@@ -387,6 +397,7 @@ def load_hub_config(data_dir: Path) -> HubConfig:
             created=str(data["created"]),
             recipient=str(data["recipient"]),
             receipt_public_key=str(data["receipt_public_key"]),
+            earlier_recipients=tuple(str(item) for item in data.get("earlier_recipients") or ()),
         )
     except KeyError as error:
         raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
@@ -419,6 +430,29 @@ def disk_problem(folder: Path, error: BaseException | None = None) -> str:
             _RESCUE
         )
     return _RESCUE
+
+
+def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]:
+    """Make ``recipient`` the hub's current one (after ``hub keygen --rotate``); the earlier ones are kept.
+
+    Returns the settings before and after. The next form pack carries the new recipient
+    to the kits (``sync.hub.packing``); records sealed to an earlier one still open with
+    the newest identity file, which holds every earlier identity.
+    """
+    recipient = parse_recipient_text(recipient)
+    before = load_hub_config(data_dir)
+    if recipient == before.recipient:
+        raise HubStoreError(f"{recipient} is already this hub's current recipient; nothing was changed")
+    path = Path(data_dir) / HUB_FILE
+    missing = f"{data_dir} is not a hub folder ({HUB_FILE} is missing)"
+    data = read_settings(
+        path, expected_format=HUB_FORMAT, what="hub settings file", missing=missing, error=HubStoreError
+    )
+    earlier = [item for item in (*before.earlier_recipients, before.recipient) if item != recipient]
+    data["recipient"] = recipient
+    data["earlier_recipients"] = earlier
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    return before, load_hub_config(data_dir)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -713,9 +747,7 @@ class HubStore:
         if keep_up_to is not None and keep_up_to < 0:
             raise HubStoreError("--keep-up-to must be a sequence number (0 or more)")
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)
-            ).fetchall()
+            rows = db.execute("SELECT kind, epoch, status FROM sources WHERE source_id=?", (source_id,)).fetchall()
             if not rows:
                 raise HubStoreError(f"no kit or hub with id {source_id!r} is enrolled here")
             if epoch is not None:
@@ -897,9 +929,7 @@ class HubStore:
                     (id_sha256, data, int(operator), now, expires),
                 )
             else:  # the lifetime counts from the start, not from the last page
-                db.execute(
-                    "UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256)
-                )
+                db.execute("UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256))
 
     def delete_session(self, id_sha256: str) -> None:
         with self._transaction() as db:
@@ -1259,7 +1289,8 @@ class HubStore:
         with self._transaction() as db:
             table, kit, row = self._find_version(db, record_id, version)
             others = db.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?", (record_id,)  # noqa: S608  # nosec B608
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?",
+                (record_id,),  # noqa: S608  # nosec B608
             ).fetchall()
             reason = f"record {record_id}: set aside by the operator, who accepted version {row[6][:12]}@{kit}"
             moved = 0

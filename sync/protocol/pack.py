@@ -9,12 +9,17 @@ A pack is one signed document (the ``fieldkit-signed/1`` envelope of
      "centres": [{"code": "C01", "region": "NORTH", "kind": "residential"}],
      "cycle": {"id": "2027-q1", "name": "...", "start": "2027-01-01", "end": "2027-03-31",
                "forms": ["peer-interview"], "centres": []},
-     "settings": {"idle_minutes": 30}}
+     "settings": {"idle_minutes": 30},
+     "recipient": "age1..."}
 
 It is signed by the hub's receipt key, the Ed25519 key a kit learnt (and checked) at
 enrolment, so a kit trusts a pack exactly as far as it trusts that hub's receipts.
 ``version`` goes up by one with every pack a hub makes; a kit refuses a pack that is not
-newer than the one it applied. ``docs/formats.md`` ("Form pack") is the reference.
+newer than the one it applied. ``recipient``, only in a pack of a hub that rotated its
+age key (``fieldkit hub keygen --rotate``), is the hub's current recipient: a kit seals
+its new records to it instead of the hub recipient in its ``kit.json``. A pack without it
+is read as before, so a hub that never rotated makes packs every kit version accepts.
+``docs/formats.md`` ("Form pack") is the reference.
 
 This module checks everything that can be checked without the kit: the envelope, the
 signature against the hubs given, and the shape of every field (ids that become file
@@ -33,6 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from fieldkit.core.crypto.hubkeys import parse_recipient_text
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.codes import canonical_code
 from sync.protocol.bundle import BundleError, check_source_id
@@ -76,7 +82,7 @@ CYCLE_ID = _CYCLE_ID  # public: the hub checks a new cycle's id by the same rule
 _CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _CODE_MAX = 32
 _PAYLOAD_FIELDS = frozenset(
-    {"format", "hub_id", "version", "made", "forms", "translations", "centres", "cycle", "settings"}
+    {"format", "hub_id", "version", "made", "forms", "translations", "centres", "cycle", "settings", "recipient"}
 )
 
 
@@ -122,9 +128,11 @@ class PackContents:
     translations: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, int] = field(default_factory=dict)
     made: str = ""  # a stamp; make_pack fills it in when empty
+    # The hub's current age recipient, after it rotated its key; None: the kit keeps kit.json's.
+    recipient: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "format": PACK_FORMAT,
             "hub_id": self.hub_id,
             "version": self.version,
@@ -146,6 +154,9 @@ class PackContents:
             },
             "settings": dict(sorted(self.settings.items())),
         }
+        if self.recipient is not None:  # absent otherwise: kits from before the field accept the pack
+            payload["recipient"] = self.recipient
+        return payload
 
 
 @dataclass(frozen=True)
@@ -219,7 +230,19 @@ def _contents_from(payload: Mapping[str, Any]) -> PackContents:
         cycle=cycle,
         translations=_translations(payload.get("translations")),
         settings=_settings(payload.get("settings")),
+        recipient=_recipient(payload.get("recipient", None), "recipient" in payload),
     )
+
+
+def _recipient(value: object, present: bool) -> str | None:
+    if not present:
+        return None
+    if not isinstance(value, str):
+        raise PackError("the form pack's hub recipient is damaged: it is not an age1... key")
+    try:
+        return parse_recipient_text(value)
+    except FieldkitError as error:
+        raise PackError(f"the form pack's hub recipient is not a valid age key: {error}") from None
 
 
 def _is_int(value: object) -> bool:

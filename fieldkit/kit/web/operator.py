@@ -58,7 +58,7 @@ def overview() -> Response:
     page = render_template(
         "operator.html",
         kit_id=kit.kit.config.kit_id,
-        fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.kit.config.recipients),
+        fingerprints=", ".join(recipient_fingerprint(recipient) for recipient in kit.finaliser.recipients),
         who_can_open=who_can_open(current_language()),
         code=code,
         code_expires=local_time(from_epoch(expires_at)),

@@ -80,7 +80,7 @@ class KitServices:
             ),
             records=records,
             drafts=drafts,
-            finaliser=Finaliser(kit, records, drafts),
+            finaliser=Finaliser(kit, records, drafts, hub_recipient=programme.hub_recipient),
             discarded=discarded,
             broken_forms=broken_forms,
         )

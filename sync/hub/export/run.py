@@ -98,6 +98,7 @@ class ExportPlan:
     total: int
     quarantined: int
     definitions: Definitions  # every definition known: shipped, archived, packed
+    recipients: tuple[str, ...] = ()  # every recipient the hub has had, current first (a rotation adds one)
 
 
 def _check_out_dir(out_dir: Path, hub_dir: Path, force: bool) -> None:
@@ -158,7 +159,7 @@ def plan_export(
         definitions = known_to_hub(store, forms.values(), archived or ())
     return ExportPlan(
         hub_dir, config.hub_id, config.recipient, out_dir, table_format, wording, dict(forms),
-        force, total, quarantined, definitions,
+        force, total, quarantined, definitions, config.recipients,
     )  # fmt: skip
 
 
