@@ -17,6 +17,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.core.memory import limit_malloc_arenas
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.packs import (
     forms_needed_by_drafts,
@@ -100,6 +101,7 @@ def serve(
     the output and on the operator page; the kit serves the rest.
     """
     forbid_core_dumps()  # before the passphrase and the keys are in memory
+    limit_malloc_arenas()  # before waitress starts its threads (docs/performance.md)
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
         allow_incomplete_translations=allow_incomplete_translations,

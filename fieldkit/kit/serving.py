@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 import click
 
 from fieldkit.core.formengine.model import Form
+from fieldkit.core.memory import trim_heap
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.hub_list import RefusedHub
 from fieldkit.kit.netinfo import urls_for
@@ -118,6 +119,7 @@ def serve_kit(
     echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     # Only when a hub's URL is known; never blocks requests.
+    trim_heap()  # what the unlock, the form files and the app's set-up freed
     worker = start_push_worker(kit, echo, shipped=shipped or tuple(current.values()), on_pack=pack_arrived)
     server.serve(
         app,
