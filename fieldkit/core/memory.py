@@ -23,7 +23,7 @@ import sys
 __all__ = ["SERVING_ARENAS", "limit_malloc_arenas", "trim_heap"]
 
 M_ARENA_MAX = -8  # from glibc's <malloc.h>
-SERVING_ARENAS = 2  # the main arena and one shared by every server thread
+SERVING_ARENAS = 1  # one arena: the threads take turns under the interpreter lock anyway
 
 
 def _libc() -> ctypes.CDLL | None:
