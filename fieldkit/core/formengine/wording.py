@@ -70,7 +70,7 @@ def form_strings(form: Form) -> list[FormString]:
                 note = (
                     "consent script, read aloud to the person before the question; keep {who_can_open} exactly "
                     "as it is: the kit puts there who can open the answers (for example \"our network's regional "
-                    'team and our national network")'
+                    "team and our national network\")"
                 )
                 context = item_context(form, item, ":script")
                 strings.append(FormString(context, item.script, note + "; " + comment, item.line))
