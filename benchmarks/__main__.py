@@ -25,6 +25,7 @@ from benchmarks import (
     merge,
     operator_page,
     pages,
+    pi,
     round_trips,
     sealing_speed,
     startup,
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     run("report", lambda: hub_report.measure(hub_report.QUICK if quick else hub_report.FULL, forms))
     run("sealing", lambda: sealing_speed.measure(sealing_speed.QUICK if quick else sealing_speed.FULL))
     run("serve", lambda: startup.measure(startup.QUICK if quick else startup.FULL, forms))
+    run("pi", lambda: pi.measure(pi.QUICK if quick else pi.FULL, forms))
     figures["quick"] = 1.0 if quick else 0.0
     figures["cpu_count"] = float(_cpu_count())
     figures["seconds_total"] = time.perf_counter() - started

@@ -94,6 +94,17 @@ ROWS: tuple[Row, ...] = (
     Row("serve_start_s", "fieldkit serve: start to ready (median)", "s", 1.5),
     Row("serve_rss_mb", "fieldkit serve: resident after interviews", "MB", 80),
     Row("serve_rss_peak_mb", "  peak resident (scrypt unlock included)", "MB"),
+    Row("pi_serve_ready_s", "serve on one core, bounded: start to ready, scrypt excluded", "s", 1.0),
+    Row("pi_serve_ready_with_kdf_s", "  start to ready, scrypt included (median)", "s"),
+    Row("pi_kdf_s", "  the unlock's scrypt alone, same core (median)", "s"),
+    Row("pi_serve_rss_mb", "serve on one core, bounded: resident after 100 interviews", "MB", 64),
+    Row("pi_serve_rss_at_ready_mb", "  resident at ready", "MB"),
+    Row("pi_serve_rss_peak_mb", "  peak resident (scrypt unlock included)", "MB"),
+    Row("pi_serve_rss_after_load30_mb", "  resident after the 30 phones too", "MB"),
+    Row("pi_load30_errors", "errors, 30 phones at once, serve on one core, bounded", "", 0),
+    Row("pi_load30_records_lost", "  sealed interviews missing afterwards", "", 0),
+    Row("pi_load30_p95_ms", "  p95 latency, every page", "ms"),
+    Row("pi_load30_finalise_p95_ms", "  p95 latency, finish and seal", "ms"),
 )
 
 REQUIRED_KEYS = (
@@ -115,6 +126,11 @@ REQUIRED_KEYS = (
     "seal_ratio_vs_pyrage",
     "serve_start_s",
     "serve_rss_mb",
+    "pi_serve_ready_s",
+    "pi_serve_rss_mb",
+    "pi_serve_rss_peak_mb",
+    "pi_load30_errors",
+    "pi_load30_p95_ms",
 )
 
 

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +53,16 @@ class ServedKit:
             self.process.wait()
 
 
-def start_serve(kit: BenchKit, *extra: str) -> ServedKit:
+def start_serve(kit: BenchKit, *extra: str, wrapper: Sequence[str] = ()) -> ServedKit:
     """Start ``fieldkit serve`` and return once it prints "ready" (the time it took included).
 
     The clock starts before the process is created, so the figure holds Python's own
     start-up, the imports, the scrypt unlock and the app's set-up: what a person waits.
+    ``wrapper`` is a command that runs serve, such as ``taskset -c 0`` (it execs serve
+    itself, so the pid is serve's).
     """
     command = [
-        sys.executable, "-m", "fieldkit", "serve", "--data", str(kit.data_dir),
+        *wrapper, sys.executable, "-m", "fieldkit", "serve", "--data", str(kit.data_dir),
         "--passphrase-file", str(kit.passphrase_file), "--host", "127.0.0.1", "--port", "0",
         "--operator-port", "0", *extra,
     ]  # fmt: skip

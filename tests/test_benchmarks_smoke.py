@@ -40,7 +40,7 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
         value = figures[key]
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key} = {value!r}"
         assert math.isfinite(value), f"{key} = {value!r}"
-    assert len(REQUIRED_KEYS) == 18
+    assert len(REQUIRED_KEYS) == 23
     # Facts that hold on any machine: nothing leaves the kit, no phone failed, nothing lost.
     assert figures["external_requests"] == 0
     assert figures["load_errors"] == 0, result.stdout  # the notes name each failed phone
@@ -49,6 +49,13 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
     assert figures["load100_errors"] == 0, result.stdout  # the notes name each failed phone
     assert figures["load100_records_lost"] == 0, result.stdout  # the notes name each failed phone
     assert figures["load100_interviews"] == 100
+    # serve held to one core and a bounded data segment (the Pi-class figures).
+    assert figures["pi_serve_rss_interviews"] == 100
+    assert figures["pi_load30_errors"] == 0, result.stdout  # the notes name each failed phone
+    assert figures["pi_load30_records_lost"] == 0, result.stdout
+    assert figures["pi_load30_interviews"] == 30
+    assert 0 < figures["pi_serve_ready_s"] < figures["pi_serve_ready_with_kdf_s"]
+    assert figures["pi_serve_rss_peak_mb"] >= figures["pi_serve_rss_mb"]
     assert figures["merge_held_after"] == figures["merge_records"]
     assert figures["export_records"] == figures["merge_records"]
     # The report read every record of both hubs (the smaller first), in a process of its own.

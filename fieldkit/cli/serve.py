@@ -21,6 +21,7 @@ from fieldkit.core.formengine.archive import load_archive_for_serving
 from fieldkit.core.formengine.catalogue import load_serving_forms
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.hardening import forbid_core_dumps
+from fieldkit.core.memory import limit_malloc_arenas
 from fieldkit.core.storage.locks import in_use
 from fieldkit.kit.config import UnlockedKit, load_config, unlock
 from fieldkit.kit.hub_list import RefusedHub
@@ -178,6 +179,7 @@ def serve(
     """
     announced_as = mdns_label(mdns_name, no_mdns)  # a bad option changes nothing
     forbid_core_dumps()  # before the passphrase and the keys are in memory
+    limit_malloc_arenas()  # before waitress starts its threads (docs/performance.md)
     settings = WebSettings(
         interviewer_codes=_codes(interviewer_codes),
         allow_incomplete_translations=allow_incomplete_translations,

@@ -10,6 +10,7 @@ import click
 from flask import Flask
 
 from fieldkit.core.formengine.model import Form
+from fieldkit.core.memory import trim_heap
 from fieldkit.kit.config import UnlockedKit
 from fieldkit.kit.hub_list import RefusedHub
 from fieldkit.kit.mdns import DEFAULT_MDNS_NAME, Plan, plan, start_announcer, with_mdns_url
@@ -204,6 +205,7 @@ def start_kit(
     echo(f"  pairing code: {pairing.code}  (single use, for {minutes} minutes; the operator page shows the next one)")
     echo(terminal_qr(pairing_url(phone_url, pairing.code)))
     # Only when a hub's URL is known; never blocks requests.
+    trim_heap()  # what the unlock, the form files and the app's set-up freed
     worker = start_push_worker(kit, echo, shipped=shipped or tuple(current.values()), on_pack=pack_arrived)
     return app, worker.stop if worker is not None else None
 

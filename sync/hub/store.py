@@ -1289,8 +1289,8 @@ class HubStore:
         with self._transaction() as db:
             table, kit, row = self._find_version(db, record_id, version)
             others = db.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?",
-                (record_id,),  # noqa: S608  # nosec B608
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id=?",  # noqa: S608  # nosec B608
+                (record_id,),
             ).fetchall()
             reason = f"record {record_id}: set aside by the operator, who accepted version {row[6][:12]}@{kit}"
             moved = 0

@@ -29,6 +29,7 @@ from fieldkit.core.formengine.answers import (
 )
 from fieldkit.core.formengine.model import CENTRE_OPTIONAL, CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.core.formengine.wording import item_context
+from fieldkit.core.memory import trim_heap
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft, DraftUnreadable
 from fieldkit.kit.programme import Centre
@@ -632,6 +633,7 @@ def finalise(draft_id: str) -> Any:
         message = _("Not sealed: an answer no longer fits the form. Nothing was lost; check the pages and try again.")
         return _render_review(form, draft, message, 422)
     kit.pairing.release(draft_id)
+    trim_heap()  # the interview's pages and answers are freed: give their memory back (docs/performance.md)
     return redirect(url_for("interview.done", receipt=receipt_code(record_id), lang=draft.language))
 
 
