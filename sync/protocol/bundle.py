@@ -41,6 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.storage.plaintar import TAR_BLOCK, TAR_PROBLEMS, compressed_as, is_plain_tar, member_problem
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -70,7 +71,6 @@ SIGNATURE_SIZE = 64
 SOURCE_KINDS = ("kit", "hub")
 
 _MiB = 1024 * 1024
-_TAR_BLOCK = 512
 
 _RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _RECORD_MEMBER = re.compile(re.escape(RECORDS_PREFIX) + r"(" + _RECORD_ID.pattern + r")\.age")
@@ -481,29 +481,6 @@ def _parse_entry(raw: Any, index: int, source: SourceRef, limits: Limits) -> Rec
 
 # --- Reading -------------------------------------------------------------------------
 
-_COMPRESSED_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x5d\x00\x00", "lzma"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"\x04\x22\x4d\x18", "lz4"),
-    (b"PK\x03\x04", "zip"),
-)
-
-_MEMBER_KINDS = {
-    tarfile.SYMTYPE: "a symbolic link",
-    tarfile.LNKTYPE: "a hard link",
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a named pipe (FIFO)",
-    tarfile.DIRTYPE: "a folder",
-    tarfile.CONTTYPE: "a contiguous file",
-    tarfile.GNUTYPE_SPARSE: "a sparse file",
-}
-_PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
-_TAR_PROBLEMS = (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError)
-
 
 def _damaged(detail: str) -> BundleError:
     return BundleError("damaged", f"the bundle is truncated or damaged ({detail})")
@@ -529,7 +506,7 @@ class BundleReader:
         try:
             # "r:" never decompresses. The reader outlives this call; close() ends it.
             self._tar = tarfile.open(fileobj=fileobj, mode="r:")  # noqa: SIM115
-        except _TAR_PROBLEMS as error:
+        except TAR_PROBLEMS as error:
             raise BundleError("not-a-tar", f"the file is not a tar archive ({error})") from None
         self._names: set[str] = set()
         first = self._next_member()
@@ -676,21 +653,22 @@ class BundleReader:
     # -- tar walking -----------------------------------------------------------------
 
     def _check_head(self) -> None:
-        head = self._file.read(_TAR_BLOCK)
+        head = self._file.read(TAR_BLOCK)
         self._file.seek(0)
-        for magic, name in _COMPRESSED_MAGIC:
-            if head.startswith(magic):
-                raise BundleError(
-                    "compressed",
-                    f"the file is {name}-compressed; bundles are plain tar files and are never decompressed by the hub",
-                )
-        if len(head) < _TAR_BLOCK or head[257:262] != b"ustar":
+        compression = compressed_as(head)
+        if compression is not None:
+            raise BundleError(
+                "compressed",
+                f"the file is {compression}-compressed; bundles are plain tar files and are never decompressed "
+                "by the hub",
+            )
+        if not is_plain_tar(head):
             raise BundleError("not-a-tar", "the file is not a tar archive (no ustar header)")
 
     def _next_member(self) -> tarfile.TarInfo | None:
         try:
             member = self._tar.next()
-        except _TAR_PROBLEMS as error:
+        except TAR_PROBLEMS as error:
             raise _damaged(str(error)) from None
         if member is None:
             return None
@@ -700,12 +678,9 @@ class BundleReader:
     def _check_member(self, member: tarfile.TarInfo) -> None:
         name = member.name
         shown = repr(name[:120])
-        if member.type not in _PLAIN_FILE_TYPES:
-            kind = _MEMBER_KINDS.get(member.type, f"of tar type {member.type!r}")
-            raise BundleError("unsafe-member", f"member {shown} is {kind}; a bundle holds only regular files")
-        parts = name.split("/")
-        if name.startswith("/") or "\\" in name or "\x00" in name or ".." in parts:
-            raise BundleError("unsafe-member", f"member {shown} has a path that would leave the bundle")
+        problem = member_problem(member, archive="a bundle", inside="the bundle")
+        if problem is not None:
+            raise BundleError("unsafe-member", problem)
         if name not in (MANIFEST_NAME, SIGNATURE_NAME, TALLY_NAME) and not _RECORD_MEMBER.fullmatch(name):
             raise BundleError("unexpected-member", f"member {shown} is not a name bundles use")
         if name in self._names:
@@ -743,7 +718,7 @@ class BundleReader:
             if extracted is None:
                 raise _damaged(f"member {member.name!r} has no data")
             data = extracted.read(member.size)
-        except _TAR_PROBLEMS as error:
+        except TAR_PROBLEMS as error:
             raise _damaged(str(error)) from None
         if len(data) != member.size:
             raise _damaged(f"member {member.name!r} is cut short")

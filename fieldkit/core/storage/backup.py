@@ -48,6 +48,7 @@ from fieldkit.core.storage.atomic import (
     fsync_dir,
     remove_temp_files,
 )
+from fieldkit.core.storage.plaintar import TAR_BLOCK, TAR_PROBLEMS, compressed_as, is_plain_tar, member_problem
 
 __all__ = [
     "BACKUP_FORMAT",
@@ -65,31 +66,11 @@ BACKUP_FORMAT = "fieldkit-backup-1"
 MANIFEST_NAME = "fieldkit-backup.json"
 KINDS = ("kit", "hub")
 
-_TAR_BLOCK = 512
 _CHUNK = 1 << 20
 # Paths a data folder uses: plain names joined by "/", none hidden (temporary files, the
 # lock file and staging folders start with a dot and are never backed up).
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}){0,7}")
 _MAX_MANIFEST_BYTES = 64 << 20
-_COMPRESSED_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"PK\x03\x04", "zip"),
-)
-_MEMBER_KINDS = {
-    tarfile.SYMTYPE: "a symbolic link",
-    tarfile.LNKTYPE: "a hard link",
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a named pipe (FIFO)",
-    tarfile.DIRTYPE: "a folder",
-    tarfile.CONTTYPE: "a contiguous file",
-    tarfile.GNUTYPE_SPARSE: "a sparse file",
-}
-_PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
-_TAR_PROBLEMS = (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError)
 
 
 class BackupError(FieldkitError):
@@ -327,16 +308,16 @@ def _open_archive(source: Path) -> tuple[BinaryIO, int]:
         raise BackupError(f"cannot read {source}: {error.strerror or error}; nothing was restored") from None
     try:
         size = os.fstat(handle.fileno()).st_size
-        head = handle.read(_TAR_BLOCK)
+        head = handle.read(TAR_BLOCK)
         handle.seek(0)
     except OSError as error:
         handle.close()
         raise BackupError(f"cannot read {source}: {error.strerror or error}; nothing was restored") from None
-    for magic, name in _COMPRESSED_MAGIC:
-        if head.startswith(magic):
-            handle.close()
-            raise _damaged(source, f"it is {name}-compressed, and a backup is a plain tar file; uncompress it first")
-    if len(head) < _TAR_BLOCK or head[257:262] != b"ustar":
+    compression = compressed_as(head)
+    if compression is not None:
+        handle.close()
+        raise _damaged(source, f"it is {compression}-compressed, and a backup is a plain tar file; uncompress it first")
+    if not is_plain_tar(head):
         handle.close()
         raise _damaged(source, "it is not a tar archive")
     return handle, size
@@ -346,24 +327,21 @@ def _members(source: Path, handle: BinaryIO, size: int) -> Iterator[tuple[tarfil
     """Each member, checked the way the hub checks a bundle's, in archive order."""
     try:
         tar = tarfile.open(fileobj=handle, mode="r:")  # noqa: SIM115  # closed with the handle
-    except _TAR_PROBLEMS as error:
+    except TAR_PROBLEMS as error:
         raise _damaged(source, f"it is not a tar archive ({error})") from None
     seen: set[str] = set()
     while True:
         try:
             member = tar.next()
-        except _TAR_PROBLEMS as error:
+        except TAR_PROBLEMS as error:
             raise _damaged(source, f"it is truncated or damaged ({error})") from None
         if member is None:
             return
         name = member.name
         shown = repr(name[:120])
-        if member.type not in _PLAIN_FILE_TYPES:
-            kind = _MEMBER_KINDS.get(member.type, f"of tar type {member.type!r}")
-            raise _damaged(source, f"member {shown} is {kind}; a backup holds only regular files")
-        parts = name.split("/")
-        if name.startswith("/") or "\\" in name or "\x00" in name or ".." in parts:
-            raise _damaged(source, f"member {shown} has a path that would leave the restored folder")
+        problem = member_problem(member, archive="a backup", inside="the restored folder")
+        if problem is not None:
+            raise _damaged(source, problem)
         if name != MANIFEST_NAME and not _SAFE_PATH.fullmatch(name):
             raise _damaged(source, f"member {shown} is not a name a data folder uses")
         if name in seen:
@@ -421,7 +399,7 @@ def _read_member(source: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, si
             digest.update(chunk)
             sink(chunk)
             left -= len(chunk)
-    except _TAR_PROBLEMS as error:
+    except TAR_PROBLEMS as error:
         raise _damaged(source, f"it is truncated or damaged ({error})") from None
     return digest.hexdigest()
 
