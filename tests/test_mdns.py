@@ -189,3 +189,14 @@ def test_an_announcement_that_fails_is_a_warning_not_a_crash() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "WARNING: could not announce fieldkit.local by mDNS" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_demo_on_a_network_announces_nothing() -> None:
+    """A throwaway demo on the same Wi-Fi must never answer for a real kit's fieldkit.local."""
+    address = _network_address()
+    process, output = start_until_ready("demo", "--host", address, "--port", "0")
+    try:
+        assert f"phones: http://{address}:" in output, output
+        assert ".local" not in output and "mDNS" not in output, output
+    finally:
+        stop(process)

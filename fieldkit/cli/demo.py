@@ -102,9 +102,10 @@ def demo(host: str, port: int, keep: bool) -> None:
         )
         programme = load_programme(config.data_dir, forms)
         settings = WebSettings(translations_dir=pack_translations(config.data_dir, programme, paths.translations_dir()))
+        # Never announced by mDNS: a demo on the same Wi-Fi must not answer for a real kit's fieldkit.local.
         serve_kit(
             kit, programme, settings, host=host, port=port, broken_forms=broken_forms,
-            pack=summary(applied), shipped=tuple(forms.values()),
+            pack=summary(applied), shipped=tuple(forms.values()), mdns_name=None,
         )  # fmt: skip
     finally:
         if keep:
