@@ -273,3 +273,18 @@ def test_every_error_state_is_fully_translated(client, app, kit, shipped_forms, 
             translated = forms_po.get("peer-interview/health_offers:constraint", rule)
             assert translated and translated in html.unescape(page) and translated != rule
     assert len(seen) == 14
+
+
+def test_listing_the_languages_keeps_no_other_language_wording_in_memory(client, app) -> None:
+    """The home page says which languages each form can be used in; a kit interviewing in
+    English keeps no other language's form wording for that (about 0.5 MB each on a Pi)."""
+    from tests.webclient import Interviewer
+
+    from fieldkit.core.i18n import catalogues
+
+    catalogues._read.cache_clear()
+    Interviewer(client, app).pair()
+    home = client.get("/home")
+    assert home.status_code == 200 and 'value="fr"' in home.get_data(as_text=True)
+    assert catalogues._read.cache_info().currsize == 0
+    assert catalogues._coverage.cache_info().currsize > 0  # what the list needed, without the texts

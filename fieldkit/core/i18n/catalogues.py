@@ -39,6 +39,15 @@ class Catalogue:
         return self.translated.get((context, text))
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a set of texts a catalogue leaves untranslated or fuzzy, without the texts themselves."""
+
+    digest: str | None  # as Catalogue.digest
+    missing: int
+    fuzzy: int
+
+
 def catalogue_path(translations_dir: Path, language: str, domain: str) -> Path:
     return translations_dir / language / "LC_MESSAGES" / f"{domain}.po"
 
@@ -75,6 +84,31 @@ def load_catalogue(translations_dir: Path, language: str, domain: str) -> Catalo
     if isinstance(read, str):
         raise CatalogueError(read)
     return read
+
+
+def catalogue_coverage(translations_dir: Path, language: str, domain: str, wanted: frozenset[Key]) -> Coverage:
+    """How much of ``wanted`` one catalogue translates; CatalogueError as :func:`load_catalogue`.
+
+    The catalogue is read for this and not kept: a kit lists every language on its home
+    page, but keeps in memory the wording of only the languages interviews use
+    (``docs/performance.md``, resident memory).
+    """
+    path = catalogue_path(translations_dir, language, domain)
+    if language == SOURCE_LANGUAGE or not path.is_file():
+        return Coverage(None, len(wanted), 0)
+    stat = path.stat()
+    found = _coverage(path, language, stat.st_mtime_ns, stat.st_size, wanted)
+    if isinstance(found, str):
+        raise CatalogueError(found)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _coverage(path: Path, language: str, mtime_ns: int, size: int, wanted: frozenset[Key]) -> Coverage | str:
+    read = _read.__wrapped__(path, language, mtime_ns, size)  # parsed again, not cached
+    if isinstance(read, str):
+        return read
+    return Coverage(read.digest, len(wanted - read.translated.keys()), len(wanted & read.fuzzy))
 
 
 @functools.lru_cache(maxsize=64)

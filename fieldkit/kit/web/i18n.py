@@ -20,6 +20,9 @@ from fieldkit.core.i18n.catalogues import (
     SOURCE_LANGUAGE,
     Catalogue,
     CatalogueError,
+    Coverage,
+    Key,
+    catalogue_coverage,
     catalogue_languages,
     load_catalogue,
 )
@@ -30,6 +33,7 @@ __all__ = [
     "current_language",
     "form_text",
     "forms_catalogue",
+    "forms_coverage",
     "init_i18n",
     "interface_languages",
     "translate_message",
@@ -122,6 +126,15 @@ def forms_catalogue(language: str) -> Catalogue | None:
     """
     try:
         return load_catalogue(translations_dir(), language, "forms")
+    except CatalogueError as error:
+        _log_once(str(error))
+        return None
+
+
+def forms_coverage(language: str, wanted: frozenset[Key]) -> Coverage | None:
+    """How much of ``wanted`` the form wording in ``language`` translates; None, logged, as :func:`forms_catalogue`."""
+    try:
+        return catalogue_coverage(translations_dir(), language, "forms", wanted)
     except CatalogueError as error:
         _log_once(str(error))
         return None

@@ -32,7 +32,7 @@ from fieldkit.kit.web.cues import cue
 from fieldkit.kit.web.i18n import (
     current_language,
     form_text,
-    forms_catalogue,
+    forms_coverage,
     interface_languages,
     language_name,
     serving_languages,
@@ -61,20 +61,20 @@ def form_languages(form: Form) -> dict[str, Availability]:
     """Each language with a catalogue, and whether this form may be used in it."""
     allow_pilot = services().settings.allow_incomplete_translations
     result = {SOURCE_LANGUAGE: Availability(SOURCE_LANGUAGE, True, True)}
-    wanted = {(s.context, s.text) for s in form_strings(form)}
+    wanted = frozenset((s.context, s.text) for s in form_strings(form))
     for language in interface_languages()[1:]:
-        catalogue = forms_catalogue(language)
-        if catalogue is None:
+        coverage = forms_coverage(language, wanted)  # not the wording itself: see catalogue_coverage
+        if coverage is None:
             result[language] = Availability(language, False, False, _("its translation has errors"))
             continue
-        if catalogue.digest is None:
+        if coverage.digest is None:
             result[language] = Availability(language, False, allow_pilot, _("no translation of the forms yet"))
             continue
-        missing = len(wanted - catalogue.translated.keys())
+        missing = coverage.missing
         if missing == 0:
             result[language] = Availability(language, True, True)
             continue
-        fuzzy = len(wanted & catalogue.fuzzy)
+        fuzzy = coverage.fuzzy
         # TRANSLATORS: %(missing)s texts of the form's %(num)s are not translated yet.
         untranslated = ngettext(
             "%(missing)s of %(num)s text not translated", "%(missing)s of %(num)s texts not translated",
