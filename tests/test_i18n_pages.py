@@ -278,9 +278,8 @@ def test_every_error_state_is_fully_translated(client, app, kit, shipped_forms, 
 def test_listing_the_languages_keeps_no_other_language_wording_in_memory(client, app) -> None:
     """The home page says which languages each form can be used in; a kit interviewing in
     English keeps no other language's form wording for that (about 0.5 MB each on a Pi)."""
-    from tests.webclient import Interviewer
-
     from fieldkit.core.i18n import catalogues
+    from tests.webclient import Interviewer
 
     catalogues._read.cache_clear()
     Interviewer(client, app).pair()
