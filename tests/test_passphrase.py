@@ -187,8 +187,12 @@ def test_wipe_after_a_passphrase_change_still_erases(kit: KitFixture, client, ap
     make_drafts(kit, client, app, count=1)
     change(kit.data_dir, old_file, new_file, *CHEAP)
     config_id = unlock(kit.data_dir, NEW).config.kit_id
+    # What a change killed before its rename leaves: a second copy of the keys, which wipe must erase too.
+    leftover = kit.data_dir / f".{KEYS_FILE}.{'0' * 16}.tmp"
+    leftover.write_bytes((kit.data_dir / KEYS_FILE).read_bytes())
     run("wipe", "--data", str(kit.data_dir), "--confirm", config_id)
     assert not (kit.data_dir / KEYS_FILE).exists()
+    assert not leftover.exists()
     assert not (kit.data_dir / "drafts").exists()
     for passphrase in (PASSPHRASE, NEW):
         with pytest.raises(FieldkitError, match="keys were wiped"):

@@ -22,7 +22,7 @@ from fieldkit.core.counts import count_of
 from fieldkit.core.crypto.hubkeys import parse_recipient_text, read_recipient_file
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.catalogue import load_directory
-from fieldkit.core.storage.atomic import remove_durably
+from fieldkit.core.storage.atomic import remove_durably, remove_temp_files
 from fieldkit.core.storage.locks import writer_lock
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.config import KEYS_FILE, KIT_FILE, UnlockedKit, init_kit, load_config, unlock
@@ -292,6 +292,8 @@ def wipe(data_dir: Path, confirmation: str | None, abandon: int | None) -> None:
         raise FieldkitError("the kit id does not match; nothing was wiped")
     with writer_lock(data_dir):
         remove_durably(data_dir / KEYS_FILE)
+        # A passphrase change killed before its rename leaves a whole second copy of the keys.
+        remove_temp_files(data_dir / KEYS_FILE)
         drafts = data_dir / "drafts"
         if drafts.exists():
             shutil.rmtree(drafts)
