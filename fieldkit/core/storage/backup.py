@@ -423,15 +423,22 @@ def read_manifest(source: Path) -> BackupManifest:
     source = Path(source)
     handle, size = _open_archive(source)
     with handle:
-        found: dict[str, tuple[int, str]] = {}
-        manifest: BackupManifest | None = None
-        for tar, member in _members(source, handle, size):
-            if manifest is not None:
-                raise _damaged(source, "it has members after its manifest")
-            if member.name == MANIFEST_NAME:
-                manifest = _parse_manifest(source, _read_bytes(source, tar, member))
-                continue
-            found[member.name] = (member.size, _read_member(source, tar, member, lambda _chunk: None))
+        return _walk(source, handle, size, lambda tar, member: _read_member(source, tar, member, lambda _chunk: None))
+
+
+def _walk(
+    source: Path, handle: BinaryIO, size: int, take: Callable[[tarfile.TarFile, tarfile.TarInfo], str]
+) -> BackupManifest:
+    """Every member through ``take`` (which returns its SHA-256), then the manifest checked against them all."""
+    found: dict[str, tuple[int, str]] = {}
+    manifest: BackupManifest | None = None
+    for tar, member in _members(source, handle, size):
+        if manifest is not None:
+            raise _damaged(source, "it has members after its manifest")
+        if member.name == MANIFEST_NAME:
+            manifest = _parse_manifest(source, _read_bytes(source, tar, member))
+            continue
+        found[member.name] = (member.size, take(tar, member))
     if manifest is None:
         raise _damaged(source, "it has no manifest, so it was cut short (for example a backup stopped part-way)")
     _check_against(source, manifest, found)
@@ -511,23 +518,16 @@ def restore_backup(source: Path, target: Path, *, kind: str) -> BackupManifest:
                 raise StorageError.from_os_error(
                     error, target, action="restore into", outcome="Nothing was restored"
                 ) from error
-            found: dict[str, tuple[int, str]] = {}
-            manifest: BackupManifest | None = None
-            for tar, member in _members(source, handle, size):
-                if manifest is not None:
-                    raise _damaged(source, "it has members after its manifest")
-                if member.name == MANIFEST_NAME:
-                    manifest = _parse_manifest(source, _read_bytes(source, tar, member))
-                    continue
+
+            def write(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
                 try:
-                    found[member.name] = (member.size, _write_restored(staging, member.name, source, tar, member))
+                    return _write_restored(staging, member.name, source, tar, member)
                 except OSError as error:
                     raise StorageError.from_os_error(
                         error, target / member.name, action="restore", outcome="Nothing was restored"
                     ) from error
-        if manifest is None:
-            raise _damaged(source, "it has no manifest, so it was cut short (for example a backup stopped part-way)")
-        _check_against(source, manifest, found)
+
+            manifest = _walk(source, handle, size, write)
         if manifest.kind != kind:
             other = "fieldkit hub restore" if manifest.kind == "hub" else "fieldkit restore"
             raise BackupError(
