@@ -2,15 +2,15 @@
 
 Stamps are stored in UTC (drafts keep only the hour they were started); people
 think in the clock on the wall, so pages convert them to the kit's own time zone
-and let Babel write them as the interface language does (digits, order, AM/PM).
+and write them as the interface language does (digits, order, AM/PM), with CLDR's
+patterns from :mod:`fieldkit.core.i18n.cldr_formats` (Babel's, without its memory).
 """
 
 from __future__ import annotations
 
 import datetime
 
-from babel.dates import format_datetime, format_time
-
+from fieldkit.core.i18n.cldr_formats import format_short_datetime, format_short_time
 from fieldkit.kit.web.i18n import current_language
 
 
@@ -39,5 +39,5 @@ def local_time(moment: datetime.datetime) -> str:
     local = moment.astimezone(zone)
     language = current_language()
     if local.date() == datetime.datetime.now(zone).date():
-        return format_time(local, format="short", tzinfo=zone, locale=language)
-    return format_datetime(local, format="short", tzinfo=zone, locale=language)
+        return format_short_time(local, language)
+    return format_short_datetime(local, language)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from babel.lists import format_list
 from flask_babel import gettext as _
 
 from fieldkit.core.formengine import expressions as ex
 from fieldkit.core.formengine.model import Form, Item
+from fieldkit.core.i18n.cldr_formats import format_list
 
 
 def simple_condition(expression: ex.Expression) -> tuple[str, list[str]] | None:
@@ -60,6 +60,6 @@ def cue(
     question = label_of(source)
     if len(question) > 80:
         question = question[:77].rstrip() + "…"
-    answers = format_list([labels[choice] for choice in simple[1]], style="or", locale=language)
+    answers = format_list([labels[choice] for choice in simple[1]], language, style="or")
     # TRANSLATORS: %(question)s is an earlier question; %(answers)s one or more of its answers, joined by "or".
     return _("Answer only if the answer to “%(question)s” was: %(answers)s.", question=question, answers=answers)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from babel.lists import format_list
 from flask import g, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
@@ -24,6 +23,7 @@ from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
 from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, WHO_CAN_OPEN, Form, Item, Section
 from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
+from fieldkit.core.i18n.cldr_formats import format_list
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.web.clock import from_stamp, local_time
@@ -277,7 +277,7 @@ def who_can_open(language: str) -> str:
     """Who can open the sealed answers, in ``language``: the roles of the kit's recipients, as a list."""
     with force_locale(language):
         names = [_(text) for text in services().kit.config.who_can_open()]
-    return format_list(names, locale=language.replace("-", "_"))
+    return format_list(names, language)
 
 
 def consent_script(form: Form, item: Item, language: str) -> list[str]:
