@@ -9,6 +9,7 @@ from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys, load_hub_identities
 from fieldkit.kit.config import UnlockedKit, init_kit, unlock
 from fieldkit.kit.enrolment import make_enrolment_request
+from fieldkit.kit.tls import make_identity
 from sync.hub.enrolment import accept_enrolment, create_token
 from sync.hub.store import HubStore
 
@@ -40,6 +41,7 @@ def make_hub_keys(folder: Path) -> HubKeys:
 def make_kit(folder: Path, hub: HubKeys, *, name: str = "kit", work_factor: int = CHEAP_WORK_FACTOR) -> BenchKit:
     """A kit sealing to ``hub``; pass the default work factor when unlocking is measured."""
     config = init_kit(folder / name, hub.recipient, PASSPHRASE, work_factor=work_factor)
+    make_identity(config.data_dir, config.kit_id)  # as 'fieldkit init' does: serve then only reads it
     passphrase_file = folder / f"{name}-passphrase.txt"
     passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
     passphrase_file.chmod(0o600)

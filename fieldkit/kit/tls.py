@@ -10,6 +10,12 @@ checks the certificate's SHA-256 fingerprint, printed by ``init``, ``serve`` and
 The key lives in ``DATA/tls/key.pem`` (0600). It is not protected by the passphrase: the
 kit must serve the unlock page before it knows the passphrase. Someone who has had the
 disk can therefore pose as the kit; ``--renew`` makes a new identity.
+
+Making an identity needs ``cryptography.x509``; reading one at every start does not:
+the standard ``ssl`` module, which the HTTPS listener loads anyway, checks that key and
+certificate belong together and gives the certificate's bytes for the fingerprint. So
+``serve`` never imports the X.509 modules, about 1.5 MB of a Pi-class kit's memory
+(``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -17,13 +23,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import PRIVATE_FILE_MODE, ensure_private_dir, write_atomic
@@ -58,6 +60,11 @@ def _paths(data_dir: Path) -> tuple[Path, Path]:
 
 def make_identity(data_dir: Path, kit_id: str) -> TlsIdentity:
     """A new key and certificate in ``DATA/tls/``, replacing any there."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key_path, cert_path = _paths(data_dir)
     ensure_private_dir(key_path.parent)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -92,19 +99,25 @@ def load_identity(data_dir: Path) -> TlsIdentity | None:
     if not key_path.exists() and not cert_path.exists():
         return None
     try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as error:
-        raise FieldkitError(
-            f"the kit's TLS key or certificate in {key_path.parent} cannot be read ({error}); "
-            "make a new one with 'fieldkit operator certificate --renew'"
-        ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
-        raise FieldkitError(
-            f"the TLS key in {key_path.parent} does not match its certificate; "
-            "make a new one with 'fieldkit operator certificate --renew'"
-        )
-    return TlsIdentity(key_path, cert_path, fingerprint_of(cert.public_bytes(serialization.Encoding.DER)))
+        der = ssl.PEM_cert_to_DER_cert(cert_path.read_text(encoding="ascii"))
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise FieldkitError(
+                f"the TLS key in {key_path.parent} does not match its certificate; "
+                "make a new one with 'fieldkit operator certificate --renew'"
+            ) from None
+        raise _unreadable(key_path, error.reason or str(error)) from None
+    except (OSError, ValueError) as error:  # ValueError: not ASCII, or not a PEM certificate
+        raise _unreadable(key_path, getattr(error, "strerror", None) or str(error)) from None
+    return TlsIdentity(key_path, cert_path, fingerprint_of(der))
+
+
+def _unreadable(key_path: Path, why: str) -> FieldkitError:
+    return FieldkitError(
+        f"the kit's TLS key or certificate in {key_path.parent} cannot be read ({why}); "
+        "make a new one with 'fieldkit operator certificate --renew'"
+    )
 
 
 def ensure_identity(data_dir: Path, kit_id: str) -> tuple[TlsIdentity, bool]:
