@@ -38,7 +38,8 @@ Tokens = Sequence[Sequence[Any]]  # Babel's tokens: ("chars", text) or ("field",
 @functools.cache
 def _table() -> Mapping[str, Mapping[str, Any]]:
     data: dict[str, Any] = json.loads(_TABLE.read_text(encoding="utf-8"))
-    return data["languages"]
+    languages: Mapping[str, Mapping[str, Any]] = data["languages"]
+    return languages
 
 
 def _entry(language: str) -> Mapping[str, Any] | None:
