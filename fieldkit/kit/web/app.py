@@ -128,7 +128,25 @@ def create_app(
         unexpected_title=errorpages.unexpected_title,
     )
     app.register_error_handler(SecurityError, _untrusted_host)
+    _read_catalogues_now(app)
     return app
+
+
+def _read_catalogues_now(app: Flask) -> None:
+    """Work out now, at start, what the home page's language list needs: each language's coverage of each form.
+
+    It means parsing every language's form wording (about 3 MB passing through memory
+    for a few bytes kept). Done by the first phone's home page, that memory was freed
+    among what the first pages keep (compiled templates, forms), and stayed resident as
+    holes; done before serving, the pages' lasting memory fills the same space
+    (``docs/performance.md``, resident memory).
+    """
+    from fieldkit.kit.web.services import services
+    from fieldkit.kit.web.views import form_languages
+
+    with app.test_request_context("/"):
+        for form in services().forms.values():
+            form_languages(form)
 
 
 def _untrusted_host(error: SecurityError) -> Response:
