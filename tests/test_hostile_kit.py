@@ -203,7 +203,7 @@ def test_the_hub_page_shows_what_is_set_aside_and_resolves_it(tmp_path: Path) ->
         page = client.get("/operator/").get_data(as_text=True)
         assert "Drop what it sent" in page
         client.post("/operator/drop-source", data={"csrf_token": csrf_token(page), "kit_id": HOSTILE})
-        assert "Dropped 1 record versions sent as revoked kit kit-hostile" in client.get("/operator/").get_data(
+        assert "Dropped 1 record version sent as revoked kit kit-hostile" in client.get("/operator/").get_data(
             as_text=True
         )
         assert store.set_aside() == []

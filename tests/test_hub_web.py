@@ -250,7 +250,7 @@ def test_quarantine_and_refusal_reasons_are_on_the_overview(client, store: HubSt
     assert item.record_id in page and item.reasons[0] in page
     (refusal,) = store.events(("refused",))
     assert refusal.message in page and "unknown-source" in page
-    assert "2 records accepted; 1 record id in quarantine." in page
+    assert "2 records accepted. 1 record id in quarantine." in page
     assert re.search(r"<td><bdi>kit-a</bdi></td><td><bdi>peer-interview</bdi></td><td>1</td><td>2</td>", page)
     # Metadata only: no ciphertext bytes (or their base64) anywhere on the page.
     for version in item.versions:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from fieldkit.core.counts import count_of
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.store import DB_FILE, HubStoreError
@@ -106,13 +107,17 @@ def revoke() -> Response:
         epoch = _epoch(request.form.get("epoch"))
         count = _hub().store.revoke(source_id, epoch=epoch)
     except (BundleError, HubStoreError) as error:
-        flash(f"Not revoked: {error}", "error")
+        flash(_("Not revoked: %(reason)s", reason=error), "error")
     else:
-        which = f"{source_id} key epoch {epoch}" if epoch else source_id
+        which = _("%(source)s key epoch %(epoch)s", source=source_id, epoch=epoch) if epoch else source_id
         flash(
-            f"{which} revoked: later bundles are refused; those up to the last one acknowledged are still accepted."
+            _(
+                "%(source)s revoked: later bundles are refused; those up to the last one acknowledged are still "
+                "accepted.",
+                source=which,
+            )
             if count
-            else f"{which} was already revoked."
+            else _("%(source)s was already revoked.", source=which)
         )
     return redirect(url_for("operator.overview"))
 
@@ -127,15 +132,22 @@ def resolve() -> Response:
     try:
         if action == "release":
             moved = store.release(record_id, version)
-            others = count_of(moved, "other version", "other versions")
-            flash(f"Record {record_id}: version {version} accepted; {others} set aside.")
+            flash(
+                ngettext(
+                    "Record %(record)s: version %(version)s accepted; %(num)s other version set aside.",
+                    "Record %(record)s: version %(version)s accepted; %(num)s other versions set aside.",
+                    moved,
+                    record=record_id,
+                    version=version,
+                )
+            )
         elif action == "drop":
             store.drop(record_id, version)
-            flash(f"Record {record_id}: version {version} dropped.")
+            flash(_("Record %(record)s: version %(version)s dropped.", record=record_id, version=version))
         else:
-            flash("Nothing was changed: choose Accept or Drop.", "error")
+            flash(_("Nothing was changed: choose Accept or Drop."), "error")
     except HubStoreError as error:
-        flash(f"Nothing was changed: {error}", "error")
+        flash(_("Nothing was changed: %(reason)s", reason=error), "error")
     return redirect(url_for("operator.overview"))
 
 
@@ -147,9 +159,16 @@ def drop_source() -> Response:
         check_source_id(kit_id, "kit id")
         count = _hub().store.drop_source(kit_id)
     except (BundleError, HubStoreError) as error:
-        flash(f"Nothing was dropped: {error}", "error")
+        flash(_("Nothing was dropped: %(reason)s", reason=error), "error")
     else:
-        flash(f"Dropped {count} record versions sent as revoked kit {kit_id}.")
+        flash(
+            ngettext(
+                "Dropped %(num)s record version sent as revoked kit %(kit)s.",
+                "Dropped %(num)s record versions sent as revoked kit %(kit)s.",
+                count,
+                kit=kit_id,
+            )
+        )
     return redirect(url_for("operator.overview"))
 
 
