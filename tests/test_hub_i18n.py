@@ -252,6 +252,17 @@ return {width: document.documentElement.scrollWidth, problems: problems};
 """
 
 
+def _click_and_wait(driver, css: str) -> None:
+    """Click the button and wait until the page it sends to has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.CSS_SELECTOR, css)
+    button.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(button))
+
+
 def _browser_pages(driver, url: str) -> Iterator[str]:
     """Log in with the browser, then visit each hub page; yields each page's name once it is shown."""
     from selenium.webdriver.common.by import By
@@ -259,9 +270,9 @@ def _browser_pages(driver, url: str) -> Iterator[str]:
     driver.get(f"{url}/login")
     yield "login"
     driver.find_element(By.ID, "password").send_keys(OPERATOR_PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    _click_and_wait(driver, "main form button[type=submit]")
     yield "overview"
-    driver.find_element(By.CSS_SELECTOR, "#sources form.inline button[type=submit]").click()
+    _click_and_wait(driver, "#sources form.inline button[type=submit]")
     yield "token"
     driver.get(f"{url}/operator/reports/")
     yield "reports"
@@ -275,7 +286,7 @@ def _choose_in_browser(driver, url: str, language: str) -> None:
 
     driver.get(f"{url}/login")
     Select(driver.find_element(By.ID, "ui-lang")).select_by_value(language)
-    driver.find_element(By.CSS_SELECTOR, "header form.lang button").click()
+    _click_and_wait(driver, "header form.lang button")
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
 
 

@@ -167,7 +167,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     def root() -> Response:
         return redirect(url_for("operator.overview"))
 
-    app.jinja_env.filters.update(bdi=_isolated("bdi"), code=_isolated("code"))
+    app.jinja_env.filters.update(bdi=_isolated("bdi"), code=_isolated("code"), when=_isolated("bdi", "when"))
     app.jinja_env.globals["link"] = _link
 
     @app.context_processor
@@ -191,11 +191,16 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     return app
 
 
-def _isolated(tag: str) -> Callable[[object], Markup]:
-    """A filter wrapping a value (an id, a hash, a date) in ``tag``, for a translated sentence's placeholder."""
+def _isolated(tag: str, css_class: str = "") -> Callable[[object], Markup]:
+    """A filter wrapping a value (an id, a hash, a date) in ``tag``, for a translated sentence's placeholder.
+
+    hub.css sets such elements left to right and isolated, so that an id or a date keeps
+    its order inside an Arabic sentence; a date (``when``) is also kept on one line.
+    """
+    opening = f'<{tag} class="{css_class}">' if css_class else f"<{tag}>"
 
     def wrap(value: object) -> Markup:
-        return Markup(f"<{tag}>{{}}</{tag}>").format(value)  # noqa: S704 (tag is ours; the value is escaped)
+        return Markup(f"{opening}{{}}</{tag}>").format(value)  # noqa: S704 (tag and class are ours; value escaped)
 
     return wrap
 
