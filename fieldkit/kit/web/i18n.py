@@ -26,6 +26,7 @@ from fieldkit.core.i18n.catalogues import (
     catalogue_coverage,
     load_catalogue,
 )
+from fieldkit.core.i18n.languages import language_name
 from fieldkit.webbase.i18n import (
     choose_language as keep_language,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "init_i18n",
     "interface_languages",
     "keep_language",
+    "language_name",
     "serving_languages",
     "translate_message",
     "translations_dir",
