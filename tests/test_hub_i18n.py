@@ -359,3 +359,18 @@ def test_axe_finds_no_violation_on_any_hub_page(served_hub: str, language: str) 
         assert checked == 5
     finally:
         driver.quit()
+
+
+def test_flashed_ids_are_isolated_and_what_was_sent_is_escaped(hub_dir: Path) -> None:
+    with HubStore(hub_dir) as store:
+        client = create_hub_app(HubSettings(), store).test_client()
+        page = client.get("/login").get_data(as_text=True)
+        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        token = csrf_token(client.get("/operator/").get_data(as_text=True))
+        client.post("/operator/revoke", data={"csrf_token": token, "source_id": "kit-c", "epoch": "1"})
+        assert "<bdi>kit-c</bdi>" in client.get("/operator/").get_data(as_text=True)
+        sent = {"record_id": "<b>r</b>", "version": "<i>v</i>@kit-a", "action": "drop"}
+        client.post("/operator/resolve", data={"csrf_token": token, **sent})
+        page = client.get("/operator/").get_data(as_text=True)
+        assert "Nothing was changed" in page
+        assert "<b>r</b>" not in page and "<i>v</i>" not in page

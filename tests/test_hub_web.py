@@ -229,7 +229,7 @@ def test_revoking_needs_the_csrf_token(client, store: HubStore) -> None:
     assert done.status_code == 302
     assert [source.status for source in store.sources()] == ["revoked"]
     page = overview(client)
-    assert "kit-field revoked: later bundles are refused; those up to the last one acknowledged are still" in page
+    assert "<bdi>kit-field</bdi> revoked: later bundles are refused; those up to the last one acknowledged are" in page
     assert 'class="error">revoked' in page
 
 
