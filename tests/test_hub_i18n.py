@@ -374,3 +374,21 @@ def test_flashed_ids_are_isolated_and_what_was_sent_is_escaped(hub_dir: Path) ->
         page = client.get("/operator/").get_data(as_text=True)
         assert "Nothing was changed" in page
         assert "<b>r</b>" not in page and "<i>v</i>" not in page
+
+
+def test_the_language_outlives_logout_but_nothing_else_does(hub_dir: Path) -> None:
+    with HubStore(hub_dir) as store:
+        client = create_hub_app(HubSettings(), store).test_client()
+        page = client.get("/login").get_data(as_text=True)
+        _choose(client, "fr", page, "/login")
+        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        overview = client.get("/operator/")
+        assert '<html lang="fr" dir="ltr">' in overview.get_data(as_text=True)
+        operator_cookie = client.get_cookie("fkhub").value
+        client.post("/logout", data={"csrf_token": csrf_token(overview.get_data(as_text=True))})
+        assert client.get_cookie("fkhub").value != operator_cookie
+        assert client.get("/operator/").status_code == 302
+        assert '<html lang="fr" dir="ltr">' in client.get("/login").get_data(as_text=True)
+        copied = create_hub_app(HubSettings(), store).test_client()
+        copied.set_cookie("fkhub", operator_cookie)
+        assert copied.get("/operator/").status_code == 302, "the operator's old session is gone"

@@ -18,7 +18,8 @@ so a copied cookie is worthless afterwards.
 percent-escapes that browsers decode into those) is ignored, never followed.
 
 ``/lang`` (a POST with the CSRF token, from the language form in every page's header,
-the login page's too) keeps the chosen language in the session; a login keeps it.
+the login page's too) keeps the chosen language in the session; a login and a logout
+keep it (a logout under a new session id, with nothing else in it).
 """
 
 from __future__ import annotations
@@ -141,5 +142,8 @@ def language() -> Response:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    language = session.get(SESSION_KEY)
     session.clear()  # an empty session is deleted from the store, and its cookie with it
+    if choose_language(language):
+        rotate(session)  # only the language goes on, under a new id: the old one is deleted
     return redirect(url_for("auth.login"))
