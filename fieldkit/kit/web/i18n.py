@@ -1,7 +1,9 @@
 """Language for each page: interface strings via Flask-Babel, form wording via ``forms.po``.
 
 The language of an interview is chosen when it starts and kept in its draft;
-pages outside an interview use the language the phone last chose.
+pages outside an interview use the language the phone last chose. Choosing among
+the served languages (session, then Accept-Language) is shared with the hub, in
+:mod:`fieldkit.webbase.i18n`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ import functools
 import logging
 from pathlib import Path
 
-from babel import negotiate_locale
-from flask import Flask, current_app, g, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, gettext, ngettext
 
 from fieldkit.core.formengine.messages import Message
@@ -23,10 +24,19 @@ from fieldkit.core.i18n.catalogues import (
     Coverage,
     Key,
     catalogue_coverage,
-    catalogue_languages,
     load_catalogue,
 )
-from fieldkit.core.i18n.languages import language_name, text_direction
+from fieldkit.core.i18n.languages import language_name
+from fieldkit.webbase.i18n import (
+    choose_language as keep_language,
+)
+from fieldkit.webbase.i18n import (
+    chosen_language,
+    init_languages,
+    interface_languages,
+    serving_languages,
+    translations_dir,
+)
 
 __all__ = [
     "SOURCE_LANGUAGE",
@@ -36,7 +46,11 @@ __all__ = [
     "forms_coverage",
     "init_i18n",
     "interface_languages",
+    "keep_language",
+    "language_name",
+    "serving_languages",
     "translate_message",
+    "translations_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,12 +58,10 @@ log = logging.getLogger(__name__)
 
 def current_language() -> str:
     """The interview's language, else the one the phone chose, else its Accept-Language, else English."""
-    chosen = getattr(g, "language", None) or _open_interview_language() or session.get("lang")
+    chosen = getattr(g, "language", None) or _open_interview_language()
     if chosen:
         return str(chosen)
-    if has_request_context():
-        return _accepted_language(interface_languages()) or SOURCE_LANGUAGE
-    return SOURCE_LANGUAGE
+    return chosen_language()
 
 
 def remember_interview_language(draft_id: str, language: str) -> None:
@@ -72,49 +84,9 @@ def _open_interview_language() -> str | None:
     return None
 
 
-def _accepted_language(served: list[str]) -> str | None:
-    """The phone's most preferred language this kit serves, a regional tag matching its language.
-
-    Babel's ``negotiate_locale`` goes down the phone's list in order of preference;
-    Werkzeug's ``best_match`` prefers any exact match to a regional one, so that
-    ``fr;q=0.3, pt-BR;q=0.8`` would give French.
-    """
-    preferred = [value.replace("_", "-") for value, _quality in request.accept_languages]  # best first
-    found = negotiate_locale(preferred, served, sep="-", aliases={})  # no aliases: only served tags
-    return found.lower() if found else None
-
-
-def translations_dir() -> Path:
-    return current_app.config["FIELDKIT_TRANSLATIONS_DIR"]
-
-
 def init_i18n(app: Flask, directory: Path, languages: ServingLanguages) -> None:
     """Serve the languages that compiled, from their compiled folder; ``directory`` has the ``.po`` files."""
-    app.config["FIELDKIT_TRANSLATIONS_DIR"] = directory
-    app.config["FIELDKIT_LANGUAGES"] = languages
-    Babel(
-        app,
-        locale_selector=current_language,
-        default_translation_directories=str(languages.directory),
-        default_domain="messages",
-    )
-    app.jinja_env.globals.update(language_name=language_name, interface_languages=interface_languages)
-
-    @app.context_processor
-    def page_language() -> dict[str, str]:
-        language = current_language()
-        return {"page_lang": language, "page_dir": text_direction(language)}
-
-
-def interface_languages() -> list[str]:
-    """The source language, then every language with an interface catalogue that has no errors."""
-    usable = set(serving_languages().available)
-    return [code for code in catalogue_languages(translations_dir()) if code == SOURCE_LANGUAGE or code in usable]
-
-
-def serving_languages() -> ServingLanguages:
-    languages: ServingLanguages = current_app.config["FIELDKIT_LANGUAGES"]
-    return languages
+    init_languages(app, directory, languages, babel=Babel, locale_selector=current_language)
 
 
 def forms_catalogue(language: str) -> Catalogue | None:

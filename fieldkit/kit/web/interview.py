@@ -40,6 +40,7 @@ from fieldkit.kit.web.i18n import (
     current_language,
     form_text,
     interface_languages,
+    keep_language,
     remember_interview_language,
     translate_message,
 )
@@ -109,9 +110,7 @@ def pair() -> Any:
 
 @bp.route("/lang", methods=["POST"])
 def choose_language() -> Response:
-    language = request.form.get("lang", "")
-    if language in interface_languages():
-        session["lang"] = language
+    keep_language(request.form.get("lang"))
     target = request.form.get("next", "")
     local = target.startswith("/") and not target.startswith("//") and "\\" not in target
     return redirect(target if local else url_for("interview.index"))

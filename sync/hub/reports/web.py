@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from werkzeug.wrappers import Response
 
 from sync.hub.reports.render import CSS_FILE
@@ -30,7 +32,7 @@ bp = Blueprint("reports", __name__, url_prefix="/operator/reports", template_fol
 
 def reports_pages() -> OperatorPages:
     """The report pages as the hub's web app takes them (linked "Reports" in its header)."""
-    return OperatorPages(bp, "reports.index", "Reports")
+    return OperatorPages(bp, "reports.index", lazy_gettext("Reports"))
 
 
 def _latest() -> Path:
@@ -57,7 +59,7 @@ def index() -> str:
 def _file(name: str, mimetype: str, *, download: bool = False) -> Response:
     folder = _latest()
     if _about(folder) is None:
-        abort(404, "No report has been written yet.")
+        abort(404, _("No report has been written yet."))
     # Small files, read whole: the response never holds the file open.
     response = Response((folder / name).read_bytes(), mimetype=mimetype)
     if download:

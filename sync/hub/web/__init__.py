@@ -17,30 +17,45 @@ More operator pages (the reports of ``sync/hub/reports/web.py``) come from other
 a :class:`flask.Blueprint` passed as ``OperatorPages(blueprint, endpoint, label)`` in
 ``create_hub_app(..., pages=...)`` is registered behind the operator login and linked
 from the page header.
+
+The pages are in the language the operator chose (the header's language form, kept in
+the session) or else the browser's Accept-Language, from the same interface catalogues
+as the kit's (:mod:`fieldkit.webbase.i18n`). They are compiled for serving into a
+temporary folder of this process, not the hub folder: ``fieldkit hub backup`` copies
+every file of the hub folder, and derived files have no place in a backup.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
+import functools
 import logging
 import secrets
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, Flask, redirect, url_for
+from flask_babel import Babel, LazyString, lazy_gettext
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from fieldkit.core.counts import count_of
+from fieldkit.core import paths
+from fieldkit.core.i18n import compile_for_serving
 from fieldkit.webbase.assets import add_hashed_assets
 from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
+from fieldkit.webbase.i18n import init_languages
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from fieldkit.webbase.throttle import FailureThrottle
 from sync.hub.store import HubStore
-from sync.hub.web import api, auth
+from sync.hub.web import api, auth, errorpages
 from sync.hub.web import pages as operator_pages
 from sync.hub.web.auth import OperatorPassword, require_login
 from sync.hub.web.sessions import StoreSessionInterface
@@ -70,6 +85,8 @@ class HubSettings:
     # since anyone can send it). Behind a TLS proxy every request comes from the proxy's
     # address, so without this the per-address login limit would be one limit for all.
     behind_proxy: int = 0
+    translations_dir: Path | None = None  # the .po catalogues; None: the shipped ones
+    compiled_translations_dir: Path | None = None  # None: a temporary folder of this process
     testing: bool = False
 
 
@@ -79,7 +96,7 @@ class OperatorPages:
 
     blueprint: Blueprint
     endpoint: str
-    label: str
+    label: str | LazyString  # lazy_gettext("..."): shown in the page's language
 
 
 @dataclass
@@ -90,7 +107,7 @@ class HubServices:
     settings: HubSettings
     password: OperatorPassword
     throttle: FailureThrottle
-    nav: list[tuple[str, str]]
+    nav: list[tuple[str, str | LazyString]]
     unlock_seen: str | None = None  # the store's login-unlock marker last acted on
 
     @property
@@ -123,7 +140,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
-        nav=[("operator.overview", "Overview")],
+        nav=[("operator.overview", lazy_gettext("Overview"))],
         unlock_seen=store.login_unlock_marker(),
     )
     # Sessions live in the store; the cookie is only a random id (see sessions.py).
@@ -133,6 +150,9 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             app.wsgi_app, x_for=settings.behind_proxy, x_proto=settings.behind_proxy
         )
     csrf.init_app(app)
+    translations = settings.translations_dir or paths.translations_dir()
+    compiled = settings.compiled_translations_dir or _compiled_folder()
+    init_languages(app, translations, compile_for_serving(translations, compiled), babel=Babel)
 
     csrf.exempt(api.bp)  # machines post bytes, authenticated by signature or token (see api.py)
     app.register_blueprint(api.bp)
@@ -147,19 +167,55 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     def root() -> Response:
         return redirect(url_for("operator.overview"))
 
+    app.jinja_env.filters.update(bdi=_isolated("bdi"), code=_isolated("code"), when=_isolated("bdi", "when"))
+    app.jinja_env.globals["link"] = _link
+
     @app.context_processor
     def navigation() -> dict[str, object]:
         return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
-
-    app.jinja_env.globals["count_of"] = count_of  # the hub's pages are English: "1 record", "2 records"
 
     add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)
     add_compression(app)
     # Pages for the operator; under /api/ a JSON refusal instead (api.error_response).
-    register_error_handlers(app, log=log, csrf_error=CSRFError, csrf_message=_csrf_message, instead=api.error_response)
+    register_error_handlers(
+        app,
+        log=log,
+        csrf_error=CSRFError,
+        csrf_message=_csrf_message,
+        instead=api.error_response,
+        csrf_title=errorpages.csrf_title,
+        describe=errorpages.describe,
+        unexpected_title=errorpages.unexpected_title,
+    )
     return app
 
 
+def _isolated(tag: str, css_class: str = "") -> Callable[[object], Markup]:
+    """A filter wrapping a value (an id, a hash, a date) in ``tag``, for a translated sentence's placeholder.
+
+    hub.css sets such elements left to right and isolated, so that an id or a date keeps
+    its order inside an Arabic sentence; a date (``when``) is also kept on one line.
+    """
+    opening = f'<{tag} class="{css_class}">' if css_class else f"<{tag}>"
+
+    def wrap(value: object) -> Markup:
+        return Markup(f"{opening}{{}}</{tag}>").format(value)  # noqa: S704 (tag and class are ours; value escaped)
+
+    return wrap
+
+
+def _link(href: str, text: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(href, text)
+
+
+@functools.cache
+def _compiled_folder() -> Path:
+    """One temporary folder per process for the compiled catalogues, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="fieldkit-hub-translations-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _csrf_message() -> str:
-    return "This page has expired or the form was not sent from it. Go back, reload and try again."
+    return _("This page has expired or the form was not sent from it. Go back, reload and try again.")

@@ -16,6 +16,10 @@ so a copied cookie is worthless afterwards.
 ``next`` (where to go after login) must be a plain path on this hub: letters, digits and
 ``/._-~`` only, one leading slash. Anything else (``//host``, ``/\\host``, a tab or newline,
 percent-escapes that browsers decode into those) is ignored, never followed.
+
+``/lang`` (a POST with the CSRF token, from the language form in every page's header,
+the login page's too) keeps the chosen language in the session; a login and a logout
+keep it (a logout under a new session id, with nothing else in it).
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ import hmac
 import re
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
+from fieldkit.webbase.i18n import SESSION_KEY, choose_language
 from sync.hub.web.password import MIN_PASSWORD_LENGTH, PASSWORD_FILE, OperatorPassword, PasswordError
 from sync.hub.web.sessions import rotate
 
@@ -94,27 +101,49 @@ def login() -> Response | tuple[str, int] | str:
     _apply_unlock(hub)
     wait = hub.throttle.retry_after(address)
     if wait > 0:
-        message = f"Too many wrong passwords. Wait {int(wait) + 1} seconds, then try again."
+        seconds = int(wait) + 1
+        message = ngettext(
+            "Too many wrong passwords. Wait %(num)s second, then try again.",
+            "Too many wrong passwords. Wait %(num)s seconds, then try again.",
+            seconds,
+        )
         return render_template("login.html", message=message, next=""), 429
     password = request.form.get("password", "")
     try:
         right = bool(password) and hub.password.check(password)
-    except PasswordError as error:
-        return render_template("login.html", message=str(error), next=""), 503
+    except PasswordError:
+        # The reason (missing, damaged, unreadable) is for the hub's owner, who runs the command.
+        message = _(
+            "The hub has no usable operator password. On the hub machine, set it with: %(command)s",
+            command="fieldkit hub password",
+        )
+        return render_template("login.html", message=message, next=""), 503
     if not right:
         hub.throttle.failed(address)
-        return render_template("login.html", message="Wrong password.", next=""), 401
+        return render_template("login.html", message=_("Wrong password."), next=""), 401
     hub.throttle.succeeded(address)
     # A hash in the first format is rewritten now that the password is known; before the
     # fingerprint is taken, so this session survives the rewrite.
     hub.password.upgrade(password)
+    language = session.get(SESSION_KEY)  # chosen on the login page: the operator keeps it
     session.clear()
     rotate(session)
     session["operator"] = hub.password.fingerprint()
+    choose_language(language)
     return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/lang")
+def language() -> Response:
+    """Keep the chosen language for this session; back to the page the form was on."""
+    choose_language(request.form.get("lang"))
+    return redirect(checked_next(request.form.get("next")) or url_for("auth.login"))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    language = session.get(SESSION_KEY)
     session.clear()  # an empty session is deleted from the store, and its cookie with it
+    if choose_language(language):
+        rotate(session)  # only the language goes on, under a new id: the old one is deleted
     return redirect(url_for("auth.login"))

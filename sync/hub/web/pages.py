@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from fieldkit.core.counts import count_of
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.store import DB_FILE, HubStoreError
@@ -29,6 +31,16 @@ _RECENT_REFUSALS = 20
 
 def _hub():
     return current_app.extensions["fieldkit_hub"]
+
+
+def _bdi(value: object) -> Markup:
+    """An id or a version isolated (left to right, by hub.css), so it keeps its order in an Arabic sentence."""
+    return Markup("<bdi>{}</bdi>").format(value)
+
+
+def _said(text: str) -> Markup:
+    """A translated sentence to flash as it is: each of its values went in escaped (``_bdi``, ``escape``)."""
+    return Markup(text)  # noqa: S704 (catalogue wording; every value was escaped before it was put in)
 
 
 @dataclass(frozen=True)
@@ -106,13 +118,23 @@ def revoke() -> Response:
         epoch = _epoch(request.form.get("epoch"))
         count = _hub().store.revoke(source_id, epoch=epoch)
     except (BundleError, HubStoreError) as error:
-        flash(f"Not revoked: {error}", "error")
+        flash(_said(_("Not revoked: %(reason)s", reason=escape(str(error)))), "error")
     else:
-        which = f"{source_id} key epoch {epoch}" if epoch else source_id
+        which = (
+            _said(_("%(source)s key epoch %(epoch)s", source=_bdi(source_id), epoch=epoch))
+            if epoch
+            else _bdi(source_id)
+        )
         flash(
-            f"{which} revoked: later bundles are refused; those up to the last one acknowledged are still accepted."
-            if count
-            else f"{which} was already revoked."
+            _said(
+                _(
+                    "%(source)s revoked: later bundles are refused; those up to the last one acknowledged are still "
+                    "accepted.",
+                    source=which,
+                )
+                if count
+                else _("%(source)s was already revoked.", source=which)
+            )
         )
     return redirect(url_for("operator.overview"))
 
@@ -127,15 +149,28 @@ def resolve() -> Response:
     try:
         if action == "release":
             moved = store.release(record_id, version)
-            others = count_of(moved, "other version", "other versions")
-            flash(f"Record {record_id}: version {version} accepted; {others} set aside.")
+            flash(
+                _said(
+                    ngettext(
+                        "Record %(record)s: version %(version)s accepted; %(num)s other version set aside.",
+                        "Record %(record)s: version %(version)s accepted; %(num)s other versions set aside.",
+                        moved,
+                        record=_bdi(record_id),
+                        version=_bdi(version),
+                    )
+                )
+            )
         elif action == "drop":
             store.drop(record_id, version)
-            flash(f"Record {record_id}: version {version} dropped.")
+            flash(
+                _said(
+                    _("Record %(record)s: version %(version)s dropped.", record=_bdi(record_id), version=_bdi(version))
+                )
+            )
         else:
-            flash("Nothing was changed: choose Accept or Drop.", "error")
+            flash(_("Nothing was changed: choose Accept or Drop."), "error")
     except HubStoreError as error:
-        flash(f"Nothing was changed: {error}", "error")
+        flash(_said(_("Nothing was changed: %(reason)s", reason=escape(str(error)))), "error")
     return redirect(url_for("operator.overview"))
 
 
@@ -147,9 +182,18 @@ def drop_source() -> Response:
         check_source_id(kit_id, "kit id")
         count = _hub().store.drop_source(kit_id)
     except (BundleError, HubStoreError) as error:
-        flash(f"Nothing was dropped: {error}", "error")
+        flash(_said(_("Nothing was dropped: %(reason)s", reason=escape(str(error)))), "error")
     else:
-        flash(f"Dropped {count} record versions sent as revoked kit {kit_id}.")
+        flash(
+            _said(
+                ngettext(
+                    "Dropped %(num)s record version sent as revoked kit %(kit)s.",
+                    "Dropped %(num)s record versions sent as revoked kit %(kit)s.",
+                    count,
+                    kit=_bdi(kit_id),
+                )
+            )
+        )
     return redirect(url_for("operator.overview"))
 
 
