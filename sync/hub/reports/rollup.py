@@ -30,12 +30,28 @@ from fieldkit.core.crypto import age
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.model import OFFERS, RATED_TAGS, Form
 from sync.hub.opening import UnreadableRecord, open_record
-from sync.hub.reports.collect import OTHER_CYCLE, UNKNOWN_FORM, UNREADABLE, AreaTally, CentreTally, Collected, add_record
+from sync.hub.reports.collect import (
+    OTHER_CYCLE,
+    UNKNOWN_FORM,
+    UNREADABLE,
+    AreaTally,
+    CentreTally,
+    Collected,
+    add_record,
+)
 from sync.hub.reports.facts import cycle_of
 from sync.hub.reports.responses import Declined
 from sync.hub.store import HubStore
 
-__all__ = ["RollupTables", "TablesError", "add_declined", "add_tables", "count_records", "read_tables", "tables_payload"]
+__all__ = [
+    "RollupTables",
+    "TablesError",
+    "add_declined",
+    "add_tables",
+    "count_records",
+    "read_tables",
+    "tables_payload",
+]
 
 # Items whose answers come from a fixed list: the only ones whose answers are counted.
 COUNTED_TYPES = frozenset({"yes_no", "select_one", "select_multiple", "likert", "consent"})
@@ -167,9 +183,7 @@ def tables_payload(tables: RollupTables) -> dict[str, Any]:
                 "unlinked": _pairs(found.unlinked),
                 "people_forms": sorted(found.people_forms),
                 "versions": [[form, version, how, n] for (form, version, how), n in sorted(found.versions.items())],
-                "completed": [
-                    [form, centre, n] for (form, centre, _c), n in sorted(found.completed.items(), key=str)
-                ],
+                "completed": [[form, centre, n] for (form, centre, _c), n in sorted(found.completed.items(), key=str)],
                 "unknown_form": found.not_used[UNKNOWN_FORM],
                 "answers": [
                     [centre, form, version, item, value, n]
