@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from sync.hub.enrolment import create_token
 from sync.hub.forward import forward_signing_key
 from sync.hub.rollup import ROLLUP_DB_FILE, ROLLUP_FORMAT, list_rollups
 from sync.hub.store import HubStore, init_hub
+from sync.protocol.bundle import OutgoingRecord
 from sync.protocol.receipts import sign_document
+from tests.bundle_corpus import enrol_key, make_bundle
 from tests.http_servers import running_hub
 from tests.sync_cli import run
 from tests.test_scorecard_truth import NO_FLAGS, centre_records
@@ -270,3 +273,42 @@ def test_a_kill_mid_import_leaves_the_older_roll_up(network: Network, tmp_path: 
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert "replaces" in network.import_(newer)
     assert held(network)["hub-b"] != before["hub-b"]
+
+
+def kit_records(kit_id: str, recipients: list[str], count: int) -> list[OutgoingRecord]:
+    keys = [age.parse_recipient(recipient) for recipient in recipients]
+    return [
+        OutgoingRecord(str(uuid.uuid4()), kit_id, seq, "peer-interview", 4, "2026-03-02", age.encrypt(b"{}", keys))
+        for seq in range(1, count + 1)
+    ]
+
+
+def test_ciphertext_goes_up_only_from_kits_whose_consent_script_names_the_upstream_holder(tmp_path: Path) -> None:
+    regional_key = generate_hub_keys(tmp_path / "keys-regional", None).recipient
+    national_key = generate_hub_keys(tmp_path / "keys-national", None).recipient
+    regional, national = tmp_path / "regional", tmp_path / "national"
+    init_hub(regional, regional_key, hub_id="hub-regional")
+    init_hub(national, national_key, hub_id="hub-national")
+    with HubStore(regional) as store:
+        # kit-escrow seals to the national hub too (its escrow key): its consent script names
+        # that holder. kit-local seals to the regional hub alone.
+        for kit_id, recipients in (("kit-escrow", [regional_key, national_key]), ("kit-local", [regional_key])):
+            key = Ed25519PrivateKey.generate()
+            enrol_key(store, key, kit_id, recipients=recipients)
+            result = store.import_bundle(make_bundle(key, kit_id, kit_records(kit_id, recipients, 4)))
+            assert result.status == "accepted"
+    with running_hub(national) as server:
+        token = create_token(server.store, kind="hub")
+        run("hub", "enrol-upstream", "--data", regional, "--to", server.url, "--token", token.display)
+        refused = run("hub", "forward", "--data", regional, expect=1)
+        assert "Forwarded 4 records in 1 bundle(s) to hub hub-national." in refused.output
+        assert (
+            "4 records not forwarded, from kits kit-local (4): those kits did not declare hub hub-national's key"
+            in refused.output
+        )
+        assert "Send counts instead with 'fieldkit hub rollup'" in refused.output
+        assert {record.kit_id for record in server.store.iter_records()} == {"kit-escrow"}
+        digest = server.store.state_digest()
+        again = run("hub", "forward", "--data", regional, expect=1)
+        assert "Nothing to forward" in again.output and "kit-local (4)" in again.output
+        assert server.store.state_digest() == digest
