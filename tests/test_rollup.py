@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -24,10 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys
 from sync.hub.enrolment import create_token
-from sync.hub.forward import forward_signing_key
-from sync.hub.rollup import ROLLUP_DB_FILE, ROLLUP_FORMAT, list_rollups
+from sync.hub.forward import ForwardState, forward_signing_key
+from sync.hub.reports.rollup import RollupTables, count_records
+from sync.hub.rollup import ROLLUP_DB_FILE, ROLLUP_FORMAT, delivery, list_rollups, make_rollup
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord
+from sync.protocol.client import HubClient, TransportError
 from sync.protocol.receipts import sign_document
 from tests.bundle_corpus import enrol_key, make_bundle
 from tests.http_servers import running_hub
@@ -312,3 +315,50 @@ def test_ciphertext_goes_up_only_from_kits_whose_consent_script_names_the_upstre
         again = run("hub", "forward", "--data", regional, expect=1)
         assert "Nothing to forward" in again.output and "kit-local (4)" in again.output
         assert server.store.state_digest() == digest
+
+
+def test_a_roll_up_sent_over_http_is_held_and_a_replayed_or_forged_one_refused(
+    network: Network, tmp_path: Path
+) -> None:
+    network.import_(network.rollup("b", "by-hand.age"))  # the other region's, carried by hand
+    args = ("hub", "rollup", "--data", network.hubs["a"], "--identity", network.identity("a"))
+    with running_hub(network.hubs["global"]) as server:
+        with ForwardState(network.hubs["a"]) as state:  # the upstream hub is back, at another port
+            (upstream,) = state.upstreams()
+            state.save_upstream(dataclasses.replace(upstream, url=server.url))
+        first = run(*args)
+        assert "Sent the counts of" in first.output and "to hub hub-global" in first.output
+        held_first = held(network)["hub-a"]
+        time.sleep(0.01)
+        assert "it replaces the older one" in run(*args).output
+        before = held(network)
+        client = HubClient(server.url)
+        with HubStore(network.hubs["a"]) as store:
+            made = make_rollup(store, count_records_of(network, "a"), upstream)
+            old = dataclasses.replace(made, made="2020-01-01T00:00:00.000000Z")
+            replayed = delivery(store, old)
+        forged = sign_document(
+            {**json.loads(base64.b64decode(json.loads(replayed)["payload"])), "made": "2099-01-01T00:00:00.000000Z"},
+            Ed25519PrivateKey.generate(),
+        )
+        refusals = {
+            replayed: (409, "an older roll-up never replaces a newer one"),
+            forged: (403, "signature does not verify with the key hub hub-a enrolled with"),
+            b'{"format": "nothing"}': (400, "not a fieldkit signed file"),
+        }
+        for body, (status, reason) in refusals.items():
+            with pytest.raises(TransportError) as refused:
+                client.post_rollup(body)
+            assert refused.value.status == status and reason in str(refused.value), str(refused.value)
+            assert held(network) == before
+    assert held(network)["hub-a"] != held_first
+    report = network.report("global", tmp_path / "report")
+    assert cell(report, SHARED, FORCED_WORK) == "6"
+
+
+def count_records_of(network: Network, region: str) -> RollupTables:
+    from fieldkit.core import paths
+    from fieldkit.core.formengine.catalogue import load_directory
+
+    identities = age.parse_identities(network.identity(region).read_text())
+    return count_records(network.hubs[region], identities, load_directory(paths.forms_dir()))

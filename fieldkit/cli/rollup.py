@@ -17,8 +17,9 @@ from sync.hub.definitions import known_to_hub
 from sync.hub.forward import FORWARD_DB_FILE, ForwardState
 from sync.hub.reports.responses import read_declined
 from sync.hub.reports.rollup import count_records
-from sync.hub.rollup import import_rollup, list_rollups, make_rollup
+from sync.hub.rollup import import_rollup, list_rollups, make_rollup, send_rollup
 from sync.hub.store import HubStore
+from sync.protocol.client import TransportError
 
 
 @click.command("rollup")
@@ -29,17 +30,20 @@ from sync.hub.store import HubStore
 @click.option(
     "--out",
     "out_file",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the sealed roll-up to this file, for 'fieldkit hub rollup-import' at the upstream hub.",
+    help="Write the sealed roll-up to this file (for 'fieldkit hub rollup-import') instead of sending it.",
 )
-def rollup(data_dir: Path, identity_file: Path, passphrase_file: Path | None, url: str | None, out_file: Path) -> None:
-    """Write this hub's counts for the upstream hub: signed, sealed to it, no record in it.
+def rollup(
+    data_dir: Path, identity_file: Path, passphrase_file: Path | None, url: str | None, out_file: Path | None
+) -> None:
+    """Send this hub's counts to the upstream hub: signed, sealed to it, no record in it.
 
     Counts per centre, form, version, question, answer and cycle, before small-number
     suppression (the upstream hub suppresses the combined figures). No record id, kit
     id, free text or day leaves this hub. Signed with this hub's forwarding key, the
     one 'fieldkit hub enrol-upstream' enrolled, and sealed to the upstream hub's key.
+    Sent over HTTP to the upstream hub, or written to --out FILE.
     """
     if not (data_dir / FORWARD_DB_FILE).exists():
         raise FieldkitError(
@@ -58,13 +62,23 @@ def rollup(data_dir: Path, identity_file: Path, passphrase_file: Path | None, ur
     tables = count_records(
         data_dir, identities, forms, definitions=definitions, declined=read_declined(data_dir, identities)
     )
+    counted = tables.read - tables.unreadable
     with HubStore(data_dir) as store:
-        sealed = make_rollup(store, tables, upstream)
-    write_atomic(out_file, sealed)
-    click.echo(
-        f"Wrote {out_file}: counts of {tables.read - tables.unreadable} records for hub {upstream.hub_id}, "
-        f"sealed to it ({len(sealed)} bytes)."
-    )
+        made = make_rollup(store, tables, upstream)
+        if out_file is None:
+            try:
+                held = send_rollup(store, made, upstream)
+            except TransportError as error:
+                raise FieldkitError(f"the roll-up was not sent: {error}") from None
+    if out_file is None:
+        said = {"unchanged": "it already held this one", "replaced": "it replaces the older one"}.get(held, "held")
+        click.echo(f"Sent the counts of {counted} records to hub {upstream.hub_id} ({upstream.url}): {said}.")
+    else:
+        write_atomic(out_file, made.sealed)
+        click.echo(
+            f"Wrote {out_file}: counts of {counted} records for hub {upstream.hub_id}, "
+            f"sealed to it ({len(made.sealed)} bytes)."
+        )
     if tables.unreadable:
         click.echo(f"  {tables.unreadable} records could not be opened and are counted as unreadable", err=True)
 

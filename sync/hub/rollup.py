@@ -16,10 +16,22 @@ from that hub. It keeps the newest one per regional hub, as received (still seal
 file again changes nothing, and a kill midway leaves the older one. ``fieldkit hub
 report`` adds every held roll-up's counts to the hub's own before scoring and
 suppression (:func:`held_rollups`).
+
+Over HTTP (``fieldkit hub rollup`` without ``--out``; ``POST /api/v1/rollups``) the
+hub's server holds no identity, so it cannot open the roll-up. The regional hub then
+wraps the sealed file in a *delivery* (``fieldkit-rollup-delivery/1``) signed with the
+same forwarding key, naming its hub, the hub it is for and the time it was made; the
+server checks that signature, that it is for this hub and newer than the held one, and
+holds it the same way, answering with a receipt signed by its receipt key
+(``fieldkit-rollup-receipt/1``). What is inside is checked when it is opened: by the
+report, which leaves out (and names) a roll-up that does not open, verify, or match its
+delivery.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime
 import hashlib
@@ -29,6 +41,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from fieldkit.core.crypto import age
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import fsync_dir
@@ -36,25 +50,44 @@ from sync.hub.forward import FORWARD_EPOCH, Upstream, forward_signing_key
 from sync.hub.reports.rollup import RollupTables, TablesError, read_tables, tables_payload
 from sync.hub.store import HubStore
 from sync.protocol.bundle import BundleError, SourceRef, check_source_id
-from sync.protocol.receipts import SignedDocumentError, read_signed_document, sign_document
+from sync.protocol.client import HubClient
+from sync.protocol.receipts import (
+    MAX_DOCUMENT_BYTES,
+    SignedDocumentError,
+    load_public_key,
+    read_signed_document,
+    sign_document,
+)
 
 __all__ = [
+    "DELIVERY_FORMAT",
+    "MAX_DELIVERY_BYTES",
+    "RECEIPT_FORMAT",
     "ROLLUP_DB_FILE",
     "ROLLUP_FORMAT",
     "HeldRollup",
     "ImportedRollup",
+    "MadeRollup",
     "OpenedRollup",
     "RollupError",
+    "accept_delivery",
+    "delivery",
     "held_rollups",
     "import_rollup",
     "list_rollups",
     "make_rollup",
     "open_rollup",
+    "send_rollup",
 ]
 
 ROLLUP_FORMAT = "fieldkit-rollup/1"
+DELIVERY_FORMAT = "fieldkit-rollup-delivery/1"
+RECEIPT_FORMAT = "fieldkit-rollup-receipt/1"
 ROLLUP_DB_FILE = "rollups.sqlite"
-MAX_ROLLUP_BYTES = 64 * 1024 * 1024
+# A signed document is at most MAX_DOCUMENT_BYTES; the sealed file adds little to it, and a
+# delivery carries the sealed file in base64 (so one sent over HTTP holds about 12 MB of counts).
+MAX_ROLLUP_BYTES = MAX_DOCUMENT_BYTES + 64 * 1024
+MAX_DELIVERY_BYTES = MAX_DOCUMENT_BYTES
 
 # The one table of this feature: the newest roll-up of each regional hub, still sealed.
 _SCHEMA = """
@@ -65,7 +98,14 @@ CREATE TABLE IF NOT EXISTS rollups(
 
 
 class RollupError(FieldkitError):
-    """A roll-up cannot be made, or was refused; ``str()`` says why. Nothing was changed."""
+    """A roll-up cannot be made, or was refused; ``str()`` says why. Nothing was changed.
+
+    ``status``: the HTTP status of the refusal (403 a signer not allowed, 409 older than held).
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _stamp(microseconds: bool = False) -> str:
@@ -88,7 +128,15 @@ def _made(value: object) -> str:
 # --- Making one ------------------------------------------------------------------------
 
 
-def make_rollup(store: HubStore, tables: RollupTables, upstream: Upstream) -> bytes:
+@dataclass(frozen=True)
+class MadeRollup:
+    sealed: bytes
+    hub_id: str
+    for_hub: str
+    made: str
+
+
+def make_rollup(store: HubStore, tables: RollupTables, upstream: Upstream) -> MadeRollup:
     """The signed roll-up of ``tables`` for ``upstream``, sealed to its recipient."""
     if not upstream.recipient:
         raise RollupError(
@@ -108,7 +156,7 @@ def make_rollup(store: HubStore, tables: RollupTables, upstream: Upstream) -> by
         "tables": tables_payload(tables),
     }
     signed = sign_document(payload, forward_signing_key(store.data_dir))
-    return age.encrypt(signed, [recipient])
+    return MadeRollup(age.encrypt(signed, [recipient]), store.config.hub_id, upstream.hub_id, str(payload["made"]))
 
 
 # --- Opening one -----------------------------------------------------------------------
@@ -137,17 +185,7 @@ def open_rollup(store: HubStore, sealed: bytes, identities: Sequence[age.Identit
     except SignedDocumentError as error:
         raise RollupError(str(error)) from None
     payload = document.payload
-    try:
-        hub_id = check_source_id(payload.get("hub_id"), "hub id")
-    except BundleError as error:
-        raise RollupError(f"the roll-up names no valid hub: {error}") from None
-    epoch = payload.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
-        raise RollupError(f"the roll-up from hub {hub_id} has no valid key epoch")
-    try:
-        key = store.key_for(SourceRef("hub", hub_id, epoch))
-    except BundleError as error:
-        raise RollupError(f"roll-up refused: {error}") from None
+    hub_id, key = _source_key(store, payload, "roll-up")
     if not document.verify(key):
         raise RollupError(
             f"the roll-up's signature does not verify with the key hub {hub_id} enrolled with: "
@@ -225,29 +263,122 @@ class ImportedRollup:
     unchanged: bool  # this very roll-up was held already
 
 
-def import_rollup(store: HubStore, sealed: bytes, identities: Sequence[age.Identity]) -> ImportedRollup:
-    """Check ``sealed`` and hold it as the newest roll-up of its hub (module docstring)."""
-    opened = open_rollup(store, sealed, identities)
+def _hold(store: HubStore, hub_id: str, made: str, sealed: bytes) -> tuple[str | None, bool]:
+    """Hold ``sealed`` as hub ``hub_id``'s newest roll-up: (when the replaced one was made, unchanged)."""
+    sha256 = hashlib.sha256(sealed).hexdigest()
     with _RollupDb(store.data_dir) as held, held.transaction() as db:
-        row = db.execute("SELECT made, sha256 FROM rollups WHERE hub_id=?", (opened.hub_id,)).fetchone()
-        if row is not None and row[1] == opened.sha256:
-            return ImportedRollup(opened, None, True)
-        if row is not None and row[0] >= opened.made:
+        row = db.execute("SELECT made, sha256 FROM rollups WHERE hub_id=?", (hub_id,)).fetchone()
+        if row is not None and row[1] == sha256:
+            return None, True
+        if row is not None and row[0] >= made:
             raise RollupError(
-                f"refused: this hub holds a roll-up from hub {opened.hub_id} made {row[0]}, newer than "
-                f"this one (made {opened.made}); an older roll-up never replaces a newer one"
+                f"refused: this hub holds a roll-up from hub {hub_id} made {row[0]}, newer than "
+                f"this one (made {made}); an older roll-up never replaces a newer one",
+                status=409,
             )
         if row is None:
             db.execute(
                 "INSERT INTO rollups(hub_id, made, sha256, sealed, received) VALUES(?, ?, ?, ?, ?)",
-                (opened.hub_id, opened.made, opened.sha256, sealed, _stamp()),
+                (hub_id, made, sha256, sealed, _stamp()),
             )
         else:
             db.execute(
                 "UPDATE rollups SET made=?, sha256=?, sealed=?, received=? WHERE hub_id=?",
-                (opened.made, opened.sha256, sealed, _stamp(), opened.hub_id),
+                (made, sha256, sealed, _stamp(), hub_id),
             )
-    return ImportedRollup(opened, None if row is None else str(row[0]), False)
+    return (None if row is None else str(row[0])), False
+
+
+def import_rollup(store: HubStore, sealed: bytes, identities: Sequence[age.Identity]) -> ImportedRollup:
+    """Check ``sealed`` and hold it as the newest roll-up of its hub (module docstring)."""
+    opened = open_rollup(store, sealed, identities)
+    replaced, unchanged = _hold(store, opened.hub_id, opened.made, sealed)
+    return ImportedRollup(opened, replaced, unchanged)
+
+
+# --- Over HTTP -----------------------------------------------------------------------
+
+
+def delivery(store: HubStore, made: MadeRollup) -> bytes:
+    """The signed delivery of a sealed roll-up, for ``POST /api/v1/rollups``."""
+    payload = {
+        "format": DELIVERY_FORMAT,
+        "hub_id": made.hub_id,
+        "epoch": FORWARD_EPOCH,
+        "for_hub": made.for_hub,
+        "made": made.made,
+        "sealed": base64.b64encode(made.sealed).decode("ascii"),
+    }
+    return sign_document(payload, forward_signing_key(store.data_dir))
+
+
+def _source_key(store: HubStore, payload: dict, what: str) -> tuple[str, Ed25519PublicKey]:
+    try:
+        hub_id = check_source_id(payload.get("hub_id"), "hub id")
+    except BundleError as error:
+        raise RollupError(f"the {what} names no valid hub: {error}") from None
+    epoch = payload.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise RollupError(f"the {what} from hub {hub_id} has no valid key epoch")
+    try:
+        return hub_id, store.key_for(SourceRef("hub", hub_id, epoch))
+    except BundleError as error:
+        raise RollupError(f"{what} refused: {error}", status=403) from None
+
+
+def accept_delivery(store: HubStore, data: bytes) -> bytes:
+    """Check a delivery (signature, this hub, newer) and hold its roll-up; the signed receipt."""
+    try:
+        document = read_signed_document(data, DELIVERY_FORMAT, what="roll-up delivery")
+    except SignedDocumentError as error:
+        raise RollupError(str(error)) from None
+    payload = document.payload
+    hub_id, key = _source_key(store, payload, "roll-up delivery")
+    if not document.verify(key):
+        raise RollupError(
+            f"the roll-up delivery's signature does not verify with the key hub {hub_id} enrolled with", status=403
+        )
+    if payload.get("for_hub") != store.config.hub_id:
+        raise RollupError(f"the roll-up was made for another hub, not this hub ({store.config.hub_id})")
+    made = _made(payload.get("made"))
+    try:
+        sealed = base64.b64decode(str(payload.get("sealed", "")), validate=True)
+    except (ValueError, binascii.Error):
+        raise RollupError("the roll-up delivery is damaged (the sealed roll-up is not base64)") from None
+    if not sealed.startswith(b"age-encryption.org/v1\n"):
+        raise RollupError("the roll-up delivery carries no age file")
+    replaced, unchanged = _hold(store, hub_id, made, sealed)
+    receipt = {
+        "format": RECEIPT_FORMAT,
+        "hub_id": store.config.hub_id,
+        "from": hub_id,
+        "made": made,
+        "sha256": hashlib.sha256(sealed).hexdigest(),
+        "held": "unchanged" if unchanged else ("replaced" if replaced else "new"),
+    }
+    return sign_document(receipt, store.receipt_signing_key)
+
+
+def send_rollup(store: HubStore, made: MadeRollup, upstream: Upstream, *, client: HubClient | None = None) -> str:
+    """Send a roll-up to ``upstream`` over HTTP; what the verified receipt says ("new", "replaced", "unchanged")."""
+    client = client or HubClient(upstream.url)
+    hello = client.hello()
+    if hello.hub_id != upstream.hub_id or hello.receipt_public_key != upstream.receipt_public_key:
+        raise RollupError(
+            f"{client.url} is now hub {hello.hub_id} with another key than the hub this hub enrolled at "
+            f"({upstream.hub_id}); nothing was sent"
+        )
+    answer = client.post_rollup(delivery(store, made))
+    try:
+        document = read_signed_document(answer, RECEIPT_FORMAT, what="roll-up receipt")
+    except SignedDocumentError:
+        raise RollupError(f"{client.url} answered, but not with a roll-up receipt; it may not hold it") from None
+    receipt = document.payload
+    if not document.verify(load_public_key(upstream.receipt_public_key)) or receipt.get("hub_id") != upstream.hub_id:
+        raise RollupError(f"the receipt from {client.url} does not verify with hub {upstream.hub_id}'s key")
+    if receipt.get("sha256") != hashlib.sha256(made.sealed).hexdigest() or receipt.get("from") != made.hub_id:
+        raise RollupError(f"the receipt from {upstream.hub_id} is for another roll-up")
+    return str(receipt.get("held"))
 
 
 def list_rollups(data_dir: Path) -> list[HeldRollup]:
@@ -271,7 +402,12 @@ def held_rollups(
     opened, problems = [], []
     for one, sealed in rows:
         try:
-            opened.append(open_rollup(store, sealed, identities))
+            found = open_rollup(store, sealed, identities)
         except RollupError as error:
             problems.append((one.hub_id, str(error)))
+            continue
+        if (found.hub_id, found.made) != (one.hub_id, one.made):
+            problems.append((one.hub_id, "the sealed roll-up is not the one its delivery named"))
+            continue
+        opened.append(found)
     return opened, problems
