@@ -10,6 +10,7 @@ import contextlib
 import csv
 import dataclasses
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -29,10 +30,10 @@ from sync.hub.forward import ForwardState, forward_signing_key
 from sync.hub.reports.rollup import RollupTables, count_records
 from sync.hub.rollup import ROLLUP_DB_FILE, ROLLUP_FORMAT, delivery, list_rollups, make_rollup
 from sync.hub.store import HubStore, init_hub
-from sync.protocol.bundle import OutgoingRecord
+from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
 from sync.protocol.client import HubClient, TransportError
 from sync.protocol.receipts import sign_document
-from tests.bundle_corpus import enrol_key, make_bundle
+from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import running_hub
 from tests.sync_cli import run
 from tests.test_scorecard_truth import NO_FLAGS, centre_records
@@ -362,3 +363,26 @@ def count_records_of(network: Network, region: str) -> RollupTables:
 
     identities = age.parse_identities(network.identity(region).read_text())
     return count_records(network.hubs[region], identities, load_directory(paths.forms_dir()))
+
+
+def test_a_revoked_hubs_roll_up_and_a_forwarding_hubs_are_left_out_and_named(network: Network, tmp_path: Path) -> None:
+    for region in ("a", "b"):
+        network.import_(network.rollup(region, "again.age"))
+    upstream = tmp_path / "global"
+    shutil.copytree(network.hubs["global"], upstream)
+    with HubStore(upstream) as store:
+        store.revoke("hub-b")
+        # hub-a forwarded a record here too: its roll-up would count it a second time.
+        bundle = build_bundle(
+            forward_signing_key(network.hubs["a"]), SourceRef("hub", "hub-a", 1), sealed_records("kit-x", 1)
+        )
+        assert store.import_bundle(bundle).status == "accepted"
+    args = ["hub", "report", "--data", upstream, "--identity", network.identity("global"), "--out", tmp_path / "out"]
+    result = run(*args, expect=1)
+    assert "roll-up from hub hub-b: not used in the report: roll-up refused: hub hub-b was revoked" in result.output
+    assert "roll-up from hub hub-a: not used in the report: this hub also holds records forwarded by hub hub-a" in (
+        result.output
+    )
+    # (The forwarded record is sealed to another key: it is named too.)
+    assert "1 records could not be opened and 2 roll-ups could not be used (listed above)" in result.output
+    assert "counted with the roll-ups of" not in result.output

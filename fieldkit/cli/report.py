@@ -136,11 +136,8 @@ def report(
     else:
         click.echo(f"Warning: the PDF was not made: {result.pdf.reason}; report.html and figures.csv were.", err=True)
     click.echo(f"Copied to {result.latest_dir} for the hub's page (aggregate, suppressed figures only).")
-    if collected.problems:
-        raise FieldkitError(
-            f"{len(collected.problems)} records could not be opened (listed above); the report leaves them out"
-        )
+    failed = [f"{len(collected.problems)} records could not be opened"] if collected.problems else []
     if result.rollup_problems:
-        raise FieldkitError(
-            f"{len(result.rollup_problems)} roll-ups could not be used (listed above); the report leaves them out"
-        )
+        failed.append(f"{len(result.rollup_problems)} roll-ups could not be used")
+    if failed:
+        raise FieldkitError(f"{' and '.join(failed)} (listed above); the report leaves them out")

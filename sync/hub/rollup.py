@@ -393,14 +393,25 @@ def held_rollups(
 ) -> tuple[list[OpenedRollup], list[tuple[str, str]]]:
     """Every held roll-up, opened and checked again; and (hub id, reason) for those that fail.
 
-    Checked again because a hub's key may have been revoked since it was imported.
+    Checked again because a hub's key may have been revoked since it was imported. A hub
+    whose forwarded records this hub holds has its roll-up left out: it counts them too.
     """
     if not (store.data_dir / ROLLUP_DB_FILE).exists():
         return [], []
     with _RollupDb(store.data_dir) as held:
         rows = held.held()
     opened, problems = [], []
+    forwarded = store.forwarding_hubs()
     for one, sealed in rows:
+        if one.hub_id in forwarded:
+            problems.append(
+                (
+                    one.hub_id,
+                    f"this hub also holds records forwarded by hub {one.hub_id}; its roll-up counts them too, so "
+                    "it is left out rather than counting them twice (take either its records or its counts)",
+                )
+            )
+            continue
         try:
             found = open_rollup(store, sealed, identities)
         except RollupError as error:
