@@ -27,7 +27,8 @@ from fieldkit.core.crypto import age
 from fieldkit.core.crypto.hubkeys import generate_hub_keys
 from sync.hub.enrolment import create_token
 from sync.hub.forward import ForwardState, forward_signing_key
-from sync.hub.reports.rollup import RollupTables, count_records
+from sync.hub.reports.collect import OTHER_CYCLE, Collected
+from sync.hub.reports.rollup import RollupTables, add_tables, count_records, read_tables, tables_payload
 from sync.hub.rollup import ROLLUP_DB_FILE, ROLLUP_FORMAT, delivery, list_rollups, make_rollup
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
@@ -386,3 +387,17 @@ def test_a_revoked_hubs_roll_up_and_a_forwarding_hubs_are_left_out_and_named(net
     # (The forwarded record is sealed to another key: it is named too.)
     assert "1 records could not be opened and 2 roll-ups could not be used (listed above)" in result.output
     assert "counted with the roll-ups of" not in result.output
+
+
+def test_tables_read_back_the_same_and_a_cycle_report_takes_only_its_cycle(network: Network) -> None:
+    tables = count_records_of(network, "a")
+    written = tables_payload(tables)
+    assert tables_payload(read_tables(json.loads(json.dumps(written)))) == written
+    (bucket,) = tables.cycles.values()  # the test records name no cycle
+    everything, one_cycle = Collected(), Collected(cycle="2027-q1")
+    add_tables(everything, tables)
+    add_tables(one_cycle, tables)
+    assert everything.used == bucket.used > 50 and set(everything.centres) == set(bucket.centres)
+    assert one_cycle.centres == {} and one_cycle.used == 0
+    assert one_cycle.not_used[OTHER_CYCLE] == bucket.used
+    assert one_cycle.read == everything.read == tables.read

@@ -123,6 +123,8 @@ def count_records(
             if used is not None:
                 form, facts = used
                 version = payload["form"]["version"]
+                if not isinstance(version, int) or isinstance(version, bool):
+                    continue  # tallied above; its answers are not counted under a made-up version
                 for item_id, value in _answer_values(form, payload["answers"]):
                     tables.answers[(facts.centre, form.id, version, item_id, value, cycle)] += 1
             del payload
