@@ -116,12 +116,13 @@ def _stamp(microseconds: bool = False) -> str:
 
 
 def _made(value: object) -> str:
+    """The time a roll-up was made, in the one form that sorts as text (``…SS.ffffffZ``)."""
     try:
-        if not isinstance(value, str) or not value.endswith("Z"):
+        if not isinstance(value, str) or len(value) != 27:
             raise ValueError
-        datetime.datetime.fromisoformat(value[:-1])
+        datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
-        raise RollupError("the roll-up has no valid time it was made") from None
+        raise RollupError("the roll-up has no valid time it was made (YYYY-MM-DDTHH:MM:SS.ffffffZ)") from None
     return value
 
 
