@@ -31,11 +31,16 @@ HUB_IDENTITY = age.X25519Identity.generate()
 HUB_RECIPIENT = HUB_IDENTITY.recipient().to_string()
 
 
-def enrol_key(store: HubStore, key: Ed25519PrivateKey, kit_id: str, epoch: int = 1) -> None:
-    """Enrol a kit key through the hub's own token path."""
+def enrol_key(
+    store: HubStore, key: Ed25519PrivateKey, kit_id: str, epoch: int = 1, *, recipients: list[str] | None = None
+) -> None:
+    """Enrol a kit key through the hub's own token path (saying the keys it seals to, if given)."""
     token = create_token(store)
     store.enrol_with_token(
-        token_keys(token.token).token_id, SourceRef("kit", kit_id, epoch), public_key_text(key.public_key())
+        token_keys(token.token).token_id,
+        SourceRef("kit", kit_id, epoch),
+        public_key_text(key.public_key()),
+        recipients=recipients,
     )
 
 

@@ -31,7 +31,7 @@ def regional_with_two_kits(tmp_path: Path) -> tuple[Path, dict[str, tuple[Ed2551
     with HubStore(hub) as store:
         for index, kit_id in enumerate(("kit-north", "kit-south")):
             key = Ed25519PrivateKey.generate()
-            enrol_key(store, key, kit_id)
+            enrol_key(store, key, kit_id, recipients=[HUB_RECIPIENT])  # the national hub shares it
             records = sealed_records(kit_id, 9, seed=40 + index)
             for part in (records[:5], records[5:]):
                 assert store.import_bundle(make_bundle(key, kit_id, part)).status == "accepted"

@@ -512,7 +512,8 @@ def test_no_request_of_garbage_gets_a_server_error(store: HubStore) -> None:
     ]
     paths = [
         "/", "/login", "/logout", "/operator/", "/operator/revoke", "/operator/token", "/api/v1/hello",
-        "/api/v1/bundles", "/api/v1/enrol", "/api/v1/", "/static/hub.css", "/static/../hub.json", "/%ff",
+        "/api/v1/bundles", "/api/v1/enrol", "/api/v1/rollups", "/api/v1/", "/static/hub.css",
+        "/static/../hub.json", "/%ff",
     ]  # fmt: skip
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
     types = [
@@ -520,7 +521,10 @@ def test_no_request_of_garbage_gets_a_server_error(store: HubStore) -> None:
         "multipart/form-data; boundary=zz", "multipart/form-data", "application/x-tar; charset=\u00ff",
     ]  # fmt: skip
     combos = [(p, m, t, b) for p in paths for m in methods for t in types for b in range(len(bodies))]
-    posts = ["/api/v1/bundles", "/api/v1/enrol", "/login", "/logout", "/operator/revoke", "/operator/token"]
+    posts = [
+        "/api/v1/bundles", "/api/v1/enrol", "/api/v1/rollups", "/login", "/logout", "/operator/revoke",
+        "/operator/token",
+    ]  # fmt: skip
     # Every POST target with every type and body, and a sample of everything else.
     chosen = [(p, "POST", t, b) for p in posts for t in types for b in range(len(bodies))]
     chosen += rng.sample(combos, 500)

@@ -410,6 +410,13 @@ hub.add_command(enrol_upstream_command)
 hub.add_command(forward)
 
 
+from fieldkit.cli.rollup import rollup, rollup_import, rollups  # noqa: E402 - as above
+
+hub.add_command(rollup)
+hub.add_command(rollup_import)
+hub.add_command(rollups)
+
+
 from fieldkit.cli.report import report  # noqa: E402 - as above
 
 hub.add_command(report)

@@ -17,7 +17,14 @@ from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.hardening import forbid_core_dumps
-from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forward_with_retries, upstream_summary
+from sync.hub.forward import (
+    FORWARD_DB_FILE,
+    ForwardState,
+    enrol_upstream,
+    forward_with_retries,
+    undeclared_records,
+    upstream_summary,
+)
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings
@@ -140,8 +147,9 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
     click.echo(f"Enrolled at hub {upstream.hub_id} ({upstream.url}); 'fieldkit hub forward' now sends there.")
     if upstream.recipient and upstream.recipient != recipient:
         click.echo(
-            f"Note: hub {upstream.hub_id} has another recipient ({upstream.recipient}). It can read only "
-            "records that kits also sealed to it (for example as their --escrow-recipient).",
+            f"Note: hub {upstream.hub_id} has another recipient ({upstream.recipient}). 'fieldkit hub forward' "
+            "sends it only records of kits that seal to it too (for example as their --escrow-recipient, "
+            "so that their consent script names its holder); 'fieldkit hub rollup' sends counts instead.",
             err=True,
         )
 
@@ -162,7 +170,9 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
 
     Bundles are signed with this hub's forwarding key; records keep their kit id and
     metadata. Only records a verified receipt lists count as forwarded, so running it
-    again sends only what is new.
+    again sends only what is new. Only records of kits that declared the upstream hub's
+    key at enrolment go (their consent script names its holder); the others stay, and
+    the exit status is then 1.
     """
     with HubStore(data_dir) as store:
         if not (data_dir / FORWARD_DB_FILE).exists():
@@ -172,6 +182,7 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
             )
         with ForwardState(data_dir) as state:
             upstream = state.find(url)
+        undeclared = undeclared_records(store, upstream)
         outcome = forward_with_retries(
             store,
             upstream,
@@ -192,6 +203,14 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
     else:
         click.echo(f"Forwarded {outcome.marked} records in {outcome.bundles} bundle(s) to hub {upstream.hub_id}.")
     click.echo(f"Upstream: {upstream_summary(latest)}")
+    if undeclared:
+        kits = ", ".join(f"{kit} ({count})" for kit, count in sorted(undeclared.items())[:10])
+        more = f" and {len(undeclared) - 10} more kits" if len(undeclared) > 10 else ""
+        raise FieldkitError(
+            f"{sum(undeclared.values())} records not forwarded, from kits {kits}{more}: those kits did not "
+            f"declare hub {upstream.hub_id}'s key among the keys they seal to, so their consent script does not "
+            "name it as a holder of the answers. Send counts instead with 'fieldkit hub rollup'."
+        )
 
 
 __all__ = ["enrol_upstream_command", "forward", "password", "serve", "unlock_login"]

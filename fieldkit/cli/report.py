@@ -95,6 +95,8 @@ def report(
     collected, cards = result.collected, result.cards
     for line in collected.problem_lines():
         click.echo(line, err=True)
+    for hub_id, reason in result.rollup_problems:
+        click.echo(f"roll-up from hub {hub_id}: not used in the report: {reason}", err=True)
     if result.responses is not None:
         for kit_id, reason in result.responses.problems:
             click.echo(f"tally of declined interviews from kit {kit_id}: not used in the report: {reason}", err=True)
@@ -106,6 +108,8 @@ def report(
         f"{result.figures} figures, threshold {threshold}"
     )
     click.echo(f"  {cards.used} records used of {collected.read}")
+    if result.rollups:
+        click.echo(f"  counted with the roll-ups of {len(result.rollups)} hub(s): {', '.join(result.rollups)}")
     if result.cycle is not None:
         before = result.previous.cycle_id if result.previous is not None else "none"
         click.echo(f"  cycle {result.cycle.cycle_id} ({result.cycle.name}); compared with the previous cycle: {before}")
@@ -132,7 +136,8 @@ def report(
     else:
         click.echo(f"Warning: the PDF was not made: {result.pdf.reason}; report.html and figures.csv were.", err=True)
     click.echo(f"Copied to {result.latest_dir} for the hub's page (aggregate, suppressed figures only).")
-    if collected.problems:
-        raise FieldkitError(
-            f"{len(collected.problems)} records could not be opened (listed above); the report leaves them out"
-        )
+    failed = [f"{len(collected.problems)} records could not be opened"] if collected.problems else []
+    if result.rollup_problems:
+        failed.append(f"{len(result.rollup_problems)} roll-ups could not be used")
+    if failed:
+        raise FieldkitError(f"{' and '.join(failed)} (listed above); the report leaves them out")

@@ -1,6 +1,6 @@
 """Backing up a hub's data folder and restoring it (``fieldkit hub backup`` and ``hub restore``).
 
-Each SQLite database in the folder (``hub.sqlite``, ``forward.sqlite``) is copied with
+Each SQLite database in the folder (``hub.sqlite``, ``forward.sqlite``, ``rollups.sqlite``) is copied with
 SQLite's online backup API (:func:`sync.hub.store.copy_database`), so the copy is
 consistent while ``fieldkit hub serve`` runs and merges bundles; their ``-wal`` and
 ``-shm`` files are left out (the copy already holds every committed change). The other

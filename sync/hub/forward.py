@@ -20,6 +20,14 @@ Only accepted records go up (``HubStore.iter_records()``): a record id in quaran
 stays here until an operator decides, and a version forwarded before its id fell into
 quarantine stays forwarded.
 
+Only declared records go up: a record is forwarded to an upstream hub only if its kit,
+when it enrolled here, declared the upstream hub's recipient among the keys it seals to
+(``kit.json`` ``recipients``, each named to the person by the consent script's
+``{who_can_open}``), for every key epoch of the kit that declared any. The people who
+answered were then told who holds that key, and the upstream hub can open what it gets.
+Records of other kits stay here (:func:`undeclared_records` counts them); their counts
+can go up instead (``fieldkit hub rollup``, :mod:`sync.hub.rollup`).
+
 Hub enrolment uses its own signed formats (``fieldkit-hub-enrolment-request/2`` and
 ``-response/2``) and needs a token made for hubs (``fieldkit hub enrol --kind hub``), so
 that a kit's request or token can never pass for a hub's, or the reverse. Like a kit's,
@@ -34,6 +42,7 @@ import datetime
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +92,7 @@ __all__ = [
     "forward_signing_key",
     "forward_with_retries",
     "payload_format",
+    "undeclared_records",
     "upstream_summary",
 ]
 
@@ -408,6 +418,32 @@ def enrol_upstream(store: HubStore, url: str, token: EnrolmentToken, *, client: 
 # --- Forwarding ----------------------------------------------------------------------
 
 
+def declared_kits(store: HubStore, upstream: Upstream) -> frozenset[str]:
+    """The kits whose every declaring key epoch said it seals to ``upstream``'s recipient."""
+    if not upstream.recipient:
+        return frozenset()
+    declared: dict[str, bool] = {}
+    for source in store.sources():
+        if source.kind != "kit":
+            continue
+        recipients = store.approved_recipients(source.ref)
+        if recipients is None:
+            continue  # enrolled before kits said their keys: nothing declared by this epoch
+        declared[source.source_id] = declared.get(source.source_id, True) and upstream.recipient in recipients
+    return frozenset(kit for kit, ok in declared.items() if ok)
+
+
+def undeclared_records(store: HubStore, upstream: Upstream) -> Counter[str]:
+    """Per kit, the accepted records that cannot go to ``upstream``: not declared (module docstring)."""
+    allowed = declared_kits(store, upstream)
+    found: Counter[str] = Counter()
+    with contextlib.closing(store.iter_records()) as records:
+        for record in records:
+            if record.kit_id not in allowed:
+                found[record.kit_id] += 1
+    return found
+
+
 def _verify_receipt(answer: bytes, upstream: Upstream, source: SourceRef, url: str) -> set[tuple[str, str]]:
     """The record versions a verified receipt from ``upstream`` acknowledges."""
     try:
@@ -444,7 +480,7 @@ def forward_pass(
     client: HubClient | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> PassOutcome:
-    """Send every accepted record version ``upstream`` has not acknowledged, in bundles.
+    """Send every accepted, declared record version ``upstream`` has not acknowledged, in bundles.
 
     Never raises for network trouble or a refusal: the outcome carries the error.
     """
@@ -454,11 +490,16 @@ def forward_pass(
     key = forward_signing_key(store.data_dir)
     source = SourceRef("hub", store.config.hub_id, FORWARD_EPOCH)
     bundles = marked = 0
+    allowed = declared_kits(store, upstream)
     with ForwardState(store.data_dir) as state:
         done = state.forwarded(upstream.hub_id)
 
         def remaining() -> int:
-            return sum(1 for record in store.iter_records() if (record.record_id, record.sha256) not in done)
+            return sum(
+                1
+                for record in store.iter_records()
+                if (record.record_id, record.sha256) not in done and record.kit_id in allowed
+            )
 
         def send(chosen: list[StoredRecord]) -> None:
             nonlocal bundles, marked
@@ -504,7 +545,7 @@ def forward_pass(
             budget = DEFAULT_LIMITS.max_bundle_bytes - _FIXED_OVERHEAD
             with contextlib.closing(store.iter_records()) as records:
                 for record in records:
-                    if (record.record_id, record.sha256) in done:
+                    if (record.record_id, record.sha256) in done or record.kit_id not in allowed:
                         continue
                     cost = record.size + _PER_RECORD_OVERHEAD
                     if chosen and (len(chosen) >= batch or cost > budget):

@@ -1199,6 +1199,11 @@ class HubStore:
 
     # -- reading -------------------------------------------------------------------
 
+    def forwarding_hubs(self) -> set[str]:
+        """The hubs that forwarded records here (a bundle of theirs was merged)."""
+        rows = self._query("SELECT DISTINCT source_id FROM bundles WHERE source_kind = ?", ("hub",))
+        return {str(row[0]) for row in rows}
+
     def record_count(self) -> int:
         """How many record ids the hub holds in exactly one version (accepted)."""
         rows = self._query(

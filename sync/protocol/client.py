@@ -189,6 +189,10 @@ class HubClient:
         """Send an enrolment request; the answer's body (a response, still to be verified)."""
         return self._request("POST", "/enrol", data, JSON_CONTENT_TYPE)
 
+    def post_rollup(self, data: bytes) -> bytes:
+        """Send a hub's signed roll-up delivery; the answer's body (a receipt, still to be verified)."""
+        return self._request("POST", "/rollups", data, JSON_CONTENT_TYPE)
+
     def post_pack_request(self, data: bytes) -> bytes | None:
         """Ask for the hub's newest form pack; its bytes (still to be verified), or None: nothing newer."""
         status, answer = self._exchange("POST", "/pack", data, JSON_CONTENT_TYPE)

@@ -40,6 +40,7 @@ __all__ = [
     "AreaTally",
     "CentreTally",
     "Collected",
+    "add_record",
     "collect",
     "tally",
 ]
@@ -183,25 +184,26 @@ def collect(
                 found.problems.append((stored.record_id, error.reason))
                 found.not_used[UNREADABLE] += 1
             else:
-                _add(found, forms, payload, definitions or {})
+                add_record(found, forms, payload, definitions or {})
                 del payload
             if advance is not None:
                 advance(1)
     return found
 
 
-def _add(
+def add_record(
     found: Collected, forms: Mapping[str, Form], payload: Mapping, definitions: Mapping[tuple[str, int], Form]
-) -> None:
+) -> tuple[Form, RecordFacts] | None:
+    """Tally one opened record; the form it was read with and its facts, or None if not used."""
     made_in = cycle_of(payload)
     if found.cycle is not None and made_in != found.cycle:
         found.not_used[OTHER_CYCLE] += 1
-        return
+        return None
     made_with = payload["form"]
     form = forms.get(made_with["id"])
     if form is None:
         found.not_used[UNKNOWN_FORM] += 1
-        return
+        return None
     own = definitions.get((made_with["id"], made_with["version"])) if made_with["version"] != form.version else None
     if own is not None and made_with["hash"] == own.content_hash:
         form, how = own, OWN_DEFINITION
@@ -215,6 +217,7 @@ def _add(
     facts = facts_of(form, payload["answers"], same_definition=exact, place=place_of(payload))
     tally(found, facts, _day(payload.get("finished")), made_in)
     found.versions[(form.id, str(made_with["version"]), how)] += 1
+    return form, facts
 
 
 def _day(stamp: object) -> datetime.date | None:

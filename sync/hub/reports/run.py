@@ -45,12 +45,14 @@ from sync.hub.reports.facts import normalise_code
 from sync.hub.reports.pdf import PDF_FILE, PdfOutcome, print_pdf
 from sync.hub.reports.render import CSS_FILE, figures_csv, render_html, report_css
 from sync.hub.reports.responses import Responses, read_declined, response_rates
+from sync.hub.reports.rollup import add_declined, add_tables
 from sync.hub.reports.score import Scored, score
 from sync.hub.reports.suppress import Protected, protect
 from sync.hub.reports.suppression import SuppressionError, check_threshold
 from sync.hub.reports.text import ReportWords
 from sync.hub.reports.trends import Change, compare
 from sync.hub.reports.view import build_view
+from sync.hub.rollup import OpenedRollup, held_rollups
 from sync.hub.store import HubStore
 
 __all__ = [
@@ -98,6 +100,8 @@ class ReportResult:
     cycle: HubCycle | None = None
     previous: HubCycle | None = None
     changes: tuple[Change, ...] = ()
+    rollups: tuple[str, ...] = ()  # regional hubs whose roll-ups were added
+    rollup_problems: tuple[tuple[str, str], ...] = ()  # (hub id, reason) of those left out
 
 
 def _check_out_dir(out_dir: Path, hub_dir: Path) -> None:
@@ -183,18 +187,28 @@ def write_report(
                     f"--cycle {cycle[:60]!r}: the hub has no cycle of that id ('fieldkit hub cycles list' shows them)"
                 )
             previous = previous_cycle(store, chosen)
-    collected = collect(hub_dir, identities, forms, advance=advance, cycle=cycle, definitions=definitions)
+        # Regional hubs' counts ('fieldkit hub rollup-import'): added before scoring, so that
+        # suppression is decided on the combined figures.
+        rollups, rollup_problems = held_rollups(store, identities)
+    collected = _with_rollups(
+        collect(hub_dir, identities, forms, advance=advance, cycle=cycle, definitions=definitions), rollups
+    )
     cards = score(collected, threshold=threshold, region=region_code)
     protected = protect(cards, forms)
     centres = frozenset(centre.code for centre in cards.centres) if region_code is not None else None
-    responses = response_rates(collected, read_declined(hub_dir, identities), threshold=threshold, centres=centres)
+    declined = read_declined(hub_dir, identities)
+    for one in rollups:
+        declined = add_declined(declined, one.tables)
+    responses = response_rates(collected, declined, threshold=threshold, centres=centres)
     changes: tuple[Change, ...] = ()
     if chosen is not None:
         before = None
         if previous is not None:
             # The previous cycle's records, scored by the same rules, for the comparison only.
             before = score(
-                collect(hub_dir, identities, forms, cycle=previous.cycle_id, definitions=definitions),
+                _with_rollups(
+                    collect(hub_dir, identities, forms, cycle=previous.cycle_id, definitions=definitions), rollups
+                ),
                 threshold=threshold,
                 region=region_code,
             )
@@ -238,5 +252,12 @@ def write_report(
         },
     )
     return ReportResult(
-        out_dir, latest, cards, protected, collected, len(view.figures), pdf, responses, chosen, previous, changes
-    )
+        out_dir, latest, cards, protected, collected, len(view.figures), pdf, responses, chosen, previous, changes,
+        tuple(one.hub_id for one in rollups), tuple(rollup_problems),
+    )  # fmt: skip
+
+
+def _with_rollups(collected: Collected, rollups: Sequence[OpenedRollup]) -> Collected:
+    for one in rollups:
+        add_tables(collected, one.tables)
+    return collected

@@ -9,6 +9,10 @@
 - ``POST /api/v1/enrol`` (``application/json``): a kit's or a hub's enrolment request,
   signed and proved with a one-time token; 200 with the signed, proved response, or a
   JSON refusal.
+- ``POST /api/v1/rollups`` (``application/json``): an enrolled hub's signed roll-up
+  delivery (``sync.hub.rollup``); 200 with a signed receipt once it is held, 403 when
+  the signer is not an enrolled hub or the signature fails, 409 for one older than held,
+  otherwise 400.
 - ``POST /api/v1/pack`` (``application/json``): an enrolled, active kit's signed request
   for the hub's newest form pack (``sync.protocol.pull``); 200 with the signed pack when
   it is newer than the version the kit has, 204 when not; 403 with nothing said about why
@@ -35,6 +39,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from fieldkit.core.storage.atomic import ensure_private_dir
 from sync.hub.enrolment import accept_enrolment
 from sync.hub.packing import stored_pack
+from sync.hub.rollup import MAX_DELIVERY_BYTES, RollupError, accept_delivery
 from sync.hub.store import HubStoreError
 from sync.protocol.bundle import BundleError, SourceRef
 from sync.protocol.client import BUNDLE_CONTENT_TYPE, HELLO_FORMAT, JSON_CONTENT_TYPE
@@ -182,6 +187,24 @@ def enrol() -> Response:
     except HubStoreError as error:
         current_app.logger.error("hub store error during an enrolment: %s", error)
         return json_error(503, "hub-unavailable", "the hub cannot enrol right now; try again later")
+    return Response(answer, status=200, mimetype=JSON_CONTENT_TYPE)
+
+
+@bp.post("/rollups")
+def rollups() -> Response:
+    refused = _wrong_type(JSON_CONTENT_TYPE)
+    if refused is not None:
+        return refused
+    hub = _hub()
+    request.max_content_length = MAX_DELIVERY_BYTES
+    data = request.get_data(cache=False)
+    try:
+        answer = accept_delivery(hub.store, data)
+    except RollupError as error:
+        return json_error(error.status, "rollup-refused", str(error))
+    except HubStoreError as error:
+        current_app.logger.error("hub store error during a roll-up delivery: %s", error)
+        return json_error(503, "hub-unavailable", "the hub cannot hold roll-ups right now; try again later")
     return Response(answer, status=200, mimetype=JSON_CONTENT_TYPE)
 
 
