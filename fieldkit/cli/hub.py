@@ -426,3 +426,7 @@ from fieldkit.cli.backup import hub_backup, hub_restore  # noqa: E402 - as above
 
 hub.add_command(hub_backup)
 hub.add_command(hub_restore)
+
+from fieldkit.cli.hub_audit import audit  # noqa: E402 - as above
+
+hub.add_command(audit)

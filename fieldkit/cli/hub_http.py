@@ -50,8 +50,11 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
     every open session (they are deleted on the hub).
     """
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        OperatorPassword.for_hub(data_dir).set(_new_password(passphrase_file))
+        secret = OperatorPassword.for_hub(data_dir)
+        first = not secret.exists()
+        secret.set(_new_password(passphrase_file))
         ended = store.end_sessions()
+        store.audit(None, "password.set" if first else "password.changed", "operator", {"sessions_ended": ended})
     click.echo("Operator password set." + (f" {ended} open sessions ended." if ended else ""))
 
 
@@ -90,16 +93,17 @@ def serve(
     """
     forbid_core_dumps()  # the receipt key and the password are in memory from here
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        _ensure_password(data_dir, passphrase_file)
+        _ensure_password(store, passphrase_file)
         settings = HubSettings(secure_cookies=secure_cookies, behind_proxy=behind_proxy)
         serve_hub(store, settings, host=host, port=port, echo=click.echo)
 
 
-def _ensure_password(data_dir: Path, passphrase_file: Path | None) -> None:
+def _ensure_password(store: HubStore, passphrase_file: Path | None) -> None:
     # Asking on the terminal (or reading the file) is the command line's part of serving.
-    secret = OperatorPassword.for_hub(data_dir)
+    secret = OperatorPassword.for_hub(store.data_dir)
     if not secret.exists():
         secret.set(_new_password(passphrase_file))
+        store.audit(None, "password.set", "operator", {"sessions_ended": 0})
         click.echo("Operator password set.")
     elif passphrase_file is not None:
         given = read_passphrase(passphrase_file, prompt="Hub operator password")
