@@ -392,7 +392,8 @@ def test_logins_pages_and_api_actions_are_logged_with_their_actor(web_hub: Path)
         assert _login(client, WRONG_PASSWORD).status_code == 401
         assert _login(client, OPERATOR_PASSWORD).status_code == 302
         page = client.get("/operator/").get_data(as_text=True)
-        assert client.post("/operator/token", data={"csrf_token": csrf_token(page), "valid_days": "3"}).status_code == 200
+        made = client.post("/operator/token", data={"csrf_token": csrf_token(page), "valid_days": "3"})
+        assert made.status_code == 200
         key = Ed25519PrivateKey.generate()
         enrol_key(store, key, "kit-00000000web1")
         pushed = client.post(
@@ -401,7 +402,8 @@ def test_logins_pages_and_api_actions_are_logged_with_their_actor(web_hub: Path)
         )  # fmt: skip
         assert pushed.status_code == 200, pushed.get_data(as_text=True)
         page = client.get("/operator/").get_data(as_text=True)
-        revoked = client.post("/operator/revoke", data={"csrf_token": csrf_token(page), "source_id": "kit-00000000web1"})
+        form = {"csrf_token": csrf_token(page), "source_id": "kit-00000000web1"}
+        revoked = client.post("/operator/revoke", data=form)
         assert revoked.status_code == 302
         page = client.get("/operator/audit").get_data(as_text=True)
         client.post("/logout", data={"csrf_token": csrf_token(page)})

@@ -18,7 +18,7 @@ from sync.hub.store import HubStore
 @click.option("--verify", is_flag=True,
               help="Check the whole chain; exit with status 1 naming the first broken entry.")  # fmt: skip
 @click.option("--head", "expected_head", default=None, metavar="SEQ:HASH",
-              help="With --verify: a head printed earlier and kept elsewhere; that entry must be unchanged.")  # fmt: skip
+              help="With --verify: a head printed before and kept elsewhere; that entry must match.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(1), default=None, metavar="N", help="Print only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line instead.")
 def audit(data_dir: Path, verify: bool, expected_head: str | None, limit: int | None, as_json: bool) -> None:

@@ -47,6 +47,7 @@ from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
 from sync.hub import audit
+from sync.hub.audit import AuditEntry, Verdict
 from sync.protocol.bundle import (
     DEFAULT_LIMITS,
     BundleError,
@@ -715,7 +716,7 @@ class HubStore:
 
     def audit(
         self, actor: str | None, action: str, subject: str = "", detail: dict[str, object] | None = None
-    ) -> audit.AuditEntry:
+    ) -> AuditEntry:
         """Add one entry to the audit trail in a transaction of its own (exports, reports, logins).
 
         Changes made in a store transaction write their entry in that transaction instead.
@@ -724,7 +725,7 @@ class HubStore:
         with self._transaction() as db:
             return audit.append(db, actor or audit.cli_actor(), action, subject, detail)
 
-    def audit_entries(self, limit: int | None = None) -> list[audit.AuditEntry]:
+    def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
         """Entries of the audit trail, oldest first; ``limit`` keeps the newest N."""
         with self._lock:
             try:
@@ -740,7 +741,7 @@ class HubStore:
             except sqlite3.Error as error:
                 raise self._db_error(error, "read") from error
 
-    def verify_audit(self, expected_head: tuple[int, str] | None = None) -> audit.Verdict:
+    def verify_audit(self, expected_head: tuple[int, str] | None = None) -> Verdict:
         """Check the whole audit chain and its head (see :func:`sync.hub.audit.verify`)."""
         with self._lock:
             try:

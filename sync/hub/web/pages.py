@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as babel_gettext
 from werkzeug.wrappers import Response
 
 from fieldkit.core.counts import count_of
@@ -216,9 +217,7 @@ def _gettext(text: str, **values: object) -> str:
     (The hub's pages are being moved to gettext; at merge this becomes flask_babel.gettext.)
     """
     if "babel" in current_app.extensions:
-        from flask_babel import gettext  # noqa: PLC0415 - only when the app set Babel up
-
-        return gettext(text, **values)
+        return babel_gettext(text, **values)
     return text % values if values else text
 
 
