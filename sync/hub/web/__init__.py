@@ -34,6 +34,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from fieldkit.core.counts import count_of
+from fieldkit.core.formengine.labels import N_
 from fieldkit.webbase.assets import add_hashed_assets
 from fieldkit.webbase.compression import add_compression
 from fieldkit.webbase.errors import register_error_handlers
@@ -123,7 +124,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
-        nav=[("operator.overview", "Overview")],
+        nav=[("operator.overview", "Overview"), ("operator.audit_trail", N_("Audit trail"))],
         unlock_seen=store.login_unlock_marker(),
     )
     # Sessions live in the store; the cookie is only a random id (see sessions.py).

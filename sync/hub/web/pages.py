@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as babel_gettext
+from flask_babel import ngettext as babel_ngettext
 from werkzeug.wrappers import Response
 
 from fieldkit.core.counts import count_of
@@ -221,6 +222,13 @@ def _gettext(text: str, **values: object) -> str:
     return text % values if values else text
 
 
+def _ngettext(singular: str, plural: str, num: int, **values: object) -> str:
+    """Flask-Babel's ngettext once the hub's pages have it (as ``_gettext``)."""
+    if "babel" in current_app.extensions:
+        return babel_ngettext(singular, plural, num, **values)
+    return (singular if num == 1 else plural) % {"num": num, **values}
+
+
 @bp.get("/audit")
 def audit_trail() -> str:
     """The newest entries of the audit trail, newest first, and whether the whole chain verifies."""
@@ -231,7 +239,7 @@ def audit_trail() -> str:
         "audit.html",
         verdict=verdict,
         entries=entries,
-        shown=_AUDIT_ENTRIES,
         actions={code: _gettext(label) for code, label in AUDIT_ACTIONS.items()},
         _=_gettext,
+        ngettext=_ngettext,
     )
