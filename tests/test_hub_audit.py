@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldkit.cli import cli
 from sync.hub import audit
+from sync.hub.enrolment import create_token
 from sync.hub.store import DB_FILE, SCHEMA_VERSION, HubStore
 from sync.hub.web import HubSettings, create_hub_app
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
-from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator
+from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator, running_hub
 from tests.sync_cli import (
     enrol,
     export,
@@ -95,7 +96,7 @@ class World:
         self.bundle = usb / "kit-audit.tar"
         export(self.kit, self.bundle, self.passphrase_file)
         run("hub", "import", "--data", self.hub, self.bundle)
-        run("hub", "import", "--data", self.hub, self.bundle)  # again: already merged
+        run("hub", "import", "--data", self.hub, self.bundle)  # again: already merged, nothing written
         garbage = usb / "not-a-bundle.tar"
         garbage.write_bytes(b"not a bundle at all")
         run("hub", "import", "--data", self.hub, garbage, expect=1)
@@ -166,7 +167,6 @@ def test_every_cli_action_leaves_an_entry_with_actor_action_and_subject(world: W
         (me, "token.created", ""),
         (me, "kit.enrolled", kit_id),
         (me, "bundle.imported", kit_id),
-        (me, "bundle.imported", kit_id),
         (me, "bundle.imported", ""),
         (me, "token.created", ""),
         (me, "kit.enrolled", "kit-0000000000c1"),
@@ -192,12 +192,12 @@ def test_every_cli_action_leaves_an_entry_with_actor_action_and_subject(world: W
     details = [json.loads(row[5]) for row in rows(world.hub)]
     imports = [detail for (_a, action, _s), detail in zip(found, details, strict=True) if action == "bundle.imported"]
     assert [detail["result"] for detail in imports] == [
-        "accepted", "already-merged", "refused", "accepted", "accepted",
+        "accepted", "refused", "accepted", "accepted",
     ]  # fmt: skip
     first = imports[0]
     assert first["file"] == "kit-audit.tar" and first["records"] == 6 and first["new"] == 6
     assert len(first["bundle_sha256"]) == 64 and first["kind"] == "kit" and first["epoch"] == 1
-    assert imports[2]["code"] and imports[4]["quarantined"] == 1
+    assert imports[1]["code"] and imports[3]["quarantined"] == 1
     by_action = {action: detail for (_a, action, _s), detail in zip(found, details, strict=True)}
     exported = by_action["export.written"]
     assert exported["format"] == "json" and exported["out"] == "export-out" and exported["exported"] == 6
@@ -452,3 +452,37 @@ def test_the_audit_page_lists_entries_and_says_whether_the_chain_verifies(web_hu
         _login(client, OPERATOR_PASSWORD)
         page = client.get("/operator/audit").get_data(as_text=True)
     assert 'class="error">The chain is broken at entry 1:' in page
+
+
+def test_forwarding_backup_and_a_new_hub_key_are_in_the_trail(tmp_path: Path) -> None:
+    keys = make_hub_keys(tmp_path)
+    regional = init_hub_folder(tmp_path, keys, "regional")
+    key = Ed25519PrivateKey.generate()
+    with HubStore(regional) as store:
+        enrol_key(store, key, "kit-0000000000f1")
+        assert store.import_bundle(make_bundle(key, "kit-0000000000f1", sealed_records("kit-0000000000f1", 3))).new == 3
+    upstream_dir = hub_with_operator(tmp_path / "national", "hub-national")
+    with running_hub(upstream_dir) as server:
+        token = create_token(server.store, kind="hub")
+        run("hub", "enrol-upstream", "--data", regional, "--to", server.url, "--token", token.display)
+        run("hub", "forward", "--data", regional)
+        run("hub", "forward", "--data", regional)  # nothing left to send: nothing to record
+        upstream = [(entry.actor, entry.action, entry.subject) for entry in server.store.audit_entries()]
+    run("hub", "backup", "--data", regional, "--out", tmp_path / "regional-backup.tar")
+    run("hub", "keygen", "--out", keys, "--rotate", "--no-passphrase")
+    run("hub", "recipient", "--data", regional, "--recipient-file", keys / "hub-recipient-2.txt")
+    me = cli_actor()
+    found = actions(regional)
+    assert found[-4:] == [
+        (me, "upstream.enrolled", "hub-national"),
+        (me, "records.forwarded", "hub-national"),
+        (me, "backup.written", found[0][2]),
+        (me, "recipient.changed", found[0][2]),
+    ]
+    details = [json.loads(row[5]) for row in rows(regional)[-4:]]
+    assert details[1] == {"result": "done", "records": 3, "bundles": 1, "remaining": 0}
+    assert details[2]["file"] == "regional-backup.tar"
+    assert details[3]["from"] != details[3]["to"] and all("age1" not in value for value in details[3].values())
+    # At the upstream hub the regional hub enrolled and pushed through the API.
+    assert upstream[-2:] == [("api", "hub.enrolled", found[0][2]), ("api", "bundle.imported", found[0][2])]
+    assert verify(regional).exit_code == 0

@@ -141,6 +141,7 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
     with HubStore(data_dir) as store:
         upstream = enrol_upstream(store, url, token)
         recipient = store.config.recipient
+        store.audit(None, "upstream.enrolled", upstream.hub_id, {"url": upstream.url})
     click.echo(f"Enrolled at hub {upstream.hub_id} ({upstream.url}); 'fieldkit hub forward' now sends there.")
     if upstream.recipient and upstream.recipient != recipient:
         click.echo(
@@ -186,6 +187,10 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
         )
         with ForwardState(data_dir) as state:
             latest = next((u for u in state.upstreams() if u.hub_id == upstream.hub_id), upstream)
+        if outcome.bundles or outcome.error is not None:  # ciphertext left the hub, or tried to
+            store.audit(None, "records.forwarded", upstream.hub_id, {
+                "result": "stopped" if outcome.error is not None else "done", "records": outcome.marked,
+                "bundles": outcome.bundles, "remaining": outcome.remaining})  # fmt: skip
     if outcome.error is not None:
         raise FieldkitError(
             f"forwarding stopped: {outcome.error} ({outcome.marked} records acknowledged before that, "

@@ -2,7 +2,8 @@
 
 Every operator action that changes or takes something out of the hub leaves one entry
 in the ``audit`` table of the hub store: enrolment tokens made and kits enrolled,
-revocations, imports (accepted, already merged or refused), quarantine decisions,
+revocations, imports (accepted or refused; a bundle merged before changes nothing, is
+not written down again, and keeps re-import free of writes), quarantine decisions,
 exports, reports, logins and failed logins, password changes, and changes to the
 programme (centres, cycles, form packs). An entry says who (``actor``), when (``at``, UTC),
 what (``action``), on what (``subject``: a kit id, a bundle's sha256, a record id, a

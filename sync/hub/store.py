@@ -31,7 +31,7 @@ import secrets
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -715,7 +715,7 @@ class HubStore:
     # -- the audit trail (sync.hub.audit) ------------------------------------------
 
     def audit(
-        self, actor: str | None, action: str, subject: str = "", detail: dict[str, object] | None = None
+        self, actor: str | None, action: str, subject: str = "", detail: Mapping[str, object] | None = None
     ) -> AuditEntry:
         """Add one entry to the audit trail in a transaction of its own (exports, reports, logins).
 
@@ -1052,9 +1052,11 @@ class HubStore:
         """Verify and merge one bundle; never raises for a bad bundle, it reports it.
 
         Accepted bundles come back with a signed receipt, made only after the commit
-        that made their records durable. Refusals are logged with their reason. Every
-        outcome leaves an audit entry (``bundle.imported``), for a merge in the merge's
-        own transaction; ``actor`` None means the OS account (a ``hub import``).
+        that made their records durable. Refusals are logged with their reason. A merge
+        and a refusal leave an audit entry (``bundle.imported``) in their own transaction;
+        a bundle merged before changes nothing and writes nothing, not even an entry (a
+        kit on a poor link re-sends often, and the first merge is in the trail).
+        ``actor`` None means the OS account (a ``hub import``).
         """
         actor = actor or audit.cli_actor()
         if label is None:
@@ -1070,8 +1072,6 @@ class HubStore:
                     # this file would be stored, so the rest of it is not read at all.
                     ref, count, receipt, last_seq = merged
                     reader.verify_signature(self.key_for(ref, last_seq))
-                    self.audit(actor, "bundle.imported", ref.id, _import_detail(
-                        "already-merged", bundle_sha256, label, ref, records=count))  # fmt: skip
                     return ImportResult(
                         label, "already-merged", duplicates=count, source=ref,
                         bundle_sha256=bundle_sha256, receipt=receipt,
@@ -1125,8 +1125,6 @@ class HubStore:
                 # Another process merged it while we read; report it as such.
                 merged = self._merged(bundle_sha256)
                 assert merged is not None
-                audit.append(db, actor, "bundle.imported", merged[0].id, _import_detail(
-                    "already-merged", bundle_sha256, label, merged[0], records=merged[1]))  # fmt: skip
                 return ImportResult(
                     label, "already-merged", duplicates=merged[1], source=merged[0],
                     bundle_sha256=bundle_sha256, receipt=merged[2],

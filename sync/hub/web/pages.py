@@ -209,6 +209,10 @@ AUDIT_ACTIONS = {
     "cycle.added": N_("Cycle added"),
     "cycle.closed": N_("Cycle closed"),
     "pack.made": N_("Form pack made"),
+    "recipient.changed": N_("Hub key changed"),
+    "upstream.enrolled": N_("Enrolled at an upstream hub"),
+    "records.forwarded": N_("Records forwarded upstream"),
+    "backup.written": N_("Backup written"),
 }
 
 
