@@ -469,6 +469,11 @@ def test_forwarding_backup_and_a_new_hub_key_are_in_the_trail(tmp_path: Path) ->
         run("hub", "forward", "--data", regional)  # nothing left to send: nothing to record
         upstream = [(entry.actor, entry.action, entry.subject) for entry in server.store.audit_entries()]
     run("hub", "backup", "--data", regional, "--out", tmp_path / "regional-backup.tar")
+    # The backup holds the trail up to it; the restored hub's goes on from there.
+    run("hub", "restore", "--from", tmp_path / "regional-backup.tar", "--data", tmp_path / "restored")
+    restored = actions(tmp_path / "restored")
+    assert restored[:-1] == actions(regional)[:-1] and restored[-1] == (cli_actor(), "backup.restored", restored[0][2])
+    assert verify(tmp_path / "restored").exit_code == 0
     run("hub", "keygen", "--out", keys, "--rotate", "--no-passphrase")
     run("hub", "recipient", "--data", regional, "--recipient-file", keys / "hub-recipient-2.txt")
     me = cli_actor()

@@ -119,4 +119,6 @@ def hub_restore(source: Path, data_dir: Path) -> None:
     writes over a hub folder.
     """
     manifest = restore_hub(source, data_dir)
+    with HubStore(data_dir) as store:  # the restored trail goes on from the backup's, and says so
+        store.audit(None, "backup.restored", manifest.source_id, {"file": source.name})
     click.echo(f"Restored hub {manifest.source_id} from {source} into {data_dir} ({_size(manifest)}).")

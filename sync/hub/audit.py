@@ -4,10 +4,11 @@ Every operator action that changes or takes something out of the hub leaves one 
 in the ``audit`` table of the hub store: enrolment tokens made and kits enrolled,
 revocations, imports (accepted or refused; a bundle merged before changes nothing, is
 not written down again, and keeps re-import free of writes), quarantine decisions,
-exports, reports, logins and failed logins, password changes, and changes to the
-programme (centres, cycles, form packs). An entry says who (``actor``), when (``at``, UTC),
-what (``action``), on what (``subject``: a kit id, a bundle's sha256, a record id, a
-cycle id) and a few details (``detail``, a JSON object of counts, formats, file names
+exports, reports, logins and failed logins, password changes, changes to the
+programme (centres, cycles, form packs), a new hub key, backups and restores, and
+forwarding upward. An entry says who (``actor``), when (``at``, UTC), what (``action``),
+on what (``subject``: a kit or hub id, a record id, a centre code, a cycle id) and a few
+details (``detail``, a JSON object: counts, formats, a bundle's sha256, file names
 without their folder). It never holds an answer, a ciphertext, a password or a token:
 only what the hub's own log and pages already show.
 

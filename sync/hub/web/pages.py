@@ -213,6 +213,7 @@ AUDIT_ACTIONS = {
     "upstream.enrolled": N_("Enrolled at an upstream hub"),
     "records.forwarded": N_("Records forwarded upstream"),
     "backup.written": N_("Backup written"),
+    "backup.restored": N_("Restored from a backup"),
 }
 
 
