@@ -16,7 +16,9 @@ Actors: ``cli:ACCOUNT`` for a command run on the hub machine (the OS account tha
 it, :func:`cli_actor`), ``operator`` for the hub's pages (``sync.hub.web.auth.current_actor``;
 the operator's name once operators have names), ``api`` for a kit or hub talking to
 ``/api/v1`` (the kit is named in the subject and was authenticated by its signature or
-its one-time token).
+its one-time token). The account name is the one the process's environment gives
+(``getpass.getuser``: ``LOGNAME``/``USER`` first): whoever has a shell on the hub machine
+can claim another, so it says which door, not who beyond doubt.
 
 The chain
 ---------
