@@ -17,8 +17,8 @@ it, :func:`cli_actor`), ``operator`` for the hub's pages (``sync.hub.web.auth.cu
 the operator's name once operators have names), ``api`` for a kit or hub talking to
 ``/api/v1`` (the kit is named in the subject and was authenticated by its signature or
 its one-time token). The account name is the one the process's environment gives
-(``getpass.getuser``: ``LOGNAME``/``USER`` first): whoever has a shell on the hub machine
-can claim another, so it says which door, not who beyond doubt.
+(``getpass.getuser`` reads ``LOGNAME`` and its kin first): whoever has a shell on the
+hub machine can claim another, so it says which door, not who beyond doubt.
 
 The chain
 ---------
@@ -47,7 +47,7 @@ the same folder. What does detect a rewrite is a head copied out of the hub: ``f
 hub audit`` prints the head (seq and hash) after the entries, and ``--verify --head
 SEQ:HASH`` checks that entry SEQ still has that hash, so an office that writes the head
 down (in its minutes, a message to the network, a backup kept elsewhere) can show later
-that nothing up to it was changed. ``docs/threat-model.md`` says this to users.
+that nothing up to it was changed. ``docs/threat-model.md`` says this to networks.
 
 The SQL is small and portable (plain INSERT/SELECT, the next ``seq`` given explicitly),
 so it moves with the store to SQLAlchemy Core without change of meaning.
