@@ -21,7 +21,7 @@ from fieldkit.kit.config import load_config
 from fieldkit.kit.outbox import SyncState
 from fieldkit.kit.push import HubLinks
 from sync.hub.enrolment import accept_enrolment, create_token
-from sync.hub.store import HubStore
+from sync.hub.store import SCHEMA_VERSION, HubStore
 from sync.protocol.enrolment import (
     REQUEST_FORMAT,
     RESPONSE_FORMAT,
@@ -290,7 +290,7 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
     connection.executescript(
         "DROP TABLE enrolment_tokens; DROP TABLE sessions; ALTER TABLE sources DROP COLUMN valid_up_to;"
         "DROP TABLE centres; DROP TABLE cycles; DROP TABLE packs; DROP TABLE form_versions; DROP TABLE tallies;"
-        "UPDATE meta SET value='1' WHERE key='schema';"
+        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; UPDATE meta SET value='1' WHERE key='schema';"
     )
     connection.close()
     with HubStore(hub) as store:
@@ -298,7 +298,7 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
         assert source.source_id == "kit-0000000001d1" and source.valid_up_to is None
         create_token(store)  # the new tables exist
     connection = sqlite3.connect(hub / "hub.sqlite")
-    assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+    assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (SCHEMA_VERSION,)
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"centres", "cycles", "packs", "form_versions", "tallies"} <= tables
     connection.close()

@@ -149,6 +149,8 @@ def _pages(client, store: HubStore, language: str) -> Iterator[tuple[str, str, i
     yield "token", shown.get_data(as_text=True), shown.status_code
     reports = client.get("/operator/reports/")
     yield "reports", reports.get_data(as_text=True), reports.status_code
+    audit = client.get("/operator/audit")
+    yield "audit", audit.get_data(as_text=True), audit.status_code
     errors = [
         ("404", client.get("/operator/no-such-page")),
         ("405", client.get("/operator/token")),
@@ -188,6 +190,7 @@ def test_every_hub_page_is_fully_translated(hub_dir: Path, language: str) -> Non
         "overview/drop-source": 200,
         "token": 200,
         "reports": 200,
+        "audit": 200,
         "error/404": 404,
         "error/405": 405,
         "error/413": 413,
@@ -276,6 +279,8 @@ def _browser_pages(driver, url: str) -> Iterator[str]:
     yield "token"
     driver.get(f"{url}/operator/reports/")
     yield "reports"
+    driver.get(f"{url}/operator/audit")
+    yield "audit"
     driver.get(f"{url}/operator/no-such-page")
     yield "error/404"
 
@@ -356,7 +361,7 @@ def test_axe_finds_no_violation_on_any_hub_page(served_hub: str, language: str) 
             assert "error" not in results, f"{name}: {results}"
             assert results["violations"] == [], f"{language} {name}: {results['violations']}"
             checked += 1
-        assert checked == 5
+        assert checked == 6
     finally:
         driver.quit()
 

@@ -14,9 +14,11 @@ import click
 from fieldkit.cli.kit import DATA_OPTION
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.core.counts import count_of
+from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.backup import BackupManifest
 from fieldkit.kit.backup import backup_kit, restore_kit
 from sync.hub.backup import SIGNING_KEYS, backup_hub, restore_hub
+from sync.hub.store import HubStore
 
 OUT_OPTION = click.option(
     "--out",
@@ -87,6 +89,11 @@ def hub_backup(data_dir: Path, out: Path) -> None:
     """
     manifest = backup_hub(data_dir, out)
     click.echo(f"Wrote {out}: the backup of hub {manifest.source_id} ({_size(manifest)}).")
+    try:  # after the copy, so the backup holds the trail up to it; a read-only disk is still backed up
+        with HubStore(data_dir) as store:
+            store.audit(None, "backup.written", manifest.source_id, {"file": out.name, "files": len(manifest.files)})
+    except FieldkitError as error:
+        click.echo(f"Warning: the backup is not in the hub's audit trail: {error}", err=True)
     keys = [entry.path for entry in manifest.files if entry.path in SIGNING_KEYS]
     if keys:
         click.echo(
@@ -112,4 +119,6 @@ def hub_restore(source: Path, data_dir: Path) -> None:
     writes over a hub folder.
     """
     manifest = restore_hub(source, data_dir)
+    with HubStore(data_dir) as store:  # the restored trail goes on from the backup's, and says so
+        store.audit(None, "backup.restored", manifest.source_id, {"file": source.name})
     click.echo(f"Restored hub {manifest.source_id} from {source} into {data_dir} ({_size(manifest)}).")

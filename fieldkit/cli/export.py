@@ -18,12 +18,30 @@ from fieldkit.cli.options import (
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION
 from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
-from sync.hub.export.run import FORMATS, ExportReport, plan_export, run_export
+from sync.hub.export.run import FORMATS, ExportPlan, ExportReport, plan_export, run_export
+from sync.hub.store import HubStore
 
 PLAINTEXT_WARNING = (
     "These files hold answers in plaintext: keep them on an encrypted disk, share them only "
     "with people allowed to see them, and delete them when the analysis is done."
 )
+
+
+def _audit(plan: ExportPlan, language: str, report: ExportReport | None, error: str | None = None) -> None:
+    """The export in the hub's audit trail: format, counts, file names (never a folder path)."""
+    detail: dict[str, object] = {"format": plan.table_format, "language": language, "out": plan.out_dir.name}
+    if report is None:
+        detail.update(result="failed", error=error or "")
+    else:
+        detail.update(
+            result="written" if not report.failed else "partly written",
+            exported=report.exported,
+            failed=report.failed,
+            quarantined=report.quarantined,
+            files=[table.path.name for table in report.tables],
+        )
+    with HubStore(plan.hub_dir) as store:
+        store.audit(None, "export.written", plan.hub_id, detail)
 
 
 def _print_report(report: ExportReport) -> None:
@@ -88,8 +106,13 @@ def export(
     )  # fmt: skip
     identities = unlock_hub_identities(identity_file, passphrase_file)
     warn_missing_keys(identities, plan.recipients or (plan.recipient,), identity_file)
-    with progress_bar(plan.total, progress, "Decrypting records") as advance:
-        report = run_export(plan, identities, advance=advance)
+    try:
+        with progress_bar(plan.total, progress, "Decrypting records") as advance:
+            report = run_export(plan, identities, advance=advance)
+    except FieldkitError as error:
+        _audit(plan, language, None, type(error).__name__)
+        raise
+    _audit(plan, language, report)
     _print_report(report)
     if report.failed:
         raise FieldkitError(

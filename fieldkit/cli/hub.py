@@ -124,6 +124,9 @@ def recipient(data_dir: Path, recipient_file: Path | None) -> None:
         config = load_hub_config(data_dir)
     else:
         before, config = set_recipient(data_dir, read_recipient_file(recipient_file))
+        with HubStore(data_dir) as store:
+            change = {"from": recipient_fingerprint(before.recipient), "to": recipient_fingerprint(config.recipient)}
+            store.audit(None, "recipient.changed", config.hub_id, change)
         click.echo(f"Hub {config.hub_id}: records will be sealed to the new recipient once kits apply the next "
                    f"form pack ('fieldkit hub pack'); until then they seal to {before.recipient}.")  # fmt: skip
     click.echo(f"Current recipient: {recipient_fingerprint(config.recipient)}  {config.recipient}")
@@ -433,3 +436,7 @@ from fieldkit.cli.backup import hub_backup, hub_restore  # noqa: E402 - as above
 
 hub.add_command(hub_backup)
 hub.add_command(hub_restore)
+
+from fieldkit.cli.hub_audit import audit  # noqa: E402 - as above
+
+hub.add_command(audit)

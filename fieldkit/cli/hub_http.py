@@ -57,8 +57,11 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
     every open session (they are deleted on the hub).
     """
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        OperatorPassword.for_hub(data_dir).set(_new_password(passphrase_file))
+        secret = OperatorPassword.for_hub(data_dir)
+        first = not secret.exists()
+        secret.set(_new_password(passphrase_file))
         ended = store.end_sessions()
+        store.audit(None, "password.set" if first else "password.changed", "operator", {"sessions_ended": ended})
     click.echo("Operator password set." + (f" {ended} open sessions ended." if ended else ""))
 
 
@@ -97,16 +100,17 @@ def serve(
     """
     forbid_core_dumps()  # the receipt key and the password are in memory from here
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        _ensure_password(data_dir, passphrase_file)
+        _ensure_password(store, passphrase_file)
         settings = HubSettings(secure_cookies=secure_cookies, behind_proxy=behind_proxy)
         serve_hub(store, settings, host=host, port=port, echo=click.echo)
 
 
-def _ensure_password(data_dir: Path, passphrase_file: Path | None) -> None:
+def _ensure_password(store: HubStore, passphrase_file: Path | None) -> None:
     # Asking on the terminal (or reading the file) is the command line's part of serving.
-    secret = OperatorPassword.for_hub(data_dir)
+    secret = OperatorPassword.for_hub(store.data_dir)
     if not secret.exists():
         secret.set(_new_password(passphrase_file))
+        store.audit(None, "password.set", "operator", {"sessions_ended": 0})
         click.echo("Operator password set.")
     elif passphrase_file is not None:
         given = read_passphrase(passphrase_file, prompt="Hub operator password")
@@ -144,6 +148,7 @@ def enrol_upstream_command(data_dir: Path, url: str, token_text: str | None, tok
     with HubStore(data_dir) as store:
         upstream = enrol_upstream(store, url, token)
         recipient = store.config.recipient
+        store.audit(None, "upstream.enrolled", upstream.hub_id, {"url": upstream.url})
     click.echo(f"Enrolled at hub {upstream.hub_id} ({upstream.url}); 'fieldkit hub forward' now sends there.")
     if upstream.recipient and upstream.recipient != recipient:
         click.echo(
@@ -193,6 +198,10 @@ def forward(data_dir: Path, url: str | None, batch: int, attempts: int, forever:
         )
         with ForwardState(data_dir) as state:
             latest = next((u for u in state.upstreams() if u.hub_id == upstream.hub_id), upstream)
+        if outcome.bundles or outcome.error is not None:  # ciphertext left the hub, or tried to
+            store.audit(None, "records.forwarded", upstream.hub_id, {
+                "result": "stopped" if outcome.error is not None else "done", "records": outcome.marked,
+                "bundles": outcome.bundles, "remaining": outcome.remaining})  # fmt: skip
     if outcome.error is not None:
         raise FieldkitError(
             f"forwarding stopped: {outcome.error} ({outcome.marked} records acknowledged before that, "

@@ -22,6 +22,12 @@ from sync.hub.reports.suppression import DEFAULT_THRESHOLD, MINIMUM_THRESHOLD
 from sync.hub.store import HubStore
 
 
+def _audit(data_dir: Path, detail: dict[str, object]) -> None:
+    """The report in the hub's audit trail: which one, its threshold and counts, the folder's name only."""
+    with HubStore(data_dir) as store:
+        store.audit(None, "report.written", "scorecards", detail)
+
+
 @click.command("report")
 @HUB_DATA_OPTION
 @IDENTITY_OPTION
@@ -80,19 +86,28 @@ def report(
         recipients = store.config.recipients
     identities = unlock_hub_identities(identity_file, passphrase_file)
     warn_missing_keys(identities, recipients, identity_file)
-    with progress_bar(total, progress, "Reading records") as advance:
-        result = write_report(
-            data_dir,
-            out_dir,
-            identities,
-            language=language,
-            region=region,
-            cycle=cycle,
-            threshold=threshold,
-            translations_dir=translations_dir,
-            advance=advance,
-        )
+    detail: dict[str, object] = {"language": language, "region": region, "cycle": cycle, "threshold": threshold,
+                                 "out": out_dir.name}  # fmt: skip
+    try:
+        with progress_bar(total, progress, "Reading records") as advance:
+            result = write_report(
+                data_dir,
+                out_dir,
+                identities,
+                language=language,
+                region=region,
+                cycle=cycle,
+                threshold=threshold,
+                translations_dir=translations_dir,
+                advance=advance,
+            )
+    except FieldkitError as error:
+        _audit(data_dir, {**detail, "result": "failed", "error": type(error).__name__})
+        raise
     collected, cards = result.collected, result.cards
+    _audit(data_dir, {**detail, "result": "written", "centres": len(cards.centres), "figures": result.figures,
+                      "records_used": cards.used, "not_opened": len(collected.problems),
+                      "pdf": result.pdf.path is not None})  # fmt: skip
     for line in collected.problem_lines():
         click.echo(line, err=True)
     for hub_id, reason in result.rollup_problems:

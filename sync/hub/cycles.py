@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from fieldkit.core.errors import FieldkitError
+from sync.hub import audit
 from sync.hub.registry import centres, clean_code
 from sync.hub.store import HubStore
 from sync.protocol.pack import CYCLE_ID
@@ -169,6 +170,8 @@ def add_cycle(
             (cycle_id, clean_name, start.isoformat(), end.isoformat(), json.dumps(list(form_ids)),
              json.dumps(covered), added),
         )  # fmt: skip
+        detail = {"start": start.isoformat(), "end": end.isoformat(), "forms": list(form_ids), "centres": len(covered)}
+        audit.append(db, audit.cli_actor(), "cycle.added", cycle_id, detail)
     return HubCycle(cycle_id, clean_name, start, end, form_ids, tuple(covered), added, None)
 
 
@@ -186,4 +189,5 @@ def close_cycle(store: HubStore, cycle_id: str) -> HubCycle:
             raise CycleError(f"cycle {cycle_id} was already closed on {cycle.closed}")
         closed = format_stamp(utcnow())
         db.execute("UPDATE cycles SET closed=? WHERE cycle_id=?", (closed, cycle_id))
+        audit.append(db, audit.cli_actor(), "cycle.closed", cycle_id)
     return replace(cycle, closed=closed)

@@ -48,6 +48,7 @@ def create_token(
     kind: str = "kit",
     for_source: str | None = None,
     now: datetime.datetime | None = None,
+    actor: str | None = None,
 ) -> EnrolmentToken:
     """A new one-time token for a ``kind`` of source, remembered by its id until it is used.
 
@@ -67,7 +68,7 @@ def create_token(
     text = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
     expires = format_stamp(moment + datetime.timedelta(days=valid_days))
     keys = token_keys(text)
-    store.add_token(keys.token_id, keys.mac_key, expires, kind=kind, for_source=for_source)
+    store.add_token(keys.token_id, keys.mac_key, expires, kind=kind, for_source=for_source, actor=actor)
     return EnrolmentToken(
         token=text,
         hub_id=store.config.hub_id,
@@ -77,8 +78,12 @@ def create_token(
     )
 
 
-def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime | None = None) -> bytes:
+def accept_enrolment(
+    store: HubStore, request: bytes, *, now: datetime.datetime | None = None, actor: str | None = None
+) -> bytes:
     """Enrol the kit or hub that made ``request``; return the proved, signed response.
+
+    ``actor`` is who the audit trail names (``api`` over HTTP; None: the OS account).
 
     The request must carry a valid proof (HMAC) under a token this hub made, before
     anything else in it is looked at. Accepting the same request again (a response lost
@@ -97,9 +102,9 @@ def accept_enrolment(store: HubStore, request: bytes, *, now: datetime.datetime 
             f"{message.kind} token ('fieldkit hub enrol{' --kind hub' if message.kind == 'hub' else ''}')"
         )
     if kind == "kit":
-        signed = _accept_kit(store, message.signed, message.token_id, now=now)
+        signed = _accept_kit(store, message.signed, message.token_id, now=now, actor=actor)
     else:
-        signed = accept_hub_request(store, message.signed, message.token_id)
+        signed = accept_hub_request(store, message.signed, message.token_id, actor=actor)
     return prove(signed, TokenKeys(message.token_id, mac_key), role="response", kind=kind)
 
 
@@ -113,7 +118,9 @@ def _recipient(kit_id: str, text: object) -> str:
     raise EnrolmentError(f"kit {kit_id} names a recipient that is not an age1 key; nothing was enrolled")
 
 
-def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime.datetime | None) -> bytes:
+def _accept_kit(
+    store: HubStore, request: bytes, token_id: str, *, now: datetime.datetime | None, actor: str | None
+) -> bytes:
     try:
         document = read_signed_document(request, REQUEST_FORMAT, what="enrolment request")
     except SignedDocumentError as error:
@@ -149,7 +156,9 @@ def _accept_kit(store: HubStore, request: bytes, token_id: str, *, now: datetime
     moment = now or utcnow()
     source = SourceRef("kit", kit_id, epoch)
     approved = [_recipient(kit_id, recipient) for recipient in recipients]
-    store.enrol_with_token(token_id, source, public_key_text, now=format_stamp(moment), recipients=approved)
+    store.enrol_with_token(
+        token_id, source, public_key_text, now=format_stamp(moment), recipients=approved, actor=actor
+    )
     response = {
         "format": RESPONSE_FORMAT,
         "hub_id": store.config.hub_id,

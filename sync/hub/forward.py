@@ -315,7 +315,7 @@ def _hub_request(store: HubStore, key: Ed25519PrivateKey, token: EnrolmentToken,
     return sign_document(payload, key)
 
 
-def accept_hub_request(store: HubStore, request: bytes, token_id: str) -> bytes:
+def accept_hub_request(store: HubStore, request: bytes, token_id: str, *, actor: str | None = None) -> bytes:
     """Enrol the hub that signed ``request`` as a source; return the signed response.
 
     Called by :func:`sync.hub.enrolment.accept_enrolment` once the request's proof under
@@ -348,7 +348,7 @@ def accept_hub_request(store: HubStore, request: bytes, token_id: str) -> bytes:
     if source_id == store.config.hub_id:
         raise EnrolmentError("a hub cannot forward to itself")
     accepted = _stamp()
-    store.enrol_with_token(token_id, SourceRef("hub", source_id, epoch), str(key_text), now=accepted)
+    store.enrol_with_token(token_id, SourceRef("hub", source_id, epoch), str(key_text), now=accepted, actor=actor)
     response = {
         "format": HUB_RESPONSE_FORMAT,
         "hub_id": store.config.hub_id,

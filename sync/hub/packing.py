@@ -36,6 +36,7 @@ from fieldkit.core.formengine.meanings import Meaning, find_conflicts, item_mean
 from fieldkit.core.formengine.model import Form
 from fieldkit.core.i18n.layout import FORMS, Layout
 from fieldkit.core.i18n.pofile import parse_po
+from sync.hub import audit
 from sync.hub.cycles import HubCycle, current_cycle, cycle_by_id
 from sync.hub.definitions import held_forms
 from sync.hub.registry import centres
@@ -307,4 +308,7 @@ def make_hub_pack(
                 "VALUES(?, ?, ?, ?, ?)",
                 (form.form_id, form.version, form.content_hash, form.yaml, made),
             )
+        audit.append(db, audit.cli_actor(), "pack.made", str(version), {
+            "sha256": sha256, "forms": [f"{form.form_id} v{form.version}" for form in forms],
+            "centres": len(contents.centres), "cycle": pack_cycle.cycle_id if pack_cycle else None})  # fmt: skip
     return MadePack(StoredPack(version, made, sha256, summary), data, contents, tuple(skipped), left_out)

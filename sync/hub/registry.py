@@ -20,12 +20,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.codes import canonical_code
 from fieldkit.core.formengine.model import Form
+from sync.hub import audit
 from sync.hub.export.writers import FORMULA_GUARD, FORMULA_TRIGGERS, neutralise_formula
 from sync.hub.store import HubStore
 from sync.protocol.stamps import format_stamp, utcnow
@@ -216,8 +217,11 @@ def _same_code(existing: Iterable[Centre], code: str) -> Centre | None:
 # --- Changing -----------------------------------------------------------------------------
 
 
-def _save(store: HubStore, centre: Centre, *, new: bool) -> None:
+def _save(store: HubStore, centre: Centre, *, new: bool, action: str, changed: Sequence[str] = ()) -> None:
+    """Write one centre, and its audit entry (the code and which fields changed, never the values)."""
     with store.transaction() as db:
+        detail = {"fields": list(changed)} if changed else {}
+        audit.append(db, audit.cli_actor(), action, centre.code, detail)
         if new:
             db.execute(
                 "INSERT INTO centres(code, name, region, kind, location, active, added, changed) "
@@ -263,7 +267,7 @@ def add_centre(
     existing = _same_code(held, clean)
     if existing is not None:
         _refuse_look_alike(existing, clean)
-    _save(store, centre, new=True)
+    _save(store, centre, new=True, action="centre.added")
     return centre
 
 
@@ -298,8 +302,10 @@ def edit_centre(
     )
     if changed == centre:
         raise RegistryError(f"nothing to change for centre {centre.code}: give what is new")
+    fields = [name for name in ("name", "region", "kind", "location", "active")
+              if getattr(changed, name) != getattr(centre, name)]  # fmt: skip
     changed = replace(changed, changed=format_stamp(utcnow()))
-    _save(store, changed, new=False)
+    _save(store, changed, new=False, action="centre.changed", changed=fields)
     return changed
 
 
@@ -309,7 +315,7 @@ def retire_centre(store: HubStore, code: str) -> Centre:
     if not centre.active:
         raise RegistryError(f"centre {centre.code} was already retired on {centre.changed}")
     retired = replace(centre, active=False, changed=format_stamp(utcnow()))
-    _save(store, retired, new=False)
+    _save(store, retired, new=False, action="centre.retired")
     return retired
 
 
@@ -413,6 +419,8 @@ def import_csv(store: HubStore, text: str, kinds: Collection[str]) -> ImportSumm
                      centre.code),
                 )  # fmt: skip
                 updated += 1
+        audit.append(db, audit.cli_actor(), "centres.imported", "",
+                     {"added": added, "updated": updated, "unchanged": unchanged})  # fmt: skip
     return ImportSummary(added, updated, unchanged)
 
 

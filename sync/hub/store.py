@@ -31,7 +31,7 @@ import secrets
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,8 @@ from fieldkit.core.crypto.hubkeys import parse_recipient_text, recipient_fingerp
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_atomic
 from fieldkit.core.storage.settings import read_settings
+from sync.hub import audit
+from sync.hub.audit import AuditEntry, Verdict
 from sync.protocol.bundle import (
     DEFAULT_LIMITS,
     BundleError,
@@ -81,7 +83,7 @@ HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,7 +95,7 @@ CREATE TABLE IF NOT EXISTS sources(
 CREATE TABLE IF NOT EXISTS tokens(
     token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
     used TEXT, used_by TEXT);
-{_SCHEMA_2}{_SCHEMA_3}CREATE TABLE IF NOT EXISTS versions(
+{_SCHEMA_2}{_SCHEMA_3}{_SCHEMA_AUDIT}CREATE TABLE IF NOT EXISTS versions(
     id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
     form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
@@ -162,11 +164,21 @@ CREATE TABLE IF NOT EXISTS tallies(
     last_seq INTEGER NOT NULL, ciphertext BLOB NOT NULL, received TEXT NOT NULL,
     PRIMARY KEY(source_kind, source_id, epoch));
 """
+# Added in schema 4, the audit trail (sync.hub.audit): one row per operator action, each
+# chained to the one before it by hash; the newest (seq, hash) is kept in meta as
+# 'audit_head', written in the same transaction. Append-only: nothing updates or deletes it.
+_SCHEMA_AUDIT = """
+CREATE TABLE IF NOT EXISTS audit(
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    subject TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+"""
 _SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2).replace("{_SCHEMA_3}", _SCHEMA_3)
+_SCHEMA = _SCHEMA.replace("{_SCHEMA_AUDIT}", _SCHEMA_AUDIT)
 # Each older schema: the next one, and the statements that get there (constants only).
 _MIGRATIONS = {
     "1": ("2", f"{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"),
     "2": ("3", _SCHEMA_3),
+    "3": ("4", _SCHEMA_AUDIT),
 }
 
 
@@ -349,8 +361,11 @@ def _create_db_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None) -> HubConfig:
-    """Create a hub data folder (new or empty) for the hub whose age recipient is given."""
+def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None, actor: str | None = None) -> HubConfig:
+    """Create a hub data folder (new or empty) for the hub whose age recipient is given.
+
+    The audit trail starts with the hub's creation (``actor``: by default the OS account).
+    """
     data_dir = Path(data_dir)
     if (data_dir / HUB_FILE).exists():
         raise HubStoreError(f"{data_dir} already holds a hub; use another --data folder")
@@ -377,7 +392,9 @@ def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None) -> Hu
     }
     # hub.json last: its presence says the folder is complete.
     write_atomic(data_dir / HUB_FILE, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
-    return load_hub_config(data_dir)
+    with HubStore(data_dir) as store:
+        store.audit(actor, "hub.created", hub_id, {"recipient": recipient_fingerprint(recipient)})
+        return store.config
 
 
 def load_hub_config(data_dir: Path) -> HubConfig:
@@ -560,7 +577,11 @@ class HubStore:
         return found
 
     def _migrate(self, found: str) -> None:
-        """From schema ``found`` to the current one in one transaction, each step in turn."""
+        """From schema ``found`` to the current one in one transaction, each step in turn.
+
+        The audit trail records the upgrade (from schema 3, its first entry).
+        """
+        first = found
         steps = []
         while found != SCHEMA_VERSION:
             found, step = _MIGRATIONS[found]
@@ -574,6 +595,7 @@ class HubStore:
                 self._db.execute("ROLLBACK")
             self._db.close()
             raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {error}") from error
+        self.audit(None, "store.upgraded", "", {"from_schema": first, "to_schema": SCHEMA_VERSION})
 
     @staticmethod
     def _create_schema(path: Path) -> None:
@@ -690,6 +712,43 @@ class HubStore:
         rows = self._query(sql, parameters)
         return [HubEvent(*row) for row in reversed(rows)]
 
+    # -- the audit trail (sync.hub.audit) ------------------------------------------
+
+    def audit(
+        self, actor: str | None, action: str, subject: str = "", detail: Mapping[str, object] | None = None
+    ) -> AuditEntry:
+        """Add one entry to the audit trail in a transaction of its own (exports, reports, logins).
+
+        Changes made in a store transaction write their entry in that transaction instead.
+        ``actor`` None means the OS account running this process (``cli:NAME``).
+        """
+        with self._transaction() as db:
+            return audit.append(db, actor or audit.cli_actor(), action, subject, detail)
+
+    def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
+        """Entries of the audit trail, oldest first; ``limit`` keeps the newest N."""
+        with self._lock:
+            try:
+                return audit.entries(self._db, limit=limit)
+            except sqlite3.Error as error:
+                raise self._db_error(error, "read") from error
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The newest entry's (seq, hash) as the head row keeps it; None before the first."""
+        with self._lock:
+            try:
+                return audit.head(self._db)
+            except sqlite3.Error as error:
+                raise self._db_error(error, "read") from error
+
+    def verify_audit(self, expected_head: tuple[int, str] | None = None) -> Verdict:
+        """Check the whole audit chain and its head (see :func:`sync.hub.audit.verify`)."""
+        with self._lock:
+            try:
+                return audit.verify(self._db, expected_head=expected_head)
+            except sqlite3.Error as error:
+                raise self._db_error(error, "read") from error
+
     # -- sources -------------------------------------------------------------------
 
     def sources(self) -> list[Source]:
@@ -736,7 +795,9 @@ class HubStore:
             "from a backup must be enrolled again",
         )
 
-    def revoke(self, source_id: str, *, epoch: int | None = None, keep_up_to: int | None = None) -> int:
+    def revoke(
+        self, source_id: str, *, epoch: int | None = None, keep_up_to: int | None = None, actor: str | None = None
+    ) -> int:
         """Revoke a kit's or hub's key epochs (all, or ``epoch``); return how many were active.
 
         Revoking keeps what the source sent before: bundles wholly within sequence numbers
@@ -789,9 +850,27 @@ class HubStore:
                     f"{kind} {source_id} key epoch {row_epoch} revoked; later bundles will be refused, {kept}",
                     source=source_id,
                 )
+                audit.append(
+                    db, actor or audit.cli_actor(), f"{kind}.revoked", source_id,
+                    {"epoch": row_epoch, "keep_up_to": point},
+                )  # fmt: skip
+            if keep_up_to is not None:
+                moved = [row_epoch for _kind, row_epoch, status in rows if status == "revoked"]
+                if moved:
+                    audit.append(db, actor or audit.cli_actor(), "revocation.point", source_id,
+                                 {"epochs": moved, "keep_up_to": keep_up_to})  # fmt: skip
             return len(active)
 
-    def add_token(self, token_id: str, mac_key: bytes, expires: str, *, kind: str, for_source: str | None) -> None:
+    def add_token(
+        self,
+        token_id: str,
+        mac_key: bytes,
+        expires: str,
+        *,
+        kind: str,
+        for_source: str | None,
+        actor: str | None = None,
+    ) -> None:
         """Remember a one-time enrolment token by its id, with the key that checks its proofs.
 
         The token itself is not kept. The proof key is: the hub must check requests with
@@ -805,6 +884,9 @@ class HubStore:
                 (token_id, kind, for_source, mac_key.hex(), _now(), expires),
             )
             self._log(db, "token", f"enrolment {what} created, valid until {expires}")
+            # Never the token nor its proof key: who made one, for what, until when.
+            audit.append(db, actor or audit.cli_actor(), "token.created", for_source or "",
+                         {"kind": kind, "expires": expires})  # fmt: skip
 
     def token_proof(self, token_id: str) -> tuple[str, bytes]:
         """The kind of the token named ``token_id`` and its proof key; ``EnrolmentError`` if unknown."""
@@ -824,6 +906,7 @@ class HubStore:
         *,
         now: str | None = None,
         recipients: Sequence[str] | None = None,
+        actor: str | None = None,
     ) -> Source:
         """Consume a token and enrol ``ref`` with ``public_key``, all in one transaction.
 
@@ -898,6 +981,10 @@ class HubStore:
                     shown = ", ".join(recipient_fingerprint(recipient) for recipient in recipients)
                     message += f"; it seals records to {len(recipients)} key(s): {shown}"
                 self._log(db, "enrolled", message, source=ref.id)
+                detail: dict[str, object] = {"epoch": ref.epoch}
+                if recipients is not None:
+                    detail["recipients"] = [recipient_fingerprint(recipient) for recipient in recipients]
+                audit.append(db, actor or audit.cli_actor(), f"{ref.kind}.enrolled", ref.id, detail)
             row = db.execute(
                 "SELECT * FROM sources WHERE kind=? AND source_id=? AND epoch=?",
                 (ref.kind, ref.id, ref.epoch),
@@ -944,12 +1031,13 @@ class HubStore:
                 self._log(db, "sessions", f"{count} operator sessions ended")
         return int(count)
 
-    def unlock_login(self) -> str:
+    def unlock_login(self, *, actor: str | None = None) -> str:
         """Ask the serving hub to forget wrong-password counts (it checks at the next login)."""
         marker = _now() + " " + secrets.token_hex(4)
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES('login_unlock', ?)", (marker,))
             self._log(db, "unlock", "login limits lifted by the operator")
+            audit.append(db, actor or audit.cli_actor(), "login.unlocked")
         return marker
 
     def login_unlock_marker(self) -> str | None:
@@ -958,12 +1046,19 @@ class HubStore:
 
     # -- importing -----------------------------------------------------------------
 
-    def import_bundle(self, source: Path | bytes | BinaryIO, *, label: str | None = None) -> ImportResult:
+    def import_bundle(
+        self, source: Path | bytes | BinaryIO, *, label: str | None = None, actor: str | None = None
+    ) -> ImportResult:
         """Verify and merge one bundle; never raises for a bad bundle, it reports it.
 
         Accepted bundles come back with a signed receipt, made only after the commit
-        that made their records durable. Refusals are logged with their reason.
+        that made their records durable. Refusals are logged with their reason. A merge
+        and a refusal leave an audit entry (``bundle.imported``) in their own transaction;
+        a bundle merged before changes nothing and writes nothing, not even an entry (a
+        kit on a poor link re-sends often, and the first merge is in the trail).
+        ``actor`` None means the OS account (a ``hub import``).
         """
+        actor = actor or audit.cli_actor()
         if label is None:
             label = Path(source).name if isinstance(source, str | os.PathLike) else "bundle"
         ref: SourceRef | None = None
@@ -984,9 +1079,9 @@ class HubStore:
                 manifest = reader.manifest
                 ref = manifest.source
                 reader.verify_signature(self.key_for(ref, manifest.last_seq))
-                return self._merge(reader, manifest, label)
+                return self._merge(reader, manifest, label, actor)
         except BundleError as error:
-            self._log_refusal(error, label, ref, bundle_sha256)
+            self._log_refusal(error, label, ref, bundle_sha256, actor)
             return ImportResult(
                 label, "refused", code=error.code, reason=str(error), source=ref,
                 bundle_sha256=bundle_sha256,
@@ -1005,8 +1100,13 @@ class HubStore:
         kind, source_id, epoch, count, receipt, last_seq = row[0]
         return SourceRef(kind, source_id, epoch), count, bytes(receipt), int(last_seq)
 
-    def _log_refusal(self, error: BundleError, label: str, ref: SourceRef | None, bundle_sha256: str | None) -> None:
+    def _log_refusal(
+        self, error: BundleError, label: str, ref: SourceRef | None, bundle_sha256: str | None, actor: str
+    ) -> None:
         with self._transaction() as db:
+            detail = _import_detail("refused", bundle_sha256, label, ref)
+            detail["code"] = error.code
+            audit.append(db, actor, "bundle.imported", ref.id if ref else "", detail)
             self._log(
                 db,
                 "refused",
@@ -1017,7 +1117,7 @@ class HubStore:
                 label=label,
             )
 
-    def _merge(self, reader: BundleReader, manifest: Manifest, label: str) -> ImportResult:
+    def _merge(self, reader: BundleReader, manifest: Manifest, label: str, actor: str) -> ImportResult:
         bundle_sha256 = reader.manifest_sha256
         new = duplicates = quarantined = 0
         with self._transaction() as db:
@@ -1058,6 +1158,9 @@ class HubStore:
                 bundle=bundle_sha256,
                 label=label,
             )
+            detail = _import_detail("accepted", bundle_sha256, label, manifest.source, records=len(manifest.records))
+            detail.update(new=new, duplicates=duplicates, quarantined=quarantined)
+            audit.append(db, actor, "bundle.imported", manifest.source.id, detail)
         return ImportResult(
             label, "accepted", new=new, duplicates=duplicates, quarantined=quarantined,
             source=manifest.source, bundle_sha256=bundle_sha256, receipt=receipt,
@@ -1286,7 +1389,7 @@ class HubStore:
         table, row = found[0]
         return table, row[1], row
 
-    def release(self, record_id: str, version: str) -> int:
+    def release(self, record_id: str, version: str, *, actor: str | None = None) -> int:
         """Make ``version`` the accepted version of ``record_id``; the others are set aside.
 
         Returns how many other versions were set aside. The operator's decision is logged.
@@ -1324,6 +1427,8 @@ class HubStore:
                 db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} accepted by the operator; "
                 f"{count_of(moved, 'other version', 'other versions')} set aside", code="release", record_id=record_id,
             )  # fmt: skip
+            audit.append(db, actor or audit.cli_actor(), "quarantine.released", record_id,
+                         {"version": f"{row[6][:12]}@{kit}", "set_aside": moved})  # fmt: skip
             return moved
 
     @staticmethod
@@ -1334,7 +1439,7 @@ class HubStore:
             (row[0], row[6], row[1], row[2], row[3], row[4]),
         )
 
-    def drop(self, record_id: str, version: str) -> None:
+    def drop(self, record_id: str, version: str, *, actor: str | None = None) -> None:
         """Delete one version of ``record_id`` for good (the operator's decision, logged)."""
         with self._transaction() as db:
             table, kit, row = self._find_version(db, record_id, version)
@@ -1350,8 +1455,10 @@ class HubStore:
                 db, "resolved", f"record {record_id}: version {row[6][:12]}@{kit} dropped by the operator",
                 code="drop", record_id=record_id,
             )  # fmt: skip
+            audit.append(db, actor or audit.cli_actor(), "quarantine.dropped", record_id,
+                         {"version": f"{row[6][:12]}@{kit}"})  # fmt: skip
 
-    def drop_source(self, kit_id: str) -> int:
+    def drop_source(self, kit_id: str, *, actor: str | None = None) -> int:
         """Delete every record version sent as ``kit_id``, which must be revoked; return how many.
 
         For a hostile kit: once revoked, what it sent can go, and the records it put in
@@ -1372,6 +1479,7 @@ class HubStore:
                 db, "resolved", f"{count} record versions sent as revoked kit {kit_id} dropped by the operator",
                 code="drop-source", source=kit_id,
             )  # fmt: skip
+            audit.append(db, actor or audit.cli_actor(), "quarantine.dropped-kit", kit_id, {"versions": count})
             return count
 
     def state_digest(self) -> str:
@@ -1406,6 +1514,18 @@ class HubStore:
             line = [tally.source_kind, tally.source_id, tally.epoch, tally.last_seq]
             digest.update(json.dumps(["tally", *line, hashlib.sha256(tally.ciphertext).hexdigest()]).encode() + b"\n")
         return digest.hexdigest()
+
+
+def _import_detail(
+    result: str, bundle_sha256: str | None, label: str, ref: SourceRef | None, *, records: int | None = None
+) -> dict[str, object]:
+    """The audit detail of one import: the bundle's hash, its file name, the kit key, counts."""
+    detail: dict[str, object] = {"result": result, "bundle_sha256": bundle_sha256 or "", "file": Path(label).name}
+    if ref is not None:
+        detail.update(kind=ref.kind, epoch=ref.epoch)
+    if records is not None:
+        detail["records"] = records
+    return detail
 
 
 _IDENTITY_NAMES = ("sha256", "kit_id", "form_id", "form_version", "day")

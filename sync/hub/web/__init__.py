@@ -140,7 +140,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
-        nav=[("operator.overview", lazy_gettext("Overview"))],
+        nav=[("operator.overview", lazy_gettext("Overview")), ("operator.audit_trail", lazy_gettext("Audit trail"))],
         unlock_seen=store.login_unlock_marker(),
     )
     # Sessions live in the store; the cookie is only a random id (see sessions.py).

@@ -37,6 +37,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fieldkit.core.storage.atomic import ensure_private_dir
+from sync.hub.audit import API_ACTOR
 from sync.hub.enrolment import accept_enrolment
 from sync.hub.packing import stored_pack
 from sync.hub.rollup import MAX_DELIVERY_BYTES, RollupError, accept_delivery
@@ -132,7 +133,7 @@ def bundles() -> Response:
         if body is None:
             return json_error(413, "too-large", f"the bundle is larger than the limit of {limit} bytes")
         try:
-            result = hub.store.import_bundle(body, label="HTTP push")
+            result = hub.store.import_bundle(body, label="HTTP push", actor=API_ACTOR)
         except HubStoreError as error:
             current_app.logger.error("hub store error during an HTTP import: %s", error)
             return json_error(503, "hub-unavailable", "the hub cannot store bundles right now; try again later")
@@ -179,7 +180,7 @@ def enrol() -> Response:
     data = request.get_data(cache=False)
     try:
         # A kit's or a hub's request: the proved message says which, once its proof holds.
-        answer = accept_enrolment(hub.store, data)
+        answer = accept_enrolment(hub.store, data, actor=API_ACTOR)
     except EnrolmentFormatError as error:
         return json_error(400, "bad-request", str(error))
     except EnrolmentError as error:

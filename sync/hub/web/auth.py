@@ -13,6 +13,14 @@ and gives it a new id (no fixation) and stores a fingerprint of the stored hash,
 changing the password ends every other session; logout deletes the session on the hub,
 so a copied cookie is worthless afterwards.
 
+Logins, failed logins and logouts go to the audit trail (:mod:`sync.hub.audit`), with the
+client address. A failed login names no one: the hub has one operator password today,
+and when operators get names (the operators change), a name field can hold a password
+typed in the wrong box, which an append-only log would keep for good; the entry then
+says only whether the name tried exists (``name_known``), never the name. Only attempts
+the hub actually checked are logged: while the wrong-password limit holds, refused
+attempts are not, so a guesser cannot fill the log at the speed of their requests.
+
 ``next`` (where to go after login) must be a plain path on this hub: letters, digits and
 ``/._-~`` only, one leading slash. Anything else (``//host``, ``/\\host``, a tab or newline,
 percent-escapes that browsers decode into those) is ignored, never followed.
@@ -37,7 +45,15 @@ from sync.hub.web.password import MIN_PASSWORD_LENGTH, PASSWORD_FILE, OperatorPa
 from sync.hub.web.sessions import rotate
 
 # The password names stay importable from here, where they lived before password.py.
-__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError", "bp", "require_login"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "PASSWORD_FILE",
+    "OperatorPassword",
+    "PasswordError",
+    "bp",
+    "current_actor",
+    "require_login",
+]
 
 bp = Blueprint("auth", __name__)
 
@@ -55,6 +71,16 @@ def logged_in() -> bool:
         return hmac.compare_digest(marker, hub.password.fingerprint())
     except PasswordError:
         return False
+
+
+# The actor the audit trail names for what is done on the hub's pages. One operator
+# password today; with named operators, their name (wired at merge with current_operator()).
+OPERATOR_ACTOR = "operator"
+
+
+def current_actor() -> str:
+    """Who the audit trail names for the request being served: the logged-in operator."""
+    return OPERATOR_ACTOR if logged_in() else "anonymous"
 
 
 def require_login(app: Flask, blueprint_names: set[str]) -> None:
@@ -120,6 +146,8 @@ def login() -> Response | tuple[str, int] | str:
         return render_template("login.html", message=message, next=""), 503
     if not right:
         hub.throttle.failed(address)
+        # No name to tell (one password); with named operators: name_known, never the name.
+        hub.store.audit("anonymous", "login.failed", "", {"address": address, "name_known": None})
         return render_template("login.html", message=_("Wrong password."), next=""), 401
     hub.throttle.succeeded(address)
     # A hash in the first format is rewritten now that the password is known; before the
@@ -130,6 +158,7 @@ def login() -> Response | tuple[str, int] | str:
     rotate(session)
     session["operator"] = hub.password.fingerprint()
     choose_language(language)
+    hub.store.audit(current_actor(), "login", "", {"address": address})
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -142,6 +171,8 @@ def language() -> Response:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    if logged_in():
+        _hub().store.audit(current_actor(), "logout", "", {"address": request.remote_addr or "unknown"})
     language = session.get(SESSION_KEY)
     session.clear()  # an empty session is deleted from the store, and its cookie with it
     if choose_language(language):

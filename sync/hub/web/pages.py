@@ -17,9 +17,11 @@ from flask_babel import ngettext
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from fieldkit.core.formengine.labels import N_
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.store import DB_FILE, HubStoreError
+from sync.hub.web.auth import current_actor
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS
 
@@ -116,7 +118,7 @@ def revoke() -> Response:
     try:
         check_source_id(source_id)
         epoch = _epoch(request.form.get("epoch"))
-        count = _hub().store.revoke(source_id, epoch=epoch)
+        count = _hub().store.revoke(source_id, epoch=epoch, actor=current_actor())
     except (BundleError, HubStoreError) as error:
         flash(_said(_("Not revoked: %(reason)s", reason=escape(str(error)))), "error")
     else:
@@ -148,7 +150,7 @@ def resolve() -> Response:
     store = _hub().store
     try:
         if action == "release":
-            moved = store.release(record_id, version)
+            moved = store.release(record_id, version, actor=current_actor())
             flash(
                 _said(
                     ngettext(
@@ -161,7 +163,7 @@ def resolve() -> Response:
                 )
             )
         elif action == "drop":
-            store.drop(record_id, version)
+            store.drop(record_id, version, actor=current_actor())
             flash(
                 _said(
                     _("Record %(record)s: version %(version)s dropped.", record=_bdi(record_id), version=_bdi(version))
@@ -180,7 +182,7 @@ def drop_source() -> Response:
     kit_id = request.form.get("kit_id", "")
     try:
         check_source_id(kit_id, "kit id")
-        count = _hub().store.drop_source(kit_id)
+        count = _hub().store.drop_source(kit_id, actor=current_actor())
     except (BundleError, HubStoreError) as error:
         flash(_said(_("Nothing was dropped: %(reason)s", reason=escape(str(error)))), "error")
     else:
@@ -205,11 +207,67 @@ def token() -> str | tuple[str, int]:
         days = DEFAULT_TOKEN_DAYS
     days = min(max(days, 1), 365)
     store = _hub().store
-    created = create_token(store, valid_days=days)
+    created = create_token(store, valid_days=days, actor=current_actor())
     # Shown once, in this answer only (no-store): the hub keeps only its hash.
     return render_template(
         "token.html",
         token=created,
         hub_url=request.host_url.rstrip("/"),
         config=store.config,
+    )
+
+
+# --- The audit trail ----------------------------------------------------------------
+
+_AUDIT_ENTRIES = 200
+
+# What each action of the audit trail is called on the page; an action not listed here
+# (one added later) shows by its code.
+AUDIT_ACTIONS = {
+    "hub.created": N_("Hub created"),
+    "store.upgraded": N_("Hub database upgraded"),
+    "token.created": N_("Enrolment token made"),
+    "kit.enrolled": N_("Kit enrolled"),
+    "hub.enrolled": N_("Hub enrolled"),
+    "kit.revoked": N_("Kit revoked"),
+    "hub.revoked": N_("Hub revoked"),
+    "revocation.point": N_("Revocation point moved"),
+    "bundle.imported": N_("Bundle imported"),
+    "quarantine.released": N_("Version accepted from quarantine"),
+    "quarantine.dropped": N_("Version dropped"),
+    "quarantine.dropped-kit": N_("Everything a revoked kit sent dropped"),
+    "export.written": N_("Records exported"),
+    "report.written": N_("Report written"),
+    "login": N_("Logged in"),
+    "login.failed": N_("Failed login"),
+    "logout": N_("Logged out"),
+    "login.unlocked": N_("Login limits lifted"),
+    "password.set": N_("Operator password set"),
+    "password.changed": N_("Operator password changed"),
+    "centre.added": N_("Centre added"),
+    "centre.changed": N_("Centre changed"),
+    "centre.retired": N_("Centre retired"),
+    "centres.imported": N_("Centres imported"),
+    "cycle.added": N_("Cycle added"),
+    "cycle.closed": N_("Cycle closed"),
+    "pack.made": N_("Form pack made"),
+    "recipient.changed": N_("Hub key changed"),
+    "upstream.enrolled": N_("Enrolled at an upstream hub"),
+    "records.forwarded": N_("Records forwarded upstream"),
+    "backup.written": N_("Backup written"),
+    "backup.restored": N_("Restored from a backup"),
+}
+
+
+@bp.get("/audit")
+def audit_trail() -> str:
+    """The newest entries of the audit trail, newest first, and whether the whole chain verifies."""
+    store = _hub().store
+    verdict = store.verify_audit()
+    entries = list(reversed(store.audit_entries(_AUDIT_ENTRIES)))
+    return render_template(
+        "audit.html",
+        verdict=verdict,
+        entries=entries,
+        actions={code: _(label) for code, label in AUDIT_ACTIONS.items()},
     )
