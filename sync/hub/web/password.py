@@ -35,7 +35,15 @@ from fieldkit.core.crypto.passwords import (
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
 
-__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "PASSWORD_FILE",
+    "OperatorPassword",
+    "PasswordError",
+    "check_stored",
+    "stored_is_legacy",
+    "stored_work_factor",
+]
 
 PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
 PASSWORD_FORMAT = "fieldkit-hub-operator/2"  # noqa: S105 (a format name)
@@ -104,6 +112,37 @@ def _parse(document: Any) -> _Stored:
     return _Stored(document, work_factor, legacy)
 
 
+# A hash kept in the operator accounts (sync.hub.operators) is werkzeug's string; one
+# adopted from a first-format file is that file's JSON document, kept as it was until the
+# login that proves the password rewrites it.
+
+
+def _parse_kept(stored: str) -> _Stored:
+    if stored.startswith("{"):
+        return _parse(json.loads(stored))
+    return _parse({"format": PASSWORD_FORMAT, "hash": stored})
+
+
+def check_stored(stored: str, password: str) -> bool:
+    """True when ``password`` matches a kept hash; PasswordError when it is not one we accept."""
+    try:
+        kept = _parse_kept(stored)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise PasswordError("the stored password hash is damaged; set the password again") from None
+    return kept.check(password)
+
+
+def stored_is_legacy(stored: str) -> bool:
+    return stored.startswith("{")
+
+
+def stored_work_factor(stored: str) -> int:
+    try:
+        return _parse_kept(stored).work_factor
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise PasswordError("the stored password hash is damaged; set the password again") from None
+
+
 @dataclass(frozen=True)
 class OperatorPassword:
     """The stored hash of the operator password for one hub folder."""
@@ -166,6 +205,13 @@ class OperatorPassword:
                 return False
             self._write(password, stored.work_factor, set_at=str(stored.document.get("set") or _now()))
             return True
+
+    def kept_hash(self) -> str:
+        """The stored hash as an operator account keeps it (see :func:`check_stored`)."""
+        stored = self._load()
+        if stored.legacy:
+            return json.dumps(stored.document, sort_keys=True)
+        return str(stored.document["hash"])
 
     def fingerprint(self) -> str:
         """A short value that changes whenever the password is set again (for sessions)."""
