@@ -78,7 +78,7 @@ def login(client, password: str = OPERATOR_PASSWORD, address: str = "127.0.0.1")
     page = client.get("/login", environ_base={"REMOTE_ADDR": address}).get_data(as_text=True)
     return client.post(
         "/login",
-        data={"csrf_token": csrf_token(page), "password": password, "next": "/operator/"},
+        data={"csrf_token": csrf_token(page), "name": "admin", "password": password, "next": "/operator/"},
         environ_base={"REMOTE_ADDR": address},
     )
 
@@ -119,7 +119,7 @@ def test_login_never_redirects_off_the_hub(app) -> None:
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         response = client.post(
-            "/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD, "next": target}
+            "/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD, "next": target}
         )
         assert response.headers["Location"] == "/operator/"
 

@@ -40,14 +40,6 @@ from dataclasses import dataclass, field
 from fieldkit.core.crypto.passwords import DEFAULT_WORK_FACTOR, hash_password
 from fieldkit.core.errors import FieldkitError
 from sync.hub.store import HubStore
-from sync.hub.web.password import (
-    MIN_PASSWORD_LENGTH,
-    OperatorPassword,
-    PasswordError,
-    check_stored,
-    stored_is_legacy,
-    stored_work_factor,
-)
 
 __all__ = [
     "ADMIN",
@@ -80,9 +72,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "operators": frozenset({ADMIN}),  # keeping the operator accounts
 }
 
+# The hash checks live with the single password's file (sync.hub.web.password), imported
+# when used: that package imports this module.
+MIN_PASSWORD_LENGTH = 10
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _SINGLE_ADMIN = "admin"  # the account a hub with the single operator password gets
 _ADOPT_LOCK = threading.Lock()
+
+
+def check_stored(stored: str, password: str) -> bool:
+    from sync.hub.web.password import check_stored as check
+
+    return check(stored, password)
 
 
 @functools.cache
@@ -269,6 +270,8 @@ class Operators:
             return None
         if not password or not check_stored(operator.password_hash, password):
             return None
+        from sync.hub.web.password import stored_is_legacy, stored_work_factor
+
         if stored_is_legacy(operator.password_hash):
             # A first-format hash is rewritten now that the password is known, with the same
             # cost, before the session's fingerprint is taken.
@@ -291,6 +294,8 @@ def adopt_single_password(store: HubStore) -> bool:
     That account holds the same hash, so the same password logs in (as ``admin``). The
     file is removed once its hash is in the store. True when an account was made.
     """
+    from sync.hub.web.password import OperatorPassword, PasswordError
+
     single = OperatorPassword.for_hub(store.data_dir)
     if not single.exists():
         return False

@@ -1,17 +1,34 @@
-"""The hub operator's login pages, and the guard on every operator page.
+"""The hub operators' login page, and the guard on every operator page.
 
-The password itself is kept by :mod:`sync.hub.web.password`. Wrong attempts are limited
-per client address and overall in a sliding window (``fieldkit.webbase.throttle``, shared
-with the kit's pairing), so guessing is slow even from many addresses; while the limit
-holds, even the right password is refused. ``fieldkit hub unlock-login`` lifts the limits
-of a running hub (it leaves a marker in the store that the next login attempt sees).
-Behind a TLS proxy, ``HubSettings.behind_proxy`` makes the client address the one the
-proxy forwards, so one guesser does not lock the operator out.
+Operators log in with their name and password (accounts: :mod:`sync.hub.operators`).
+Wrong attempts are limited per client address and overall in a sliding window
+(``fieldkit.webbase.throttle``, shared with the kit's pairing), so guessing is slow even
+from many addresses; while the limit holds, even the right password is refused.
+``fieldkit hub unlock-login`` lifts the limits of a running hub (it leaves a marker in
+the store that the next login attempt sees). Behind a TLS proxy,
+``HubSettings.behind_proxy`` makes the client address the one the proxy forwards, so one
+guesser does not lock the operators out.
 
 Sessions are kept in the store (:mod:`sync.hub.web.sessions`). A login clears the session
-and gives it a new id (no fixation) and stores a fingerprint of the stored hash, so
-changing the password ends every other session; logout deletes the session on the hub,
-so a copied cookie is worthless afterwards.
+and gives it a new id (no fixation), and the session keeps the operator's name and a
+fingerprint of that operator's hash and role (:func:`sync.hub.operators.fingerprint`);
+every request compares it, so a new password, another role, disabling or removal ends
+that operator's sessions (their rows are deleted too) and no one else's. Logout deletes
+the session on the hub, so a copied cookie is worthless afterwards.
+
+Every operator view names the permission it needs (:func:`require_permission`, the
+table in :data:`sync.hub.operators.PERMISSIONS`); a view of an operator blueprint that
+names none is refused (fail closed), and pages added with ``OperatorPages`` take that
+one's permission. A logged-in operator without the permission gets a 403 page saying so
+(never a redirect to the login, which would loop); the navigation shows only the pages
+the role may use. :func:`current_operator` says who is logged in, for the audit trail.
+
+Flask-Login is not used: it keeps the user id in the session and reloads the user per
+request, which is what this module does in a few lines over the store's sessions; its
+own parts (remember-me cookies, its login view redirects, ``fresh`` logins) would be a
+second cookie and a second policy beside the store-kept session, and its
+``login_required`` knows nothing of roles. Not depending on it keeps one cookie, one
+expiry and one place to end a session.
 
 ``next`` (where to go after login) must be a plain path on this hub: letters, digits and
 ``/._-~`` only, one leading slash. Anything else (``//host``, ``/\\host``, a tab or newline,
@@ -20,44 +37,140 @@ percent-escapes that browsers decode into those) is ignored, never followed.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
+import flask_babel
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from sync.hub.operators import PERMISSIONS, Operator, OperatorError, Operators, adopt_single_password, fingerprint
 from sync.hub.web.password import MIN_PASSWORD_LENGTH, PASSWORD_FILE, OperatorPassword, PasswordError
 from sync.hub.web.sessions import rotate
 
 # The password names stay importable from here, where they lived before password.py.
-__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError", "bp", "require_login"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "PASSWORD_FILE",
+    "OperatorPassword",
+    "PasswordError",
+    "bp",
+    "current_operator",
+    "require_login",
+    "require_permission",
+]
 
 bp = Blueprint("auth", __name__)
+
+View = TypeVar("View", bound=Callable[..., Any])
+_PERMISSION_ATTRIBUTE = "fieldkit_permission"
+
+
+def _(message: str, **variables: object) -> str:
+    """``message`` in the page's language once the hub translates (flask_babel), else as written."""
+    if "babel" in current_app.extensions:
+        return flask_babel.gettext(message, **variables)  # type: ignore[arg-type]
+    return message % variables if variables else message
 
 
 def _hub():  # the app's HubServices; imported lazily to keep this module free of cycles
     return current_app.extensions["fieldkit_hub"]
 
 
+def current_operator() -> Operator | None:
+    """The operator logged in on this request (``.name``, ``.role``), or None.
+
+    A session whose operator was removed or disabled, or whose password or role changed
+    since the login, is ended here.
+    """
+    if "fieldkit_operator" in g:
+        found: Operator | None = g.fieldkit_operator
+        return found
+    name, marker = session.get("operator"), session.get("fingerprint")
+    operator = None
+    if isinstance(name, str) and isinstance(marker, str):
+        candidate = Operators(_hub().store).get(name)
+        if (
+            candidate is not None
+            and not candidate.disabled
+            and hmac.compare_digest(marker.encode(), fingerprint(candidate).encode())
+        ):
+            operator = candidate
+    if operator is None and "operator" in session:
+        session.clear()  # an ended session: its row goes when the response is saved
+    g.fieldkit_operator = operator
+    return operator
+
+
 def logged_in() -> bool:
-    hub = _hub()
-    marker = session.get("operator")
-    if not isinstance(marker, str):
-        return False
-    try:
-        return hmac.compare_digest(marker, hub.password.fingerprint())
-    except PasswordError:
-        return False
+    return current_operator() is not None
 
 
-def require_login(app: Flask, blueprint_names: set[str]) -> None:
-    """Make every view of the named blueprints need an operator login (else: the login page)."""
+def require_permission(permission: str) -> Callable[[View], View]:
+    """Let only operators whose role has ``permission`` use the view (``sync.hub.operators``)."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"no such permission: {permission}")
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            refused = _refusal(permission)
+            return refused if refused is not None else view(*args, **kwargs)
+
+        setattr(guarded, _PERMISSION_ATTRIBUTE, permission)
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def may(permission: str) -> bool:
+    """May the operator of this request do ``permission``? (For templates: what to show.)"""
+    operator = current_operator()
+    return operator is not None and operator.may(permission)
+
+
+def _refusal(permission: str | None) -> Response | tuple[str, int] | None:
+    operator = current_operator()
+    if operator is None:
+        return redirect(url_for("auth.login", next=request.path))
+    if permission is not None and operator.may(permission):
+        return None
+    return forbidden_page(operator)
+
+
+def forbidden_page(operator: Operator) -> tuple[str, int]:
+    title = _("Not open to your role")
+    message = _(
+        "You are logged in as %(name)s (%(role)s); this page or action is for other roles. Nothing was changed. "
+        "An admin of this hub can change your role.",
+        name=operator.name,
+        role=role_label(operator.role),
+    )
+    return render_template("error.html", title=title, message=message), 403
+
+
+def role_label(role: str) -> str:
+    labels = {"admin": _("admin"), "analyst": _("analyst"), "viewer": _("viewer")}
+    return labels.get(role, role)
+
+
+def require_login(app: Flask, blueprints: dict[str, str | None]) -> None:
+    """Guard every view of the named blueprints: a login, then the view's permission.
+
+    ``blueprints`` maps each blueprint's name to the permission its views need when they
+    do not name one themselves (None: each view must name its own, or it is refused).
+    """
 
     @app.before_request
-    def require_operator() -> Response | None:
-        if request.blueprint not in blueprint_names or logged_in():
+    def require_operator() -> Response | tuple[str, int] | None:
+        if request.blueprint not in blueprints:
             return None
-        return redirect(url_for("auth.login", next=request.path))
+        view = app.view_functions.get(request.endpoint or "")
+        permission = getattr(view, _PERMISSION_ATTRIBUTE, None) or blueprints[request.blueprint]
+        return _refusal(permission)
 
 
 # Segments separated by single slashes (no repetition that could backtrack).
@@ -89,32 +202,42 @@ def login() -> Response | tuple[str, int] | str:
     if request.method != "POST":  # GET, or HEAD (which Flask routes here too)
         if logged_in():
             return redirect(_safe_next(request.args.get("next")))
-        return render_template("login.html", message=None, next=checked_next(request.args.get("next")) or "")
+        return _login_page(None, checked_next(request.args.get("next")) or "")
     address = request.remote_addr or "unknown"
     _apply_unlock(hub)
     wait = hub.throttle.retry_after(address)
     if wait > 0:
-        message = f"Too many wrong passwords. Wait {int(wait) + 1} seconds, then try again."
-        return render_template("login.html", message=message, next=""), 429
+        message = _("Too many wrong passwords. Wait %(seconds)s seconds, then try again.", seconds=int(wait) + 1)
+        return _login_page(message, ""), 429
+    name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
+    operators = Operators(hub.store)
     try:
-        right = bool(password) and hub.password.check(password)
-    except PasswordError as error:
-        return render_template("login.html", message=str(error), next=""), 503
-    if not right:
+        adopt_single_password(hub.store)  # a hub with the single operator password: its admin
+        if not operators.any():
+            message = _("No operator is set up for this hub yet: run 'fieldkit hub operators add' on the hub computer.")
+            return _login_page(message, ""), 503
+        operator = operators.check(name, password) if password else None
+    except (OperatorError, PasswordError) as error:
+        return _login_page(str(error), ""), 503
+    if operator is None:
         hub.throttle.failed(address)
-        return render_template("login.html", message="Wrong password.", next=""), 401
+        return _login_page(_("Wrong name or password."), "", name=name), 401
     hub.throttle.succeeded(address)
-    # A hash in the first format is rewritten now that the password is known; before the
-    # fingerprint is taken, so this session survives the rewrite.
-    hub.password.upgrade(password)
     session.clear()
     rotate(session)
-    session["operator"] = hub.password.fingerprint()
+    session["operator"] = operator.name
+    session["fingerprint"] = fingerprint(operator)
+    g.fieldkit_operator = operator
     return redirect(_safe_next(request.form.get("next")))
+
+
+def _login_page(message: str | None, next_path: str, *, name: str = "") -> str:
+    return render_template("login.html", message=message, next=next_path, name=name[:32])
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     session.clear()  # an empty session is deleted from the store, and its cookie with it
+    g.fieldkit_operator = None
     return redirect(url_for("auth.login"))

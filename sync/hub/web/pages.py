@@ -1,6 +1,8 @@
 """The operator's pages: what the hub holds, who may send, what was refused and why.
 
-Behind the login (``auth.require_login``). Every change is a POST with a CSRF token. The
+Behind the login (``auth.require_login``), each view with the permission it needs
+(``auth.require_permission``): the overview is for every role, the changes are an
+admin's. Every change is a POST with a CSRF token. The
 pages show metadata only (ids, forms, days, sizes, hashes, reasons): the hub cannot
 decrypt anything, and nothing here would show an answer if it could.
 """
@@ -18,6 +20,7 @@ from fieldkit.core.counts import count_of
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.store import DB_FILE, HubStoreError
+from sync.hub.web.auth import require_permission
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS
 
@@ -70,6 +73,7 @@ def _upstreams(data_dir: Path) -> list:
 
 
 @bp.get("/")
+@require_permission("status")
 def overview() -> str:
     hub = _hub()
     store = hub.store
@@ -99,6 +103,7 @@ def _epoch(text: str | None) -> int | None:
 
 
 @bp.post("/revoke")
+@require_permission("revoke")
 def revoke() -> Response:
     source_id = request.form.get("source_id", "")
     try:
@@ -118,6 +123,7 @@ def revoke() -> Response:
 
 
 @bp.post("/resolve")
+@require_permission("quarantine")
 def resolve() -> Response:
     """Accept one version of a record in quarantine or set aside, or drop one."""
     record_id = request.form.get("record_id", "")[:100]
@@ -140,6 +146,7 @@ def resolve() -> Response:
 
 
 @bp.post("/drop-source")
+@require_permission("revoke")
 def drop_source() -> Response:
     """Delete everything a revoked kit sent."""
     kit_id = request.form.get("kit_id", "")
@@ -154,6 +161,7 @@ def drop_source() -> Response:
 
 
 @bp.post("/token")
+@require_permission("enrol")
 def token() -> str | tuple[str, int]:
     try:
         days = int(request.form.get("valid_days", DEFAULT_TOKEN_DAYS))

@@ -34,6 +34,7 @@ from fieldkit.core.crypto.passwords import (
 )
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
+from sync.hub.operators import MIN_PASSWORD_LENGTH
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -48,7 +49,6 @@ __all__ = [
 PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
 PASSWORD_FORMAT = "fieldkit-hub-operator/2"  # noqa: S105 (a format name)
 LEGACY_FORMAT = "fieldkit-hub-operator/1"  # the hand-rolled scrypt hash, verified but no longer written
-MIN_PASSWORD_LENGTH = 10
 # A damaged or hostile file must not make a login take minutes or gigabytes.
 _WORK_FACTORS = WORK_FACTORS
 _LEGACY_HASH_BYTES = 32
