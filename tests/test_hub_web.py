@@ -119,7 +119,8 @@ def test_login_never_redirects_off_the_hub(app) -> None:
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         response = client.post(
-            "/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD, "next": target}
+            "/login",
+            data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD, "next": target},
         )
         assert response.headers["Location"] == "/operator/"
 
