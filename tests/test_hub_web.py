@@ -129,7 +129,7 @@ def test_wrong_passwords_are_limited_per_address_and_overall(store: HubStore) ->
     client = make_app(store, login_failures_per_address=5, login_failures_overall=8).test_client()
     for _ in range(5):
         response = login(client, "not the password", address="10.0.0.1")
-        assert response.status_code == 401 and "Wrong password." in response.get_data(as_text=True)
+        assert response.status_code == 401 and "Wrong name or password." in response.get_data(as_text=True)
     # The limit holds even for the right password from that address...
     blocked = login(client, address="10.0.0.1")
     assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.get_data(as_text=True)

@@ -174,6 +174,23 @@ class Operators:
         rows = self.store.read(f"SELECT {_COLUMNS} FROM operators WHERE name=?", (name,))  # noqa: S608  # nosec B608
         return _operator(rows[0]) if rows else None
 
+    def require(self, name: str) -> Operator:
+        """Operator ``name``; OperatorError (with the names there are) when there is none."""
+        with self.store.transaction() as db:
+            return self._existing(db, name)
+
+    def check_new(self, name: str) -> None:
+        """OperatorError unless ``name`` is a valid name no operator has (case aside)."""
+        check_name(name)
+        with self.store.transaction() as db:
+            self._refuse_taken(db, name)
+
+    @staticmethod
+    def _refuse_taken(db: sqlite3.Connection, name: str) -> None:
+        clash = db.execute("SELECT name FROM operators WHERE lower(name)=lower(?)", (name,)).fetchone()
+        if clash is not None:
+            raise OperatorError(f"there is already an operator {clash[0]!r} on this hub: choose another name")
+
     def _existing(self, db: sqlite3.Connection, name: str) -> Operator:
         row = db.execute(f"SELECT {_COLUMNS} FROM operators WHERE name=?", (check_name(name),)).fetchone()  # noqa: S608  # nosec B608
         if row is None:
@@ -202,9 +219,7 @@ class Operators:
     def _insert(self, name: str, role: str, password_hash: str) -> Operator:
         now = _now()
         with self.store.transaction() as db:
-            clash = db.execute("SELECT name FROM operators WHERE lower(name)=lower(?)", (name,)).fetchone()
-            if clash is not None:
-                raise OperatorError(f"there is already an operator {clash[0]!r} on this hub: choose another name")
+            self._refuse_taken(db, name)
             db.execute(
                 f"INSERT INTO operators({_COLUMNS}) VALUES(?, ?, ?, ?, ?, 0)",  # nosec B608
                 (name, role, password_hash, now, now),
