@@ -14,12 +14,13 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.conflicts import refuse_together
+from fieldkit.cli.hub_operators import adopt
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.hardening import forbid_core_dumps
 from sync.hub.forward import FORWARD_DB_FILE, ForwardState, enrol_upstream, forward_with_retries, upstream_summary
-from sync.hub.operators import ADMIN, MIN_PASSWORD_LENGTH, Operators, adopt_single_password
+from sync.hub.operators import ADMIN, MIN_PASSWORD_LENGTH, Operators
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings
@@ -52,7 +53,7 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
     admin's open sessions. Other operators: 'fieldkit hub operators'.
     """
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        adopt_single_password(store)
+        adopt(store)
         accounts = Operators(store)
         if not accounts.any():
             accounts.add(ADMIN, ADMIN, _new_password(passphrase_file))
@@ -111,8 +112,7 @@ def serve(
 
 def _ensure_operator(store: HubStore, passphrase_file: Path | None) -> None:
     # Asking on the terminal (or reading the file) is the command line's part of serving.
-    if adopt_single_password(store):
-        click.echo("This hub's single operator password is now the password of operator 'admin' (role admin).")
+    adopt(store)
     accounts = Operators(store)
     if not accounts.any():
         accounts.add(ADMIN, ADMIN, _new_password(passphrase_file))

@@ -19,7 +19,7 @@ from fieldkit.core.errors import FieldkitError
 from sync.hub.operators import MIN_PASSWORD_LENGTH, ROLES, Operators, adopt_single_password, permissions_of
 from sync.hub.store import HubStore
 
-__all__ = ["operators", "read_new_password", "set_password"]
+__all__ = ["adopt", "operators", "read_new_password", "set_password"]
 
 PASSWORD_FILE_OPTION = click.option(
     "--password-file",
@@ -52,11 +52,16 @@ def read_new_password(password_file: Path | None, name: str) -> str:
     return password
 
 
+def adopt(store: HubStore) -> None:
+    """A hub with the single operator password of earlier versions: make it operator admin's, and say so."""
+    if adopt_single_password(store):
+        click.echo("This hub's single operator password is now the password of operator 'admin' (role admin).")
+
+
 def _open(data_dir: Path) -> HubStore:
     store = HubStore(data_dir)  # a missing or damaged hub folder is reported first
     try:
-        if adopt_single_password(store):
-            click.echo("This hub's single operator password is now the password of operator 'admin' (role admin).")
+        adopt(store)
     except BaseException:
         store.close()
         raise
