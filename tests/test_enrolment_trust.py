@@ -290,6 +290,7 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
     connection.executescript(
         "DROP TABLE enrolment_tokens; DROP TABLE sessions; ALTER TABLE sources DROP COLUMN valid_up_to;"
         "DROP TABLE centres; DROP TABLE cycles; DROP TABLE packs; DROP TABLE form_versions; DROP TABLE tallies;"
+        "DROP TABLE operators;"
         "UPDATE meta SET value='1' WHERE key='schema';"
     )
     connection.close()
@@ -298,7 +299,7 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
         assert source.source_id == "kit-0000000001d1" and source.valid_up_to is None
         create_token(store)  # the new tables exist
     connection = sqlite3.connect(hub / "hub.sqlite")
-    assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+    assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("4",)
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"centres", "cycles", "packs", "form_versions", "tallies"} <= tables
+    assert {"centres", "cycles", "packs", "form_versions", "tallies", "operators"} <= tables
     connection.close()
