@@ -1,4 +1,9 @@
-"""The hub operator's password: stored as an scrypt hash in ``HUBDIR/operator-password.json``.
+"""The single hub operator password of earlier versions, in ``HUBDIR/operator-password.json``,
+and the checks of the hashes the operator accounts keep (:mod:`sync.hub.operators`).
+
+Hubs now have named operator accounts in the store; a hub with this file and no account
+yet gets an admin named ``admin`` holding the file's hash, and the file is removed
+(:func:`sync.hub.operators.adopt_single_password`). What follows describes the file.
 
 The hash is in werkzeug's format (``werkzeug.security``, method ``scrypt:N:8:1``), made and
 checked by ``fieldkit.core.crypto.passwords`` with the standard library's scrypt (the call
