@@ -164,6 +164,19 @@ def test_a_viewer_cannot_export_and_an_analyst_can(store: HubStore) -> None:
         assert anonymous.get(path).headers["Location"].startswith("/login?next=")
 
 
+def test_only_an_admin_sees_the_operators_and_never_a_hash(store: HubStore) -> None:
+    admin = _client(store, "ada")
+    page = admin.get("/operator/operators").get_data(as_text=True)
+    assert '<a href="/operator/operators">Operators</a>' in admin.get("/operator/").get_data(as_text=True)
+    for name in PASSWORDS:
+        assert f"<bdi>{name}</bdi>" in page
+    assert "scrypt" not in page and all(o.password_hash not in page for o in Operators(store).list())
+    for name in ("ana", "vic"):
+        client = _client(store, name)
+        assert client.get("/operator/operators").status_code == 403
+        assert "/operator/operators" not in client.get("/operator/").get_data(as_text=True)
+
+
 def test_a_view_that_names_no_permission_is_refused(store: HubStore) -> None:
     unnamed = Blueprint("unnamed", __name__, url_prefix="/operator/unnamed")
 

@@ -130,7 +130,7 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
-        nav=[("operator.overview", "Overview", "status")],
+        nav=[("operator.overview", "Overview", "status"), ("operator.operators", "Operators", "operators")],
         unlock_seen=store.login_unlock_marker(),
     )
     # Sessions live in the store; the cookie is only a random id (see sessions.py).

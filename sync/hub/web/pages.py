@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from fieldkit.core.counts import count_of
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
+from sync.hub.operators import Operators
 from sync.hub.store import DB_FILE, HubStoreError
 from sync.hub.web.auth import require_permission
 from sync.protocol.bundle import BundleError, check_source_id
@@ -158,6 +159,17 @@ def drop_source() -> Response:
     else:
         flash(f"Dropped {count} record versions sent as revoked kit {kit_id}.")
     return redirect(url_for("operator.overview"))
+
+
+@bp.get("/operators")
+@require_permission("operators")
+def operators() -> str:
+    """The operator accounts, for admins: names, roles and dates (never a hash).
+
+    They are changed at the hub computer (``fieldkit hub operators``), by whoever holds
+    the hub folder.
+    """
+    return render_template("operators.html", operators=Operators(_hub().store).list())
 
 
 @bp.post("/token")
