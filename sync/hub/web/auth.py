@@ -23,8 +23,8 @@ one's permission. A logged-in operator without the permission gets a 403 page sa
 (never a redirect to the login, which would loop); the navigation shows only the pages
 the role may use. :func:`current_operator` says who is logged in, for the audit trail.
 
-Flask-Login is not used: it keeps the user id in the session and reloads the user per
-request, which is what this module does in a few lines over the store's sessions; its
+Flask-Login is not used: it keeps an account id in the session and reloads the account
+on each request, which is what this module does in a few lines over the store's sessions; its
 own parts (remember-me cookies, its login view redirects, ``fresh`` logins) would be a
 second cookie and a second policy beside the store-kept session, and its
 ``login_required`` knows nothing of roles. Not depending on it keeps one cookie, one
