@@ -1,4 +1,4 @@
-"""``fieldkit hub operators add | remove | list | password | role``: the hub's operator accounts.
+"""``fieldkit hub operators add | remove | list | password | role | disable | enable``: the hub's operator accounts.
 
 Whoever runs these commands holds the hub folder: filesystem access to the hub is an
 admin's, so no login is asked. Passwords come from ``--password-file`` (its first line)
@@ -146,3 +146,23 @@ def role(data_dir: Path, name: str, role: str) -> None:
     with _open(data_dir) as store:
         ended = Operators(store).set_role(name, role)
     click.echo(f"Operator {name} is now {role}." + (f" {ended} open sessions ended." if ended else ""))
+
+
+@operators.command("disable")
+@HUB_DATA_OPTION
+@click.argument("name")
+def disable(data_dir: Path, name: str) -> None:
+    """Stop operator NAME logging in, and end their sessions, keeping the account (never the last admin)."""
+    with _open(data_dir) as store:
+        ended = Operators(store).set_disabled(name, True)
+    click.echo(f"Operator {name} disabled." + (f" {ended} open sessions ended." if ended else ""))
+
+
+@operators.command("enable")
+@HUB_DATA_OPTION
+@click.argument("name")
+def enable(data_dir: Path, name: str) -> None:
+    """Let a disabled operator NAME log in again."""
+    with _open(data_dir) as store:
+        Operators(store).set_disabled(name, False)
+    click.echo(f"Operator {name} may log in again.")

@@ -2,7 +2,7 @@
 
 Each person who uses the hub's pages has an account in the hub store (table
 ``operators``: name, role, scrypt password hash, when it was made and last changed,
-whether it is disabled). ``fieldkit hub operators add|remove|list|password|role`` keeps
+whether it is disabled). ``fieldkit hub operators add|remove|list|password|role|disable|enable`` keeps
 them; whoever runs those commands holds the hub folder, and filesystem access is admin.
 
 Roles, and what each may do, are in one table, :data:`PERMISSIONS` (a permission name per
