@@ -290,7 +290,8 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
     connection.executescript(
         "DROP TABLE enrolment_tokens; DROP TABLE sessions; ALTER TABLE sources DROP COLUMN valid_up_to;"
         "DROP TABLE centres; DROP TABLE cycles; DROP TABLE packs; DROP TABLE form_versions; DROP TABLE tallies;"
-        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; UPDATE meta SET value='1' WHERE key='schema';"
+        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; DROP TABLE operators;"
+        "UPDATE meta SET value='1' WHERE key='schema';"
     )
     connection.close()
     with HubStore(hub) as store:
@@ -300,5 +301,5 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
     connection = sqlite3.connect(hub / "hub.sqlite")
     assert connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (SCHEMA_VERSION,)
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"centres", "cycles", "packs", "form_versions", "tallies"} <= tables
+    assert {"centres", "cycles", "packs", "form_versions", "tallies", "operators"} <= tables
     connection.close()

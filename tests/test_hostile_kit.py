@@ -180,7 +180,7 @@ def test_the_hub_page_shows_what_is_set_aside_and_resolves_it(tmp_path: Path) ->
     with HubStore(hub.dir) as store:
         client = create_hub_app(HubSettings(), store).test_client()
         page = client.get("/login").get_data(as_text=True)
-        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        client.post("/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD})
         page = client.get("/operator/").get_data(as_text=True)
         assert "Set aside" in page and f"is held from kit {HOSTILE}; set aside" in page
         version = f"{hashlib.sha256(genuine.ciphertext).hexdigest()[:16]}@{GENUINE}"

@@ -178,8 +178,8 @@ def test_every_cli_action_leaves_an_entry_with_actor_action_and_subject(world: W
         (me, "quarantine.dropped-kit", "kit-0000000000c1"),
         (me, "export.written", hub_id),
         (me, "report.written", "scorecards"),
-        (me, "password.set", "operator"),
-        (me, "password.changed", "operator"),
+        (me, "operator.added", "admin"),
+        (me, "password.changed", "admin"),
         (me, "login.unlocked", ""),
         (me, "centre.added", "C01"),
         (me, "centre.changed", "C01"),
@@ -347,7 +347,8 @@ def test_a_schema_3_hub_upgrades_and_starts_its_chain(tmp_path: Path) -> None:
     # Make it what the version before the audit trail left: no audit table, schema "3".
     connection = sqlite3.connect(hub / DB_FILE)
     connection.executescript(
-        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; UPDATE meta SET value='3' WHERE key='schema';"
+        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; DROP TABLE operators;"
+        "ALTER TABLE sessions DROP COLUMN operator_name; UPDATE meta SET value='3' WHERE key='schema';"
     )
     connection.close()
     run("hub", "enrol", "--data", hub)
@@ -381,7 +382,7 @@ def _client(store: HubStore):
 def _login(client, password: str):
     page = client.get("/login").get_data(as_text=True)
     return client.post(
-        "/login", data={"csrf_token": csrf_token(page), "password": password, "next": "/operator/"},
+        "/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": password, "next": "/operator/"},
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )  # fmt: skip
 
@@ -411,18 +412,22 @@ def test_logins_pages_and_api_actions_are_logged_with_their_actor(web_hub: Path)
     found = [(entry.actor, entry.action, entry.subject) for entry in entries]
     assert found == [
         (cli_actor(), "hub.created", "hub-audit"),
+        # The hub's single operator password of before becomes operator admin when the app starts.
+        (cli_actor(), "operator.added", "admin"),
         ("anonymous", "login.failed", ""),
-        ("operator", "login", ""),
-        ("operator", "token.created", ""),
+        ("admin", "login", ""),
+        ("admin", "token.created", ""),
         (cli_actor(), "token.created", ""),
         (cli_actor(), "kit.enrolled", "kit-00000000web1"),
         ("api", "bundle.imported", "kit-00000000web1"),
-        ("operator", "kit.revoked", "kit-00000000web1"),
-        ("operator", "logout", ""),
+        ("admin", "kit.revoked", "kit-00000000web1"),
+        ("admin", "logout", ""),
     ]
-    assert entries[1].details == {"address": "192.0.2.7", "name_known": None}
-    assert entries[3].details["kind"] == "kit"
-    assert entries[6].details["file"] == "HTTP push" and entries[6].details["new"] == 2
+    # The name tried is never logged, only whether it is an operator's (a password typed
+    # into the name field would stay in an append-only log for good).
+    assert entries[2].details == {"address": "192.0.2.7", "name_known": True}
+    assert entries[4].details["kind"] == "kit"
+    assert entries[7].details["file"] == "HTTP push" and entries[7].details["new"] == 2
     dump = json.dumps(rows(web_hub))
     assert WRONG_PASSWORD not in dump and OPERATOR_PASSWORD not in dump
 
@@ -432,7 +437,9 @@ def test_throttled_login_attempts_are_not_logged(web_hub: Path) -> None:
         client = create_hub_app(HubSettings(testing=True, login_failures_per_address=2), store).test_client()
         statuses = [_login(client, WRONG_PASSWORD).status_code for _ in range(6)]
         assert statuses == [401, 401, 429, 429, 429, 429]
-        assert [entry.action for entry in store.audit_entries()] == ["hub.created", "login.failed", "login.failed"]
+        assert [entry.action for entry in store.audit_entries()] == [
+            "hub.created", "operator.added", "login.failed", "login.failed",
+        ]  # fmt: skip
 
 
 def test_the_audit_page_lists_entries_and_says_whether_the_chain_verifies(web_hub: Path) -> None:
@@ -441,7 +448,7 @@ def test_the_audit_page_lists_entries_and_says_whether_the_chain_verifies(web_hu
         assert client.get("/operator/audit").status_code == 302  # behind the login
         _login(client, OPERATOR_PASSWORD)
         page = client.get("/operator/audit").get_data(as_text=True)
-        assert 'id="chain-state">The chain verifies: 2 entries' in page
+        assert 'id="chain-state">The chain verifies: 3 entries' in page
         assert "Hub created" in page and "Logged in" in page and "address=192.0.2.7" in page
         assert page.index("Logged in") < page.index("Hub created")  # newest first
         head = store.audit_head()

@@ -29,7 +29,6 @@ from sync.hub.reports.run import ABOUT_FILE, FIGURES_FILE, HUB_VIEW_FILE, LATEST
 from sync.hub.reports.web import reports_pages
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings, create_hub_app
-from sync.hub.web.auth import PASSWORD_FILE
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import OPERATOR_PASSWORD, ServerThread, hub_with_operator
 from tests.webclient import csrf_token
@@ -123,9 +122,10 @@ def _pages(client, store: HubStore, language: str) -> Iterator[tuple[str, str, i
     login = client.get("/login")
     yield "login", login.get_data(as_text=True), login.status_code
     token = csrf_token(login.get_data(as_text=True))
-    wrong = client.post("/login", data={"csrf_token": token, "password": "not the password"})
+    wrong = client.post("/login", data={"csrf_token": token, "name": "admin", "password": "not the password"})
     yield "login-wrong", wrong.get_data(as_text=True), wrong.status_code
-    done = client.post("/login", data={"csrf_token": token, "password": OPERATOR_PASSWORD, "next": "/operator/"})
+    login = {"csrf_token": token, "name": "admin", "password": OPERATOR_PASSWORD, "next": "/operator/"}
+    done = client.post("/login", data=login)
     assert done.status_code == 302, "the login keeps the language chosen before it"
     overview = client.get("/operator/")
     yield "overview", overview.get_data(as_text=True), overview.status_code
@@ -151,6 +151,8 @@ def _pages(client, store: HubStore, language: str) -> Iterator[tuple[str, str, i
     yield "reports", reports.get_data(as_text=True), reports.status_code
     audit = client.get("/operator/audit")
     yield "audit", audit.get_data(as_text=True), audit.status_code
+    operators = client.get("/operator/operators")
+    yield "operators", operators.get_data(as_text=True), operators.status_code
     errors = [
         ("404", client.get("/operator/no-such-page")),
         ("405", client.get("/operator/token")),
@@ -191,6 +193,7 @@ def test_every_hub_page_is_fully_translated(hub_dir: Path, language: str) -> Non
         "token": 200,
         "reports": 200,
         "audit": 200,
+        "operators": 200,
         "error/404": 404,
         "error/405": 405,
         "error/413": 413,
@@ -209,19 +212,22 @@ def test_the_login_limits_and_a_missing_password_are_translated(hub_dir: Path) -
         page = client.get("/login", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}).get_data(as_text=True)
         assert '<html lang="ru" dir="ltr">' in page, "Accept-Language picks the language before any choice"
         headers = {"Accept-Language": "ru"}
-        client.post("/login", data={"csrf_token": csrf_token(page), "password": "wrong"}, headers=headers)
-        limited = client.post("/login", data={"csrf_token": csrf_token(page), "password": "wrong"}, headers=headers)
+        wrong = {"csrf_token": csrf_token(page), "name": "admin", "password": "wrong"}
+        client.post("/login", data=wrong, headers=headers)
+        limited = client.post("/login", data=wrong, headers=headers)
         assert limited.status_code == 429
-        (hub_dir / PASSWORD_FILE).unlink()
+        with store.transaction() as db:  # a hub whose operators are all gone: nobody can log in
+            db.execute("DELETE FROM operators")
         fresh = create_hub_app(HubSettings(), store).test_client()
         page = fresh.get("/login", headers=headers).get_data(as_text=True)
-        broken = fresh.post("/login", data={"csrf_token": csrf_token(page), "password": "x" * 20}, headers=headers)
+        login = {"csrf_token": csrf_token(page), "name": "admin", "password": "x" * 20}
+        broken = fresh.post("/login", data=login, headers=headers)
         assert broken.status_code == 503
         for response in (limited, broken):
             text = _visible_text(response.get_data(as_text=True))
             leaks = sorted(source for source in english if re.search(rf"(?<!\w){re.escape(source)}(?!\w)", text))
             assert not leaks, leaks[:3]
-        assert "fieldkit hub password" in broken.get_data(as_text=True)
+        assert "fieldkit hub operators add" in broken.get_data(as_text=True)
 
 
 def test_a_language_not_served_is_refused_and_changes_nothing(hub_dir: Path) -> None:
@@ -272,6 +278,7 @@ def _browser_pages(driver, url: str) -> Iterator[str]:
 
     driver.get(f"{url}/login")
     yield "login"
+    driver.find_element(By.ID, "name").send_keys("admin")
     driver.find_element(By.ID, "password").send_keys(OPERATOR_PASSWORD)
     _click_and_wait(driver, "main form button[type=submit]")
     yield "overview"
@@ -281,6 +288,8 @@ def _browser_pages(driver, url: str) -> Iterator[str]:
     yield "reports"
     driver.get(f"{url}/operator/audit")
     yield "audit"
+    driver.get(f"{url}/operator/operators")
+    yield "operators"
     driver.get(f"{url}/operator/no-such-page")
     yield "error/404"
 
@@ -361,7 +370,7 @@ def test_axe_finds_no_violation_on_any_hub_page(served_hub: str, language: str) 
             assert "error" not in results, f"{name}: {results}"
             assert results["violations"] == [], f"{language} {name}: {results['violations']}"
             checked += 1
-        assert checked == 6
+        assert checked == 7
     finally:
         driver.quit()
 
@@ -370,7 +379,7 @@ def test_flashed_ids_are_isolated_and_what_was_sent_is_escaped(hub_dir: Path) ->
     with HubStore(hub_dir) as store:
         client = create_hub_app(HubSettings(), store).test_client()
         page = client.get("/login").get_data(as_text=True)
-        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        client.post("/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD})
         token = csrf_token(client.get("/operator/").get_data(as_text=True))
         client.post("/operator/revoke", data={"csrf_token": token, "source_id": "kit-c", "epoch": "1"})
         assert "<bdi>kit-c</bdi>" in client.get("/operator/").get_data(as_text=True)
@@ -386,7 +395,7 @@ def test_the_language_outlives_logout_but_nothing_else_does(hub_dir: Path) -> No
         client = create_hub_app(HubSettings(), store).test_client()
         page = client.get("/login").get_data(as_text=True)
         _choose(client, "fr", page, "/login")
-        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        client.post("/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD})
         overview = client.get("/operator/")
         assert '<html lang="fr" dir="ltr">' in overview.get_data(as_text=True)
         operator_cookie = client.get_cookie("fkhub").value

@@ -37,7 +37,9 @@ def _app(store: HubStore, **settings):
 def _login(client, password: str = OPERATOR_PASSWORD, next_path: str = "/operator/", **environ):
     page = client.get("/login", **environ).get_data(as_text=True)
     return client.post(
-        "/login", data={"csrf_token": csrf_token(page), "password": password, "next": next_path}, **environ
+        "/login",
+        data={"csrf_token": csrf_token(page), "name": "admin", "password": password, "next": next_path},
+        **environ,
     )
 
 

@@ -27,7 +27,8 @@ from werkzeug.security import check_password_hash
 from fieldkit.kit.config import init_kit, unlock
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from sync.hub.enrolment import create_token
-from sync.hub.store import HubStore, init_hub
+from sync.hub.operators import Operators
+from sync.hub.store import DB_FILE, HubStore, init_hub
 from sync.hub.web import HubSettings, OperatorPages, create_hub_app
 from sync.hub.web.auth import PASSWORD_FILE, OperatorPassword
 from sync.protocol.bundle import SourceRef
@@ -78,7 +79,7 @@ def login(client, password: str = OPERATOR_PASSWORD, address: str = "127.0.0.1")
     page = client.get("/login", environ_base={"REMOTE_ADDR": address}).get_data(as_text=True)
     return client.post(
         "/login",
-        data={"csrf_token": csrf_token(page), "password": password, "next": "/operator/"},
+        data={"csrf_token": csrf_token(page), "name": "admin", "password": password, "next": "/operator/"},
         environ_base={"REMOTE_ADDR": address},
     )
 
@@ -119,7 +120,8 @@ def test_login_never_redirects_off_the_hub(app) -> None:
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         response = client.post(
-            "/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD, "next": target}
+            "/login",
+            data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD, "next": target},
         )
         assert response.headers["Location"] == "/operator/"
 
@@ -128,7 +130,7 @@ def test_wrong_passwords_are_limited_per_address_and_overall(store: HubStore) ->
     client = make_app(store, login_failures_per_address=5, login_failures_overall=8).test_client()
     for _ in range(5):
         response = login(client, "not the password", address="10.0.0.1")
-        assert response.status_code == 401 and "Wrong password." in response.get_data(as_text=True)
+        assert response.status_code == 401 and "Wrong name or password." in response.get_data(as_text=True)
     # The limit holds even for the right password from that address...
     blocked = login(client, address="10.0.0.1")
     assert blocked.status_code == 429 and "Too many wrong passwords" in blocked.get_data(as_text=True)
@@ -140,10 +142,10 @@ def test_wrong_passwords_are_limited_per_address_and_overall(store: HubStore) ->
     assert login(client, address="10.0.0.6").status_code == 429
 
 
-def test_setting_a_new_password_ends_open_sessions(client, hub_dir: Path) -> None:
+def test_setting_a_new_password_ends_open_sessions(client, store: HubStore) -> None:
     login(client)
     assert client.get("/operator/").status_code == 200
-    OperatorPassword.for_hub(hub_dir).set("another operator password", work_factor=10)
+    Operators(store).set_password("admin", "another operator password", work_factor=10)
     assert client.get("/operator/").status_code == 302
     assert login(client, "another operator password").status_code == 302
 
@@ -155,13 +157,19 @@ def test_the_password_is_kept_as_a_private_scrypt_hash(hub_dir: Path, tmp_path: 
     assert json.loads(path.read_text())["kdf"]["name"] == "scrypt"
     new = tmp_path / "new.txt"
     new.write_text("a brand new operator password\n")
-    run("hub", "password", "--data", hub_dir, "--passphrase-file", new)
-    assert OperatorPassword.for_hub(hub_dir).check("a brand new operator password")
+    result = run("hub", "password", "--data", hub_dir, "--passphrase-file", new)
+    # The single password became operator admin's, in the store; the file is gone.
+    assert "now the password of operator 'admin'" in result.output and not path.exists()
+    with HubStore(hub_dir) as store:
+        accounts = Operators(store)
+        assert accounts.check("admin", "a brand new operator password") is not None
+        assert accounts.check("admin", OPERATOR_PASSWORD) is None
+    assert b"a brand new operator password" not in (hub_dir / DB_FILE).read_bytes()
     # 'hub serve' with another password in its file refuses to start.
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not the operator password\n")
     result = run("hub", "serve", "--data", hub_dir, "--port", "0", "--passphrase-file", wrong, expect=1)
-    assert "is not the hub's operator password" in result.output
+    assert "is not the password of an admin of this hub" in result.output
 
 
 # What 'fieldkit hub password' wrote before the hash was werkzeug's (format 1), for
@@ -183,22 +191,27 @@ def test_a_new_password_is_a_werkzeug_scrypt_hash(hub_dir: Path) -> None:
     assert not OperatorPassword.for_hub(hub_dir).check("not the operator password")
 
 
+def _admin_hash(store: HubStore) -> str:
+    found = Operators(store).get("admin")
+    assert found is not None
+    return found.password_hash
+
+
 def test_a_password_in_the_first_format_still_works_and_is_upgraded_at_login(store: HubStore, hub_dir: Path) -> None:
     path = hub_dir / PASSWORD_FILE
     path.write_text(json.dumps(FIRST_FORMAT_PASSWORD_FILE))
     secret = OperatorPassword.for_hub(hub_dir)
     assert secret.check(OPERATOR_PASSWORD) and not secret.check("not the operator password")
-    client = make_app(store).test_client()
+    client = make_app(store).test_client()  # opening the hub makes the single password admin's
+    assert not path.exists()
+    assert json.loads(_admin_hash(store)) == FIRST_FORMAT_PASSWORD_FILE, "kept as it was"
     assert login(client, "not the operator password").status_code == 401
-    assert json.loads(path.read_text()) == FIRST_FORMAT_PASSWORD_FILE, "a wrong password changes nothing"
+    assert json.loads(_admin_hash(store)) == FIRST_FORMAT_PASSWORD_FILE, "a wrong password changes nothing"
 
     assert login(client).status_code == 302
-    upgraded = json.loads(path.read_text())
-    assert upgraded["format"] == "fieldkit-hub-operator/2" and upgraded["kdf"]["name"] == "scrypt"
-    assert upgraded["hash"].startswith("scrypt:1024:8:1$"), "the same cost as before"
-    assert upgraded["set"] == "2025-03-01T09:00:00Z", "the password was not set again"
-    assert check_password_hash(upgraded["hash"], OPERATOR_PASSWORD)
-    assert "salt" not in upgraded and OPERATOR_PASSWORD not in path.read_text()
+    upgraded = _admin_hash(store)
+    assert upgraded.startswith("scrypt:1024:8:1$"), "werkzeug's scrypt, at the same cost as before"
+    assert check_password_hash(upgraded, OPERATOR_PASSWORD)
     assert "hub-web" in overview(client), "the session the upgrading login started goes on"
     assert login(make_app(store).test_client()).status_code == 302, "and the password still works"
 

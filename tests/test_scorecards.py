@@ -582,7 +582,7 @@ def test_the_hub_page_shows_the_latest_report_behind_the_login(world: World, eng
         assert client.get("/operator/reports/").status_code == 302
         assert client.get("/operator/reports/latest/").status_code == 302
         page = client.get("/login").get_data(as_text=True)
-        client.post("/login", data={"csrf_token": csrf_token(page), "password": OPERATOR_PASSWORD})
+        client.post("/login", data={"csrf_token": csrf_token(page), "name": "admin", "password": OPERATOR_PASSWORD})
         index = client.get("/operator/reports/")
         assert index.status_code == 200
         assert "Open the report" in index.get_data(as_text=True)

@@ -425,6 +425,11 @@ from fieldkit.cli.report import report  # noqa: E402 - as above
 hub.add_command(report)
 
 
+from fieldkit.cli.hub_operators import operators  # noqa: E402 - as above
+
+hub.add_command(operators)
+
+
 from fieldkit.cli.hub_programme import centres, cycles, pack, packs  # noqa: E402 - as above
 
 hub.add_command(centres)

@@ -1,7 +1,8 @@
 """``fieldkit hub serve | password | unlock-login | enrol-upstream | forward``: the hub over HTTP.
 
-``serve`` runs the hub's web app (API for kits and hubs, pages for the operator) with
-waitress. ``password`` sets the operator password. ``enrol-upstream`` enrols this hub at
+``serve`` runs the hub's web app (API for kits and hubs, pages for the operators) with
+waitress. ``password`` sets the password of operator ``admin`` (the operator of hubs set
+up with a single password; ``fieldkit hub operators`` keeps every account). ``enrol-upstream`` enrols this hub at
 a national hub with a token from it, and ``forward`` sends this hub's merged ciphertext
 there. ``docs/sync.md`` explains how kits and hubs talk.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.conflicts import refuse_together
+from fieldkit.cli.hub_operators import adopt
 from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
 from fieldkit.cli.passphrase import read_passphrase
 from fieldkit.core.errors import FieldkitError
@@ -25,10 +27,10 @@ from sync.hub.forward import (
     undeclared_records,
     upstream_summary,
 )
+from sync.hub.operators import ADMIN, MIN_PASSWORD_LENGTH, Operators
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings
-from sync.hub.web.password import MIN_PASSWORD_LENGTH, OperatorPassword
 from sync.protocol.client import Backoff
 from sync.protocol.enrolment import EnrolmentToken
 
@@ -51,18 +53,26 @@ def _new_password(passphrase_file: Path | None) -> str:
 @HUB_DATA_OPTION
 @_PASSWORD_FILE
 def password(data_dir: Path, passphrase_file: Path | None) -> None:
-    """Set (or change) the password of the hub's operator pages.
+    """Set (or change) the password of operator 'admin' (as 'hub operators password admin').
 
-    Stored as an scrypt hash in HUBDIR/operator-password.json; changing it logs out
-    every open session (they are deleted on the hub).
+    Kept for hubs set up with a single operator password, which became operator
+    'admin'; on a hub without operators it makes 'admin', an admin. Changing it ends
+    admin's open sessions. Other operators: 'fieldkit hub operators'.
     """
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        secret = OperatorPassword.for_hub(data_dir)
-        first = not secret.exists()
-        secret.set(_new_password(passphrase_file))
-        ended = store.end_sessions()
-        store.audit(None, "password.set" if first else "password.changed", "operator", {"sessions_ended": ended})
-    click.echo("Operator password set." + (f" {ended} open sessions ended." if ended else ""))
+        adopt(store)
+        accounts = Operators(store)
+        if not accounts.any():
+            accounts.add(ADMIN, ADMIN, _new_password(passphrase_file))
+            click.echo("Operator admin (role admin) set up.")
+            return
+        if accounts.get(ADMIN) is None:
+            raise FieldkitError(
+                "this hub has no operator named 'admin': use 'fieldkit hub operators password NAME' "
+                "('fieldkit hub operators list' shows the names)"
+            )
+        ended = accounts.set_password(ADMIN, _new_password(passphrase_file))
+    click.echo("Password of operator admin set." + (f" {ended} open sessions ended." if ended else ""))
 
 
 @click.command("unlock-login")
@@ -95,29 +105,32 @@ def serve(
 ) -> None:
     """Serve the hub: the API kits push to, and the operator's pages (waitress).
 
-    On the first run it asks for the operator password (or reads --passphrase-file)
-    and stores its hash; later, --passphrase-file must hold the same password.
+    On the first run, with no operator yet, it asks for a password (or reads
+    --passphrase-file) and makes operator 'admin', an admin; later, --passphrase-file
+    must hold the password of one of the hub's admins. 'fieldkit hub operators' adds
+    the others.
     """
     forbid_core_dumps()  # the receipt key and the password are in memory from here
     with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
-        _ensure_password(store, passphrase_file)
+        _ensure_operator(store, passphrase_file)
         settings = HubSettings(secure_cookies=secure_cookies, behind_proxy=behind_proxy)
         serve_hub(store, settings, host=host, port=port, echo=click.echo)
 
 
-def _ensure_password(store: HubStore, passphrase_file: Path | None) -> None:
+def _ensure_operator(store: HubStore, passphrase_file: Path | None) -> None:
     # Asking on the terminal (or reading the file) is the command line's part of serving.
-    secret = OperatorPassword.for_hub(store.data_dir)
-    if not secret.exists():
-        secret.set(_new_password(passphrase_file))
-        store.audit(None, "password.set", "operator", {"sessions_ended": 0})
-        click.echo("Operator password set.")
+    adopt(store)
+    accounts = Operators(store)
+    if not accounts.any():
+        accounts.add(ADMIN, ADMIN, _new_password(passphrase_file))
+        click.echo("Operator admin (role admin) set up: log in with the name admin.")
     elif passphrase_file is not None:
         given = read_passphrase(passphrase_file, prompt="Hub operator password")
-        if not secret.check(given):
+        admins = [o for o in accounts.list() if o.role == ADMIN and not o.disabled]
+        if not any(accounts.check(o.name, given) for o in admins):
             raise FieldkitError(
-                f"the password in {passphrase_file} is not the hub's operator password "
-                "(change it with 'fieldkit hub password')"
+                f"the password in {passphrase_file} is not the password of an admin of this hub "
+                "(change one with 'fieldkit hub operators password NAME')"
             )
 
 

@@ -6,7 +6,7 @@ Layout::
                              after a key rotation), receipt public key
     HUBDIR/receipt-key.pem   Ed25519 key that signs receipts (0600: the hub signs unattended)
     HUBDIR/hub.sqlite        sources, tokens, record versions, merged bundles, events,
-                             operator sessions
+                             operator accounts and their sessions
 
 The hub never holds the age identity: it stores ciphertext and clear metadata only.
 
@@ -83,7 +83,7 @@ HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -173,12 +173,24 @@ CREATE TABLE IF NOT EXISTS audit(
     subject TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 """
 _SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2).replace("{_SCHEMA_3}", _SCHEMA_3)
-_SCHEMA = _SCHEMA.replace("{_SCHEMA_AUDIT}", _SCHEMA_AUDIT)
+# Added in schema 5, operators and roles (sync.hub.operators): one row per named operator
+# account (its role, its scrypt password hash, when it was made and last changed, and
+# whether it is disabled); each session row says whose it is, so changing or removing an
+# operator ends that operator's sessions and nobody else's. Plain statements, no
+# SQLite-only syntax: the same step runs on a fresh database and on an upgraded one.
+_SCHEMA_5 = """
+CREATE TABLE IF NOT EXISTS operators(
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created TEXT NOT NULL, changed TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+ALTER TABLE sessions ADD COLUMN operator_name TEXT;
+"""
+_SCHEMA = _SCHEMA.replace("{_SCHEMA_AUDIT}", _SCHEMA_AUDIT) + _SCHEMA_5
 # Each older schema: the next one, and the statements that get there (constants only).
 _MIGRATIONS = {
     "1": ("2", f"{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"),
     "2": ("3", _SCHEMA_3),
     "3": ("4", _SCHEMA_AUDIT),
+    "4": ("5", _SCHEMA_5),
 }
 
 
@@ -652,6 +664,15 @@ class HubStore:
         tables (the centre registry, cycles and packs: ``sync.hub.registry`` and others)."""
         return self._transaction()
 
+    def read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple]:
+        """One read of the tables that modules beside the store keep (no write lock taken)."""
+        return self._query(sql, parameters)
+
+    @staticmethod
+    def log_event(db: sqlite3.Connection, kind: str, message: str) -> None:
+        """In the caller's transaction (:meth:`transaction`): one line in the hub's log."""
+        HubStore._log(db, kind, message)
+
     def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
             try:
@@ -1000,8 +1021,13 @@ class HubStore:
         rows = self._query("SELECT data FROM sessions WHERE id_sha256=? AND expires>?", (id_sha256, now))
         return str(rows[0][0]) if rows else None
 
-    def save_session(self, id_sha256: str, data: str, *, operator: bool, now: str, expires: str) -> None:
-        """Create or update a session; expired ones go, and visitors who never logged in are bounded."""
+    def save_session(
+        self, id_sha256: str, data: str, *, operator: bool, now: str, expires: str, operator_name: str | None = None
+    ) -> None:
+        """Create or update a session; expired ones go, and visitors who never logged in are bounded.
+
+        ``operator_name`` says whose session it is (:meth:`end_operator_sessions`).
+        """
         with self._transaction() as db:
             known = db.execute("SELECT expires FROM sessions WHERE id_sha256=?", (id_sha256,)).fetchone()
             if known is None:
@@ -1012,11 +1038,15 @@ class HubStore:
                     (self._MAX_ANONYMOUS_SESSIONS - 1,),
                 )
                 db.execute(
-                    "INSERT INTO sessions(id_sha256, data, operator, created, expires) VALUES(?, ?, ?, ?, ?)",
-                    (id_sha256, data, int(operator), now, expires),
+                    "INSERT INTO sessions(id_sha256, data, operator, created, expires, operator_name) "
+                    "VALUES(?, ?, ?, ?, ?, ?)",
+                    (id_sha256, data, int(operator), now, expires, operator_name),
                 )
             else:  # the lifetime counts from the start, not from the last page
-                db.execute("UPDATE sessions SET data=?, operator=? WHERE id_sha256=?", (data, int(operator), id_sha256))
+                db.execute(
+                    "UPDATE sessions SET data=?, operator=?, operator_name=? WHERE id_sha256=?",
+                    (data, int(operator), operator_name, id_sha256),
+                )
 
     def delete_session(self, id_sha256: str) -> None:
         with self._transaction() as db:
@@ -1029,6 +1059,12 @@ class HubStore:
             db.execute("DELETE FROM sessions")
             if count:
                 self._log(db, "sessions", f"{count} operator sessions ended")
+        return int(count)
+
+    def end_operator_sessions(self, db: sqlite3.Connection, name: str) -> int:
+        """In the caller's transaction: end the sessions of operator ``name``; how many there were."""
+        count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator_name=?", (name,)).fetchone()[0]
+        db.execute("DELETE FROM sessions WHERE operator_name=?", (name,))
         return int(count)
 
     def unlock_login(self, *, actor: str | None = None) -> str:

@@ -3,7 +3,8 @@
 The hub keeps no identity, so it cannot make a report itself: ``fieldkit hub report``
 runs with the identity brought to the hub machine and leaves its files in
 ``HUBDIR/reports/latest/`` (aggregate, suppressed figures only). These pages show
-those files: a summary at ``/operator/reports/``, the report itself with its
+those files (permission ``reports``: every role may read the reports already made):
+a summary at ``/operator/reports/``, the report itself with its
 stylesheet linked (the hub's Content-Security-Policy allows no inline style), and
 both files for download.
 
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Response
 from sync.hub.reports.render import CSS_FILE
 from sync.hub.reports.run import ABOUT_FILE, FIGURES_FILE, HUB_VIEW_FILE, LATEST_DIR, REPORT_FILE, REPORT_FORMAT
 from sync.hub.web import OperatorPages
+from sync.hub.web.auth import require_permission
 
 __all__ = ["bp", "reports_pages"]
 
@@ -32,7 +34,7 @@ bp = Blueprint("reports", __name__, url_prefix="/operator/reports", template_fol
 
 def reports_pages() -> OperatorPages:
     """The report pages as the hub's web app takes them (linked "Reports" in its header)."""
-    return OperatorPages(bp, "reports.index", lazy_gettext("Reports"))
+    return OperatorPages(bp, "reports.index", lazy_gettext("Reports"), permission="reports")
 
 
 def _latest() -> Path:
@@ -52,6 +54,7 @@ def _about(folder: Path) -> dict[str, Any] | None:
 
 
 @bp.get("/")
+@require_permission("reports")
 def index() -> str:
     return render_template("hub/reports.html", about=_about(_latest()))
 
@@ -68,20 +71,24 @@ def _file(name: str, mimetype: str, *, download: bool = False) -> Response:
 
 
 @bp.get("/latest/")
+@require_permission("reports")
 def view() -> Response:
     return _file(HUB_VIEW_FILE, "text/html")
 
 
 @bp.get(f"/latest/{CSS_FILE}")
+@require_permission("reports")
 def stylesheet() -> Response:
     return _file(CSS_FILE, "text/css")
 
 
 @bp.get(f"/latest/{REPORT_FILE}")
+@require_permission("reports")
 def report_file() -> Response:
     return _file(REPORT_FILE, "text/html", download=True)
 
 
 @bp.get(f"/latest/{FIGURES_FILE}")
+@require_permission("reports")
 def figures_file() -> Response:
     return _file(FIGURES_FILE, "text/csv", download=True)

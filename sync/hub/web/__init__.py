@@ -7,16 +7,20 @@
   it carries (a bundle's Ed25519 signature by an enrolled key, an enrolment's one-time
   token), and answers in JSON with a reason for every refusal.
 - ``/login`` and ``/operator/...`` (:mod:`sync.hub.web.auth`, :mod:`sync.hub.web.pages`)
-  serve people: a password login, CSRF on every form, HttpOnly SameSite=Strict cookies.
+  serve people: a login with an operator's name and password, a role check on every page
+  and POST (:data:`sync.hub.operators.PERMISSIONS`), CSRF on every form, HttpOnly
+  SameSite=Strict cookies.
 
 Every response carries the kit's headers: a strict Content-Security-Policy with no
 script at all, ``Cache-Control: no-store``, no referrer, no framing. No page shows
 decrypted data: the hub holds no identity.
 
 More operator pages (the reports of ``sync/hub/reports/web.py``) come from other modules:
-a :class:`flask.Blueprint` passed as ``OperatorPages(blueprint, endpoint, label)`` in
-``create_hub_app(..., pages=...)`` is registered behind the operator login and linked
-from the page header.
+a :class:`flask.Blueprint` passed as ``OperatorPages(blueprint, endpoint, label,
+permission)`` in ``create_hub_app(..., pages=...)`` is registered behind the operator
+login, its views need ``permission`` unless they name their own
+(``auth.require_permission``), and it is linked from the page header for the roles that
+have it.
 
 The pages are in the language the operator chose (the header's language form, kept in
 the session) or else the browser's Accept-Language, from the same interface catalogues
@@ -54,10 +58,11 @@ from fieldkit.webbase.errors import register_error_handlers
 from fieldkit.webbase.i18n import init_languages
 from fieldkit.webbase.security import add_security_headers, content_security_policy
 from fieldkit.webbase.throttle import FailureThrottle
+from sync.hub.operators import adopt_single_password
 from sync.hub.store import HubStore
 from sync.hub.web import api, auth, errorpages
 from sync.hub.web import pages as operator_pages
-from sync.hub.web.auth import OperatorPassword, require_login
+from sync.hub.web.auth import OperatorPassword, current_operator, may, require_login, role_label
 from sync.hub.web.sessions import StoreSessionInterface
 
 __all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
@@ -92,11 +97,13 @@ class HubSettings:
 
 @dataclass(frozen=True)
 class OperatorPages:
-    """More operator pages (reports): a blueprint, its start endpoint and a link label."""
+    """More operator pages (reports): a blueprint, its start endpoint, a link label, and the
+    permission its views need unless they name their own (``auth.require_permission``)."""
 
     blueprint: Blueprint
     endpoint: str
     label: str | LazyString  # lazy_gettext("..."): shown in the page's language
+    permission: str = "reports"
 
 
 @dataclass
@@ -107,7 +114,7 @@ class HubServices:
     settings: HubSettings
     password: OperatorPassword
     throttle: FailureThrottle
-    nav: list[tuple[str, str | LazyString]]
+    nav: list[tuple[str, str | LazyString, str]]  # endpoint, label, the permission that shows it
     unlock_seen: str | None = None  # the store's login-unlock marker last acted on
 
     @property
@@ -140,7 +147,11 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
             overall=settings.login_failures_overall,
             window_seconds=settings.login_window_seconds,
         ),
-        nav=[("operator.overview", lazy_gettext("Overview")), ("operator.audit_trail", lazy_gettext("Audit trail"))],
+        nav=[
+            ("operator.overview", lazy_gettext("Overview"), "status"),
+            ("operator.audit_trail", lazy_gettext("Audit trail"), "audit"),
+            ("operator.operators", lazy_gettext("Operators"), "operators"),
+        ],
         unlock_seen=store.login_unlock_marker(),
     )
     # Sessions live in the store; the cookie is only a random id (see sessions.py).
@@ -160,8 +171,10 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     app.register_blueprint(operator_pages.bp)
     for extra in pages:
         app.register_blueprint(extra.blueprint)
-        app.extensions["fieldkit_hub"].nav.append((extra.endpoint, extra.label))
-    require_login(app, {operator_pages.bp.name, *(extra.blueprint.name for extra in pages)})
+        app.extensions["fieldkit_hub"].nav.append((extra.endpoint, extra.label, extra.permission))
+    require_login(app, {operator_pages.bp.name: None, **{extra.blueprint.name: extra.permission for extra in pages}})
+    # A hub with the single operator password of earlier versions: its admin (operators.py).
+    adopt_single_password(store)
 
     @app.route("/")
     def root() -> Response:
@@ -172,7 +185,12 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
 
     @app.context_processor
     def navigation() -> dict[str, object]:
-        return {"nav": app.extensions["fieldkit_hub"].nav, "hub_id": store.config.hub_id}
+        operator = current_operator()
+        shown = [(endpoint, label) for endpoint, label, permission in app.extensions["fieldkit_hub"].nav
+                 if operator is not None and operator.may(permission)]  # fmt: skip
+        return {"nav": shown, "hub_id": store.config.hub_id, "operator": operator}
+
+    app.jinja_env.globals.update(may=may, role_label=role_label)
 
     add_hashed_assets(app, Path(__file__).parent / "static")
     add_security_headers(app, CONTENT_SECURITY_POLICY)

@@ -1,6 +1,8 @@
 """The operator's pages: what the hub holds, who may send, what was refused and why.
 
-Behind the login (``auth.require_login``). Every change is a POST with a CSRF token. The
+Behind the login (``auth.require_login``), each view with the permission it needs
+(``auth.require_permission``): the overview is for every role, the changes are an
+admin's. Every change is a POST with a CSRF token. The
 pages show metadata only (ids, forms, days, sizes, hashes, reasons): the hub cannot
 decrypt anything, and nothing here would show an answer if it could.
 """
@@ -20,8 +22,9 @@ from werkzeug.wrappers import Response
 from fieldkit.core.formengine.labels import N_
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
+from sync.hub.operators import Operators
 from sync.hub.store import DB_FILE, HubStoreError
-from sync.hub.web.auth import current_actor
+from sync.hub.web.auth import current_actor, require_permission
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS
 
@@ -84,6 +87,7 @@ def _upstreams(data_dir: Path) -> list:
 
 
 @bp.get("/")
+@require_permission("status")
 def overview() -> str:
     hub = _hub()
     store = hub.store
@@ -113,6 +117,7 @@ def _epoch(text: str | None) -> int | None:
 
 
 @bp.post("/revoke")
+@require_permission("revoke")
 def revoke() -> Response:
     source_id = request.form.get("source_id", "")
     try:
@@ -142,6 +147,7 @@ def revoke() -> Response:
 
 
 @bp.post("/resolve")
+@require_permission("quarantine")
 def resolve() -> Response:
     """Accept one version of a record in quarantine or set aside, or drop one."""
     record_id = request.form.get("record_id", "")[:100]
@@ -177,6 +183,7 @@ def resolve() -> Response:
 
 
 @bp.post("/drop-source")
+@require_permission("revoke")
 def drop_source() -> Response:
     """Delete everything a revoked kit sent."""
     kit_id = request.form.get("kit_id", "")
@@ -199,7 +206,19 @@ def drop_source() -> Response:
     return redirect(url_for("operator.overview"))
 
 
+@bp.get("/operators")
+@require_permission("operators")
+def operators() -> str:
+    """The operator accounts, for admins: names, roles and dates (never a hash).
+
+    They are changed at the hub computer (``fieldkit hub operators``), by whoever holds
+    the hub folder.
+    """
+    return render_template("operators.html", operators=Operators(_hub().store).list())
+
+
 @bp.post("/token")
+@require_permission("enrol")
 def token() -> str | tuple[str, int]:
     try:
         days = int(request.form.get("valid_days", DEFAULT_TOKEN_DAYS))
@@ -244,6 +263,11 @@ AUDIT_ACTIONS = {
     "login.unlocked": N_("Login limits lifted"),
     "password.set": N_("Operator password set"),
     "password.changed": N_("Operator password changed"),
+    "operator.added": N_("Operator added"),
+    "operator.removed": N_("Operator removed"),
+    "operator.role": N_("Operator given another role"),
+    "operator.disabled": N_("Operator disabled"),
+    "operator.enabled": N_("Operator enabled"),
     "centre.added": N_("Centre added"),
     "centre.changed": N_("Centre changed"),
     "centre.retired": N_("Centre retired"),
@@ -260,6 +284,7 @@ AUDIT_ACTIONS = {
 
 
 @bp.get("/audit")
+@require_permission("audit")
 def audit_trail() -> str:
     """The newest entries of the audit trail, newest first, and whether the whole chain verifies."""
     store = _hub().store

@@ -1,4 +1,9 @@
-"""The hub operator's password: stored as an scrypt hash in ``HUBDIR/operator-password.json``.
+"""The single hub operator password of earlier versions, in ``HUBDIR/operator-password.json``,
+and the checks of the hashes the operator accounts keep (:mod:`sync.hub.operators`).
+
+Hubs now have named operator accounts in the store; a hub with this file and no account
+yet gets an admin named ``admin`` holding the file's hash, and the file is removed
+(:func:`sync.hub.operators.adopt_single_password`). What follows describes the file.
 
 The hash is in werkzeug's format (``werkzeug.security``, method ``scrypt:N:8:1``), made and
 checked by ``fieldkit.core.crypto.passwords`` with the standard library's scrypt (the call
@@ -34,13 +39,21 @@ from fieldkit.core.crypto.passwords import (
 )
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import write_atomic
+from sync.hub.operators import MIN_PASSWORD_LENGTH
 
-__all__ = ["MIN_PASSWORD_LENGTH", "PASSWORD_FILE", "OperatorPassword", "PasswordError"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "PASSWORD_FILE",
+    "OperatorPassword",
+    "PasswordError",
+    "check_stored",
+    "stored_is_legacy",
+    "stored_work_factor",
+]
 
 PASSWORD_FILE = "operator-password.json"  # noqa: S105 (a file name, not a secret)
 PASSWORD_FORMAT = "fieldkit-hub-operator/2"  # noqa: S105 (a format name)
 LEGACY_FORMAT = "fieldkit-hub-operator/1"  # the hand-rolled scrypt hash, verified but no longer written
-MIN_PASSWORD_LENGTH = 10
 # A damaged or hostile file must not make a login take minutes or gigabytes.
 _WORK_FACTORS = WORK_FACTORS
 _LEGACY_HASH_BYTES = 32
@@ -102,6 +115,37 @@ def _parse(document: Any) -> _Stored:
     if work_factor not in _WORK_FACTORS:
         raise ValueError("work factor")
     return _Stored(document, work_factor, legacy)
+
+
+# A hash kept in the operator accounts (sync.hub.operators) is werkzeug's string; one
+# adopted from a first-format file is that file's JSON document, kept as it was until the
+# login that proves the password rewrites it.
+
+
+def _parse_kept(stored: str) -> _Stored:
+    if stored.startswith("{"):
+        return _parse(json.loads(stored))
+    return _parse({"format": PASSWORD_FORMAT, "hash": stored})
+
+
+def check_stored(stored: str, password: str) -> bool:
+    """True when ``password`` matches a kept hash; PasswordError when it is not one we accept."""
+    try:
+        kept = _parse_kept(stored)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise PasswordError("the stored password hash is damaged; set the password again") from None
+    return kept.check(password)
+
+
+def stored_is_legacy(stored: str) -> bool:
+    return stored.startswith("{")
+
+
+def stored_work_factor(stored: str) -> int:
+    try:
+        return _parse_kept(stored).work_factor
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise PasswordError("the stored password hash is damaged; set the password again") from None
 
 
 @dataclass(frozen=True)
@@ -166,6 +210,13 @@ class OperatorPassword:
                 return False
             self._write(password, stored.work_factor, set_at=str(stored.document.get("set") or _now()))
             return True
+
+    def kept_hash(self) -> str:
+        """The stored hash as an operator account keeps it (see :func:`check_stored`)."""
+        stored = self._load()
+        if stored.legacy:
+            return json.dumps(stored.document, sort_keys=True)
+        return str(stored.document["hash"])
 
     def fingerprint(self) -> str:
         """A short value that changes whenever the password is set again (for sessions)."""

@@ -4,8 +4,10 @@ A signed cookie (Flask's default) holds the whole session, so a copy taken befor
 stays valid until it expires, and nothing on the hub can end it. Here the cookie holds a
 random 256-bit id; the hub keeps the session's data in ``HUBDIR/hub.sqlite`` under the
 SHA-256 of that id (a copy of the database does not give usable cookies). Logout deletes
-the row, ``fieldkit hub password`` deletes every row, and each row ends at its expiry
-time (``HubSettings.session_hours``) whatever the browser does.
+the row; each row names its operator, so a new password, another role or the removal
+of that operator (``fieldkit hub operators``) deletes that operator's rows and nobody
+else's; and each row ends at its expiry time (``HubSettings.session_hours``) whatever
+the browser does.
 
 Hand-written rather than Flask-Session: that package is not in our lock and would bring
 a cache layer we do not need; the store already has SQLite, fsync and a lock, and this
@@ -101,6 +103,7 @@ class StoreSessionInterface(SessionInterface):
             _id_hash(session.session_id),
             _serializer.dumps(dict(session)),
             operator=bool(session.get("operator")),
+            operator_name=session.get("operator") if isinstance(session.get("operator"), str) else None,
             now=_stamp(now),
             expires=_stamp(now + self.lifetime),
         )
