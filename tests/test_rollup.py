@@ -401,3 +401,18 @@ def test_tables_read_back_the_same_and_a_cycle_report_takes_only_its_cycle(netwo
     assert one_cycle.centres == {} and one_cycle.used == 0
     assert one_cycle.not_used[OTHER_CYCLE] == bucket.used
     assert one_cycle.read == everything.read == tables.read
+
+
+def test_making_and_holding_a_roll_up_are_in_the_audit_trails(tmp_path: Path) -> None:
+    network = Network(tmp_path)
+    path = network.rollup("a")
+    network.import_(path)
+    network.import_(path)  # the same again: held already, no second entry
+    with HubStore(network.hubs["a"]) as store:
+        made = [entry for entry in store.audit_entries() if entry.action == "rollup.made"]
+    with HubStore(network.hubs["global"]) as store:
+        imported = [entry for entry in store.audit_entries() if entry.action == "rollup.imported"]
+        assert store.verify_audit().ok
+    assert [(entry.subject, entry.details["file"]) for entry in made] == [("hub-global", path.name)]
+    assert made[0].details["records"] > 0 and str(tmp_path) not in json.dumps(made[0].details)
+    assert [entry.subject for entry in imported] == ["hub-a"]

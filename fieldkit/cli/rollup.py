@@ -70,6 +70,8 @@ def rollup(
                 held = send_rollup(store, made, upstream)
             except TransportError as error:
                 raise FieldkitError(f"the roll-up was not sent: {error}") from None
+        where = {"sent": held} if out_file is None else {"file": out_file.name}
+        store.audit(None, "rollup.made", upstream.hub_id, {"records": counted, **where})
     if out_file is None:
         said = {"unchanged": "it already held this one", "replaced": "it replaces the older one"}.get(held, "held")
         click.echo(f"Sent the counts of {counted} records to hub {upstream.hub_id} ({upstream.url}): {said}.")
@@ -102,6 +104,8 @@ def rollup_import(data_dir: Path, identity_file: Path, passphrase_file: Path | N
     identities = unlock_hub_identities(identity_file, passphrase_file)
     with HubStore(data_dir) as store:
         result = import_rollup(store, data, identities)
+        if not result.unchanged:  # as for bundles, taking the same one again leaves no entry
+            store.audit(None, "rollup.imported", result.opened.hub_id, {"made": result.opened.made})
     opened = result.opened
     if result.unchanged:
         click.echo(f"Already held: the roll-up from hub {opened.hub_id} made {opened.made}; nothing changed.")

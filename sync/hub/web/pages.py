@@ -278,6 +278,8 @@ AUDIT_ACTIONS = {
     "recipient.changed": N_("Hub key changed"),
     "upstream.enrolled": N_("Enrolled at an upstream hub"),
     "records.forwarded": N_("Records forwarded upstream"),
+    "rollup.made": N_("Counts rolled up for an upstream hub"),
+    "rollup.imported": N_("A regional hub's roll-up held"),
     "backup.written": N_("Backup written"),
     "backup.restored": N_("Restored from a backup"),
 }
