@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import hypothesis_profiles
+from tests.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
 hypothesis_profiles.load()  # before any test module builds its @settings
 
