@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -30,13 +31,64 @@ def require_tool(name: str) -> str:
     raise AssertionError("unreachable")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the slow tests first (a stable sort keeps their order and everyone else's).
+# Seconds each test module took in a whole run (setup, call and teardown of all its tests),
+# for the order below. Refresh after adding or speeding up slow tests:
+#   FIELDKIT_RECORD_DURATIONS=1 .venv/bin/python -m pytest -n 2 --maxschedchunk 1 -p no:cacheprovider
+MODULE_DURATIONS = ROOT / "tests" / "durations.json"
+UNRECORDED_SLOW_SECONDS = 30.0  # a guess for a slow test in a module the file does not know yet
+UNRECORDED_SECONDS = 0.2
 
-    With pytest-xdist, a long proof test started last would leave one worker busy
-    while the other idles; started first, the short tests fill the gaps around it.
+
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, by their recorded time, slow tests first inside each.
+
+    With pytest-xdist (``--maxschedchunk 1``) each free worker takes the next test in this
+    order, so the long ones start early and short ones fill the gaps at the end: the workers
+    end together. A module's tests stay together, so each worker sets up a module-scoped
+    fixture once, not once per test. Sorting is stable and the same on every worker.
     """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    recorded: dict[str, float] = {}
+    if MODULE_DURATIONS.is_file():
+        recorded = json.loads(MODULE_DURATIONS.read_text(encoding="utf-8"))
+    guessed: dict[str, float] = {}
+    for item in items:
+        slow = item.get_closest_marker("slow") is not None
+        guessed[_module(item)] = guessed.get(_module(item), 0.0) + (
+            UNRECORDED_SLOW_SECONDS if slow else UNRECORDED_SECONDS
+        )
+    items.sort(
+        key=lambda item: (
+            -recorded.get(_module(item), guessed[_module(item)]),
+            _module(item),
+            item.get_closest_marker("slow") is None,
+        )
+    )
+
+
+_module_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("FIELDKIT_RECORD_DURATIONS"):
+        module = report.nodeid.split("::", 1)[0]
+        _module_seconds[module] = _module_seconds.get(module, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With FIELDKIT_RECORD_DURATIONS set, update tests/durations.json with the modules that ran
+    (once, by the xdist controller, not by each worker)."""
+    if not os.environ.get("FIELDKIT_RECORD_DURATIONS") or hasattr(session.config, "workerinput"):
+        return
+    if not _module_seconds:
+        return
+    figures = json.loads(MODULE_DURATIONS.read_text(encoding="utf-8")) if MODULE_DURATIONS.is_file() else {}
+    figures.update({module: round(seconds, 1) for module, seconds in _module_seconds.items()})
+    figures = dict(sorted(figures.items()))
+    MODULE_DURATIONS.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
