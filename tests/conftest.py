@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -177,12 +178,29 @@ def hub_keys(tmp_path: Path) -> Path:
     return make_hub_keys(tmp_path)
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this pytest run that all its pytest-xdist workers share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def x86_64_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of x86_64 wheels that ``scripts/offline-bundle.sh OUT --platform x86_64`` made."""
+    """The folder of x86_64 wheels that ``scripts/offline-bundle.sh OUT --platform x86_64`` made.
+
+    Made once per run: the first worker that needs it makes it, under a lock, and the
+    others wait for it and share it (the tests only read it).
+    """
     from tests.offline import make_bundle
 
-    out = tmp_path_factory.mktemp("bundle") / "offline"
-    done = make_bundle(out, "--platform", "x86_64")
-    assert done.returncode == 0, done.stdout + done.stderr
+    shared = run_folder(tmp_path_factory)
+    out = shared / "offline-bundle"
+    made = shared / "offline-bundle.made"
+    with open(shared / "offline-bundle.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            shutil.rmtree(out, ignore_errors=True)  # a try that failed, in another worker
+            done = make_bundle(out, "--platform", "x86_64")
+            assert done.returncode == 0, done.stdout + done.stderr
+            made.touch()
     return out / "x86_64"
