@@ -3,7 +3,7 @@
 # stops it when it exits; tests reach it through FIELDKIT_TEST_POSTGRES (tests/postgres.py).
 #
 #   scripts/postgres.sh start DIR   make a cluster in the empty folder DIR, start it, print its URL
-#   scripts/postgres.sh stop DIR    stop that server and delete DIR
+#   scripts/postgres.sh stop DIR    stop that server and delete DIR (only a folder start made)
 #
 # The server listens on a unix socket in DIR and on 127.0.0.1 on a free port. Over the socket
 # the account that ran this script connects as the database superuser of its own name with no
@@ -73,6 +73,7 @@ start)
         exit 2
     fi
     chmod 700 "$dir"
+    touch "$dir/.fieldkit-test-postgres"  # stop deletes only a folder that start made
     [ "$owner" = "$(id -un)" ] || chown "$owner" "$dir"
     superuser=$(id -un)
     password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
@@ -104,6 +105,10 @@ start)
     ;;
 stop)
     [ -d "$dir" ] || exit 0
+    if [ ! -f "$dir/.fieldkit-test-postgres" ]; then
+        echo "$dir was not made by scripts/postgres.sh start: not touching it" >&2
+        exit 2
+    fi
     if [ -f "$dir/data/postmaster.pid" ]; then
         bindir=$(find_bindir)
         as_owner "$bindir/pg_ctl" --pgdata "$dir/data" --mode fast --wait stop >/dev/null || true
