@@ -37,7 +37,7 @@ def require_tool(name: str) -> str:
 #   FIELDKIT_RECORD_DURATIONS=1 .venv/bin/python -m pytest -n 2 --maxschedchunk 1 -p no:cacheprovider
 MODULE_DURATIONS = ROOT / "tests" / "durations.json"
 UNRECORDED_SLOW_SECONDS = 30.0  # a guess for a slow test in a module the file does not know yet
-UNRECORDED_SECONDS = 0.2
+UNRECORDED_SECONDS = 0.05
 
 
 def _module(item: pytest.Item) -> str:

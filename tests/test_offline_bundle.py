@@ -47,6 +47,19 @@ def _run(command: list, **kwargs) -> subprocess.CompletedProcess[str]:
     return done
 
 
+# First in the file: it makes its own bundle, so while one pytest-xdist worker runs it, the
+# other makes the shared x86_64 bundle (conftest.py) instead of waiting for it.
+def test_the_aarch64_bundle_has_a_wheel_for_every_locked_package(tmp_path: Path) -> None:
+    done = make_bundle(tmp_path / "out", "--platform", "aarch64")
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "out" / "aarch64"
+    assert _wheel_names(folder) == _locked_names() | {"fieldkit"}
+    for wheel in folder.glob("*.whl"):
+        tags = wheel.name.removesuffix(".whl").split("-")[-1]
+        assert tags == "any" or "aarch64" in tags, wheel.name
+    assert not (tmp_path / "out" / "x86_64").exists()
+
+
 def test_the_x86_64_bundle_installs_with_no_index_and_the_demo_serves(x86_64_bundle: Path, tmp_path: Path) -> None:
     if platform.machine() != "x86_64":
         pytest.skip(f"the x86_64 bundle cannot be installed on {platform.machine()}")
@@ -84,17 +97,6 @@ def test_without_an_index_pip_really_finds_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "No matching distribution found for fieldkit" in done.stderr, done.stderr
-
-
-def test_the_aarch64_bundle_has_a_wheel_for_every_locked_package(tmp_path: Path) -> None:
-    done = make_bundle(tmp_path / "out", "--platform", "aarch64")
-    assert done.returncode == 0, done.stdout + done.stderr
-    folder = tmp_path / "out" / "aarch64"
-    assert _wheel_names(folder) == _locked_names() | {"fieldkit"}
-    for wheel in folder.glob("*.whl"):
-        tags = wheel.name.removesuffix(".whl").split("-")[-1]
-        assert tags == "any" or "aarch64" in tags, wheel.name
-    assert not (tmp_path / "out" / "x86_64").exists()
 
 
 @pytest.mark.parametrize(
