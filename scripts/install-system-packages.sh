@@ -5,6 +5,8 @@
 # faults (a failing fsync) into real commands in the fault tests. poppler-utils
 # (pdftoppm) renders the report's PDF pages so a test can check their margins are blank.
 # systemd (systemd-analyze) verifies the unit 'fieldkit service install' writes.
+# postgresql: the server programs scripts/postgres.sh runs a throwaway test server with
+# (Debian keeps initdb and pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin).
 set -euo pipefail
 
 missing=()
@@ -14,6 +16,10 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ -z "${FIELDKIT_POSTGRES_BIN:-}" ] && ! command -v initdb >/dev/null 2>&1 \
+    && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -14,6 +14,20 @@ bash scripts/audit-dependencies.sh
 .venv/bin/fieldkit forms check
 .venv/bin/fieldkit forms lint
 .venv/bin/fieldkit translations check
+# A throwaway PostgreSQL server for the tests that need one (tests/postgres.py gives each
+# test its own database in it), stopped and deleted when this script exits, however it exits.
+postgres_dir=$(mktemp -d -t fieldkit-postgres.XXXXXX)
+trap 'bash scripts/postgres.sh stop "$postgres_dir"' EXIT
+# Where it cannot start, CI fails here; elsewhere the tests that need it are skipped.
+if FIELDKIT_TEST_POSTGRES=$(bash scripts/postgres.sh start "$postgres_dir"); then
+    FIELDKIT_TEST_POSTGRES_TCP=$(cat "$postgres_dir/tcp.url")
+    export FIELDKIT_TEST_POSTGRES FIELDKIT_TEST_POSTGRES_TCP
+elif [ "${CI:-}" = true ]; then
+    echo "CI needs the test PostgreSQL server (scripts/postgres.sh, above)" >&2
+    exit 1
+else
+    echo "no test PostgreSQL server: the tests that need one are skipped" >&2
+fi
 # One worker per core, at most four (pytest-xdist): the suite's long proof tests are bounded by count
 # and time, not by speed, so they hold with the other worker busy beside them.
 # Tests go out one at a time (--maxschedchunk 1): in xdist's default chunks the first

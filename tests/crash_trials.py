@@ -143,3 +143,131 @@ def sleep_shortly_after(rng: random.Random, took: float, *, spread: float = 1.5)
     delay = rng.uniform(0.0, spread * max(took, 0.001))
     time.sleep(delay)
     return delay
+
+
+# A parent that has imported Python's and fieldkit's modules once and forks each trial's
+# child from there: the child is still a real process, killed with SIGKILL, that does all
+# of its own work (unlocking the kit, opening the store) after the fork; only starting the
+# interpreter and importing are done once, not once per trial.
+_FORK_SERVER = """
+import json, os, socket, sys, traceback
+channel = socket.socket(fileno=int(sys.argv[1]))
+exec(compile(sys.argv[2], "<preload>", "exec"), {"__name__": "__preload__"})
+sys.stdout.flush()
+channel.send(b"ready")
+while True:
+    message, fds, _flags, _address = socket.recv_fds(channel, 1 << 20, 1)
+    if not message:
+        break
+    request = json.loads(message)
+    if request["op"] == "wait":
+        _pid, status = os.waitpid(request["pid"], os.WNOHANG if request["poll"] else 0)
+        channel.send(json.dumps(None if _pid == 0 else os.waitstatus_to_exitcode(status)).encode())
+        continue
+    pid = os.fork()
+    if pid == 0:
+        channel.close()
+        os.dup2(fds[0], 1)
+        os.close(fds[0])
+        sys.argv = ["-c", *request["args"]]
+        status = 0
+        try:
+            exec(compile(request["script"], "<child>", "exec"), {"__name__": "__main__"})
+        except SystemExit as stop:
+            status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        try:
+            sys.stdout.flush()
+        finally:
+            os._exit(status)
+    os.close(fds[0])
+    channel.send(json.dumps(pid).encode())
+"""
+
+
+class ForkedChild:
+    """What :class:`WatchedChild` needs of a ``subprocess.Popen``, for a child of a :class:`ForkServer`."""
+
+    def __init__(self, server: ForkServer, pid: int, stdout, args: list[str]) -> None:
+        self._server = server
+        self.pid = pid
+        self.stdout = stdout
+        self.args = args
+        self.returncode: int | None = None
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._server._wait(self.pid, poll=True)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._server._wait(self.pid, poll=False, timeout=timeout)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class ForkServer:
+    """Runs ``preload`` (imports) once in a server process, then forks each child from it.
+
+    ``spawn(script, args)`` is like ``Popen([python, "-c", script, *args], stdout=PIPE)``:
+    ``sys.argv``, stdout and the exit status are the child's own.
+    """
+
+    def __init__(self, preload: str, *, env: dict[str, str] | None = None, text: bool = False) -> None:
+        import socket
+        import sys
+
+        self._text = text
+        self._channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER, str(theirs.fileno()), preload],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        theirs.close()
+        self._channel.settimeout(PROGRESS_TIMEOUT)
+        assert self._channel.recv(16) == b"ready", "the fork server did not start"
+
+    def spawn(self, script: str, args: list[str]) -> ForkedChild:
+        import json
+        import socket
+
+        read_end, write_end = os.pipe()
+        try:
+            request = json.dumps({"op": "fork", "script": script, "args": args}).encode()
+            socket.send_fds(self._channel, [request], [write_end])
+        finally:
+            os.close(write_end)  # the child holds the only write end: its end is the pipe's end
+        pid = json.loads(self._channel.recv(64))
+        stdout = os.fdopen(read_end, "r" if self._text else "rb")
+        return ForkedChild(self, pid, stdout, args)
+
+    def _wait(self, pid: int, *, poll: bool, timeout: float | None = None) -> int | None:
+        import json
+
+        self._channel.settimeout(timeout if timeout is not None else PROGRESS_TIMEOUT)
+        try:
+            self._channel.send(json.dumps({"op": "wait", "pid": pid, "poll": poll}).encode())
+            return json.loads(self._channel.recv(64))
+        finally:
+            self._channel.settimeout(PROGRESS_TIMEOUT)
+
+    def close(self) -> None:
+        self._channel.close()  # the server reads the end of its channel and exits
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

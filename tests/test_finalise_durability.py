@@ -23,11 +23,19 @@ from fieldkit.kit.config import init_kit, unlock
 from fieldkit.kit.drafts import Draft, DraftStore
 from fieldkit.kit.sealing import Finaliser
 from fieldkit.kit.simulate import random_answers
-from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
+from tests.crash_trials import (
+    ForkServer,
+    TrialBudget,
+    WatchedChild,
+    required_interrupted,
+    seconds_budget,
+    sleep_shortly_after,
+)
 
 PASSPHRASE = "a kit passphrase for tests"
 
-CHILD = """
+# Imported once by the fork server, so each trial's child starts at once (tests/crash_trials.py).
+CHILD_IMPORTS = """
 import sys
 from pathlib import Path
 from fieldkit.core import paths
@@ -35,7 +43,8 @@ from fieldkit.cli.kit import finaliser_for
 from fieldkit.core.formengine.catalogue import load_directory
 from fieldkit.kit.config import unlock
 from fieldkit.kit.simulate import simulate
-
+"""
+CHILD = CHILD_IMPORTS + """
 kit = unlock(Path(sys.argv[1]), sys.argv[2])
 forms = load_directory(paths.forms_dir())
 records = simulate(finaliser_for(kit), forms, 10_000, seed=int(sys.argv[3]))
@@ -65,14 +74,9 @@ def test_sigkill_while_finalising_never_loses_a_printed_record(kit_and_hub) -> N
     checked: set[str] = set()
     interrupted = 0
     budget = TrialBudget(TRIALS, seconds_budget(SECONDS))
+    children = ForkServer(CHILD_IMPORTS, text=True)
     for trial in budget:
-        child = WatchedChild(
-            subprocess.Popen(
-                [sys.executable, "-c", CHILD, str(data_dir), PASSPHRASE, str(trial)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
+        child = WatchedChild(children.spawn(CHILD, [str(data_dir), PASSPHRASE, str(trial)]))
         try:
             # The child unlocked the kit and started: the kit opens after every kill.
             child.wait_for(lambda line: line == "ready")
@@ -98,6 +102,7 @@ def test_sigkill_while_finalising_never_loses_a_printed_record(kit_and_hub) -> N
             payload = json.loads(age.decrypt(ciphertext, identities))
             assert payload["record_id"] == record_id
             checked.add(record_id)
+    children.close()
     print(f"{budget.summary(interrupted)}; {len(printed)} records acknowledged")
     needed = required_interrupted(budget.run)
     assert interrupted >= needed, (
