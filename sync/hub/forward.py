@@ -40,10 +40,8 @@ import base64
 import contextlib
 import datetime
 import json
-import os
-import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +49,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldkit.core.errors import FieldkitError
-from fieldkit.core.storage.atomic import fsync_dir, write_atomic
+from fieldkit.core.storage.atomic import write_atomic
+from sync.hub.sidedb import SideDatabase
 from sync.hub.store import HubStore, StoredRecord
 from sync.protocol.bundle import DEFAULT_LIMITS, BundleError, OutgoingRecord, SourceRef, build_bundle, check_source_id
 from sync.protocol.client import DEFAULT_BATCH, Backoff, HubClient, TransportError, normalise_hub_url
@@ -168,44 +167,12 @@ class Upstream:
     last_error: str | None = None
 
 
-class ForwardState:
+class ForwardState(SideDatabase):
     """``HUBDIR/forward.sqlite``; every write is one transaction, fsynced at commit."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / FORWARD_DB_FILE
-        fresh = not self.path.exists()
-        if fresh:
-            # Created 0600 by us, so SQLite's WAL and shared-memory files are private too.
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            fsync_dir(self.path.parent)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-        except sqlite3.Error as error:
-            raise ForwardError(f"cannot open {self.path}: {error}; restore it from a backup or remove it") from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> ForwardState:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        advice = "restore it from a backup or remove it"
+        super().__init__(Path(data_dir) / FORWARD_DB_FILE, _SCHEMA, ForwardError, advice)
 
     # -- upstream hubs ---------------------------------------------------------------
 
@@ -217,7 +184,7 @@ class ForwardState:
         return [Upstream(*row) for row in rows]
 
     def save_upstream(self, upstream: Upstream) -> None:
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO upstreams(hub_id, url, receipt_public_key, recipient, enrolled) "
                 "VALUES(?, ?, ?, ?, ?) ON CONFLICT(hub_id) DO UPDATE SET url=excluded.url, "
@@ -245,7 +212,7 @@ class ForwardState:
 
     def record_attempt(self, hub_id: str, error: str | None, wait_seconds: float = 0.0) -> None:
         now = _stamp()
-        with self._transaction() as db:
+        with self.transaction() as db:
             if error is None:
                 db.execute(
                     "UPDATE upstreams SET failures=0, last_attempt=?, last_success=?, next_attempt=NULL, "
@@ -267,7 +234,7 @@ class ForwardState:
 
     def sequence_numbers(self, versions: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The sequence number of each version, given once at its first forward and kept."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO seqs(record_id, sha256) VALUES(?, ?)", versions)
             found = {}
             for record_id, sha256 in versions:
@@ -277,7 +244,7 @@ class ForwardState:
 
     def mark_forwarded(self, hub_id: str, versions: set[tuple[str, str]]) -> None:
         now = _stamp()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO forwarded(upstream, record_id, sha256, at) VALUES(?, ?, ?, ?)",
                 [(hub_id, record_id, sha256, now) for record_id, sha256 in sorted(versions)],

@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime
 import hashlib
-import os
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +42,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fieldkit.core.crypto import age
 from fieldkit.core.errors import FieldkitError
-from fieldkit.core.storage.atomic import fsync_dir
 from sync.hub.forward import FORWARD_EPOCH, Upstream, forward_signing_key
 from sync.hub.reports.rollup import RollupTables, TablesError, read_tables, tables_payload
+from sync.hub.sidedb import SideDatabase
 from sync.hub.store import HubStore
 from sync.protocol.bundle import BundleError, SourceRef, check_source_id
 from sync.protocol.client import HubClient
@@ -215,42 +212,11 @@ class HeldRollup:
     received: str
 
 
-class _RollupDb:
+class _RollupDb(SideDatabase):
     """``HUBDIR/rollups.sqlite``: every write one transaction, fsynced at commit."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / ROLLUP_DB_FILE
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            os.close(fd)
-            fsync_dir(self.path.parent)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-        except sqlite3.Error as error:
-            raise RollupError(f"cannot open {self.path}: {error}; restore it from a backup") from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> _RollupDb:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        super().__init__(Path(data_dir) / ROLLUP_DB_FILE, _SCHEMA, RollupError, "restore it from a backup")
 
     def held(self) -> list[tuple[HeldRollup, bytes]]:
         rows = self._db.execute("SELECT hub_id, made, sha256, received, sealed FROM rollups ORDER BY hub_id")
