@@ -10,13 +10,13 @@ there in its own format through ``instead``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Flask, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-__all__ = ["register_error_handlers"]
+__all__ = ["describer", "register_error_handlers"]
 
 # A response in the app's own format (the hub's JSON API), or None for the error page.
 Instead = Callable[[Exception], ResponseReturnValue | None]
@@ -26,6 +26,23 @@ Describe = Callable[[HTTPException], tuple[str, str | None]]
 
 def _werkzeug_words(error: HTTPException) -> tuple[str, str | None]:
     return error.name, error.description
+
+
+def describer(
+    titles: Callable[[], Mapping[int, str]], messages: Callable[[], Mapping[int, str]], unexpected: Callable[[], str]
+) -> Describe:
+    """A ``describe`` from an app's own words per status (called per request, so translated).
+
+    A description the app's own code gave (``abort(404, description=_("..."))``) is kept:
+    it is already in the page's language; Werkzeug's English default never shows.
+    """
+
+    def describe(error: HTTPException) -> tuple[str, str | None]:
+        code = error.code or 500
+        own = error.description if error.description != type(error).description else None
+        return titles().get(code, unexpected()), own or messages().get(code)
+
+    return describe
 
 
 def _page_expired() -> str:

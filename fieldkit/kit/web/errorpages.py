@@ -10,7 +10,8 @@ description=_(...))``) is already translated and is kept.
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+
+from fieldkit.webbase.errors import describer
 
 __all__ = ["csrf_title", "describe", "unexpected_title"]
 
@@ -46,9 +47,5 @@ def _messages() -> dict[int, str]:
     }
 
 
-def describe(error: HTTPException) -> tuple[str, str | None]:
-    """The title and message of an HTTP error's page; None: the template's general sentence."""
-    code = error.code or 500
-    title = _titles().get(code, unexpected_title())
-    own = error.description if error.description != type(error).description else None
-    return title, own or _messages().get(code)
+# The title and message of an HTTP error's page, in the page's language.
+describe = describer(_titles, _messages, unexpected_title)
