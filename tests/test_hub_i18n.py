@@ -22,8 +22,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldkit.core import paths
-from fieldkit.core.i18n.catalogues import load_catalogue
 from sync.hub.reports.render import CSS_FILE
 from sync.hub.reports.run import ABOUT_FILE, FIGURES_FILE, HUB_VIEW_FILE, LATEST_DIR, REPORT_FILE, REPORT_FORMAT
 from sync.hub.reports.web import reports_pages
@@ -31,12 +29,12 @@ from sync.hub.store import HubStore
 from sync.hub.web import HubSettings, create_hub_app
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import OPERATOR_PASSWORD, ServerThread, hub_with_operator
+from tests.leftover_english import interface_sources
 from tests.webclient import csrf_token
 
 LANGUAGES = ("ar", "es", "fr", "pt", "ru")
 TAG = re.compile(r"<[^>]+>")
 LITERAL = re.compile(r"<(pre|code)[^>]*>.*?</\1>", re.S)  # commands, keys and hashes: never translated
-PLACEHOLDER = re.compile(r"%\(\w+\)s")
 # The repo keeps no screenshots; set this to a folder to get the Arabic pages at 360 px there.
 SCREENSHOTS = os.environ.get("FIELDKIT_HUB_SCREENSHOTS")
 
@@ -46,19 +44,7 @@ def _visible_text(page: str) -> str:
 
 
 def _english_sources(language: str) -> set[str]:
-    """Interface strings whose translation differs, long enough to spot (by their longest fixed piece)."""
-    sources = set()
-    for (_, english), translated in load_catalogue(paths.translations_dir(), language, "messages").translated.items():
-        if translated == english:
-            continue
-        if "%(" not in english:
-            if len(english) >= 6:
-                sources.add(english)
-            continue
-        longest = max((piece.strip(" ,.:;") for piece in PLACEHOLDER.split(english)), key=len)
-        if len(longest) >= 10 and longest not in translated:
-            sources.add(longest)
-    return sources
+    return interface_sources(language)
 
 
 def _write_report(hub_dir: Path) -> None:

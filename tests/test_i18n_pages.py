@@ -21,6 +21,7 @@ from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.programme import Programme
 from fieldkit.kit.simulate import random_answers
 from fieldkit.kit.web.app import WebSettings, create_app
+from tests.leftover_english import interface_sources
 from tests.test_web_pages import BUDGET_BYTES, _assets
 from tests.webclient import Interviewer, csrf_token
 
@@ -32,27 +33,12 @@ def _visible_text(page: str) -> str:
     return html.unescape(TAG.sub("\n", page))
 
 
-PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
 def _untranslated_sources(language: str, shipped_forms) -> set[str]:
-    """English source strings whose translation differs, long enough to spot in a page.
-
-    A string with placeholders ("Enter %(number)s or more.") counts by its longest fixed
-    piece, so that a message filled in at run time is caught too.
-    """
+    """English interface and form strings whose translation differs, long enough to spot in a page."""
     directory = paths.translations_dir()
-    sources = set()
-    for (_, english), translated in load_catalogue(directory, language, "messages").translated.items():
-        if translated == english:
-            continue
-        if "%(" not in english:
-            if len(english) >= 6:
-                sources.add(english)
-            continue
-        longest = max((piece.strip(" ,.:") for piece in PLACEHOLDER.split(english)), key=len)
-        if len(longest) >= 10 and longest not in translated:
-            sources.add(longest)
+    sources = interface_sources(language)
     forms_catalogue = load_catalogue(directory, language, "forms")
     for form in shipped_forms.values():
         for string in form_strings(form):
