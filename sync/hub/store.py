@@ -1052,15 +1052,6 @@ class HubStore:
         with self._transaction() as db:
             db.execute("DELETE FROM sessions WHERE id_sha256=?", (id_sha256,))
 
-    def end_sessions(self) -> int:
-        """End every operator session (a new password); return how many there were."""
-        with self._transaction() as db:
-            count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator=1").fetchone()[0]
-            db.execute("DELETE FROM sessions")
-            if count:
-                self._log(db, "sessions", f"{count} operator sessions ended")
-        return int(count)
-
     def end_operator_sessions(self, db: sqlite3.Connection, name: str) -> int:
         """In the caller's transaction: end the sessions of operator ``name``; how many there were."""
         count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator_name=?", (name,)).fetchone()[0]

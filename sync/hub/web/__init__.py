@@ -62,7 +62,7 @@ from sync.hub.operators import adopt_single_password
 from sync.hub.store import HubStore
 from sync.hub.web import api, auth, errorpages
 from sync.hub.web import pages as operator_pages
-from sync.hub.web.auth import OperatorPassword, current_operator, may, require_login, role_label
+from sync.hub.web.auth import current_operator, may, require_login, role_label
 from sync.hub.web.sessions import StoreSessionInterface
 
 __all__ = ["CONTENT_SECURITY_POLICY", "HubServices", "HubSettings", "OperatorPages", "create_hub_app"]
@@ -112,7 +112,6 @@ class HubServices:
 
     store: HubStore
     settings: HubSettings
-    password: OperatorPassword
     throttle: FailureThrottle
     nav: list[tuple[str, str | LazyString, str]]  # endpoint, label, the permission that shows it
     unlock_seen: str | None = None  # the store's login-unlock marker last acted on
@@ -141,7 +140,6 @@ def create_hub_app(settings: HubSettings, store: HubStore, *, pages: Sequence[Op
     app.extensions["fieldkit_hub"] = HubServices(
         store=store,
         settings=settings,
-        password=OperatorPassword.for_hub(store.data_dir),
         throttle=FailureThrottle(
             per_key=settings.login_failures_per_address,
             overall=settings.login_failures_overall,
