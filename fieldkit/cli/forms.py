@@ -11,6 +11,7 @@ from fieldkit.core import paths
 from fieldkit.core.formengine import catalogue
 from fieldkit.core.formengine.catalogue import LOCK_NAME, check_directory
 from fieldkit.core.formengine.timing import form_timing
+from fieldkit.core.formengine.xlsform_export import complete_languages, language_column, write_xlsform
 
 FORMS_DIR_OPTION = click.option(
     "--forms-dir",
@@ -66,6 +67,38 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
         click.echo(f"    {form_timing(form).summary()}")
     for form in result.archived:
         click.echo(f"ok  {form.key}  archived, {len(form.sections)} sections, {len(form.items)} items")
+
+
+@forms.command("export")
+@click.argument("form_id")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The XLSForm file to write (.xlsx).",
+)
+@FORMS_DIR_OPTION
+def export(form_id: str, out: Path, forms_dir: Path | None) -> None:
+    """Write the current form FORM_ID as an XLSForm spreadsheet, for ODK, KoboToolbox and the like.
+
+    Sections become groups; every language whose forms catalogue translates the whole form gets
+    its label, hint and message columns; Standards tags, scoring and what else XLSForm has no
+    column for go in fieldkit_* columns, which XLSForm tools ignore (forms/README.md, "XLSForm").
+    """
+    directory = forms_dir or paths.forms_dir()
+    if out.suffix.lower() != ".xlsx":
+        raise click.ClickException(f"{out}: an XLSForm file name ends in .xlsx")
+    result = check_directory(directory, lock=False, archive=False)
+    form = result.forms.get(form_id)
+    if form is None:
+        known = ", ".join(sorted(result.forms)) or "none"
+        problems = [str(problem) for problem in result.problems if f"{form_id}.yaml" in problem.path]
+        detail = ("\n" + "\n".join(problems)) if problems else ""
+        raise click.ClickException(f"no usable form '{form_id}' in {directory} (forms: {known}){detail}")
+    languages = complete_languages(form, paths.translations_dir())
+    write_xlsform(form, languages, out)
+    shown = ", ".join(language_column(language.code) for language in languages)
+    click.echo(f"wrote {out}: {form.key}, {len(form.items)} items, languages: {shown}")
 
 
 forms.add_command(lint)
