@@ -12,6 +12,7 @@ from fieldkit.core.formengine import catalogue
 from fieldkit.core.formengine.catalogue import LOCK_NAME, check_directory
 from fieldkit.core.formengine.timing import form_timing
 from fieldkit.core.formengine.xlsform_export import complete_languages, language_column, write_xlsform
+from fieldkit.core.formengine.xlsform_import import ImportProblems, read_xlsform, write_imported
 
 FORMS_DIR_OPTION = click.option(
     "--forms-dir",
@@ -99,6 +100,37 @@ def export(form_id: str, out: Path, forms_dir: Path | None) -> None:
     write_xlsform(form, languages, out)
     shown = ", ".join(language_column(language.code) for language in languages)
     click.echo(f"wrote {out}: {form.key}, {len(form.items)} items, languages: {shown}")
+
+
+@forms.command("import")
+@click.argument("xlsform", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the form's YAML file and its translations/<language>/LC_MESSAGES/forms.po.",
+)
+def import_(xlsform: Path, out: Path) -> None:
+    """Read an XLSForm spreadsheet (survey, choices and settings sheets) into a fieldkit form.
+
+    Writes <form id>.yaml and, for every label::Language (code) column, that language's
+    forms.po. Every feature fieldkit does not support yet (repeats, media, calculations,
+    cascading selects...) is reported at once with its sheet, row and column, and nothing
+    is written; questions that collect identifiers (device id, phone number, location,
+    e-mail...) are refused: fieldkit collects no direct identifiers.
+    """
+    try:
+        imported = read_xlsform(xlsform)
+    except ImportProblems as problems:
+        for problem in problems.problems:
+            click.echo(f"{xlsform.name}: {problem}", err=True)
+        raise click.ClickException(f"{len(problems.problems)} problem(s) in {xlsform.name}; nothing written") from None
+    target = out / f"{imported.form_id}.yaml"
+    if target.exists():
+        raise click.ClickException(f"{target} exists already; nothing written")
+    written = write_imported(imported, out)
+    languages = ", ".join(imported.languages) or "English only"
+    click.echo(f"wrote {len(written)} file(s) in {out}: {target.name}, translations: {languages}")
 
 
 forms.add_command(lint)
