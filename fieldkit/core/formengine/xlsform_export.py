@@ -41,7 +41,6 @@ SIMPLE_COLUMNS = (
     "fieldkit_sensitive",
     "fieldkit_source",
     "fieldkit_translator_note",
-    "fieldkit_topic",
     "fieldkit_stop_if",
 )
 YES_NO_LIST = "yes_no"
@@ -92,7 +91,9 @@ def _xpath(node: object, parent_word: str = "") -> str:
     if isinstance(node, ex.Membership):
         element = _xpath(node.element, "op")
         options = " or ".join(f"{element} = {_literal(value)}" for value in node.options.values)
-        return f"not({options})" if node.negated else f"({options})"
+        if node.negated:
+            return f"not({options})"
+        return f"({options})" if parent_word else options
     if isinstance(node, ex.Arithmetic):
         op = "div" if node.op == "/" else node.op
         return f"({_xpath(node.left, 'op')} {op} {_xpath(node.right, 'op')})"
@@ -248,7 +249,9 @@ class _Sheets:
         row.update(self.translated("label", item_context(form, item), item.label))
         row.update(self.translated("hint", item_context(form, item, ":hint"), item.hint))
         if item.required or item.type == "consent":
-            row["required"] = "yes"
+            row["required"] = "yes"  # consent is always asked: XLSForm says so with "required"
+        if item.type == "consent" and not item.required:
+            row["fieldkit_required"] = "no"  # ... but the review page need not list it
         if item.relevant is not None:
             row["relevant"] = to_xlsform(item.relevant)
         if item.constraint is not None:
@@ -285,8 +288,7 @@ class _Sheets:
             group.update(self.translated("label", section_context(form, section.id), section.title))
             if section.relevant is not None:
                 group["relevant"] = to_xlsform(section.relevant)
-            if section.topic:
-                group["fieldkit_topic"] = section.topic
+            group.update(self.translated("fieldkit_topic", section_context(form, section.id) + ":topic", section.topic))
             self.survey.append(group)
             for item in section.items:
                 if item.script:
@@ -323,8 +325,11 @@ def xlsform_sheets(form: model.Form, languages: Sequence[Wording]) -> dict[str, 
         "form_title": form.title,
         "default_language": language_column(SOURCE),
     }
-    if form.description:
-        settings["fieldkit_description"] = form.description
+    # XLSForm has one title; the translations travel in fieldkit columns.
+    settings.update(
+        {key: text for key, text in sheets.translated("fieldkit_title", f"{form.id}/:title", form.title).items()}
+    )
+    settings.update(sheets.translated("fieldkit_description", f"{form.id}/:description", form.description))
     settings["fieldkit_centre"] = form.centre
     return {"survey": sheets.survey, "choices": sheets.choices, "settings": [settings]}
 

@@ -94,7 +94,8 @@ _TOKEN = re.compile(
     r"""|(?P<op>!=|<=|>=|=|<|>|\(|\)|,|\+|-|\*|\.)|(?P<word>[A-Za-z_][A-Za-z0-9_:-]*(?:\(\))?))"""
 )
 _FUNCTIONS = {"selected": "selected", "count-selected": "count_selected", "not": "not"}
-_CALLS = frozenset({"selected", "count_selected"})
+_CALLS = frozenset({"selected", "count_selected", "not"})
+_BEFORE_SIGN = frozenset({"", "(", ",", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "and", "or", "not"})
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ def xlsform_to_fieldkit(source: str) -> str:
     text = ""
     for index, part in enumerate(out):
         before = out[index - 1] if index else ""
-        tight = not index or before == "(" or part in (")", ",") or (part == "(" and before in _CALLS)
+        sign = before == "-" and (out[index - 2] if index > 1 else "") in _BEFORE_SIGN
+        tight = not index or before == "(" or part in (")", ",") or (part == "(" and before in _CALLS) or sign
         text += part if tight else " " + part
     parse(text)  # a syntax error is reported with the XLSForm column
     return text
@@ -268,10 +270,11 @@ class _Builder:
         if not version:
             self.add("settings", 2, "version", f"version {version_text!r} must be a whole number, 1 or more")
         title = (settings.get("form_title") or raw_id).strip()
-        for column, value in settings.items():
-            name, code = _language(column)
-            if name == "form_title" and code and code != SOURCE:
-                self.r.translations.setdefault(code, {})[f"{form_id}/:title"] = value
+        translated_title = self.r.wording(settings, "fieldkit_title", f"{form_id}/:title", "settings", 2, default)
+        title = translated_title or title
+        description = self.r.wording(
+            settings, "fieldkit_description", f"{form_id}/:description", "settings", 2, default
+        )
         for index, row in enumerate(self.data.choices or []):
             if row:
                 self.lists.setdefault(row.get("list_name", ""), []).append((index + 2, row))
@@ -280,8 +283,8 @@ class _Builder:
         if getattr(self.data, "entities", None):
             self.add("entities", 0, "", "entities are not supported")
         form: dict[str, Any] = {"id": form_id, "version": version, "title": title}
-        if settings.get("fieldkit_description"):
-            form["description"] = settings["fieldkit_description"]
+        if description:
+            form["description"] = description
         if settings.get("fieldkit_centre"):
             form["centre"] = settings["fieldkit_centre"]
         choice_lists: dict[str, list[dict[str, str]]] = {}
@@ -324,8 +327,11 @@ class _Builder:
                 current["title"] = self.r.wording(row, "label", f"{form_id}/section:{name}", "survey", number, default)
                 if not current["title"]:
                     self.add("survey", number, "label", "a group needs a label: it is the page heading")
-                if row.get("fieldkit_topic"):
-                    current["topic"] = row["fieldkit_topic"]
+                topic = self.r.wording(
+                    row, "fieldkit_topic", f"{form_id}/section:{name}:topic", "survey", number, default
+                )
+                if topic:
+                    current["topic"] = topic
                 self.condition(row, "relevant", number, current)
                 sections.append(current)
                 continue
@@ -446,7 +452,9 @@ class _Builder:
         required = _flag(row.get("required"))
         if required is None:
             self.add("survey", number, "required", "required must be yes or no (a condition is not supported)")
-        elif required and item["type"] != "consent":
+        elif required and not (
+            item["type"] == "consent" and row.get("fieldkit_required") and _flag(row["fieldkit_required"]) is False
+        ):
             item["required"] = True
         if item["type"] != "consent":
             self.condition(row, "relevant", number, item)
