@@ -386,3 +386,18 @@ def test_xlsform_conditions_become_fieldkit_conditions(xlsform: str, fieldkit: s
 def test_xlsform_conditions_fieldkit_lacks_are_refused(bad: str) -> None:
     with pytest.raises(ExpressionError):
         xlsform_to_fieldkit(bad)
+
+
+def test_the_example_spreadsheet_is_the_readme_example_form(tmp_path: Path) -> None:
+    """forms/examples/example-visit.xlsx is what the exporter makes of the README's example."""
+    examples = Path(__file__).resolve().parent.parent / "forms" / "examples"
+    readme = (examples.parent / "README.md").read_text(encoding="utf-8")
+    source = (examples / "example-visit.yaml").read_text(encoding="utf-8")
+    body = "\n".join(line for line in source.splitlines() if not line.startswith("#"))
+    assert body.strip() in readme  # the file is the README's example, word for word
+    warnings: list[str] = []
+    convert(xlsform=str(examples / "example-visit.xlsx"), warnings=warnings)
+    assert warnings == []
+    result = run("forms", "import", str(examples / "example-visit.xlsx"), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    compare_items(load_form(examples / "example-visit.yaml"), load_form(tmp_path / "example-visit.yaml"))
