@@ -401,3 +401,23 @@ def test_the_example_spreadsheet_is_the_readme_example_form(tmp_path: Path) -> N
     result = run("forms", "import", str(examples / "example-visit.xlsx"), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     compare_items(load_form(examples / "example-visit.yaml"), load_form(tmp_path / "example-visit.yaml"))
+
+
+def test_what_forms_check_refuses_in_the_imported_form_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "checked.xlsx",
+        [
+            {"type": "integer", "name": "waiting", "label": "How many wait?", "constraint": ". >= 0",
+             "fieldkit_standard": "P1"},
+            {"type": "text", "name": "why", "label": "Why?", "relevant": "${nowhere} = 'x'", "fieldkit_standard": "P1"},
+        ],
+        [],
+        {"form_id": "checked", "version": "1", "form_title": "Checked"},
+    )  # fmt: skip
+    result = run("forms", "import", str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "the imported form: checked.yaml (imported)" in output
+    assert "a 'constraint' needs a 'constraint_message'" in output
+    assert "nowhere" in output
+    assert not (tmp_path / "out").exists()

@@ -294,7 +294,7 @@ class _Builder:
         form["sections"] = sections
         if self.r.problems:
             raise ImportProblems(self.r.problems)
-        text = yaml.safe_dump(form, sort_keys=False, allow_unicode=True, width=100)
+        text = yaml.dump(form, Dumper=_FormDumper, sort_keys=False, allow_unicode=True, width=100)
         loaded, problems = load_form_text(text, Path(f"{form_id}.yaml"), f"{form_id}.yaml (imported)")
         if problems or loaded is None:
             raise ImportProblems([Problem("survey", 0, "", f"the imported form: {problem}") for problem in problems])
@@ -545,6 +545,24 @@ class _Builder:
             item["offer"] = [offer for offer in model.OFFERS if offer in offers]
         choice_lists.setdefault(target, parsed)
         item["choices"] = target
+
+
+class _FormDumper(yaml.SafeDumper):
+    """YAML as a form author writes it: short lists on one line, several lines as a block."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+    flow = all(isinstance(entry, (str, int, float)) for entry in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+_FormDumper.add_representer(str, _text)
+_FormDumper.add_representer(list, _list)
 
 
 def _catalogue(code: str, form: model.Form, texts: Mapping[str, str]) -> str:
