@@ -310,6 +310,8 @@ def test_every_unsupported_feature_is_reported_at_once_and_nothing_is_written(tm
              "relevant": "string-length(${place}) > 2", "fieldkit_standard": "P1"},
             {"type": "magic", "name": "odd", "label::English (en)": "Odd"},
             {"type": "text", "name": "untagged", "label::English (en)": "No tag"},
+            {"type": "note", "name": "spoken", "label::English (en)": "Hello", "label::Français": "Bonjour",
+             "fieldkit_standard": "P1"},
         ],
         [{"list_name": "places", "name": "here", "label::English (en)": "Here"}],
         SETTINGS,
@@ -328,6 +330,7 @@ def test_every_unsupported_feature_is_reported_at_once_and_nothing_is_written(tm
         "survey sheet, row 9, column relevant: ",
         "survey sheet, row 10, column type: unknown type 'magic'",
         "survey sheet, row 11, column fieldkit_standard: every question needs a Standards tag",
+        "survey sheet, row 1, column label::Français: name the language with its code",
     ]
     for line in expected:
         assert line in result.output, line

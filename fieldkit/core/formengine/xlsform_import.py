@@ -131,7 +131,12 @@ def _language(column: str) -> tuple[str, str | None]:
         return column, None
     base, language = column.split("::", 1)
     match = _LANGUAGE.match(language.strip())
-    return base, (match.group("code").replace("-", "_") if match else language.strip())
+    return base, (match.group("code").replace("-", "_") if match else None)
+
+
+def _named_language(column: str) -> bool:
+    """Whether a ``::`` column names its language as XLSForm asks: ``French (fr)``."""
+    return "::" not in column or bool(_LANGUAGE.match(column.split("::", 1)[1].strip()))
 
 
 def xlsform_to_fieldkit(source: str) -> str:
@@ -187,6 +192,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.translations: dict[str, dict[str, str]] = {}  # code -> context -> text
         self.languages: list[str] = []
+        self.misnamed: set[tuple[str, str]] = set()
 
     def add(self, sheet: str, row: int, column: str, message: str) -> None:
         self.problems.append(Problem(sheet, row, column, message))
@@ -207,6 +213,11 @@ class _Reader:
         for column, value in row.items():
             name, code = _language(column)
             if name != base:
+                continue
+            if not _named_language(column):
+                if (sheet, column) not in self.misnamed:
+                    self.misnamed.add((sheet, column))
+                    self.add(sheet, 1, column, "name the language with its code, for example 'label::French (fr)'")
                 continue
             code = code or default
             if code == SOURCE:
