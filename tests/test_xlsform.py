@@ -128,6 +128,9 @@ def test_export_of_an_unknown_form_says_which_forms_exist(tmp_path: Path) -> Non
     assert not (tmp_path / "x.xlsx").exists()
     result = run("forms", "export", "peer-interview", "--out", str(tmp_path / "x.csv"))
     assert result.exit_code == 1 and "ends in .xlsx" in result.output
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    result = run("forms", "export", "peer-interview", "--out", str(tmp_path / "a-file" / "x.xlsx"))
+    assert result.exit_code == 1 and "cannot write" in result.output
 
 
 def _answers_for(form: Form, item_ids: set[str], rng: random.Random) -> dict[str, object]:

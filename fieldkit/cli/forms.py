@@ -97,7 +97,10 @@ def export(form_id: str, out: Path, forms_dir: Path | None) -> None:
         detail = ("\n" + "\n".join(problems)) if problems else ""
         raise click.ClickException(f"no usable form '{form_id}' in {directory} (forms: {known}){detail}")
     languages = complete_languages(form, paths.translations_dir())
-    write_xlsform(form, languages, out)
+    try:
+        write_xlsform(form, languages, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
     shown = ", ".join(language_column(language.code) for language in languages)
     click.echo(f"wrote {out}: {form.key}, {len(form.items)} items, languages: {shown}")
 
@@ -128,7 +131,10 @@ def import_(xlsform: Path, out: Path) -> None:
     target = out / f"{imported.form_id}.yaml"
     if target.exists():
         raise click.ClickException(f"{target} exists already; nothing written")
-    written = write_imported(imported, out)
+    try:
+        written = write_imported(imported, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write in {out}: {error.strerror or error}") from None
     languages = ", ".join(imported.languages) or "English only"
     click.echo(f"wrote {len(written)} file(s) in {out}: {target.name}, translations: {languages}")
 
