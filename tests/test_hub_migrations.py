@@ -236,3 +236,19 @@ def test_alembic_finds_nothing_to_change_between_a_hub_database_and_the_metadata
         assert differences() != []  # it does look
         connection.rollback()
     engine.dispose()
+
+
+def test_an_old_hub_on_a_read_only_disk_is_read_when_it_can_be_and_says_why_when_not(
+    tmp_path: Path, hub_keys: Path
+) -> None:
+    from tests.test_backup import read_only_view
+
+    current = _old_hub(tmp_path / "five", hub_keys, "5")  # schema 5, made before Alembic: needs only a stamp
+    with read_only_view(current) as view:
+        assert "Records: 1 accepted" in run("hub", "status", "--data", view).output
+    assert _markers(current / DB_FILE) == ("5", [])
+    old = _old_hub(tmp_path / "three", hub_keys, "3")
+    with read_only_view(old) as view:
+        refused = run("hub", "status", "--data", view, expect=1)
+        assert "cannot update the hub database" in refused.output and "read-only" in refused.output
+    assert _markers(old / DB_FILE) == ("3", [])

@@ -464,6 +464,8 @@ class HubStore:
                 ) from error
             try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
                 found = self._open(_connect_read_only)
+                if found == (SCHEMA_VERSION, None):  # current, made before Alembic: stamped once writable
+                    found = (SCHEMA_VERSION, HEAD_REVISION)
             except sqlite3.Error as again:
                 raise HubStoreError(
                     f"cannot open the hub database in {self.data_dir} ({again}): {disk_problem(self.data_dir, again)}"
@@ -509,7 +511,8 @@ class HubStore:
         except (SQLAlchemyError, CommandError, sqlite3.Error) as error:
             self._db.close()
             cause = getattr(error, "orig", None) or error
-            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {cause}") from error
+            problem = f"; {disk_problem(self.data_dir, cause)}" if _read_only(self.data_dir, cause) else ""
+            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {cause}{problem}") from error
         if before != after:
             self.audit(None, "store.upgraded", "", {"from_schema": before, "to_schema": after})
 
