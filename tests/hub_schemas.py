@@ -93,9 +93,7 @@ def make_old_database(path: Path, schema: str) -> None:
     """A hub database as the release of ``schema`` ("1" to "5") made it: no alembic_version."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        connection.executescript(
-            f"BEGIN;{SCHEMA_SQL[schema]}INSERT INTO meta VALUES('schema', '{schema}');COMMIT;"
-        )
+        connection.executescript(f"BEGIN;{SCHEMA_SQL[schema]}INSERT INTO meta VALUES('schema', '{schema}');COMMIT;")
     finally:
         connection.close()
 
