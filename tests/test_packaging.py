@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sync.hub.store import HEAD_REVISION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +36,11 @@ def test_wheel_in_fresh_venv_finds_forms_and_translations(tmp_path: Path) -> Non
     )
     (wheel,) = wheels.glob("fieldkit-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        top_level = {name.split("/", 1)[0] for name in archive.namelist()}
+        names = set(archive.namelist())
+        top_level = {name.split("/", 1)[0] for name in names}
+    # The hub's Alembic migrations travel as files beside the code (found without alembic.ini).
+    migrations = {"env.py", "script.py.mako", *(f"versions/schema{n}.py" for n in range(1, 6))}
+    assert {f"sync/hub/migrations/{name}" for name in migrations} <= names
     # Two packages and the metadata: no tests, benchmarks or scripts land in site-packages
     # (why ``sync`` stays a top-level name: docs/architecture.md).
     assert {name for name in top_level if not name.endswith(".dist-info")} == {"fieldkit", "sync"}, top_level
@@ -79,3 +85,12 @@ def test_wheel_in_fresh_venv_finds_forms_and_translations(tmp_path: Path) -> Non
     )
     assert check.returncode == 0, check.stderr
     assert "ok  peer-interview@" in check.stdout
+
+    migrations = subprocess.run(
+        [str(python), "-c", "from sync.hub import migrate; print(migrate.MIGRATIONS_DIR, migrate.head_revision())"],
+        cwd=outside,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert migrations[0].startswith(str(venv)) and migrations[1] == HEAD_REVISION, migrations

@@ -85,113 +85,11 @@ DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
 SCHEMA_VERSION = "5"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources(
-    kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL,
-    public_key TEXT NOT NULL, status TEXT NOT NULL, enrolled TEXT NOT NULL, revoked TEXT,
-    valid_up_to INTEGER,
-    PRIMARY KEY(kind, source_id, epoch));
-CREATE TABLE IF NOT EXISTS tokens(
-    token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
-    used TEXT, used_by TEXT);
-{_SCHEMA_2}{_SCHEMA_3}{_SCHEMA_AUDIT}CREATE TABLE IF NOT EXISTS versions(
-    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
-    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
-    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
-CREATE TABLE IF NOT EXISTS bundles(
-    bundle_sha256 TEXT PRIMARY KEY, source_kind TEXT NOT NULL, source_id TEXT NOT NULL,
-    epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-    created TEXT NOT NULL, records INTEGER NOT NULL, imported TEXT NOT NULL,
-    receipt BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS events(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
-    code TEXT, source TEXT, bundle TEXT, label TEXT, record_id TEXT, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, id);
-CREATE INDEX IF NOT EXISTS events_by_record ON events(record_id);
-"""
-
-# Added in schema 2 (a schema 1 database gets them when opened, see _migrate):
-# enrolment_tokens replaces tokens (version 1 tokens, kept by hash, cannot prove
-# anything); sessions holds the operator's logins (sync.hub.web.sessions); set_aside
-# holds versions of a record id sent by another kit than the one it is held from, and
-# versions an operator set aside when resolving quarantine (HubStore.release), and
-# records sealed to other keys than the kit's enrolment approved; source_recipients
-# holds the age recipients each kit key epoch said at enrolment it seals to.
-_SCHEMA_2 = """
-CREATE TABLE IF NOT EXISTS enrolment_tokens(
-    token_id TEXT PRIMARY KEY, kind TEXT NOT NULL, for_source TEXT, mac_key TEXT NOT NULL,
-    created TEXT NOT NULL, expires TEXT NOT NULL, used TEXT, used_by TEXT);
-CREATE TABLE IF NOT EXISTS sessions(
-    id_sha256 TEXT PRIMARY KEY, data TEXT NOT NULL, operator INTEGER NOT NULL,
-    created TEXT NOT NULL, expires TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions(expires);
-CREATE TABLE IF NOT EXISTS source_recipients(
-    kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL, recipients TEXT NOT NULL,
-    PRIMARY KEY(kind, source_id, epoch));
-CREATE TABLE IF NOT EXISTS set_aside(
-    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
-    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
-    reason TEXT NOT NULL, at TEXT NOT NULL,
-    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
-"""
-
-# Added in schema 3, the monitoring programme (issue: centres, cycles and form packs):
-# centres is the registry (names and locations never leave the hub); cycles are the
-# assessment rounds (forms and centres are JSON lists of ids; an empty centre list means
-# every active centre); packs lists every form pack the hub signed, in version order;
-# form_versions keeps the YAML of every form version the hub ever packed, so records of
-# an old version are still read by its own definition; tallies keeps, per kit key epoch,
-# the newest sealed tally of declined interviews that kit sent (cumulative counts, so
-# only the newest counts; opened with the hub identity at report time).
-_SCHEMA_3 = """
-CREATE TABLE IF NOT EXISTS centres(
-    code TEXT PRIMARY KEY, name TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,
-    location TEXT, active INTEGER NOT NULL, added TEXT NOT NULL, changed TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cycles(
-    cycle_id TEXT PRIMARY KEY, name TEXT NOT NULL, start_day TEXT NOT NULL, end_day TEXT NOT NULL,
-    forms TEXT NOT NULL, centres TEXT NOT NULL, added TEXT NOT NULL, closed TEXT);
-CREATE TABLE IF NOT EXISTS packs(
-    version INTEGER PRIMARY KEY, made TEXT NOT NULL, sha256 TEXT NOT NULL, summary TEXT NOT NULL,
-    body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS form_versions(
-    form_id TEXT NOT NULL, version INTEGER NOT NULL, content_hash TEXT NOT NULL,
-    source TEXT NOT NULL, added TEXT NOT NULL, PRIMARY KEY(form_id, version));
-CREATE TABLE IF NOT EXISTS tallies(
-    source_kind TEXT NOT NULL, source_id TEXT NOT NULL, epoch INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL, ciphertext BLOB NOT NULL, received TEXT NOT NULL,
-    PRIMARY KEY(source_kind, source_id, epoch));
-"""
-# Added in schema 4, the audit trail (sync.hub.audit): one row per operator action, each
-# chained to the one before it by hash; the newest (seq, hash) is kept in meta as
-# 'audit_head', written in the same transaction. Append-only: nothing updates or deletes it.
-_SCHEMA_AUDIT = """
-CREATE TABLE IF NOT EXISTS audit(
-    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    subject TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-"""
-_SCHEMA = _SCHEMA.replace("{_SCHEMA_2}", _SCHEMA_2).replace("{_SCHEMA_3}", _SCHEMA_3)
-# Added in schema 5, operators and roles (sync.hub.operators): one row per named operator
-# account (its role, its scrypt password hash, when it was made and last changed, and
-# whether it is disabled); each session row says whose it is, so changing or removing an
-# operator ends that operator's sessions and nobody else's. Plain statements, no
-# SQLite-only syntax: the same step runs on a fresh database and on an upgraded one.
-_SCHEMA_5 = """
-CREATE TABLE IF NOT EXISTS operators(
-    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
-    created TEXT NOT NULL, changed TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
-ALTER TABLE sessions ADD COLUMN operator_name TEXT;
-"""
-_SCHEMA = _SCHEMA.replace("{_SCHEMA_AUDIT}", _SCHEMA_AUDIT) + _SCHEMA_5
-# Each older schema: the next one, and the statements that get there (constants only).
-_MIGRATIONS = {
-    "1": ("2", f"{_SCHEMA_2}ALTER TABLE sources ADD COLUMN valid_up_to INTEGER;"),
-    "2": ("3", _SCHEMA_3),
-    "3": ("4", _SCHEMA_AUDIT),
-    "4": ("5", _SCHEMA_5),
-}
+# The tables are described once, in sync.hub.schema (SQLAlchemy Core), and older databases
+# are brought up to them by the Alembic revisions in sync/hub/migrations (sync.hub.migrate).
+# HEAD_REVISION is the newest of those revisions (tests/test_hub_schema.py checks it), so
+# that opening an up-to-date database needs neither SQLAlchemy nor Alembic.
+HEAD_REVISION = "schema5"
 
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
@@ -566,58 +464,63 @@ class HubStore:
                 ) from error
             try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
                 found = self._open(_connect_read_only)
+                if found == (SCHEMA_VERSION, None):  # current, made before Alembic: stamped once writable
+                    found = (SCHEMA_VERSION, HEAD_REVISION)
             except sqlite3.Error as again:
                 raise HubStoreError(
                     f"cannot open the hub database in {self.data_dir} ({again}): {disk_problem(self.data_dir, again)}"
                 ) from again
-        if found is not None and found[0] in _MIGRATIONS:
-            self._migrate(found[0])
-        elif found is None or found[0] != SCHEMA_VERSION:
-            self._db.close()
-            raise HubStoreError(f"the hub database in {self.data_dir} was made by another version of fieldkit")
+        if found != (SCHEMA_VERSION, HEAD_REVISION):
+            self._upgrade()
         self._receipt_key: Ed25519PrivateKey | None = None
 
-    def _open(self, connect: Callable[[Path], sqlite3.Connection]) -> tuple | None:
-        """Connect with ``connect`` and read the schema version; the connection is closed on failure."""
+    def _open(self, connect: Callable[[Path], sqlite3.Connection]) -> tuple[str | None, str | None]:
+        """Connect with ``connect``; the schema number and Alembic revision; the connection is closed on failure."""
         connection = connect(self.data_dir / DB_FILE)
         try:
-            found = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            (number,) = connection.execute("SELECT (SELECT value FROM meta WHERE key='schema')").fetchone()
+            revision = None
+            versioned = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+            if connection.execute(versioned).fetchone():
+                (revision,) = connection.execute("SELECT (SELECT max(version_num) FROM alembic_version)").fetchone()
         except BaseException:
             connection.close()
             raise
         self._db = connection
-        return found
+        return number, revision
 
-    def _migrate(self, found: str) -> None:
-        """From schema ``found`` to the current one in one transaction, each step in turn.
+    def _upgrade(self) -> None:
+        """Bring an older database up to date with Alembic (sync.hub.migrate), in one transaction.
 
-        The audit trail records the upgrade (from schema 3, its first entry).
+        The audit trail records an upgrade (from schema 3, its first entry). A database
+        of a newer fieldkit is refused and left as it is.
         """
-        first = found
-        steps = []
-        while found != SCHEMA_VERSION:
-            found, step = _MIGRATIONS[found]
-            steps.append(step)
+        from alembic.util.exc import CommandError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from sync.hub import migrate
+
+        path = self.data_dir / DB_FILE
         try:
-            done = f"UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema';COMMIT;"  # noqa: S608  # nosec B608
-            script = "BEGIN IMMEDIATE;" + "".join(steps) + done  # constants only
-            self._db.executescript(script)
-        except sqlite3.Error as error:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            before, after = migrate.upgrade(lambda: _connect(path))
+        except migrate.SchemaTooNew:
             self._db.close()
-            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {error}") from error
-        self.audit(None, "store.upgraded", "", {"from_schema": first, "to_schema": SCHEMA_VERSION})
+            raise HubStoreError(
+                f"the hub database in {self.data_dir} was made by another version of fieldkit"
+            ) from None
+        except (SQLAlchemyError, CommandError, sqlite3.Error) as error:
+            self._db.close()
+            cause = getattr(error, "orig", None) or error
+            problem = f"; {disk_problem(self.data_dir, cause)}" if _read_only(self.data_dir, cause) else ""
+            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {cause}{problem}") from error
+        if before != after:
+            self.audit(None, "store.upgraded", "", {"from_schema": before, "to_schema": after})
 
     @staticmethod
     def _create_schema(path: Path) -> None:
-        connection = _connect(path)
-        try:
-            connection.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}INSERT INTO meta VALUES('schema', '{SCHEMA_VERSION}');COMMIT;"  # nosec B608
-            )
-        finally:
-            connection.close()
+        from sync.hub import migrate
+
+        migrate.create_schema(lambda: _connect(path), SCHEMA_VERSION)
 
     def close(self) -> None:
         with self._lock:
