@@ -469,3 +469,17 @@ CORPUS: tuple[Case, ...] = (
 
 def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def add_clash_and_stranger(store: HubStore) -> None:
+    """Kit ``kit-a`` enrolled with 3 records, one record id also sent as another version (quarantined),
+    and a bundle from a kit the hub does not know (refused): what an overview shows of both."""
+    key = Ed25519PrivateKey.generate()
+    enrol_key(store, key, "kit-a")
+    records = sealed_records("kit-a", 3, seed=1)
+    assert store.import_bundle(make_bundle(key, "kit-a", records)).status == "accepted"
+    other = sealed_records("kit-a", 1, seed=2, first_seq=10)[0]
+    clash = make_bundle(key, "kit-a", [type(other)(**{**other.__dict__, "record_id": records[0].record_id})])
+    assert store.import_bundle(clash, label="clash.tar").quarantined == 1
+    stranger = make_bundle(Ed25519PrivateKey.generate(), "kit-x", sealed_records("kit-x", 1, seed=3))
+    assert store.import_bundle(stranger, label="stranger.tar").code == "unknown-source"

@@ -27,7 +27,7 @@ from sync.hub.reports.run import ABOUT_FILE, FIGURES_FILE, HUB_VIEW_FILE, LATEST
 from sync.hub.reports.web import reports_pages
 from sync.hub.store import HubStore
 from sync.hub.web import HubSettings, create_hub_app
-from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
+from tests.bundle_corpus import add_clash_and_stranger, enrol_key, make_bundle, sealed_records
 from tests.http_servers import OPERATOR_PASSWORD, ServerThread, hub_with_operator
 from tests.leftover_english import interface_sources
 from tests.webclient import csrf_token
@@ -69,15 +69,7 @@ def hub_dir(tmp_path: Path) -> Path:
     """A hub with something of everything an overview can show."""
     folder = hub_with_operator(tmp_path / "hub", "hub-i18n")
     with HubStore(folder) as store:
-        key = Ed25519PrivateKey.generate()
-        enrol_key(store, key, "kit-a")
-        records = sealed_records("kit-a", 3, seed=1)
-        assert store.import_bundle(make_bundle(key, "kit-a", records)).status == "accepted"
-        other = sealed_records("kit-a", 1, seed=2, first_seq=10)[0]
-        clash = make_bundle(key, "kit-a", [type(other)(**{**other.__dict__, "record_id": records[0].record_id})])
-        assert store.import_bundle(clash, label="clash.tar").quarantined == 1
-        stranger = make_bundle(Ed25519PrivateKey.generate(), "kit-x", sealed_records("kit-x", 1, seed=3))
-        assert store.import_bundle(stranger, label="stranger.tar").code == "unknown-source"
+        add_clash_and_stranger(store)
         gone = Ed25519PrivateKey.generate()
         enrol_key(store, gone, "kit-b")
         assert store.import_bundle(make_bundle(gone, "kit-b", sealed_records("kit-b", 1, seed=4))).status == "accepted"

@@ -38,6 +38,7 @@ from tests.bundle_corpus import (
     CORPUS,
     HUB_RECIPIENT,
     CorpusEnv,
+    add_clash_and_stranger,
     archive_end,
     enrol_key,
     make_bundle,
@@ -247,15 +248,7 @@ def test_revoking_needs_the_csrf_token(client, store: HubStore) -> None:
 
 
 def test_quarantine_and_refusal_reasons_are_on_the_overview(client, store: HubStore) -> None:
-    key = Ed25519PrivateKey.generate()
-    enrol_key(store, key, "kit-a")
-    records = sealed_records("kit-a", 3, seed=1)
-    assert store.import_bundle(make_bundle(key, "kit-a", records)).status == "accepted"
-    other = sealed_records("kit-a", 1, seed=2, first_seq=10)[0]
-    clash = make_bundle(key, "kit-a", [type(other)(**{**other.__dict__, "record_id": records[0].record_id})])
-    assert store.import_bundle(clash, label="clash.tar").quarantined == 1
-    stranger = make_bundle(Ed25519PrivateKey.generate(), "kit-x", sealed_records("kit-x", 1, seed=3))
-    assert store.import_bundle(stranger, label="stranger.tar").code == "unknown-source"
+    add_clash_and_stranger(store)
 
     login(client)
     page = html.unescape(overview(client))
