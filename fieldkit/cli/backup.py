@@ -7,6 +7,7 @@ only once it is whole, and a restore writes only into a new or empty folder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -52,15 +53,20 @@ def backup(data_dir: Path, out: Path) -> None:
     click.echo("Restore it with 'fieldkit restore --from FILE --data NEWFOLDER'; the kit passphrase is still needed.")
 
 
+def _restore_into(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The --data option of a restore: a new or empty folder for the restored kit or hub."""
+    return click.option(
+        "--data",
+        "data_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"A new or empty folder for the restored {what}.",
+    )
+
+
 @click.command("restore")
 @FROM_OPTION
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A new or empty folder for the restored kit.",
-)
+@_restore_into("kit")
 def restore(source: Path, data_dir: Path) -> None:
     """Restore a kit backup into a new or empty folder, after checking every file.
 
@@ -105,13 +111,7 @@ def hub_backup(data_dir: Path, out: Path) -> None:
 
 @click.command("restore")
 @FROM_OPTION
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A new or empty folder for the restored hub.",
-)
+@_restore_into("hub")
 def hub_restore(source: Path, data_dir: Path) -> None:
     """Restore a hub backup into a new or empty folder, after checking every file.
 
