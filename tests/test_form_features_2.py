@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 from pyxform.xls2xform import convert
 
 from fieldkit.cli import cli
+from fieldkit.core import paths
 from fieldkit.core.formengine.answers import allowed_choices, check_answer
 from fieldkit.core.formengine.loader import Problem, load_form, load_form_text
 from fieldkit.core.formengine.model import Form
@@ -25,6 +27,9 @@ from fieldkit.core.formengine.xlsform_export import complete_languages, write_xl
 from fieldkit.core.i18n.catalogues import load_catalogue
 from fieldkit.kit.programme import Programme
 from fieldkit.kit.web.app import WebSettings, create_app
+from tests.browser import chromium, full_page_screenshot, serve
+from tests.conftest import PASSPHRASE
+from tests.test_browser_interview import _click_and_wait, _next, _start_form
 from tests.test_xlsform import write_xlsx
 from tests.webclient import ERROR, SHOWN_ITEM, Interviewer
 
@@ -415,3 +420,103 @@ def test_the_exporter_writes_each_feature_and_importing_it_gives_them_back(tmp_p
         ), name
         assert imported.choices == original.choices, name
     assert [s.heading for s in back.sections] == ["", "Where"]
+
+
+# -- the example spreadsheet, imported and served, on a phone ----------------------------------------
+
+
+def test_the_example_outreach_spreadsheet_converts_and_imports_with_no_warning(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    convert(xlsform=str(EXAMPLES / "example-outreach.xlsx"), warnings=warnings)
+    assert warnings == []
+    result = run("forms", "import", str(EXAMPLES / "example-outreach.xlsx"), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output.lower()
+    form = load_form(tmp_path / "example-outreach.yaml")
+    assert any(item.choice_filter for item in form.items)
+    assert any(section.heading for section in form.sections)
+    assert {word for item in form.items for word in item.appearance} == {"minimal", "horizontal"}
+
+
+def _served_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """The example imported by ``fieldkit forms import``, and a translations folder with its French."""
+    forms = tmp_path / "imported"
+    result = run("forms", "import", str(EXAMPLES / "example-outreach.xlsx"), "--out", str(forms))
+    assert result.exit_code == 0, result.output
+    translations = tmp_path / "translations"
+    shutil.copytree(paths.translations_dir(), translations)
+    for language in ("fr",):
+        imported = forms / "translations" / language / "LC_MESSAGES" / "forms.po"
+        shutil.copyfile(imported, translations / language / "LC_MESSAGES" / "forms.po")
+    shutil.rmtree(forms / "translations")
+    assert run("forms", "check", "--forms-dir", str(forms), "--update-lock").exit_code == 0
+    return forms, translations
+
+
+def _no_sideways_scroll(driver, where: str) -> None:
+    wide = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"{where}: the page scrolls sideways by {wide} px"
+
+
+def _tick(driver, name: str, value: str) -> None:
+    """Tick an answer by its value, scrolled to the middle of the screen, clear of the sticky header."""
+    from selenium.webdriver.common.by import By
+
+    label = driver.find_element(By.CSS_SELECTOR, f"input[name='{name}'][value='{value}']").find_element(By.XPATH, "..")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", label)
+    label.click()
+
+
+def _shot(driver, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        driver.execute_script("scrollTo(0, 0)")  # the page from its top, as the phone first shows it
+        full_page_screenshot(driver, Path(SCREENSHOTS) / f"{name}.png")
+
+
+def test_the_imported_example_on_a_phone_has_no_sideways_scroll_and_filters_live(kit, tmp_path: Path) -> None:
+    """The example spreadsheet, imported by ``fieldkit forms import`` and served by ``fieldkit serve``,
+    at 360x740 in Chromium, in English and French; FIELDKIT_FORM_SCREENSHOTS=DIR keeps the pictures."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    forms, translations = _served_folders(tmp_path)
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file, "--forms", str(forms), "--translations", str(translations))
+    driver = chromium()
+    try:
+        driver.get(served.url + "pair")
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
+        for language in ("en", "fr"):
+            driver.get(served.url + "home")
+            _start_form(driver, "example-outreach", language)
+            assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
+            _tick(driver, "consent", "given")
+            _next(driver)
+            assert driver.current_url.endswith("/place")
+            # Live: picking an area leaves only its neighbourhoods in the drop-down.
+            _tick(driver, "area", "coast")
+            picker = Select(driver.find_element(By.ID, "i-neighbourhood"))
+            shown = [o.get_attribute("value") for o in picker.options if o.is_enabled()]
+            assert shown == ["", "harbour", "dunes", "prefer_not"], shown
+            picker.select_by_value("harbour")
+            _tick(driver, "area", "hills")
+            assert picker.first_selected_option.get_attribute("value") == "", "a neighbourhood of another area"
+            picker.select_by_value("pine_ridge")
+            _no_sideways_scroll(driver, f"{language} place")
+            _shot(driver, f"outreach-place-{language}-360")
+            _next(driver)
+            assert driver.current_url.endswith("/site")
+            assert driver.find_element(By.ID, "heading").text == (
+                "Where we meet" if language == "en" else "Où nous nous rencontrons"
+            )
+            _tick(driver, "site_kind", "van")
+            _tick(driver, "offered", "naloxone")
+            _tick(driver, "offered", "talk")
+            _no_sideways_scroll(driver, f"{language} site")
+            _shot(driver, f"outreach-site-{language}-360")
+    finally:
+        driver.quit()
+        served.stop()

@@ -397,7 +397,7 @@ class _Builder:
         group.pages += 1
         section_id = group.name if group.pages == 1 else f"{group.name}_{group.pages}"
         context = f"{self.form_id}/section:{section_id}"
-        section: dict[str, Any] = {"id": section_id, "title": group.titles.get(SOURCE, ""), "items": []}
+        section: dict[str, Any] = {"id": section_id, "title": group.titles.get(SOURCE, "")}
         if group.heading.get(SOURCE):
             section["heading"] = group.heading[SOURCE]
         if group.topic and group.pages == 1:
@@ -405,6 +405,7 @@ class _Builder:
         if group.conditions:
             parts = group.conditions
             section["relevant"] = parts[0] if len(parts) == 1 else " and ".join(f"({part})" for part in parts)
+        section["items"] = []
         for code, text in group.titles.items():
             if code != SOURCE:
                 self.r.translations.setdefault(code, {})[context] = text
@@ -510,7 +511,6 @@ class _Builder:
             else:
                 item["type"] = base
                 self.choices(row, number, name, list_name, default, item, choice_lists)
-                self.choice_filter(row, number, item)
         elif base in SELECT_TYPES and len(kind.split()) == 3 and kind.split()[2] == "or_other":
             self.add("survey", number, "type", "'or_other' is not supported")
             return None
@@ -522,9 +522,6 @@ class _Builder:
             return None
         if item["type"] == "likert" and row.get("fieldkit_scale"):
             item["scale"] = row["fieldkit_scale"]
-        appearance = self.appearance(row, number, item["type"])
-        if appearance:
-            item["appearance"] = " ".join(appearance)
         item["label"] = self.r.wording(row, "label", f"{form_id}/{name}", "survey", number, default)
         if not item["label"]:
             self.add("survey", number, "label", f"'{name}' needs an English label (label or label::English (en))")
@@ -563,6 +560,11 @@ class _Builder:
                     item[key] = flag
         if row.get(OFFER_COLUMN):
             item["offer"] = row[OFFER_COLUMN].split()
+        if "choices" in item:
+            self.choice_filter(row, number, item)
+        appearance = self.appearance(row, number, item["type"])
+        if appearance:
+            item["appearance"] = " ".join(appearance)
         tags = (row.get(STANDARD_COLUMN) or "").split()
         if tags:
             item["tags"] = tags
