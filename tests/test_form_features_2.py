@@ -236,6 +236,21 @@ def test_a_filter_on_the_same_page_is_left_to_the_script_and_checked_by_the_kit(
     assert saved.headers["Location"].endswith("/again")
 
 
+def test_a_filtered_choice_of_a_question_skip_logic_hides_carries_the_questions_condition_too(kit) -> None:
+    text = CASCADE_FORM.replace(
+        "        appearance: minimal\n", "        appearance: minimal\n        relevant: region != 'south'\n"
+    )
+    form, problems = loaded(text)
+    assert form is not None and not problems, problems
+    app = create_app(WebSettings(testing=True), kit.unlock(), Programme.from_forms([form]))
+    interviewer = Interviewer(app.test_client(), app)
+    interviewer.pair()
+    page = interviewer.client.get(interviewer.start("cascade")).get_data(as_text=True)
+    # So that the script cannot enable a choice inside the hidden question.
+    asked = ["cmp", "!=", ["ref", "region"], ["lit", "south"]]
+    assert _when(page, "hill") == ["and", [asked, ["cmp", "==", ["lit", "north"], ["ref", "region"]]]]
+
+
 def test_a_filter_on_an_earlier_page_shows_only_the_choices_it_keeps(phone) -> None:
     url = phone.start("cascade")
     assert phone.submit(url, [("region", "north"), ("district", "lake")]).status_code == 302
@@ -436,6 +451,55 @@ def test_the_example_outreach_spreadsheet_converts_and_imports_with_no_warning(t
     assert any(item.choice_filter for item in form.items)
     assert any(section.heading for section in form.sections)
     assert {word for item in form.items for word in item.appearance} == {"minimal", "horizontal"}
+
+
+def test_without_javascript_every_choice_is_shown_and_the_kit_refuses_one_that_does_not_fit(
+    kit, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    forms, translations = _served_folders(tmp_path)
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file, "--forms", str(forms), "--translations", str(translations))
+    driver = chromium(javascript=False)
+    try:
+        driver.get(served.url + "pair")
+        driver.find_element(By.ID, "code").send_keys(served.code)
+        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/pair'] button"))
+        _start_form(driver, "example-outreach", "en")
+        _tick(driver, "consent", "given")
+        _next(driver)
+        _tick(driver, "area", "coast")
+        picker = Select(driver.find_element(By.ID, "i-neighbourhood"))
+        every = [o.get_attribute("value") for o in picker.options if o.is_displayed() or o.is_enabled()]
+        assert every == ["", "upper_valley", "pine_ridge", "harbour", "dunes", "market", "station", "prefer_not"]
+        assert "Choose an answer that goes with the answers above." in driver.page_source
+        picker.select_by_value("market")
+        _no_sideways_scroll_without_script(driver)
+        _next(driver)
+        assert "/s/place" in driver.current_url, "the page comes back with the error"
+        error = driver.find_element(By.ID, "e-neighbourhood").text
+        assert error == "This answer does not go with an earlier answer. Choose one of the answers shown."
+        _shot(driver, "outreach-place-en-no-script-error-360")
+        Select(driver.find_element(By.ID, "i-neighbourhood")).select_by_value("dunes")
+        _next(driver)
+        assert driver.current_url.endswith("/site")
+    finally:
+        driver.quit()
+        served.stop()
+
+
+def _no_sideways_scroll_without_script(driver) -> None:
+    """With scripts off the driver cannot ask the page: the widest element must fit the window."""
+    from selenium.webdriver.common.by import By
+
+    width = driver.get_window_size()["width"]
+    widest = max(
+        element.rect["x"] + element.rect["width"] for element in driver.find_elements(By.CSS_SELECTOR, "main *")
+    )
+    assert widest <= width, f"an element reaches {widest} px on a {width} px window"
 
 
 def _served_folders(tmp_path: Path) -> tuple[Path, Path]:
