@@ -332,12 +332,19 @@ def test_a_choice_filter_naming_a_column_the_choices_lack_is_refused_with_its_pl
         _question("select_one regions", "region", "Which region?", "Quelle région ?"),
         _question("select_one districts", "district", "Which district?", "Quel district ?",
                   choice_filter="province=${region}"),
+        _question("select_one yes_no", "water", "Is there water?", "Y a-t-il de l'eau ?", fieldkit_type="yes_no",
+                  choice_filter="region=${region}"),
     ]  # fmt: skip
-    result, folder = _import(tmp_path, survey, REGION_CHOICES)
+    yes_no = [{"list_name": "yes_no", "name": word, "label::English (en)": word} for word in ("yes", "no")]
+    result, folder = _import(tmp_path, survey, REGION_CHOICES + yes_no)
     assert result.exit_code == 1
     assert "survey sheet, row 3, column choice_filter: 'province=${region}': 'province' has no equivalent" in (
         result.output
     )
+    assert (
+        "survey sheet, row 4, column choice_filter: a choice_filter applies to select_one and select_multiple "
+        "questions, not to a yes_no question"
+    ) in result.output
     assert not folder.exists()
 
 

@@ -562,6 +562,14 @@ class _Builder:
             item["offer"] = row[OFFER_COLUMN].split()
         if "choices" in item:
             self.choice_filter(row, number, item)
+        elif (row.get("choice_filter") or "").strip():
+            self.add(
+                "survey",
+                number,
+                "choice_filter",
+                f"a choice_filter applies to select_one and select_multiple "
+                f"questions, not to a {item['type']} question",
+            )
         appearance = self.appearance(row, number, item["type"])
         if appearance:
             item["appearance"] = " ".join(appearance)
