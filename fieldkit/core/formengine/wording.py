@@ -4,7 +4,7 @@ The context (gettext ``msgctxt``) names where a string lives, so that the same
 English text in two places can be translated differently, and a changed source
 string is matched to its old translation and marked fuzzy, not silently reused:
 
-    <form>/:title  <form>/:description  <form>/section:<section>
+    <form>/:title  <form>/:description  <form>/section:<section>  <form>/section:<section>:heading
     <form>/<item>  <form>/<item>:script  <form>/<item>:hint  <form>/<item>:constraint
     <form>/<item>:stop  <form>/<item>/<choice>
 """
@@ -64,13 +64,22 @@ def form_strings(form: Form) -> list[FormString]:
                     section.line,
                 )
             )
+        if section.heading:
+            strings.append(
+                FormString(
+                    section_context(form, section.id) + ":heading",
+                    section.heading,
+                    "a small line above the section title: the parts of the form it belongs to",
+                    section.line,
+                )
+            )
         for item in section.items:
             comment = _item_comment(item, item.translator_note)
             if item.script:
                 note = (
                     "consent script, read aloud to the person before the question; keep {who_can_open} exactly "
                     "as it is: the kit puts there who can open the answers (for example \"our network's regional "
-                    "team and our national network\")"
+                    'team and our national network")'
                 )
                 context = item_context(form, item, ":script")
                 strings.append(FormString(context, item.script, note + "; " + comment, item.line))

@@ -5,6 +5,8 @@ The JSON is a prefix notation that ``static/app.js`` interprets:
 ``["ref", id]``, ``["lit", value]``, ``["date", "YYYY-MM-DD"]``, ``["list", [values]]``,
 ``["not", x]``, ``["and"|"or", [xs]]``, ``["cmp", op, a, b]``, ``["in", a, list, negated]``,
 ``["math", op, a, b]``, ``["neg", x]``, ``["sel", x, choice]``, ``["count", x]``, ``["today"]``.
+In a choice_filter, ``choice('name')`` becomes the attribute's value for the choice at hand,
+a ``["lit", value]``: each choice gets its own condition.
 References to items on other pages become their saved values, so a page carries
 no other data than its own. In an item's own condition (a ``stop_if``), ``.`` is
 that item's answer on the page: ``["ref", item id]``.
@@ -19,12 +21,18 @@ from typing import Any
 from fieldkit.core.formengine import expressions as ex
 
 
-def condition_json(expression: ex.Expression, known: Mapping[str, Any], self_id: str | None = None) -> Any:
+def condition_json(
+    expression: ex.Expression,
+    known: Mapping[str, Any],
+    self_id: str | None = None,
+    choice: Mapping[str, str] | None = None,
+) -> Any:
     """The condition as JSON; ``known`` maps ids not on this page to their values.
 
-    ``self_id`` names the item that ``.`` stands for, in a condition about one answer.
+    ``self_id`` names the item that ``.`` stands for, in a condition about one answer;
+    ``choice`` gives the attributes of the choice a choice_filter decides on.
     """
-    return _Converter(known, self_id).convert(expression.tree)
+    return _Converter(known, self_id, choice).convert(expression.tree)
 
 
 def _value(value: Any) -> Any:
@@ -36,9 +44,12 @@ def _value(value: Any) -> Any:
 
 
 class _Converter:
-    def __init__(self, known: Mapping[str, Any], self_id: str | None = None) -> None:
+    def __init__(
+        self, known: Mapping[str, Any], self_id: str | None = None, choice: Mapping[str, str] | None = None
+    ) -> None:
         self.known = known
         self.self_id = self_id
+        self.choice = choice or {}
 
     def convert(self, node: Any) -> Any:
         c = self.convert
@@ -68,4 +79,6 @@ class _Converter:
             return ["count", c(node.item)]
         if isinstance(node, ex.Today):
             return ["today"]
+        if isinstance(node, ex.ChoiceAttribute):
+            return _value(self.choice.get(node.name))
         raise TypeError(f"no JSON form for {type(node).__name__}")
