@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import hypothesis_profiles
-from tests.hub_backend import hub_database  # noqa: F401  (every hub of a test on the run's backend)
+from tests.hub_backend import hub_database, skip_sqlite_only  # noqa: F401  (every hub on the run's backend)
 from tests.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
 hypothesis_profiles.load()  # before any test module builds its @settings
@@ -72,6 +72,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 _module_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    skip_sqlite_only(item)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -2,16 +2,20 @@
 
 ``scripts/test.sh`` runs the hub's test files twice: once as they are (every hub in its
 folder's ``hub.sqlite``) and once with ``FIELDKIT_TEST_HUB_BACKEND=postgresql``. In that
-second pass every test gets a new, empty database on the test server, named by the
-product's own ``FIELDKIT_HUB_DATABASE`` variable, so every hub a test makes, whether with
-``init_hub`` or ``fieldkit hub init`` in a subprocess, keeps its tables there (each hub in
-a schema of its own). Tests of what only SQLite has (the ``hub.sqlite`` file, its pages,
+second pass each pytest worker gets a new, empty database on the test server, named by
+the product's own ``FIELDKIT_HUB_DATABASE`` variable, so every hub a test or a fixture
+makes, whether with ``init_hub`` or ``fieldkit hub init`` in a subprocess, keeps its
+tables there, each hub in a schema of its own. A test that needs an independent copy of a
+hub uses :func:`copy_hub`, not a copy of the folder (which would share the tables).
+Tests of what only SQLite has (the ``hub.sqlite`` file, its pages,
 a read-only disk) are marked ``sqlite_only`` and run in the first pass only.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +23,13 @@ from pathlib import Path
 import pytest
 
 from sync.hub.database import Database
-from sync.hub.store import DATABASE_ENVIRONMENT, connect_database, load_hub_config
+from sync.hub.store import (
+    DATABASE_ENVIRONMENT,
+    HUB_FILE,
+    connect_database,
+    load_hub_config,
+    new_postgres_schema,
+)
 
 BACKEND_ENVIRONMENT = "FIELDKIT_TEST_HUB_BACKEND"
 BACKENDS = ("sqlite", "postgresql")
@@ -37,17 +47,54 @@ def on_postgres() -> bool:
     return backend() == "postgresql"
 
 
-@pytest.fixture(autouse=True)
-def hub_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    """The database new hubs of this test go into: None for SQLite, else a fresh PostgreSQL one."""
+@pytest.fixture(scope="session", autouse=True)
+def hub_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database new hubs go into for the whole session: None for SQLite, else a fresh
+    PostgreSQL one (each hub in a schema of its own there), set before any fixture makes a hub."""
     if not on_postgres():
-        monkeypatch.delenv(DATABASE_ENVIRONMENT, raising=False)
-        return None
-    if request.node.get_closest_marker("sqlite_only"):
+        os.environ.pop(DATABASE_ENVIRONMENT, None)
+        yield None
+        return
+    from tests.postgres import fresh_database
+
+    server = request.getfixturevalue("postgres_server")
+    with fresh_database(server.url) as url:
+        os.environ[DATABASE_ENVIRONMENT] = url
+        try:
+            yield url
+        finally:
+            os.environ.pop(DATABASE_ENVIRONMENT, None)
+
+
+def skip_sqlite_only(item: pytest.Item) -> None:
+    """In the PostgreSQL pass, skip a test marked ``sqlite_only`` (it runs in the SQLite pass)."""
+    if on_postgres() and item.get_closest_marker("sqlite_only"):
         pytest.skip("tests what only an SQLite hub has; it runs in the SQLite pass")
-    url = str(request.getfixturevalue("postgres_url"))
-    monkeypatch.setenv(DATABASE_ENVIRONMENT, url)
-    return url
+
+
+def copy_hub(source: Path, dest: Path) -> None:
+    """A copy of the hub ``source`` that changes independently of it, at ``dest``.
+
+    For SQLite that is a copy of the folder. A PostgreSQL hub's folder names its schema,
+    so its tables are copied too, into a new schema (``sync.hub.copying``, what a backup
+    and restore use), and the copy's ``hub.json`` names that one.
+    """
+    shutil.copytree(source, dest)
+    config = load_hub_config(source)
+    if config.database is None:
+        return
+    from sync.hub.copying import copy_tables
+
+    moved = new_postgres_schema(config.database, config)
+    origin, target = connect_database(config), connect_database(moved)
+    try:
+        copy_tables(origin, target)
+    finally:
+        origin.close()
+        target.close()
+    settings = json.loads((dest / HUB_FILE).read_text(encoding="utf-8"))
+    settings["database_schema"] = moved.database_schema
+    (dest / HUB_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 @contextmanager

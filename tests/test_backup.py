@@ -28,7 +28,7 @@ from fieldkit.kit.drafts import Draft, DraftStore
 from sync.hub.store import HubStore, HubStoreError, init_hub
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.conftest import scan_for
-from tests.hub_backend import on_postgres
+from tests.hub_backend import copy_hub, on_postgres
 from tests.sync_cli import PASSPHRASE, enrolled_pair, export, held, run, simulate
 
 CANARY = "CANARY-backup-7f3a1c"
@@ -343,7 +343,7 @@ def test_sigkill_during_a_backup_leaves_the_previous_backup_and_nothing_restorab
     out = backups / "backup.tar"
     # A first, small backup: the one that must survive the killed run untouched.
     small = tmp_path / "small"
-    shutil.copytree(folder, small)
+    (copy_hub if kind == "hub" else shutil.copytree)(folder, small)
     for extra in ("records",) if kind == "kit" else ():
         shutil.rmtree(small / extra)
     run(*command[:-1], small, "--out", out)

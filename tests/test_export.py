@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 import time
@@ -38,6 +37,7 @@ from sync.hub.store import HubStore
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle
 from tests.conftest import scan_for
+from tests.hub_backend import copy_hub
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
@@ -505,7 +505,7 @@ def test_unreadable_records_are_reported_and_every_other_record_is_exported(
     world: World, tmp_path: Path
 ) -> None:
     hub = tmp_path / "hub"
-    shutil.copytree(world.hub, hub)
+    copy_hub(world.hub, hub)
     key = Ed25519PrivateKey.generate()
     records, ids = _crafted_records(world.recipient, "kit-crafted")
     with HubStore(hub) as store:

@@ -40,6 +40,7 @@ from sync.hub.reports.run import write_report
 from sync.hub.store import HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle
+from tests.hub_backend import copy_hub
 from tests.packs import make_test_pack, pack_form
 from tests.sync_cli import PASSPHRASE, enrolled_pair
 from tests.test_export import assert_valid_package, read_rows
@@ -439,9 +440,7 @@ def test_export_puts_every_version_in_one_table_by_item_id(
 
 def test_export_reads_a_version_the_hub_packed_by_its_own_definition(two_versions: TwoVersions, tmp_path: Path) -> None:
     hub = tmp_path / "hub"
-    import shutil
-
-    shutil.copytree(two_versions.hub, hub)
+    copy_hub(two_versions.hub, hub)
     translations = tmp_path / "translations"
     translations.mkdir()
     with HubStore(hub) as store:  # the hub packed version 1 once: it keeps its YAML

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import getpass
 import json
-import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ from sync.hub.web import HubSettings, create_hub_app
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import HUB_RECIPIENT, OPERATOR_PASSWORD, hub_with_operator, running_hub
-from tests.hub_backend import hub_db
+from tests.hub_backend import copy_hub, hub_db
 from tests.sync_cli import (
     enrol,
     export,
@@ -147,7 +146,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def hub(world: World, tmp_path: Path) -> Path:
     """A copy of the world's hub for a test to change."""
     copy = tmp_path / "hub"
-    shutil.copytree(world.hub, copy)
+    copy_hub(world.hub, copy)
     return copy
 
 

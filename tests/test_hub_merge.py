@@ -9,7 +9,6 @@ import datetime
 import itertools
 import json
 import random
-import shutil
 import signal
 import stat
 import subprocess
@@ -30,7 +29,7 @@ from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, prove, token
 from sync.protocol.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
-from tests.hub_backend import on_postgres
+from tests.hub_backend import copy_hub, on_postgres
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
@@ -162,7 +161,7 @@ def overlapping(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 
 def merged_digest(template: Path, workdir: Path, bundles: dict[str, bytes], order: str) -> str:
     hub = workdir / f"hub-{order}"
-    shutil.copytree(template, hub)
+    copy_hub(template, hub)
     with HubStore(hub) as store:
         for name in order:
             result = store.import_bundle(bundles[name], label=name)
@@ -342,7 +341,7 @@ def test_kill_during_import_then_import_again_completes(tmp_path: Path) -> None:
         bundles.append(path)
 
     reference = tmp_path / "reference"
-    shutil.copytree(template, reference)
+    copy_hub(template, reference)
     subprocess.run(_import_command(reference, tmp_path / "r0", bundles), check=True, capture_output=True)
     with HubStore(reference) as store:
         expected = store.state_digest()
@@ -355,7 +354,7 @@ def test_kill_during_import_then_import_again_completes(tmp_path: Path) -> None:
     for trial in budget:
         hub = tmp_path / f"hub-{trial}"
         receipts = tmp_path / f"receipts-{trial}"
-        shutil.copytree(template, hub)
+        copy_hub(template, hub)
         child = WatchedChild(subprocess.Popen(
             _import_command(hub, receipts, bundles), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         ))  # fmt: skip

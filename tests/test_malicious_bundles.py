@@ -3,7 +3,6 @@ quarantined) with the right reason, and nothing else at the hub changes."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import tracemalloc
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.bundle_corpus import (
     make_bundle,
     sealed_records,
 )
+from tests.hub_backend import copy_hub
 from tests.sync_cli import run
 
 
@@ -56,7 +56,7 @@ def corpus_hub(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CorpusEn
 @pytest.fixture
 def hub(corpus_hub: tuple[Path, CorpusEnv], tmp_path: Path) -> Path:
     copy = tmp_path / "hub"
-    shutil.copytree(corpus_hub[0], copy)
+    copy_hub(corpus_hub[0], copy)
     return copy
 
 

@@ -10,7 +10,6 @@ import contextlib
 import csv
 import dataclasses
 import json
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -36,6 +35,7 @@ from sync.protocol.client import HubClient, TransportError
 from sync.protocol.receipts import sign_document
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import running_hub
+from tests.hub_backend import copy_hub
 from tests.sync_cli import run
 from tests.test_scorecard_truth import NO_FLAGS, centre_records
 from tests.test_scorecards import assessment, interview, push
@@ -370,7 +370,7 @@ def test_a_revoked_hubs_roll_up_and_a_forwarding_hubs_are_left_out_and_named(net
     for region in ("a", "b"):
         network.import_(network.rollup(region, "again.age"))
     upstream = tmp_path / "global"
-    shutil.copytree(network.hubs["global"], upstream)
+    copy_hub(network.hubs["global"], upstream)
     with HubStore(upstream) as store:
         store.revoke("hub-b")
         # hub-a forwarded a record here too: its roll-up would count it a second time.

@@ -27,7 +27,7 @@ HUB_DATABASE_OPTION = click.option(
     "--database",
     default=None,
     metavar="URL",
-    help="A PostgreSQL database for the hub's tables (postgresql://[user@]host[:port]/database, no password: "
+    help="A PostgreSQL database for the hub's tables (postgresql://[account@]host[:port]/database, no password: "
     "that goes in ~/.pgpass), for a national or global hub; default: FIELDKIT_HUB_DATABASE if set, else an "
     "SQLite file in the folder.",
 )

@@ -81,7 +81,7 @@ def parse_database_url(url: str) -> str:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in _SCHEMES:
         raise DatabaseUrlError(
-            f"{url[:80]!r} is not a PostgreSQL URL: give postgresql://[user@]host[:port]/database "
+            f"{url[:80]!r} is not a PostgreSQL URL: give postgresql://[account@]host[:port]/database "
             "(or postgresql:///database?host=/run/postgresql for a local socket)"
         )
     try:
