@@ -731,9 +731,8 @@ class _FormChecker:
                 self.report.add(item.line, where, f"calculation: {error}")
                 continue
             if kind not in CALCULATION_TYPES:
-                self.report.add(
-                    item.line, where, f"calculation: gives {kind.value}; a calculation gives one value, not a list"
-                )
+                why = "a calculation gives one value, not a list of them"
+                self.report.add(item.line, where, f"calculation: gives {kind.value}; {why}")
                 continue
             self.items[item.id] = dataclasses.replace(item, calculation_type=kind)
 
