@@ -278,6 +278,8 @@ def test_a_calculated_value_is_the_kits_whatever_the_phone_sends(features_app, k
     assert back.status_code == 302
     answers = draft_of(features_app, url).answers
     assert answers["weeks"] == pytest.approx(3 / 7) and "long_stay" not in answers
+    after = interviewer.client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "About 0.43 weeks." in after, "a calculated share, as a sentence shows it"
     review = interviewer.client.get(url.replace("/s/stay", "/review")).get_data(as_text=True)
     done = interviewer.client.post(
         url.replace("/s/stay", "/finalise"), data={"csrf_token": csrf_token(review), "confirm_missing": "yes"}

@@ -236,6 +236,8 @@ def shown_answer(form: Form, item_id: str, language: str, answers: dict[str, Any
         return ""
     if value in OFFERS or isinstance(value, bool):
         return _(BUILT_IN_LABELS[value if value in OFFERS else ("yes" if value else "no")])
+    if isinstance(value, float):  # a calculated share, say: two decimals are plenty inside a sentence
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     labels = dict(_choices(form, form.item(item_id), language))
     if isinstance(value, list):
         return ", ".join(labels.get(str(choice), str(choice)) for choice in value)
