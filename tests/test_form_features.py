@@ -28,6 +28,8 @@ from fieldkit.core.i18n.placeholders import message_problems
 from fieldkit.core.storage.records import RecordStore
 from fieldkit.kit.programme import Programme
 from fieldkit.kit.web.app import WebSettings, create_app
+from sync.hub.export.columns import ValueStats, plan_columns
+from sync.hub.export.staging import StagedTable
 from tests.test_xlsform import SETTINGS, sheet_rows, write_xlsx
 from tests.webclient import ERROR, SHOWN_ITEM, Interviewer, csrf_token
 
@@ -413,3 +415,63 @@ def test_an_xlsform_with_the_new_features_imports_and_exports_again(tmp_path: Pa
     assert warnings == []
     rows = {row["name"]: row for row in sheet_rows(out, "survey")}
     assert rows["nights"]["required_message::English (en)"] == "Ask for the nights."
+
+
+def test_the_hub_exports_a_calculated_value_as_a_column_of_its_item(form: Form) -> None:
+    table = StagedTable("features", {1: form}, Path("."))
+    stats = {"weeks": ValueStats(kinds={"float", "int"}), "nights": ValueStats(kinds={"int"})}
+    columns = {column.key: column for column in plan_columns(form, table.items, stats, {}, "")}
+    weeks = columns["weeks"]
+    assert (weeks.kind, weeks.field_type, weeks.notes) == ("item", "number", ())
+
+
+# -- in Chromium -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_defaults_a_live_calculation_and_the_required_words_in_chromium(kit, tmp_path: Path, artifacts_dir) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import chromium, full_page_screenshot, serve
+    from tests.conftest import PASSPHRASE
+    from tests.test_browser_interview import _choose, _next, _start_form
+    from tests.test_browser_small_things import _pair
+
+    write_form(tmp_path / "forms", FEATURES_FORM)
+    passphrase_file = tmp_path / "pass"
+    passphrase_file.write_text(PASSPHRASE + "\n")
+    served = serve(kit.data_dir, passphrase_file, "--forms", str(tmp_path / "forms"))
+    driver = chromium(javascript=True)
+    try:
+        _pair(driver, served, "en")
+        _start_form(driver, "features", "en")
+        _choose(driver, "agree", "given")
+        _next(driver)
+        stay = driver.current_url
+        nights = driver.find_element(By.ID, "i-nights")
+        assert nights.get_attribute("value") == "3", "the default, filled in"
+        assert driver.find_element(By.CSS_SELECTOR, "input[name='place'][value='shelter']").is_selected()
+        arrived = driver.find_element(By.ID, "i-arrived_at")
+        assert (arrived.get_attribute("type"), arrived.get_attribute("value")) == ("time", "09:30")
+        assert driver.find_element(By.ID, "i-left").get_attribute("type") == "datetime-local"
+        # weeks = nights / 7, worked out on the page: long_stay shows from 7 nights on.
+        long_stay = driver.find_element(By.ID, "q-long_stay")
+        assert not long_stay.is_displayed()
+        nights.clear()
+        nights.send_keys("14")
+        assert long_stay.is_displayed()
+        nights.clear()
+        nights.send_keys("3")
+        assert not long_stay.is_displayed()
+        # Saved blank, then back: the form's own words, gone as soon as there is an answer.
+        nights.clear()
+        _next(driver)
+        driver.get(stay)
+        note = driver.find_element(By.ID, "r-nights")
+        assert note.is_displayed() and note.text == "Ask for the nights, even a rough number."
+        full_page_screenshot(driver, artifacts_dir / "form-features-required.png")
+        driver.find_element(By.ID, "i-nights").send_keys("2")
+        assert not driver.find_element(By.ID, "r-nights").is_displayed()
+    finally:
+        driver.quit()
+        served.stop()
