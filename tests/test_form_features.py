@@ -475,3 +475,26 @@ def test_defaults_a_live_calculation_and_the_required_words_in_chromium(kit, tmp
     finally:
         driver.quit()
         served.stop()
+
+
+def test_an_xlsform_default_worked_out_by_an_expression_is_refused_with_its_row(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "dynamic.xlsx",
+        [
+            {"type": "select_one agree", "name": "consent", "label::English (en)": "Do you agree?",
+             "required": "yes", "fieldkit_type": "consent", "fieldkit_standard": "P2"},
+            {"type": "date", "name": "visited", "label::English (en)": "When?", "default": "today()",
+             "fieldkit_standard": "P1"},
+        ],
+        [
+            {"list_name": "agree", "name": "given", "label::English (en)": "Yes"},
+            {"list_name": "agree", "name": "declined", "label::English (en)": "No"},
+        ],
+        SETTINGS,
+    )  # fmt: skip
+    result = CliRunner().invoke(cli, ["forms", "import", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "survey sheet, row 3, column default: a default worked out by an expression is not supported" in (
+        result.output
+    )
+    assert not (tmp_path / "out").exists()

@@ -491,8 +491,13 @@ class _Builder:
         )
         if required_message:
             item["required_message"] = required_message
-        if (row.get("default") or "").strip():
-            item["default"] = _default(item["type"], row["default"].strip())
+        default_text = (row.get("default") or "").strip()
+        if any(mark in default_text for mark in ("(", "${")):
+            self.add(
+                "survey", number, "default", "a default worked out by an expression is not supported; give an answer"
+            )
+        elif default_text:
+            item["default"] = _default(item["type"], default_text)
         if item["type"] != "consent":
             self.condition(row, "relevant", number, item)
         self.condition(row, "constraint", number, item)
