@@ -32,4 +32,14 @@ fi
 # and time, not by speed, so they hold with the other worker busy beside them.
 # Tests go out one at a time (--maxschedchunk 1): in xdist's default chunks the first
 # worker would get every slow test. FIELDKIT_TEST_WORKERS=0 runs everything in one process.
-.venv/bin/python -m pytest --numprocesses "${FIELDKIT_TEST_WORKERS:-auto}" --maxprocesses 4 --maxschedchunk 1 "$@"
+pytest_run() {
+    .venv/bin/python -m pytest --numprocesses "${FIELDKIT_TEST_WORKERS:-auto}" --maxprocesses 4 --maxschedchunk 1 "$@"
+}
+pytest_run "$@"
+# The hub's store tests again, with every hub on PostgreSQL (tests/hub_backend.py); the files
+# are listed in tests/postgresql-pass.txt. Only for a whole run: arguments select tests of one pass.
+if [ $# -eq 0 ] && [ -n "${FIELDKIT_TEST_POSTGRES:-}" ]; then
+    echo "The hub's tests again, every hub on PostgreSQL:"
+    mapfile -t hub_tests < <(grep -v '^#' tests/postgresql-pass.txt | grep .)
+    FIELDKIT_TEST_HUB_BACKEND=postgresql pytest_run -m "not sqlite_only" -p no:cacheprovider "${hub_tests[@]}"
+fi

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import hypothesis_profiles
+from tests.hub_backend import hub_database  # noqa: F401  (every hub of a test on the run's backend)
 from tests.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for every test module)
 
 hypothesis_profiles.load()  # before any test module builds its @settings

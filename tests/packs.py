@@ -115,19 +115,14 @@ def folder_state(folder: Path) -> dict[str, bytes]:
 def publish(hub_dir: Path, data: bytes, version: int) -> None:
     """Put a signed pack in the hub's ``packs`` table, as ``fieldkit hub pack`` does."""
     import hashlib
-    import sqlite3
 
-    from sync.hub.store import DB_FILE
+    from tests.hub_backend import hub_db
 
-    db = sqlite3.connect(hub_dir / DB_FILE)
-    try:
-        with db:
-            db.execute(
-                "INSERT INTO packs(version, made, sha256, summary, body) VALUES (?, ?, ?, ?, ?)",
-                (version, "2027-01-01T00:00:00Z", hashlib.sha256(data).hexdigest(), "test pack", data),
-            )
-    finally:
-        db.close()
+    with hub_db(hub_dir) as db:
+        db.execute(
+            "INSERT INTO packs(version, made, sha256, summary, body) VALUES (?, ?, ?, ?, ?)",
+            (version, "2027-01-01T00:00:00Z", hashlib.sha256(data).hexdigest(), "test pack", data),
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ on the next run, and nothing counts as forwarded without a verified receipt."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sync.hub.forward import FORWARD_DB_FILE, FORWARD_KEY_FILE, ForwardState
 from sync.hub.store import HubStore, init_hub
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.http_servers import ServerThread, captive_portal, running_hub
+from tests.hub_backend import hub_db
 from tests.sync_cli import run
 
 
@@ -108,11 +108,8 @@ def test_nothing_counts_as_forwarded_without_a_verified_receipt(tmp_path: Path) 
         assert state.forwarded("hub-national") == set()
         (upstream,) = state.upstreams()
     assert upstream.failures == 2 and "captive portal" in upstream.last_error
-    connection = sqlite3.connect(upstream_dir / "hub.sqlite")
-    try:
+    with hub_db(upstream_dir) as connection:
         assert connection.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 0
-    finally:
-        connection.close()
 
 
 def test_a_revoked_regional_hub_is_refused_with_the_reason(tmp_path: Path) -> None:

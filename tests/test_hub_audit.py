@@ -18,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldkit.cli import cli
 from sync.hub import audit
+from sync.hub.database import Database
 from sync.hub.enrolment import create_token
 from sync.hub.store import DB_FILE, SCHEMA_VERSION, HubStore
 from sync.hub.web import HubSettings, create_hub_app
 from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import HUB_RECIPIENT, OPERATOR_PASSWORD, hub_with_operator, running_hub
+from tests.hub_backend import hub_db
 from tests.sync_cli import (
     enrol,
     export,
@@ -49,11 +51,8 @@ def cli_actor() -> str:
 
 def rows(hub: Path) -> list[tuple]:
     """The audit table as someone with the disk reads it."""
-    connection = sqlite3.connect(hub / DB_FILE)
-    try:
+    with hub_db(hub) as connection:
         return connection.execute("SELECT * FROM audit ORDER BY seq").fetchall()
-    finally:
-        connection.close()
 
 
 def actions(hub: Path) -> list[tuple[str, str, str]]:
@@ -61,13 +60,9 @@ def actions(hub: Path) -> list[tuple[str, str, str]]:
 
 
 def tamper(hub: Path, sql: str, parameters: tuple = ()) -> None:
-    """Change the database file directly, as with the sqlite3 tool on a seized disk."""
-    connection = sqlite3.connect(hub / DB_FILE)
-    try:
+    """Change the tables directly, as with the sqlite3 tool on a seized disk (or psql on the server)."""
+    with hub_db(hub) as connection:
         connection.execute(sql, parameters)
-        connection.commit()
-    finally:
-        connection.close()
 
 
 def verify(hub: Path, *extra: object) -> Result:
@@ -301,11 +296,8 @@ def test_moved_entries_are_detected(hub: Path) -> None:
     assert "broken at entry 6: it does not chain to the entry before it" in _refused(hub)
 
 
-def test_a_rewritten_chain_passes_alone_and_fails_against_a_head_copied_out(hub: Path) -> None:
-    """What the chain cannot prove: a rewrite with every hash recomputed. A head kept elsewhere can."""
-    kept = invoke("hub", "audit", "--data", hub).output.splitlines()[-1].split()[1]
-    connection = sqlite3.connect(hub / DB_FILE)
-    entries = connection.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+def _rewrite_without_the_fourth(connection: Database, entries: list[tuple]) -> None:
+    """Delete entry 4 and recompute every later hash and the head, as a careful forger would."""
     connection.execute("DELETE FROM audit WHERE seq=4")
     prev = audit.GENESIS
     for seq, (_old, at, actor, action, subject, detail, _p, _h) in enumerate(
@@ -317,8 +309,14 @@ def test_a_rewritten_chain_passes_alone_and_fails_against_a_head_copied_out(hub:
                            (seq, at, actor, action, subject, detail, prev, digest))  # fmt: skip
         prev = digest
     connection.execute("UPDATE meta SET value=? WHERE key='audit_head'", (f"{len(entries) - 1}:{prev}",))
-    connection.commit()
-    connection.close()
+
+
+def test_a_rewritten_chain_passes_alone_and_fails_against_a_head_copied_out(hub: Path) -> None:
+    """What the chain cannot prove: a rewrite with every hash recomputed. A head kept elsewhere can."""
+    kept = invoke("hub", "audit", "--data", hub).output.splitlines()[-1].split()[1]
+    with hub_db(hub) as connection:
+        entries = connection.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+        _rewrite_without_the_fourth(connection, entries)
     assert verify(hub).exit_code == 0  # honest: alone, a full rewrite is not seen
     seq = kept.split(":")[0]
     assert f"broken at entry {seq}: it was copied out earlier, but the trail ends" in _refused(hub, "--head", kept)
@@ -341,6 +339,7 @@ def test_bad_audit_arguments_are_refused_plainly(hub: Path) -> None:
     assert rows(hub) == before
 
 
+@pytest.mark.sqlite_only  # an old release's SQLite file; PostgreSQL hubs began at schema 5
 def test_a_schema_3_hub_upgrades_and_starts_its_chain(tmp_path: Path) -> None:
     keys = make_hub_keys(tmp_path)
     hub = init_hub_folder(tmp_path, keys)

@@ -30,6 +30,7 @@ from sync.protocol.enrolment import EnrolmentError, EnrolmentToken, prove, token
 from sync.protocol.receipts import read_receipt
 from tests.bundle_corpus import HUB_RECIPIENT, enrol_key, make_bundle, sealed_records
 from tests.crash_trials import TrialBudget, WatchedChild, required_interrupted, seconds_budget, sleep_shortly_after
+from tests.hub_backend import on_postgres
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
@@ -66,10 +67,12 @@ def test_kit_to_usb_bundle_to_hub_holds_exactly_the_records(
     assert held(hub) == kit_records(kit)
     # The hub folder holds a signing key: private, like the kit's.
     assert stat.S_IMODE(hub.stat().st_mode) == 0o700
+    # (A PostgreSQL hub keeps its tables in its database, not in the folder.)
+    database = {} if on_postgres() else {"hub.sqlite": 0o600}
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in hub.iterdir()} == {
         "hub.json": 0o600,
         "receipt-key.pem": 0o600,
-        "hub.sqlite": 0o600,
+        **database,
     }
 
     config = load_config(kit)

@@ -20,6 +20,10 @@ from sync.hub.store import DB_FILE, HEAD_REVISION, SCHEMA_VERSION, HubStore, Hub
 from tests.hub_schemas import make_old_database, table_shape
 from tests.sync_cli import init_hub_folder, make_hub_keys, run
 
+# Old releases' SQLite files and their upgrades; tests/test_hub_postgresql.py checks a PostgreSQL
+# hub's tables against the same metadata.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 SESSION = ("a" * 64, '{"csrf": "x"}', 1, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
 SOURCE = ("kit", "kit-0000000001d1", 1, "age-public-key", "active", "2026-01-01T00:00:00Z", None)
@@ -86,7 +90,7 @@ def test_a_new_hub_has_the_schema_5_tables_and_the_newest_revision(tmp_path: Pat
 
 def test_the_revisions_from_an_empty_database_make_the_same_tables(tmp_path: Path, hub_keys: Path) -> None:
     empty = tmp_path / "empty.sqlite"
-    engine = migrate._engine(lambda: sqlite3.connect(empty, isolation_level=None))
+    engine = migrate._engine(lambda: sqlite3.connect(empty, isolation_level=None), "sqlite")
     with engine.begin() as connection:
         command.upgrade(migrate._config(connection), "head")
     engine.dispose()
@@ -213,7 +217,7 @@ def test_alembic_finds_nothing_to_change_between_a_hub_database_and_the_metadata
 
     hub = init_hub_folder(tmp_path, hub_keys) if schema is None else _old_hub(tmp_path, hub_keys, schema)
     HubStore(hub).close()
-    engine = migrate._engine(lambda: sqlite3.connect(hub / DB_FILE, isolation_level=None))
+    engine = migrate._engine(lambda: sqlite3.connect(hub / DB_FILE, isolation_level=None), "sqlite")
 
     def differences() -> list[object]:
         found = compare_metadata(MigrationContext.configure(connection), metadata)

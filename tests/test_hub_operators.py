@@ -21,6 +21,7 @@ from sync.hub.web import HubSettings, OperatorPages, create_hub_app
 from sync.hub.web.auth import PASSWORD_FILE, current_operator, require_login
 from tests.bundle_corpus import enrol_key
 from tests.http_servers import HUB_RECIPIENT, OPERATOR_PASSWORD, hub_with_operator
+from tests.hub_backend import hub_db
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
@@ -83,11 +84,8 @@ def _token(client) -> str:
 
 
 def _session_owners(hub_dir: Path) -> list[str]:
-    connection = sqlite3.connect(hub_dir / DB_FILE)
-    try:
+    with hub_db(hub_dir) as connection:
         rows = connection.execute("SELECT operator_name FROM sessions WHERE operator=1").fetchall()
-    finally:
-        connection.close()
     return sorted(str(row[0]) for row in rows)
 
 
@@ -254,14 +252,8 @@ def test_a_role_change_ends_the_session_and_the_new_role_applies(store: HubStore
 def test_a_session_whose_hash_changed_behind_its_back_is_refused(store: HubStore, hub_dir: Path) -> None:
     # Even with the session row left in place, the fingerprint no longer matches.
     ada = _client(store, "ada")
-    connection = sqlite3.connect(hub_dir / DB_FILE)
-    try:
-        with connection:
-            connection.execute(
-                "UPDATE operators SET password_hash=? WHERE name='ada'", ("scrypt:1024:8:1$x$" + "0" * 64,)
-            )
-    finally:
-        connection.close()
+    with hub_db(hub_dir) as connection:
+        connection.execute("UPDATE operators SET password_hash=? WHERE name='ada'", ("scrypt:1024:8:1$x$" + "0" * 64,))
     assert ada.get("/operator/").status_code == 302
 
 
@@ -347,6 +339,7 @@ def _as_schema_3(hub_dir: Path) -> None:
         connection.close()
 
 
+@pytest.mark.sqlite_only  # an old release's SQLite file; PostgreSQL hubs began at schema 5
 def test_an_old_hub_with_the_single_password_migrates_and_the_password_still_logs_in(tmp_path: Path) -> None:
     hub_dir = hub_with_operator(tmp_path / "old-hub", "old-hub")  # operator-password.json, as before
     _as_schema_3(hub_dir)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from sync.hub.schema import metadata
 from tests.hub_schemas import SCHEMA_SQL, make_old_database, table_shape
+
+# Old releases' SQLite files and their upgrades; tests/test_hub_postgresql.py checks a PostgreSQL
+# hub's tables against the same metadata.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _from_metadata(path: Path) -> Path:

@@ -7,14 +7,14 @@ Through the real hub app and its store; the CLI commands run in-process with cli
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from sync.hub.store import DB_FILE, HubStore
+from sync.hub.store import HubStore
 from sync.hub.web import HubSettings, create_hub_app
 from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator
+from tests.hub_backend import hub_db
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
@@ -51,11 +51,8 @@ def _copy_cookie(source, target) -> str:
 
 
 def _session_rows(hub_dir: Path) -> list[tuple]:
-    connection = sqlite3.connect(hub_dir / DB_FILE)
-    try:
+    with hub_db(hub_dir) as connection:
         return connection.execute("SELECT id_sha256, data, operator FROM sessions").fetchall()
-    finally:
-        connection.close()
 
 
 def test_a_cookie_copied_before_logout_is_worthless_afterwards(store: HubStore, hub_dir: Path) -> None:

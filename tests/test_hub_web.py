@@ -28,7 +28,7 @@ from fieldkit.kit.config import init_kit, unlock
 from fieldkit.kit.enrolment import apply_enrolment_response, make_enrolment_request
 from sync.hub.enrolment import create_token
 from sync.hub.operators import Operators
-from sync.hub.store import DB_FILE, HubStore, init_hub
+from sync.hub.store import HubStore, init_hub
 from sync.hub.web import HubSettings, OperatorPages, create_hub_app
 from sync.hub.web.auth import PASSWORD_FILE, OperatorPassword
 from sync.protocol.bundle import SourceRef
@@ -45,6 +45,7 @@ from tests.bundle_corpus import (
     sealed_records,
 )
 from tests.http_servers import OPERATOR_PASSWORD, hub_with_operator, running_hub
+from tests.hub_backend import every_stored_value
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
@@ -165,7 +166,7 @@ def test_the_password_is_kept_as_a_private_scrypt_hash(hub_dir: Path, tmp_path: 
         accounts = Operators(store)
         assert accounts.check("admin", "a brand new operator password") is not None
         assert accounts.check("admin", OPERATOR_PASSWORD) is None
-    assert b"a brand new operator password" not in (hub_dir / DB_FILE).read_bytes()
+    assert "a brand new operator password" not in every_stored_value(hub_dir)
     # 'hub serve' with another password in its file refuses to start.
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not the operator password\n")

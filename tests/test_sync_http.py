@@ -10,7 +10,6 @@ import datetime
 import json
 import random
 import re
-import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -41,6 +40,7 @@ from tests.http_servers import (
     start_hub_process,
     wait_until,
 )
+from tests.hub_backend import hub_db
 from tests.sync_cli import (
     PASSPHRASE,
     enrol,
@@ -55,11 +55,8 @@ FAST = ["--max-wait", "0.05"]
 
 
 def version_rows(hub: Path) -> int:
-    connection = sqlite3.connect(hub / "hub.sqlite")
-    try:
-        return connection.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
-    finally:
-        connection.close()
+    with hub_db(hub) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM versions").fetchone()[0])
 
 
 def kit_records(kit: Path) -> dict[str, bytes]:
@@ -352,11 +349,8 @@ def test_push_resumes_and_completes_after_the_hub_is_killed_and_restarted(
         )  # fmt: skip
 
         def merged_bundles() -> int:
-            connection = sqlite3.connect(hub / "hub.sqlite", timeout=5)
-            try:
-                return connection.execute("SELECT COUNT(*) FROM bundles").fetchone()[0]
-            finally:
-                connection.close()
+            with hub_db(hub) as connection:
+                return int(connection.execute("SELECT COUNT(*) FROM bundles").fetchone()[0])
 
         assert wait_until(lambda: merged_bundles() >= 3, timeout=30, interval=0.01)
         first.kill()

@@ -326,7 +326,7 @@ def test_every_unsupported_feature_is_reported_at_once_and_nothing_is_written(tm
         "survey sheet, row 2, column type: repeats are not supported",
         "survey sheet, row 4, column read_only: read-only questions",
         "survey sheet, row 4, column type: type 'acknowledge' is not supported yet",
-        "survey sheet, row 5, column choice_filter: cascading selects",
+        "survey sheet, row 5, column choice_filter: 'region = ${region}': 'region' has no equivalent",
         "survey sheet, row 6, column media::image: media in labels",
         "survey sheet, row 7, column type: type 'file' (media) is not supported",
         "survey sheet, row 8, column type: type 'range' is not supported yet",

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.kit import DATA_OPTION
-from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION
+from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, HUB_DATABASE_OPTION
 from fieldkit.core.counts import count_of
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.backup import BackupManifest
@@ -112,13 +112,16 @@ def hub_backup(data_dir: Path, out: Path) -> None:
 @click.command("restore")
 @FROM_OPTION
 @_restore_into("hub")
-def hub_restore(source: Path, data_dir: Path) -> None:
+@HUB_DATABASE_OPTION
+def hub_restore(source: Path, data_dir: Path, database: str | None) -> None:
     """Restore a hub backup into a new or empty folder, after checking every file.
 
     A damaged or truncated backup is refused and nothing is written. A restore never
-    writes over a hub folder.
+    writes over a hub folder. The tables go into hub.sqlite in the folder, or with
+    --database into a new schema of that PostgreSQL database, whichever database the
+    backed-up hub used: that is also how an SQLite hub moves to PostgreSQL.
     """
-    manifest = restore_hub(source, data_dir)
+    manifest = restore_hub(source, data_dir, database=database)
     with HubStore(data_dir) as store:  # the restored trail goes on from the backup's, and says so
         store.audit(None, "backup.restored", manifest.source_id, {"file": source.name})
     click.echo(f"Restored hub {manifest.source_id} from {source} into {data_dir} ({_size(manifest)}).")

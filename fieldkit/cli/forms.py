@@ -43,7 +43,8 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
     each other in a circle, a form that changed without a new version, an
     archived file not named <form id>.v<version>.yaml, or an item id whose type,
     choice values or scale differ between two versions (give the changed
-    question a new id).
+    question a new id). An appearance fieldkit does not render is a warning,
+    not a problem.
 
     For each current form it also prints how long an interview takes: the words read
     aloud at 130 a minute, plus time to answer each question (forms/README.md, "How
@@ -51,7 +52,7 @@ def check(forms_dir: Path | None, update_lock: bool) -> None:
     """
     directory = forms_dir or paths.forms_dir()
     result = check_directory(directory, lock=not update_lock, archive=True)
-    for problem in result.problems:
+    for problem in (*result.problems, *result.warnings):
         click.echo(str(problem), err=True)
     if result.problems:
         raise click.ClickException(f"{len(result.problems)} problem(s) in {len(result.forms) or 'the'} form file(s)")
@@ -117,10 +118,11 @@ def import_(xlsform: Path, out: Path) -> None:
     """Read an XLSForm spreadsheet (survey, choices and settings sheets) into a fieldkit form.
 
     Writes <form id>.yaml and, for every label::Language (code) column, that language's
-    forms.po. Every feature fieldkit does not support yet (repeats, media, calculations,
-    cascading selects...) is reported at once with its sheet, row and column, and nothing
+    forms.po. Every feature fieldkit does not support yet (repeats, media, external
+    choices...) is reported at once with its sheet, row and column, and nothing
     is written; questions that collect identifiers (device id, phone number, location,
-    e-mail...) are refused: fieldkit collects no direct identifiers.
+    e-mail...) are refused: fieldkit collects no direct identifiers. An appearance
+    fieldkit does not render (it renders minimal and horizontal) is a warning, and left out.
     """
     try:
         imported = read_xlsform(xlsform)
@@ -128,6 +130,8 @@ def import_(xlsform: Path, out: Path) -> None:
         for problem in problems.problems:
             click.echo(f"{xlsform.name}: {problem}", err=True)
         raise click.ClickException(f"{len(problems.problems)} problem(s) in {xlsform.name}; nothing written") from None
+    for warning in imported.warnings:
+        click.echo(f"{xlsform.name}: warning: {warning}", err=True)
     target = out / f"{imported.form_id}.yaml"
     if target.exists():
         raise click.ClickException(f"{target} exists already; nothing written")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fieldkit.cli.conflicts import refuse_together
-from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, read_file_bytes
+from fieldkit.cli.options import EXISTING_FILE, HUB_DATA_OPTION, HUB_DATABASE_OPTION, read_file_bytes
 from fieldkit.cli.passphrase import PASSPHRASE_FILE_OPTION, read_passphrase
 from fieldkit.core.counts import count_of
 from fieldkit.core.crypto.hubkeys import (
@@ -139,14 +139,19 @@ def recipient(data_dir: Path, recipient_file: Path | None) -> None:
 @click.option("--recipient-file", required=True, type=EXISTING_FILE,
               help="The hub's hub-recipient.txt (from 'fieldkit hub keygen').")  # fmt: skip
 @click.option("--hub-id", default=None, help="A name for this hub (default: a random hub-... id).")
-def init(data_dir: Path, recipient_file: Path, hub_id: str | None) -> None:
+@HUB_DATABASE_OPTION
+def init(data_dir: Path, recipient_file: Path, hub_id: str | None, database: str | None) -> None:
     """Create the hub's data folder and its receipt-signing key.
 
     The folder holds ciphertext, metadata and the receipt key (so the hub can sign
     receipts unattended); the age identity that decrypts records never goes in it.
+    With --database the tables go into a new schema of that PostgreSQL database instead
+    of hub.sqlite in the folder; the folder keeps the keys and settings either way.
     """
-    config = init_hub(data_dir, read_recipient_file(recipient_file), hub_id=hub_id)
+    config = init_hub(data_dir, read_recipient_file(recipient_file), hub_id=hub_id, database=database)
     click.echo(f"Created hub {config.hub_id} in {data_dir} for recipient {config.recipient}")
+    if config.postgres is not None:
+        click.echo(f"Its tables are in the PostgreSQL database {config.postgres.shown()}")
     click.echo(f"Its receipt key fingerprint: {key_fingerprint(config.receipt_public_key)} (each kit prints it)")
     click.echo("Enrol each kit with 'fieldkit hub enrol'.")
 
@@ -303,6 +308,8 @@ def status(data_dir: Path, limit: int) -> None:
         if store.config.earlier_recipients:
             click.echo(f"  and {count_of(len(store.config.earlier_recipients), 'earlier one', 'earlier ones')} "
                        "('fieldkit hub recipient' lists them)")  # fmt: skip
+        if store.config.postgres is not None:
+            click.echo(f"Tables in the PostgreSQL database {store.config.postgres.shown()}")
         click.echo(f"Enrolled: {count_of(len(kit_ids), 'kit', 'kits')} ({len(revoked)} revoked)")
         in_quarantine = count_of(len(quarantine), "record id", "record ids")
         aside = count_of(len(store.set_aside()), "version", "versions")

@@ -23,6 +23,14 @@ HUB_DATA_OPTION = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="The hub's data folder.",
 )
+HUB_DATABASE_OPTION = click.option(
+    "--database",
+    default=None,
+    metavar="URL",
+    help="A PostgreSQL database for the hub's tables (postgresql://[user@]host[:port]/database, no password: "
+    "that goes in ~/.pgpass), for a national or global hub; default: FIELDKIT_HUB_DATABASE if set, else an "
+    "SQLite file in the folder.",
+)
 IDENTITY_OPTION = click.option(
     "--identity",
     "identity_file",

@@ -59,10 +59,11 @@ import datetime
 import getpass
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sync.hub.database import Database
 
 __all__ = [
     "API_ACTOR",
@@ -156,7 +157,7 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def head(db: sqlite3.Connection) -> tuple[int, str] | None:
+def head(db: Database) -> tuple[int, str] | None:
     """The newest (seq, hash) as the head row keeps it; None before the first entry."""
     row = db.execute("SELECT value FROM meta WHERE key=?", (HEAD_KEY,)).fetchone()
     if row is None:
@@ -173,7 +174,7 @@ def parse_head(text: str) -> tuple[int, str] | None:
 
 
 def append(
-    db: sqlite3.Connection,
+    db: Database,
     actor: str,
     action: str,
     subject: str = "",
@@ -209,7 +210,7 @@ def append(
     return AuditEntry(seq, at, actor, action, subject, text, prev_hash, digest)
 
 
-def entries(db: sqlite3.Connection, *, limit: int | None = None) -> list[AuditEntry]:
+def entries(db: Database, *, limit: int | None = None) -> list[AuditEntry]:
     """Entries oldest first; ``limit`` keeps the newest N."""
     sql = "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY seq DESC"
     rows = db.execute(sql + " LIMIT ?", (limit,)).fetchall() if limit is not None else db.execute(sql).fetchall()
@@ -240,7 +241,7 @@ class Verdict:
         return f"The audit trail is broken at entry {self.broken_seq}: {self.problem}"
 
 
-def verify(db: sqlite3.Connection, *, expected_head: tuple[int, str] | None = None) -> Verdict:
+def verify(db: Database, *, expected_head: tuple[int, str] | None = None) -> Verdict:
     """Check the whole chain, and the head row; the first break found is named.
 
     ``expected_head`` is a (seq, hash) copied out of the hub earlier: that entry must

@@ -7,19 +7,35 @@ consistent while ``fieldkit hub serve`` runs and merges bundles; their ``-wal`` 
 files (``hub.json``, the signing keys ``receipt-key.pem`` and ``forward-key.pem`` as
 they are stored, reports) are copied as they are. The hub's age identity, which opens
 the records, is never in the hub folder, so it is never in the backup either.
+
+A PostgreSQL hub's tables go into the backup as a ``hub.sqlite`` file of the same tables
+(:mod:`sync.hub.copying`), read in one snapshot: one format for both, and any backup
+restores into either database (``restore_hub(..., database=URL)``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
 
-from fieldkit.core.storage.atomic import PRIVATE_DIR_MODE, StorageError
+from fieldkit.core.storage.atomic import PRIVATE_DIR_MODE, StorageError, write_atomic
 from fieldkit.core.storage.backup import BackupError, BackupManifest, BackupWriter, folder_files, restore_backup
-from sync.hub.store import HubStore, copy_database, load_hub_config
+from sync.hub.store import (
+    DATABASE_ENVIRONMENT,
+    DB_FILE,
+    HUB_FILE,
+    HubStore,
+    HubStoreError,
+    connect_database,
+    copy_database,
+    load_hub_config,
+    new_postgres_schema,
+    new_sqlite_database,
+)
 
 __all__ = ["SIGNING_KEYS", "backup_hub", "restore_hub"]
 
@@ -61,6 +77,11 @@ def backup_hub(data_dir: Path, out: Path) -> BackupManifest:
     with BackupWriter(out, "hub", config.hub_id) as writer:
         scratch = _scratch_dir(out)
         try:
+            if config.postgres is not None:
+                copy = scratch / "copy.sqlite"
+                _dump_postgres(data_dir, copy)
+                writer.add_file(DB_FILE, copy)
+                copy.unlink()
             for relative in files:
                 if relative.endswith(".sqlite"):
                     copy = scratch / "copy.sqlite"
@@ -74,9 +95,62 @@ def backup_hub(data_dir: Path, out: Path) -> BackupManifest:
         return writer.commit()
 
 
-def restore_hub(source: Path, data_dir: Path) -> BackupManifest:
-    """Restore a hub backup into ``data_dir`` (new or empty); the database is opened and checked."""
+def _dump_postgres(data_dir: Path, dest: Path) -> None:
+    """The PostgreSQL hub's tables, at one snapshot, into the new SQLite file ``dest``."""
+    from sync.hub.copying import copy_tables
+
+    with HubStore(data_dir) as store:  # brings the tables up to date first, so the copy matches its schema
+        config = store.config
+    target = new_sqlite_database(dest)
+    source = connect_database(config)
+    try:
+        copy_tables(source, target)
+    finally:
+        target.close()
+        source.close()
+
+
+def restore_hub(source: Path, data_dir: Path, *, database: str | None = None) -> BackupManifest:
+    """Restore a hub backup into ``data_dir`` (new or empty); the database is opened and checked.
+
+    The tables go into ``hub.sqlite`` in the folder, or, with ``database`` (a PostgreSQL URL;
+    by default ``FIELDKIT_HUB_DATABASE``), into a new schema there, whichever database the
+    backed-up hub used.
+    """
+    if database is None:
+        database = os.environ.get(DATABASE_ENVIRONMENT) or None
     manifest = restore_backup(source, data_dir, kind="hub")
+    config_path = Path(data_dir) / HUB_FILE
+    settings = json.loads(config_path.read_text(encoding="utf-8"))
+    settings.pop("database", None)
+    settings.pop("database_schema", None)
+    if database:
+        _restore_into_postgres(Path(data_dir), settings, database)
+    else:
+        write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
     with HubStore(data_dir) as store:
         store.record_count()
     return manifest
+
+
+def _restore_into_postgres(data_dir: Path, settings: dict[str, object], database: str) -> None:
+    """Move the restored ``hub.sqlite`` into a new schema on PostgreSQL; hub.json then names it."""
+    from sync.hub.copying import copy_tables
+
+    config_path = data_dir / HUB_FILE
+    # As an SQLite hub first: opening it brings an older backup's tables up to date.
+    write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
+    with HubStore(data_dir) as store:
+        restored = store.config
+    target = new_postgres_schema(database, restored)
+    source, dest = connect_database(restored), connect_database(target)
+    try:
+        copy_tables(source, dest)
+    except Exception as error:
+        raise HubStoreError(f"could not copy the restored tables into {target.postgres}: {error}") from error
+    finally:
+        source.close()
+        dest.close()
+    settings.update(database=target.database, database_schema=target.database_schema)
+    write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
+    (data_dir / DB_FILE).unlink()

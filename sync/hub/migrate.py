@@ -14,15 +14,15 @@ revision it is at, and it is stamped with that revision in the same transaction 
 upgrades it.
 
 ``sync.hub.store`` imports this module only to make or upgrade a database: opening a
-database that is up to date reads both markers with ``sqlite3`` alone, so a hub command
-does not pay for importing SQLAlchemy and Alembic.
+database that is up to date reads both markers with the driver alone (``sqlite3`` or
+psycopg), so a hub command does not pay for importing SQLAlchemy and Alembic.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -32,7 +32,9 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateSchema
 
+from sync.hub.database import POSTGRESQL, WRITE_LOCK
 from sync.hub.schema import metadata
 
 __all__ = ["LEGACY_REVISIONS", "MIGRATIONS_DIR", "SchemaTooNew", "create_schema", "head_revision", "upgrade"]
@@ -59,13 +61,23 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head() or ""
 
 
-def _engine(connect: Callable[[], sqlite3.Connection]) -> Engine:
-    """An engine over the hub's own connections (WAL, synchronous=FULL, no implicit transactions).
+def _engine(connect: Callable[[], Any], dialect: str) -> Engine:
+    """An engine over the hub's own connections (for SQLite: WAL, synchronous=FULL, no implicit transactions).
 
-    The hub's connections leave transactions to it (``isolation_level=None``), so the
-    engine says ``BEGIN IMMEDIATE`` itself: the DDL is then inside the transaction too
-    (SQLAlchemy's documented way for pysqlite), and no other writer slips in between.
+    The hub's SQLite connections leave transactions to it (``isolation_level=None``), so
+    the engine says ``BEGIN IMMEDIATE`` itself: the DDL is then inside the transaction
+    too (SQLAlchemy's documented way for pysqlite), and no other writer slips in between.
+    On PostgreSQL psycopg begins the transaction, and the hub's write lock (the advisory
+    lock :class:`sync.hub.database.Database` takes) keeps the store's writers out.
     """
+    if dialect == POSTGRESQL:
+        engine = create_engine("postgresql+psycopg://", creator=connect, poolclass=NullPool)
+
+        @event.listens_for(engine, "begin")
+        def _lock(connection: Connection) -> None:
+            connection.exec_driver_sql(WRITE_LOCK)
+
+        return engine
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
     @event.listens_for(engine, "begin")
@@ -75,11 +87,17 @@ def _engine(connect: Callable[[], sqlite3.Connection]) -> Engine:
     return engine
 
 
-def create_schema(connect: Callable[[], sqlite3.Connection], schema: str) -> None:
-    """Make the tables of a new, empty database, numbered ``schema`` and stamped with the newest revision."""
-    engine = _engine(connect)
+def create_schema(connect: Callable[[], Any], dialect: str, schema: str, *, pg_schema: str | None = None) -> None:
+    """Make the tables of a new, empty database, numbered ``schema`` and stamped with the newest revision.
+
+    On PostgreSQL they go into the new schema ``pg_schema`` (made in the same transaction).
+    """
+    engine = _engine(connect, dialect)
     try:
         with engine.begin() as connection:
+            if dialect == POSTGRESQL:
+                assert pg_schema is not None  # nosec B101 - the caller always names it
+                connection.execute(CreateSchema(pg_schema))
             metadata.create_all(connection)
             connection.execute(insert(metadata.tables["meta"]).values(key="schema", value=schema))
             command.stamp(_config(connection), "head")
@@ -92,13 +110,13 @@ def _revision_of(connection: Connection) -> tuple[str | None, str | None]:
     return number, MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(connect: Callable[[], sqlite3.Connection]) -> tuple[str | None, str | None]:
+def upgrade(connect: Callable[[], Any], dialect: str) -> tuple[str | None, str | None]:
     """Bring the database up to the newest revision in one transaction; the schema number (before, after).
 
     Raises ``SchemaTooNew`` (changing nothing) for a database at a revision this code
     does not know, or with a schema number it does not know and no revision.
     """
-    engine = _engine(connect)
+    engine = _engine(connect, dialect)
     try:
         with engine.begin() as connection:
             before, revision = _revision_of(connection)

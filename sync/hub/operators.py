@@ -33,13 +33,13 @@ import datetime
 import functools
 import hashlib
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 
 from fieldkit.core.crypto.passwords import DEFAULT_WORK_FACTOR, hash_password
 from fieldkit.core.errors import FieldkitError
 from sync.hub import audit
+from sync.hub.database import Database
 from sync.hub.store import HubStore
 
 __all__ = [
@@ -188,12 +188,12 @@ class Operators:
             self._refuse_taken(db, name)
 
     @staticmethod
-    def _refuse_taken(db: sqlite3.Connection, name: str) -> None:
+    def _refuse_taken(db: Database, name: str) -> None:
         clash = db.execute("SELECT name FROM operators WHERE lower(name)=lower(?)", (name,)).fetchone()
         if clash is not None:
             raise OperatorError(f"there is already an operator {clash[0]!r} on this hub: choose another name")
 
-    def _existing(self, db: sqlite3.Connection, name: str) -> Operator:
+    def _existing(self, db: Database, name: str) -> Operator:
         row = db.execute(f"SELECT {_COLUMNS} FROM operators WHERE name=?", (check_name(name),)).fetchone()  # noqa: S608  # nosec B608
         if row is None:
             known = [str(r[0]) for r in db.execute("SELECT name FROM operators ORDER BY name").fetchall()]
@@ -201,7 +201,7 @@ class Operators:
         return _operator(row)
 
     @staticmethod
-    def _refuse_last_admin(db: sqlite3.Connection, operator: Operator, what: str) -> None:
+    def _refuse_last_admin(db: Database, operator: Operator, what: str) -> None:
         if operator.role != ADMIN or operator.disabled:
             return
         admins = db.execute("SELECT COUNT(*) FROM operators WHERE role=? AND disabled=0", (ADMIN,)).fetchone()[0]

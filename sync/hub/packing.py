@@ -304,8 +304,8 @@ def make_hub_pack(
         )
         for form in forms:
             db.execute(
-                "INSERT OR IGNORE INTO form_versions(form_id, version, content_hash, source, added) "
-                "VALUES(?, ?, ?, ?, ?)",
+                "INSERT INTO form_versions(form_id, version, content_hash, source, added) "
+                "VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (form.form_id, form.version, form.content_hash, form.yaml, made),
             )
         audit.append(db, audit.cli_actor(), "pack.made", str(version), {

@@ -23,6 +23,7 @@ again finishes the job. ``docs/storage.md`` ("Hub store") explains the choices.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -35,7 +36,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -48,6 +49,15 @@ from fieldkit.core.storage.atomic import ensure_private_dir, fsync_dir, write_at
 from fieldkit.core.storage.settings import read_settings
 from sync.hub import audit
 from sync.hub.audit import AuditEntry, Verdict
+from sync.hub.database import (
+    POSTGRESQL,
+    SQLITE,
+    Database,
+    DatabaseError,
+    PostgresTarget,
+    postgres_connector,
+    sqlite_connector,
+)
 from sync.protocol.bundle import (
     DEFAULT_LIMITS,
     BundleError,
@@ -61,6 +71,7 @@ from sync.protocol.enrolment import EnrolmentError
 from sync.protocol.receipts import SignedDocumentError, load_public_key, make_receipt, public_key_text
 
 __all__ = [
+    "DATABASE_ENVIRONMENT",
     "DB_FILE",
     "HUB_FILE",
     "RECEIPT_KEY_FILE",
@@ -74,8 +85,11 @@ __all__ = [
     "Source",
     "StoredRecord",
     "StoredTally",
+    "connect_database",
     "init_hub",
     "load_hub_config",
+    "new_postgres_schema",
+    "new_sqlite_database",
     "set_recipient",
 ]
 
@@ -143,6 +157,17 @@ class HubConfig:
     # The hub's recipients before a rotation ('fieldkit hub recipient'), oldest first:
     # records sealed to them still come in, from kits that have not applied a newer pack.
     earlier_recipients: tuple[str, ...] = ()
+    # A national or global hub's PostgreSQL database (a libpq URL, never with a password)
+    # and the schema in it that holds this hub's tables; None: hub.sqlite in the folder.
+    database: str | None = None
+    database_schema: str | None = None
+
+    @property
+    def postgres(self) -> PostgresTarget | None:
+        """Where the hub's tables are on PostgreSQL; None for an SQLite hub."""
+        if self.database and self.database_schema:
+            return PostgresTarget(self.database, self.database_schema)
+        return None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -271,10 +296,23 @@ def _create_db_file(path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None, actor: str | None = None) -> HubConfig:
+DATABASE_ENVIRONMENT = "FIELDKIT_HUB_DATABASE"
+
+
+def init_hub(
+    data_dir: Path,
+    recipient: str,
+    *,
+    hub_id: str | None = None,
+    actor: str | None = None,
+    database: str | None = None,
+) -> HubConfig:
     """Create a hub data folder (new or empty) for the hub whose age recipient is given.
 
-    The audit trail starts with the hub's creation (``actor``: by default the OS account).
+    ``database`` is a PostgreSQL URL for a national or global hub (its tables go into a
+    new schema of their own there); without it, or the ``FIELDKIT_HUB_DATABASE``
+    environment variable, the hub keeps them in ``hub.sqlite`` in the folder. The audit
+    trail starts with the hub's creation (``actor``: by default the OS account).
     """
     data_dir = Path(data_dir)
     if (data_dir / HUB_FILE).exists():
@@ -282,8 +320,11 @@ def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None, actor
     if data_dir.exists() and any(data_dir.iterdir()):
         raise HubStoreError(f"{data_dir} is not empty; a new hub needs an empty or new folder")
     recipient = parse_recipient_text(recipient)
-    ensure_private_dir(data_dir)
+    if database is None:
+        database = os.environ.get(DATABASE_ENVIRONMENT) or None
     hub_id = hub_id or "hub-" + secrets.token_hex(6)
+    target = _postgres_target(database, hub_id) if database else None
+    ensure_private_dir(data_dir)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -291,20 +332,92 @@ def init_hub(data_dir: Path, recipient: str, *, hub_id: str | None = None, actor
         serialization.NoEncryption(),
     )
     write_atomic(data_dir / RECEIPT_KEY_FILE, pem)
-    _create_db_file(data_dir / DB_FILE)
-    HubStore._create_schema(data_dir / DB_FILE)
-    config = {
+    config: dict[str, object] = {
         "format": HUB_FORMAT,
         "hub_id": hub_id,
         "created": _now(),
         "recipient": recipient,
         "receipt_public_key": public_key_text(key.public_key()),
     }
+    if target is not None:
+        config["database"] = target.url
+        config["database_schema"] = target.schema
+    else:
+        _create_db_file(data_dir / DB_FILE)
+    _create_schema(_config_from(data_dir, config))
     # hub.json last: its presence says the folder is complete.
     write_atomic(data_dir / HUB_FILE, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     with HubStore(data_dir) as store:
         store.audit(actor, "hub.created", hub_id, {"recipient": recipient_fingerprint(recipient)})
         return store.config
+
+
+def _create_schema(config: HubConfig) -> None:
+    """Make the hub's tables in its new, empty database (the SQLite file, or a new PostgreSQL schema)."""
+    from sync.hub import migrate
+
+    creator, dialect = _raw_connector(config)
+    migrate.create_schema(creator, dialect, SCHEMA_VERSION, pg_schema=config.database_schema)
+
+
+def new_sqlite_database(path: Path) -> Database:
+    """A new SQLite file ``path`` (0600) with the hub's tables, opened; the caller closes it."""
+    _create_db_file(path)
+    from sync.hub import migrate
+
+    migrate.create_schema(sqlite_connector(path), SQLITE, SCHEMA_VERSION)
+    return Database(sqlite_connector(path)(), SQLITE)
+
+
+def new_postgres_schema(database: str, config: HubConfig) -> HubConfig:
+    """The hub ``config`` with its tables in a new, empty schema of the PostgreSQL ``database``."""
+    target = _postgres_target(database, config.hub_id)
+    moved = dataclasses.replace(config, database=target.url, database_schema=target.schema)
+    _create_schema(moved)
+    return moved
+
+
+def _postgres_target(database: str, hub_id: str) -> PostgresTarget:
+    """Where a new hub's tables go on PostgreSQL; refused (nothing written) when unusable or taken."""
+    import psycopg
+
+    from sync.hub.database import DatabaseUrlError, parse_database_url, schema_name
+
+    try:
+        target = PostgresTarget(parse_database_url(database), schema_name(hub_id, secrets.token_hex(4)))
+    except DatabaseUrlError as error:
+        raise HubStoreError(f"{error}; nothing was made") from None
+    try:
+        with postgres_connector(target)() as connection:
+            taken = connection.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name=%s", (target.schema,)
+            ).fetchone()
+    except psycopg.Error as error:
+        raise HubStoreError(
+            f"cannot connect to the PostgreSQL database {target.shown()}: {str(error).strip()}. Check the URL, that "
+            "the server is running and that this account may connect and create a schema; nothing was made"
+        ) from None
+    if taken:
+        raise HubStoreError(
+            f"the PostgreSQL database already holds a schema {target.schema}; run 'fieldkit hub init' again "
+            "(it picks another name); nothing was made"
+        )
+    return target
+
+
+def _config_from(data_dir: Path, data: Mapping[str, Any]) -> HubConfig:
+    """The settings of ``hub.json`` (already read) as a :class:`HubConfig`; raises ``KeyError`` when incomplete."""
+    database = data.get("database")
+    return HubConfig(
+        data_dir=Path(data_dir),
+        hub_id=str(data["hub_id"]),
+        created=str(data["created"]),
+        recipient=str(data["recipient"]),
+        receipt_public_key=str(data["receipt_public_key"]),
+        earlier_recipients=tuple(str(item) for item in data.get("earlier_recipients") or ()),
+        database=str(database) if database else None,
+        database_schema=str(data["database_schema"]) if database else None,
+    )
 
 
 def load_hub_config(data_dir: Path) -> HubConfig:
@@ -318,14 +431,7 @@ def load_hub_config(data_dir: Path) -> HubConfig:
         error=HubStoreError,
     )
     try:
-        return HubConfig(
-            data_dir=Path(data_dir),
-            hub_id=str(data["hub_id"]),
-            created=str(data["created"]),
-            recipient=str(data["recipient"]),
-            receipt_public_key=str(data["receipt_public_key"]),
-            earlier_recipients=tuple(str(item) for item in data.get("earlier_recipients") or ()),
-        )
+        return _config_from(Path(data_dir), data)
     except KeyError as error:
         raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
 
@@ -382,15 +488,54 @@ def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]
     return before, load_hub_config(data_dir)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise HubStoreError(f"{path} is missing, so {path.parent} is not a whole hub folder: {_RESCUE}")
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60.0)
-    # WAL: readers (a hub page, an export) never block the importer. FULL: every commit
-    # is fsynced before it returns, which is what allows a receipt to be sent.
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    return connection
+def _connector(config: HubConfig, *, read_only: bool = False) -> Callable[[], Database]:
+    """A function that opens the hub's database: its SQLite file, or its schema on PostgreSQL.
+
+    ``read_only`` is for SQLite on a read-only disk (see :func:`_connect_read_only`).
+    Failing to connect raises :class:`DatabaseError` too, or :class:`HubStoreError` when
+    the SQLite file is not there at all.
+    """
+    target = config.postgres
+    if target is not None:
+        connect_postgres = postgres_connector(target)
+
+        def connect() -> Database:
+            import psycopg
+
+            try:
+                return Database(connect_postgres(), POSTGRESQL)
+            except psycopg.Error as error:
+                raise DatabaseError(str(error).strip()) from error
+
+        return connect
+    path = config.data_dir / DB_FILE
+    connect_sqlite = sqlite_connector(path)
+
+    def connect_file() -> Database:
+        if not path.exists():
+            raise HubStoreError(f"{path} is missing, so {path.parent} is not a whole hub folder: {_RESCUE}")
+        try:
+            return Database(_connect_read_only(path) if read_only else connect_sqlite(), SQLITE)
+        except sqlite3.Error as error:
+            raise DatabaseError(str(error)) from error
+
+    return connect_file
+
+
+def connect_database(config: HubConfig) -> Database:
+    """A connection of its own to the hub's database, each statement its own transaction.
+
+    For tools and tests that look at the tables directly, as someone holding the disk or
+    the database server could; the store itself goes through :class:`HubStore`.
+    """
+    return _connector(config)()
+
+
+def _raw_connector(config: HubConfig) -> tuple[Callable[[], Any], str]:
+    """The driver's own connections to the hub's database, for SQLAlchemy and Alembic, and the dialect."""
+    if config.postgres is not None:
+        return postgres_connector(config.postgres, autocommit=False), POSTGRESQL
+    return sqlite_connector(config.data_dir / DB_FILE), SQLITE
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -455,18 +600,25 @@ class HubStore:
         self.data_dir = Path(data_dir)
         self.limits = limits
         self._lock = threading.RLock()
+        self._connect = _connector(self.config)
         try:
-            found = self._open(_connect)
-        except sqlite3.Error as error:
+            found = self._open(self._connect)
+        except DatabaseError as error:
+            if self.config.postgres is not None:
+                raise HubStoreError(
+                    f"cannot open {self.where} ({error}): check that the PostgreSQL server is running and "
+                    "that this account may connect to it; nothing was changed"
+                ) from error
             if not _read_only(self.data_dir, error):
                 raise HubStoreError(
                     f"cannot open the hub database in {self.data_dir} ({error}): {disk_problem(self.data_dir, error)}"
                 ) from error
             try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
-                found = self._open(_connect_read_only)
+                self._connect = _connector(self.config, read_only=True)
+                found = self._open(self._connect)
                 if found == (SCHEMA_VERSION, None):  # current, made before Alembic: stamped once writable
                     found = (SCHEMA_VERSION, HEAD_REVISION)
-            except sqlite3.Error as again:
+            except DatabaseError as again:
                 raise HubStoreError(
                     f"cannot open the hub database in {self.data_dir} ({again}): {disk_problem(self.data_dir, again)}"
                 ) from again
@@ -474,15 +626,29 @@ class HubStore:
             self._upgrade()
         self._receipt_key: Ed25519PrivateKey | None = None
 
-    def _open(self, connect: Callable[[Path], sqlite3.Connection]) -> tuple[str | None, str | None]:
+    @property
+    def where(self) -> str:
+        """The hub's database, for messages: its folder, or its PostgreSQL database and schema."""
+        target = self.config.postgres
+        if target is not None:
+            return f"the hub's PostgreSQL database {target.shown()}"
+        return f"the hub database in {self.data_dir}"
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: which database holds the hub."""
+        return self._db.dialect
+
+    def _open(self, connect: Callable[[], Database]) -> tuple[str | None, str | None]:
         """Connect with ``connect``; the schema number and Alembic revision; the connection is closed on failure."""
-        connection = connect(self.data_dir / DB_FILE)
+        connection = connect()
         try:
-            (number,) = connection.execute("SELECT (SELECT value FROM meta WHERE key='schema')").fetchone()
+            row = connection.execute("SELECT (SELECT value FROM meta WHERE key='schema')").fetchone()
+            number = row[0] if row else None
             revision = None
-            versioned = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
-            if connection.execute(versioned).fetchone():
-                (revision,) = connection.execute("SELECT (SELECT max(version_num) FROM alembic_version)").fetchone()
+            if connection.has_table("alembic_version"):
+                row = connection.execute("SELECT (SELECT max(version_num) FROM alembic_version)").fetchone()
+                revision = row[0] if row else None
         except BaseException:
             connection.close()
             raise
@@ -500,27 +666,20 @@ class HubStore:
 
         from sync.hub import migrate
 
-        path = self.data_dir / DB_FILE
+        creator, dialect = _raw_connector(self.config)
+        failures: tuple[type[BaseException], ...] = (SQLAlchemyError, CommandError, DatabaseError, *self._db.errors)
         try:
-            before, after = migrate.upgrade(lambda: _connect(path))
+            before, after = migrate.upgrade(creator, dialect)
         except migrate.SchemaTooNew:
             self._db.close()
-            raise HubStoreError(
-                f"the hub database in {self.data_dir} was made by another version of fieldkit"
-            ) from None
-        except (SQLAlchemyError, CommandError, sqlite3.Error) as error:
+            raise HubStoreError(f"{self.where} was made by another version of fieldkit") from None
+        except failures as error:
             self._db.close()
             cause = getattr(error, "orig", None) or error
             problem = f"; {disk_problem(self.data_dir, cause)}" if _read_only(self.data_dir, cause) else ""
-            raise HubStoreError(f"cannot update the hub database in {self.data_dir}: {cause}{problem}") from error
+            raise HubStoreError(f"cannot update {self.where}: {cause}{problem}") from error
         if before != after:
             self.audit(None, "store.upgraded", "", {"from_schema": before, "to_schema": after})
-
-    @staticmethod
-    def _create_schema(path: Path) -> None:
-        from sync.hub import migrate
-
-        migrate.create_schema(lambda: _connect(path), SCHEMA_VERSION)
 
     def close(self) -> None:
         with self._lock:
@@ -532,7 +691,12 @@ class HubStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _db_error(self, error: sqlite3.Error, action: str) -> HubStoreError:
+    def _db_error(self, error: BaseException, action: str) -> HubStoreError:
+        if self.config.postgres is not None:
+            return HubStoreError(
+                f"Could not {action} {self.where}: {error}. Nothing was changed; check the database server "
+                "and its disk, then try again."
+            )
         if _read_only(self.data_dir, error):
             return HubStoreError(
                 f"Could not {action} the hub database in {self.data_dir}: {error}. Nothing was changed: "
@@ -544,25 +708,24 @@ class HubStore:
         )
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Database]:
         """One all-or-nothing write: durable (fsynced) when the ``with`` block ends."""
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
+                self._reconnect_if_broken()
+                self._db.begin_write()
+            except DatabaseError as error:
                 raise self._db_error(error, "write to") from error
             try:
                 yield self._db
-                self._db.execute("COMMIT")
+                self._db.commit()
             except BaseException as error:
-                if self._db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
+                self._db.rollback()
+                if isinstance(error, DatabaseError):
                     raise self._db_error(error, "save in") from error
                 raise
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[Database]:
         """One all-or-nothing write, for the modules beside the store that keep their own
         tables (the centre registry, cycles and packs: ``sync.hub.registry`` and others)."""
         return self._transaction()
@@ -572,16 +735,32 @@ class HubStore:
         return self._query(sql, parameters)
 
     @staticmethod
-    def log_event(db: sqlite3.Connection, kind: str, message: str) -> None:
+    def log_event(db: Database, kind: str, message: str) -> None:
         """In the caller's transaction (:meth:`transaction`): one line in the hub's log."""
         HubStore._log(db, kind, message)
+
+    def _reconnect_if_broken(self) -> None:
+        """After a PostgreSQL server restart or a dropped link, a new connection (the failed call raised already)."""
+        if self._db.broken:
+            self._db = self._connect()
 
     def _query(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
             try:
+                self._reconnect_if_broken()
                 return self._db.execute(sql, parameters).fetchall()
-            except sqlite3.Error as error:
+            except DatabaseError as error:
                 raise self._db_error(error, "read") from error
+
+    def reader(self) -> Database:
+        """A connection of its own, for a long read (an export, a hub page) that must not hold the store's lock.
+
+        The caller closes it.
+        """
+        try:
+            return self._connect()
+        except DatabaseError as error:
+            raise self._db_error(error, "read") from error
 
     @property
     def receipt_signing_key(self) -> Ed25519PrivateKey:
@@ -606,7 +785,7 @@ class HubStore:
 
     @staticmethod
     def _log(
-        db: sqlite3.Connection,
+        db: Database,
         kind: str,
         message: str,
         *,
@@ -654,7 +833,7 @@ class HubStore:
         with self._lock:
             try:
                 return audit.entries(self._db, limit=limit)
-            except sqlite3.Error as error:
+            except DatabaseError as error:
                 raise self._db_error(error, "read") from error
 
     def audit_head(self) -> tuple[int, str] | None:
@@ -662,7 +841,7 @@ class HubStore:
         with self._lock:
             try:
                 return audit.head(self._db)
-            except sqlite3.Error as error:
+            except DatabaseError as error:
                 raise self._db_error(error, "read") from error
 
     def verify_audit(self, expected_head: tuple[int, str] | None = None) -> Verdict:
@@ -670,7 +849,7 @@ class HubStore:
         with self._lock:
             try:
                 return audit.verify(self._db, expected_head=expected_head)
-            except sqlite3.Error as error:
+            except DatabaseError as error:
                 raise self._db_error(error, "read") from error
 
     # -- sources -------------------------------------------------------------------
@@ -937,7 +1116,7 @@ class HubStore:
                 db.execute("DELETE FROM sessions WHERE expires<=?", (now,))
                 db.execute(
                     "DELETE FROM sessions WHERE id_sha256 IN (SELECT id_sha256 FROM sessions WHERE operator=0 "
-                    "ORDER BY created DESC LIMIT -1 OFFSET ?)",
+                    "ORDER BY created DESC LIMIT 1000000000 OFFSET ?)",  # every one after the newest N
                     (self._MAX_ANONYMOUS_SESSIONS - 1,),
                 )
                 db.execute(
@@ -955,7 +1134,7 @@ class HubStore:
         with self._transaction() as db:
             db.execute("DELETE FROM sessions WHERE id_sha256=?", (id_sha256,))
 
-    def end_operator_sessions(self, db: sqlite3.Connection, name: str) -> int:
+    def end_operator_sessions(self, db: Database, name: str) -> int:
         """In the caller's transaction: end the sessions of operator ``name``; how many there were."""
         count = db.execute("SELECT COUNT(*) FROM sessions WHERE operator_name=?", (name,)).fetchone()[0]
         db.execute("DELETE FROM sessions WHERE operator_name=?", (name,))
@@ -965,7 +1144,11 @@ class HubStore:
         """Ask the serving hub to forget wrong-password counts (it checks at the next login)."""
         marker = _now() + " " + secrets.token_hex(4)
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES('login_unlock', ?)", (marker,))
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES('login_unlock', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (marker,),
+            )
             self._log(db, "unlock", "login limits lifted by the operator")
             audit.append(db, actor or audit.cli_actor(), "login.unlocked")
         return marker
@@ -1098,7 +1281,7 @@ class HubStore:
 
     def _merge_record(
         self,
-        db: sqlite3.Connection,
+        db: Database,
         entry: RecordEntry,
         ciphertext: bytes,
         source: SourceRef,
@@ -1162,7 +1345,7 @@ class HubStore:
 
     @staticmethod
     def _merge_tally(
-        db: sqlite3.Connection, manifest: Manifest, ciphertext: bytes, approved: tuple[str, ...] | None
+        db: Database, manifest: Manifest, ciphertext: bytes, approved: tuple[str, ...] | None
     ) -> None:
         """Keep the bundle's tally if it is the newest of its kit key epoch.
 
@@ -1207,10 +1390,10 @@ class HubStore:
         return [StoredTally(row[0], row[1], int(row[2]), int(row[3]), bytes(row[4]), row[5]) for row in rows]
 
     @staticmethod
-    def _set_aside(db: sqlite3.Connection, entry: RecordEntry, ciphertext: bytes, reason: str) -> None:
+    def _set_aside(db: Database, entry: RecordEntry, ciphertext: bytes, reason: str) -> None:
         db.execute(
-            "INSERT OR IGNORE INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
-            "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO set_aside(record_id, sha256, size, kit_id, form_id, form_version, day, "
+            "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
                 entry.form_version, entry.day, ciphertext, reason, _now(),
@@ -1218,7 +1401,7 @@ class HubStore:
         )  # fmt: skip
 
     @staticmethod
-    def _approved_recipients(db: sqlite3.Connection, ref: SourceRef) -> tuple[str, ...] | None:
+    def _approved_recipients(db: Database, ref: SourceRef) -> tuple[str, ...] | None:
         """The recipients ``ref`` said at enrolment it seals to; None when it enrolled without saying."""
         row = db.execute(
             "SELECT recipients FROM source_recipients WHERE kind=? AND source_id=? AND epoch=?",
@@ -1240,7 +1423,7 @@ class HubStore:
     def record_count(self) -> int:
         """How many record ids the hub holds in exactly one version (accepted)."""
         rows = self._query(
-            "SELECT COUNT(*) FROM (SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1)"
+            "SELECT COUNT(*) FROM (SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) AS accepted"
         )
         return int(rows[0][0])
 
@@ -1252,10 +1435,12 @@ class HubStore:
         """
         sql = _ALL_VERSIONS if include_quarantined else _ACCEPTED_VERSIONS
         # A connection of its own, so a long export never holds the store's lock.
-        connection = _connect(self.data_dir / DB_FILE)
+        connection = self.reader()
         try:
-            for row in connection.execute(sql):
+            for row in connection.stream(sql):
                 yield StoredRecord(*row[:7], bytes(row[7]))  # type: ignore[call-arg]  # 8 columns: python/mypy#14648
+        except DatabaseError as error:
+            raise self._db_error(error, "read") from error
         finally:
             connection.close()
 
@@ -1297,7 +1482,7 @@ class HubStore:
 
     # -- resolving quarantine ------------------------------------------------------
 
-    def _find_version(self, db: sqlite3.Connection, record_id: str, version: str) -> tuple[str, str, tuple]:
+    def _find_version(self, db: Database, record_id: str, version: str) -> tuple[str, str, tuple]:
         """The one version of ``record_id`` named ``SHA-PREFIX`` or ``SHA-PREFIX@KIT``: (table, kit, row)."""
         prefix, _, kit = version.partition("@")
         if len(prefix) < 8 or any(ch not in "0123456789abcdef" for ch in prefix):
@@ -1336,8 +1521,8 @@ class HubStore:
                 if other == row:
                     continue
                 db.execute(
-                    "INSERT OR IGNORE INTO set_aside(record_id, kit_id, form_id, form_version, day, size, sha256, "
-                    "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO set_aside(record_id, kit_id, form_id, form_version, day, size, sha256, "
+                    "ciphertext, reason, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (*other, reason, _now()),
                 )
                 db.execute(
@@ -1362,7 +1547,7 @@ class HubStore:
             return moved
 
     @staticmethod
-    def _delete_aside(db: sqlite3.Connection, row: tuple) -> None:
+    def _delete_aside(db: Database, row: tuple) -> None:
         db.execute(
             "DELETE FROM set_aside WHERE record_id=? AND sha256=? AND kit_id=? AND form_id=? "
             "AND form_version=? AND day=?",

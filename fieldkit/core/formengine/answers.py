@@ -20,7 +20,7 @@ from fieldkit.core.formengine.codes import CODE_ITEM_IDS, canonical_code
 from fieldkit.core.formengine.expressions import SELF, ExpressionError, ValueType
 from fieldkit.core.formengine.labels import N_, N_plural
 from fieldkit.core.formengine.messages import Message
-from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Form, Item
+from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Choice, Form, Item
 from fieldkit.core.formengine.wording import item_context
 
 Answers = Mapping[str, Any]
@@ -252,7 +252,7 @@ def check_answer(
         return None
     if value in OFFERS:
         return None if value in item.offer else _say(N_("This option is not offered for this question."))
-    problem = value_problem(item, value)
+    problem = value_problem(item, value) or _filter_problem(form, item, value, answers, today)
     if problem:
         return problem
     if item.constraint is not None:
@@ -265,6 +265,36 @@ def check_answer(
         if satisfied is not True:
             return Message(item.constraint_message, form_context=item_context(form, item, ":constraint"))
     return None
+
+
+def allowed_choices(
+    form: Form, item: Item, answers: Answers, *, today: datetime.date | None = None
+) -> tuple[Choice, ...]:
+    """The item's choices that its choice_filter keeps for these answers (all of them without one)."""
+    if item.choice_filter is None:
+        return item.choices
+    values = expression_answers(form, answers)
+    kept = []
+    for choice in item.choices:
+        try:
+            keep = item.choice_filter.evaluate(values, today=today, choice=choice.attribute_map)
+        except ExpressionError:
+            keep = False  # an answer of the wrong kind (a tampered draft) keeps nothing
+        if keep is True:
+            kept.append(choice)
+    return tuple(kept)
+
+
+def _filter_problem(
+    form: Form, item: Item, value: Any, answers: Answers, today: datetime.date | None
+) -> Message | None:
+    if item.choice_filter is None:
+        return None
+    allowed = {choice.id for choice in allowed_choices(form, item, answers, today=today)}
+    picked = value if isinstance(value, list) else [value]
+    if all(choice in allowed for choice in picked):
+        return None
+    return _say(N_("This answer does not go with an earlier answer. Choose one of the answers shown."))
 
 
 def value_problem(item: Item, value: Any) -> Message | None:
@@ -358,6 +388,7 @@ __all__ = [
     "PREFER_NOT",
     "AnswerError",
     "Message",
+    "allowed_choices",
     "check_answer",
     "expression_answers",
     "is_relevant",

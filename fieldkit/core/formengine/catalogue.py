@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.formengine.archive import ARCHIVE_DIR, load_archive_collecting
-from fieldkit.core.formengine.loader import FormDefinitionError, Problem, load_form_collecting
+from fieldkit.core.formengine.loader import FormDefinitionError, Problem, appearance_warnings, load_form_collecting
 from fieldkit.core.formengine.meanings import (
     Meaning,
     find_conflicts,
@@ -45,6 +45,7 @@ class CheckResult:
     forms: Mapping[str, Form]
     problems: tuple[Problem, ...]
     archived: tuple[Form, ...] = ()  # archived versions, when asked for (``archive=True``)
+    warnings: tuple[Problem, ...] = ()  # what works but does nothing, such as an unknown appearance
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def check_directory(directory: Path, *, lock: bool = True, archive: bool = False
         problems.extend(check_lock(forms, directory / LOCK_NAME, archived))
     if archive:
         problems.extend(check_meanings([*forms.values(), *archived], directory / LOCK_NAME, directory))
-    return CheckResult(forms, tuple(problems), tuple(archived))
+    warnings = [w for form in forms.values() for w in appearance_warnings(form, _place(form, directory))]
+    return CheckResult(forms, tuple(problems), tuple(archived), tuple(warnings))
 
 
 def _place(form: Form, directory: Path) -> str:

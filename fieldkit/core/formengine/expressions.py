@@ -66,6 +66,7 @@ _FUNCTIONS = {
     "selected": (2, "selected(item, 'choice')"),
     "count_selected": (1, "count_selected(item)"),
     "today": (0, "today()"),
+    "choice": (1, "choice('attribute')"),
 }
 # Any: Compare.evaluate has checked with _check_comparison that the two kinds can be compared.
 _COMPARISONS: dict[str, Callable[[Any, Any], object]] = {
@@ -171,6 +172,8 @@ def _text_token(source: str, start: int) -> _Token:
 class _TypeEnv:
     types: Mapping[str, ValueType]
     choices: Mapping[str, frozenset[str]]
+    # The attributes the choices being filtered carry; None outside a choice_filter.
+    attributes: frozenset[str] | None = None
 
     def type_of(self, name: str) -> ValueType:
         if name in self.types:
@@ -191,6 +194,7 @@ class _TypeEnv:
 class _Answers:
     values: Mapping[str, object]
     today: datetime.date | None
+    choice: Mapping[str, str] | None = None  # the choice a choice_filter is deciding on
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -467,6 +471,29 @@ class Today(_Node):
         return env.today or datetime.date.today()
 
 
+@dataclass(frozen=True)
+class ChoiceAttribute(_Node):
+    """``choice('region')``: an attribute of the choice a ``choice_filter`` decides on, as text."""
+
+    name: str
+
+    def check(self, env: _TypeEnv) -> ValueType:
+        if env.attributes is None:
+            raise ExpressionError("choice('...') can only be used in a choice_filter")
+        if self.name not in env.attributes:
+            known = ", ".join(sorted(env.attributes)) or "none"
+            raise ExpressionError(
+                f"no choice of this list has the attribute '{self.name}'{did_you_mean(self.name, env.attributes)}"
+                f" (attributes: {known})"
+            )
+        return TEXT
+
+    def evaluate(self, env: _Answers) -> object:
+        if env.choice is None:
+            raise ExpressionError("choice('...') can only be used in a choice_filter")
+        return env.choice.get(self.name)  # a choice without the attribute: missing, so it is left out
+
+
 def _walk(root: _Node) -> Iterator[tuple[_Node, int]]:
     """Every node with its depth, without recursion, so a deep tree cannot break the walk."""
     stack = [(root, 1)]
@@ -619,6 +646,10 @@ class _Parser:
             raise self.error(f"{message}, got {len(args)}: write {usage}", name)
         if function == "today":
             return Today()
+        if function == "choice":
+            if not (isinstance(attribute := args[0], Literal) and isinstance(attribute.value, str)):
+                raise self.error(f"choice() needs an attribute name in quotes: write {usage}", name)
+            return ChoiceAttribute(attribute.value)
         if not isinstance(item := args[0], Reference):
             raise self.error(f"{function}() needs an item id first: write {usage}", name)
         if function == "count_selected":
@@ -664,26 +695,41 @@ class Expression:
         """The item ids the condition reads, SELF included when it uses ``.``."""
         return frozenset(node.name for node, _ in _walk(self.tree) if isinstance(node, Reference))
 
+    def attributes(self) -> frozenset[str]:
+        """The choice attributes a choice_filter reads with ``choice('name')``."""
+        return frozenset(node.name for node, _ in _walk(self.tree) if isinstance(node, ChoiceAttribute))
+
     def check(
         self,
         types: Mapping[str, ValueType],
         *,
         choices: Mapping[str, frozenset[str]] = _NO_CHOICES,
         expect: ValueType | None = ValueType.BOOL,
+        attributes: frozenset[str] | None = None,
     ) -> ValueType:
         """The condition's result type; ExpressionError when it does not fit the form's items.
 
         ``types`` gives each item's type (and SELF's, where ``.`` is allowed); ``choices`` gives
-        the choice ids of choice items, so that a misspelt choice id is caught.
+        the choice ids of choice items, so that a misspelt choice id is caught; ``attributes``,
+        in a choice_filter only, the attributes its choices carry, read with ``choice('name')``.
         """
-        result = self.tree.check(_TypeEnv(types, choices))
+        result = self.tree.check(_TypeEnv(types, choices, attributes))
         if expect is not None and result is not expect:
             raise ExpressionError(f"the condition gives {result.value} where {expect.value} is needed")
         return result
 
-    def evaluate(self, answers: Mapping[str, object], *, today: datetime.date | None = None) -> object:
-        """The condition's value for these answers; a missing key counts as unanswered."""
-        return self.tree.evaluate(_Answers(answers, today))
+    def evaluate(
+        self,
+        answers: Mapping[str, object],
+        *,
+        today: datetime.date | None = None,
+        choice: Mapping[str, str] | None = None,
+    ) -> object:
+        """The condition's value for these answers; a missing key counts as unanswered.
+
+        ``choice``: in a choice_filter, the attributes of the choice it decides on.
+        """
+        return self.tree.evaluate(_Answers(answers, today, choice))
 
 
 def parse(source: str) -> Expression:

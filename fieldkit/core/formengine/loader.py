@@ -29,7 +29,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 RESERVED_NAMES = frozenset({"and", "or", "not", "in", "true", "false"})  # words of the condition language
 
 FORM_KEYS = {"id", "version", "title", "description", "centre", "choice_lists", "sections"}
-SECTION_KEYS = {"id", "title", "topic", "relevant", "items"}
+SECTION_KEYS = {"id", "title", "topic", "heading", "relevant", "items"}
 ITEM_KEYS = {
     "id",
     "type",
@@ -57,6 +57,8 @@ ITEM_KEYS = {
     "calculation",
     "default",
     "required_message",
+    "choice_filter",
+    "appearance",
 }
 # A calculate item is never shown nor asked: only these keys mean something on it.
 CALCULATE_KEYS = {"id", "type", "label", "calculation", "tags", "source", "translator_note"}
@@ -69,8 +71,8 @@ TYPE_KEYS = {
     "text": {"max_length"},
     "integer": {"min", "max"},
     "decimal": {"min", "max"},
-    "select_one": {"choices", "read_choices"},
-    "select_multiple": {"choices", "read_choices"},
+    "select_one": {"choices", "read_choices", "choice_filter"},
+    "select_multiple": {"choices", "read_choices", "choice_filter"},
     "likert": {"scale"},
     "consent": {"script"},
     "calculate": {"calculation"},
@@ -300,7 +302,6 @@ class _FormBuilder:
         data = self._mapping(raw, where, line)
         if data is None:
             return None
-        self._unknown_keys(data, CHOICE_KEYS, where)
         choice_id = data.get("id")
         if isinstance(choice_id, bool) or not isinstance(choice_id, str) or not NAME.match(choice_id):
             self.report.add(_line(data, "id"), where, f"choice id {choice_id!r} must use a-z, 0-9 and '_'")
@@ -313,7 +314,22 @@ class _FormBuilder:
             )
         label = self._text(data, "label", f"{where}/{choice_id}", required=True)
         note = self._text(data, "translator_note", where)
-        return model.Choice(choice_id, label, note)
+        return model.Choice(choice_id, label, note, self._choice_attributes(data, f"{where}/{choice_id}"))
+
+    def _choice_attributes(self, data: LineDict, where: str) -> tuple[tuple[str, str], ...]:
+        """A choice's other keys: attributes a choice_filter reads (the checker makes sure one does)."""
+        found = []
+        for key, value in data.items():
+            if key in CHOICE_KEYS:
+                continue
+            if not isinstance(key, str) or not NAME.match(key):
+                hint = ", ".join(sorted(CHOICE_KEYS))
+                self.report.add(_line(data, key), where, f"unknown key {key!r} (allowed: {hint}, or an attribute name)")
+            elif isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.report.add(_line(data, key), where, f"attribute '{key}' must be text or a number")
+            else:
+                found.append((key, str(value).strip()))
+        return tuple(found)
 
     def _sections(self, form_data: LineDict) -> list[model.Section]:
         raw_sections = form_data.get("sections")
@@ -345,6 +361,7 @@ class _FormBuilder:
                     id=section_id,
                     title=self._text(data, "title", where, required=True),
                     topic=self._text(data, "topic", where),
+                    heading=self._text(data, "heading", where),
                     items=tuple(items),
                     line=data.line,
                     relevant=self._expression(data, "relevant", where),
@@ -421,6 +438,8 @@ class _FormBuilder:
             script=self._script(data, item_type, where),
             calculation=self._calculation(data, item_type, where),
             required_message=self._text(data, "required_message", where),
+            choice_filter=self._expression(data, "choice_filter", where),
+            appearance=self._appearance(data, item_type, where),
         )
         self._item_rules(data, item, where)
         if "default" in data and not hidden:  # on a calculate item, _calculate_keys has said so
@@ -485,6 +504,31 @@ class _FormBuilder:
             self.report.add(_line(data, "choices"), where, f"choice list '{name}' does not exist (known: {known})")
             return (), None
         return self.choice_lists[name], name
+
+    def _appearance(self, data: LineDict, item_type: str, where: str) -> tuple[str, ...]:
+        """The item's appearance words; a known word on a type it cannot change is an error."""
+        raw = data.get("appearance")
+        if raw is None:
+            return ()
+        if not isinstance(raw, str) or not raw.split():
+            self.report.add(_line(data, "appearance"), where, "'appearance' must be words such as 'minimal'")
+            return ()
+        words = tuple(dict.fromkeys(raw.split()))
+        for word in words:
+            types = model.APPEARANCES.get(word)
+            if types is not None and item_type not in types:
+                self.report.add(
+                    _line(data, "appearance"),
+                    where,
+                    f"appearance '{word}' applies to {', '.join(types)} items, not to {item_type} items",
+                )
+        if {"minimal", "horizontal"} <= set(words):
+            self.report.add(
+                _line(data, "appearance"),
+                where,
+                "appearance: choose 'minimal' (a drop-down list) or 'horizontal' (answers side by side), not both",
+            )
+        return words
 
     def _offer(self, data: LineDict, item_type: str, where: str) -> tuple[str, ...]:
         raw = data.get("offer")
@@ -654,6 +698,22 @@ def _default_text(raw: object) -> str | list[str] | None:
     return None
 
 
+def appearance_warnings(form: model.Form, display: str) -> list[Problem]:
+    """Appearance words the kit does not render: a warning each, since the question still works."""
+    known = ", ".join(model.APPEARANCES)
+    return [
+        Problem(
+            display,
+            item.line,
+            f"item {item.id}",
+            f"warning: appearance '{word}' changes nothing in fieldkit (it renders: {known}); "
+            "the question is shown as usual",
+        )
+        for item in form.items
+        for word in item.unknown_appearances
+    ]
+
+
 def _normalise_yaml_answer(value: object) -> object:
     # YAML 1.1 reads a bare yes/no as a boolean; authors mean the answer ids.
     if value is True:
@@ -792,8 +852,39 @@ class _FormChecker:
                     {**types, SELF: item.value_type},
                     {**choices, SELF: choices.get(item.id, frozenset())},
                 )
+            if item.choice_filter is not None:
+                self._check_choice_filter(item, types, choices)
+        self._check_attributes_read()
         self._check_stops_after_consent()
         self._check_cycles()
+
+    def _check_choice_filter(
+        self, item: model.Item, types: Mapping[str, ValueType], choices: Mapping[str, frozenset[str]]
+    ) -> None:
+        assert item.choice_filter is not None
+        where = f"item {item.id}"
+        if item.id in item.choice_filter.references():
+            self.report.add(item.line, where, "choice_filter: it cannot read this item's own answer")
+            return
+        attributes = frozenset(key for choice in item.choices for key, _value in choice.attributes)
+        self._check_expression(item.choice_filter, where, item.line, "choice_filter", types, choices, attributes)
+
+    def _check_attributes_read(self) -> None:
+        """Every choice attribute is read by a choice_filter: one that is not is most likely a misspelt key."""
+        read: dict[str, set[str]] = {}
+        for item in self.form.items:
+            if item.choice_filter is not None and item.choice_list is not None:
+                names = read.setdefault(item.choice_list, set())
+                names.update(item.choice_filter.attributes())
+        for name, listed in self.form.choice_lists.items():
+            unread = sorted({key for choice in listed for key, _value in choice.attributes} - read.get(name, set()))
+            for key in unread:
+                self.report.add(
+                    0,
+                    f"choice list {name}",
+                    f"unknown key '{key}' (allowed: {', '.join(sorted(CHOICE_KEYS))}; other keys are attributes, "
+                    f"and no item's choice_filter reads choice('{key}'))",
+                )
 
     def _check_stops_after_consent(self) -> None:
         """A stop rule may only follow the consent question: nothing is asked before consent."""
@@ -824,6 +915,7 @@ class _FormChecker:
         name: str,
         types: Mapping[str, ValueType] | None = None,
         choices: Mapping[str, frozenset[str]] | None = None,
+        attributes: frozenset[str] | None = None,
     ) -> None:
         if types is None:
             types, choices = self._types(), self._choices()
@@ -832,7 +924,7 @@ class _FormChecker:
                 self.report.add(line, where, f"{name}: '{reference}' is a note and has no answer")
                 return
         try:
-            expression.check(types, choices=choices or {})
+            expression.check(types, choices=choices or {}, attributes=attributes)
         except ExpressionError as error:
             self.report.add(line, where, f"{name}: {error}")
 

@@ -61,6 +61,15 @@ STOP_TYPES = ("select_one", "yes_no")
 WHO_CAN_OPEN = "who_can_open"
 SCRIPT_PLACEHOLDERS = (WHO_CAN_OPEN,)
 
+# ``appearance`` words the kit renders, with the item types each applies to (forms/README.md,
+# "Appearance"). Other words are kept, and ``forms check`` warns that they change nothing.
+APPEARANCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "minimal": ("select_one", "yes_no", "likert"),  # a drop-down list
+        "horizontal": ("select_one", "select_multiple", "yes_no", "likert"),  # answers side by side
+    }
+)
+
 LIKERT_SCALES = ("agreement", "frequency", "quality")
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 
@@ -91,6 +100,12 @@ class Choice:
     id: str
     label: str
     translator_note: str = ""
+    # Extra attributes (such as the region a district is in), read by an item's choice_filter.
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def attribute_map(self) -> dict[str, str]:
+        return dict(self.attributes)
 
 
 YES_NO_CHOICES = (Choice("yes", "Yes"), Choice("no", "No"))
@@ -149,6 +164,9 @@ class Item:
     default: object = None
     # Said instead of the generic words when this required question is left blank.
     required_message: str = ""
+    # Which choices are offered, given the earlier answers: cascading selects (forms/README.md).
+    choice_filter: Expression | None = None
+    appearance: tuple[str, ...] = ()  # words of APPEARANCES, and any others forms check warns of
 
     @property
     def takes_answer(self) -> bool:
@@ -174,6 +192,13 @@ class Item:
     def choice_ids(self) -> tuple[str, ...]:
         return tuple(choice.id for choice in self.choices)
 
+    def appears(self, word: str) -> bool:
+        return word in self.appearance
+
+    @property
+    def unknown_appearances(self) -> tuple[str, ...]:
+        return tuple(word for word in self.appearance if word not in APPEARANCES)
+
     def principles(self) -> tuple[str, ...]:
         return tuple(tag for tag in self.tags if tag in RATED_TAGS)
 
@@ -188,6 +213,8 @@ class Section:
     line: int = 0
     relevant: Expression | None = None
     topic: str = ""
+    # A small line above the title: the groups it sits in, for an XLSForm group inside a group.
+    heading: str = ""
 
     @property
     def described(self) -> str:

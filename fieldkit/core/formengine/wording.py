@@ -4,7 +4,7 @@ The context (gettext ``msgctxt``) names where a string lives, so that the same
 English text in two places can be translated differently, and a changed source
 string is matched to its old translation and marked fuzzy, not silently reused:
 
-    <form>/:title  <form>/:description  <form>/section:<section>
+    <form>/:title  <form>/:description  <form>/section:<section>  <form>/section:<section>:heading
     <form>/<item>  <form>/<item>:script  <form>/<item>:hint  <form>/<item>:constraint
     <form>/<item>:required  <form>/<item>:stop  <form>/<item>/<choice>
 
@@ -70,6 +70,15 @@ def form_strings(form: Form) -> list[FormString]:
                     section_context(form, section.id) + ":topic",
                     section.topic,
                     "what the section is about, for the codebook and the report; never shown on the phone",
+                    section.line,
+                )
+            )
+        if section.heading:
+            strings.append(
+                FormString(
+                    section_context(form, section.id) + ":heading",
+                    section.heading,
+                    "a small line above the section title: the parts of the form it belongs to",
                     section.line,
                 )
             )

@@ -32,6 +32,7 @@ SCORE_CONDITION = "if: "
 OFFER_COLUMN = "fieldkit_offer"
 CHOICES_COLUMN = "fieldkit_choices"
 SCRIPT_OF_COLUMN = "fieldkit_script_of"
+HEADING_COLUMN = "fieldkit_heading"
 SIMPLE_COLUMNS = (
     "fieldkit_scale",
     "fieldkit_min",
@@ -105,6 +106,8 @@ def _xpath(node: object, parent_word: str = "") -> str:
         return f"count-selected({_xpath(node.item)})"
     if isinstance(node, ex.Today):
         return "today()"
+    if isinstance(node, ex.ChoiceAttribute):
+        return node.name  # in a choice_filter, a bare name is a column of the choices sheet
     raise ExportError(f"no XLSForm equivalent for {type(node).__name__}")
 
 
@@ -187,12 +190,17 @@ class _Sheets:
     def built_in(self, text: str) -> dict[str, str]:
         return {f"label::{self.columns[lang.code]}": lang.built_in(text) for lang in self.languages}
 
-    def add_list(self, name: str, rows: Sequence[tuple[str, dict[str, str], str]]) -> None:
+    def add_list(
+        self,
+        name: str,
+        rows: Sequence[tuple[str, dict[str, str], str]],
+        attributes: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         if name in self.lists_done:
             return
         self.lists_done.add(name)
         for choice_id, labels, note in rows:
-            row = {"list_name": name, "name": choice_id, **labels}
+            row = {"list_name": name, "name": choice_id, **labels, **(attributes or {}).get(choice_id, {})}
             if note:
                 row["fieldkit_translator_note"] = note
             self.choices.append(row)
@@ -222,12 +230,13 @@ class _Sheets:
                 )
                 for choice in item.choices
             ]
-        self.add_list(base, rows)
+        attributes = {choice.id: choice.attribute_map for choice in item.choices}  # a choice_filter's columns
+        self.add_list(base, rows, attributes)
         if not item.offer:
             return base
         name = _offer_list(base, item.offer)
         offers = [(offer, self.built_in(BUILT_IN_LABELS[offer]), "") for offer in item.offer]
-        self.add_list(name, [*rows, *offers])
+        self.add_list(name, [*rows, *offers], attributes)
         return name
 
     def item_row(self, item: model.Item) -> dict[str, str]:
@@ -243,6 +252,10 @@ class _Sheets:
                 row["fieldkit_scale"] = item.scale or "agreement"
         else:
             row["type"] = item.type
+        if item.appearance:
+            row["appearance"] = " ".join((*row.get("appearance", "").split(), *item.appearance))
+        if item.choice_filter is not None:
+            row["choice_filter"] = to_xlsform(item.choice_filter)
         if item.offer:
             row[OFFER_COLUMN] = " ".join(item.offer)
             row[CHOICES_COLUMN] = item.choice_list or ""
@@ -294,6 +307,8 @@ class _Sheets:
             if section.relevant is not None:
                 group["relevant"] = to_xlsform(section.relevant)
             group.update(self.translated("fieldkit_topic", section_context(form, section.id) + ":topic", section.topic))
+            context = section_context(form, section.id) + ":heading"
+            group.update(self.translated(HEADING_COLUMN, context, section.heading))
             self.survey.append(group)
             for item in section.items:
                 if item.script:

@@ -1,9 +1,10 @@
 """Read an XLSForm spreadsheet into a fieldkit form (YAML) and its translations (``forms.po``).
 
 The spreadsheet is read with pyxform's own reader, never by hand. Everything the engine cannot
-do yet (repeats, media, cascading selects...) is reported at once, each with its
-sheet, row and column, and nothing is written. Questions that collect identifiers are refused
-with the reason: fieldkit collects no direct identifiers (research ethics). forms/README.md
+do yet (repeats, media...) is reported at once, each with its sheet, row and column,
+and nothing is written; an appearance fieldkit does not render is a warning, and left out.
+Questions that collect identifiers are refused with the reason: fieldkit collects no direct
+identifiers (research ethics). forms/README.md
 ("XLSForm") tells form authors which columns are read.
 """
 
@@ -23,10 +24,11 @@ from babel.messages.pofile import write_po
 
 from fieldkit.core.formengine import model
 from fieldkit.core.formengine.expressions import ExpressionError, parse
-from fieldkit.core.formengine.loader import FORM_ID, NAME, load_form_text
+from fieldkit.core.formengine.loader import CHOICE_KEYS, FORM_ID, NAME, RESERVED_NAMES, load_form_text
 from fieldkit.core.formengine.wording import form_strings
 from fieldkit.core.formengine.xlsform_export import (
     CHOICES_COLUMN,
+    HEADING_COLUMN,
     OFFER_COLUMN,
     SCORE_CONDITION,
     SCORE_PREFIX,
@@ -72,7 +74,6 @@ PLAIN_TYPES = {
 }
 SELECT_TYPES = ("select_one", "select_multiple")
 UNSUPPORTED_COLUMNS = {
-    "choice_filter": "cascading selects (choice_filter)",
     "repeat_count": "repeats",
     "read_only": "read-only questions",
     "trigger": "triggers",
@@ -87,10 +88,8 @@ UNSUPPORTED_COLUMNS = {
     "bind": "extra XForm attributes",
     "instance": "extra XForm attributes",
 }
-# Appearances that only change how a phone shows a question: read and dropped.
-DISPLAY_APPEARANCES = frozenset(
-    {"likert", "minimal", "horizontal", "horizontal-compact", "field-list", "multiline", "compact", "quick"}
-)
+# Appearances that say what fieldkit does anyway: a likert item's, and a group's one page.
+IMPLIED_APPEARANCES = {"likert": "likert", "field-list": "group"}
 TRUE_WORDS = frozenset({"yes", "true", "true()", "1"})
 FALSE_WORDS = frozenset({"no", "false", "false()", "0", ""})
 _LANGUAGE = re.compile(r"^(?P<name>.*?)\s*\((?P<code>[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)\)$")
@@ -128,6 +127,7 @@ class ImportedForm:
     yaml_text: str
     catalogues: dict[str, str]  # language code -> forms.po text of this form's entries
     languages: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # what was left out, such as an unknown appearance
 
 
 def _language(column: str) -> tuple[str, str | None]:
@@ -144,8 +144,12 @@ def _named_language(column: str) -> bool:
     return "::" not in column or bool(_LANGUAGE.match(column.split("::", 1)[1].strip()))
 
 
-def xlsform_to_fieldkit(source: str) -> str:
-    """An XLSForm condition in fieldkit's language; ExpressionError when it has no equivalent."""
+def xlsform_to_fieldkit(source: str, columns: frozenset[str] = frozenset()) -> str:
+    """An XLSForm condition in fieldkit's language; ExpressionError when it has no equivalent.
+
+    ``columns``: in a choice_filter, the choices sheet's columns; a bare name among them is
+    the choice's attribute, ``choice('name')`` in fieldkit.
+    """
     out: list[str] = []
     position = 0
     source = source.strip()
@@ -179,6 +183,8 @@ def xlsform_to_fieldkit(source: str) -> str:
                 out.append("today()")
             elif word in _FUNCTIONS and source[position:].lstrip().startswith("("):
                 out.append(_FUNCTIONS[word])
+            elif word in columns and NAME.match(word) and word not in RESERVED_NAMES:
+                out.append(f"choice('{word}')")
             else:
                 raise ExpressionError(f"'{word}' has no equivalent in fieldkit's conditions")
     text = ""
@@ -195,6 +201,7 @@ class _Reader:
     def __init__(self, data: Any) -> None:
         self.data = data
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.translations: dict[str, dict[str, str]] = {}  # code -> context -> text
         self.languages: list[str] = []
         self.misnamed: set[tuple[str, str]] = set()
@@ -280,6 +287,9 @@ class _Builder:
         self.data = reader.data
         self.lists: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.form_id = ""
+        # Per fieldkit choice list: its choices' rows, and the columns a choice_filter reads from them.
+        self.choice_rows: dict[str, dict[str, Mapping[str, str]]] = {}
+        self.filter_columns: dict[str, set[str]] = {}
 
     def add(self, sheet: str, row: int, column: str, message: str) -> None:
         self.r.add(sheet, row, column, message)
@@ -317,6 +327,7 @@ class _Builder:
             form["centre"] = settings["fieldkit_centre"]
         choice_lists: dict[str, list[dict[str, str]]] = {}
         sections = self.survey(default, choice_lists)
+        self.choice_attributes(choice_lists)
         if choice_lists:
             form["choice_lists"] = choice_lists
         form["sections"] = sections
@@ -329,16 +340,15 @@ class _Builder:
         catalogues = {
             code: _catalogue(code, loaded, self.r.translations.get(code, {})) for code in sorted(self.r.translations)
         }
-        return ImportedForm(form_id, text, catalogues, sorted(self.r.translations))
+        return ImportedForm(form_id, text, catalogues, sorted(self.r.translations), self.r.warnings)
 
     # -- survey ----------------------------------------------------------------------------
 
     def survey(self, default: str, choice_lists: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
         sections: list[dict[str, Any]] = []
         current: dict[str, Any] | None = None
+        groups: list[_Group] = []  # the groups the row is in, outermost first
         script_for: dict[str, tuple[str, dict[str, str]]] = {}
-        depth = 0
-        form_id = self.form_id
         for index, row in enumerate(self.data.survey or []):
             number = index + 2
             if not row:
@@ -347,33 +357,19 @@ class _Builder:
             name = (row.get("name") or "").strip()
             self.unsupported_columns(row, number)
             if kind in ("begin_group", "begin group"):
-                depth += 1
-                if depth > 1:
-                    self.add("survey", number, "type", "a group inside a group is not supported yet")
-                    continue
-                current = {"id": name, "title": "", "items": []}
-                current["title"] = self.r.wording(row, "label", f"{form_id}/section:{name}", "survey", number, default)
-                if not current["title"]:
-                    self.add("survey", number, "label", "a group needs a label: it is the page heading")
-                topic = self.r.wording(
-                    row, "fieldkit_topic", f"{form_id}/section:{name}:topic", "survey", number, default
-                )
-                if topic:
-                    current["topic"] = topic
-                self.condition(row, "relevant", number, current)
-                sections.append(current)
+                groups.append(self.group(row, number, name, default, groups))
+                current = None  # the group's first question opens its section
                 continue
             if kind in ("end_group", "end group"):
-                depth -= 1
-                if depth == 0:
-                    current = None
+                if groups:
+                    groups.pop()
+                current = None  # what follows goes on a new page: the enclosing group's, continued
                 continue
             if kind.startswith(("begin_repeat", "begin repeat", "end_repeat", "end repeat")):
                 self.add("survey", number, "type", "repeats are not supported")
                 continue
             if current is None:
-                current = {"id": f"page_{len(sections) + 1}", "title": "", "items": []}
-                current["title"] = str(self.data.settings[0].get("form_title", "")) if self.data.settings else ""
+                current = self.open_section(groups, sections)
                 sections.append(current)
             if row.get(SCRIPT_OF_COLUMN):
                 label = self.r.wording(row, "label", "", "survey", number, default)
@@ -383,17 +379,68 @@ class _Builder:
             if item is None:
                 continue
             if name in script_for and item.get("type") == "consent":
-                script, translated = script_for.pop(name)
-                item = {
-                    "id": item["id"],
-                    "type": "consent",
-                    "script": script,
-                    **{k: v for k, v in item.items() if k not in ("id", "type")},
-                }
-                for code, text in translated.items():
-                    self.r.translations.setdefault(code, {})[f"{form_id}/{name}:script"] = text
+                item = self.with_script(item, name, script_for.pop(name))
             current["items"].append(item)
         return sections
+
+    def group(self, row: Mapping[str, str], number: int, name: str, default: str, outer: list[_Group]) -> _Group:
+        """A group's title (in every language), heading and condition, its parents' included."""
+        title = self.r.wording(row, "label", f"{self.form_id}/section:{name}", "survey", number, default)
+        if not title:
+            self.add("survey", number, "label", "a group needs a label: it is the page heading")
+        titles = {SOURCE: title, **self._pop_translations(f"{self.form_id}/section:{name}")}
+        topic = self.r.wording(row, "fieldkit_topic", f"{self.form_id}/section:{name}:topic", "survey", number, default)
+        own: dict[str, Any] = {}
+        self.condition(row, "relevant", number, own)
+        conditions = [*(outer[-1].conditions if outer else ()), *own.values()]
+        heading = {SOURCE: self.r.wording(row, HEADING_COLUMN, "", "survey", number, default)}
+        heading.update(self._pop_translations(""))
+        self.appearance(row, number, "group")
+        if outer:  # a group inside a group: its heading names the groups it is in
+            parent = outer[-1]
+            heading = {
+                code: ": ".join(part for part in (parent.heading.get(code, ""), text) if part)
+                for code, text in parent.titles.items()
+                if code in parent.heading or SOURCE not in parent.heading  # a language with every part
+            }
+        return _Group(name, titles, {k: v for k, v in heading.items() if v}, tuple(conditions), topic)
+
+    def open_section(self, groups: list[_Group], sections: list[dict[str, Any]]) -> dict[str, Any]:
+        """A new page: the innermost group's (a second one, ``<id>_2``, after a group inside it), or a plain page."""
+        if not groups:
+            title = str(self.data.settings[0].get("form_title", "")) if self.data.settings else ""
+            return {"id": f"page_{len(sections) + 1}", "title": title, "items": []}
+        group = groups[-1]
+        group.pages += 1
+        section_id = group.name if group.pages == 1 else f"{group.name}_{group.pages}"
+        context = f"{self.form_id}/section:{section_id}"
+        section: dict[str, Any] = {"id": section_id, "title": group.titles.get(SOURCE, "")}
+        if group.heading.get(SOURCE):
+            section["heading"] = group.heading[SOURCE]
+        if group.topic and group.pages == 1:
+            section["topic"] = group.topic
+        if group.conditions:
+            parts = group.conditions
+            section["relevant"] = parts[0] if len(parts) == 1 else " and ".join(f"({part})" for part in parts)
+        section["items"] = []
+        for code, text in group.titles.items():
+            if code != SOURCE:
+                self.r.translations.setdefault(code, {})[context] = text
+        for code, text in group.heading.items():
+            if code != SOURCE:
+                self.r.translations.setdefault(code, {})[context + ":heading"] = text
+        return section
+
+    def with_script(self, item: dict[str, Any], name: str, script: tuple[str, dict[str, str]]) -> dict[str, Any]:
+        text, translated = script
+        for code, words in translated.items():
+            self.r.translations.setdefault(code, {})[f"{self.form_id}/{name}:script"] = words
+        return {
+            "id": item["id"],
+            "type": "consent",
+            "script": text,
+            **{k: v for k, v in item.items() if k not in ("id", "type")},
+        }
 
     def _pop_translations(self, context: str) -> dict[str, str]:
         found = {}
@@ -407,19 +454,40 @@ class _Builder:
             base = _language(column)[0]
             if base in UNSUPPORTED_COLUMNS and str(value).strip():
                 self.add("survey", number, column, f"{UNSUPPORTED_COLUMNS[base]}: not supported yet")
-        appearance = (row.get("appearance") or "").strip()
-        for word in appearance.split():
-            if word not in DISPLAY_APPEARANCES:
-                self.add("survey", number, "appearance", f"appearance '{word}' is not supported")
+
+    def appearance(self, row: Mapping[str, str], number: int, kind: str) -> list[str]:
+        """The appearance words fieldkit renders on a ``kind`` item (or "group"); a warning for each other."""
+        kept = []
+        for word in dict.fromkeys((row.get("appearance") or "").split()):
+            types = model.APPEARANCES.get(word)
+            if IMPLIED_APPEARANCES.get(word) == kind:
+                continue
+            if types is not None and kind in types:
+                kept.append(word)
+                continue
+            known = ", ".join(f"'{known}' ({', '.join(on)})" for known, on in model.APPEARANCES.items())
+            why = f"it applies to {', '.join(types)} items" if types else f"fieldkit renders {known}"
+            self.r.warnings.append(
+                Problem("survey", number, "appearance", f"appearance '{word}' is left out ({why}); shown as usual")
+            )
+        if {"minimal", "horizontal"} <= set(kept):
+            kept.remove("horizontal")  # a drop-down list has no row of answers
+        return kept
 
     def condition(
-        self, row: Mapping[str, str], column: str, number: int, target: dict[str, Any], key: str = ""
+        self,
+        row: Mapping[str, str],
+        column: str,
+        number: int,
+        target: dict[str, Any],
+        key: str = "",
+        columns: frozenset[str] = frozenset(),
     ) -> None:
         source = (row.get(column) or "").strip()
         if not source:
             return
         try:
-            target[key or column] = xlsform_to_fieldkit(source)
+            target[key or column] = xlsform_to_fieldkit(source, columns)
         except ExpressionError as error:
             self.add("survey", number, column, f"{source!r}: {error}")
 
@@ -523,6 +591,19 @@ class _Builder:
                     item[key] = flag
         if row.get(OFFER_COLUMN):
             item["offer"] = row[OFFER_COLUMN].split()
+        if "choices" in item:
+            self.choice_filter(row, number, item)
+        elif (row.get("choice_filter") or "").strip():
+            self.add(
+                "survey",
+                number,
+                "choice_filter",
+                f"a choice_filter applies to select_one and select_multiple "
+                f"questions, not to a {item['type']} question",
+            )
+        appearance = self.appearance(row, number, item["type"])
+        if appearance:
+            item["appearance"] = " ".join(appearance)
         tags = (row.get(STANDARD_COLUMN) or "").split()
         if tags:
             item["tags"] = tags
@@ -607,7 +688,44 @@ class _Builder:
         if offers:
             item["offer"] = [offer for offer in model.OFFERS if offer in offers]
         choice_lists.setdefault(target, parsed)
+        self.choice_rows.setdefault(target, {}).update(
+            {(r.get("name") or "").strip(): r for _number, r in self.lists[list_name]}
+        )
         item["choices"] = target
+
+    def choice_filter(self, row: Mapping[str, str], number: int, item: dict[str, Any]) -> None:
+        """``region = ${region}``: bare names are the choices sheet's columns, which the choices then carry."""
+        columns = frozenset(
+            column
+            for column in self.r.columns("choices")
+            if NAME.match(column) and column not in ("list_name", "name", "label", *CHOICE_KEYS)
+        )
+        self.condition(row, "choice_filter", number, item, columns=columns)
+        if "choice_filter" in item:
+            read = parse(item["choice_filter"]).attributes()
+            self.filter_columns.setdefault(item["choices"], set()).update(read)
+
+    def choice_attributes(self, choice_lists: dict[str, list[dict[str, str]]]) -> None:
+        """Each choice gets the columns a choice_filter reads, so the YAML holds no unread attribute."""
+        for target, columns in self.filter_columns.items():
+            for choice in choice_lists.get(target, []):
+                row = self.choice_rows.get(target, {}).get(choice["id"], {})
+                for column in sorted(columns):
+                    value = str(row.get(column) or "").strip()
+                    if value:
+                        choice[column] = value
+
+
+@dataclass
+class _Group:
+    """An XLSForm group being read: what each page (section) made of its questions gets."""
+
+    name: str
+    titles: dict[str, str]  # language code -> title
+    heading: dict[str, str]  # language code -> the titles of the groups it is in
+    conditions: tuple[str, ...]  # its own relevant and its parents', all of which must hold
+    topic: str = ""
+    pages: int = 0
 
 
 class _FormDumper(yaml.SafeDumper):

@@ -5,6 +5,8 @@ The JSON is a prefix notation that ``static/app.js`` interprets:
 ``["ref", id]``, ``["lit", value]``, ``["date", "YYYY-MM-DD"]``, ``["list", [values]]``,
 ``["not", x]``, ``["and"|"or", [xs]]``, ``["cmp", op, a, b]``, ``["in", a, list, negated]``,
 ``["math", op, a, b]``, ``["neg", x]``, ``["sel", x, choice]``, ``["count", x]``, ``["today"]``.
+In a choice_filter, ``choice('name')`` becomes the attribute's value for the choice at hand,
+a ``["lit", value]``: each choice gets its own condition.
 References to items on other pages become their saved values, so a page carries
 no other data than its own. In an item's own condition (a ``stop_if``), ``.`` is
 that item's answer on the page: ``["ref", item id]``. A calculate item whose value can
@@ -39,13 +41,15 @@ def condition_json(
     known: Mapping[str, Any],
     self_id: str | None = None,
     calculations: Mapping[str, ex.Expression] | None = None,
+    choice: Mapping[str, str] | None = None,
 ) -> Any:
     """The condition as JSON; ``known`` maps ids not on this page to their values.
 
     ``self_id`` names the item that ``.`` stands for, in a condition about one answer;
-    ``calculations`` the calculate items to write out as their calculation.
+    ``calculations`` the calculate items to write out as their calculation; ``choice`` gives the
+    attributes of the choice a choice_filter decides on.
     """
-    return _Converter(known, self_id, calculations or {}).convert(expression.tree)
+    return _Converter(known, self_id, calculations or {}, choice).convert(expression.tree)
 
 
 def _value(value: Any) -> Any:
@@ -58,11 +62,16 @@ def _value(value: Any) -> Any:
 
 class _Converter:
     def __init__(
-        self, known: Mapping[str, Any], self_id: str | None, calculations: Mapping[str, ex.Expression]
+        self,
+        known: Mapping[str, Any],
+        self_id: str | None = None,
+        calculations: Mapping[str, ex.Expression] | None = None,
+        choice: Mapping[str, str] | None = None,
     ) -> None:
         self.known = known
         self.self_id = self_id
-        self.calculations = calculations
+        self.calculations = calculations or {}
+        self.choice = choice or {}
 
     def convert(self, node: Any) -> Any:
         c = self.convert
@@ -94,4 +103,6 @@ class _Converter:
             return ["count", c(node.item)]
         if isinstance(node, ex.Today):
             return ["today"]
+        if isinstance(node, ex.ChoiceAttribute):
+            return _value(self.choice.get(node.name))
         raise TypeError(f"no JSON form for {type(node).__name__}")

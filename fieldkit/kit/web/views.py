@@ -18,7 +18,7 @@ from flask import g, render_template
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 
-from fieldkit.core.formengine.answers import expression_answers, is_relevant
+from fieldkit.core.formengine.answers import allowed_choices, expression_answers, is_relevant
 from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
 from fieldkit.core.formengine.model import DONT_KNOW, OFFERS, PREFER_NOT, WHO_CAN_OPEN, Form, Item, Section
 from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
@@ -183,6 +183,10 @@ class ItemView:
     stop: str | None = None  # the item's stop_if as JSON: the script's skip logic shows stop_note at once
     stop_note: str = ""
     script: list[str] = field(default_factory=list)  # a consent item's words read aloud, by paragraph
+    choice_when: dict[str, str] = field(default_factory=dict)  # choice id -> its choice_filter as JSON
+    filter_cue: str = ""  # without the page script: the choices shown are not yet filtered
+    minimal: bool = False  # a drop-down list
+    horizontal: bool = False  # answers side by side, wrapping
     # Said when this required question was left blank: shown on a page saved before with it
     # blank; ``required_blank`` is the skip logic's "no answer", which hides it once answered.
     required_message: str = ""
@@ -274,6 +278,10 @@ def item_view(
                 lambda other: form_text(language, item_context(form, other), other.label),
                 lambda other: _choices(form, other, language),
             )
+    choices = _choices(form, item, language)
+    filtering = _choice_filter(form, section, item, answers)
+    if filtering is not None and not filtering[1]:  # the filter reads earlier pages only: the kit applies it
+        choices = [(value, label) for value, label in choices if value in filtering[0]]
     return ItemView(
         id=item.id,
         type=item.type,
@@ -283,7 +291,7 @@ def item_view(
         sensitive=item.sensitive,
         value=answers.get(item.id),
         error=error,
-        choices=_choices(form, item, language),
+        choices=choices,
         offers=[(offer, _(BUILT_IN_LABELS[offer])) for offer in item.offer],
         attrs={key: value for key, value in _attrs(item).items() if value is not None},
         when=when,
@@ -291,8 +299,39 @@ def item_view(
         read_choices=item.read_choices,
         **_stop(form, section, item, language, answers),
         script=consent_script(form, item, language),
+        choice_when=filtering[1] if filtering is not None else {},
+        filter_cue=_("Choose an answer that goes with the answers above.") if filtering and filtering[1] else "",
+        minimal=item.appears("minimal"),
+        horizontal=item.appears("horizontal"),
         **_required_note(form, section, item, language, answers, saved),
     )
+
+
+def _choice_filter(
+    form: Form, section: Section, item: Item, answers: dict[str, Any]
+) -> tuple[set[str], dict[str, str]] | None:
+    """The choices an item's choice_filter keeps, and, when it reads this page, each choice's filter as JSON.
+
+    A filter that reads only earlier pages is applied here: the page holds only the choices kept.
+    One that reads this page's answers is left to the page script, choice by choice (data-when),
+    and the kit checks the answer on the POST either way.
+    """
+    if item.choice_filter is None:
+        return None
+    on_page = live_ids(form, section)
+    if not item.choice_filter.references() & on_page:
+        return {choice.id for choice in allowed_choices(form, item, answers)}, {}
+    known = {key: value for key, value in expression_answers(form, answers).items() if key not in on_page}
+    calculations = live_calculations(form, on_page)
+    # The question's own condition too, so that a choice in a hidden question stays disabled.
+    relevant = item.relevant
+    reads_page = relevant is not None and bool(relevant.references() & on_page)
+    asked = condition_json(relevant, known, calculations=calculations) if relevant and reads_page else None
+    when = {}
+    for choice in item.choices:
+        keep = condition_json(item.choice_filter, known, calculations=calculations, choice=choice.attribute_map)
+        when[choice.id] = json.dumps(["and", [asked, keep]] if asked else keep, separators=(",", ":"))
+    return {choice.id for choice in item.choices}, when
 
 
 def _required_note(
@@ -381,10 +420,12 @@ def render_section(
         if _shown_on_page(form, section, item, answers)
     ]
     position = [s.id for s in form.sections].index(section.id) + 1
+    heading = form_text(language, section_context(form, section.id) + ":heading", section.heading)
     html = render_template(
         "section.html",
         form_title=form_text(language, f"{form.id}/:title", form.title),
         section_title=form_text(language, section_context(form, section.id), section.title),
+        section_heading=heading if section.heading else "",
         centre=draft.centre,
         position=position,
         total=len(form.sections),

@@ -9,7 +9,6 @@ decrypt anything, and nothing here would show an answer if it could.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +19,11 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from fieldkit.core.formengine.labels import N_
+from sync.hub.database import DatabaseError
 from sync.hub.enrolment import create_token
 from sync.hub.forward import FORWARD_DB_FILE, ForwardError, ForwardState
 from sync.hub.operators import Operators
-from sync.hub.store import DB_FILE, HubStoreError
+from sync.hub.store import HubStore, HubStoreError
 from sync.hub.web.auth import current_actor, require_permission
 from sync.protocol.bundle import BundleError, check_source_id
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS
@@ -56,20 +56,22 @@ class CountRow:
     records: int
 
 
-def record_counts(data_dir: Path) -> list[CountRow]:
+def record_counts(store: HubStore) -> list[CountRow]:
     """Accepted records per kit and form version, read from the hub database.
 
-    One grouped query on a connection of its own (read-only by pragma), so the page never
-    loads ciphertext and never waits on the store's lock during an import.
+    One grouped query on a connection of its own (read-only), so the page never loads
+    ciphertext and never waits on the store's lock during an import.
     """
-    connection = sqlite3.connect(Path(data_dir) / DB_FILE, timeout=10.0)
+    connection = store.reader()
     try:
-        connection.execute("PRAGMA query_only=ON")
-        rows = connection.execute(
-            "SELECT kit_id, form_id, form_version, COUNT(*) FROM versions WHERE record_id IN "
-            "(SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) "
-            "GROUP BY kit_id, form_id, form_version ORDER BY kit_id, form_id, form_version"
-        ).fetchall()
+        with connection.read_only():
+            rows = connection.execute(
+                "SELECT kit_id, form_id, form_version, COUNT(*) FROM versions WHERE record_id IN "
+                "(SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) "
+                "GROUP BY kit_id, form_id, form_version ORDER BY kit_id, form_id, form_version"
+            ).fetchall()
+    except DatabaseError as error:
+        raise HubStoreError(f"Could not read {store.where}: {error}") from error
     finally:
         connection.close()
     return [CountRow(*row) for row in rows]
@@ -97,7 +99,7 @@ def overview() -> str:
         "overview.html",
         config=store.config,
         accepted=store.record_count(),
-        counts=record_counts(store.data_dir),
+        counts=record_counts(store),
         sources=store.sources(),
         quarantine=store.quarantine(),
         set_aside=store.set_aside(),

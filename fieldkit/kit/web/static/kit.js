@@ -95,11 +95,15 @@
   function applySkipLogic() {
     var form = document.querySelector("form[data-save]");
     if (!form) { return; }
-    var blocks = form.querySelectorAll("[data-when]"), i, show, inputs, j;
+    var blocks = form.querySelectorAll("[data-when]"), i, b, show, inputs, j;
     for (i = 0; i < blocks.length; i++) {
-      try { show = ev(JSON.parse(blocks[i].getAttribute("data-when")), form) === true; } catch (e) { show = true; }
-      blocks[i].hidden = !show;
-      inputs = blocks[i].querySelectorAll("input, textarea, select");
+      b = blocks[i];
+      try { show = ev(JSON.parse(b.getAttribute("data-when")), form) === true; } catch (e) { show = true; }
+      // A drop-down's choice that a choice_filter leaves out can be neither picked nor sent, so it is
+      // disabled and let go (on a question's div or a choice's label both words change nothing).
+      b.hidden = b.disabled = !show;
+      if (!show) { b.selected = false; }
+      inputs = b.querySelectorAll("input, textarea, select");
       for (j = 0; j < inputs.length; j++) { inputs[j].disabled = !show; }
     }
   }
