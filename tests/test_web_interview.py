@@ -101,6 +101,9 @@ sections:
       - {id: colour, type: select_one, label: "Which colour?", choices: colours, tags: [P1]}
       - {id: colours, type: select_multiple, label: "Which colours?", choices: colours, tags: [P1]}
       - {id: arrived, type: date, label: "When did you arrive?", tags: [P1]}
+      - {id: arrived_at, type: time, label: "At what time?", tags: [P1]}
+      - {id: left, type: datetime, label: "When did you leave?", tags: [P1]}
+      - {id: weeks, type: calculate, calculation: "nights / 7"}
       - {id: water, type: yes_no, label: "Is there water?", offer: [prefer_not], tags: [P1]}
       - {id: respect, type: likert, scale: agreement, label: "Staff treat me with respect.", tags: [P1]}
 """
@@ -113,6 +116,8 @@ EVERY_TYPE_INPUTS = {
     "colour": ("radio", {"red", "green", "blue"}),
     "colours": ("checkbox", {"red", "green", "blue"}),
     "arrived": ("date", None),
+    "arrived_at": ("time", None),
+    "left": ("datetime-local", None),
     "water": ("radio", {"yes", "no"}),  # and the offered "prefer_not", a radio among them
     "respect": ("radio", {"1", "2", "3", "4", "5"}),
 }
@@ -125,6 +130,9 @@ EVERY_TYPE_ANSWERS = [
     ("colours", "blue"),
     ("colours", "red"),
     ("arrived", "2024-05-06"),
+    ("arrived_at", "09:15"),
+    ("left", "2024-05-07T16:45"),
+    ("weeks", "999"),  # a calculated value sent by the phone is never the one kept
     ("water", "no"),
     ("respect", "4"),
 ]
@@ -137,6 +145,9 @@ EVERY_TYPE_RECORD = {
     "colour": "green",
     "colours": ["red", "blue"],
     "arrived": "2024-05-06",
+    "arrived_at": "09:15",
+    "left": "2024-05-07T16:45",
+    "weeks": 12 / 7,
     "water": "no",
     "respect": 4,
 }
@@ -176,10 +187,11 @@ def test_every_item_type_is_rendered_and_accepted(shipped_forms, kit, tmp_path) 
     assert url.endswith("/everything")
     page = client.get(url).get_data(as_text=True)
 
-    assert SHOWN_ITEM.findall(page) == [item.id for item in form.items], "every item, in order"
+    shown = [item.id for item in form.items if item.type != "calculate"]
+    assert SHOWN_ITEM.findall(page) == shown, "every item but the calculated one, in order"
     assert '<p class="note">Read this aloud before the questions.</p>' in page
     fields = [f for f in page_inputs(page) if f.get("name") not in ("csrf_token", "action", None)]
-    assert {f["name"] for f in fields} == set(EVERY_TYPE_INPUTS), "every item but the note takes an answer"
+    assert {f["name"] for f in fields} == set(EVERY_TYPE_INPUTS), "every item but the note and calculation is asked"
     for item_id, (kind, values) in EVERY_TYPE_INPUTS.items():
         own = [f for f in fields if f["name"] == item_id and f.get("value") not in ("prefer_not", "dont_know")]
         assert {f["type"] for f in own} == {kind}, item_id

@@ -302,7 +302,7 @@ def test_every_unsupported_feature_is_reported_at_once_and_nothing_is_written(tm
         [
             {"type": "begin_repeat", "name": "people", "label::English (en)": "People"},
             {"type": "end_repeat", "name": "people"},
-            {"type": "calculate", "name": "total", "calculation": "1 + 1"},
+            {"type": "acknowledge", "name": "total", "read_only": "yes"},
             {"type": "select_one places", "name": "place", "label::English (en)": "Where?",
              "choice_filter": "region = ${region}", "fieldkit_standard": "P1"},
             {"type": "text", "name": "picture_word", "label::English (en)": "Word", "media::image": "a.png",
@@ -324,8 +324,8 @@ def test_every_unsupported_feature_is_reported_at_once_and_nothing_is_written(tm
     assert result.exit_code == 1
     expected = [
         "survey sheet, row 2, column type: repeats are not supported",
-        "survey sheet, row 4, column calculation: calculations",
-        "survey sheet, row 4, column type: type 'calculate' is not supported yet",
+        "survey sheet, row 4, column read_only: read-only questions",
+        "survey sheet, row 4, column type: type 'acknowledge' is not supported yet",
         "survey sheet, row 5, column choice_filter: 'region = ${region}': 'region' has no equivalent",
         "survey sheet, row 6, column media::image: media in labels",
         "survey sheet, row 7, column type: type 'file' (media) is not supported",

@@ -57,6 +57,9 @@ class Draft:
     region: str | None = None
     cycle: str | None = None
     pack_version: int | None = None
+    # The sections saved at least once: an item's default answer is shown only on a page
+    # not saved yet, so an answer cleared on purpose stays cleared. Older drafts have none.
+    saved: list[str] = field(default_factory=list)
 
     def show_in(self, language: str) -> None:
         """Go on in ``language``, remembering every language the interview was shown in."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fieldkit.core.formengine.answers import check_answer, is_relevant, stop_holds
+from fieldkit.core.formengine.answers import check_answer, is_relevant, stop_holds, with_calculations
 from fieldkit.core.formengine.model import CONSENT_GIVEN, Form, Item
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.sealing import Finaliser, to_hour
@@ -114,6 +114,11 @@ def _candidate(
         return rng.randint(1, 5)
     if kind == "date":
         return (today - datetime.timedelta(days=rng.randint(0, 120))).isoformat()
+    if kind == "time":
+        return f"{rng.randint(8, 19):02d}:{rng.choice((0, 15, 30, 45)):02d}"
+    if kind == "datetime":
+        day = today - datetime.timedelta(days=rng.randint(0, 120))
+        return f"{day.isoformat()}T{rng.randint(8, 19):02d}:{rng.choice((0, 15, 30, 45)):02d}"
     if kind == "consent":
         return CONSENT_GIVEN
     if kind == "select_multiple":
@@ -140,6 +145,9 @@ def random_answers(
     today = today or datetime.date.today()
     answers: dict[str, Any] = {}
     for item in form.items:
+        if item.calculation is not None:  # worked out from the answers before it, as the kit does
+            answers = with_calculations(form, answers, today=today)
+            continue
         if not item.takes_answer or not is_relevant(form, item, answers, today=today):
             continue
         if item.type != "consent" and not item.required and rng.random() < skip_rate:

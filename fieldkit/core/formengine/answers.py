@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fieldkit.core.formengine.codes import CODE_ITEM_IDS, canonical_code
-from fieldkit.core.formengine.expressions import SELF, ExpressionError
+from fieldkit.core.formengine.expressions import SELF, ExpressionError, ValueType
 from fieldkit.core.formengine.labels import N_, N_plural
 from fieldkit.core.formengine.messages import Message
 from fieldkit.core.formengine.model import CONSENT_GIVEN, DONT_KNOW, OFFERS, PREFER_NOT, Choice, Form, Item
@@ -92,11 +93,51 @@ def _convert(item: Item, text: str) -> Any:
             return datetime.date.fromisoformat(text).isoformat()
         except ValueError:
             raise AnswerError(_say(N_("Enter a date as year-month-day, such as 2026-03-31."))) from None
+    if item.type in ("time", "datetime"):
+        value = clock_text(item.type, text)
+        if value is None:
+            raise AnswerError(_clock_message(item.type))
+        return value
     if item.type in ("select_one", "yes_no", "consent"):
         if text not in item.choice_ids():
             raise AnswerError(_say(N_("Choose one of the answers shown.")))
         return text
     raise AnswerError(_say(N_("This item takes no answer.")))
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"(?P<hour>[01][0-9]|2[0-3]):(?P<minute>[0-5][0-9])(?::(?P<second>[0-5][0-9]))?")
+
+
+def clock_text(kind: str, text: str) -> str | None:
+    """A time ("14:30") or a local date and time ("2026-03-31T14:30") as stored; None when it is not one.
+
+    Seconds are kept only when they are not zero, so that a browser that sends "14:30:00"
+    stores what one that sends "14:30" does. A date and time may be typed with a space
+    (a phone without the picker); it is stored with ISO's "T". No time zone: the time is
+    the interview's local one.
+    """
+    if kind == "datetime":
+        day, _, clock = text.replace(" ", "T", 1).partition("T")
+        if not _DAY.fullmatch(day):
+            return None
+        try:
+            datetime.date.fromisoformat(day)
+        except ValueError:
+            return None
+        time = clock_text("time", clock)
+        return None if time is None else f"{day}T{time}"
+    match = _TIME.fullmatch(text)
+    if match is None:
+        return None
+    second = match["second"]
+    return f"{match['hour']}:{match['minute']}" + (f":{second}" if second and second != "00" else "")
+
+
+def _clock_message(kind: str) -> Message:
+    if kind == "time":
+        return _say(N_("Enter a time as hours:minutes, such as 14:30."))
+    return _say(N_("Enter a date and time as year-month-day hours:minutes, such as 2026-03-31 14:30."))
 
 
 def _check_choices(item: Item, values: Sequence[str]) -> list[str]:
@@ -110,7 +151,7 @@ def expression_value(item: Item, value: Any) -> Any:
     """The value an expression sees: special answers count as unanswered, dates as dates."""
     if value is None or value in OFFERS:
         return None
-    if item.type == "date" and isinstance(value, str):
+    if (item.type == "date" or item.value_type is ValueType.DATE) and isinstance(value, str):
         try:
             return datetime.date.fromisoformat(value)
         except ValueError:
@@ -121,7 +162,32 @@ def expression_value(item: Item, value: Any) -> Any:
 
 
 def expression_answers(form: Form, answers: Answers) -> dict[str, Any]:
-    return {item.id: expression_value(item, answers.get(item.id)) for item in form.items if item.takes_answer}
+    return {item.id: expression_value(item, answers.get(item.id)) for item in form.items if item.stores_value}
+
+
+def with_calculations(form: Form, answers: Answers, *, today: datetime.date | None = None) -> dict[str, Any]:
+    """``answers`` with every calculate item's value worked out again, in form order.
+
+    Whatever a phone or an old draft says a calculated value is, this one is kept: each
+    calculation uses only earlier items (the loader checks), so one pass is enough. A
+    calculation without a value (an answer it needs is missing) stores nothing.
+    """
+    result = dict(answers)
+    for item in form.items:
+        if item.calculation is None:
+            continue
+        result.pop(item.id, None)
+        try:
+            value = item.calculation.evaluate(expression_answers(form, result), today=today)
+        except ExpressionError:
+            value = None
+        if isinstance(value, datetime.date):
+            value = value.isoformat()
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value = int(value)  # 4.0 is stored as 4, as an integer answer would be
+        if value is not None:
+            result[item.id] = value
+    return result
 
 
 def is_relevant(form: Form, item: Item, answers: Answers, *, today: datetime.date | None = None) -> bool:
@@ -186,7 +252,7 @@ def check_answer(
         return None
     if value in OFFERS:
         return None if value in item.offer else _say(N_("This option is not offered for this question."))
-    problem = _type_problem(item, value) or _filter_problem(form, item, value, answers, today)
+    problem = value_problem(item, value) or _filter_problem(form, item, value, answers, today)
     if problem:
         return problem
     if item.constraint is not None:
@@ -231,8 +297,14 @@ def _filter_problem(
     return _say(N_("This answer does not go with an earlier answer. Choose one of the answers shown."))
 
 
-def _type_problem(item: Item, value: Any) -> Message | None:
+def value_problem(item: Item, value: Any) -> Message | None:
+    """Why ``value`` cannot be a stored answer of ``item`` by its type and limits, or None."""
     kind = item.type
+    if kind == "calculate":
+        return None  # never taken from a phone: with_calculations works it out again
+    if kind in ("time", "datetime"):
+        ok = isinstance(value, str) and clock_text(kind, value) == value
+        return None if ok else _clock_message(kind)
     if kind == "text":
         if not isinstance(value, str):
             return _say(N_("Enter text."))
@@ -278,9 +350,10 @@ def validate_record(form: Form, answers: Answers, *, today: datetime.date | None
     Answers to unknown items are refused; answers to items hidden by skip logic are
     dropped, so a record never holds an answer its form would not have asked for.
     """
-    unknown = set(answers) - {item.id for item in form.items if item.takes_answer}
+    unknown = set(answers) - {item.id for item in form.items if item.stores_value}
     if unknown:
         raise AnswerError(f"answers for items the form does not have: {', '.join(sorted(unknown))}")
+    answers = with_calculations(form, answers, today=today)
     kept: dict[str, Any] = {}
     for item in form.items:
         if not item.takes_answer or answers.get(item.id) is None:
@@ -291,7 +364,7 @@ def validate_record(form: Form, answers: Answers, *, today: datetime.date | None
         if problem:
             raise AnswerError(f"{item.id}: {problem}")
         kept[item.id] = answers[item.id]
-    return kept
+    return with_calculations(form, kept, today=today)  # from the answers kept, hidden ones dropped
 
 
 def missing_consent(form: Form, answers: Answers, *, through: str | None = None) -> Item | None:
@@ -325,4 +398,6 @@ __all__ = [
     "stop_holds",
     "stopping_item",
     "validate_record",
+    "value_problem",
+    "with_calculations",
 ]

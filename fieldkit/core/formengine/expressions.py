@@ -180,13 +180,13 @@ class _TypeEnv:
             return self.types[name]
         if name == SELF:
             raise ExpressionError("'.' (this answer) can only be used in a constraint or scoring")
-        raise ExpressionError(f"unknown item '{name}'{_did_you_mean(name, self.types)}")
+        raise ExpressionError(f"unknown item '{name}'{did_you_mean(name, self.types)}")
 
     def check_choice(self, name: str, choice: str) -> None:
         known = self.choices.get(name)
         if known is not None and choice not in known:
             where = "this answer" if name == SELF else f"item '{name}'"
-            hint = _did_you_mean(choice, known)
+            hint = did_you_mean(choice, known)
             raise ExpressionError(f"'{choice}' is not a choice of {where}{hint}")
 
 
@@ -197,7 +197,7 @@ class _Answers:
     choice: Mapping[str, str] | None = None  # the choice a choice_filter is deciding on
 
 
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, [o for o in options if o != SELF], n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -483,7 +483,7 @@ class ChoiceAttribute(_Node):
         if self.name not in env.attributes:
             known = ", ".join(sorted(env.attributes)) or "none"
             raise ExpressionError(
-                f"no choice of this list has the attribute '{self.name}'{_did_you_mean(self.name, env.attributes)}"
+                f"no choice of this list has the attribute '{self.name}'{did_you_mean(self.name, env.attributes)}"
                 f" (attributes: {known})"
             )
         return TEXT

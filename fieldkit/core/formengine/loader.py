@@ -8,6 +8,8 @@ parsed by :mod:`fieldkit.core.formengine.expressions`.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import hashlib
 import json
 import re
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fieldkit.core.errors import FieldkitError
+from fieldkit.core.formengine import expressions as ex
 from fieldkit.core.formengine import model
+from fieldkit.core.formengine.answers import AnswerError, parse_answer, value_problem
 from fieldkit.core.formengine.expressions import SELF, Expression, ExpressionError, ValueType, parse
 from fieldkit.core.formengine.yaml_lines import LineDict, LineList, YamlSyntaxError, load_with_lines
 
@@ -50,9 +54,18 @@ ITEM_KEYS = {
     "scale",
     "read_choices",
     "script",
+    "calculation",
+    "default",
+    "required_message",
     "choice_filter",
     "appearance",
 }
+# A calculate item is never shown nor asked: only these keys mean something on it.
+CALCULATE_KEYS = {"id", "type", "label", "calculation", "tags", "source", "translator_note"}
+# The types whose value a calculation may give (never a list of choices or of values).
+CALCULATION_TYPES = (ValueType.NUMBER, ValueType.TEXT, ValueType.BOOL, ValueType.DATE, ValueType.CHOICE)
+# An earlier answer shown inside a label or hint: ${item}.
+LABEL_REFERENCE = re.compile(r"\$\{([^{}]*)\}")
 CHOICE_KEYS = {"id", "label", "translator_note"}
 TYPE_KEYS = {
     "text": {"max_length"},
@@ -62,6 +75,7 @@ TYPE_KEYS = {
     "select_multiple": {"choices", "read_choices", "choice_filter"},
     "likert": {"scale"},
     "consent": {"script"},
+    "calculate": {"calculation"},
 }
 _SCRIPT_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 VALUE_SCORED_TYPES = {"select_one", "yes_no", "likert", "consent"}
@@ -255,8 +269,9 @@ class _FormBuilder:
             path=self.path,
             choice_lists=dict(self.choice_lists),
         )
-        _FormChecker(self.report, form).check()
-        return form
+        checker = _FormChecker(self.report, form)
+        checker.check()
+        return checker.typed_form()
 
     def _choice_lists(self, data: object, line: int) -> None:
         if data is None:
@@ -392,10 +407,13 @@ class _FormBuilder:
                 self.report.add(_line(data, key), where, f"'{key}' does not apply to {item_type} items")
         choices, choice_list = self._item_choices(data, item_type, where)
         offer = self._offer(data, item_type, where)
+        hidden = item_type in model.HIDDEN_TYPES
+        if hidden:
+            self._calculate_keys(data, where)
         item = model.Item(
             id=item_id,
             type=item_type,
-            label=self._text(data, "label", where, required=True),
+            label=self._text(data, "label", where, required=not hidden),
             line=data.line,
             hint=self._text(data, "hint", where),
             required=self._flag(data, "required", where),
@@ -407,7 +425,7 @@ class _FormBuilder:
             choice_list=choice_list,
             choices=choices,
             offer=offer,
-            tags=self._tags(data, where),
+            tags=() if hidden and "tags" not in data else self._tags(data, where),
             source=self._text(data, "source", where),
             scoring=self._scoring(data, item_type, choices, where),
             sensitive=self._flag(data, "sensitive", where),
@@ -418,11 +436,57 @@ class _FormBuilder:
             scale=self._scale(data, item_type, where),
             read_choices=self._flag(data, "read_choices", where) if "read_choices" in data else True,
             script=self._script(data, item_type, where),
+            calculation=self._calculation(data, item_type, where),
+            required_message=self._text(data, "required_message", where),
             choice_filter=self._expression(data, "choice_filter", where),
             appearance=self._appearance(data, item_type, where),
         )
         self._item_rules(data, item, where)
+        if "default" in data and not hidden:  # on a calculate item, _calculate_keys has said so
+            item = dataclasses.replace(item, default=self._default(data, item, where))
         return item
+
+    def _calculate_keys(self, data: LineDict, where: str) -> None:
+        for key in data:
+            if key in ITEM_KEYS and key not in CALCULATE_KEYS:
+                self.report.add(
+                    _line(data, key), where, f"a calculate item is never shown nor asked, so '{key}' does not apply"
+                )
+
+    def _calculation(self, data: LineDict, item_type: str, where: str) -> ex.Expression | None:
+        if item_type != "calculate":
+            return None  # on another type, the type-keys check has said so
+        if "calculation" not in data:
+            self.report.add(_line(data), where, "a calculate item needs a 'calculation': what it works out")
+            return None
+        return self._expression(data, "calculation", where)
+
+    def _default(self, data: LineDict, item: model.Item, where: str) -> object:
+        """The item's starting answer, as it will be stored; None (and a problem) when it cannot be one."""
+        line = _line(data, "default")
+        if not item.takes_answer or item.type == "consent":
+            why = "consent must be asked, never assumed" if item.type == "consent" else "it takes no answer"
+            self.report.add(line, where, f"a {item.type} item cannot have a 'default': {why}")
+            return None
+        raw = data["default"]
+        if item.type == "time" and isinstance(raw, int) and not isinstance(raw, bool):
+            # YAML reads 14:30 as a number (minutes in base 60): only quotes keep it a time.
+            self.report.add(line, where, "'default': write a time in quotes, such as '14:30'")
+            return None
+        text = _default_text(raw)
+        if text is None:
+            self.report.add(line, where, f"'default' must be one answer of this {item.type} item, not {raw!r}")
+            return None
+        try:
+            value = parse_answer(item, text)
+        except AnswerError as error:
+            self.report.add(line, where, f"'default' {raw!r}: {error}")
+            return None
+        problem = value_problem(item, value) if value is not None else None
+        if problem is not None:
+            self.report.add(line, where, f"'default' {raw!r}: {problem}")
+            return None
+        return value
 
     def _item_choices(self, data: LineDict, item_type: str, where: str) -> tuple[tuple[model.Choice, ...], str | None]:
         if item_type == "yes_no":
@@ -581,6 +645,13 @@ class _FormBuilder:
         return tuple(sorted(rules, key=lambda rule: order[rule.level]))
 
     def _item_rules(self, data: LineDict, item: model.Item, where: str) -> None:
+        if "required_message" in data and (not item.required or item.type == "consent"):
+            why = "consent has its own message" if item.type == "consent" else "add 'required: true'"
+            self.report.add(
+                _line(data, "required_message"),
+                where,
+                f"a 'required_message' is shown only when a required question is left blank; {why}",
+            )
         if item.constraint is not None and not item.constraint_message:
             self.report.add(_line(data, "constraint"), where, "a 'constraint' needs a 'constraint_message'")
         if "stop_if" in data and "stop_note" not in data:
@@ -611,6 +682,20 @@ class _FormBuilder:
                 where,
                 "a scored item needs a principle (P1-P7), harm_reduction or rights tag",
             )
+
+
+def _default_text(raw: object) -> str | list[str] | None:
+    """A default as the phone would send it (text, or several for multiple choice); None if it cannot be."""
+    raw = _normalise_yaml_answer(raw)
+    if isinstance(raw, datetime.datetime):
+        return raw.isoformat(timespec="minutes")
+    if isinstance(raw, datetime.date | int | float):
+        return raw.isoformat() if isinstance(raw, datetime.date) else str(raw)
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list) and all(isinstance(value, str) for value in raw):
+        return list(raw)
+    return None
 
 
 def appearance_warnings(form: model.Form, display: str) -> list[Problem]:
@@ -657,6 +742,59 @@ class _FormChecker:
             if item.id in self.items:
                 self.report.add(item.line, f"item {item.id}", f"item id '{item.id}' is used twice")
             self.items.setdefault(item.id, item)
+        self.order = {item.id: index for index, item in reversed(list(enumerate(form.items)))}
+        self._type_calculations()
+
+    def typed_form(self) -> model.Form:
+        """The form with each calculate item's value type, as the checks found it."""
+        sections = tuple(
+            dataclasses.replace(
+                section,
+                items=tuple(
+                    self.items.get(item.id, item) if item.type == "calculate" else item for item in section.items
+                ),
+            )
+            for section in self.form.sections
+        )
+        return dataclasses.replace(self.form, sections=sections)
+
+    def _earlier_only(self, item: model.Item, names: Iterable[str], what: str) -> list[str]:
+        """Problems with ``names`` that ``item``'s ``what`` uses: each must be an earlier item with a value."""
+        problems = []
+        for name in sorted(names):
+            if name == SELF:
+                continue
+            if name not in self.items:
+                problems.append(f"{what}: unknown item '{name}'{ex.did_you_mean(name, self.items)}")
+            elif self.items[name].type == "note":
+                problems.append(f"{what}: '{name}' is a note and has no answer")
+            elif self.order[name] >= self.order[item.id]:
+                problems.append(
+                    f"{what}: '{name}' is not asked before this item; only an earlier item's value can be used"
+                )
+        return problems
+
+    def _type_calculations(self) -> None:
+        """Find each calculation's value type, in form order: a calculation uses only earlier items."""
+        for item in self.form.items:
+            if item.type != "calculate" or item.calculation is None or self.items.get(item.id) is not item:
+                continue
+            where = f"item {item.id}"
+            problems = self._earlier_only(item, item.calculation.references(), "calculation")
+            for problem in problems:
+                self.report.add(item.line, where, problem)
+            if problems:
+                continue
+            try:
+                kind = item.calculation.check(self._types(), choices=self._choices(), expect=None)
+            except ExpressionError as error:
+                self.report.add(item.line, where, f"calculation: {error}")
+                continue
+            if kind not in CALCULATION_TYPES:
+                why = "a calculation gives one value, not a list of them"
+                self.report.add(item.line, where, f"calculation: gives {kind.value}; {why}")
+                continue
+            self.items[item.id] = dataclasses.replace(item, calculation_type=kind)
 
     def check(self) -> None:
         seen_sections: set[str] = set()
@@ -679,6 +817,10 @@ class _FormChecker:
         choices = self._choices()
         for item in self.form.items:
             where = f"item {item.id}"
+            for what, text in (("label", item.label), ("hint", item.hint)):
+                names = LABEL_REFERENCE.findall(text)
+                for problem in self._earlier_only(item, names, f"{what} ${{...}}"):
+                    self.report.add(item.line, where, problem)
             if item.relevant is not None:
                 self._check_expression(item.relevant, where, item.line, "relevant", types, choices)
                 if item.type == "consent":
@@ -792,6 +934,8 @@ class _FormChecker:
             section_refs = set(section.relevant.references()) if section.relevant else set()
             for item in section.items:
                 refs = set(item.relevant.references()) if item.relevant else set()
+                if item.calculation is not None:  # a calculated value depends on what it uses
+                    refs |= item.calculation.references()
                 depends[item.id] = (refs | section_refs) & set(self.items)
         for cycle in _find_cycles(depends):
             item = self.items[cycle[0]]

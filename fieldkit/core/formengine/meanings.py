@@ -62,10 +62,10 @@ class Meaning:
 
 
 def item_meanings(form: Form) -> dict[str, Meaning]:
-    """The meaning of every item of ``form`` that takes an answer, by item id."""
+    """The meaning of every item of ``form`` whose value records hold, by item id."""
     found: dict[str, Meaning] = {}
     for item in form.items:
-        if not item.takes_answer:
+        if not item.stores_value:  # a calculated value is stored too, so its meaning is kept
             continue
         if item.type in CHOICE_TYPES:
             found[item.id] = Meaning(item.type, tuple(sorted(item.choice_ids())))

@@ -21,10 +21,15 @@ ITEM_TYPES = (
     "select_one",
     "select_multiple",
     "date",
+    "time",
+    "datetime",
     "yes_no",
     "likert",
     "consent",
+    "calculate",
 )
+# Item types the phone never shows: their value is worked out by the kit, never asked.
+HIDDEN_TYPES = ("calculate",)
 
 TAGS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "modality", "harm_reduction", "rights")
 PRINCIPLES = TAGS[:7]
@@ -79,6 +84,10 @@ VALUE_TYPES: Mapping[str, ValueType] = MappingProxyType(
         "select_one": ValueType.CHOICE,
         "select_multiple": ValueType.CHOICES,
         "date": ValueType.DATE,
+        # A time of day and a local date and time, stored as ISO text ("14:30", "2026-03-31T14:30"),
+        # so conditions compare them as text; a calculate item's type is its calculation's.
+        "time": ValueType.TEXT,
+        "datetime": ValueType.TEXT,
         "yes_no": ValueType.CHOICE,
         "likert": ValueType.NUMBER,
         "consent": ValueType.CHOICE,
@@ -148,16 +157,31 @@ class Item:
     read_choices: bool = True
     # A consent item's words read aloud (its label is then the question asked after them).
     script: str = ""
+    # A calculate item's expression and the type of its value (found by the loader's checks).
+    calculation: Expression | None = None
+    calculation_type: ValueType | None = None
+    # The answer a new interview starts with, as stored (forms/README.md, "Starting answers").
+    default: object = None
+    # Said instead of the generic words when this required question is left blank.
+    required_message: str = ""
     # Which choices are offered, given the earlier answers: cascading selects (forms/README.md).
     choice_filter: Expression | None = None
     appearance: tuple[str, ...] = ()  # words of APPEARANCES, and any others forms check warns of
 
     @property
     def takes_answer(self) -> bool:
+        """Whether the phone asks for an answer (a note shows words; a calculate item is hidden)."""
+        return self.type != "note" and self.type not in HIDDEN_TYPES
+
+    @property
+    def stores_value(self) -> bool:
+        """Whether records may hold a value for this item: an answer, or a calculated value."""
         return self.type != "note"
 
     @property
     def value_type(self) -> ValueType | None:
+        if self.type == "calculate":
+            return self.calculation_type
         return VALUE_TYPES.get(self.type)
 
     @property

@@ -6,7 +6,9 @@ string is matched to its old translation and marked fuzzy, not silently reused:
 
     <form>/:title  <form>/:description  <form>/section:<section>  <form>/section:<section>:heading
     <form>/<item>  <form>/<item>:script  <form>/<item>:hint  <form>/<item>:constraint
-    <form>/<item>:stop  <form>/<item>/<choice>
+    <form>/<item>:required  <form>/<item>:stop  <form>/<item>/<choice>
+
+A label or hint may hold ``${item}``: the answer to an earlier item, put in by the page.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ def _item_comment(item: Item, note: str) -> str:
     return "; ".join(parts)
 
 
+def _reference_comment(text: str, comment: str) -> str:
+    if "${" not in text:
+        return comment
+    note = "keep each ${...} exactly as it is: the page puts there the answer to that question"
+    return f"{note}; {comment}" if comment else note
+
+
 def form_strings(form: Form) -> list[FormString]:
     strings = [FormString(f"{form.id}/:title", form.title, "form title", 0)]
     if form.description:
@@ -83,9 +92,17 @@ def form_strings(form: Form) -> list[FormString]:
                 )
                 context = item_context(form, item, ":script")
                 strings.append(FormString(context, item.script, note + "; " + comment, item.line))
-            strings.append(FormString(item_context(form, item), item.label, comment, item.line))
+            if not item.takes_answer and item.type != "note":
+                continue  # a calculate item is never shown: nothing of it is read or translated
+            label_comment = _reference_comment(item.label, comment)
+            strings.append(FormString(item_context(form, item), item.label, label_comment, item.line))
             if item.hint:
-                strings.append(FormString(item_context(form, item, ":hint"), item.hint, "hint; " + comment, item.line))
+                hint_comment = _reference_comment(item.hint, "hint; " + comment)
+                strings.append(FormString(item_context(form, item, ":hint"), item.hint, hint_comment, item.line))
+            if item.required_message:
+                context = item_context(form, item, ":required")
+                blank = "error message: shown when this required question is left blank"
+                strings.append(FormString(context, item.required_message, blank, item.line))
             if item.constraint_message:
                 context = item_context(form, item, ":constraint")
                 strings.append(FormString(context, item.constraint_message, "error message", item.line))

@@ -261,6 +261,11 @@ class _Sheets:
             row[CHOICES_COLUMN] = item.choice_list or ""
         row.update(self.translated("label", item_context(form, item), item.label))
         row.update(self.translated("hint", item_context(form, item, ":hint"), item.hint))
+        if item.calculation is not None:
+            row["calculation"] = to_xlsform(item.calculation)
+        if item.default is not None:
+            row["default"] = " ".join(item.default) if isinstance(item.default, list) else str(item.default)
+        row.update(self.translated("required_message", item_context(form, item, ":required"), item.required_message))
         if item.required or item.type == "consent":
             row["required"] = "yes"  # consent is always asked: XLSForm says so with "required"
         if item.type == "consent" and not item.required:

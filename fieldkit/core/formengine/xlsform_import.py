@@ -1,7 +1,7 @@
 """Read an XLSForm spreadsheet into a fieldkit form (YAML) and its translations (``forms.po``).
 
 The spreadsheet is read with pyxform's own reader, never by hand. Everything the engine cannot
-do yet (repeats, media, calculations...) is reported at once, each with its sheet, row and column,
+do yet (repeats, media...) is reported at once, each with its sheet, row and column,
 and nothing is written; an appearance fieldkit does not render is a warning, and left out.
 Questions that collect identifiers are refused with the reason: fieldkit collects no direct
 identifiers (research ethics). forms/README.md
@@ -62,16 +62,21 @@ IDENTIFIER_TYPES = frozenset(
     }
 )
 MEDIA_TYPES = frozenset({"file", "barcode", "signature", "photo"})
-META_TYPES = frozenset({"start", "end", "today", "audit", "calculate", "hidden", "acknowledge", "range", "rank"})
-PLAIN_TYPES = {"note": "note", "text": "text", "integer": "integer", "decimal": "decimal", "date": "date"}
+META_TYPES = frozenset({"start", "end", "today", "audit", "hidden", "acknowledge", "range", "rank"})
+PLAIN_TYPES = {
+    "note": "note",
+    "text": "text",
+    "integer": "integer",
+    "decimal": "decimal",
+    "date": "date",
+    "time": "time",
+    "datetime": "datetime",
+}
 SELECT_TYPES = ("select_one", "select_multiple")
 UNSUPPORTED_COLUMNS = {
-    "calculation": "calculations (point 2 of the XLSForm work)",
-    "default": "default answers",
     "repeat_count": "repeats",
     "read_only": "read-only questions",
     "trigger": "triggers",
-    "required_message": "a message for a required question",
     "parameters": "question parameters",
     "image": "media in labels",
     "audio": "media in labels",
@@ -243,6 +248,18 @@ def _flag(value: str | None) -> bool | None:
     if word in FALSE_WORDS:
         return False
     return None
+
+
+def _default(item_type: str, text: str) -> object:
+    """An XLSForm default as the YAML writes it; the loader checks that it is an answer of the item."""
+    if item_type == "select_multiple":
+        return text.split()
+    if item_type in ("integer", "decimal", "likert"):
+        try:
+            return _number(text)
+        except ValueError:
+            return text  # the loader says what is wrong with it
+    return text
 
 
 def _number(text: str) -> int | float:
@@ -499,6 +516,8 @@ class _Builder:
         fieldkit_type = (row.get(TYPE_COLUMN) or "").strip()
         item: dict[str, Any] = {"id": name}
         form_id = self.form_id
+        if kind == "calculate":
+            return self.calculate(row, number, item, default)
         if base in PLAIN_TYPES and len(kind.split()) == 1:
             item["type"] = PLAIN_TYPES[base]
         elif base in SELECT_TYPES and len(kind.split()) == 2:
@@ -535,6 +554,18 @@ class _Builder:
             item["type"] == "consent" and row.get("fieldkit_required") and _flag(row["fieldkit_required"]) is False
         ):
             item["required"] = True
+        required_message = self.r.wording(
+            row, "required_message", f"{form_id}/{name}:required", "survey", number, default
+        )
+        if required_message:
+            item["required_message"] = required_message
+        default_text = (row.get("default") or "").strip()
+        if any(mark in default_text for mark in ("(", "${")):
+            self.add(
+                "survey", number, "default", "a default worked out by an expression is not supported; give an answer"
+            )
+        elif default_text:
+            item["default"] = _default(item["type"], default_text)
         if item["type"] != "consent":
             self.condition(row, "relevant", number, item)
         self.condition(row, "constraint", number, item)
@@ -601,6 +632,27 @@ class _Builder:
                 scoring[level] = [int(word) if item["type"] == "likert" and word.isdigit() else word for word in words]
         if scoring:
             item["scoring"] = scoring
+        return item
+
+    def calculate(
+        self, row: Mapping[str, str], number: int, item: dict[str, Any], default: str
+    ) -> dict[str, Any] | None:
+        """A calculate row: never shown, so only its calculation (and any Standards tag) is kept."""
+        item["type"] = "calculate"
+        label = self.r.wording(row, "label", f"{self.form_id}/{item['id']}", "survey", number, default)
+        if label:
+            item["label"] = label  # for the codebook: the phone never shows it
+        self.condition(row, "calculation", number, item)
+        if "calculation" not in item:
+            if not (row.get("calculation") or "").strip():
+                self.add("survey", number, "calculation", "a calculate row needs a calculation")
+            return None
+        tags = (row.get(STANDARD_COLUMN) or "").split()
+        if tags:
+            item["tags"] = tags
+        for column in ("fieldkit_source", "fieldkit_translator_note"):
+            if row.get(column):
+                item[column.removeprefix("fieldkit_")] = row[column]
         return item
 
     def choices(

@@ -1,4 +1,4 @@
-"""Placeholders a translation must keep exactly: ``%(seconds)s``, ``%s`` and ``{name}``.
+"""Placeholders a translation must keep exactly: ``%(seconds)s``, ``%s``, ``{name}`` and ``${item}``.
 
 The app fills them in when it shows a string. A renamed or missing placeholder
 shows the wrong number or breaks the page, so a translation with one is an error.
@@ -16,7 +16,8 @@ _PERCENT = re.compile(
     r"(?P<spec>[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?)"
     r"(?P<conversion>[diouxXeEfFgGcrsa%]?)"
 )
-_BRACES = re.compile(r"(?<!\{)\{(?P<name>\w+)\}(?!\})")
+# "{name}", and "${item}" (a form label's earlier answer), which is kept whole: "{item}" is not it.
+_BRACES = re.compile(r"(?P<dollar>\$?)(?<!\{)\{(?P<name>\w+)\}(?!\})")
 # Flask-Babel's ngettext passes the count as "num"; a plural form used for one
 # number only ("one file") may say the number in words instead.
 _COUNT_NAMES = frozenset({"num"})
@@ -49,8 +50,8 @@ def find_placeholders(text: str, *, python_format: bool) -> Placeholders:
                 named[found["name"]] = f"%({found['name']}){conversion}"
             elif python_format:
                 positional.append("%" + conversion)
-    braces = frozenset(found["name"] for found in _BRACES.finditer(text))
-    return Placeholders(frozenset(named.values()), tuple(positional), frozenset(f"{{{b}}}" for b in braces), stray)
+    braces = frozenset(f"{found['dollar']}{{{found['name']}}}" for found in _BRACES.finditer(text))
+    return Placeholders(frozenset(named.values()), tuple(positional), braces, stray)
 
 
 def _listed(items: Collection[str]) -> str:

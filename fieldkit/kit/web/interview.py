@@ -26,6 +26,7 @@ from fieldkit.core.formengine.answers import (
     section_is_relevant,
     stop_holds,
     stopping_item,
+    with_calculations,
 )
 from fieldkit.core.formengine.model import CENTRE_OPTIONAL, CONSENT_DECLINED, CONSENT_GIVEN, Form, Item, Section
 from fieldkit.core.formengine.wording import item_context
@@ -397,6 +398,7 @@ def section(draft_id: str, section_id: str) -> Any:
         if field.errors:
             errors[field.item.id] = field.errors[0]
         answers[field.item.id] = field.data
+    answers = with_calculations(form, answers)  # the kit's own values, whatever the phone sent
     for item in consent_items:
         if answers.get(item.id) == CONSENT_DECLINED and not switching:
             return _declined(form, draft)  # whatever else the page holds is dropped with it
@@ -420,7 +422,7 @@ def section(draft_id: str, section_id: str) -> Any:
     if errors:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
 
-    draft.answers = {key: value for key, value in answers.items() if value is not None}
+    _keep_answers(form, draft, current, answers)
     if action == "back":
         target = _neighbour(form, draft.answers, section_id, -1) or section_id
     else:
@@ -465,9 +467,7 @@ def _save_switched(
         # An answer that would stop the interview is not saved: it stays picked on the page,
         # and "Save and continue" stops the interview.
         stops = {item.id for item in current.items if item.id not in errors and stop_holds(form, item, answers)}
-        draft.answers = {
-            key: value for key, value in answers.items() if value is not None and key not in stops and key not in errors
-        }
+        _keep_answers(form, draft, current, {k: v for k, v in answers.items() if k not in stops and k not in errors})
     draft.section = current.id
     try:
         services().drafts.save(draft)
@@ -476,6 +476,13 @@ def _save_switched(
     if errors:
         return views.render_section(form, draft, current, page, answers=answers, errors=errors, status=422)
     return redirect(url_for("interview.section", draft_id=draft.draft_id, section_id=current.id))
+
+
+def _keep_answers(form: Form, draft: Draft, current: Section, answers: dict[str, Any]) -> None:
+    """Put the page's answers in the draft, calculations worked out again from what is kept."""
+    draft.answers = {key: value for key, value in with_calculations(form, answers).items() if value is not None}
+    if current.id not in draft.saved:
+        draft.saved.append(current.id)  # from now on its items' defaults are not offered again
 
 
 def _next_page_in_place(form: Form, draft: Draft, target: str) -> Response:

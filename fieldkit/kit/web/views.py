@@ -20,14 +20,14 @@ from flask_babel import gettext as _
 
 from fieldkit.core.formengine.answers import allowed_choices, expression_answers, is_relevant
 from fieldkit.core.formengine.labels import BUILT_IN_LABELS, LIKERT_LABELS
-from fieldkit.core.formengine.model import DONT_KNOW, PREFER_NOT, WHO_CAN_OPEN, Form, Item, Section
+from fieldkit.core.formengine.model import DONT_KNOW, OFFERS, PREFER_NOT, WHO_CAN_OPEN, Form, Item, Section
 from fieldkit.core.formengine.wording import choice_context, form_strings, item_context, section_context
 from fieldkit.core.i18n.catalogues import SOURCE_LANGUAGE, catalogue_digest
 from fieldkit.core.i18n.cldr_formats import format_list
 from fieldkit.core.storage.atomic import StorageError
 from fieldkit.kit.drafts import Draft
 from fieldkit.kit.web.clock import from_stamp, local_time
-from fieldkit.kit.web.conditions import condition_json
+from fieldkit.kit.web.conditions import condition_json, live_calculations, live_ids
 from fieldkit.kit.web.cues import cue
 from fieldkit.kit.web.i18n import (
     current_language,
@@ -38,6 +38,7 @@ from fieldkit.kit.web.i18n import (
     serving_languages,
     translations_dir,
 )
+from fieldkit.kit.web.references import fill_references
 from fieldkit.kit.web.services import services
 
 log = logging.getLogger("fieldkit.kit.web")
@@ -186,6 +187,14 @@ class ItemView:
     filter_cue: str = ""  # without the page script: the choices shown are not yet filtered
     minimal: bool = False  # a drop-down list
     horizontal: bool = False  # answers side by side, wrapping
+    # Said when this required question was left blank: shown on a page saved before with it
+    # blank; ``required_blank`` is the skip logic's "no answer", which hides it once answered.
+    required_message: str = ""
+    required_blank: str | None = None
+
+    @property
+    def input_type(self) -> str:
+        return {"date": "date", "time": "time", "datetime": "datetime-local"}.get(self.type, "text")
 
     def checked(self, choice_id: str) -> bool:
         if isinstance(self.value, list):
@@ -224,17 +233,44 @@ def _attrs(item: Item) -> dict[str, Any]:
     return {}
 
 
+def shown_answer(form: Form, item_id: str, language: str, answers: dict[str, Any]) -> str:
+    """An answer as a label shows it (``${item}``): choices by their label in ``language``."""
+    value = answers.get(item_id)
+    if value is None:
+        return ""
+    if value in OFFERS or isinstance(value, bool):
+        return _(BUILT_IN_LABELS[value if value in OFFERS else ("yes" if value else "no")])
+    if isinstance(value, float):  # a calculated share, say: two decimals are plenty inside a sentence
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    labels = dict(_choices(form, form.item(item_id), language))
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(choice), str(choice)) for choice in value)
+    return labels.get(str(value), str(value))
+
+
+def _filled(form: Form, language: str, answers: dict[str, Any], context: str, text: str) -> str:
+    """A label or hint in ``language`` with the ``${item}`` answers saved so far in it."""
+    return fill_references(form_text(language, context, text), lambda name: shown_answer(form, name, language, answers))
+
+
 def item_view(
-    form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], error: str | None
+    form: Form,
+    section: Section,
+    item: Item,
+    language: str,
+    answers: dict[str, Any],
+    error: str | None,
+    saved: Sequence[str] = (),
 ) -> ItemView:
     when = None
     cue_text = ""
     if item.relevant is not None:
-        on_page = {other.id for other in section.items}
+        on_page = live_ids(form, section)
         if item.relevant.references() & on_page:
             values = expression_answers(form, answers)
             known = {key: value for key, value in values.items() if key not in on_page}
-            when = json.dumps(condition_json(item.relevant, known), separators=(",", ":"))
+            calculations = live_calculations(form, on_page)
+            when = json.dumps(condition_json(item.relevant, known, calculations=calculations), separators=(",", ":"))
             cue_text = cue(
                 form,
                 item,
@@ -249,8 +285,8 @@ def item_view(
     return ItemView(
         id=item.id,
         type=item.type,
-        label=form_text(language, item_context(form, item), item.label),
-        hint=form_text(language, item_context(form, item, ":hint"), item.hint),
+        label=_filled(form, language, answers, item_context(form, item), item.label),
+        hint=_filled(form, language, answers, item_context(form, item, ":hint"), item.hint),
         required=item.required or item.type == "consent",  # consent is always asked for
         sensitive=item.sensitive,
         value=answers.get(item.id),
@@ -267,6 +303,7 @@ def item_view(
         filter_cue=_("Choose an answer that goes with the answers above.") if filtering and filtering[1] else "",
         minimal=item.appears("minimal"),
         horizontal=item.appears("horizontal"),
+        **_required_note(form, section, item, language, answers, saved),
     )
 
 
@@ -281,17 +318,43 @@ def _choice_filter(
     """
     if item.choice_filter is None:
         return None
-    on_page = {other.id for other in section.items}
+    on_page = live_ids(form, section)
     if not item.choice_filter.references() & on_page:
         return {choice.id for choice in allowed_choices(form, item, answers)}, {}
     known = {key: value for key, value in expression_answers(form, answers).items() if key not in on_page}
+    calculations = live_calculations(form, on_page)
     # The question's own condition too, so that a choice in a hidden question stays disabled.
-    asked = condition_json(item.relevant, known) if item.relevant and item.relevant.references() & on_page else None
+    relevant = item.relevant
+    reads_page = relevant is not None and bool(relevant.references() & on_page)
+    asked = condition_json(relevant, known, calculations=calculations) if relevant and reads_page else None
     when = {}
     for choice in item.choices:
-        keep = condition_json(item.choice_filter, known, choice=choice.attribute_map)
+        keep = condition_json(item.choice_filter, known, calculations=calculations, choice=choice.attribute_map)
         when[choice.id] = json.dumps(["and", [asked, keep]] if asked else keep, separators=(",", ":"))
     return {choice.id for choice in item.choices}, when
+
+
+def _required_note(
+    form: Form, section: Section, item: Item, language: str, answers: dict[str, Any], saved: Sequence[str]
+) -> dict[str, Any]:
+    """A required question's own message, on a page saved before with the question blank.
+
+    The review lists the question with the same words. The page script hides the message
+    as soon as an answer is given (with ``blank``, the skip logic's condition "no answer"),
+    except where the question offers "prefer not" or "don't know", which that logic reads
+    as no answer: there the message stays until the page is saved.
+    """
+    if not item.required_message or section.id not in saved or answers.get(item.id) is not None:
+        return {}
+    blank = None if item.offer else json.dumps(["not", ["cmp", "!=", ["ref", item.id], ["lit", ""]]])
+    return {"required_message": required_message(form, item, language), "required_blank": blank}
+
+
+def required_message(form: Form, item: Item, language: str) -> str:
+    """The form's own words for this required question left blank, in ``language`` ("" when it has none)."""
+    if not item.required_message:
+        return ""
+    return form_text(language, item_context(form, item, ":required"), item.required_message)
 
 
 def _stop(form: Form, section: Section, item: Item, language: str, answers: dict[str, Any]) -> dict[str, Any]:
@@ -301,10 +364,12 @@ def _stop(form: Form, section: Section, item: Item, language: str, answers: dict
     """
     if item.stop_if is None:
         return {}
-    on_page = {other.id for other in section.items}
+    on_page = live_ids(form, section)
     known = {key: value for key, value in expression_answers(form, answers).items() if key not in on_page}
+    calculations = live_calculations(form, on_page)
+    stop = condition_json(item.stop_if, known, self_id=item.id, calculations=calculations)
     return {
-        "stop": json.dumps(condition_json(item.stop_if, known, self_id=item.id), separators=(",", ":")),
+        "stop": json.dumps(stop, separators=(",", ":")),
         "stop_note": form_text(language, item_context(form, item, ":stop"), item.stop_note),
     }
 
@@ -327,9 +392,11 @@ def consent_script(form: Form, item: Item, language: str) -> list[str]:
 
 def _shown_on_page(form: Form, section: Section, item: Item, answers: dict[str, Any]) -> bool:
     """Items hidden by answers on other pages are left out; same-page logic is the script's."""
+    if not item.takes_answer and item.type != "note":
+        return False  # a calculate item: worked out by the kit, never shown
     if item.relevant is None:
         return True
-    if item.relevant.references() & {other.id for other in section.items}:
+    if item.relevant.references() & live_ids(form, section):
         return True
     return is_relevant(form, item, answers)
 
@@ -345,8 +412,10 @@ def render_section(
     status: int = 200,
 ) -> tuple[str, int]:
     language = draft.language
+    if section.id not in draft.saved:  # a page not saved yet starts with its items' defaults
+        answers = {**{item.id: item.default for item in section.items if item.default is not None}, **answers}
     items = [
-        item_view(form, section, item, language, answers, errors.get(item.id))
+        item_view(form, section, item, language, answers, errors.get(item.id), draft.saved)
         for item in section.items
         if _shown_on_page(form, section, item, answers)
     ]
@@ -386,8 +455,9 @@ def render_review(
         return {
             "section": s.id,
             "section_title": form_text(language, section_context(form, s.id), s.title),
-            "label": form_text(language, item_context(form, item), item.label),
+            "label": _filled(form, language, draft.answers, item_context(form, item), item.label),
             "item": item.id,
+            "required_message": required_message(form, item, language),
         }
 
     answered = {

@@ -183,6 +183,9 @@ METADATA_FIELDS: dict[str, tuple[str, str | None, str]] = {
 
 def _item_field(item: Item) -> tuple[str, str | None, tuple[Any, ...] | None, str | None]:
     """(type, format, enum, pattern) that a shipped item's answers have."""
+    if item.type == "calculate":  # as its calculation gives it: a number, a date, true/false or text
+        kind = item.value_type.value if item.value_type is not None else ""
+        return {"number": "number", "date": "date", "true/false": "boolean"}.get(kind, "string"), None, None, None
     if item.type == "integer":
         return "integer", None, None, None
     if item.type == "likert":
@@ -224,7 +227,7 @@ def plan_columns(
     """A table's columns, once every record is in: metadata, the form's items, then other answers.
 
     ``form`` is the newest definition the table's records were read with (``items`` are
-    the items of all its versions that take an answer, by id), or None when the hub
+    the items of all its versions that take an answer or hold a calculated value, by id), or None when the hub
     knows no definition; ``stats`` are by answer key.
     """
     taken = set(METADATA_COLUMNS)

@@ -75,7 +75,7 @@ def _joined_items(definitions: Mapping[int, Form]) -> tuple[dict[str, Item], dic
     choices: dict[str, dict[str, Choice]] = {}
     for version in sorted(definitions, reverse=True):
         for item in definitions[version].items:
-            if not item.takes_answer:
+            if not item.stores_value:  # calculated values are columns too
                 continue
             asked.setdefault(item.id, []).append(version)
             if item.id not in items:
@@ -126,7 +126,7 @@ class StagedTable:
         self.metadata_stats: dict[str, ValueStats] = {}
         self.items, self.asked = _joined_items(self.definitions)
         self._version_items = {
-            number: {item.id: item for item in form.items if item.takes_answer}
+            number: {item.id: item for item in form.items if item.stores_value}
             for number, form in self.definitions.items()
         }
         self._staging_dir = staging
