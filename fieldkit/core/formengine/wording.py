@@ -58,30 +58,24 @@ def _reference_comment(text: str, comment: str) -> str:
     return f"{note}; {comment}" if comment else note
 
 
+# A section's wording beside its title: the attribute, and the note translators see.
+_SECTION_EXTRAS = (
+    ("topic", "what the section is about, for the codebook and the report; never shown on the phone"),
+    ("heading", "a small line above the section title: the parts of the form it belongs to"),
+)
+
+
 def form_strings(form: Form) -> list[FormString]:
     strings = [FormString(f"{form.id}/:title", form.title, "form title", 0)]
     if form.description:
         strings.append(FormString(f"{form.id}/:description", form.description, "form description", 0))
     for section in form.sections:
         strings.append(FormString(section_context(form, section.id), section.title, "section title", section.line))
-        if section.topic:
-            strings.append(
-                FormString(
-                    section_context(form, section.id) + ":topic",
-                    section.topic,
-                    "what the section is about, for the codebook and the report; never shown on the phone",
-                    section.line,
-                )
-            )
-        if section.heading:
-            strings.append(
-                FormString(
-                    section_context(form, section.id) + ":heading",
-                    section.heading,
-                    "a small line above the section title: the parts of the form it belongs to",
-                    section.line,
-                )
-            )
+        for attribute, comment in _SECTION_EXTRAS:
+            text = getattr(section, attribute)
+            if text:
+                context = f"{section_context(form, section.id)}:{attribute}"
+                strings.append(FormString(context, text, comment, section.line))
         for item in section.items:
             comment = _item_comment(item, item.translator_note)
             if item.script:
