@@ -11,7 +11,8 @@
 # URL, in DIR/tcp.url. The printed URL is the socket one, so no password ever reaches a log.
 # initdb refuses to run as root: as root (CI) the cluster belongs to the "postgres" account
 # that Debian's package creates (or "nobody"), and only its files and processes do.
-# Durability is switched off (fsync=off): the cluster is thrown away, and a test kills
+# Durability is switched off (fsync=off; FIELDKIT_POSTGRES_DURABLE=1 keeps it on, for the
+# benchmarks): the cluster is thrown away, and a test kills
 # clients, never this server. Uses Debian's server binaries, wherever they are.
 set -euo pipefail
 
@@ -83,12 +84,16 @@ start)
         --auth-local peer --auth-host scram-sha-256 --encoding UTF8 --no-locale --no-sync \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/password"
+    # FIELDKIT_POSTGRES_DURABLE=1 (the benchmarks) keeps PostgreSQL's own defaults, so its
+    # figures are those of a server that fsyncs every commit, as a real hub's does.
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${FIELDKIT_POSTGRES_DURABLE:-}" = 1 ] && durability="-c fsync=on"
     # A free port, asked of the kernel; another program may take it first, so try a few.
     for _ in 1 2 3 4 5; do
         port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         if as_owner "$bindir/pg_ctl" --pgdata "$dir/data" --log "$dir/server.log" --wait --timeout 60 \
             -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir" \
-            -o "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "$durability" \
             start >/dev/null; then
             break
         fi
