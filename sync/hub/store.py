@@ -79,20 +79,24 @@ __all__ = [
     "init_hub",
     "load_hub_config",
     "set_recipient",
+    "version_key",
 ]
 
 HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 # The tables are described once, in sync.hub.schema (SQLAlchemy Core), and older databases
 # are brought up to them by the Alembic revisions in sync/hub/migrations (sync.hub.migrate).
 # HEAD_REVISION is the newest of those revisions (tests/test_hub_schema.py checks it), so
 # that opening an up-to-date database needs neither SQLAlchemy nor Alembic.
-HEAD_REVISION = "schema5"
+HEAD_REVISION = "schema6"
 
+# What a read-only disk's database may be and still be read as it is: schema 5 differs
+# from 6 only in the unique key of versions, which no read uses (made before Alembic or after).
+_READABLE_AS_IS = {(SCHEMA_VERSION, None), ("5", None), ("5", "schema5")}
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
 _VERSION_ORDER = "ORDER BY record_id, sha256, kit_id, form_id, form_version, day"
@@ -101,6 +105,17 @@ _ACCEPTED_VERSIONS = (  # built from the constants above, no input
     f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id IN "  # noqa: S608  # nosec B608
     f"(SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) {_VERSION_ORDER}"
 )
+
+
+def version_key(sha256: str, kit_id: str, form_id: str, form_version: int, day: str) -> bytes:
+    """16 bytes that tell one version of a record id from the others: the rest of its identity, hashed.
+
+    A version is its record id with these five (the sealed bytes' SHA-256 and the
+    metadata sent in clear); two versions of one id never share all five, so never
+    their key (a 128-bit prefix of SHA-256: no one can make two collide).
+    """
+    identity = json.dumps([sha256, kit_id, form_id, form_version, day], separators=(",", ":"))
+    return hashlib.sha256(identity.encode("utf-8")).digest()[:16]
 
 
 def _unapproved_sealing(ciphertext: bytes, approved: Sequence[str]) -> str | None:
@@ -482,7 +497,7 @@ class HubStore:
                 ) from error
             try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
                 found = self._open(_connect_read_only)
-                if found == (SCHEMA_VERSION, None):  # current, made before Alembic: stamped once writable
+                if found in _READABLE_AS_IS:  # upgraded (or stamped) once writable
                     found = (SCHEMA_VERSION, HEAD_REVISION)
             except sqlite3.Error as again:
                 raise HubStoreError(
@@ -1159,10 +1174,10 @@ class HubStore:
             return "quarantined"
         db.execute(
             "INSERT INTO versions(record_id, sha256, size, kit_id, form_id, form_version, day, "
-            "ciphertext) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+            "ciphertext, version_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
-                entry.form_version, entry.day, ciphertext,
+                entry.form_version, entry.day, ciphertext, version_key(*identity),
             ),
         )  # fmt: skip
         if not held:
@@ -1365,10 +1380,11 @@ class HubStore:
                 )
                 moved += 1
             if table == "set_aside":
+                record_id, kit, form_id, form_version, day, _size, sha256, _ciphertext = row
                 db.execute(
-                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext) "
-                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
+                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext, "
+                    "version_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, version_key(sha256, kit, form_id, form_version, day)),
                 )
                 self._delete_aside(db, row)
             self._log(
