@@ -187,7 +187,7 @@ Table(
     *_version_columns(),
     Column("version_key", LargeBinary, nullable=False),
     # One version per record id and identity (version_key, sync.hub.store.version_key). Not the six columns
-    # themselves, as set_aside is: at ~60 bytes an entry instead of ~190, the index of a
+    # themselves, as set_aside is: at ~70 bytes a record instead of ~200, the index of a
     # hub of a million records is a third the size, and shallower (docs/performance.md).
     UniqueConstraint("record_id", "version_key"),
 )

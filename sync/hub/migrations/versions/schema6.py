@@ -2,7 +2,7 @@
 
 ``version_key`` is 16 bytes hashed from the rest of a version's identity (sha256,
 kit_id, form_id, form_version, day: ``sync.hub.store.version_key``). The unique index
-on all six columns took ~190 bytes an entry; this one takes ~60, so a hub of a million
+on all six columns took ~200 bytes a record; this one takes ~70, so a hub of a million
 records keeps its index in memory and inserts touch fewer pages. The table is rebuilt
 (SQLite cannot drop a constraint in place), rows and ids unchanged.
 
