@@ -59,7 +59,7 @@ def password(data_dir: Path, passphrase_file: Path | None) -> None:
     'admin'; on a hub without operators it makes 'admin', an admin. Changing it ends
     admin's open sessions. Other operators: 'fieldkit hub operators'.
     """
-    with HubStore(data_dir, cache_mib=IMPORT_CACHE_MIB) as store:  # a missing or damaged hub folder is reported first
+    with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
         adopt(store)
         accounts = Operators(store)
         if not accounts.any():
