@@ -9,7 +9,7 @@ How the hubs are filled (not timed), always bundle by bundle through the real
    sealed with :func:`fieldkit.kit.sealing.seal`, so an export opens every one. The
    export is measured at 10,000 and at 100,000 of them.
 2. Then it grows to 1,000,000 with ciphertext reused under new record ids: a few hundred
-   of those sealed records, cycled. Sealing a million records would take half an hour and
+   of those sealed records, cycled. Sealing a million records would add a quarter of an hour and
    prove nothing more about the store; the hub checks each one's size, SHA-256 and age
    header as for any record (issue 21 allows this). A second hub takes 10,000 the same way.
 
