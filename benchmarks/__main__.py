@@ -21,6 +21,7 @@ from pathlib import Path
 from benchmarks import (
     finalise,
     hub_report,
+    hub_scale,
     load,
     merge,
     operator_page,
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     run("operator", lambda: operator_page.measure(operator_page.QUICK if quick else operator_page.FULL, forms))
     run("merge", lambda: merge.measure(merge.QUICK if quick else merge.FULL, forms))
     run("report", lambda: hub_report.measure(hub_report.QUICK if quick else hub_report.FULL, forms))
+    run("scale", lambda: hub_scale.measure(hub_scale.QUICK if quick else hub_scale.FULL, forms))
     run("sealing", lambda: sealing_speed.measure(sealing_speed.QUICK if quick else sealing_speed.FULL))
     run("serve", lambda: startup.measure(startup.QUICK if quick else startup.FULL, forms))
     run("pi", lambda: pi.measure(pi.QUICK if quick else pi.FULL, forms))

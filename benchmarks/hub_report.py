@@ -155,26 +155,40 @@ def run_report(hub_dir: Path, hub: HubKeys, out_dir: Path) -> ReportRun:
         sys.executable, "-m", "fieldkit", "hub", "report", "--data", str(hub_dir),
         "--identity", str(hub.identity_path), "--out", str(out_dir), "--no-progress",
     ]  # fmt: skip
-    log = out_dir.parent / f"{out_dir.name}.log"
+    run = run_with_peak(command, out_dir.parent / f"{out_dir.name}.log", "fieldkit hub report")
+    counts = _USED.search(run.output)
+    if counts is None:
+        raise RuntimeError(f"fieldkit hub report did not say how many records it read:\n{run.output}")
+    return ReportRun(run.peak_mb, run.seconds, int(counts.group(1)), int(counts.group(2)))
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    peak_mb: float
+    seconds: float
+    output: str  # stdout and stderr together
+
+
+def run_with_peak(command: list[str], log: Path, what: str, timeout: float = REPORT_TIMEOUT_SECONDS) -> ProcessRun:
+    """Run ``command`` to its end, sampling its peak resident memory; a failure raises, naming ``what``."""
     with log.open("w+", encoding="utf-8") as output:
         watch = Stopwatch()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
         peak_kb = 0
-        deadline = time.monotonic() + REPORT_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         while process.poll() is None:
             peak_kb = max(peak_kb, _high_water_kb(process.pid))
             if time.monotonic() > deadline:
                 process.kill()
                 process.wait()
-                raise RuntimeError(f"fieldkit hub report took more than {REPORT_TIMEOUT_SECONDS:.0f} s")
+                raise RuntimeError(f"{what} took more than {timeout:.0f} s")
             time.sleep(SAMPLE_SECONDS)
         seconds = watch.seconds()
         output.seek(0)
         text = output.read()
-    counts = _USED.search(text)
-    if process.returncode != 0 or counts is None or peak_kb == 0:
-        raise RuntimeError(f"fieldkit hub report failed (exit {process.returncode}):\n{text}")
-    return ReportRun(peak_kb / 1024, seconds, int(counts.group(1)), int(counts.group(2)))
+    if process.returncode != 0 or peak_kb == 0:
+        raise RuntimeError(f"{what} failed (exit {process.returncode}):\n{text}")
+    return ProcessRun(peak_kb / 1024, seconds, text)
 
 
 def _high_water_kb(pid: int) -> int:

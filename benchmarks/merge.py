@@ -42,7 +42,7 @@ from fieldkit.kit.drafts import DraftStore
 from fieldkit.kit.sealing import Finaliser, seal
 from fieldkit.kit.simulate import simulate
 from sync.hub.export.run import plan_export, run_export
-from sync.hub.store import HubStore, init_hub
+from sync.hub.store import IMPORT_CACHE_MIB, HubStore, init_hub
 from sync.protocol.bundle import OutgoingRecord, SourceRef, build_bundle
 
 
@@ -108,7 +108,7 @@ def _import_all(hub_dir: Path, bundles: list[Path], expected: str) -> tuple[list
     """Seconds to import each bundle, in order, and how many records came in new."""
     new = 0
     seconds = []
-    with HubStore(hub_dir) as store:
+    with HubStore(hub_dir, cache_mib=IMPORT_CACHE_MIB) as store:
         for path in bundles:
             watch = Stopwatch()
             result = store.import_bundle(path)
@@ -161,5 +161,5 @@ def measure(settings: MergeSettings, forms: Mapping[str, Form]) -> dict[str, flo
         "reimport_records_per_s": total / again_seconds,
         "reimport_speedup": fresh_seconds / again_seconds,
         "export_records": float(exported),
-        "export_records_per_s": exported / export_seconds,
+        "merge_export_records_per_s": exported / export_seconds,
     }

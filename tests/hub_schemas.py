@@ -1,9 +1,10 @@
 """The hub store's tables as each release before Alembic made them, frozen, for the schema tests.
 
 ``SCHEMA_SQL[n]`` is the SQL that made a new database of schema ``n`` (release n's
-``_SCHEMA``, as sqlite3 ran it, before the tables moved to ``sync.hub.schema``); schema
-5 is also what ``_SCHEMA`` made for a new hub, the reference ``sync.hub.schema`` must
-match. ``table_shape`` reads back what SQLite holds, in a form two databases can be
+``_SCHEMA``, as sqlite3 ran it, before the tables moved to ``sync.hub.schema``).
+``SCHEMA_SQL["6"]`` is no release's: it is what Alembic's revision schema6 makes of
+schema 5, written as SQL, the reference ``sync.hub.schema`` must match (``CURRENT``).
+``table_shape`` reads back what SQLite holds, in a form two databases can be
 compared by.
 """
 
@@ -85,12 +86,32 @@ CREATE TABLE IF NOT EXISTS operators(
     created TEXT NOT NULL, changed TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
 ALTER TABLE sessions ADD COLUMN operator_name TEXT;
 """
-_STEPS = [_BASE_1, _STEP_2, _STEP_3, _STEP_4, _STEP_5]
-SCHEMA_SQL = {str(n): "".join(_STEPS[:n]) for n in range(1, 6)}
+# Revision schema6: versions unique on (record_id, version_key), not on the six columns.
+_STEP_6 = """
+DROP TABLE versions;
+CREATE TABLE versions(
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
+    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
+    version_key BLOB NOT NULL, UNIQUE(record_id, version_key));
+"""
+# For a test that turns a new (empty) hub database back into an older one by hand: the
+# versions table as schema 1 to 5 had it.
+VERSIONS_BEFORE_6 = """
+DROP TABLE versions;
+CREATE TABLE versions(
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
+    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
+    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
+"""
+_STEPS = [_BASE_1, _STEP_2, _STEP_3, _STEP_4, _STEP_5, _STEP_6]
+SCHEMA_SQL = {str(n): "".join(_STEPS[:n]) for n in range(1, 7)}
+CURRENT = "6"
 
 
 def make_old_database(path: Path, schema: str) -> None:
-    """A hub database as the release of ``schema`` ("1" to "5") made it: no alembic_version."""
+    """A hub database as the release of ``schema`` ("1" to "5") made it: no alembic_version ("6": the reference)."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.executescript(f"BEGIN;{SCHEMA_SQL[schema]}INSERT INTO meta VALUES('schema', '{schema}');COMMIT;")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.hub_report import QUICK
+from benchmarks.hub_scale import QUICK as SCALE_QUICK
 from benchmarks.report import REQUIRED_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
         value = figures[key]
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{key} = {value!r}"
         assert math.isfinite(value), f"{key} = {value!r}"
-    assert len(REQUIRED_KEYS) == 23
+    assert len(REQUIRED_KEYS) == 27
     # Facts that hold on any machine: nothing leaves the kit, no phone failed, nothing lost.
     assert figures["external_requests"] == 0
     assert figures["load_errors"] == 0, result.stdout  # the notes name each failed phone
@@ -58,6 +59,11 @@ def test_quick_benchmark_writes_every_budget_figure(tmp_path: Path) -> None:
     assert figures["pi_serve_rss_peak_mb"] >= figures["pi_serve_rss_mb"]
     assert figures["merge_held_after"] == figures["merge_records"]
     assert figures["export_records"] == figures["merge_records"]
+    # The scale benchmark's hubs hold what was sent, probes included; the export opened every record.
+    half = SCALE_QUICK.probes * SCALE_QUICK.per_bundle // 2
+    assert figures["scale_large_records_after"] == SCALE_QUICK.large + half
+    assert figures["export_records_100k"] == SCALE_QUICK.export_large
+    assert figures["store_bytes_per_ciphertext_byte"] > 1
     # The report read every record of both hubs (the smaller first), in a process of its own.
     assert figures["report_records_100k"] == QUICK.large
     assert 0 < figures["report_records_used_100k"] <= figures["report_records_100k"]

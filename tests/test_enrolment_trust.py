@@ -34,6 +34,7 @@ from sync.protocol.enrolment import (
 from sync.protocol.receipts import public_key_text, sign_document
 from tests.bundle_corpus import HUB_RECIPIENT, make_bundle, sealed_records
 from tests.http_servers import ServerThread, impostor_hub, running_hub
+from tests.hub_schemas import VERSIONS_BEFORE_6
 from tests.old_kits import as_before_hub_list_signing
 from tests.sync_cli import PASSPHRASE, enrolled_pair, init_hub_folder, new_kit, run, simulate
 
@@ -292,7 +293,7 @@ def test_a_hub_database_of_the_first_schema_is_brought_up_to_date(tmp_path: Path
         "DROP TABLE enrolment_tokens; DROP TABLE sessions; ALTER TABLE sources DROP COLUMN valid_up_to;"
         "DROP TABLE centres; DROP TABLE cycles; DROP TABLE packs; DROP TABLE form_versions; DROP TABLE tallies;"
         "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; DROP TABLE operators;"
-        "UPDATE meta SET value='1' WHERE key='schema';"
+        f"{VERSIONS_BEFORE_6} UPDATE meta SET value='1' WHERE key='schema';"
     )
     connection.close()
     with HubStore(hub) as store:

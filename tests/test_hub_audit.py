@@ -25,6 +25,7 @@ from sync.protocol.bundle import OutgoingRecord
 from tests.bundle_corpus import enrol_key, make_bundle, sealed_records
 from tests.http_servers import HUB_RECIPIENT, OPERATOR_PASSWORD, hub_with_operator, running_hub
 from tests.hub_backend import copy_hub, hub_db
+from tests.hub_schemas import VERSIONS_BEFORE_6
 from tests.sync_cli import (
     enrol,
     export,
@@ -345,7 +346,7 @@ def test_a_schema_3_hub_upgrades_and_starts_its_chain(tmp_path: Path) -> None:
     # Make it what the version before the audit trail left: no audit table, schema "3".
     connection = sqlite3.connect(hub / DB_FILE)
     connection.executescript(
-        "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; DROP TABLE operators;"
+        f"{VERSIONS_BEFORE_6} DROP TABLE audit; DELETE FROM meta WHERE key='audit_head'; DROP TABLE operators;"
         "ALTER TABLE sessions DROP COLUMN operator_name; UPDATE meta SET value='3' WHERE key='schema';"
     )
     connection.close()

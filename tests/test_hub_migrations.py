@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,8 +17,8 @@ import pytest
 from alembic import command
 
 from sync.hub import migrate
-from sync.hub.store import DB_FILE, HEAD_REVISION, SCHEMA_VERSION, HubStore, HubStoreError
-from tests.hub_schemas import make_old_database, table_shape
+from sync.hub.store import DB_FILE, HEAD_REVISION, SCHEMA_VERSION, HubStore, HubStoreError, version_key
+from tests.hub_schemas import CURRENT, make_old_database, table_shape
 from tests.sync_cli import init_hub_folder, make_hub_keys, run
 
 # Old releases' SQLite files and their upgrades; tests/test_hub_postgresql.py checks a PostgreSQL
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SESSION = ("a" * 64, '{"csrf": "x"}', 1, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
 SOURCE = ("kit", "kit-0000000001d1", 1, "age-public-key", "active", "2026-01-01T00:00:00Z", None)
 VERSION = (7, "rec-1", "f" * 64, 3, "kit-0000000001d1", "peer-interview", 2, "2026-01-01", b"age\x00sealed")
+# The same row once upgraded: schema 6 adds its compact key (sha256, kit, form, version, day hashed).
+VERSION_6 = (*VERSION, version_key(VERSION[2], *VERSION[4:8]))
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +80,13 @@ def _old_hub(tmp_path: Path, hub_keys: Path, schema: str) -> Path:
 
 
 def test_the_code_knows_its_newest_revision_without_alembic() -> None:
-    assert migrate.head_revision() == HEAD_REVISION
-    assert migrate.LEGACY_REVISIONS[SCHEMA_VERSION] == HEAD_REVISION
+    assert migrate.head_revision() == HEAD_REVISION == f"schema{SCHEMA_VERSION}" == f"schema{CURRENT}"
+    assert max(migrate.LEGACY_REVISIONS) == "5"  # Alembic came with schema 5: later ones are its alone
 
 
-def test_a_new_hub_has_the_schema_5_tables_and_the_newest_revision(tmp_path: Path, hub_keys: Path) -> None:
+def test_a_new_hub_has_the_schema_6_tables_and_the_newest_revision(tmp_path: Path, hub_keys: Path) -> None:
     hub = init_hub_folder(tmp_path, hub_keys)
-    make_old_database(tmp_path / "sql.sqlite", "5")
+    make_old_database(tmp_path / "sql.sqlite", CURRENT)
     assert table_shape(hub / DB_FILE) == table_shape(tmp_path / "sql.sqlite")
     assert _markers(hub / DB_FILE) == (SCHEMA_VERSION, [(HEAD_REVISION,)])
 
@@ -107,14 +110,11 @@ def test_an_old_hub_is_upgraded_keeps_its_data_and_ends_as_a_new_one(
     with HubStore(hub) as store:
         (source,) = store.sources()
         assert (source.source_id, source.epoch, source.valid_up_to) == ("kit-0000000001d1", 1, None)
-        assert store.read("SELECT * FROM versions") == [VERSION]
+        assert store.read("SELECT * FROM versions") == [VERSION_6]
         sessions = store.read("SELECT * FROM sessions")
         assert sessions == ([(*SESSION, None)] if schema > "1" else [])
         audit = [(action, json.loads(detail)) for action, detail in store.read("SELECT action, detail FROM audit")]
-    if schema == SCHEMA_VERSION:  # made before Alembic, already schema 5: stamped, nothing to record
-        assert audit == []
-    else:
-        assert audit == [("store.upgraded", {"from_schema": schema, "to_schema": SCHEMA_VERSION})]
+    assert audit == [("store.upgraded", {"from_schema": schema, "to_schema": SCHEMA_VERSION})]
     fresh = init_hub_folder(tmp_path / "new", hub_keys)
     assert table_shape(hub / DB_FILE) == table_shape(fresh / DB_FILE)
     assert _markers(hub / DB_FILE) == (SCHEMA_VERSION, [(HEAD_REVISION,)])
@@ -130,7 +130,7 @@ def test_an_old_hub_is_upgraded_keeps_its_data_and_ends_as_a_new_one(
     [
         ("UPDATE alembic_version SET version_num='f00dfeed0001'", "an unknown revision"),
         (
-            "DROP TABLE alembic_version; UPDATE meta SET value='6' WHERE key='schema'",
+            "DROP TABLE alembic_version; UPDATE meta SET value='7' WHERE key='schema'",
             "a number, no revision",
         ),
         ("DELETE FROM meta WHERE key='schema'; DELETE FROM alembic_version", "no marker at all"),
@@ -202,7 +202,7 @@ def test_a_kill_during_an_upgrade_leaves_the_old_schema_intact(tmp_path: Path, h
     assert _markers(copy) == ("1", [])
     # And the upgrade runs whole the next time.
     with HubStore(hub) as store:
-        assert store.read("SELECT * FROM versions") == [VERSION]
+        assert store.read("SELECT * FROM versions") == [VERSION_6]
     assert _markers(hub / DB_FILE) == (SCHEMA_VERSION, [(HEAD_REVISION,)])
 
 
@@ -247,7 +247,8 @@ def test_an_old_hub_on_a_read_only_disk_is_read_when_it_can_be_and_says_why_when
 ) -> None:
     from tests.test_backup import read_only_view
 
-    current = _old_hub(tmp_path / "five", hub_keys, "5")  # schema 5, made before Alembic: needs only a stamp
+    # Schema 5 differs from 6 only in a key no read uses: read as it is until the disk is writable.
+    current = _old_hub(tmp_path / "five", hub_keys, "5")
     with read_only_view(current) as view:
         assert "Records: 1 accepted" in run("hub", "status", "--data", view).output
     assert _markers(current / DB_FILE) == ("5", [])
@@ -256,3 +257,19 @@ def test_an_old_hub_on_a_read_only_disk_is_read_when_it_can_be_and_says_why_when
         refused = run("hub", "status", "--data", view, expect=1)
         assert "cannot update the hub database" in refused.output and "read-only" in refused.output
     assert _markers(old / DB_FILE) == ("3", [])
+
+
+def test_two_versions_of_one_record_id_keep_their_own_keys_through_the_upgrade(tmp_path: Path, hub_keys: Path) -> None:
+    hub = _old_hub(tmp_path, hub_keys, "5")
+    other = (8, "rec-1", "e" * 64, 3, *VERSION[4:8], b"age\x00other")  # other sealed bytes: a conflict
+    with contextlib.closing(sqlite3.connect(hub / DB_FILE)) as connection, connection:
+        connection.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", other)
+    with HubStore(hub) as store:
+        assert store.read("SELECT id, version_key FROM versions ORDER BY id") == [
+            (7, version_key(VERSION[2], *VERSION[4:8])),
+            (8, version_key(other[2], *other[4:8])),
+        ]
+        assert [(item.record_id, len(item.versions)) for item in store.quarantine()] == [("rec-1", 2)]
+    # The compact key still refuses a second copy of one version of one record id.
+    with contextlib.closing(sqlite3.connect(hub / DB_FILE)) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (9, *VERSION_6[1:]))

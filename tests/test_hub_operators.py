@@ -22,6 +22,7 @@ from sync.hub.web.auth import PASSWORD_FILE, current_operator, require_login
 from tests.bundle_corpus import enrol_key
 from tests.http_servers import HUB_RECIPIENT, OPERATOR_PASSWORD, hub_with_operator
 from tests.hub_backend import hub_db
+from tests.hub_schemas import VERSIONS_BEFORE_6
 from tests.sync_cli import run
 from tests.webclient import csrf_token
 
@@ -331,7 +332,7 @@ def _as_schema_3(hub_dir: Path) -> None:
     connection = sqlite3.connect(hub_dir / DB_FILE)
     try:
         connection.executescript(
-            "BEGIN; DROP TABLE operators; ALTER TABLE sessions DROP COLUMN operator_name;"
+            f"BEGIN; {VERSIONS_BEFORE_6} DROP TABLE operators; ALTER TABLE sessions DROP COLUMN operator_name;"
             "DROP TABLE audit; DELETE FROM meta WHERE key='audit_head';"
             "UPDATE meta SET value='3' WHERE key='schema'; COMMIT;"
         )

@@ -1,4 +1,4 @@
-"""The hub store's tables in SQLAlchemy Core (sync.hub.schema) are exactly the schema 5 the SQL made."""
+"""The hub store's tables in SQLAlchemy Core (sync.hub.schema) are exactly the schema the frozen SQL makes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from sync.hub.schema import metadata
-from tests.hub_schemas import SCHEMA_SQL, make_old_database, table_shape
+from tests.hub_schemas import CURRENT, SCHEMA_SQL, make_old_database, table_shape
 
 # Old releases' SQLite files and their upgrades; tests/test_hub_postgresql.py checks a PostgreSQL
 # hub's tables against the same metadata.
@@ -25,8 +25,8 @@ def _from_metadata(path: Path) -> Path:
     return path
 
 
-def test_the_tables_made_from_the_metadata_are_the_tables_the_sql_of_schema_5_made(tmp_path: Path) -> None:
-    make_old_database(tmp_path / "sql.sqlite", "5")
+def test_the_tables_made_from_the_metadata_are_the_tables_the_sql_of_schema_6_makes(tmp_path: Path) -> None:
+    make_old_database(tmp_path / "sql.sqlite", CURRENT)
     expected = table_shape(tmp_path / "sql.sqlite")
     found = table_shape(_from_metadata(tmp_path / "core.sqlite"))
     assert sorted(found) == sorted(expected)
@@ -52,5 +52,5 @@ def test_every_column_has_a_type_both_sqlite_and_postgresql_have() -> None:
 
 
 def test_the_frozen_sql_of_each_old_schema_adds_to_the_one_before() -> None:
-    for number in "2345":
+    for number in "23456":
         assert SCHEMA_SQL[number].startswith(SCHEMA_SQL[str(int(number) - 1)])

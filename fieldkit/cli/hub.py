@@ -22,7 +22,7 @@ from fieldkit.core.crypto.hubkeys import (
 from fieldkit.core.errors import FieldkitError
 from fieldkit.core.storage.atomic import ensure_private_dir, write_atomic
 from sync.hub.enrolment import accept_enrolment, create_token
-from sync.hub.store import HubStore, ImportResult, init_hub, load_hub_config, set_recipient
+from sync.hub.store import IMPORT_CACHE_MIB, HubStore, ImportResult, init_hub, load_hub_config, set_recipient
 from sync.protocol.enrolment import DEFAULT_TOKEN_DAYS, TOKEN_KINDS
 from sync.protocol.receipts import key_fingerprint
 
@@ -274,7 +274,7 @@ def import_(data_dir: Path, receipt_dir: Path | None, bundles: tuple[Path, ...])
     if receipt_dir is not None:
         ensure_private_dir(receipt_dir)
     refused = 0
-    with HubStore(data_dir) as store:
+    with HubStore(data_dir, cache_mib=IMPORT_CACHE_MIB) as store:
         for bundle in bundles:
             result = store.import_bundle(bundle, label=bundle.name)
             click.echo(result.summary())

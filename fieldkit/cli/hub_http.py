@@ -29,7 +29,7 @@ from sync.hub.forward import (
 )
 from sync.hub.operators import ADMIN, MIN_PASSWORD_LENGTH, Operators
 from sync.hub.serving import DEFAULT_HUB_PORT, serve_hub
-from sync.hub.store import HubStore
+from sync.hub.store import IMPORT_CACHE_MIB, HubStore
 from sync.hub.web import HubSettings
 from sync.protocol.client import Backoff
 from sync.protocol.enrolment import EnrolmentToken
@@ -111,7 +111,7 @@ def serve(
     the others.
     """
     forbid_core_dumps()  # the receipt key and the password are in memory from here
-    with HubStore(data_dir) as store:  # a missing or damaged hub folder is reported first
+    with HubStore(data_dir, cache_mib=IMPORT_CACHE_MIB) as store:  # a missing or damaged hub folder is reported first
         _ensure_operator(store, passphrase_file)
         settings = HubSettings(secure_cookies=secure_cookies, behind_proxy=behind_proxy)
         serve_hub(store, settings, host=host, port=port, echo=click.echo)

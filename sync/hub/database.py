@@ -264,11 +264,21 @@ class Database:
             raise DatabaseError(str(error)) from error
 
 
-def sqlite_connector(path: Path, *, timeout: float = 60.0) -> Callable[[], sqlite3.Connection]:
-    """A function that opens the SQLite database ``path`` as the store wants it (WAL, fsync at commit)."""
+def sqlite_connector(
+    path: Path, *, page_size: int | None = None, cache_mib: int | None = None, timeout: float = 60.0
+) -> Callable[[], sqlite3.Connection]:
+    """A function that opens the SQLite database ``path`` as the store wants it (WAL, fsync at commit).
+
+    ``page_size`` applies to a new database only (SQLite fixes it with the first page);
+    ``cache_mib`` sets the connection's page cache (SQLite's default is 2 MiB).
+    """
 
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+        if page_size is not None:
+            connection.execute(f"PRAGMA page_size={int(page_size)}")  # before WAL: a no-op on an existing database
+        if cache_mib is not None:
+            connection.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # negative: in KiB
         # WAL: readers (a hub page, an export) never block the importer. FULL: every commit
         # is fsynced before it returns, which is what allows a receipt to be sent.
         connection.execute("PRAGMA journal_mode=WAL")

@@ -74,6 +74,7 @@ __all__ = [
     "DATABASE_ENVIRONMENT",
     "DB_FILE",
     "HUB_FILE",
+    "IMPORT_CACHE_MIB",
     "RECEIPT_KEY_FILE",
     "HubConfig",
     "HubEvent",
@@ -91,20 +92,24 @@ __all__ = [
     "new_postgres_schema",
     "new_sqlite_database",
     "set_recipient",
+    "version_key",
 ]
 
 HUB_FILE = "hub.json"
 RECEIPT_KEY_FILE = "receipt-key.pem"
 DB_FILE = "hub.sqlite"
 HUB_FORMAT = "fieldkit-hub/1"
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 # The tables are described once, in sync.hub.schema (SQLAlchemy Core), and older databases
 # are brought up to them by the Alembic revisions in sync/hub/migrations (sync.hub.migrate).
 # HEAD_REVISION is the newest of those revisions (tests/test_hub_schema.py checks it), so
 # that opening an up-to-date database needs neither SQLAlchemy nor Alembic.
-HEAD_REVISION = "schema5"
+HEAD_REVISION = "schema6"
 
+# What a read-only disk's database may be and still be read as it is: schema 5 differs
+# from 6 only in the unique key of versions, which no read uses (made before Alembic or after).
+_READABLE_AS_IS = {(SCHEMA_VERSION, None), ("5", None), ("5", "schema5")}
 
 _VERSION_COLUMNS = "record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext"
 _VERSION_ORDER = "ORDER BY record_id, sha256, kit_id, form_id, form_version, day"
@@ -113,6 +118,17 @@ _ACCEPTED_VERSIONS = (  # built from the constants above, no input
     f"SELECT {_VERSION_COLUMNS} FROM versions WHERE record_id IN "  # noqa: S608  # nosec B608
     f"(SELECT record_id FROM versions GROUP BY record_id HAVING COUNT(*) = 1) {_VERSION_ORDER}"
 )
+
+
+def version_key(sha256: str, kit_id: str, form_id: str, form_version: int, day: str) -> bytes:
+    """16 bytes that tell one version of a record id from the others: the rest of its identity, hashed.
+
+    A version is its record id with these five (the sealed bytes' SHA-256 and the
+    metadata sent in clear); two versions of one id never share all five, so never
+    their key (a 128-bit prefix of SHA-256: no one can make two collide).
+    """
+    identity = json.dumps([sha256, kit_id, form_id, form_version, day], separators=(",", ":"))
+    return hashlib.sha256(identity.encode("utf-8")).digest()[:16]
 
 
 def _unapproved_sealing(ciphertext: bytes, approved: Sequence[str]) -> str | None:
@@ -365,8 +381,9 @@ def new_sqlite_database(path: Path) -> Database:
     _create_db_file(path)
     from sync.hub import migrate
 
-    migrate.create_schema(sqlite_connector(path), SQLITE, SCHEMA_VERSION)
-    return Database(sqlite_connector(path)(), SQLITE)
+    connect = sqlite_connector(path, page_size=PAGE_SIZE)
+    migrate.create_schema(connect, SQLITE, SCHEMA_VERSION)
+    return Database(connect(), SQLITE)
 
 
 def new_postgres_schema(database: str, config: HubConfig) -> HubConfig:
@@ -488,10 +505,25 @@ def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]
     return before, load_hub_config(data_dir)
 
 
-def _connector(config: HubConfig, *, read_only: bool = False) -> Callable[[], Database]:
+# The page size of new hub databases (SQLite fixes it when it writes the first page; an
+# older hub keeps its 4 KiB). A record of 2-3 KB is larger than a 1 KiB page, so SQLite
+# keeps it in full overflow pages plus a small part beside other records: under 10% lost,
+# where a 4 KiB page held one record and 1-2 KB of nothing. And a record id inserted at
+# random into the versions index dirties one 1 KiB leaf, not 4 KiB, in every commit.
+PAGE_SIZE = 1024
+# The page cache of a store that imports ('hub serve', 'hub import'): a hub of a million
+# records keeps the upper levels of its versions index and most of its leaves in memory.
+# Other commands keep SQLite's default of 2 MiB, so an export's memory stays flat.
+IMPORT_CACHE_MIB = 128
+
+
+def _connector(
+    config: HubConfig, *, read_only: bool = False, cache_mib: int | None = None
+) -> Callable[[], Database]:
     """A function that opens the hub's database: its SQLite file, or its schema on PostgreSQL.
 
-    ``read_only`` is for SQLite on a read-only disk (see :func:`_connect_read_only`).
+    ``read_only`` is for SQLite on a read-only disk (see :func:`_connect_read_only`);
+    ``cache_mib`` is SQLite's page cache (PostgreSQL keeps its own, the server's).
     Failing to connect raises :class:`DatabaseError` too, or :class:`HubStoreError` when
     the SQLite file is not there at all.
     """
@@ -509,7 +541,7 @@ def _connector(config: HubConfig, *, read_only: bool = False) -> Callable[[], Da
 
         return connect
     path = config.data_dir / DB_FILE
-    connect_sqlite = sqlite_connector(path)
+    connect_sqlite = sqlite_connector(path, page_size=PAGE_SIZE, cache_mib=cache_mib)
 
     def connect_file() -> Database:
         if not path.exists():
@@ -535,7 +567,7 @@ def _raw_connector(config: HubConfig) -> tuple[Callable[[], Any], str]:
     """The driver's own connections to the hub's database, for SQLAlchemy and Alembic, and the dialect."""
     if config.postgres is not None:
         return postgres_connector(config.postgres, autocommit=False), POSTGRESQL
-    return sqlite_connector(config.data_dir / DB_FILE), SQLITE
+    return sqlite_connector(config.data_dir / DB_FILE, page_size=PAGE_SIZE), SQLITE
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -595,12 +627,13 @@ def copy_database(source: Path, dest: Path) -> None:
 class HubStore:
     """A hub data folder opened for use. Safe to share between threads (one lock)."""
 
-    def __init__(self, data_dir: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, data_dir: Path, *, limits: Limits = DEFAULT_LIMITS, cache_mib: int | None = None) -> None:
+        """``cache_mib``: SQLite's page cache for the store's connection (``IMPORT_CACHE_MIB`` to import)."""
         self.config = load_hub_config(data_dir)
         self.data_dir = Path(data_dir)
         self.limits = limits
         self._lock = threading.RLock()
-        self._connect = _connector(self.config)
+        self._connect = _connector(self.config, cache_mib=cache_mib)
         try:
             found = self._open(self._connect)
         except DatabaseError as error:
@@ -616,7 +649,7 @@ class HubStore:
             try:  # a read-only disk: reading commands still work, so the hub can be inspected and rescued
                 self._connect = _connector(self.config, read_only=True)
                 found = self._open(self._connect)
-                if found == (SCHEMA_VERSION, None):  # current, made before Alembic: stamped once writable
+                if found in _READABLE_AS_IS:  # upgraded (or stamped) once writable
                     found = (SCHEMA_VERSION, HEAD_REVISION)
             except DatabaseError as again:
                 raise HubStoreError(
@@ -1324,10 +1357,10 @@ class HubStore:
             return "quarantined"
         db.execute(
             "INSERT INTO versions(record_id, sha256, size, kit_id, form_id, form_version, day, "
-            "ciphertext) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+            "ciphertext, version_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.record_id, entry.sha256, entry.size, entry.kit_id, entry.form_id,
-                entry.form_version, entry.day, ciphertext,
+                entry.form_version, entry.day, ciphertext, version_key(*identity),
             ),
         )  # fmt: skip
         if not held:
@@ -1532,10 +1565,11 @@ class HubStore:
                 )
                 moved += 1
             if table == "set_aside":
+                record_id, kit, form_id, form_version, day, _size, sha256, _ciphertext = row
                 db.execute(
-                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext) "
-                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
+                    "INSERT INTO versions(record_id, kit_id, form_id, form_version, day, size, sha256, ciphertext, "
+                    "version_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, version_key(sha256, kit, form_id, form_version, day)),
                 )
                 self._delete_aside(db, row)
             self._log(
