@@ -13,6 +13,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+# The versions table of schema 1 to 5 (schema 6 rebuilt it with a compact key).
+_VERSIONS_1 = """
+CREATE TABLE IF NOT EXISTS versions(
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
+    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
+    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
+"""
 _BASE_1 = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources(
@@ -22,12 +30,7 @@ CREATE TABLE IF NOT EXISTS sources(
 CREATE TABLE IF NOT EXISTS tokens(
     token_sha256 TEXT PRIMARY KEY, created TEXT NOT NULL, expires TEXT NOT NULL,
     used TEXT, used_by TEXT);
-CREATE TABLE IF NOT EXISTS versions(
-    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
-    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
-    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
-CREATE TABLE IF NOT EXISTS bundles(
+""" + _VERSIONS_1 + """CREATE TABLE IF NOT EXISTS bundles(
     bundle_sha256 TEXT PRIMARY KEY, source_kind TEXT NOT NULL, source_id TEXT NOT NULL,
     epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
     created TEXT NOT NULL, records INTEGER NOT NULL, imported TEXT NOT NULL,
@@ -97,14 +100,7 @@ CREATE TABLE versions(
 """
 # For a test that turns a new (empty) hub database back into an older one by hand: the
 # versions table as schema 1 to 5 had it.
-VERSIONS_BEFORE_6 = """
-DROP TABLE versions;
-CREATE TABLE versions(
-    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, kit_id TEXT NOT NULL, form_id TEXT NOT NULL,
-    form_version INTEGER NOT NULL, day TEXT NOT NULL, ciphertext BLOB NOT NULL,
-    UNIQUE(record_id, sha256, kit_id, form_id, form_version, day));
-"""
+VERSIONS_BEFORE_6 = "DROP TABLE versions;" + _VERSIONS_1
 _STEPS = [_BASE_1, _STEP_2, _STEP_3, _STEP_4, _STEP_5, _STEP_6]
 SCHEMA_SQL = {str(n): "".join(_STEPS[:n]) for n in range(1, 7)}
 CURRENT = "6"
