@@ -509,7 +509,7 @@ def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]
 # older hub keeps its 4 KiB). A record of 2-3 KB is larger than a 1 KiB page, so SQLite
 # keeps it in full overflow pages plus a small part beside other records: under 10% lost,
 # where a 4 KiB page held one record and 1-2 KB of nothing. And a record id inserted at
-# random into the versions index dirties one 1 KiB leaf, not 4 KiB, in every commit.
+# random into the versions index changes one 1 KiB leaf, not 4 KiB, in every commit.
 PAGE_SIZE = 1024
 # The page cache of a store that imports ('hub serve', 'hub import'): a hub of a million
 # records keeps the upper levels of its versions index and most of its leaves in memory.
