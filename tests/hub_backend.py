@@ -13,7 +13,6 @@ a read-only disk) are marked ``sqlite_only`` and run in the first pass only.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,10 +24,11 @@ import pytest
 from sync.hub.database import Database
 from sync.hub.store import (
     DATABASE_ENVIRONMENT,
-    HUB_FILE,
     connect_database,
     load_hub_config,
     new_postgres_schema,
+    read_hub_settings,
+    write_hub_settings,
 )
 
 BACKEND_ENVIRONMENT = "FIELDKIT_TEST_HUB_BACKEND"
@@ -83,18 +83,13 @@ def copy_hub(source: Path, dest: Path) -> None:
     config = load_hub_config(source)
     if config.database is None:
         return
-    from sync.hub.copying import copy_tables
+    from sync.hub.copying import copy_hub_tables
 
     moved = new_postgres_schema(config.database, config)
-    origin, target = connect_database(config), connect_database(moved)
-    try:
-        copy_tables(origin, target)
-    finally:
-        origin.close()
-        target.close()
-    settings = json.loads((dest / HUB_FILE).read_text(encoding="utf-8"))
+    copy_hub_tables(config, moved)
+    settings = read_hub_settings(dest)
     settings["database_schema"] = moved.database_schema
-    (dest / HUB_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_hub_settings(dest, settings)
 
 
 @contextmanager

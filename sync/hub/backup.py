@@ -15,26 +15,24 @@ restores into either database (``restore_hub(..., database=URL)``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
 
-from fieldkit.core.storage.atomic import PRIVATE_DIR_MODE, StorageError, write_atomic
+from fieldkit.core.storage.atomic import PRIVATE_DIR_MODE, StorageError
 from fieldkit.core.storage.backup import BackupError, BackupManifest, BackupWriter, folder_files, restore_backup
 from sync.hub.store import (
     DATABASE_ENVIRONMENT,
     DB_FILE,
-    HUB_FILE,
     HubStore,
     HubStoreError,
-    connect_database,
     copy_database,
     load_hub_config,
     new_postgres_schema,
-    new_sqlite_database,
+    read_hub_settings,
+    write_hub_settings,
 )
 
 __all__ = ["SIGNING_KEYS", "backup_hub", "restore_hub"]
@@ -97,17 +95,11 @@ def backup_hub(data_dir: Path, out: Path) -> BackupManifest:
 
 def _dump_postgres(data_dir: Path, dest: Path) -> None:
     """The PostgreSQL hub's tables, at one snapshot, into the new SQLite file ``dest``."""
-    from sync.hub.copying import copy_tables
+    from sync.hub.copying import copy_hub_tables
 
     with HubStore(data_dir) as store:  # brings the tables up to date first, so the copy matches its schema
         config = store.config
-    target = new_sqlite_database(dest)
-    source = connect_database(config)
-    try:
-        copy_tables(source, target)
-    finally:
-        target.close()
-        source.close()
+    copy_hub_tables(config, dest)
 
 
 def restore_hub(source: Path, data_dir: Path, *, database: str | None = None) -> BackupManifest:
@@ -120,14 +112,12 @@ def restore_hub(source: Path, data_dir: Path, *, database: str | None = None) ->
     if database is None:
         database = os.environ.get(DATABASE_ENVIRONMENT) or None
     manifest = restore_backup(source, data_dir, kind="hub")
-    config_path = Path(data_dir) / HUB_FILE
-    settings = json.loads(config_path.read_text(encoding="utf-8"))
+    settings = read_hub_settings(data_dir)
     settings.pop("database", None)
     settings.pop("database_schema", None)
+    write_hub_settings(data_dir, settings)  # an SQLite hub first: the backup's hub.sqlite
     if database:
         _restore_into_postgres(Path(data_dir), settings, database)
-    else:
-        write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
     with HubStore(data_dir) as store:
         store.record_count()
     return manifest
@@ -135,22 +125,15 @@ def restore_hub(source: Path, data_dir: Path, *, database: str | None = None) ->
 
 def _restore_into_postgres(data_dir: Path, settings: dict[str, object], database: str) -> None:
     """Move the restored ``hub.sqlite`` into a new schema on PostgreSQL; hub.json then names it."""
-    from sync.hub.copying import copy_tables
+    from sync.hub.copying import copy_hub_tables
 
-    config_path = data_dir / HUB_FILE
-    # As an SQLite hub first: opening it brings an older backup's tables up to date.
-    write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
-    with HubStore(data_dir) as store:
+    with HubStore(data_dir) as store:  # opening it brings an older backup's tables up to date
         restored = store.config
     target = new_postgres_schema(database, restored)
-    source, dest = connect_database(restored), connect_database(target)
     try:
-        copy_tables(source, dest)
+        copy_hub_tables(restored, target)
     except Exception as error:
         raise HubStoreError(f"could not copy the restored tables into {target.postgres}: {error}") from error
-    finally:
-        source.close()
-        dest.close()
     settings.update(database=target.database, database_schema=target.database_schema)
-    write_atomic(config_path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
+    write_hub_settings(data_dir, settings)
     (data_dir / DB_FILE).unlink()

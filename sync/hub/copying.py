@@ -13,11 +13,13 @@ databases' column order does not matter.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from sync.hub.database import POSTGRESQL, Database
 from sync.hub.schema import metadata
+from sync.hub.store import HubConfig, connect_database, new_sqlite_database
 
-__all__ = ["copy_tables"]
+__all__ = ["copy_hub_tables", "copy_tables"]
 
 _BATCH = 500
 
@@ -70,6 +72,20 @@ def copy_tables(source: Database, dest: Database) -> int:
     finally:
         source.rollback()
     return copied
+
+
+def copy_hub_tables(source: HubConfig, dest: HubConfig | Path) -> int:
+    """Copy the tables of the hub ``source`` into a new SQLite file at the path ``dest``, or into
+    the new, empty tables of the hub ``dest`` (made by ``sync.hub.store.new_postgres_schema``)."""
+    target = new_sqlite_database(dest) if isinstance(dest, Path) else connect_database(dest)
+    try:
+        origin = connect_database(source)
+        try:
+            return copy_tables(origin, target)
+        finally:
+            origin.close()
+    finally:
+        target.close()
 
 
 def _advance_sequences(dest: Database) -> None:

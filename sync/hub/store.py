@@ -362,7 +362,7 @@ def init_hub(
         _create_db_file(data_dir / DB_FILE)
     _create_schema(_config_from(data_dir, config))
     # hub.json last: its presence says the folder is complete.
-    write_atomic(data_dir / HUB_FILE, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+    write_hub_settings(data_dir, config)
     with HubStore(data_dir) as store:
         store.audit(actor, "hub.created", hub_id, {"recipient": recipient_fingerprint(recipient)})
         return store.config
@@ -437,20 +437,29 @@ def _config_from(data_dir: Path, data: Mapping[str, Any]) -> HubConfig:
     )
 
 
-def load_hub_config(data_dir: Path) -> HubConfig:
-    """The public settings of the hub in ``data_dir``."""
-    path = Path(data_dir) / HUB_FILE
-    data = read_settings(
-        path,
+def read_hub_settings(data_dir: Path) -> dict[str, Any]:
+    """The hub's ``hub.json`` as it is stored, for a change written back by :func:`write_hub_settings`."""
+    return read_settings(
+        Path(data_dir) / HUB_FILE,
         expected_format=HUB_FORMAT,
         what="hub settings file",
         missing=f"{data_dir} is not a hub folder ({HUB_FILE} is missing); run 'fieldkit hub init'",
         error=HubStoreError,
     )
+
+
+def write_hub_settings(data_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Replace the hub's ``hub.json`` atomically (a crash leaves the old file or the new one)."""
+    write_atomic(Path(data_dir) / HUB_FILE, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
+
+
+def load_hub_config(data_dir: Path) -> HubConfig:
+    """The public settings of the hub in ``data_dir``."""
+    data = read_hub_settings(data_dir)
     try:
         return _config_from(Path(data_dir), data)
     except KeyError as error:
-        raise HubStoreError(f"{path} is incomplete ({error}); restore it from a backup") from None
+        raise HubStoreError(f"{Path(data_dir) / HUB_FILE} is incomplete ({error}); restore it from a backup") from None
 
 
 # Said when the hub folder cannot be trusted to hold what it should. Never "restore over
@@ -493,15 +502,11 @@ def set_recipient(data_dir: Path, recipient: str) -> tuple[HubConfig, HubConfig]
     before = load_hub_config(data_dir)
     if recipient == before.recipient:
         raise HubStoreError(f"{recipient} is already this hub's current recipient; nothing was changed")
-    path = Path(data_dir) / HUB_FILE
-    missing = f"{data_dir} is not a hub folder ({HUB_FILE} is missing)"
-    data = read_settings(
-        path, expected_format=HUB_FORMAT, what="hub settings file", missing=missing, error=HubStoreError
-    )
+    data = read_hub_settings(data_dir)
     earlier = [item for item in (*before.earlier_recipients, before.recipient) if item != recipient]
     data["recipient"] = recipient
     data["earlier_recipients"] = earlier
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    write_hub_settings(data_dir, data)
     return before, load_hub_config(data_dir)
 
 
